@@ -1,0 +1,370 @@
+//! Users, roles and the acting context ([`Scope`]) that every core operation takes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::error::{Error, Result};
+use crate::types::{BusinessId, UserId};
+
+/// A team member's role. Agents work the inbox, contacts and pipeline; admins and owners everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Role> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "owner" => Ok(Role::Owner),
+            "admin" => Ok(Role::Admin),
+            "agent" => Ok(Role::Agent),
+            _ => Err(Error::invalid(
+                format!("{s:?} is not a role"),
+                "use one of: owner, admin, agent",
+            )),
+        }
+    }
+}
+
+/// The dashboards and administrative areas a role may or may not reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    Inbox,
+    Contacts,
+    Pipeline,
+    Automation,
+    Broadcast,
+    Templates,
+    Analytics,
+    Billing,
+    /// Users, WhatsApp accounts, business settings.
+    Admin,
+}
+
+impl Area {
+    fn allowed_for(self, role: Role) -> bool {
+        match role {
+            Role::Owner | Role::Admin => true,
+            Role::Agent => matches!(self, Area::Inbox | Area::Contacts | Area::Pipeline),
+        }
+    }
+}
+
+/// Who is acting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Actor {
+    /// An administrator or cron job acting for a business by naming it (`--business`), or the webhook
+    /// daemon acting for the business that owns the receiving number.
+    System,
+    /// A logged-in team member.
+    User { id: UserId, role: Role },
+}
+
+/// The acting context: which business the operation is on, and who does it. Only core builds one,
+/// after checking that the business (and user) exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    business: BusinessId,
+    actor: Actor,
+}
+
+impl Scope {
+    /// A system scope for a business known to exist (the caller just read it from the database).
+    pub(crate) fn system(business: BusinessId) -> Scope {
+        Scope {
+            business,
+            actor: Actor::System,
+        }
+    }
+
+    pub fn business(&self) -> BusinessId {
+        self.business
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// The acting user, if a person (not the system) acts.
+    pub fn user(&self) -> Option<UserId> {
+        match self.actor {
+            Actor::User { id, .. } => Some(id),
+            Actor::System => None,
+        }
+    }
+
+    /// Fails with `Forbidden` unless the actor may work in `area`.
+    pub fn require(&self, area: Area) -> Result<()> {
+        match self.actor {
+            Actor::System => Ok(()),
+            Actor::User { role, .. } if area.allowed_for(role) => Ok(()),
+            Actor::User { role, .. } => Err(Error::forbidden(format!(
+                "a user with role {role} may not use {area:?}"
+            ))),
+        }
+    }
+
+    /// A system scope for `business` after checking it exists.
+    pub async fn for_business(pool: &PgPool, business: BusinessId) -> Result<Scope> {
+        let found = sqlx::query_scalar!("SELECT id FROM businesses WHERE id = $1", business.0)
+            .fetch_optional(pool)
+            .await?;
+        found
+            .map(|id| Scope::system(BusinessId(id)))
+            .ok_or_else(|| Error::not_found(format!("business {business}")))
+    }
+
+    /// Resolves `--business` as given by a person: an id or the business's e-mail.
+    pub async fn for_business_ref(pool: &PgPool, reference: &str) -> Result<Scope> {
+        let reference = reference.trim();
+        if let Ok(id) = reference.parse::<BusinessId>() {
+            return Scope::for_business(pool, id).await;
+        }
+        let found = sqlx::query_scalar!(
+            "SELECT id FROM businesses WHERE lower(email) = lower($1)",
+            reference
+        )
+        .fetch_optional(pool)
+        .await?;
+        found
+            .map(|id| Scope::system(BusinessId(id)))
+            .ok_or_else(|| Error::not_found(format!("business {reference:?}")))
+    }
+
+    /// The scope of a user of a business, after checking the user still exists there (roles can change
+    /// between a login and a command).
+    pub async fn for_user(pool: &PgPool, business: BusinessId, user: UserId) -> Result<Scope> {
+        let row = sqlx::query!(
+            "SELECT role FROM users WHERE business_id = $1 AND id = $2",
+            business.0,
+            user.0
+        )
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("user {user}")))?;
+        let role = row.role.as_deref().unwrap_or("owner").parse()?;
+        Ok(Scope {
+            business,
+            actor: Actor::User { id: user, role },
+        })
+    }
+}
+
+/// A team member as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub name: String,
+    pub email: String,
+    pub role: String,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// Hashing is deliberately slow (argon2), so it runs off the async runtime.
+async fn hash_password(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|hash| hash.to_string())
+            .map_err(|e| {
+                Error::invalid(
+                    format!("cannot hash the password: {e}"),
+                    "use another password",
+                )
+            })
+    })
+    .await
+    .map_err(|e| Error::io("password hashing task", std::io::Error::other(e)))?
+}
+
+async fn password_matches(password: String, stored_hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&stored_hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// Adds a team member (admin only). The password is stored as an argon2 hash.
+pub async fn add_user(
+    pool: &PgPool,
+    scope: &Scope,
+    name: &str,
+    email: &str,
+    password: &str,
+    role: Role,
+) -> Result<User> {
+    scope.require(Area::Admin)?;
+    let name = name.trim();
+    let email = email.trim().to_ascii_lowercase();
+    if name.is_empty() {
+        return Err(Error::invalid(
+            "the user's name is empty",
+            "pass --name \"Full Name\"",
+        ));
+    }
+    if !email.contains('@') {
+        return Err(Error::invalid(
+            format!("{email:?} is not an e-mail address"),
+            "pass --email name@example.com",
+        ));
+    }
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(Error::invalid(
+            format!("the password is shorter than {MIN_PASSWORD_LEN} characters"),
+            "choose a longer password",
+        ));
+    }
+    let hash = hash_password(password.to_string()).await?;
+    let row = sqlx::query!(
+        r#"INSERT INTO users (business_id, name, email, password_hash, role)
+           VALUES ($1, $2, $3, $4, $5)
+           RETURNING id, created_at"#,
+        scope.business().0,
+        name,
+        email,
+        hash,
+        role.as_str()
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(User {
+        id: UserId(row.id),
+        name: name.to_string(),
+        email,
+        role: role.to_string(),
+        created_at: row.created_at,
+    })
+}
+
+pub async fn list_users(pool: &PgPool, scope: &Scope) -> Result<Vec<User>> {
+    scope.require(Area::Admin)?;
+    let rows = sqlx::query!(
+        r#"SELECT id, name, email, role, created_at FROM users WHERE business_id = $1 ORDER BY id"#,
+        scope.business().0
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| User {
+            id: UserId(r.id),
+            name: r.name,
+            email: r.email,
+            role: r.role.unwrap_or_else(|| "owner".into()),
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+/// Who logged in, and where.
+#[derive(Debug, Clone, Serialize)]
+pub struct Login {
+    pub business: BusinessId,
+    pub business_name: String,
+    pub user: UserId,
+    pub user_name: String,
+    pub role: String,
+}
+
+/// Checks an e-mail and password against `users.password_hash`. The same e-mail may belong to users
+/// of several businesses; `business` picks one, otherwise the password decides (the first match).
+/// A wrong e-mail and a wrong password give the same answer.
+pub async fn verify_login(
+    pool: &PgPool,
+    email: &str,
+    password: &str,
+    business: Option<BusinessId>,
+) -> Result<Login> {
+    let candidates = sqlx::query!(
+        r#"SELECT u.id, u.business_id, u.name, u.role, u.password_hash, b.business_name
+           FROM users u JOIN businesses b ON b.id = u.business_id
+           WHERE lower(u.email) = lower($1) AND ($2::int IS NULL OR u.business_id = $2)
+           ORDER BY u.business_id"#,
+        email.trim(),
+        business.map(|b| b.0)
+    )
+    .fetch_all(pool)
+    .await?;
+    for c in candidates {
+        if password_matches(password.to_string(), c.password_hash).await {
+            return Ok(Login {
+                business: BusinessId(c.business_id),
+                business_name: c.business_name,
+                user: UserId(c.id),
+                user_name: c.name,
+                role: c.role.unwrap_or_else(|| "owner".into()),
+            });
+        }
+    }
+    Err(Error::forbidden("wrong e-mail or password"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agents_reach_only_the_working_dashboards() {
+        let agent = Scope {
+            business: BusinessId(1),
+            actor: Actor::User {
+                id: UserId(2),
+                role: Role::Agent,
+            },
+        };
+        assert!(agent.require(Area::Inbox).is_ok());
+        assert!(agent.require(Area::Pipeline).is_ok());
+        assert!(matches!(
+            agent.require(Area::Billing),
+            Err(Error::Forbidden { .. })
+        ));
+        assert!(matches!(
+            agent.require(Area::Admin),
+            Err(Error::Forbidden { .. })
+        ));
+        let admin = Scope {
+            business: BusinessId(1),
+            actor: Actor::User {
+                id: UserId(3),
+                role: Role::Admin,
+            },
+        };
+        assert!(admin.require(Area::Billing).is_ok());
+    }
+}

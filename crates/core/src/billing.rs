@@ -1,0 +1,184 @@
+//! Billing: plans, subscriptions and conversation-window usage (seed Billing FLOWS 1-3).
+//!
+//! The plan's unit is the seed's: a 24-hour conversation window per contact, logged in `usage_logs`
+//! when the contact has none open. The send gate (limit per month, active subscription) lives here too,
+//! so every sender (inbox, automation, broadcast) passes the same check.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+
+use crate::auth::{Area, Scope};
+use crate::error::{Error, Result};
+use crate::types::{BusinessId, ContactId, PlanId, SubscriptionId, SubscriptionStatus};
+
+/// The plan every new business starts on.
+pub const DEFAULT_PLAN: &str = "Free";
+
+/// The plans a fresh installation offers: (name, conversations per month, monthly price).
+const DEFAULT_PLANS: &[(&str, i32, i64)] = &[
+    (DEFAULT_PLAN, 250, 0),
+    ("Starter", 2_000, 29),
+    ("Growth", 20_000, 99),
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub id: PlanId,
+    pub name: String,
+    pub conversation_limit: i32,
+    pub price: Decimal,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Subscription {
+    pub id: SubscriptionId,
+    pub plan: String,
+    pub conversation_limit: i32,
+    pub status: SubscriptionStatus,
+    pub renews_at: Option<DateTime<Utc>>,
+}
+
+/// Creates the default plans if they are missing; existing plans are left as they are.
+pub async fn ensure_default_plans(pool: &PgPool) -> Result<()> {
+    for (name, limit, price) in DEFAULT_PLANS {
+        sqlx::query!(
+            "INSERT INTO plans (name, conversation_limit, price) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+            name,
+            limit,
+            Decimal::from(*price)
+        )
+        .execute(pool)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn list_plans(pool: &PgPool) -> Result<Vec<Plan>> {
+    ensure_default_plans(pool).await?;
+    Ok(sqlx::query_as!(
+        Plan,
+        r#"SELECT id AS "id: PlanId", name, conversation_limit, price FROM plans ORDER BY price, id"#
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Subscribes a new business to the default plan for 30 days (seed Billing FLOW 1).
+pub(crate) async fn subscribe_default(
+    conn: &mut PgConnection,
+    business: BusinessId,
+) -> Result<Subscription> {
+    let plan = sqlx::query_scalar!("SELECT id FROM plans WHERE name = $1", DEFAULT_PLAN)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("plan {DEFAULT_PLAN:?}")))?;
+    sqlx::query!(
+        r#"INSERT INTO subscriptions (business_id, plan_id, renews_at, status)
+           VALUES ($1, $2, NOW() + INTERVAL '30 days', 'active')"#,
+        business.0,
+        plan
+    )
+    .execute(&mut *conn)
+    .await?;
+    current(&mut *conn, business)
+        .await?
+        .ok_or_else(|| Error::not_found("active subscription"))
+}
+
+async fn current(conn: &mut PgConnection, business: BusinessId) -> Result<Option<Subscription>> {
+    Ok(sqlx::query_as!(
+        Subscription,
+        r#"SELECT s.id AS "id: SubscriptionId", p.name AS plan, p.conversation_limit,
+                  s.status AS "status!: SubscriptionStatus", s.renews_at
+           FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+           WHERE s.business_id = $1 AND s.status = 'active'"#,
+        business.0
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The business's active subscription, if any.
+pub async fn subscription(pool: &PgPool, scope: &Scope) -> Result<Option<Subscription>> {
+    scope.require(Area::Billing)?;
+    let mut conn = pool.acquire().await?;
+    current(&mut conn, scope.business()).await
+}
+
+/// Moves the business to another plan, effective at once (seed Billing FLOW 5); a business without an
+/// active subscription gets a new one.
+pub async fn subscribe(pool: &PgPool, scope: &Scope, plan_name: &str) -> Result<Subscription> {
+    scope.require(Area::Billing)?;
+    let plan = sqlx::query_scalar!(
+        "SELECT id FROM plans WHERE lower(name) = lower($1)",
+        plan_name.trim()
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("plan {plan_name:?}")))?;
+    let mut tx = pool.begin().await?;
+    let updated = sqlx::query!(
+        "UPDATE subscriptions SET plan_id = $2 WHERE business_id = $1 AND status = 'active'",
+        scope.business().0,
+        plan
+    )
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        sqlx::query!(
+            r#"INSERT INTO subscriptions (business_id, plan_id, renews_at, status)
+               VALUES ($1, $2, NOW() + INTERVAL '30 days', 'active')"#,
+            scope.business().0,
+            plan
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let subscription = current(&mut tx, scope.business())
+        .await?
+        .ok_or_else(|| Error::not_found("active subscription"))?;
+    tx.commit().await?;
+    Ok(subscription)
+}
+
+/// Opens a conversation window for `contact` at `at` and logs its price, unless one opened in the 24
+/// hours before `at`. Returns the new window's conversation id. The caller holds the contact's row lock
+/// (ingest and send both update the contact in the same transaction), so two messages of one contact
+/// cannot both open a window.
+pub async fn open_window_if_closed(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    contact: ContactId,
+    at: DateTime<Utc>,
+    price: Decimal,
+) -> Result<Option<String>> {
+    let open = sqlx::query_scalar!(
+        r#"SELECT EXISTS (
+               SELECT 1 FROM usage_logs
+               WHERE business_id = $1 AND contact_id = $2
+                 AND timestamp > $3::timestamptz - INTERVAL '24 hours' AND timestamp <= $3::timestamptz
+           ) AS "open!""#,
+        business.0,
+        contact.0,
+        at
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if open {
+        return Ok(None);
+    }
+    let conversation_id = uuid::Uuid::new_v4().to_string();
+    sqlx::query!(
+        "INSERT INTO usage_logs (business_id, conversation_id, cost, contact_id, timestamp) VALUES ($1, $2, $3, $4, $5)",
+        business.0,
+        conversation_id,
+        price,
+        contact.0,
+        at
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(conversation_id))
+}

@@ -1,0 +1,230 @@
+//! Tenants: businesses (the CRM's customers) and the WhatsApp numbers they connect.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::auth::{Area, Scope};
+use crate::billing::{self, Subscription};
+use crate::error::{Error, Result};
+use crate::types::{AccountId, BusinessId, Phone};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Business {
+    pub id: BusinessId,
+    pub name: String,
+    pub email: String,
+    pub status: String,
+    pub default_region: String,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+fn validate_region(region: &str) -> Result<String> {
+    let region = region.trim().to_ascii_uppercase();
+    region.parse::<phonenumber::country::Id>().map_err(|_| {
+        Error::invalid(
+            format!("{region:?} is not a country code"),
+            "use a two-letter ISO 3166 code such as US, GB, IN, BR",
+        )
+    })?;
+    Ok(region)
+}
+
+/// Signs a business up: the business row and an active subscription on the default plan, in one
+/// transaction (seed Billing FLOW 1).
+pub async fn create(
+    pool: &PgPool,
+    name: &str,
+    email: &str,
+    region: &str,
+) -> Result<(Business, Subscription)> {
+    let name = name.trim();
+    let email = email.trim().to_ascii_lowercase();
+    if name.is_empty() {
+        return Err(Error::invalid(
+            "the business name is empty",
+            "pass --name \"Acme Ltd\"",
+        ));
+    }
+    if !email.contains('@') {
+        return Err(Error::invalid(
+            format!("{email:?} is not an e-mail address"),
+            "pass --email owner@example.com",
+        ));
+    }
+    let region = validate_region(region)?;
+    billing::ensure_default_plans(pool).await?;
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query!(
+        r#"INSERT INTO businesses (business_name, email, default_region) VALUES ($1, $2, $3)
+           RETURNING id, status, created_at"#,
+        name,
+        email,
+        region
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let business = Business {
+        id: BusinessId(row.id),
+        name: name.to_string(),
+        email,
+        status: row.status.unwrap_or_else(|| "active".into()),
+        default_region: region,
+        created_at: row.created_at,
+    };
+    let subscription = billing::subscribe_default(&mut tx, business.id).await?;
+    tx.commit().await?;
+    Ok((business, subscription))
+}
+
+pub async fn list(pool: &PgPool) -> Result<Vec<Business>> {
+    let rows = sqlx::query!(
+        "SELECT id, business_name, email, status, default_region, created_at FROM businesses ORDER BY id"
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Business {
+            id: BusinessId(r.id),
+            name: r.business_name,
+            email: r.email,
+            status: r.status.unwrap_or_else(|| "active".into()),
+            default_region: r.default_region,
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+pub async fn get(pool: &PgPool, scope: &Scope) -> Result<Business> {
+    let r = sqlx::query!(
+        "SELECT id, business_name, email, status, default_region, created_at FROM businesses WHERE id = $1",
+        scope.business().0
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("business {}", scope.business())))?;
+    Ok(Business {
+        id: BusinessId(r.id),
+        name: r.business_name,
+        email: r.email,
+        status: r.status.unwrap_or_else(|| "active".into()),
+        default_region: r.default_region,
+        created_at: r.created_at,
+    })
+}
+
+/// A connected WhatsApp number. The access token is never read back out.
+#[derive(Debug, Clone, Serialize)]
+pub struct Account {
+    pub id: AccountId,
+    pub phone_number: String,
+    pub phone_number_id: Option<String>,
+    pub waba_id: Option<String>,
+    pub status: String,
+    pub api_base_url: Option<String>,
+    pub api_version: Option<String>,
+    pub connected_at: Option<DateTime<Utc>>,
+}
+
+/// What connecting a number needs: the number, its Cloud API phone_number_id and WABA id (for
+/// routing webhooks), and the access token for sending.
+#[derive(Debug, Clone, Default)]
+pub struct NewAccount {
+    pub phone: String,
+    pub phone_number_id: String,
+    pub waba_id: Option<String>,
+    pub token: String,
+    pub api_base_url: Option<String>,
+    pub api_version: Option<String>,
+}
+
+pub async fn add_account(pool: &PgPool, scope: &Scope, new: &NewAccount) -> Result<Account> {
+    scope.require(Area::Admin)?;
+    let region = get(pool, scope).await?.default_region;
+    let phone = Phone::parse(&new.phone, &region)?;
+    let phone_number_id = new.phone_number_id.trim();
+    if phone_number_id.is_empty() || !phone_number_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::invalid(
+            format!("{phone_number_id:?} is not a Cloud API phone_number_id"),
+            "copy the numeric Phone number ID from WhatsApp > API Setup in the Meta App Dashboard",
+        ));
+    }
+    if new.token.trim().is_empty() {
+        return Err(Error::invalid(
+            "the access token is empty",
+            "pass --token with a system-user access token",
+        ));
+    }
+    let row = sqlx::query!(
+        r#"INSERT INTO whatsapp_accounts
+               (business_id, phone_number, api_token, phone_number_id, waba_id, api_base_url, api_version)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           RETURNING id, status, connected_at"#,
+        scope.business().0,
+        phone.as_str(),
+        new.token.trim(),
+        phone_number_id,
+        new.waba_id.as_deref().map(str::trim),
+        new.api_base_url.as_deref(),
+        new.api_version.as_deref()
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Account {
+        id: AccountId(row.id),
+        phone_number: phone.to_string(),
+        phone_number_id: Some(phone_number_id.to_string()),
+        waba_id: new.waba_id.clone(),
+        status: row.status.unwrap_or_else(|| "active".into()),
+        api_base_url: new.api_base_url.clone(),
+        api_version: new.api_version.clone(),
+        connected_at: row.connected_at,
+    })
+}
+
+pub async fn list_accounts(pool: &PgPool, scope: &Scope) -> Result<Vec<Account>> {
+    let rows = sqlx::query!(
+        r#"SELECT id, phone_number, phone_number_id, waba_id, status, api_base_url, api_version, connected_at
+           FROM whatsapp_accounts WHERE business_id = $1 ORDER BY id"#,
+        scope.business().0
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Account {
+            id: AccountId(r.id),
+            phone_number: r.phone_number,
+            phone_number_id: r.phone_number_id,
+            waba_id: r.waba_id,
+            status: r.status.unwrap_or_else(|| "active".into()),
+            api_base_url: r.api_base_url,
+            api_version: r.api_version,
+            connected_at: r.connected_at,
+        })
+        .collect())
+}
+
+/// Activates or deactivates a number. Webhooks for an inactive number touch no tenant data.
+pub async fn set_account_active(
+    pool: &PgPool,
+    scope: &Scope,
+    id: AccountId,
+    active: bool,
+) -> Result<()> {
+    scope.require(Area::Admin)?;
+    let status = if active { "active" } else { "inactive" };
+    let done = sqlx::query!(
+        "UPDATE whatsapp_accounts SET status = $3 WHERE business_id = $1 AND id = $2",
+        scope.business().0,
+        id.0,
+        status
+    )
+    .execute(pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::not_found(format!("WhatsApp account {id}")));
+    }
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! Layered settings: the config file in the user's config dir, then environment variables, then flags
+//! (later wins). Secrets are wrapped so `Debug` and `wacrm config show` never print them.
+
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use rust_decimal::Decimal;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub const DEFAULT_WEBHOOK_LISTEN: &str = "127.0.0.1:8787";
+pub const DEFAULT_GRAPH_API_BASE: &str = "https://graph.facebook.com";
+pub const DEFAULT_GRAPH_API_VERSION: &str = "v23.0";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Settings {
+    /// PostgreSQL URL; unset means the embedded default cluster.
+    pub database_url: Option<SecretString>,
+    /// The business admins and cron act for (`--business`): an id or the business's e-mail.
+    pub business: Option<String>,
+    /// Where wacrm-webhookd listens.
+    pub webhook_listen: Option<String>,
+    /// The Meta app secret that signs webhook POSTs.
+    pub app_secret: Option<SecretString>,
+    /// The token typed into the App Dashboard for the GET verification handshake.
+    pub verify_token: Option<SecretString>,
+    /// Graph API base URL, for accounts that do not set their own (a fake in tests and demo mode).
+    pub graph_api_base: Option<String>,
+    pub graph_api_version: Option<String>,
+    /// Price logged in usage_logs for each new 24-hour conversation window.
+    pub conversation_price: Option<Decimal>,
+    /// Inbound texts that mark a contact opted out of marketing (case-insensitive, whole message).
+    pub opt_out_keywords: Option<Vec<String>>,
+}
+
+/// Values given on the command line; only the ones set override the lower layers.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub business: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_token: Option<String>,
+}
+
+impl Settings {
+    /// The config file: `$WACRM_CONFIG`, else `<config dir>/wacrm/config.toml`.
+    pub fn file_path() -> Option<PathBuf> {
+        std::env::var_os("WACRM_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| dirs::config_dir().map(|d| d.join("wacrm").join("config.toml")))
+    }
+
+    /// File, then `DATABASE_URL`, then `WACRM_*` variables, then flags.
+    pub fn load(overrides: &Overrides) -> Result<Settings> {
+        let mut figment = Figment::new();
+        if let Some(path) = Settings::file_path() {
+            figment = figment.merge(Toml::file(path));
+        }
+        figment
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database_url".into()),
+            )
+            .merge(Env::prefixed("WACRM_").ignore(&["CONFIG", "DATA_DIR"]))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| {
+                Error::invalid(
+                    format!("the configuration is not valid: {e}"),
+                    format!(
+                        "fix the setting named above in {} or in the WACRM_* environment",
+                        Settings::file_path()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_else(|| "the config file".into())
+                    ),
+                )
+            })
+    }
+
+    pub fn webhook_listen(&self) -> &str {
+        self.webhook_listen
+            .as_deref()
+            .unwrap_or(DEFAULT_WEBHOOK_LISTEN)
+    }
+
+    pub fn graph_api_base(&self) -> &str {
+        self.graph_api_base
+            .as_deref()
+            .unwrap_or(DEFAULT_GRAPH_API_BASE)
+    }
+
+    pub fn graph_api_version(&self) -> &str {
+        self.graph_api_version
+            .as_deref()
+            .unwrap_or(DEFAULT_GRAPH_API_VERSION)
+    }
+
+    pub fn conversation_price(&self) -> Decimal {
+        self.conversation_price
+            .unwrap_or_else(|| Decimal::new(5, 2))
+    }
+
+    pub fn opt_out_keywords(&self) -> Vec<String> {
+        self.opt_out_keywords
+            .clone()
+            .unwrap_or_else(|| vec!["STOP".into(), "UNSUBSCRIBE".into()])
+    }
+
+    /// Every effective setting as (name, value) with secrets masked, for `wacrm config show`.
+    pub fn masked(&self) -> Vec<(&'static str, String)> {
+        fn secret(value: &Option<SecretString>) -> String {
+            match value {
+                Some(s) if !s.expose_secret().is_empty() => "******".into(),
+                _ => "(not set)".into(),
+            }
+        }
+        fn plain(value: Option<&str>, default: &str) -> String {
+            value
+                .map(str::to_string)
+                .unwrap_or_else(|| default.to_string())
+        }
+        vec![
+            (
+                "config_file",
+                Settings::file_path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "database_url",
+                match &self.database_url {
+                    Some(url) => mask_url_password(url.expose_secret()),
+                    None => "(embedded default cluster)".into(),
+                },
+            ),
+            ("business", plain(self.business.as_deref(), "(not set)")),
+            ("webhook_listen", self.webhook_listen().to_string()),
+            ("app_secret", secret(&self.app_secret)),
+            ("verify_token", secret(&self.verify_token)),
+            ("graph_api_base", self.graph_api_base().to_string()),
+            ("graph_api_version", self.graph_api_version().to_string()),
+            ("conversation_price", self.conversation_price().to_string()),
+            ("opt_out_keywords", self.opt_out_keywords().join(",")),
+        ]
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:******@host/db`.
+pub fn mask_url_password(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((credentials, host)) = rest.split_once('@')
+        && let Some((user, _)) = credentials.split_once(':')
+    {
+        return format!("{scheme}://{user}:******@{host}");
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        assert_eq!(
+            mask_url_password("postgres://u:pw@h:5432/d"),
+            "postgres://u:******@h:5432/d"
+        );
+        assert_eq!(
+            mask_url_password("postgres:///d?host=/tmp"),
+            "postgres:///d?host=/tmp"
+        );
+    }
+
+    #[test]
+    fn flags_override_lower_layers() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "business = \"file@example.com\"\nwebhook_listen = \"0.0.0.0:1\"",
+            )?;
+            jail.set_env("WACRM_CONFIG", "c.toml");
+            jail.set_env("WACRM_WEBHOOK_LISTEN", "127.0.0.1:9");
+            let settings = Settings::load(&Overrides {
+                business: Some("flag@example.com".into()),
+                ..Default::default()
+            })
+            .unwrap();
+            assert_eq!(settings.business.as_deref(), Some("flag@example.com"));
+            assert_eq!(settings.webhook_listen(), "127.0.0.1:9");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,119 @@
+//! Database plumbing: where the database is (a configured URL or the embedded default cluster), the
+//! connection pool, and the embedded migrations.
+
+pub mod cluster;
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+
+/// Every migration, embedded in the binaries: 0001 is the seed schema verbatim, later ones only add.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+
+/// Where the database comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// `--database-url`, `WACRM_DATABASE_URL`, `DATABASE_URL` or the config file.
+    Url(String),
+    /// wacrm's private cluster in the user's data directory.
+    Embedded,
+}
+
+impl Source {
+    pub fn from_settings(settings: &Settings) -> Source {
+        match &settings.database_url {
+            Some(url) if !url.expose_secret().trim().is_empty() => {
+                Source::Url(url.expose_secret().to_string())
+            }
+            _ => Source::Embedded,
+        }
+    }
+
+    /// The connection URL, starting the embedded cluster first when that is the source.
+    pub async fn url(&self) -> Result<String> {
+        match self {
+            Source::Url(url) => Ok(url.clone()),
+            Source::Embedded => tokio::task::spawn_blocking(|| {
+                cluster::Cluster::at_default_location()?.ensure_running()
+            })
+            .await
+            .map_err(|e| Error::io("starting the embedded database", std::io::Error::other(e)))?,
+        }
+    }
+}
+
+/// Opens a pool on `url`.
+pub async fn connect_url(url: &str) -> Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await
+        .map_err(|e| match Error::from(e) {
+            Error::Database(inner) => Error::unavailable(
+                inner.to_string(),
+                "check the database URL (`wacrm config show`) and that the server accepts connections",
+            ),
+            other => other,
+        })
+}
+
+/// Connects to the configured database (starting the embedded one if needed) and brings its schema up
+/// to date, so every command can assume the current schema.
+pub async fn open(settings: &Settings) -> Result<PgPool> {
+    let url = Source::from_settings(settings).url().await?;
+    let pool = connect_url(&url).await?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// Applies the pending embedded migrations (a no-op when none are). Concurrent callers are serialised
+/// by sqlx's advisory lock.
+pub async fn migrate(pool: &PgPool) -> Result<()> {
+    MIGRATOR.run(pool).await.map_err(|e| match e {
+        sqlx::migrate::MigrateError::Execute(inner) => Error::from(inner),
+        other => Error::unavailable(
+            format!("cannot migrate the database: {other}"),
+            "the database may belong to a newer wacrm; upgrade wacrm or point it at another database",
+        ),
+    })
+}
+
+/// One migration and whether the database has it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationState {
+    pub version: i64,
+    pub description: String,
+    pub applied: bool,
+}
+
+/// Which embedded migrations the database has applied.
+pub async fn migration_states(pool: &PgPool) -> Result<Vec<MigrationState>> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(pool)
+            .await
+            .or_else(|e| match &e {
+                // No migration table yet: nothing applied.
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => {
+                    Ok(Vec::new())
+                }
+                _ => Err(e),
+            })?;
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| MigrationState {
+            version: m.version,
+            description: m.description.to_string(),
+            applied: applied.contains(&m.version),
+        })
+        .collect())
+}

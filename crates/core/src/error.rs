@@ -1,0 +1,212 @@
+//! The one error type at core's boundary. Faces map its variants to exit codes (CLI) and status codes
+//! (webhookd); every variant carries a message a person can act on.
+
+use std::fmt;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The named thing does not exist in the acting business (or at all): the two are never told apart,
+    /// so one tenant cannot probe another's ids.
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// The change clashes with existing data (a duplicate phone, an e-mail in use, ...).
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        hint: Option<String>,
+    },
+    /// The input is wrong; `hint` says how to fix it.
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        hint: Option<String>,
+    },
+    /// A billing limit or an inactive subscription blocks the action.
+    #[error("{message}")]
+    LimitReached {
+        message: String,
+        hint: Option<String>,
+    },
+    /// The acting user's role does not allow this.
+    #[error("{message}")]
+    Forbidden { message: String },
+    /// The WhatsApp Cloud API refused or failed the request.
+    #[error("WhatsApp API error {code}: {message}")]
+    WhatsApp {
+        code: i64,
+        message: String,
+        retryable: bool,
+    },
+    /// No database could be reached or started.
+    #[error("database unavailable: {message}")]
+    Unavailable {
+        message: String,
+        hint: Option<String>,
+    },
+    /// Anything else from the database: a bug or an outage, never bad input.
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn not_found(what: impl fmt::Display) -> Error {
+        Error::NotFound {
+            what: what.to_string(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Error {
+        Error::Invalid {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    pub fn conflict(message: impl Into<String>, hint: impl Into<String>) -> Error {
+        Error::Conflict {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    pub fn limit(message: impl Into<String>, hint: impl Into<String>) -> Error {
+        Error::LimitReached {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Error {
+        Error::Forbidden {
+            message: message.into(),
+        }
+    }
+
+    pub fn unavailable(message: impl Into<String>, hint: impl Into<String>) -> Error {
+        Error::Unavailable {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// How to fix it, when there is something to say.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Conflict { hint, .. }
+            | Error::Invalid { hint, .. }
+            | Error::LimitReached { hint, .. }
+            | Error::Unavailable { hint, .. } => hint.as_deref(),
+            Error::NotFound { .. } => {
+                Some("check the id (list commands show them) and the acting business")
+            }
+            Error::Forbidden { .. } => Some("ask an owner or admin of the business"),
+            _ => None,
+        }
+    }
+}
+
+/// Known constraint names and what a person should be told when a write violates them.
+const CONSTRAINT_MESSAGES: &[(&str, &str, &str)] = &[
+    (
+        "contacts_business_id_phone_key",
+        "a contact with this phone already exists in this business",
+        "find it with `wacrm contacts search <phone>` and edit that contact instead",
+    ),
+    (
+        "contacts_business_bsuid_key",
+        "a contact with this WhatsApp user id already exists",
+        "edit the existing contact",
+    ),
+    (
+        "businesses_email_key",
+        "a business with this e-mail already exists",
+        "use another e-mail or the existing business",
+    ),
+    (
+        "users_business_id_email_key",
+        "a user with this e-mail already exists in this business",
+        "list users with `wacrm users list`",
+    ),
+    (
+        "whatsapp_accounts_phone_number_key",
+        "this WhatsApp number is already connected",
+        "list numbers with `wacrm accounts list`",
+    ),
+    (
+        "whatsapp_accounts_phone_number_id_key",
+        "this Cloud API phone_number_id is already connected",
+        "list numbers with `wacrm accounts list`",
+    ),
+    (
+        "plans_name_key",
+        "a plan with this name already exists",
+        "list plans with `wacrm billing plans`",
+    ),
+    (
+        "subscriptions_one_active",
+        "the business already has an active subscription",
+        "change plan with `wacrm billing subscribe <plan>`",
+    ),
+];
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Error {
+        match &err {
+            sqlx::Error::Database(db) => {
+                if let Some(constraint) = db.constraint()
+                    && let Some((_, message, hint)) = CONSTRAINT_MESSAGES
+                        .iter()
+                        .find(|(name, ..)| *name == constraint)
+                {
+                    return Error::conflict(*message, *hint);
+                }
+                match db.code().as_deref() {
+                    // invalid_text_representation: a bad enum label, e.g. a stage that does not exist.
+                    Some("22P02") => Error::invalid(
+                        db.message().to_string(),
+                        "check the value against the allowed ones",
+                    ),
+                    Some("23505") => {
+                        Error::conflict(db.message().to_string(), "the value is already in use")
+                    }
+                    Some("23503") => Error::invalid(
+                        db.message().to_string(),
+                        "the referenced record does not exist",
+                    ),
+                    Some("23514") => Error::invalid(
+                        db.message().to_string(),
+                        "the value breaks a rule of the schema",
+                    ),
+                    // Too many connections, shutting down, cannot connect now.
+                    Some("53300" | "57P01" | "57P03") => {
+                        Error::unavailable(db.message().to_string(), "try again shortly")
+                    }
+                    _ => Error::Database(err),
+                }
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_) => Error::unavailable(
+                err.to_string(),
+                "check that PostgreSQL is running (`wacrm db status`) and the database URL is right",
+            ),
+            _ => Error::Database(err),
+        }
+    }
+}

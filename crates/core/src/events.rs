@@ -1,0 +1,163 @@
+//! The transactional outbox. Domain events are written in the caller's transaction (so an event exists
+//! exactly when its change does) and announced with `NOTIFY`, which PostgreSQL delivers only on commit.
+//! The automation engine consumes the rows; open terminals and `wacrm events tail` follow the
+//! notifications.
+
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool};
+
+use crate::auth::Scope;
+use crate::error::{Error, Result};
+use crate::types::{BusinessId, ContactId};
+
+/// The `LISTEN`/`NOTIFY` channel.
+pub const CHANNEL: &str = "wacrm_events";
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A customer's message was stored (seed Inbox FLOW 1 step 5).
+    MessageReceived,
+    /// The business sent a message (seed Inbox FLOW 4 step 4).
+    MessageSent,
+    /// An outbound message's delivery status moved.
+    MessageStatus,
+    /// A contact moved between pipeline stages.
+    StageChanged,
+    /// A contact was created, edited, tagged or opted out.
+    ContactUpdated,
+    /// A conversation was assigned, read, resolved or reopened.
+    ConversationUpdated,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::MessageReceived => "message_received",
+            EventKind::MessageSent => "message_sent",
+            EventKind::MessageStatus => "message_status",
+            EventKind::StageChanged => "stage_changed",
+            EventKind::ContactUpdated => "contact_updated",
+            EventKind::ConversationUpdated => "conversation_updated",
+        }
+    }
+}
+
+/// Writes an event in the caller's transaction and queues its notification for commit.
+pub async fn emit(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    kind: EventKind,
+    contact: Option<ContactId>,
+    payload: serde_json::Value,
+) -> Result<i64> {
+    let id = sqlx::query_scalar!(
+        r#"WITH e AS (
+               INSERT INTO events (business_id, kind, contact_id, payload)
+               VALUES ($1, $2, $3, $4)
+               RETURNING id
+           )
+           SELECT e.id AS "id!"
+           FROM e, pg_notify('wacrm_events',
+                             json_build_object('id', e.id, 'business_id', $1::int, 'type', $2::text,
+                                               'contact_id', $3::int)::text)"#,
+        business.0,
+        kind.as_str(),
+        contact.map(|c| c.0),
+        payload
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// A stored event, as `wacrm events tail` prints it: one JSON object per line with a `type` field.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub business_id: BusinessId,
+    pub contact_id: Option<ContactId>,
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct Notice {
+    id: i64,
+    business_id: BusinessId,
+}
+
+/// Events of the scope's business from `after` on, oldest first (a catch-up read, e.g. after a
+/// reconnect, and the tests' way of seeing the outbox).
+pub async fn list_since(
+    pool: &PgPool,
+    scope: &Scope,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Event>> {
+    let rows = sqlx::query_as!(
+        Event,
+        r#"SELECT id, kind, business_id AS "business_id: BusinessId", contact_id AS "contact_id: ContactId",
+                  payload, created_at
+           FROM events WHERE business_id = $1 AND id > $2 ORDER BY id LIMIT $3"#,
+        scope.business().0,
+        after,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+async fn load(pool: &PgPool, business: BusinessId, id: i64) -> Result<Option<Event>> {
+    Ok(sqlx::query_as!(
+        Event,
+        r#"SELECT id, kind, business_id AS "business_id: BusinessId", contact_id AS "contact_id: ContactId",
+                  payload, created_at
+           FROM events WHERE business_id = $1 AND id = $2"#,
+        business.0,
+        id
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Live events of the scope's business, pushed by PostgreSQL (no polling). The stream ends only on a
+/// connection error, which it yields.
+pub async fn subscribe(
+    pool: &PgPool,
+    scope: &Scope,
+) -> Result<impl Stream<Item = Result<Event>> + use<>> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    let business = scope.business();
+    let pool = pool.clone();
+    Ok(futures::stream::unfold(
+        (listener, pool),
+        move |(mut listener, pool)| async move {
+            loop {
+                let notification = match listener.recv().await {
+                    Ok(n) => n,
+                    Err(e) => return Some((Err(Error::from(e)), (listener, pool))),
+                };
+                let Ok(notice) = serde_json::from_str::<Notice>(notification.payload()) else {
+                    continue;
+                };
+                if notice.business_id != business {
+                    continue;
+                }
+                match load(&pool, business, notice.id).await {
+                    Ok(Some(event)) => return Some((Ok(event), (listener, pool))),
+                    Ok(None) => continue,
+                    Err(e) => return Some((Err(e), (listener, pool))),
+                }
+            }
+        },
+    ))
+}

@@ -1,0 +1,26 @@
+//! wacrm core: the domain logic of the eight dashboards against PostgreSQL.
+//!
+//! Faces (`wacrm`, `wacrm tui`, `wacrm-webhookd`) parse input, build a [`Scope`] and call one operation
+//! here. Every operation on tenant data takes the scope and filters every statement by its business.
+
+pub mod analytics;
+pub mod auth;
+pub mod automation;
+pub mod billing;
+pub mod broadcast;
+pub mod business;
+pub mod config;
+pub mod contacts;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod events;
+pub mod inbox;
+pub mod pipeline;
+pub mod templates;
+pub mod types;
+pub mod whatsapp;
+
+pub use auth::{Actor, Area, Role, Scope};
+pub use error::{Error, Result};
+pub use types::*;

@@ -1,0 +1,1 @@
+//! The templates dashboard: its flows land with its issue; the CLI and TUI say so until then.

@@ -1,0 +1,1 @@
+//! WhatsApp Cloud API: wire types and the Graph API client.

@@ -44,10 +44,7 @@ impl FromStr for Role {
             "owner" => Ok(Role::Owner),
             "admin" => Ok(Role::Admin),
             "agent" => Ok(Role::Agent),
-            _ => Err(Error::invalid(
-                format!("{s:?} is not a role"),
-                "use one of: owner, admin, agent",
-            )),
+            _ => Err(Error::invalid(format!("{s:?} is not a role"), "use one of: owner, admin, agent")),
         }
     }
 }
@@ -98,10 +95,7 @@ pub struct Scope {
 impl Scope {
     /// A system scope for a business known to exist (the caller just read it from the database).
     pub(crate) fn system(business: BusinessId) -> Scope {
-        Scope {
-            business,
-            actor: Actor::System,
-        }
+        Scope { business, actor: Actor::System }
     }
 
     pub fn business(&self) -> BusinessId {
@@ -125,20 +119,15 @@ impl Scope {
         match self.actor {
             Actor::System => Ok(()),
             Actor::User { role, .. } if area.allowed_for(role) => Ok(()),
-            Actor::User { role, .. } => Err(Error::forbidden(format!(
-                "a user with role {role} may not use {area:?}"
-            ))),
+            Actor::User { role, .. } => Err(Error::forbidden(format!("a user with role {role} may not use {area:?}"))),
         }
     }
 
     /// A system scope for `business` after checking it exists.
     pub async fn for_business(pool: &PgPool, business: BusinessId) -> Result<Scope> {
-        let found = sqlx::query_scalar!("SELECT id FROM businesses WHERE id = $1", business.0)
-            .fetch_optional(pool)
-            .await?;
-        found
-            .map(|id| Scope::system(BusinessId(id)))
-            .ok_or_else(|| Error::not_found(format!("business {business}")))
+        let found =
+            sqlx::query_scalar!("SELECT id FROM businesses WHERE id = $1", business.0).fetch_optional(pool).await?;
+        found.map(|id| Scope::system(BusinessId(id))).ok_or_else(|| Error::not_found(format!("business {business}")))
     }
 
     /// Resolves `--business` as given by a person: an id or the business's e-mail.
@@ -147,33 +136,21 @@ impl Scope {
         if let Ok(id) = reference.parse::<BusinessId>() {
             return Scope::for_business(pool, id).await;
         }
-        let found = sqlx::query_scalar!(
-            "SELECT id FROM businesses WHERE lower(email) = lower($1)",
-            reference
-        )
-        .fetch_optional(pool)
-        .await?;
-        found
-            .map(|id| Scope::system(BusinessId(id)))
-            .ok_or_else(|| Error::not_found(format!("business {reference:?}")))
+        let found = sqlx::query_scalar!("SELECT id FROM businesses WHERE lower(email) = lower($1)", reference)
+            .fetch_optional(pool)
+            .await?;
+        found.map(|id| Scope::system(BusinessId(id))).ok_or_else(|| Error::not_found(format!("business {reference:?}")))
     }
 
     /// The scope of a user of a business, after checking the user still exists there (roles can change
     /// between a login and a command).
     pub async fn for_user(pool: &PgPool, business: BusinessId, user: UserId) -> Result<Scope> {
-        let row = sqlx::query!(
-            "SELECT role FROM users WHERE business_id = $1 AND id = $2",
-            business.0,
-            user.0
-        )
-        .fetch_optional(pool)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("user {user}")))?;
+        let row = sqlx::query!("SELECT role FROM users WHERE business_id = $1 AND id = $2", business.0, user.0)
+            .fetch_optional(pool)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("user {user}")))?;
         let role = row.role.as_deref().unwrap_or("owner").parse()?;
-        Ok(Scope {
-            business,
-            actor: Actor::User { id: user, role },
-        })
+        Ok(Scope { business, actor: Actor::User { id: user, role } })
     }
 }
 
@@ -193,12 +170,7 @@ async fn hash_password(password: String) -> Result<String> {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|hash| hash.to_string())
-            .map_err(|e| {
-                Error::invalid(
-                    format!("cannot hash the password: {e}"),
-                    "use another password",
-                )
-            })
+            .map_err(|e| Error::invalid(format!("cannot hash the password: {e}"), "use another password"))
     })
     .await
     .map_err(|e| Error::io("password hashing task", std::io::Error::other(e)))?
@@ -207,11 +179,7 @@ async fn hash_password(password: String) -> Result<String> {
 async fn password_matches(password: String, stored_hash: String) -> bool {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored_hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
             .unwrap_or(false)
     })
     .await
@@ -233,16 +201,10 @@ pub async fn add_user(
     let name = name.trim();
     let email = email.trim().to_ascii_lowercase();
     if name.is_empty() {
-        return Err(Error::invalid(
-            "the user's name is empty",
-            "pass --name \"Full Name\"",
-        ));
+        return Err(Error::invalid("the user's name is empty", "pass --name \"Full Name\""));
     }
     if !email.contains('@') {
-        return Err(Error::invalid(
-            format!("{email:?} is not an e-mail address"),
-            "pass --email name@example.com",
-        ));
+        return Err(Error::invalid(format!("{email:?} is not an e-mail address"), "pass --email name@example.com"));
     }
     if password.chars().count() < MIN_PASSWORD_LEN {
         return Err(Error::invalid(
@@ -263,13 +225,7 @@ pub async fn add_user(
     )
     .fetch_one(pool)
     .await?;
-    Ok(User {
-        id: UserId(row.id),
-        name: name.to_string(),
-        email,
-        role: role.to_string(),
-        created_at: row.created_at,
-    })
+    Ok(User { id: UserId(row.id), name: name.to_string(), email, role: role.to_string(), created_at: row.created_at })
 }
 
 pub async fn list_users(pool: &PgPool, scope: &Scope) -> Result<Vec<User>> {
@@ -305,12 +261,7 @@ pub struct Login {
 /// Checks an e-mail and password against `users.password_hash`. The same e-mail may belong to users
 /// of several businesses; `business` picks one, otherwise the password decides (the first match).
 /// A wrong e-mail and a wrong password give the same answer.
-pub async fn verify_login(
-    pool: &PgPool,
-    email: &str,
-    password: &str,
-    business: Option<BusinessId>,
-) -> Result<Login> {
+pub async fn verify_login(pool: &PgPool, email: &str, password: &str, business: Option<BusinessId>) -> Result<Login> {
     let candidates = sqlx::query!(
         r#"SELECT u.id, u.business_id, u.name, u.role, u.password_hash, b.business_name
            FROM users u JOIN businesses b ON b.id = u.business_id
@@ -341,30 +292,12 @@ mod tests {
 
     #[test]
     fn agents_reach_only_the_working_dashboards() {
-        let agent = Scope {
-            business: BusinessId(1),
-            actor: Actor::User {
-                id: UserId(2),
-                role: Role::Agent,
-            },
-        };
+        let agent = Scope { business: BusinessId(1), actor: Actor::User { id: UserId(2), role: Role::Agent } };
         assert!(agent.require(Area::Inbox).is_ok());
         assert!(agent.require(Area::Pipeline).is_ok());
-        assert!(matches!(
-            agent.require(Area::Billing),
-            Err(Error::Forbidden { .. })
-        ));
-        assert!(matches!(
-            agent.require(Area::Admin),
-            Err(Error::Forbidden { .. })
-        ));
-        let admin = Scope {
-            business: BusinessId(1),
-            actor: Actor::User {
-                id: UserId(3),
-                role: Role::Admin,
-            },
-        };
+        assert!(matches!(agent.require(Area::Billing), Err(Error::Forbidden { .. })));
+        assert!(matches!(agent.require(Area::Admin), Err(Error::Forbidden { .. })));
+        let admin = Scope { business: BusinessId(1), actor: Actor::User { id: UserId(3), role: Role::Admin } };
         assert!(admin.require(Area::Billing).is_ok());
     }
 }

@@ -17,11 +17,7 @@ use crate::types::{BusinessId, ContactId, PlanId, SubscriptionId, SubscriptionSt
 pub const DEFAULT_PLAN: &str = "Free";
 
 /// The plans a fresh installation offers: (name, conversations per month, monthly price).
-const DEFAULT_PLANS: &[(&str, i32, i64)] = &[
-    (DEFAULT_PLAN, 250, 0),
-    ("Starter", 2_000, 29),
-    ("Growth", 20_000, 99),
-];
+const DEFAULT_PLANS: &[(&str, i32, i64)] = &[(DEFAULT_PLAN, 250, 0), ("Starter", 2_000, 29), ("Growth", 20_000, 99)];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -66,10 +62,7 @@ pub async fn list_plans(pool: &PgPool) -> Result<Vec<Plan>> {
 }
 
 /// Subscribes a new business to the default plan for 30 days (seed Billing FLOW 1).
-pub(crate) async fn subscribe_default(
-    conn: &mut PgConnection,
-    business: BusinessId,
-) -> Result<Subscription> {
+pub(crate) async fn subscribe_default(conn: &mut PgConnection, business: BusinessId) -> Result<Subscription> {
     let plan = sqlx::query_scalar!("SELECT id FROM plans WHERE name = $1", DEFAULT_PLAN)
         .fetch_optional(&mut *conn)
         .await?
@@ -82,9 +75,7 @@ pub(crate) async fn subscribe_default(
     )
     .execute(&mut *conn)
     .await?;
-    current(&mut *conn, business)
-        .await?
-        .ok_or_else(|| Error::not_found("active subscription"))
+    current(&mut *conn, business).await?.ok_or_else(|| Error::not_found("active subscription"))
 }
 
 async fn current(conn: &mut PgConnection, business: BusinessId) -> Result<Option<Subscription>> {
@@ -111,13 +102,10 @@ pub async fn subscription(pool: &PgPool, scope: &Scope) -> Result<Option<Subscri
 /// active subscription gets a new one.
 pub async fn subscribe(pool: &PgPool, scope: &Scope, plan_name: &str) -> Result<Subscription> {
     scope.require(Area::Billing)?;
-    let plan = sqlx::query_scalar!(
-        "SELECT id FROM plans WHERE lower(name) = lower($1)",
-        plan_name.trim()
-    )
-    .fetch_optional(pool)
-    .await?
-    .ok_or_else(|| Error::not_found(format!("plan {plan_name:?}")))?;
+    let plan = sqlx::query_scalar!("SELECT id FROM plans WHERE lower(name) = lower($1)", plan_name.trim())
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("plan {plan_name:?}")))?;
     let mut tx = pool.begin().await?;
     let updated = sqlx::query!(
         "UPDATE subscriptions SET plan_id = $2 WHERE business_id = $1 AND status = 'active'",
@@ -136,9 +124,8 @@ pub async fn subscribe(pool: &PgPool, scope: &Scope, plan_name: &str) -> Result<
         .execute(&mut *tx)
         .await?;
     }
-    let subscription = current(&mut tx, scope.business())
-        .await?
-        .ok_or_else(|| Error::not_found("active subscription"))?;
+    let subscription =
+        current(&mut tx, scope.business()).await?.ok_or_else(|| Error::not_found("active subscription"))?;
     tx.commit().await?;
     Ok(subscription)
 }

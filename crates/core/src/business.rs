@@ -32,25 +32,14 @@ fn validate_region(region: &str) -> Result<String> {
 
 /// Signs a business up: the business row and an active subscription on the default plan, in one
 /// transaction (seed Billing FLOW 1).
-pub async fn create(
-    pool: &PgPool,
-    name: &str,
-    email: &str,
-    region: &str,
-) -> Result<(Business, Subscription)> {
+pub async fn create(pool: &PgPool, name: &str, email: &str, region: &str) -> Result<(Business, Subscription)> {
     let name = name.trim();
     let email = email.trim().to_ascii_lowercase();
     if name.is_empty() {
-        return Err(Error::invalid(
-            "the business name is empty",
-            "pass --name \"Acme Ltd\"",
-        ));
+        return Err(Error::invalid("the business name is empty", "pass --name \"Acme Ltd\""));
     }
     if !email.contains('@') {
-        return Err(Error::invalid(
-            format!("{email:?} is not an e-mail address"),
-            "pass --email owner@example.com",
-        ));
+        return Err(Error::invalid(format!("{email:?} is not an e-mail address"), "pass --email owner@example.com"));
     }
     let region = validate_region(region)?;
     billing::ensure_default_plans(pool).await?;
@@ -78,11 +67,10 @@ pub async fn create(
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<Business>> {
-    let rows = sqlx::query!(
-        "SELECT id, business_name, email, status, default_region, created_at FROM businesses ORDER BY id"
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows =
+        sqlx::query!("SELECT id, business_name, email, status, default_region, created_at FROM businesses ORDER BY id")
+            .fetch_all(pool)
+            .await?;
     Ok(rows
         .into_iter()
         .map(|r| Business {
@@ -151,10 +139,7 @@ pub async fn add_account(pool: &PgPool, scope: &Scope, new: &NewAccount) -> Resu
         ));
     }
     if new.token.trim().is_empty() {
-        return Err(Error::invalid(
-            "the access token is empty",
-            "pass --token with a system-user access token",
-        ));
+        return Err(Error::invalid("the access token is empty", "pass --token with a system-user access token"));
     }
     let row = sqlx::query!(
         r#"INSERT INTO whatsapp_accounts
@@ -207,12 +192,7 @@ pub async fn list_accounts(pool: &PgPool, scope: &Scope) -> Result<Vec<Account>>
 }
 
 /// Activates or deactivates a number. Webhooks for an inactive number touch no tenant data.
-pub async fn set_account_active(
-    pool: &PgPool,
-    scope: &Scope,
-    id: AccountId,
-    active: bool,
-) -> Result<()> {
+pub async fn set_account_active(pool: &PgPool, scope: &Scope, id: AccountId, active: bool) -> Result<()> {
     scope.require(Area::Admin)?;
     let status = if active { "active" } else { "inactive" };
     let done = sqlx::query!(

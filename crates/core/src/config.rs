@@ -66,11 +66,7 @@ impl Settings {
             figment = figment.merge(Toml::file(path));
         }
         figment
-            .merge(
-                Env::raw()
-                    .only(&["DATABASE_URL"])
-                    .map(|_| "database_url".into()),
-            )
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
             .merge(Env::prefixed("WACRM_").ignore(&["CONFIG", "DATA_DIR"]))
             .merge(Serialized::defaults(overrides))
             .extract()
@@ -88,32 +84,23 @@ impl Settings {
     }
 
     pub fn webhook_listen(&self) -> &str {
-        self.webhook_listen
-            .as_deref()
-            .unwrap_or(DEFAULT_WEBHOOK_LISTEN)
+        self.webhook_listen.as_deref().unwrap_or(DEFAULT_WEBHOOK_LISTEN)
     }
 
     pub fn graph_api_base(&self) -> &str {
-        self.graph_api_base
-            .as_deref()
-            .unwrap_or(DEFAULT_GRAPH_API_BASE)
+        self.graph_api_base.as_deref().unwrap_or(DEFAULT_GRAPH_API_BASE)
     }
 
     pub fn graph_api_version(&self) -> &str {
-        self.graph_api_version
-            .as_deref()
-            .unwrap_or(DEFAULT_GRAPH_API_VERSION)
+        self.graph_api_version.as_deref().unwrap_or(DEFAULT_GRAPH_API_VERSION)
     }
 
     pub fn conversation_price(&self) -> Decimal {
-        self.conversation_price
-            .unwrap_or_else(|| Decimal::new(5, 2))
+        self.conversation_price.unwrap_or_else(|| Decimal::new(5, 2))
     }
 
     pub fn opt_out_keywords(&self) -> Vec<String> {
-        self.opt_out_keywords
-            .clone()
-            .unwrap_or_else(|| vec!["STOP".into(), "UNSUBSCRIBE".into()])
+        self.opt_out_keywords.clone().unwrap_or_else(|| vec!["STOP".into(), "UNSUBSCRIBE".into()])
     }
 
     /// Every effective setting as (name, value) with secrets masked, for `wacrm config show`.
@@ -125,17 +112,10 @@ impl Settings {
             }
         }
         fn plain(value: Option<&str>, default: &str) -> String {
-            value
-                .map(str::to_string)
-                .unwrap_or_else(|| default.to_string())
+            value.map(str::to_string).unwrap_or_else(|| default.to_string())
         }
         vec![
-            (
-                "config_file",
-                Settings::file_path()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-            ),
+            ("config_file", Settings::file_path().map(|p| p.display().to_string()).unwrap_or_default()),
             (
                 "database_url",
                 match &self.database_url {
@@ -172,30 +152,18 @@ mod tests {
 
     #[test]
     fn passwords_in_urls_are_masked() {
-        assert_eq!(
-            mask_url_password("postgres://u:pw@h:5432/d"),
-            "postgres://u:******@h:5432/d"
-        );
-        assert_eq!(
-            mask_url_password("postgres:///d?host=/tmp"),
-            "postgres:///d?host=/tmp"
-        );
+        assert_eq!(mask_url_password("postgres://u:pw@h:5432/d"), "postgres://u:******@h:5432/d");
+        assert_eq!(mask_url_password("postgres:///d?host=/tmp"), "postgres:///d?host=/tmp");
     }
 
     #[test]
     fn flags_override_lower_layers() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "c.toml",
-                "business = \"file@example.com\"\nwebhook_listen = \"0.0.0.0:1\"",
-            )?;
+            jail.create_file("c.toml", "business = \"file@example.com\"\nwebhook_listen = \"0.0.0.0:1\"")?;
             jail.set_env("WACRM_CONFIG", "c.toml");
             jail.set_env("WACRM_WEBHOOK_LISTEN", "127.0.0.1:9");
-            let settings = Settings::load(&Overrides {
-                business: Some("flag@example.com".into()),
-                ..Default::default()
-            })
-            .unwrap();
+            let settings =
+                Settings::load(&Overrides { business: Some("flag@example.com".into()), ..Default::default() }).unwrap();
             assert_eq!(settings.business.as_deref(), Some("flag@example.com"));
             assert_eq!(settings.webhook_listen(), "127.0.0.1:9");
             Ok(())

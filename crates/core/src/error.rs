@@ -13,38 +13,22 @@ pub enum Error {
     NotFound { what: String },
     /// The change clashes with existing data (a duplicate phone, an e-mail in use, ...).
     #[error("{message}")]
-    Conflict {
-        message: String,
-        hint: Option<String>,
-    },
+    Conflict { message: String, hint: Option<String> },
     /// The input is wrong; `hint` says how to fix it.
     #[error("{message}")]
-    Invalid {
-        message: String,
-        hint: Option<String>,
-    },
+    Invalid { message: String, hint: Option<String> },
     /// A billing limit or an inactive subscription blocks the action.
     #[error("{message}")]
-    LimitReached {
-        message: String,
-        hint: Option<String>,
-    },
+    LimitReached { message: String, hint: Option<String> },
     /// The acting user's role does not allow this.
     #[error("{message}")]
     Forbidden { message: String },
     /// The WhatsApp Cloud API refused or failed the request.
     #[error("WhatsApp API error {code}: {message}")]
-    WhatsApp {
-        code: i64,
-        message: String,
-        retryable: bool,
-    },
+    WhatsApp { code: i64, message: String, retryable: bool },
     /// No database could be reached or started.
     #[error("database unavailable: {message}")]
-    Unavailable {
-        message: String,
-        hint: Option<String>,
-    },
+    Unavailable { message: String, hint: Option<String> },
     /// Anything else from the database: a bug or an outage, never bad input.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
@@ -58,50 +42,31 @@ pub enum Error {
 
 impl Error {
     pub fn not_found(what: impl fmt::Display) -> Error {
-        Error::NotFound {
-            what: what.to_string(),
-        }
+        Error::NotFound { what: what.to_string() }
     }
 
     pub fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Error {
-        Error::Invalid {
-            message: message.into(),
-            hint: Some(hint.into()),
-        }
+        Error::Invalid { message: message.into(), hint: Some(hint.into()) }
     }
 
     pub fn conflict(message: impl Into<String>, hint: impl Into<String>) -> Error {
-        Error::Conflict {
-            message: message.into(),
-            hint: Some(hint.into()),
-        }
+        Error::Conflict { message: message.into(), hint: Some(hint.into()) }
     }
 
     pub fn limit(message: impl Into<String>, hint: impl Into<String>) -> Error {
-        Error::LimitReached {
-            message: message.into(),
-            hint: Some(hint.into()),
-        }
+        Error::LimitReached { message: message.into(), hint: Some(hint.into()) }
     }
 
     pub fn forbidden(message: impl Into<String>) -> Error {
-        Error::Forbidden {
-            message: message.into(),
-        }
+        Error::Forbidden { message: message.into() }
     }
 
     pub fn unavailable(message: impl Into<String>, hint: impl Into<String>) -> Error {
-        Error::Unavailable {
-            message: message.into(),
-            hint: Some(hint.into()),
-        }
+        Error::Unavailable { message: message.into(), hint: Some(hint.into()) }
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
-        Error::Io {
-            context: context.into(),
-            source,
-        }
+        Error::Io { context: context.into(), source }
     }
 
     /// How to fix it, when there is something to say.
@@ -111,9 +76,7 @@ impl Error {
             | Error::Invalid { hint, .. }
             | Error::LimitReached { hint, .. }
             | Error::Unavailable { hint, .. } => hint.as_deref(),
-            Error::NotFound { .. } => {
-                Some("check the id (list commands show them) and the acting business")
-            }
+            Error::NotFound { .. } => Some("check the id (list commands show them) and the acting business"),
             Error::Forbidden { .. } => Some("ask an owner or admin of the business"),
             _ => None,
         }
@@ -127,11 +90,7 @@ const CONSTRAINT_MESSAGES: &[(&str, &str, &str)] = &[
         "a contact with this phone already exists in this business",
         "find it with `wacrm contacts search <phone>` and edit that contact instead",
     ),
-    (
-        "contacts_business_bsuid_key",
-        "a contact with this WhatsApp user id already exists",
-        "edit the existing contact",
-    ),
+    ("contacts_business_bsuid_key", "a contact with this WhatsApp user id already exists", "edit the existing contact"),
     (
         "businesses_email_key",
         "a business with this e-mail already exists",
@@ -152,11 +111,7 @@ const CONSTRAINT_MESSAGES: &[(&str, &str, &str)] = &[
         "this Cloud API phone_number_id is already connected",
         "list numbers with `wacrm accounts list`",
     ),
-    (
-        "plans_name_key",
-        "a plan with this name already exists",
-        "list plans with `wacrm billing plans`",
-    ),
+    ("plans_name_key", "a plan with this name already exists", "list plans with `wacrm billing plans`"),
     (
         "subscriptions_one_active",
         "the business already has an active subscription",
@@ -169,29 +124,18 @@ impl From<sqlx::Error> for Error {
         match &err {
             sqlx::Error::Database(db) => {
                 if let Some(constraint) = db.constraint()
-                    && let Some((_, message, hint)) = CONSTRAINT_MESSAGES
-                        .iter()
-                        .find(|(name, ..)| *name == constraint)
+                    && let Some((_, message, hint)) = CONSTRAINT_MESSAGES.iter().find(|(name, ..)| *name == constraint)
                 {
                     return Error::conflict(*message, *hint);
                 }
                 match db.code().as_deref() {
                     // invalid_text_representation: a bad enum label, e.g. a stage that does not exist.
-                    Some("22P02") => Error::invalid(
-                        db.message().to_string(),
-                        "check the value against the allowed ones",
-                    ),
-                    Some("23505") => {
-                        Error::conflict(db.message().to_string(), "the value is already in use")
+                    Some("22P02") => {
+                        Error::invalid(db.message().to_string(), "check the value against the allowed ones")
                     }
-                    Some("23503") => Error::invalid(
-                        db.message().to_string(),
-                        "the referenced record does not exist",
-                    ),
-                    Some("23514") => Error::invalid(
-                        db.message().to_string(),
-                        "the value breaks a rule of the schema",
-                    ),
+                    Some("23505") => Error::conflict(db.message().to_string(), "the value is already in use"),
+                    Some("23503") => Error::invalid(db.message().to_string(), "the referenced record does not exist"),
+                    Some("23514") => Error::invalid(db.message().to_string(), "the value breaks a rule of the schema"),
                     // Too many connections, shutting down, cannot connect now.
                     Some("53300" | "57P01" | "57P03") => {
                         Error::unavailable(db.message().to_string(), "try again shortly")
@@ -199,13 +143,12 @@ impl From<sqlx::Error> for Error {
                     _ => Error::Database(err),
                 }
             }
-            sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_) => Error::unavailable(
-                err.to_string(),
-                "check that PostgreSQL is running (`wacrm db status`) and the database URL is right",
-            ),
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+                Error::unavailable(
+                    err.to_string(),
+                    "check that PostgreSQL is running (`wacrm db status`) and the database URL is right",
+                )
+            }
             _ => Error::Database(err),
         }
     }

@@ -95,12 +95,7 @@ struct Notice {
 
 /// Events of the scope's business from `after` on, oldest first (a catch-up read, e.g. after a
 /// reconnect, and the tests' way of seeing the outbox).
-pub async fn list_since(
-    pool: &PgPool,
-    scope: &Scope,
-    after: i64,
-    limit: i64,
-) -> Result<Vec<Event>> {
+pub async fn list_since(pool: &PgPool, scope: &Scope, after: i64, limit: i64) -> Result<Vec<Event>> {
     let rows = sqlx::query_as!(
         Event,
         r#"SELECT id, kind, business_id AS "business_id: BusinessId", contact_id AS "contact_id: ContactId",
@@ -130,34 +125,28 @@ async fn load(pool: &PgPool, business: BusinessId, id: i64) -> Result<Option<Eve
 
 /// Live events of the scope's business, pushed by PostgreSQL (no polling). The stream ends only on a
 /// connection error, which it yields.
-pub async fn subscribe(
-    pool: &PgPool,
-    scope: &Scope,
-) -> Result<impl Stream<Item = Result<Event>> + use<>> {
+pub async fn subscribe(pool: &PgPool, scope: &Scope) -> Result<impl Stream<Item = Result<Event>> + use<>> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
     let business = scope.business();
     let pool = pool.clone();
-    Ok(futures::stream::unfold(
-        (listener, pool),
-        move |(mut listener, pool)| async move {
-            loop {
-                let notification = match listener.recv().await {
-                    Ok(n) => n,
-                    Err(e) => return Some((Err(Error::from(e)), (listener, pool))),
-                };
-                let Ok(notice) = serde_json::from_str::<Notice>(notification.payload()) else {
-                    continue;
-                };
-                if notice.business_id != business {
-                    continue;
-                }
-                match load(&pool, business, notice.id).await {
-                    Ok(Some(event)) => return Some((Ok(event), (listener, pool))),
-                    Ok(None) => continue,
-                    Err(e) => return Some((Err(e), (listener, pool))),
-                }
+    Ok(futures::stream::unfold((listener, pool), move |(mut listener, pool)| async move {
+        loop {
+            let notification = match listener.recv().await {
+                Ok(n) => n,
+                Err(e) => return Some((Err(Error::from(e)), (listener, pool))),
+            };
+            let Ok(notice) = serde_json::from_str::<Notice>(notification.payload()) else {
+                continue;
+            };
+            if notice.business_id != business {
+                continue;
             }
-        },
-    ))
+            match load(&pool, business, notice.id).await {
+                Ok(Some(event)) => return Some((Ok(event), (listener, pool))),
+                Ok(None) => continue,
+                Err(e) => return Some((Err(e), (listener, pool))),
+            }
+        }
+    }))
 }

@@ -141,9 +141,7 @@ impl MessageStatus {
 }
 
 /// A phone number in E.164 form (`+14155552671`), validated with libphonenumber's metadata.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
 #[sqlx(transparent)]
 #[serde(transparent)]
 pub struct Phone(String);
@@ -172,9 +170,7 @@ impl Phone {
                 "check the digits and the country code, e.g. +14155552671",
             ));
         }
-        Ok(Phone(
-            parsed.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        Ok(Phone(parsed.format().mode(phonenumber::Mode::E164).to_string()))
     }
 
     /// A WhatsApp `wa_id` (digits only, no `+`), as webhooks deliver it. WhatsApp has already
@@ -219,18 +215,9 @@ mod tests {
 
     #[test]
     fn phone_normalises_national_and_international_forms() {
-        assert_eq!(
-            Phone::parse("+1 (415) 555-2671", "US").unwrap().as_str(),
-            "+14155552671"
-        );
-        assert_eq!(
-            Phone::parse("415 555 2671", "US").unwrap().as_str(),
-            "+14155552671"
-        );
-        assert_eq!(
-            Phone::parse("020 7946 0958", "GB").unwrap().as_str(),
-            "+442079460958"
-        );
+        assert_eq!(Phone::parse("+1 (415) 555-2671", "US").unwrap().as_str(), "+14155552671");
+        assert_eq!(Phone::parse("415 555 2671", "US").unwrap().as_str(), "+14155552671");
+        assert_eq!(Phone::parse("020 7946 0958", "GB").unwrap().as_str(), "+442079460958");
         assert!(Phone::parse("12", "US").is_err());
         assert!(Phone::parse("", "US").is_err());
     }

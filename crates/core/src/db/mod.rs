@@ -29,9 +29,7 @@ pub enum Source {
 impl Source {
     pub fn from_settings(settings: &Settings) -> Source {
         match &settings.database_url {
-            Some(url) if !url.expose_secret().trim().is_empty() => {
-                Source::Url(url.expose_secret().to_string())
-            }
+            Some(url) if !url.expose_secret().trim().is_empty() => Source::Url(url.expose_secret().to_string()),
             _ => Source::Embedded,
         }
     }
@@ -40,29 +38,26 @@ impl Source {
     pub async fn url(&self) -> Result<String> {
         match self {
             Source::Url(url) => Ok(url.clone()),
-            Source::Embedded => tokio::task::spawn_blocking(|| {
-                cluster::Cluster::at_default_location()?.ensure_running()
-            })
-            .await
-            .map_err(|e| Error::io("starting the embedded database", std::io::Error::other(e)))?,
+            Source::Embedded => {
+                tokio::task::spawn_blocking(|| cluster::Cluster::at_default_location()?.ensure_running())
+                    .await
+                    .map_err(|e| Error::io("starting the embedded database", std::io::Error::other(e)))?
+            }
         }
     }
 }
 
 /// Opens a pool on `url`.
 pub async fn connect_url(url: &str) -> Result<PgPool> {
-    PgPoolOptions::new()
-        .max_connections(16)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(url)
-        .await
-        .map_err(|e| match Error::from(e) {
+    PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await.map_err(|e| {
+        match Error::from(e) {
             Error::Database(inner) => Error::unavailable(
                 inner.to_string(),
                 "check the database URL (`wacrm config show`) and that the server accepts connections",
             ),
             other => other,
-        })
+        }
+    })
 }
 
 /// Connects to the configured database (starting the embedded one if needed) and brings its schema up
@@ -96,17 +91,14 @@ pub struct MigrationState {
 
 /// Which embedded migrations the database has applied.
 pub async fn migration_states(pool: &PgPool) -> Result<Vec<MigrationState>> {
-    let applied: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-            .fetch_all(pool)
-            .await
-            .or_else(|e| match &e {
-                // No migration table yet: nothing applied.
-                sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => {
-                    Ok(Vec::new())
-                }
-                _ => Err(e),
-            })?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(pool)
+        .await
+        .or_else(|e| match &e {
+            // No migration table yet: nothing applied.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(Vec::new()),
+            _ => Err(e),
+        })?;
     Ok(MIGRATOR
         .iter()
         .filter(|m| !m.migration_type.is_down_migration())

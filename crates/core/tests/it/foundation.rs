@@ -1,0 +1,1 @@
+use wacrm_core as _;

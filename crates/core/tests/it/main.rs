@@ -1,0 +1,5 @@
+//! Integration tests of wacrm-core against a real PostgreSQL server: each `#[sqlx::test]` gets a fresh
+//! database with every migration applied. One test binary for the whole crate (link time on 2 cores):
+//! each dashboard adds a module here.
+
+mod foundation;

@@ -1,1 +1,177 @@
-fn main() {}
+//! `wacrm`: the WhatsApp CRM from the shell. Admins script it, cron drives it, agents open `wacrm tui`.
+//! This face parses arguments, calls one core operation and renders the result; exit codes are in
+//! [`exit`].
+
+mod cmd;
+mod context;
+mod exit;
+mod output;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use wacrm_core::config::Overrides;
+
+use crate::cmd::planned;
+use crate::context::Context;
+use crate::output::{Format, Output};
+
+/// WhatsApp CRM for small businesses: inbox, contacts, pipeline, automation, broadcasts, templates,
+/// analytics and billing on PostgreSQL.
+///
+/// With no database configured, wacrm runs its own private PostgreSQL cluster in your data directory.
+#[derive(Debug, Parser)]
+#[command(name = "wacrm", version, propagate_version = true, after_long_help = exit::HELP)]
+struct Cli {
+    /// PostgreSQL URL (else WACRM_DATABASE_URL, DATABASE_URL, the config file, or the embedded default).
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// The business to act for: its id or e-mail (else WACRM_BUSINESS or the config file).
+    #[arg(long, global = true, value_name = "ID|EMAIL")]
+    business: Option<String>,
+    /// Print JSON (stable field names) instead of a table.
+    #[arg(long, global = true, conflicts_with = "csv")]
+    json: bool,
+    /// Print CSV with a header row instead of a table.
+    #[arg(long, global = true)]
+    csv: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// 1 Inbox: conversations, chat history, replies.
+    #[command(subcommand)]
+    Inbox(cmd::inbox::Command),
+    /// 2 Contacts: create, edit, tag, search, import, export.
+    #[command(subcommand)]
+    Contacts(cmd::contacts::Command),
+    /// 3 Sales pipeline: board, stage moves, history, metrics.
+    #[command(subcommand)]
+    Pipeline(cmd::pipeline::Command),
+    /// 4 Automation rules (not built yet).
+    #[command(subcommand)]
+    Automation(planned::Automation),
+    /// 5 Broadcast campaigns (not built yet).
+    #[command(subcommand)]
+    Broadcast(planned::Broadcast),
+    /// 6 Message templates (not built yet).
+    #[command(subcommand)]
+    Templates(planned::Templates),
+    /// 7 Analytics (not built yet).
+    #[command(subcommand)]
+    Analytics(planned::Analytics),
+    /// 8 Billing: plans and subscription.
+    #[command(subcommand)]
+    Billing(cmd::billing::Command),
+    /// Businesses (tenants).
+    #[command(subcommand)]
+    Business(cmd::business::Command),
+    /// Team members and roles.
+    #[command(subcommand)]
+    Users(cmd::users::Command),
+    /// Connected WhatsApp numbers.
+    #[command(subcommand)]
+    Accounts(cmd::accounts::Command),
+    /// The database: migrate, status, the embedded cluster.
+    #[command(subcommand)]
+    Db(cmd::db::Command),
+    /// Set up the demo business and open the dashboards.
+    Demo(cmd::demo::Command),
+    /// Effective configuration.
+    #[command(subcommand)]
+    Config(cmd::config::Command),
+    /// Raw webhook events: list and replay.
+    #[command(subcommand)]
+    Webhook(cmd::webhook::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WACRM_LOG").unwrap_or_else(|_| "warn,sqlx=error".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(err) if is_broken_pipe(&err) => ExitCode::from(exit::OK),
+        Err(err) => {
+            report(&err);
+            ExitCode::from(exit::code_for(&err))
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let format = if cli.json {
+        Format::Json
+    } else if cli.csv {
+        Format::Csv
+    } else {
+        Format::Table
+    };
+    let overrides = Overrides { database_url: cli.database_url, business: cli.business, ..Default::default() };
+    let ctx = Context::new(&overrides, Output::new(format))?;
+    match cli.command {
+        Command::Inbox(c) => cmd::inbox::run(&ctx, c).await,
+        Command::Contacts(c) => cmd::contacts::run(&ctx, c).await,
+        Command::Pipeline(c) => cmd::pipeline::run(&ctx, c).await,
+        Command::Automation(c) => planned::not_built("automation", &verb(&c)),
+        Command::Broadcast(c) => planned::not_built("broadcast", &verb(&c)),
+        Command::Templates(c) => planned::not_built("templates", &verb(&c)),
+        Command::Analytics(c) => planned::not_built("analytics", &verb(&c)),
+        Command::Billing(c) => cmd::billing::run(&ctx, c).await,
+        Command::Business(c) => cmd::business::run(&ctx, c).await,
+        Command::Users(c) => cmd::users::run(&ctx, c).await,
+        Command::Accounts(c) => cmd::accounts::run(&ctx, c).await,
+        Command::Db(c) => cmd::db::run(&ctx, c).await,
+        Command::Demo(c) => cmd::demo::run(&ctx, c).await,
+        Command::Config(c) => cmd::config::run(&ctx, c).await,
+        Command::Webhook(c) => cmd::webhook::run(&ctx, c).await,
+    }
+}
+
+/// The verb's name as typed (`List` → `list`).
+fn verb(command: &impl std::fmt::Debug) -> String {
+    format!("{command:?}").to_lowercase()
+}
+
+/// `error: <what>`, the causes, then `hint: <how to fix it>` — on stderr, so pipes carry only data.
+fn report(err: &anyhow::Error) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {err}");
+    for cause in err.chain().skip(1) {
+        let _ = writeln!(stderr, "  caused by: {cause}");
+    }
+    if let Some(hint) = err.chain().find_map(|e| e.downcast_ref::<wacrm_core::Error>()).and_then(|e| e.hint()) {
+        let _ = writeln!(stderr, "hint: {hint}");
+    }
+}
+
+/// A closed pipe (`wacrm contacts list | head`) is a quiet success, as in ripgrep.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().filter_map(|e| e.downcast_ref::<std::io::Error>()).any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -14,6 +14,9 @@ use sqlx::postgres::PgPoolOptions;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 
+/// The connection pool every core operation takes; faces hold one without depending on sqlx.
+pub type Pool = sqlx::PgPool;
+
 /// Every migration, embedded in the binaries: 0001 is the seed schema verbatim, later ones only add.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 

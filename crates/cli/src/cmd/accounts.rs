@@ -1,0 +1,69 @@
+//! `wacrm accounts`: the WhatsApp numbers a business has connected.
+
+use anyhow::Result;
+use clap::Subcommand;
+use wacrm_core::AccountId;
+use wacrm_core::business::{self, NewAccount};
+
+use crate::context::Context;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Connect a WhatsApp Cloud API number.
+    ///
+    /// Example: wacrm --business acme@example.com accounts add --phone +15550783881 --phone-number-id 106540352242922 --waba-id 102290129340398 --token "$WA_TOKEN"
+    Add {
+        /// The number, with country code.
+        #[arg(long)]
+        phone: String,
+        /// Cloud API Phone number ID (Meta App Dashboard > WhatsApp > API Setup); webhooks are routed by it.
+        #[arg(long)]
+        phone_number_id: String,
+        /// WhatsApp Business Account id; template status webhooks are routed by it.
+        #[arg(long)]
+        waba_id: Option<String>,
+        /// Access token for sending (a system-user token). Also read from WACRM_WA_TOKEN.
+        #[arg(long, env = "WACRM_WA_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Graph API base URL for this number (default: the configured one).
+        #[arg(long)]
+        api_base_url: Option<String>,
+        /// Graph API version for this number, e.g. v23.0 (default: the configured one).
+        #[arg(long)]
+        api_version: Option<String>,
+    },
+    /// List connected numbers (tokens are never shown).
+    List,
+    /// Stop routing webhooks and sends through a number.
+    Deactivate { id: AccountId },
+    /// Route webhooks and sends through a number again.
+    Activate { id: AccountId },
+}
+
+pub async fn run(ctx: &Context, command: Command) -> Result<()> {
+    let scope = ctx.scope().await?;
+    let pool = ctx.pool().await?;
+    match command {
+        Command::Add { phone, phone_number_id, waba_id, token, api_base_url, api_version } => {
+            let account = business::add_account(
+                pool,
+                &scope,
+                &NewAccount { phone, phone_number_id, waba_id, token, api_base_url, api_version },
+            )
+            .await?;
+            ctx.out.done(&format!("connected {} (account {})", account.phone_number, account.id), &account)
+        }
+        Command::List => {
+            let accounts = business::list_accounts(pool, &scope).await?;
+            ctx.out.list(&accounts, &["id", "phone_number", "phone_number_id", "waba_id", "status", "connected_at"])
+        }
+        Command::Deactivate { id } => {
+            business::set_account_active(pool, &scope, id, false).await?;
+            ctx.out.done(&format!("account {id} deactivated"), &serde_json::json!({ "id": id, "status": "inactive" }))
+        }
+        Command::Activate { id } => {
+            business::set_account_active(pool, &scope, id, true).await?;
+            ctx.out.done(&format!("account {id} activated"), &serde_json::json!({ "id": id, "status": "active" }))
+        }
+    }
+}

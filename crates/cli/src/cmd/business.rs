@@ -1,0 +1,55 @@
+//! `wacrm business`: sign a business up, list them.
+
+use anyhow::Result;
+use clap::Subcommand;
+use wacrm_core::business;
+
+use crate::context::Context;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a business with an active subscription on the default plan.
+    ///
+    /// Example: wacrm business create --name "Acme Ltd" --email owner@acme.test --region GB
+    Create {
+        /// The business's name.
+        #[arg(long)]
+        name: String,
+        /// Contact e-mail; unique, and usable as `--business` later.
+        #[arg(long)]
+        email: String,
+        /// Country for phone numbers typed without a country code (ISO 3166, e.g. US, GB, IN).
+        #[arg(long, default_value = "US")]
+        region: String,
+    },
+    /// List businesses.
+    ///
+    /// Example: wacrm business list --json
+    List,
+    /// Show the acting business.
+    Show,
+}
+
+pub async fn run(ctx: &Context, command: Command) -> Result<()> {
+    match command {
+        Command::Create { name, email, region } => {
+            let pool = ctx.pool().await?;
+            let (business, subscription) = business::create(pool, &name, &email, &region).await?;
+            ctx.out.done(
+                &format!(
+                    "created business {} ({}) on the {} plan; act for it with --business {}",
+                    business.id, business.name, subscription.plan, business.email
+                ),
+                &business,
+            )
+        }
+        Command::List => {
+            let rows = business::list(ctx.pool().await?).await?;
+            ctx.out.list(&rows, &["id", "name", "email", "status", "default_region", "created_at"])
+        }
+        Command::Show => {
+            let scope = ctx.scope().await?;
+            ctx.out.record(&business::get(ctx.pool().await?, &scope).await?)
+        }
+    }
+}

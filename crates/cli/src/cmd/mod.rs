@@ -1,0 +1,14 @@
+//! One module per area of `wacrm <area> <verb>`.
+
+pub mod accounts;
+pub mod billing;
+pub mod business;
+pub mod config;
+pub mod contacts;
+pub mod db;
+pub mod demo;
+pub mod inbox;
+pub mod pipeline;
+pub mod planned;
+pub mod users;
+pub mod webhook;

@@ -1,0 +1,44 @@
+//! Exit codes are part of wacrm's scripting API: defined here, once, and documented in `wacrm --help`
+//! and the README.
+
+use wacrm_core::Error;
+
+pub const OK: u8 = 0;
+/// Anything not covered below (a bug, an I/O failure).
+pub const FAILURE: u8 = 1;
+/// Bad invocation or bad input (clap uses 2 as well).
+pub const USAGE: u8 = 2;
+pub const NOT_FOUND: u8 = 3;
+pub const CONFLICT: u8 = 4;
+/// A billing limit or an inactive subscription blocked the action.
+pub const LIMIT_REACHED: u8 = 5;
+pub const DATABASE_UNREACHABLE: u8 = 6;
+pub const WHATSAPP_API: u8 = 7;
+/// The acting user's role does not allow the action, or a login failed.
+pub const FORBIDDEN: u8 = 8;
+
+/// The table printed under `wacrm --help`.
+pub const HELP: &str = "\
+Exit codes:
+  0  success
+  1  failure (unexpected error)
+  2  usage: bad arguments or invalid input
+  3  not found
+  4  conflict (duplicate, already exists)
+  5  limit reached (billing plan, inactive subscription)
+  6  database unreachable
+  7  WhatsApp API failure
+  8  forbidden (role) or login failed";
+
+pub fn code_for(err: &anyhow::Error) -> u8 {
+    match err.downcast_ref::<Error>() {
+        Some(Error::NotFound { .. }) => NOT_FOUND,
+        Some(Error::Conflict { .. }) => CONFLICT,
+        Some(Error::Invalid { .. }) => USAGE,
+        Some(Error::LimitReached { .. }) => LIMIT_REACHED,
+        Some(Error::Forbidden { .. }) => FORBIDDEN,
+        Some(Error::WhatsApp { .. }) => WHATSAPP_API,
+        Some(Error::Unavailable { .. }) => DATABASE_UNREACHABLE,
+        Some(Error::Database(_) | Error::Io { .. }) | None => FAILURE,
+    }
+}

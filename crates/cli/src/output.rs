@@ -1,0 +1,191 @@
+//! Rendering for people and scripts: comfy-table tables on a terminal, tab-separated rows when piped,
+//! `--json` (stable field names: the serde names of core's types) and `--csv`.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::Result;
+use clap::ValueEnum;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{ContentArrangement, Table};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned table on a terminal, tab-separated rows when piped.
+    Table,
+    /// JSON: an array for lists, an object for single records.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// How output should look, decided once from the flags and the terminal.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub format: Format,
+    /// stdout is a terminal (tables, colour and progress bars only then).
+    pub interactive: bool,
+    pub color: bool,
+}
+
+impl Output {
+    pub fn new(format: Format) -> Output {
+        let interactive = std::io::stdout().is_terminal();
+        let color = interactive && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Output { format, interactive, color }
+    }
+
+    /// Whether progress bars may be drawn (stderr is a terminal and output is for a person).
+    pub fn progress(&self) -> bool {
+        std::io::stderr().is_terminal() && self.format == Format::Table
+    }
+
+    /// A list of records; `columns` picks and orders the table's columns (JSON and CSV carry every field).
+    pub fn list<T: Serialize>(&self, rows: &[T], columns: &[&str]) -> Result<()> {
+        let values: Vec<Value> = rows.iter().map(serde_json::to_value).collect::<Result<_, _>>()?;
+        match self.format {
+            Format::Json => print_json(&Value::Array(values)),
+            Format::Csv => print_csv(&values, &all_fields(&values, columns)),
+            Format::Table if self.interactive => {
+                let mut table = new_table();
+                table.set_header(columns.iter().map(|c| c.to_string()));
+                for v in &values {
+                    table.add_row(columns.iter().map(|c| cell(v.get(*c))));
+                }
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{table}")?;
+                if values.is_empty() {
+                    writeln!(out, "(none)")?;
+                }
+                Ok(())
+            }
+            Format::Table => {
+                let mut out = std::io::stdout().lock();
+                for v in &values {
+                    let line: Vec<String> = columns.iter().map(|c| cell(v.get(*c))).collect();
+                    writeln!(out, "{}", line.join("\t"))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// One record, as a two-column field/value table for people.
+    pub fn record<T: Serialize>(&self, record: &T) -> Result<()> {
+        let value = serde_json::to_value(record)?;
+        match self.format {
+            Format::Json => print_json(&value),
+            Format::Csv => {
+                let fields = all_fields(std::slice::from_ref(&value), &[]);
+                print_csv(std::slice::from_ref(&value), &fields)
+            }
+            Format::Table => {
+                let mut out = std::io::stdout().lock();
+                let Value::Object(map) = &value else {
+                    writeln!(out, "{}", cell(Some(&value)))?;
+                    return Ok(());
+                };
+                if self.interactive {
+                    let mut table = new_table();
+                    for (k, v) in map {
+                        table.add_row(vec![k.clone(), cell(Some(v))]);
+                    }
+                    writeln!(out, "{table}")?;
+                } else {
+                    for (k, v) in map {
+                        writeln!(out, "{k}\t{}", cell(Some(v)))?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A confirmation for people; scripts get the record as JSON when they asked for it.
+    pub fn done<T: Serialize>(&self, message: &str, record: &T) -> Result<()> {
+        match self.format {
+            Format::Table => {
+                writeln!(std::io::stdout().lock(), "{message}")?;
+                Ok(())
+            }
+            _ => self.record(record),
+        }
+    }
+}
+
+fn new_table() -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    table
+}
+
+fn print_json(value: &Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// The table's columns first, then every other field the records have, in first-seen order.
+fn all_fields(values: &[Value], columns: &[&str]) -> Vec<String> {
+    let mut fields: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+    for v in values {
+        if let Value::Object(map) = v {
+            for k in map.keys() {
+                if !fields.contains(k) {
+                    fields.push(k.clone());
+                }
+            }
+        }
+    }
+    fields
+}
+
+fn print_csv(values: &[Value], fields: &[String]) -> Result<()> {
+    let mut writer = csv::Writer::from_writer(std::io::stdout().lock());
+    writer.write_record(fields)?;
+    for v in values {
+        writer.write_record(fields.iter().map(|f| csv_cell(v.get(f))))?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+fn csv_cell(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+            items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(";")
+        }
+        Some(other) => other.to_string(),
+    }
+}
+
+fn cell(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items.iter().map(|i| cell(Some(i))).collect::<Vec<_>>().join(", "),
+        Some(other) => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_flatten_arrays_and_nulls() {
+        assert_eq!(cell(Some(&serde_json::json!(["a", "b"]))), "a, b");
+        assert_eq!(cell(Some(&Value::Null)), "");
+        assert_eq!(csv_cell(Some(&serde_json::json!(["vip", "hot"]))), "vip;hot");
+    }
+
+    #[test]
+    fn csv_fields_put_table_columns_first() {
+        let rows = vec![serde_json::json!({"b": 1, "a": 2, "c": 3})];
+        assert_eq!(all_fields(&rows, &["c"]), vec!["c", "b", "a"]);
+    }
+}

@@ -41,6 +41,12 @@ impl Output {
         std::io::stderr().is_terminal() && self.format == Format::Table
     }
 
+    /// A line of plain text on stdout; a closed pipe becomes an error that `main` treats as success.
+    pub fn line(&self, text: impl std::fmt::Display) -> Result<()> {
+        writeln!(std::io::stdout().lock(), "{text}")?;
+        Ok(())
+    }
+
     /// A list of records; `columns` picks and orders the table's columns (JSON and CSV carry every field).
     pub fn list<T: Serialize>(&self, rows: &[T], columns: &[&str]) -> Result<()> {
         let values: Vec<Value> = rows.iter().map(serde_json::to_value).collect::<Result<_, _>>()?;

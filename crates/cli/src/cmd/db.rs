@@ -83,8 +83,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             ctx.out.done("embedded database stopped", &serde_json::json!({ "running": false }))
         }
         Command::Url => {
-            println!("{}", source.url().await?);
-            Ok(())
+            ctx.out.line(source.url().await?)
         }
     }
 }

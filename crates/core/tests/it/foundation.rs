@@ -1,1 +1,244 @@
-use wacrm_core as _;
+//! The seed schema's guarantees, tenant set-up and the demo generator.
+
+use sqlx::PgPool;
+use wacrm_core::auth::{self, Role};
+use wacrm_core::business::{self, NewAccount};
+use wacrm_core::{AccountId, BusinessId, Error, Scope, billing, demo};
+
+async fn tenant(pool: &PgPool, email: &str) -> Scope {
+    let (b, _) = business::create(pool, "Test Co", email, "US").await.expect("create business");
+    Scope::for_business(pool, b.id).await.expect("scope")
+}
+
+/// Counts rows; the SQL is built from fixed table names in these tests, never from input.
+async fn count(pool: &PgPool, sql: impl Into<String>) -> i64 {
+    let sql = sql.into();
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).fetch_one(pool).await.expect(&sql)
+}
+
+async fn insert_contact(pool: &PgPool, business: BusinessId, phone: &str) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar("INSERT INTO contacts (business_id, phone) VALUES ($1, $2) RETURNING id")
+        .bind(business.0)
+        .bind(phone)
+        .fetch_one(pool)
+        .await
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn seed_tables_and_additions_exist(pool: PgPool) {
+    for table in [
+        "businesses",
+        "users",
+        "whatsapp_accounts",
+        "contacts",
+        "messages",
+        "pipeline_history",
+        "contact_tags",
+        "message_templates",
+        "campaigns",
+        "campaign_logs",
+        "automation_rules",
+        "plans",
+        "subscriptions",
+        "usage_logs",
+        "webhook_events",
+        "events",
+        "message_pricing",
+    ] {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(table).fetch_one(&pool).await.unwrap();
+        assert!(exists, "table {table} is missing");
+    }
+    let enums: Vec<String> =
+        sqlx::query_scalar("SELECT typname::text FROM pg_type WHERE typtype = 'e' ORDER BY typname").fetch_all(&pool).await.unwrap();
+    assert_eq!(enums, ["message_direction", "message_status", "pipeline_stage", "subscription_status"]);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_bad_stage_is_rejected_by_the_enum(pool: PgPool) {
+    let scope = tenant(&pool, "a@example.com").await;
+    let id = insert_contact(&pool, scope.business(), "+14155550101").await.unwrap();
+    let err = sqlx::query("UPDATE contacts SET stage = $1::pipeline_stage WHERE id = $2")
+        .bind("Won")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    let mapped = Error::from(err);
+    assert!(matches!(mapped, Error::Invalid { .. }), "{mapped:?}");
+    assert!(mapped.to_string().contains("pipeline_stage"), "{mapped}");
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_phone_is_unique_per_business_only(pool: PgPool) {
+    let a = tenant(&pool, "a@example.com").await;
+    let b = tenant(&pool, "b@example.com").await;
+    insert_contact(&pool, a.business(), "+14155550101").await.unwrap();
+    let duplicate = Error::from(insert_contact(&pool, a.business(), "+14155550101").await.unwrap_err());
+    assert!(matches!(duplicate, Error::Conflict { .. }), "{duplicate:?}");
+    assert!(duplicate.to_string().contains("already exists"), "{duplicate}");
+    insert_contact(&pool, b.business(), "+14155550101").await.expect("another business may have the same phone");
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn deleting_a_contact_cascades_to_its_messages_tags_and_history(pool: PgPool) {
+    let scope = tenant(&pool, "a@example.com").await;
+    let b = scope.business().0;
+    let keep = insert_contact(&pool, scope.business(), "+14155550101").await.unwrap();
+    let gone = insert_contact(&pool, scope.business(), "+14155550102").await.unwrap();
+    for contact in [keep, gone] {
+        sqlx::query("INSERT INTO messages (business_id, contact_id, direction, content) VALUES ($1, $2, 'in', 'hi')")
+            .bind(b)
+            .bind(contact)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO contact_tags (business_id, contact_id, tag) VALUES ($1, $2, 'vip')")
+            .bind(b)
+            .bind(contact)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO pipeline_history (business_id, contact_id, from_stage, to_stage) VALUES ($1, $2, 'New', 'Engaged')",
+        )
+        .bind(b)
+        .bind(contact)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query("DELETE FROM contacts WHERE business_id = $1 AND id = $2").bind(b).bind(gone).execute(&pool).await.unwrap();
+    for table in ["messages", "contact_tags", "pipeline_history"] {
+        let left: Vec<i32> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT contact_id FROM {table} ORDER BY contact_id")))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(left, [keep], "{table} still holds rows of the deleted contact");
+    }
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn deleting_a_business_cascades_to_everything(pool: PgPool) {
+    let doomed = demo::ensure(&pool, demo::Scale::Small, None).await.unwrap();
+    let survivor = tenant(&pool, "survivor@example.com").await;
+    insert_contact(&pool, survivor.business(), "+14155550101").await.unwrap();
+    sqlx::query("DELETE FROM businesses WHERE id = $1").bind(doomed.business.0).execute(&pool).await.unwrap();
+    for table in [
+        "users",
+        "whatsapp_accounts",
+        "messages",
+        "pipeline_history",
+        "contact_tags",
+        "message_templates",
+        "campaigns",
+        "usage_logs",
+        "subscriptions",
+        "events",
+    ] {
+        let left = count(&pool, format!("SELECT count(*) FROM {table} WHERE business_id = {}", doomed.business.0)).await;
+        assert_eq!(left, 0, "{table} kept rows of the deleted business");
+    }
+    assert_eq!(count(&pool, "SELECT count(*) FROM campaign_logs").await, 0);
+    assert_eq!(count(&pool, format!("SELECT count(*) FROM contacts WHERE business_id = {}", survivor.business().0)).await, 1);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_new_business_has_an_active_subscription_on_the_default_plan(pool: PgPool) {
+    let scope = tenant(&pool, "a@example.com").await;
+    let subscription = billing::subscription(&pool, &scope).await.unwrap().expect("an active subscription");
+    assert_eq!(subscription.plan, billing::DEFAULT_PLAN);
+    let upgraded = billing::subscribe(&pool, &scope, "starter").await.unwrap();
+    assert_eq!(upgraded.plan, "Starter");
+    assert_eq!(count(&pool, "SELECT count(*) FROM subscriptions WHERE status = 'active'").await, 1);
+    let missing = billing::subscribe(&pool, &scope, "Platinum").await.unwrap_err();
+    assert!(matches!(missing, Error::NotFound { .. }));
+    let duplicate = business::create(&pool, "Again", "A@example.com", "US").await.unwrap_err();
+    assert!(matches!(duplicate, Error::Conflict { .. }), "{duplicate:?}");
+    let bad_region = business::create(&pool, "X", "x@example.com", "Narnia").await.unwrap_err();
+    assert!(matches!(bad_region, Error::Invalid { .. }));
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn users_are_stored_with_argon2_hashes_and_log_in(pool: PgPool) {
+    let scope = tenant(&pool, "a@example.com").await;
+    let user = auth::add_user(&pool, &scope, "Ana", "Ana@Example.com", "correct horse", Role::Agent).await.unwrap();
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1").bind(user.id.0).fetch_one(&pool).await.unwrap();
+    assert!(hash.starts_with("$argon2"), "{hash}");
+    assert!(!hash.contains("correct horse"));
+    let login = auth::verify_login(&pool, "ana@example.com", "correct horse", None).await.unwrap();
+    assert_eq!(login.user, user.id);
+    assert_eq!(login.role, "agent");
+    let wrong = auth::verify_login(&pool, "ana@example.com", "wrong horse", None).await.unwrap_err();
+    assert!(matches!(wrong, Error::Forbidden { .. }));
+    let short = auth::add_user(&pool, &scope, "Bo", "bo@example.com", "short", Role::Agent).await.unwrap_err();
+    assert!(matches!(short, Error::Invalid { .. }));
+    let agent = Scope::for_user(&pool, scope.business(), user.id).await.unwrap();
+    let forbidden = auth::add_user(&pool, &agent, "Eve", "eve@example.com", "long enough", Role::Owner).await.unwrap_err();
+    assert!(matches!(forbidden, Error::Forbidden { .. }), "agents may not add users");
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn accounts_validate_input_and_stay_inside_their_business(pool: PgPool) {
+    let a = tenant(&pool, "a@example.com").await;
+    let b = tenant(&pool, "b@example.com").await;
+    let new = NewAccount {
+        phone: "+1 415 555 0100".into(),
+        phone_number_id: "106540352242922".into(),
+        waba_id: Some("102290129340398".into()),
+        token: "token".into(),
+        ..Default::default()
+    };
+    let account = business::add_account(&pool, &a, &new).await.unwrap();
+    assert_eq!(account.phone_number, "+14155550100");
+    let taken = business::add_account(&pool, &b, &NewAccount { phone: "+14155550199".into(), ..new.clone() }).await.unwrap_err();
+    assert!(matches!(taken, Error::Conflict { .. }), "{taken:?}");
+    let bad_id = business::add_account(&pool, &b, &NewAccount { phone_number_id: "abc".into(), ..new.clone() }).await.unwrap_err();
+    assert!(matches!(bad_id, Error::Invalid { .. }));
+    let bad_phone = business::add_account(&pool, &b, &NewAccount { phone: "12".into(), ..new.clone() }).await.unwrap_err();
+    assert!(matches!(bad_phone, Error::Invalid { .. }));
+
+    // Business B cannot see or change A's number, and trying changes nothing.
+    assert!(business::list_accounts(&pool, &b).await.unwrap().is_empty());
+    let foreign = business::set_account_active(&pool, &b, account.id, false).await.unwrap_err();
+    assert!(matches!(foreign, Error::NotFound { .. }), "{foreign:?}");
+    assert_eq!(business::list_accounts(&pool, &a).await.unwrap()[0].status, "active");
+    let unknown = business::set_account_active(&pool, &a, AccountId(999_999), false).await.unwrap_err();
+    assert!(matches!(unknown, Error::NotFound { .. }));
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn scopes_resolve_by_id_or_email_and_unknown_ones_are_not_found(pool: PgPool) {
+    let a = tenant(&pool, "shop@example.com").await;
+    assert_eq!(Scope::for_business_ref(&pool, "SHOP@example.com").await.unwrap(), a);
+    assert_eq!(Scope::for_business_ref(&pool, &a.business().to_string()).await.unwrap(), a);
+    assert!(matches!(Scope::for_business_ref(&pool, "nobody@example.com").await, Err(Error::NotFound { .. })));
+    assert!(matches!(Scope::for_business(&pool, BusinessId(424_242)).await, Err(Error::NotFound { .. })));
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn the_demo_is_idempotent_even_when_started_twice_at_once(pool: PgPool) {
+    let (first, second) = tokio::join!(
+        demo::ensure(&pool, demo::Scale::Small, None),
+        demo::ensure(&pool, demo::Scale::Small, None)
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first.business, second.business);
+    assert!(first.created != second.created, "exactly one run creates the tenant");
+    assert_eq!(count(&pool, "SELECT count(*) FROM businesses").await, 1);
+    assert_eq!(first.contacts, 200);
+    let again = demo::ensure(&pool, demo::Scale::Small, None).await.unwrap();
+    assert!(!again.created);
+    assert_eq!((again.contacts, again.messages), (first.contacts, first.messages));
+    // Every stage is represented, and the inbox state agrees with the messages.
+    assert_eq!(count(&pool, "SELECT count(DISTINCT stage) FROM contacts").await, 5);
+    let inconsistent = count(
+        &pool,
+        "SELECT count(*) FROM contacts c WHERE c.last_message_at IS DISTINCT FROM
+            (SELECT max(sent_at) FROM messages m WHERE m.business_id = c.business_id AND m.contact_id = c.id)",
+    )
+    .await;
+    assert_eq!(inconsistent, 0);
+    let scope = Scope::for_business(&pool, first.business).await.unwrap();
+    let dashboards = demo::summary(&pool, &scope).await.unwrap();
+    assert_eq!(dashboards.len(), 8);
+}

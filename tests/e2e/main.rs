@@ -1,1 +1,4 @@
-//! End-to-end suite.
+//! End-to-end suite: the `wacrm` and `wacrm-webhookd` binaries driven as a user or Meta would, against a
+//! real PostgreSQL (a fresh database per test). One test binary for the suite (link time on 2 cores).
+
+mod admin;

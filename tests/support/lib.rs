@@ -1,1 +1,154 @@
-//! Helpers shared by the end-to-end suite.
+//! Support for the end-to-end suite: the real binaries, a fresh database per test on the server named
+//! by `DATABASE_URL` (as `scripts/test` sets it up), and the `wacrm` command driven as a user would.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// Builds the workspace binaries once per test run (the suite lives in its own package, so cargo does not
+/// build them for it) and returns the path of `name`.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "--bin", "wacrm", "--bin", "wacrm-webhookd"])
+            // DATABASE_URL names the test server; the query macros must check against the development
+            // database (.env) or the offline cache instead.
+            .env_remove("DATABASE_URL")
+            .current_dir(workspace_root())
+            .status()
+            .expect("running cargo build for the end-to-end binaries");
+        assert!(status.success(), "cargo build of the binaries failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
+        target.join("debug")
+    });
+    dir.join(name)
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace root").to_path_buf()
+}
+
+/// A database of its own, dropped when the test ends.
+pub struct TestDb {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDb {
+    pub async fn new() -> Result<TestDb> {
+        let admin_url = std::env::var("DATABASE_URL")
+            .context("DATABASE_URL is not set: run the suite with scripts/test, which starts a private PostgreSQL")?;
+        let name = format!("e2e_{}", std::process::id()) + &format!("_{}", rand_suffix());
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await?;
+        let url = with_database(&admin_url, &name);
+        Ok(TestDb { url, admin_url, name })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs outside any runtime guarantee, so a small runtime of its own does the cleanup.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await.ok()?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{}_{}", NEXT.fetch_add(1, Ordering::Relaxed), nanos)
+}
+
+/// Replaces the database name in a PostgreSQL URL, keeping its query (e.g. `?host=/socket/dir`).
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let prefix_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let path_start = base[prefix_end..].find('/').map(|i| i + prefix_end).unwrap_or(base.len());
+    let mut out = format!("{}/{}", &base[..path_start], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// What a `wacrm` run printed and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Result<Value> {
+        serde_json::from_str(&self.stdout).with_context(|| format!("stdout is not JSON: {}\nstderr: {}", self.stdout, self.stderr))
+    }
+
+    pub fn ok(self) -> Result<Run> {
+        if self.code != 0 {
+            bail!("exit code {}\nstdout: {}\nstderr: {}", self.code, self.stdout, self.stderr);
+        }
+        Ok(self)
+    }
+}
+
+/// Runs `wacrm` against `db` with a clean environment (no user config, no inherited business).
+pub fn wacrm(db: &TestDb, args: &[&str]) -> Run {
+    wacrm_with_env(db, args, &[])
+}
+
+pub fn wacrm_with_env(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(binary("wacrm"));
+    if !args.contains(&"--database-url") {
+        command.args(["--database-url", &db.url]);
+    }
+    command
+        .args(args)
+        .env_remove("WACRM_BUSINESS")
+        .env_remove("DATABASE_URL")
+        .env("WACRM_CONFIG", "/nonexistent/wacrm-e2e-config.toml")
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let Output { status, stdout, stderr } = command.output().expect("running wacrm");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_names_are_replaced_and_queries_kept() {
+        assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
+        assert_eq!(with_database("postgres://u@localhost/db?host=/tmp/s", "x"), "postgres://u@localhost/x?host=/tmp/s");
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+}

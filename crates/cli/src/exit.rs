@@ -37,7 +37,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         Some(Error::Invalid { .. }) => USAGE,
         Some(Error::LimitReached { .. }) => LIMIT_REACHED,
         Some(Error::Forbidden { .. }) => FORBIDDEN,
-        Some(Error::WhatsApp { .. }) => WHATSAPP_API,
+        Some(Error::WhatsApp { .. } | Error::WhatsAppUnreachable { .. }) => WHATSAPP_API,
         Some(Error::Unavailable { .. }) => DATABASE_UNREACHABLE,
         Some(Error::Database(_) | Error::Io { .. }) | None => FAILURE,
     }

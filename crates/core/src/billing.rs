@@ -141,19 +141,7 @@ pub async fn open_window_if_closed(
     at: DateTime<Utc>,
     price: Decimal,
 ) -> Result<Option<String>> {
-    let open = sqlx::query_scalar!(
-        r#"SELECT EXISTS (
-               SELECT 1 FROM usage_logs
-               WHERE business_id = $1 AND contact_id = $2
-                 AND timestamp > $3::timestamptz - INTERVAL '24 hours' AND timestamp <= $3::timestamptz
-           ) AS "open!""#,
-        business.0,
-        contact.0,
-        at
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    if open {
+    if window_open(conn, business, contact, at).await? {
         return Ok(None);
     }
     let conversation_id = uuid::Uuid::new_v4().to_string();
@@ -168,4 +156,84 @@ pub async fn open_window_if_closed(
     .execute(&mut *conn)
     .await?;
     Ok(Some(conversation_id))
+}
+
+/// Whether `contact` has a conversation window that opened in the 24 hours before `at`.
+async fn window_open(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    contact: ContactId,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (
+               SELECT 1 FROM usage_logs
+               WHERE business_id = $1 AND contact_id = $2
+                 AND timestamp > $3::timestamptz - INTERVAL '24 hours' AND timestamp <= $3::timestamptz
+           ) AS "open!""#,
+        business.0,
+        contact.0,
+        at
+    )
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// The send gate (seed Billing FLOW 3) for one outbound message to `contact` at `at`, run in the
+/// sender's transaction: the business needs an active subscription, and a send that would open a new
+/// conversation window needs the month's conversation limit not yet reached. Returns the id of the
+/// window this send opened, if it opened one.
+///
+/// Atomic under concurrency: the active subscription row is locked (`FOR UPDATE`) before counting, so
+/// concurrent senders of one business pass one at a time and the count they see includes every window
+/// opened before them; at limit − 1, exactly one new conversation gets through.
+pub async fn gate_send(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    contact: ContactId,
+    at: DateTime<Utc>,
+    price: Decimal,
+) -> Result<Option<String>> {
+    let limit = sqlx::query_scalar!(
+        r#"SELECT p.conversation_limit
+           FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+           WHERE s.business_id = $1 AND s.status = 'active'
+           FOR UPDATE OF s"#,
+        business.0
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| {
+        Error::limit(
+            "the business has no active subscription (expired or cancelled), so messages cannot be sent",
+            "renew it or choose a plan with `wacrm billing subscribe <plan>`",
+        )
+    })?;
+    if window_open(conn, business, contact, at).await? {
+        return Ok(None);
+    }
+    let used = sqlx::query_scalar!(
+        r#"SELECT COUNT(DISTINCT conversation_id) AS "used!" FROM usage_logs
+           WHERE business_id = $1 AND timestamp >= date_trunc('month', $2::timestamptz)"#,
+        business.0,
+        at
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if used >= i64::from(limit) {
+        return Err(Error::limit(
+            format!("this month's {limit} conversations are used up, so no new conversation can be opened"),
+            "upgrade with `wacrm billing subscribe <plan>`, or reply to customers whose window is still open",
+        ));
+    }
+    open_window_if_closed(conn, business, contact, at, price).await
+}
+
+/// Gives back the window a send opened when Meta refused that send: a failed message is not charged
+/// (shared/whatsapp-cloud-api.md §9), so it must not use up the plan either.
+pub async fn release_window(conn: &mut PgConnection, business: BusinessId, conversation_id: &str) -> Result<()> {
+    sqlx::query!("DELETE FROM usage_logs WHERE business_id = $1 AND conversation_id = $2", business.0, conversation_id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -26,6 +26,9 @@ pub enum Error {
     /// The WhatsApp Cloud API refused or failed the request.
     #[error("WhatsApp API error {code}: {message}")]
     WhatsApp { code: i64, message: String, retryable: bool },
+    /// The WhatsApp Cloud API could not be reached, or its answer was lost (the send may have happened).
+    #[error("{message}")]
+    WhatsAppUnreachable { message: String, hint: Option<String> },
     /// No database could be reached or started.
     #[error("database unavailable: {message}")]
     Unavailable { message: String, hint: Option<String> },
@@ -75,6 +78,7 @@ impl Error {
             Error::Conflict { hint, .. }
             | Error::Invalid { hint, .. }
             | Error::LimitReached { hint, .. }
+            | Error::WhatsAppUnreachable { hint, .. }
             | Error::Unavailable { hint, .. } => hint.as_deref(),
             Error::NotFound { .. } => Some("check the id (list commands show them) and the acting business"),
             Error::Forbidden { .. } => Some("ask an owner or admin of the business"),

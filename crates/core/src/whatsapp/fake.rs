@@ -1,0 +1,395 @@
+//! A fake Graph API at the HTTP boundary, for tests and `wacrm demo` (feature `fake-graph`): the only
+//! stand-in the project allows. It answers `POST /{version}/{phone_number_id}/messages` the way Meta
+//! does (fresh wamids, the documented success and error bodies), records every request, injects
+//! failures on demand, and can play Meta's part after an accepted send by POSTing signed `sent`,
+//! `delivered` and `read` status webhooks to a configured URL.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State as AxumState};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use crate::whatsapp::send::{ErrorData, ErrorResponse, GraphError, SendRequest};
+use crate::whatsapp::signature;
+
+/// A failure the fake answers with instead of accepting a send, each in Meta's documented shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// HTTP 429, code 4: the app's API call rate limit (transient).
+    RateLimit,
+    /// HTTP 429, code 130429: the number's throughput limit.
+    Throughput,
+    /// HTTP 500, code 2: a temporary service error (transient).
+    ServerError,
+    /// HTTP 400, code 131047: more than 24 hours since the user last wrote (final).
+    ReEngagement,
+    /// HTTP 400, code 131026: not a WhatsApp user or cannot receive (final).
+    Undeliverable,
+}
+
+impl Failure {
+    fn answer(self, trace: u64) -> (StatusCode, ErrorResponse) {
+        let details =
+            |text: &str| Some(ErrorData { messaging_product: Some("whatsapp".into()), details: Some(text.into()) });
+        let (status, error) = match self {
+            Failure::RateLimit => (
+                StatusCode::TOO_MANY_REQUESTS,
+                GraphError {
+                    message: "(#4) Application request limit reached".into(),
+                    code: 4,
+                    error_subcode: Some(2446079),
+                    is_transient: Some(true),
+                    ..GraphError::default()
+                },
+            ),
+            Failure::Throughput => (
+                StatusCode::TOO_MANY_REQUESTS,
+                GraphError {
+                    message: "(#130429) Rate limit hit".into(),
+                    code: 130429,
+                    error_data: details("Cloud API message throughput has been reached."),
+                    ..GraphError::default()
+                },
+            ),
+            Failure::ServerError => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                GraphError {
+                    message: "An unexpected error has occurred. Please retry your request later.".into(),
+                    code: 2,
+                    is_transient: Some(true),
+                    ..GraphError::default()
+                },
+            ),
+            Failure::ReEngagement => (
+                StatusCode::BAD_REQUEST,
+                GraphError {
+                    message: "(#131047) Re-engagement message".into(),
+                    code: 131047,
+                    error_data: details(
+                        "Message failed to send because more than 24 hours have passed since the customer last \
+                         replied to this number.",
+                    ),
+                    ..GraphError::default()
+                },
+            ),
+            Failure::Undeliverable => (
+                StatusCode::BAD_REQUEST,
+                GraphError {
+                    message: "(#131026) Message Undeliverable".into(),
+                    code: 131026,
+                    error_data: details("Message Undeliverable."),
+                    ..GraphError::default()
+                },
+            ),
+        };
+        let error =
+            GraphError { kind: Some("OAuthException".into()), fbtrace_id: Some(format!("AFake{trace:08}")), ..error };
+        (status, ErrorResponse { error })
+    }
+}
+
+/// One request as the fake received it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordedRequest {
+    pub path: String,
+    /// The `Authorization` header as sent (`Bearer …`).
+    pub authorization: Option<String>,
+    /// The JSON body (`null` if it was not JSON).
+    pub body: Value,
+    /// The HTTP status the fake answered with.
+    pub answered: u16,
+}
+
+impl RecordedRequest {
+    /// The recipient of a send (`to`), if this was one.
+    pub fn to(&self) -> Option<&str> {
+        self.body.get("to").and_then(Value::as_str)
+    }
+}
+
+/// Where the fake sends status webhooks after each accepted send, playing Meta.
+#[derive(Debug, Clone)]
+pub struct StatusWebhooks {
+    /// The webhook daemon's POST URL, e.g. `http://127.0.0.1:8787/webhook`.
+    pub url: String,
+    /// Signs each body (`X-Hub-Signature-256`), as the Meta app secret does.
+    pub app_secret: String,
+    /// `entry[].id`: the WhatsApp Business Account id.
+    pub waba_id: String,
+    /// `metadata.display_phone_number`, digits only.
+    pub display_phone_number: String,
+    /// The pause before each status (`sent`, then `delivered`, then `read`).
+    pub delay: Duration,
+}
+
+/// A status webhook the fake posted, and what the receiver answered (`None`: it could not be reached).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    pub wamid: String,
+    pub status: String,
+    pub answered: Option<u16>,
+}
+
+#[derive(Default)]
+struct State {
+    requests: Vec<RecordedRequest>,
+    fail_next: VecDeque<Failure>,
+    fail_recipients: HashMap<String, Failure>,
+    webhooks: Option<StatusWebhooks>,
+    deliveries: Vec<Delivery>,
+    counter: u64,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+fn lock(state: &Shared) -> MutexGuard<'_, State> {
+    // A panicking test thread must not wedge every later request: the state is plain data.
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The running fake; it stops when dropped.
+pub struct FakeGraph {
+    base_url: String,
+    state: Shared,
+    server: JoinHandle<()>,
+}
+
+impl Drop for FakeGraph {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl FakeGraph {
+    /// Starts the fake on a free loopback port.
+    pub async fn start() -> std::io::Result<FakeGraph> {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let state = Shared::default();
+        let app = Router::new()
+            .route("/{version}/{phone_number_id}/messages", post(messages))
+            .fallback(unknown_path)
+            .with_state(state.clone());
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("the fake Graph API stopped: {e}");
+            }
+        });
+        Ok(FakeGraph { base_url, state, server })
+    }
+
+    /// The base URL to configure as an account's (or the settings') Graph API base.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Every request so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.state).requests.clone()
+    }
+
+    /// Answers the next `n` sends (to anyone) with `failure`.
+    pub fn fail_next(&self, n: usize, failure: Failure) {
+        lock(&self.state).fail_next.extend(std::iter::repeat_n(failure, n));
+    }
+
+    /// Answers every send to `wa_id` (digits, no `+`) with `failure` until [`FakeGraph::clear_failures`].
+    pub fn fail_recipient(&self, wa_id: &str, failure: Failure) {
+        lock(&self.state).fail_recipients.insert(wa_id.trim_start_matches('+').to_string(), failure);
+    }
+
+    pub fn clear_failures(&self) {
+        let mut state = lock(&self.state);
+        state.fail_next.clear();
+        state.fail_recipients.clear();
+    }
+
+    /// From now on, follow each accepted send with signed status webhooks to `target`.
+    pub fn deliver_statuses(&self, target: StatusWebhooks) {
+        lock(&self.state).webhooks = Some(target);
+    }
+
+    /// The status webhooks posted so far.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        lock(&self.state).deliveries.clone()
+    }
+}
+
+fn answer(status: StatusCode, body: &impl Serialize) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+async fn messages(
+    AxumState(state): AxumState<Shared>,
+    Path((version, phone_number_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let path = format!("/{version}/{phone_number_id}/messages");
+    let mut guard = lock(&state);
+    guard.counter += 1;
+    let n = guard.counter;
+    let (status, response, accepted) = decide(&mut guard, authorization.as_deref(), &json, n);
+    guard.requests.push(RecordedRequest { path, authorization, body: json, answered: status.as_u16() });
+    let webhooks = guard.webhooks.clone();
+    drop(guard);
+    if let (Some((wamid, request)), Some(target)) = (accepted, webhooks) {
+        tokio::spawn(play_statuses(state, target, phone_number_id, wamid, request));
+    }
+    answer(status, &response)
+}
+
+/// The answer to one POST: status, body, and the accepted send (wamid and request) if there is one.
+fn decide(
+    state: &mut State,
+    authorization: Option<&str>,
+    body: &Value,
+    n: u64,
+) -> (StatusCode, Value, Option<(String, SendRequest)>) {
+    let graph_error = |status: StatusCode, code: i64, message: &str| {
+        let error = GraphError {
+            message: message.into(),
+            kind: Some("OAuthException".into()),
+            code,
+            fbtrace_id: Some(format!("AFake{n:08}")),
+            ..GraphError::default()
+        };
+        (status, json!(ErrorResponse { error }), None)
+    };
+    if !authorization.is_some_and(|a| a.starts_with("Bearer ") && a.len() > "Bearer ".len()) {
+        return graph_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token - Cannot parse access token");
+    }
+    if body.get("status").and_then(Value::as_str) == Some("read") {
+        return (StatusCode::OK, json!({"success": true}), None);
+    }
+    let Ok(request) = serde_json::from_value::<SendRequest>(body.clone()) else {
+        return graph_error(StatusCode::BAD_REQUEST, 100, "(#100) Invalid parameter");
+    };
+    let failure = state.fail_next.pop_front().or_else(|| state.fail_recipients.get(&request.to).copied());
+    if let Some(failure) = failure {
+        let (status, response) = failure.answer(n);
+        return (status, json!(response), None);
+    }
+    let wamid = format!("wamid.HBgLFAKE{n:012}{}", uuid::Uuid::new_v4().simple());
+    let response = json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": request.to, "wa_id": request.to}],
+        "messages": [{"id": wamid, "message_status": "accepted"}],
+    });
+    (StatusCode::OK, response, Some((wamid, request)))
+}
+
+async fn unknown_path(
+    AxumState(state): AxumState<Shared>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let mut guard = lock(&state);
+    guard.requests.push(RecordedRequest {
+        path: uri.path().to_string(),
+        authorization,
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        answered: 404,
+    });
+    let error = GraphError {
+        message: "Unknown path components".into(),
+        kind: Some("OAuthException".into()),
+        code: 803,
+        ..GraphError::default()
+    };
+    answer(StatusCode::NOT_FOUND, &ErrorResponse { error })
+}
+
+/// Plays Meta after an accepted send: `sent`, `delivered`, `read`, each a signed webhook POST.
+async fn play_statuses(
+    state: Shared,
+    target: StatusWebhooks,
+    phone_number_id: String,
+    wamid: String,
+    request: SendRequest,
+) {
+    let http = reqwest::Client::new();
+    let template = matches!(request.content, crate::whatsapp::send::Content::Template { .. });
+    for (i, status) in ["sent", "delivered", "read"].into_iter().enumerate() {
+        tokio::time::sleep(target.delay).await;
+        let body = status_webhook(&target, &phone_number_id, &wamid, &request, status, i == 0, template);
+        let bytes = body.to_string().into_bytes();
+        let signature = signature::sign(target.app_secret.as_bytes(), &bytes);
+        let answered = match http
+            .post(&target.url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("X-Hub-Signature-256", signature)
+            .body(bytes)
+            .send()
+            .await
+        {
+            Ok(response) => Some(response.status().as_u16()),
+            Err(e) => {
+                tracing::warn!("the fake Graph API could not deliver a {status} webhook to {}: {e}", target.url);
+                None
+            }
+        };
+        lock(&state).deliveries.push(Delivery { wamid: wamid.clone(), status: status.into(), answered });
+    }
+}
+
+/// A `statuses[]` webhook body in Meta's shape (shared/whatsapp-cloud-api.md §2.3), per-message pricing.
+fn status_webhook(
+    target: &StatusWebhooks,
+    phone_number_id: &str,
+    wamid: &str,
+    request: &SendRequest,
+    status: &str,
+    first: bool,
+    template: bool,
+) -> Value {
+    let now = Utc::now().timestamp();
+    let (category, pricing_type, billable) =
+        if template { ("utility", "regular", true) } else { ("service", "free_customer_service", false) };
+    let mut item = json!({
+        "id": wamid,
+        "status": status,
+        "timestamp": now.to_string(),
+        "recipient_id": request.to,
+        "pricing": {"billable": billable, "pricing_model": "PMP", "category": category, "type": pricing_type},
+    });
+    if let Some(data) = &request.biz_opaque_callback_data {
+        item["biz_opaque_callback_data"] = json!(data);
+    }
+    if first {
+        item["conversation"] = json!({
+            "id": uuid::Uuid::new_v4().simple().to_string(),
+            "expiration_timestamp": (now + 24 * 3600).to_string(),
+            "origin": {"type": category},
+        });
+    }
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": target.waba_id,
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": target.display_phone_number, "phone_number_id": phone_number_id},
+                    "statuses": [item],
+                },
+            }],
+        }],
+    })
+}

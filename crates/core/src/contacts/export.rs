@@ -1,0 +1,102 @@
+//! Export of any filtered set of contacts as CSV or JSON lines, streamed row by row. The first four
+//! columns are import's (`phone,name,stage,tags`), so an export imports back unchanged; the others
+//! are informational and import ignores them.
+
+use std::io::{BufWriter, Write};
+
+use futures::TryStreamExt;
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::{Contact, ContactFilter, FileFormat, Sort, stream};
+use crate::auth::Scope;
+use crate::error::{Error, Result};
+
+/// One exported line. Contacts known only by a WhatsApp user id have no phone and are left out:
+/// import needs a phone.
+#[derive(Serialize)]
+struct Line<'a> {
+    phone: &'a str,
+    name: &'a str,
+    stage: &'a str,
+    tags: &'a [String],
+    id: i32,
+    created_at: Option<String>,
+    last_active: Option<String>,
+    opted_out_at: Option<String>,
+}
+
+const CSV_HEADER: [&str; 8] = ["phone", "name", "stage", "tags", "id", "created_at", "last_active", "opted_out_at"];
+
+fn write_error(e: impl std::fmt::Display) -> Error {
+    Error::io("writing the export", std::io::Error::other(e.to_string()))
+}
+
+/// Writes every contact matching `filter` (oldest first) to `out`; returns how many were written.
+pub async fn export<W: Write>(
+    pool: &PgPool,
+    scope: &Scope,
+    filter: &ContactFilter,
+    format: FileFormat,
+    out: W,
+) -> Result<u64> {
+    let mut sink = match format {
+        FileFormat::Csv => {
+            let mut csv = csv::Writer::from_writer(out);
+            csv.write_record(CSV_HEADER).map_err(write_error)?;
+            Sink::Csv(Box::new(csv))
+        }
+        FileFormat::Jsonl => Sink::Jsonl(BufWriter::new(out)),
+    };
+    let mut rows = std::pin::pin!(stream(pool, scope, filter, Sort::Id));
+    let mut written = 0;
+    while let Some(contact) = rows.try_next().await? {
+        let Contact { id, phone: Some(phone), name, stage, tags, created_at, last_active, opted_out_at, .. } = &contact
+        else {
+            continue;
+        };
+        let time = |t: &Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339());
+        let line = Line {
+            phone,
+            name: name.as_deref().unwrap_or(""),
+            stage: stage.as_str(),
+            tags,
+            id: id.0,
+            created_at: time(created_at),
+            last_active: time(last_active),
+            opted_out_at: time(opted_out_at),
+        };
+        match &mut sink {
+            Sink::Csv(csv) => {
+                let optional = |v: &Option<String>| v.clone().unwrap_or_default();
+                csv.write_record([
+                    line.phone,
+                    line.name,
+                    line.stage,
+                    &line.tags.join(";"),
+                    &line.id.to_string(),
+                    &optional(&line.created_at),
+                    &optional(&line.last_active),
+                    &optional(&line.opted_out_at),
+                ])
+                .map_err(write_error)?;
+            }
+            Sink::Jsonl(out) => {
+                serde_json::to_writer(&mut *out, &line).map_err(write_error)?;
+                out.write_all(b"\n").map_err(write_error)?;
+            }
+        }
+        written += 1;
+    }
+    match &mut sink {
+        Sink::Csv(csv) => csv.flush(),
+        Sink::Jsonl(out) => out.flush(),
+    }
+    .map_err(write_error)?;
+    Ok(written)
+}
+
+enum Sink<W: Write> {
+    Csv(Box<csv::Writer<W>>),
+    Jsonl(BufWriter<W>),
+}

@@ -2,3 +2,4 @@
 //! real PostgreSQL (a fresh database per test). One test binary for the suite (link time on 2 cores).
 
 mod admin;
+mod roundtrip;

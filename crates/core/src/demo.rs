@@ -74,6 +74,9 @@ pub struct DemoTenant {
     pub email: String,
     pub account: AccountId,
     pub phone_number_id: String,
+    pub waba_id: String,
+    /// The business number as webhooks spell it (`metadata.display_phone_number`: digits, no `+`).
+    pub display_phone_number: String,
     /// False when the tenant already existed and was left as it was.
     pub created: bool,
     pub contacts: i64,
@@ -162,6 +165,8 @@ async fn ensure_locked(pool: &PgPool, spec: &Spec, graph_api_base: Option<&str>,
         email: spec.email.to_string(),
         account: account.id,
         phone_number_id: spec.phone_number_id.to_string(),
+        waba_id: spec.waba_id.to_string(),
+        display_phone_number: spec.phone.trim_start_matches('+').to_string(),
         created,
         contacts: counts.contacts,
         messages: counts.messages,

@@ -1,12 +1,18 @@
 //! `wacrm demo`: the demo business (or the large benchmark tenant), set up idempotently, then its
-//! dashboards.
+//! dashboards: the TUI on a terminal, a summary of each dashboard otherwise.
+
+use std::io::IsTerminal;
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
+use secrecy::ExposeSecret;
 use wacrm_core::Scope;
-use wacrm_core::demo::{self, DEMO_PASSWORD, Scale};
+use wacrm_core::demo::{self, DEMO_PASSWORD, DemoTenant, Scale};
+use wacrm_core::whatsapp::fake::{FakeGraph, StatusWebhooks};
 
 use crate::context::Context;
+use crate::output::Format;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ScaleArg {
@@ -16,15 +22,23 @@ pub enum ScaleArg {
     Large,
 }
 
-/// Set up the demo business and show its dashboards.
+/// Set up the demo business and open its dashboards (a summary when not on a terminal).
+///
+/// In the dashboards, replies go to a fake WhatsApp Graph API running inside this process (demo mode
+/// never reaches Meta). With WACRM_APP_SECRET set and wacrm-webhookd running, the fake also sends the
+/// sent/delivered/read status webhooks back, so the status marks move as they would in production.
 ///
 /// Example: wacrm demo
+/// Example: WACRM_APP_SECRET=demo-secret wacrm-webhookd & WACRM_APP_SECRET=demo-secret wacrm demo
 /// Example: wacrm demo --scale large --json
 #[derive(Debug, Args)]
 pub struct Command {
     /// Which demo tenant.
     #[arg(long, value_enum, default_value = "small")]
     scale: ScaleArg,
+    /// Print the summary even on a terminal instead of opening the dashboards.
+    #[arg(long)]
+    no_tui: bool,
 }
 
 pub async fn run(ctx: &Context, command: Command) -> Result<()> {
@@ -38,8 +52,12 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
     }
     let tenant = demo::ensure(pool, scale, None).await?;
     let scope = Scope::for_business(pool, tenant.business).await?;
+    let on_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if on_terminal && !command.no_tui && ctx.out.format == Format::Table {
+        return open_dashboards(ctx, scope, &tenant).await;
+    }
     let dashboards = demo::summary(pool, &scope).await?;
-    if ctx.out.format != crate::output::Format::Table {
+    if ctx.out.format != Format::Table {
         return ctx.out.record(&serde_json::json!({ "tenant": tenant, "dashboards": dashboards }));
     }
     ctx.out.line(format_args!(
@@ -53,8 +71,28 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
     ))?;
     ctx.out.list(&dashboards, &["dashboard", "summary"])?;
     ctx.out.line(format_args!(
-        "\nNext: wacrm --business {} inbox list   ·   log in as ana@{} with password {DEMO_PASSWORD}",
+        "\nNext: wacrm --business {} inbox list   ·   wacrm --business {} tui   ·   log in as ana@{} with password {DEMO_PASSWORD}",
+        tenant.email,
         tenant.email,
         tenant.email.split('@').nth(1).unwrap_or_default()
     ))
+}
+
+/// The TUI on the demo business, its sends answered by an in-process fake Graph API.
+async fn open_dashboards(ctx: &Context, scope: Scope, tenant: &DemoTenant) -> Result<()> {
+    let fake = FakeGraph::start().await?;
+    let mut settings = ctx.settings.clone();
+    // The demo number has no Graph API URL of its own, so this process's default reaches the fake.
+    settings.graph_api_base = Some(fake.base_url().to_string());
+    if let Some(secret) = settings.app_secret.as_ref().map(|s| s.expose_secret().to_string()) {
+        fake.deliver_statuses(StatusWebhooks {
+            url: format!("http://{}/webhook", settings.webhook_listen()),
+            app_secret: secret,
+            waba_id: tenant.waba_id.clone(),
+            display_phone_number: tenant.display_phone_number.clone(),
+            delay: Duration::from_millis(700),
+        });
+    }
+    let pool = ctx.pool().await?.clone();
+    wacrm_tui::run(pool, scope, wacrm_tui::Options { settings, mouse: true }).await
 }

@@ -1,1 +1,119 @@
-fn main() {}
+//! `wacrm-webhookd`: the WhatsApp Cloud API webhook receiver. Thin: settings, logging, database, then
+//! `wacrm_webhookd::serve`.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use clap::Parser;
+use secrecy::{ExposeSecret, SecretString};
+use tracing_subscriber::EnvFilter;
+use wacrm_core::config::{Overrides, Settings};
+use wacrm_core::inbox::ingest::IngestConfig;
+use wacrm_webhookd::{AppState, DaemonConfig};
+
+/// Receives WhatsApp Cloud API webhooks: verifies, stores, acknowledges, then processes them.
+///
+/// Settings not given as flags come from the environment (WACRM_WEBHOOK_LISTEN, WACRM_APP_SECRET,
+/// WACRM_VERIFY_TOKEN, DATABASE_URL or WACRM_DATABASE_URL) or the wacrm config file; without a
+/// database URL the embedded default cluster is used, as `wacrm` does.
+#[derive(Debug, Parser)]
+#[command(name = "wacrm-webhookd", version)]
+struct Args {
+    /// Address to listen on [default: 127.0.0.1:8787; env: WACRM_WEBHOOK_LISTEN].
+    #[arg(long)]
+    listen: Option<String>,
+    /// The Meta App Secret that signs webhook POSTs [env: WACRM_APP_SECRET].
+    #[arg(long)]
+    app_secret: Option<String>,
+    /// The verify token typed into the App Dashboard for the GET handshake [env: WACRM_VERIFY_TOKEN].
+    #[arg(long)]
+    verify_token: Option<String>,
+    /// PostgreSQL URL [env: DATABASE_URL or WACRM_DATABASE_URL; default: the embedded cluster].
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Events processed concurrently right after their acknowledgement.
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
+    /// Seconds between sweeps of events left pending (after a crash or an outage).
+    #[arg(long, default_value_t = 5)]
+    sweep_secs: u64,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    init_logging();
+    let settings = Settings::load(&Overrides {
+        database_url: args.database_url,
+        webhook_listen: args.listen,
+        app_secret: args.app_secret,
+        verify_token: args.verify_token,
+        ..Default::default()
+    })?;
+    let app_secret = settings.app_secret.clone().filter(|s| !s.expose_secret().trim().is_empty()).ok_or_else(|| {
+        anyhow!(
+            "no app secret: set WACRM_APP_SECRET (or pass --app-secret) to the App Secret shown in the Meta App \
+                 Dashboard under Settings > Basic; without it no webhook can be verified"
+        )
+    })?;
+    let verify_token: Option<SecretString> =
+        settings.verify_token.clone().filter(|s| !s.expose_secret().trim().is_empty());
+    if verify_token.is_none() {
+        tracing::warn!("WACRM_VERIFY_TOKEN is not set: the GET verification handshake will be refused");
+    }
+    let pool = wacrm_core::db::open(&settings).await?;
+    let listen = settings.webhook_listen().to_string();
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, "wacrm-webhookd listening");
+    let mut config = DaemonConfig::new(app_secret);
+    config.verify_token = verify_token;
+    config.ingest = IngestConfig::from_settings(&settings);
+    config.workers = args.workers;
+    config.sweep_every = Duration::from_secs(args.sweep_secs.max(1));
+    let (state, queue) = AppState::new(pool, config);
+    wacrm_webhookd::serve(listener, state, queue, shutdown_signal()).await?;
+    tracing::info!("wacrm-webhookd stopped");
+    Ok(())
+}
+
+/// JSON lines for log collectors, readable text on a terminal; `RUST_LOG` filters.
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if std::io::stdout().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().init();
+    }
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,1 +1,5 @@
 //! Inbox dashboard.
+
+pub mod conversations;
+pub mod ingest;
+pub mod send;

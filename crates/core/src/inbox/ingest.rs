@@ -1,0 +1,1179 @@
+//! Inbound WhatsApp traffic (seed Inbox FLOW 1, against the real Cloud API wire format).
+//!
+//! Durable first: [`store_raw`] commits the POST body to `webhook_events` before the daemon answers 200.
+//! Processing then reads it from there: [`process_event`] right after the store (the fast path) and
+//! [`process_pending`] for anything left behind (a crash, a busy daemon). An event is claimed with
+//! `FOR UPDATE SKIP LOCKED`, so any number of daemons can sweep the same log, and every item in it is
+//! idempotent on its own (unique wamid, monotonic statuses, pricing once per wamid), so a replay or a
+//! crash between two items never stores anything twice.
+//!
+//! Each message, status and preference is written in its own transaction: contact, message, usage and
+//! outbox event together. A batch of many customers is thus never one long transaction holding many
+//! contact locks (two daemons taking them in different orders would deadlock).
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::{PgConnection, PgPool};
+
+use crate::billing;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::events::{self, EventKind};
+use crate::pipeline;
+use crate::types::{AccountId, BusinessId, ContactId, MessageId, MessageStatus, Phone};
+use crate::whatsapp::webhook::{
+    self, ChangeValue, Contact, Lenient, Message, MessagesValue, Status, UserPreference, UserPreferencesValue,
+};
+
+/// After this many attempts that failed for want of a database, an event is marked `failed` instead of
+/// being retried by every sweep (`wacrm webhook replay` still picks it up).
+const MAX_ATTEMPTS: i32 = 5;
+
+/// The quick-reply button Meta's sample marketing templates carry; a tap opts the contact out.
+const STOP_BUTTON: &str = "Stop promotions";
+
+/// What processing needs from the settings.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Logged in `usage_logs` when a message opens a conversation window.
+    pub conversation_price: Decimal,
+    /// Whole-message texts (case-insensitive, trimmed) that opt a contact out of marketing.
+    pub opt_out_keywords: Vec<String>,
+}
+
+impl IngestConfig {
+    pub fn from_settings(settings: &Settings) -> IngestConfig {
+        IngestConfig {
+            conversation_price: settings.conversation_price(),
+            opt_out_keywords: settings.opt_out_keywords(),
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> IngestConfig {
+        IngestConfig::from_settings(&Settings::default())
+    }
+}
+
+/// Commits a POST body to the raw log (outcome `pending`) and returns its id. Only after this returns
+/// may the daemon acknowledge the POST.
+pub async fn store_raw(pool: &PgPool, body: &[u8]) -> Result<i64> {
+    Ok(sqlx::query_scalar!("INSERT INTO webhook_events (body) VALUES ($1) RETURNING id", body).fetch_one(pool).await?)
+}
+
+/// The outcome of a raw event (`webhook_events.outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Stored, not processed yet (or to be retried after a database outage).
+    Pending,
+    /// Every routed item was handled.
+    Processed,
+    /// No change was for an active number of ours: nothing was written for any business.
+    Orphan,
+    /// An item failed for a reason other than an outage, or nothing in the event had its documented
+    /// shape; see `error`. Replay after the fix.
+    Failed,
+    /// Nothing in it concerns us (fields we do not handle).
+    Ignored,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pending => "pending",
+            Outcome::Processed => "processed",
+            Outcome::Orphan => "orphan",
+            Outcome::Failed => "failed",
+            Outcome::Ignored => "ignored",
+        }
+    }
+}
+
+/// What processing one raw event did; stored as `webhook_events.summary`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The businesses its changes were routed to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub business_ids: Vec<BusinessId>,
+    #[serde(default)]
+    pub messages_stored: u32,
+    /// Messages whose wamid was already stored (Meta's at-least-once delivery, or a replay).
+    #[serde(default)]
+    pub duplicates: u32,
+    #[serde(default)]
+    pub statuses_applied: u32,
+    /// Statuses that changed nothing: older than what the message already has, or repeated.
+    #[serde(default)]
+    pub statuses_unchanged: u32,
+    /// Statuses for wamids no outbound message of the business has (sent elsewhere, or not recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_statuses: Vec<String>,
+    #[serde(default)]
+    pub pricing_recorded: u32,
+    #[serde(default)]
+    pub opt_outs: u32,
+    #[serde(default)]
+    pub opt_ins: u32,
+    /// Template status updates, kept in the raw log until the templates dashboard applies them.
+    #[serde(default)]
+    pub template_updates: u32,
+    /// phone_number_ids (or WABA ids) with no active account: their changes were dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orphans: Vec<String>,
+    /// `field`s we do not handle.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_fields: Vec<String>,
+    /// Items that do not have their documented shape, with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalid: Vec<String>,
+    /// Value-level errors Meta reported (`value.errors[]`), as `code: detail`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub meta_errors: Vec<String>,
+    /// Items that failed to be written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+impl Summary {
+    fn outcome(&self, routed: bool) -> Outcome {
+        if !self.errors.is_empty() {
+            Outcome::Failed
+        } else if routed {
+            Outcome::Processed
+        } else if !self.orphans.is_empty() {
+            Outcome::Orphan
+        } else if !self.invalid.is_empty() {
+            // Nothing usable in it: visible as failed, and replayable once the parser knows the shape.
+            Outcome::Failed
+        } else {
+            Outcome::Ignored
+        }
+    }
+
+    fn add_business(&mut self, business: BusinessId) {
+        if !self.business_ids.contains(&business) {
+            self.business_ids.push(business);
+        }
+    }
+}
+
+/// One raw event after processing.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessedEvent {
+    pub id: i64,
+    pub received_at: DateTime<Utc>,
+    pub outcome: Outcome,
+    pub business_id: Option<BusinessId>,
+    pub summary: Summary,
+    /// Set when the outcome is `failed`, or when an outage left the event pending for a retry.
+    pub error: Option<String>,
+}
+
+/// Whether writes are kept: a dry-run replay rolls every item back and leaves the log untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Write,
+    DryRun,
+}
+
+/// A processing transaction. Its commit does not wait for the disk: the raw event was flushed before
+/// the ack, and commits reach the WAL in order, so a crash that loses an item's commit also loses the
+/// later commit marking its event done. The event is then still pending, and its items (idempotent)
+/// are processed again.
+async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query_scalar!("SELECT set_config('synchronous_commit', 'off', true)").fetch_one(&mut *tx).await?;
+    Ok(tx)
+}
+
+/// Processes the event `id` if it is still pending and nobody else is processing it (the fast path
+/// after [`store_raw`]). `None`: another worker has it, or had it.
+pub async fn process_event(pool: &PgPool, config: &IngestConfig, id: i64) -> Result<Option<ProcessedEvent>> {
+    let mut claim = begin(pool).await?;
+    let row = sqlx::query!(
+        r#"SELECT id, received_at, body FROM webhook_events
+           WHERE id = $1 AND outcome = 'pending' FOR UPDATE SKIP LOCKED"#,
+        id
+    )
+    .fetch_optional(&mut *claim)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let done = process_claimed(pool, config, &mut claim, row.id, row.received_at, &row.body, Mode::Write).await?;
+    claim.commit().await?;
+    Ok(Some(done))
+}
+
+/// Processes up to `limit` pending events, oldest first, skipping those another worker holds. Stops
+/// early (with the events done so far) when the database is failing, so a sweep does not spin.
+pub async fn process_pending(pool: &PgPool, config: &IngestConfig, limit: usize) -> Result<Vec<ProcessedEvent>> {
+    let mut done = Vec::new();
+    while done.len() < limit {
+        let mut claim = begin(pool).await?;
+        let row = sqlx::query!(
+            r#"SELECT id, received_at, body FROM webhook_events
+               WHERE outcome = 'pending' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"#
+        )
+        .fetch_optional(&mut *claim)
+        .await?;
+        let Some(row) = row else { break };
+        let event = process_claimed(pool, config, &mut claim, row.id, row.received_at, &row.body, Mode::Write).await?;
+        claim.commit().await?;
+        let retry_later = event.outcome == Outcome::Pending;
+        done.push(event);
+        if retry_later {
+            break;
+        }
+    }
+    Ok(done)
+}
+
+/// Re-processes every stored event received since `since`, oldest first, whatever its outcome (after a
+/// fix, or for numbers connected after their traffic arrived). Items stay exactly-once: a stored wamid
+/// is a duplicate, an applied status changes nothing. `dry_run` reports what would happen and writes
+/// nothing.
+pub async fn replay(
+    pool: &PgPool,
+    config: &IngestConfig,
+    since: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<Vec<ProcessedEvent>> {
+    let mode = if dry_run { Mode::DryRun } else { Mode::Write };
+    let ids = sqlx::query_scalar!("SELECT id FROM webhook_events WHERE received_at >= $1 ORDER BY id", since)
+        .fetch_all(pool)
+        .await?;
+    let mut done = Vec::with_capacity(ids.len());
+    for id in ids {
+        let mut claim = begin(pool).await?;
+        // Waits for a worker that is processing the event right now, instead of skipping it.
+        let row = sqlx::query!("SELECT id, received_at, body FROM webhook_events WHERE id = $1 FOR UPDATE", id)
+            .fetch_optional(&mut *claim)
+            .await?;
+        let Some(row) = row else { continue };
+        done.push(process_claimed(pool, config, &mut claim, row.id, row.received_at, &row.body, mode).await?);
+        claim.commit().await?;
+    }
+    Ok(done)
+}
+
+/// A raw event as `wacrm webhook events` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RawEvent {
+    pub id: i64,
+    pub received_at: DateTime<Utc>,
+    pub outcome: String,
+    pub business_id: Option<BusinessId>,
+    pub attempts: i32,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub bytes: i32,
+    pub error: Option<String>,
+    pub summary: Option<Value>,
+}
+
+/// The newest raw events first. The raw log is not tenant data (it is routed only when processed), so
+/// this is an administrator's view across businesses.
+pub async fn recent_events(pool: &PgPool, limit: i64) -> Result<Vec<RawEvent>> {
+    Ok(sqlx::query_as!(
+        RawEvent,
+        r#"SELECT id, received_at, outcome, business_id AS "business_id: BusinessId", attempts, processed_at,
+                  length(body) AS "bytes!", error, summary
+           FROM webhook_events ORDER BY id DESC LIMIT $1"#,
+        limit.clamp(1, 10_000)
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// How many events wait to be processed (also the daemon's health probe: it needs the database).
+pub async fn pending_count(pool: &PgPool) -> Result<i64> {
+    Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM webhook_events WHERE outcome = 'pending'"#)
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Processes a claimed event and records the result on its row, in the claim's transaction (the caller
+/// commits). Database outages leave the event pending for the next sweep.
+async fn process_claimed(
+    pool: &PgPool,
+    config: &IngestConfig,
+    claim: &mut PgConnection,
+    id: i64,
+    received_at: DateTime<Utc>,
+    body: &[u8],
+    mode: Mode,
+) -> Result<ProcessedEvent> {
+    let (outcome, summary, error) = match apply(pool, config, body, mode).await {
+        Ok((summary, routed)) => {
+            let outcome = summary.outcome(routed);
+            let problems = if summary.errors.is_empty() { &summary.invalid } else { &summary.errors };
+            let error = (outcome == Outcome::Failed).then(|| problems.join("; "));
+            (outcome, summary, error)
+        }
+        Err(e @ Error::Invalid { .. }) => (Outcome::Failed, Summary::default(), Some(e.to_string())),
+        Err(e) => {
+            if mode == Mode::DryRun {
+                return Err(e);
+            }
+            let attempts = sqlx::query_scalar!(
+                r#"UPDATE webhook_events SET attempts = attempts + 1, error = $2,
+                          outcome = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE outcome END
+                   WHERE id = $1 RETURNING attempts"#,
+                id,
+                e.to_string(),
+                MAX_ATTEMPTS
+            )
+            .fetch_one(&mut *claim)
+            .await?;
+            tracing::warn!(event = id, attempts, error = %e, "webhook event not processed; will retry");
+            let outcome = if attempts >= MAX_ATTEMPTS { Outcome::Failed } else { Outcome::Pending };
+            return Ok(ProcessedEvent {
+                id,
+                received_at,
+                outcome,
+                business_id: None,
+                summary: Summary::default(),
+                error: Some(e.to_string()),
+            });
+        }
+    };
+    let business_id = match summary.business_ids.as_slice() {
+        [only] => Some(*only),
+        _ => None,
+    };
+    if outcome == Outcome::Orphan {
+        tracing::warn!(event = id, numbers = ?summary.orphans, "webhook for no active WhatsApp account; dropped");
+    }
+    if mode == Mode::Write {
+        sqlx::query!(
+            r#"UPDATE webhook_events
+               SET outcome = $2, business_id = $3, processed_at = NOW(), attempts = attempts + 1, error = $4,
+                   summary = $5
+               WHERE id = $1"#,
+            id,
+            outcome.as_str(),
+            business_id.map(|b| b.0),
+            error.as_deref(),
+            serde_json::to_value(&summary).unwrap_or(Value::Null)
+        )
+        .execute(&mut *claim)
+        .await?;
+    }
+    Ok(ProcessedEvent { id, received_at, outcome, business_id, summary, error })
+}
+
+/// Where a change goes: the business and the number that received it.
+#[derive(Debug, Clone, Copy)]
+struct Route {
+    business: BusinessId,
+    account: AccountId,
+}
+
+/// Processes every item of a body. `Ok((summary, routed))`, where `routed` says whether any change was
+/// for one of our active numbers; `Err` only for an outage (or a body that is not a webhook at all).
+async fn apply(pool: &PgPool, config: &IngestConfig, body: &[u8], mode: Mode) -> Result<(Summary, bool)> {
+    let envelope = webhook::parse(body)?;
+    let mut summary = Summary::default();
+    let mut routed = false;
+    let mut routes: HashMap<String, Option<Route>> = HashMap::new();
+    let mut orphans = BTreeSet::new();
+    let mut ignored = BTreeSet::new();
+    for entry in &envelope.entry {
+        for change in &entry.changes {
+            let value = match change.value() {
+                Ok(value) => value,
+                Err(reason) => {
+                    summary.invalid.push(reason);
+                    continue;
+                }
+            };
+            match value {
+                ChangeValue::Messages(value) => {
+                    let Some(route) = route_number(pool, &mut routes, &value.metadata.phone_number_id).await? else {
+                        orphans.insert(value.metadata.phone_number_id.clone());
+                        continue;
+                    };
+                    routed = true;
+                    summary.add_business(route.business);
+                    apply_messages(pool, config, route, &value, mode, &mut summary).await?;
+                }
+                ChangeValue::UserPreferences(value) => {
+                    let Some(route) = route_number(pool, &mut routes, &value.metadata.phone_number_id).await? else {
+                        orphans.insert(value.metadata.phone_number_id.clone());
+                        continue;
+                    };
+                    routed = true;
+                    summary.add_business(route.business);
+                    apply_preferences(pool, route, &value, mode, &mut summary).await?;
+                }
+                ChangeValue::TemplateStatus(update) => {
+                    let Some(business) = route_waba(pool, &entry.id).await? else {
+                        orphans.insert(format!("waba:{}", entry.id));
+                        continue;
+                    };
+                    routed = true;
+                    summary.add_business(business);
+                    summary.template_updates += 1;
+                    tracing::info!(
+                        business = %business,
+                        template = update.message_template_name.as_deref().unwrap_or(""),
+                        event = %update.event,
+                        "template status update kept in the raw log; applied once templates land"
+                    );
+                }
+                ChangeValue::Other(field) => {
+                    ignored.insert(field);
+                }
+            }
+        }
+    }
+    summary.orphans = orphans.into_iter().collect();
+    summary.ignored_fields = ignored.into_iter().collect();
+    Ok((summary, routed))
+}
+
+/// The active account that owns `phone_number_id` (looked up once per body).
+async fn route_number(
+    pool: &PgPool,
+    cache: &mut HashMap<String, Option<Route>>,
+    phone_number_id: &str,
+) -> Result<Option<Route>> {
+    if let Some(known) = cache.get(phone_number_id) {
+        return Ok(*known);
+    }
+    let route = sqlx::query!(
+        "SELECT id, business_id FROM whatsapp_accounts WHERE phone_number_id = $1 AND status = 'active'",
+        phone_number_id
+    )
+    .fetch_optional(pool)
+    .await?
+    .map(|r| Route { business: BusinessId(r.business_id), account: AccountId(r.id) });
+    cache.insert(phone_number_id.to_string(), route);
+    Ok(route)
+}
+
+/// The business of an active account of the WhatsApp Business Account `waba_id`.
+async fn route_waba(pool: &PgPool, waba_id: &str) -> Result<Option<BusinessId>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT business_id FROM whatsapp_accounts WHERE waba_id = $1 AND status = 'active' ORDER BY id LIMIT 1",
+        waba_id
+    )
+    .fetch_optional(pool)
+    .await?
+    .map(BusinessId))
+}
+
+/// Outages abort the event (it is retried); any other failure of one item is recorded and the rest of
+/// the batch goes on.
+fn item_failed(summary: &mut Summary, what: String, error: Error) -> Result<()> {
+    match error {
+        Error::Unavailable { .. } => Err(error),
+        Error::Invalid { message, .. } => {
+            summary.invalid.push(format!("{what}: {message}"));
+            Ok(())
+        }
+        other => {
+            tracing::error!(item = %what, error = %other, "webhook item failed");
+            summary.errors.push(format!("{what}: {other}"));
+            Ok(())
+        }
+    }
+}
+
+async fn apply_messages(
+    pool: &PgPool,
+    config: &IngestConfig,
+    route: Route,
+    value: &MessagesValue,
+    mode: Mode,
+    summary: &mut Summary,
+) -> Result<()> {
+    for error in value.errors.iter() {
+        match error {
+            Lenient::Parsed { item, .. } => {
+                tracing::warn!(business = %route.business, code = item.code, detail = item.detail(), "Meta reported an error");
+                summary.meta_errors.push(format!("{}: {}", item.code, item.detail().unwrap_or("")));
+            }
+            Lenient::Invalid { raw, .. } => summary.meta_errors.push(raw.to_string()),
+        }
+    }
+    for message in &value.messages {
+        match message {
+            Lenient::Parsed { item, raw } => {
+                match ingest_message(pool, config, route, &value.contacts, item, raw, mode).await {
+                    Ok(true) => summary.messages_stored += 1,
+                    Ok(false) => summary.duplicates += 1,
+                    Err(e) => item_failed(summary, format!("message {}", item.id), e)?,
+                }
+            }
+            Lenient::Invalid { reason, .. } => summary.invalid.push(format!("message: {reason}")),
+        }
+    }
+    for status in &value.statuses {
+        match status {
+            Lenient::Parsed { item, .. } => match apply_status(pool, route, item, mode).await {
+                Ok(applied) => {
+                    match applied.change {
+                        StatusChange::Applied => summary.statuses_applied += 1,
+                        StatusChange::Unchanged => summary.statuses_unchanged += 1,
+                        StatusChange::UnknownMessage => summary.unknown_statuses.push(item.id.clone()),
+                    }
+                    summary.pricing_recorded += u32::from(applied.pricing_recorded);
+                }
+                Err(e) => item_failed(summary, format!("status {} of {}", item.status, item.id), e)?,
+            },
+            Lenient::Invalid { reason, .. } => summary.invalid.push(format!("status: {reason}")),
+        }
+    }
+    Ok(())
+}
+
+/// Who a contact is on WhatsApp. The BSUID is matched first: it survives a username hiding the number.
+struct Identity<'a> {
+    phone: Option<Phone>,
+    wa_id: Option<&'a str>,
+    bsuid: Option<&'a str>,
+    parent_bsuid: Option<&'a str>,
+    username: Option<&'a str>,
+}
+
+impl<'a> Identity<'a> {
+    fn new(
+        wa_id: Option<&'a str>,
+        bsuid: Option<&'a str>,
+        parent_bsuid: Option<&'a str>,
+        username: Option<&'a str>,
+    ) -> Result<Identity<'a>> {
+        let wa_id = wa_id.map(str::trim).filter(|w| !w.is_empty());
+        let bsuid = bsuid.map(str::trim).filter(|b| !b.is_empty());
+        let phone = wa_id.and_then(|w| Phone::from_wa_id(w).ok());
+        if phone.is_none() && bsuid.is_none() {
+            return Err(Error::invalid(
+                format!("the sender has neither a usable wa_id ({wa_id:?}) nor a user_id"),
+                "nothing to do: WhatsApp sent no identity for this user",
+            ));
+        }
+        Ok(Identity { phone, wa_id, bsuid, parent_bsuid, username })
+    }
+}
+
+/// The contact with this identity in `business`, created if missing, locked until the caller's
+/// transaction ends (the conversation window check relies on that lock).
+async fn upsert_contact(conn: &mut PgConnection, business: BusinessId, who: &Identity<'_>) -> Result<ContactId> {
+    let phone = who.phone.as_ref().map(Phone::as_str);
+    // Two deliveries of a new contact's first messages can race: the loser's insert does nothing (it
+    // waits for the winner's commit) and the next lookup finds the winner's row.
+    for _ in 0..3 {
+        let found = sqlx::query_scalar!(
+            r#"SELECT id FROM contacts
+               WHERE business_id = $1 AND (bsuid = $2 OR phone = $3)
+               ORDER BY (bsuid = $2) DESC NULLS LAST, id
+               LIMIT 1 FOR UPDATE"#,
+            business.0,
+            who.bsuid,
+            phone
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = found {
+            // A phone is only attached if no other contact of the business already has it (the two
+            // would have to be merged by a person).
+            sqlx::query!(
+                r#"UPDATE contacts SET
+                       bsuid = COALESCE(bsuid, $3),
+                       parent_bsuid = COALESCE($4, parent_bsuid),
+                       username = COALESCE($5, username),
+                       wa_id = COALESCE($6, wa_id),
+                       phone = CASE WHEN phone IS NULL AND NOT EXISTS (
+                                        SELECT 1 FROM contacts o WHERE o.business_id = $1 AND o.phone = $7)
+                                    THEN $7 ELSE phone END
+                   WHERE business_id = $1 AND id = $2"#,
+                business.0,
+                id,
+                who.bsuid,
+                who.parent_bsuid,
+                who.username,
+                who.wa_id,
+                phone
+            )
+            .execute(&mut *conn)
+            .await?;
+            return Ok(ContactId(id));
+        }
+        let inserted = sqlx::query_scalar!(
+            r#"INSERT INTO contacts (business_id, phone, wa_id, bsuid, parent_bsuid, username)
+               VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT DO NOTHING
+               RETURNING id"#,
+            business.0,
+            phone,
+            who.wa_id,
+            who.bsuid,
+            who.parent_bsuid,
+            who.username
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = inserted {
+            return Ok(ContactId(id));
+        }
+    }
+    Err(Error::conflict(
+        "the contact could not be found or created (concurrent changes to the same identity)",
+        "replay the event with `wacrm webhook replay`",
+    ))
+}
+
+/// The contact entry describing the sender of `message`: matched by BSUID or wa_id, never by position
+/// (a batch can hold several customers).
+fn sender_of<'a>(
+    contacts: &'a [Lenient<Contact>],
+    from: Option<&str>,
+    from_user_id: Option<&str>,
+) -> Option<&'a Contact> {
+    contacts.iter().find_map(|c| match c {
+        Lenient::Parsed { item, .. } => {
+            let by_bsuid = from_user_id.is_some() && item.user_id.as_deref() == from_user_id;
+            let by_wa_id = from.is_some() && item.wa_id.as_deref() == from;
+            (by_bsuid || by_wa_id).then_some(item)
+        }
+        Lenient::Invalid { .. } => None,
+    })
+}
+
+/// How an inbound message is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Described {
+    /// The message type, or `unknown` for types (or shapes) we do not know.
+    pub kind: String,
+    /// The text or caption byte for byte, else a readable placeholder.
+    pub content: String,
+    /// Media references for a later download.
+    pub media: Option<Value>,
+    /// The quoted wamid of a reply, or the wamid a reaction is about.
+    pub context_wamid: Option<String>,
+}
+
+/// The stored form of an inbound message.
+pub fn describe(message: &Message) -> Described {
+    let kind = message.kind.as_str();
+    let mut context_wamid = message.context.as_ref().and_then(|c| c.id.clone());
+    let mut media = None;
+    let unreadable = || (String::from("unknown"), format!("[unreadable {kind} message]"));
+    let media_of = |m: &webhook::Media, placeholder: String| {
+        (m.caption.clone().filter(|c| !c.is_empty()).unwrap_or(placeholder), serde_json::to_value(m).ok())
+    };
+    let (kind, content) = match kind {
+        "text" => match &message.text {
+            Some(text) => (kind.to_string(), text.body.clone()),
+            None => unreadable(),
+        },
+        "image" | "video" | "audio" | "sticker" | "document" => {
+            let object = match kind {
+                "image" => &message.image,
+                "video" => &message.video,
+                "audio" => &message.audio,
+                "sticker" => &message.sticker,
+                _ => &message.document,
+            };
+            match object {
+                Some(m) => {
+                    let placeholder = match kind {
+                        "audio" if m.voice == Some(true) => "[voice message]".to_string(),
+                        "sticker" if m.animated == Some(true) => "[animated sticker]".to_string(),
+                        "document" => match &m.filename {
+                            Some(name) => format!("[document: {name}]"),
+                            None => "[document]".to_string(),
+                        },
+                        other => format!("[{other}]"),
+                    };
+                    let (content, refs) = media_of(m, placeholder);
+                    media = refs;
+                    (kind.to_string(), content)
+                }
+                None => unreadable(),
+            }
+        }
+        "location" => match &message.location {
+            Some(l) => {
+                let label = [l.name.as_deref(), l.address.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let content = if label.is_empty() {
+                    format!("📍 location ({}, {})", l.latitude, l.longitude)
+                } else {
+                    format!("📍 location: {label} ({}, {})", l.latitude, l.longitude)
+                };
+                (kind.to_string(), content)
+            }
+            None => unreadable(),
+        },
+        "contacts" => match &message.contacts {
+            Some(cards) => {
+                let names: Vec<String> = cards
+                    .iter()
+                    .filter_map(|c| {
+                        c.name
+                            .as_ref()
+                            .and_then(|n| n.formatted_name.clone())
+                            .or_else(|| c.phones.first().and_then(|p| p.phone.clone().or(p.wa_id.clone())))
+                    })
+                    .collect();
+                (kind.to_string(), format!("[contact: {}]", names.join(", ")))
+            }
+            None => unreadable(),
+        },
+        "button" => match &message.button {
+            Some(b) => {
+                let label = b.text.clone().or(b.payload.clone()).unwrap_or_default();
+                (kind.to_string(), label)
+            }
+            None => unreadable(),
+        },
+        "interactive" => match &message.interactive {
+            Some(i) => {
+                let reply = i.button_reply.as_ref().or(i.list_reply.as_ref());
+                let content = match (reply, &i.nfm_reply) {
+                    (Some(r), _) => r.title.clone().unwrap_or_else(|| r.id.clone()),
+                    (None, Some(nfm)) => nfm.body.clone().unwrap_or_else(|| "[form response]".to_string()),
+                    (None, None) => format!("[interactive {}]", i.kind),
+                };
+                (kind.to_string(), content)
+            }
+            None => unreadable(),
+        },
+        "reaction" => match &message.reaction {
+            Some(r) => {
+                context_wamid = Some(r.message_id.clone());
+                let content = match r.emoji.as_deref().filter(|e| !e.is_empty()) {
+                    Some(emoji) => format!("[reaction {emoji} to {}]", r.message_id),
+                    None => format!("[reaction removed from {}]", r.message_id),
+                };
+                (kind.to_string(), content)
+            }
+            None => unreadable(),
+        },
+        "order" => match &message.order {
+            Some(o) => {
+                let items = o.product_items.len();
+                let content = match o.text.as_deref().filter(|t| !t.is_empty()) {
+                    Some(text) => format!("[order: {items} item(s)] {text}"),
+                    None => format!("[order: {items} item(s)]"),
+                };
+                (kind.to_string(), content)
+            }
+            None => unreadable(),
+        },
+        "system" => {
+            let body = message.system.as_ref().and_then(|s| s.body.clone());
+            (kind.to_string(), body.unwrap_or_else(|| "[system message]".to_string()))
+        }
+        "request_welcome" => (kind.to_string(), "[conversation opened]".to_string()),
+        "unsupported" => {
+            let content = match message.errors.first() {
+                Some(e) => format!(
+                    "[unsupported message: {} ({})]",
+                    e.detail().or(e.title.as_deref()).unwrap_or("unknown type"),
+                    e.code
+                ),
+                None => "[unsupported message]".to_string(),
+            };
+            (kind.to_string(), content)
+        }
+        other => ("unknown".to_string(), format!("[unknown message type: {other}]")),
+    };
+    Described { kind, content, media, context_wamid }
+}
+
+/// Why a new message opts its sender out of marketing, if it does.
+fn opt_out_source(config: &IngestConfig, message: &Message) -> Option<&'static str> {
+    match message.kind.as_str() {
+        "text" => {
+            let text = message.text.as_ref()?.body.trim().to_lowercase();
+            config.opt_out_keywords.iter().any(|k| k.trim().to_lowercase() == text).then_some("keyword")
+        }
+        "button" => {
+            let b = message.button.as_ref()?;
+            let tapped = [b.payload.as_deref(), b.text.as_deref()].into_iter().flatten();
+            tapped.into_iter().any(|t| t.trim().eq_ignore_ascii_case(STOP_BUTTON)).then_some("button")
+        }
+        _ => None,
+    }
+}
+
+/// Stores one inbound message with everything it implies. `Ok(false)`: the wamid was already stored,
+/// and nothing at all was written.
+async fn ingest_message(
+    pool: &PgPool,
+    config: &IngestConfig,
+    route: Route,
+    contacts: &[Lenient<Contact>],
+    message: &Message,
+    raw: &Value,
+    mode: Mode,
+) -> Result<bool> {
+    let sender = sender_of(contacts, message.from.as_deref(), message.from_user_id.as_deref());
+    let profile = sender.and_then(|c| c.profile.as_ref());
+    let who = Identity::new(
+        message.from.as_deref().or(sender.and_then(|c| c.wa_id.as_deref())),
+        message.from_user_id.as_deref().or(sender.and_then(|c| c.user_id.as_deref())),
+        message.from_parent_user_id.as_deref().or(sender.and_then(|c| c.parent_user_id.as_deref())),
+        profile.and_then(|p| p.username.as_deref()),
+    )?;
+    let described = describe(message);
+    let business = route.business;
+    let at = message.timestamp;
+
+    let mut tx = begin(pool).await?;
+    let contact = upsert_contact(&mut tx, business, &who).await?;
+    let stored = sqlx::query_scalar!(
+        r#"INSERT INTO messages (business_id, whatsapp_account_id, contact_id, direction, content, status, sent_at,
+                                wamid, kind, media, payload, context_wamid)
+           VALUES ($1, $2, $3, 'in', $4, 'delivered', $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (business_id, wamid) WHERE wamid IS NOT NULL DO NOTHING
+           RETURNING id"#,
+        business.0,
+        route.account.0,
+        contact.0,
+        described.content,
+        at,
+        message.id,
+        described.kind,
+        described.media,
+        raw,
+        described.context_wamid
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(message_id) = stored.map(MessageId) else {
+        // A duplicate delivery: undo the contact touch too, so it changes nothing at all.
+        tx.rollback().await?;
+        return Ok(false);
+    };
+
+    let opt_out = opt_out_source(config, message);
+    let profile_name = profile.and_then(|p| p.name.as_deref()).filter(|n| !n.is_empty());
+    // Webhooks arrive out of order: the profile name is taken only from a newer message, and the
+    // activity times only move forward.
+    sqlx::query!(
+        r#"UPDATE contacts SET
+               profile_name = CASE WHEN $3::text IS NOT NULL AND (profile_name_at IS NULL OR profile_name_at < $4)
+                                   THEN $3 ELSE profile_name END,
+               profile_name_at = CASE WHEN $3::text IS NOT NULL AND (profile_name_at IS NULL OR profile_name_at < $4)
+                                      THEN $4 ELSE profile_name_at END,
+               last_active = GREATEST(last_active, $4),
+               last_inbound_at = GREATEST(last_inbound_at, $4),
+               last_message_id = CASE WHEN last_message_at IS NULL OR last_message_at <= $4
+                                      THEN $5 ELSE last_message_id END,
+               last_message_at = GREATEST(last_message_at, $4),
+               unread_count = unread_count + 1,
+               resolved_at = NULL,
+               opted_out_at = CASE WHEN $6::text IS NOT NULL THEN COALESCE(opted_out_at, $4) ELSE opted_out_at END,
+               opt_out_source = CASE WHEN $6::text IS NOT NULL AND opted_out_at IS NULL
+                                     THEN $6 ELSE opt_out_source END
+           WHERE business_id = $1 AND id = $2"#,
+        business.0,
+        contact.0,
+        profile_name,
+        at,
+        message_id.0,
+        opt_out
+    )
+    .execute(&mut *tx)
+    .await?;
+
+    billing::open_window_if_closed(&mut tx, business, contact, at, config.conversation_price).await?;
+    if described.kind == "text" {
+        pipeline::apply_keyword_rules(&mut tx, business, contact, &described.content).await?;
+    }
+    events::emit(
+        &mut tx,
+        business,
+        EventKind::MessageReceived,
+        Some(contact),
+        json!({
+            "message_id": message_id,
+            "wamid": message.id,
+            "account_id": route.account,
+            "kind": described.kind,
+            "text": described.content,
+            "context_wamid": described.context_wamid,
+            "sent_at": at,
+        }),
+    )
+    .await?;
+    if let Some(source) = opt_out {
+        events::emit(
+            &mut tx,
+            business,
+            EventKind::ContactUpdated,
+            Some(contact),
+            json!({ "opted_out": true, "source": source, "message_id": message_id }),
+        )
+        .await?;
+    }
+    finish(tx, mode).await?;
+    Ok(true)
+}
+
+async fn finish(tx: sqlx::Transaction<'_, sqlx::Postgres>, mode: Mode) -> Result<()> {
+    match mode {
+        Mode::Write => tx.commit().await?,
+        Mode::DryRun => tx.rollback().await?,
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatusChange {
+    Applied,
+    Unchanged,
+    UnknownMessage,
+}
+
+struct StatusApplied {
+    change: StatusChange,
+    pricing_recorded: bool,
+}
+
+/// Applies one status to the outbound message with that wamid in the routed business: the status
+/// only moves forward (`MessageStatus::rank`; failed is terminal), each status keeps its own time.
+async fn apply_status(pool: &PgPool, route: Route, status: &Status, mode: Mode) -> Result<StatusApplied> {
+    let business = route.business;
+    let mut tx = begin(pool).await?;
+    // Meta bills per delivered message: the first status of a wamid that carries pricing is recorded,
+    // whether or not the message was sent through wacrm (it is this number's cost either way).
+    let pricing_recorded = match &status.pricing {
+        Some(p) => {
+            sqlx::query!(
+                r#"INSERT INTO message_pricing (business_id, wamid, pricing_model, category, pricing_type, billable)
+               VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT DO NOTHING"#,
+                business.0,
+                status.id,
+                p.pricing_model,
+                p.category,
+                p.pricing_type,
+                p.billable
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                > 0
+        }
+        None => false,
+    };
+    let row = sqlx::query!(
+        r#"SELECT id, contact_id, status AS "status: MessageStatus", campaign_id,
+                  delivered_at, read_at, failed_at
+           FROM messages
+           WHERE business_id = $1 AND wamid = $2 AND direction = 'out'
+           FOR UPDATE"#,
+        business.0,
+        status.id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (Some(row), Some(reported)) = (row, status.message_status()) else {
+        let change = if status.message_status().is_none() {
+            tracing::debug!(wamid = %status.id, status = %status.status, "status value not tracked");
+            StatusChange::Unchanged
+        } else {
+            tracing::info!(business = %business, wamid = %status.id, status = %status.status,
+                "status for a message this business has no record of");
+            StatusChange::UnknownMessage
+        };
+        finish(tx, mode).await?;
+        return Ok(StatusApplied { change, pricing_recorded });
+    };
+    let current = row.status.unwrap_or(MessageStatus::Pending);
+    let advances = current != MessageStatus::Failed && reported.rank() > current.rank();
+    let new_status = if advances { reported } else { current };
+    let at = status.timestamp;
+    let delivered_at = (reported == MessageStatus::Delivered && row.delivered_at.is_none()).then_some(at);
+    let read_at = (reported == MessageStatus::Read && row.read_at.is_none()).then_some(at);
+    let failed = reported == MessageStatus::Failed && row.failed_at.is_none();
+    if !advances && delivered_at.is_none() && read_at.is_none() && !failed {
+        finish(tx, mode).await?;
+        return Ok(StatusApplied { change: StatusChange::Unchanged, pricing_recorded });
+    }
+    let error = if failed { status.errors.first() } else { None };
+    sqlx::query!(
+        r#"UPDATE messages SET
+               status = $3,
+               delivered_at = COALESCE(delivered_at, $4),
+               read_at = COALESCE(read_at, $5),
+               failed_at = COALESCE(failed_at, $6),
+               error_code = COALESCE($7, error_code),
+               error_title = COALESCE($8, error_title),
+               error_detail = COALESCE($9, error_detail)
+           WHERE business_id = $1 AND id = $2"#,
+        business.0,
+        row.id,
+        new_status as MessageStatus,
+        delivered_at,
+        read_at,
+        failed.then_some(at),
+        error.and_then(|e| i32::try_from(e.code).ok()),
+        error.and_then(|e| e.title.as_deref()),
+        error.and_then(|e| e.detail())
+    )
+    .execute(&mut *tx)
+    .await?;
+    events::emit(
+        &mut tx,
+        business,
+        EventKind::MessageStatus,
+        Some(ContactId(row.contact_id)),
+        json!({
+            "message_id": row.id,
+            "wamid": status.id,
+            "status": new_status,
+            "reported": status.status,
+            "at": at,
+            "campaign_id": row.campaign_id,
+            "error_code": error.map(|e| e.code),
+            "error_detail": error.and_then(|e| e.detail()),
+        }),
+    )
+    .await?;
+    finish(tx, mode).await?;
+    Ok(StatusApplied { change: StatusChange::Applied, pricing_recorded })
+}
+
+async fn apply_preferences(
+    pool: &PgPool,
+    route: Route,
+    value: &UserPreferencesValue,
+    mode: Mode,
+    summary: &mut Summary,
+) -> Result<()> {
+    for preference in &value.user_preferences {
+        match preference {
+            Lenient::Parsed { item, .. } => match apply_preference(pool, route, &value.contacts, item, mode).await {
+                Ok(Some(true)) => summary.opt_outs += 1,
+                Ok(Some(false)) => summary.opt_ins += 1,
+                Ok(None) => {}
+                Err(e) => item_failed(summary, format!("user_preference {}", item.value), e)?,
+            },
+            Lenient::Invalid { reason, .. } => summary.invalid.push(format!("user_preference: {reason}")),
+        }
+    }
+    Ok(())
+}
+
+/// A user stopped (`Some(true)`) or resumed (`Some(false)`) marketing messages from the number; other
+/// categories are not ours (`None`). The contact is created if needed, so the choice is not lost.
+async fn apply_preference(
+    pool: &PgPool,
+    route: Route,
+    contacts: &[Lenient<Contact>],
+    preference: &UserPreference,
+    mode: Mode,
+) -> Result<Option<bool>> {
+    if preference.category != "marketing_messages" {
+        return Ok(None);
+    }
+    let stop = match preference.value.to_ascii_lowercase().as_str() {
+        "stop" => true,
+        "resume" => false,
+        _ => return Ok(None),
+    };
+    let sender = sender_of(contacts, preference.wa_id.as_deref(), preference.user_id.as_deref());
+    let who = Identity::new(
+        preference.wa_id.as_deref().or(sender.and_then(|c| c.wa_id.as_deref())),
+        preference.user_id.as_deref().or(sender.and_then(|c| c.user_id.as_deref())),
+        sender.and_then(|c| c.parent_user_id.as_deref()),
+        sender.and_then(|c| c.profile.as_ref()).and_then(|p| p.username.as_deref()),
+    )?;
+    let mut tx = begin(pool).await?;
+    let contact = upsert_contact(&mut tx, route.business, &who).await?;
+    let changed = sqlx::query!(
+        r#"UPDATE contacts SET
+               opted_out_at = CASE WHEN $3 THEN COALESCE(opted_out_at, $4) ELSE NULL END,
+               opt_out_source = CASE WHEN $3 THEN COALESCE(opt_out_source, 'user_preferences') ELSE NULL END
+           WHERE business_id = $1 AND id = $2 AND (opted_out_at IS NULL) = $3"#,
+        route.business.0,
+        contact.0,
+        stop,
+        preference.timestamp
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    if changed {
+        events::emit(
+            &mut tx,
+            route.business,
+            EventKind::ContactUpdated,
+            Some(contact),
+            json!({ "opted_out": stop, "source": "user_preferences", "detail": preference.detail }),
+        )
+        .await?;
+    }
+    finish(tx, mode).await?;
+    Ok(Some(stop))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(json: Value) -> Message {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn placeholders_for_types_without_text() {
+        let location = message(json!({"id": "w", "timestamp": "1", "type": "location",
+            "location": {"latitude": 38.9, "longitude": -77.03, "name": "Philz Coffee"}}));
+        assert_eq!(describe(&location).content, "📍 location: Philz Coffee (38.9, -77.03)");
+        let reaction = message(json!({"id": "w", "timestamp": "1", "type": "reaction",
+            "reaction": {"message_id": "wamid.X", "emoji": "👍"}}));
+        let d = describe(&reaction);
+        assert_eq!((d.content.as_str(), d.context_wamid.as_deref()), ("[reaction 👍 to wamid.X]", Some("wamid.X")));
+        let unreaction = message(json!({"id": "w", "timestamp": "1", "type": "reaction",
+            "reaction": {"message_id": "wamid.X", "emoji": ""}}));
+        assert_eq!(describe(&unreaction).content, "[reaction removed from wamid.X]");
+        let voice = message(json!({"id": "w", "timestamp": "1", "type": "audio",
+            "audio": {"id": "m1", "mime_type": "audio/ogg; codecs=opus", "sha256": "h", "voice": true}}));
+        let d = describe(&voice);
+        assert_eq!(d.content, "[voice message]");
+        assert_eq!(
+            d.media,
+            Some(json!({"id": "m1", "mime_type": "audio/ogg; codecs=opus", "sha256": "h", "voice": true}))
+        );
+        let future = message(json!({"id": "w", "timestamp": "1", "type": "hologram"}));
+        assert_eq!(describe(&future).kind, "unknown");
+        let broken = message(json!({"id": "w", "timestamp": "1", "type": "image", "image": {"no_id": 1}}));
+        assert_eq!(
+            describe(&broken),
+            Described {
+                kind: "unknown".into(),
+                content: "[unreadable image message]".into(),
+                media: None,
+                context_wamid: None
+            }
+        );
+    }
+
+    #[test]
+    fn opt_out_keywords_match_whole_messages_only() {
+        let config = IngestConfig::default();
+        let text = |body: &str| message(json!({"id": "w", "timestamp": "1", "type": "text", "text": {"body": body}}));
+        assert_eq!(opt_out_source(&config, &text("  stop ")), Some("keyword"));
+        assert_eq!(opt_out_source(&config, &text("Unsubscribe")), Some("keyword"));
+        assert_eq!(opt_out_source(&config, &text("please stop")), None);
+        let button = message(json!({"id": "w", "timestamp": "1", "type": "button",
+            "button": {"payload": "Stop promotions", "text": "Stop promotions"}}));
+        assert_eq!(opt_out_source(&config, &button), Some("button"));
+    }
+}

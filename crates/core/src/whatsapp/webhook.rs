@@ -1,0 +1,571 @@
+//! Webhook POST bodies of the WhatsApp Cloud API (shared/whatsapp-cloud-api.md §2), as received.
+//!
+//! Meta adds fields and message types without notice, and one POST can batch many customers: unknown
+//! fields are ignored, unknown `field`s and message types are kept as such, and one item that does not
+//! match its documented shape is kept as [`Lenient::Invalid`] instead of failing the whole body.
+
+use chrono::{DateTime, Utc};
+use serde::de::{DeserializeOwned, Deserializer, Error as _};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::types::MessageStatus;
+
+/// The `object` of every WhatsApp Business Account webhook.
+pub const OBJECT: &str = "whatsapp_business_account";
+
+/// Parses a POST body far enough to know it is a WhatsApp webhook: JSON, the right `object`, entries
+/// with changes. The contents of each change are parsed later, item by item ([`Change::value`]).
+pub fn parse(body: &[u8]) -> Result<Envelope> {
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
+        Error::invalid(
+            format!("the body is not a WhatsApp webhook: {e}"),
+            "send the JSON body Meta posts: {\"object\":\"whatsapp_business_account\",\"entry\":[...]}",
+        )
+    })?;
+    if envelope.object != OBJECT {
+        return Err(Error::invalid(
+            format!("the webhook object is {:?}, not {OBJECT:?}", envelope.object),
+            "subscribe this callback URL to the WhatsApp Business Account object only",
+        ));
+    }
+    Ok(envelope)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Envelope {
+    pub object: String,
+    pub entry: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Entry {
+    /// The WhatsApp Business Account (WABA) id; template updates are routed by it.
+    #[serde(deserialize_with = "string_or_number")]
+    pub id: String,
+    /// Unix seconds, a JSON number; present on template updates only.
+    #[serde(default)]
+    pub time: Option<i64>,
+    #[serde(default)]
+    pub changes: Vec<Change>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Change {
+    pub field: String,
+    #[serde(default)]
+    pub value: Value,
+}
+
+/// A change's value, by `field`.
+#[derive(Debug, Clone)]
+pub enum ChangeValue {
+    Messages(Box<MessagesValue>),
+    TemplateStatus(TemplateStatusUpdate),
+    UserPreferences(UserPreferencesValue),
+    /// A field we do not handle (account_update, security, flows, …): acknowledged and ignored.
+    Other(String),
+}
+
+impl Change {
+    /// The typed value; `Err` says why a known field's value does not have its documented shape.
+    pub fn value(&self) -> std::result::Result<ChangeValue, String> {
+        fn typed<T: DeserializeOwned>(field: &str, value: &Value) -> std::result::Result<T, String> {
+            T::deserialize(value).map_err(|e| format!("{field} change: {e}"))
+        }
+        Ok(match self.field.as_str() {
+            "messages" => ChangeValue::Messages(Box::new(typed(&self.field, &self.value)?)),
+            "message_template_status_update" => ChangeValue::TemplateStatus(typed(&self.field, &self.value)?),
+            "user_preferences" => ChangeValue::UserPreferences(typed(&self.field, &self.value)?),
+            other => ChangeValue::Other(other.to_string()),
+        })
+    }
+}
+
+/// An array element that either has its documented shape or is kept raw with the reason it does not.
+#[derive(Debug, Clone)]
+pub enum Lenient<T> {
+    Parsed { item: T, raw: Value },
+    Invalid { raw: Value, reason: String },
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let raw = Value::deserialize(deserializer)?;
+        Ok(match T::deserialize(&raw) {
+            Ok(item) => Lenient::Parsed { item, raw },
+            Err(e) => Lenient::Invalid { raw, reason: e.to_string() },
+        })
+    }
+}
+
+/// `field: "messages"`: inbound messages, statuses of our outbound ones, and system-level errors.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessagesValue {
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub contacts: Vec<Lenient<Contact>>,
+    #[serde(default)]
+    pub messages: Vec<Lenient<Message>>,
+    #[serde(default)]
+    pub statuses: Vec<Lenient<Status>>,
+    /// Value-level errors (system or app problems, not tied to one message).
+    #[serde(default)]
+    pub errors: Vec<Lenient<WaError>>,
+}
+
+/// The receiving business number. Tenants are routed by `phone_number_id`: the display number can
+/// change format, the id cannot.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Metadata {
+    #[serde(default)]
+    pub display_phone_number: Option<String>,
+    #[serde(deserialize_with = "string_or_number")]
+    pub phone_number_id: String,
+}
+
+/// The sender's profile. `wa_id` is absent for users who hide their number behind a username; the
+/// business-scoped user id (BSUID) `user_id` is then the only key.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Contact {
+    #[serde(default)]
+    pub profile: Option<Profile>,
+    #[serde(default)]
+    pub wa_id: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub parent_user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Profile {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+/// One inbound message. The type-specific object sits under the key named by `type`; an object that
+/// is missing or malformed reads as `None`, and the message is then stored as kind `unknown`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Message {
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub from_user_id: Option<String>,
+    #[serde(default)]
+    pub from_parent_user_id: Option<String>,
+    /// The wamid: the idempotency key of inbound delivery.
+    pub id: String,
+    #[serde(deserialize_with = "unix_seconds")]
+    pub timestamp: DateTime<Utc>,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub context: Option<Context>,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub referral: Option<Referral>,
+    #[serde(default, deserialize_with = "lenient_vec")]
+    pub errors: Vec<WaError>,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub text: Option<Text>,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub image: Option<Media>,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub video: Option<Media>,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub audio: Option<Media>,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub sticker: Option<Media>,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub document: Option<Media>,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub location: Option<Location>,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub contacts: Option<Vec<SharedContact>>,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub button: Option<Button>,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub interactive: Option<Interactive>,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub reaction: Option<Reaction>,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub order: Option<Order>,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub system: Option<System>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Text {
+    pub body: String,
+}
+
+/// image, video, audio, sticker, document. The id must be fetched through the media endpoint, and
+/// expires: it is kept with its sha256 for a later download.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Media {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub caption: Option<String>,
+    /// document only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    /// audio only: a voice note rather than a sent audio file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<bool>,
+    /// sticker only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub animated: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Location {
+    pub latitude: f64,
+    pub longitude: f64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// A vCard-like contact card the user shared.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SharedContact {
+    #[serde(default)]
+    pub name: Option<SharedContactName>,
+    #[serde(default)]
+    pub phones: Vec<SharedContactPhone>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SharedContactName {
+    #[serde(default)]
+    pub formatted_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SharedContactPhone {
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub wa_id: Option<String>,
+}
+
+/// A tap on a quick-reply button of a template.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Button {
+    #[serde(default)]
+    pub payload: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// A tap on an interactive message we sent: `button_reply`, `list_reply` or `nfm_reply` (Flows).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Interactive {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub button_reply: Option<Reply>,
+    #[serde(default)]
+    pub list_reply: Option<Reply>,
+    #[serde(default)]
+    pub nfm_reply: Option<NfmReply>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Reply {
+    pub id: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NfmReply {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub response_json: Option<String>,
+}
+
+/// `emoji` empty or absent: the user removed their reaction.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Reaction {
+    pub message_id: String,
+    #[serde(default)]
+    pub emoji: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Order {
+    #[serde(default)]
+    pub catalog_id: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub product_items: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct System {
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+}
+
+/// `{from, id}` on a reply (the quoted wamid), `forwarded` flags on forwards.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Context {
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub forwarded: Option<bool>,
+    #[serde(default)]
+    pub frequently_forwarded: Option<bool>,
+    #[serde(default)]
+    pub referred_product: Option<Value>,
+}
+
+/// On the first message from a Click-to-WhatsApp ad or post.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Referral {
+    #[serde(default)]
+    pub source_url: Option<String>,
+    #[serde(default)]
+    pub source_id: Option<String>,
+    #[serde(default)]
+    pub source_type: Option<String>,
+    #[serde(default)]
+    pub headline: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub ctwa_clid: Option<String>,
+}
+
+/// Meta's error object (§2.4). Logic keys on `code` and `error_data.details`; titles are deprecated.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WaError {
+    pub code: i64,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub error_data: Option<ErrorData>,
+    #[serde(default)]
+    pub href: Option<String>,
+}
+
+impl WaError {
+    /// The most specific text Meta gave.
+    pub fn detail(&self) -> Option<&str> {
+        self.error_data.as_ref().and_then(|d| d.details.as_deref()).or(self.message.as_deref())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ErrorData {
+    #[serde(default)]
+    pub details: Option<String>,
+}
+
+/// The delivery status of a message we sent.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Status {
+    /// The wamid the Graph API returned when we sent the message.
+    pub id: String,
+    pub status: String,
+    #[serde(deserialize_with = "unix_seconds")]
+    pub timestamp: DateTime<Utc>,
+    #[serde(default)]
+    pub recipient_id: Option<String>,
+    #[serde(default)]
+    pub recipient_user_id: Option<String>,
+    #[serde(default)]
+    pub biz_opaque_callback_data: Option<String>,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub conversation: Option<Conversation>,
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub pricing: Option<Pricing>,
+    #[serde(default, deserialize_with = "lenient_vec")]
+    pub errors: Vec<WaError>,
+}
+
+impl Status {
+    /// The status as ours; `None` for values we do not track (e.g. `deleted`, `warning`).
+    pub fn message_status(&self) -> Option<MessageStatus> {
+        match self.status.to_ascii_lowercase().as_str() {
+            "sent" => Some(MessageStatus::Sent),
+            "delivered" => Some(MessageStatus::Delivered),
+            "read" => Some(MessageStatus::Read),
+            "failed" => Some(MessageStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// Conversation-based pricing metadata (historic CBP data; optional in current payloads).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Conversation {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub origin: Option<Value>,
+}
+
+/// What Meta charges for the message (per-message pricing since 2025-07-01).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Pricing {
+    #[serde(default)]
+    pub billable: Option<bool>,
+    #[serde(default)]
+    pub pricing_model: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(rename = "type", default)]
+    pub pricing_type: Option<String>,
+}
+
+/// `field: "message_template_status_update"`: no metadata, routed by the entry's WABA id.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TemplateStatusUpdate {
+    pub event: String,
+    /// A JSON number on the wire.
+    #[serde(default)]
+    pub message_template_id: Option<Value>,
+    #[serde(default)]
+    pub message_template_name: Option<String>,
+    #[serde(default)]
+    pub message_template_language: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `field: "user_preferences"`: a user stopped or resumed marketing messages from the number.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserPreferencesValue {
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub contacts: Vec<Lenient<Contact>>,
+    #[serde(default)]
+    pub user_preferences: Vec<Lenient<UserPreference>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserPreference {
+    #[serde(default)]
+    pub wa_id: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub detail: Option<String>,
+    pub category: String,
+    /// `stop` or `resume`.
+    pub value: String,
+    #[serde(deserialize_with = "unix_seconds")]
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Ids are strings on the wire, but test tools and older payloads send numbers.
+fn string_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<String, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(D::Error::custom(format!("expected a string id, found {other}"))),
+    }
+}
+
+/// Unix seconds: a string in messages and statuses, a number in user_preferences.
+fn unix_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<DateTime<Utc>, D::Error> {
+    let secs = match Value::deserialize(deserializer)? {
+        Value::String(s) => s.trim().parse::<i64>().map_err(|_| D::Error::custom(format!("bad timestamp {s:?}")))?,
+        Value::Number(n) => n.as_i64().ok_or_else(|| D::Error::custom(format!("bad timestamp {n}")))?,
+        other => return Err(D::Error::custom(format!("expected unix seconds, found {other}"))),
+    };
+    DateTime::from_timestamp(secs, 0).ok_or_else(|| D::Error::custom(format!("timestamp {secs} is out of range")))
+}
+
+/// An optional object whose shape is not ours to enforce: malformed reads as absent.
+fn lenient_opt<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    deserializer: D,
+) -> std::result::Result<Option<T>, D::Error> {
+    let raw = Value::deserialize(deserializer)?;
+    Ok(T::deserialize(&raw).ok())
+}
+
+/// An array whose malformed elements are dropped (used for secondary detail such as error lists).
+fn lenient_vec<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    deserializer: D,
+) -> std::result::Result<Vec<T>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Array(items) => items.iter().filter_map(|v| T::deserialize(v).ok()).collect(),
+        _ => Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_text_message_and_ignores_unknown_fields() {
+        let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[
+            {"field":"messages","value":{"messaging_product":"whatsapp","brand_new_field":{"x":1},
+             "metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},
+             "contacts":[{"profile":{"name":"Sheena Nelson"},"wa_id":"16505551234"}],
+             "messages":[{"from":"16505551234","id":"wamid.A","timestamp":"1749416383","type":"text",
+                          "text":{"body":"Does it come in another color?"}}]}}]}]}"#;
+        let envelope = parse(body).unwrap();
+        let ChangeValue::Messages(value) = envelope.entry[0].changes[0].value().unwrap() else { panic!() };
+        assert_eq!(value.metadata.phone_number_id, "106540352242922");
+        let Lenient::Parsed { item, .. } = &value.messages[0] else { panic!() };
+        assert_eq!(item.text.as_ref().unwrap().body, "Does it come in another color?");
+        assert_eq!(item.timestamp.timestamp(), 1749416383);
+    }
+
+    #[test]
+    fn one_odd_message_does_not_fail_the_batch() {
+        let value: MessagesValue = serde_json::from_value(serde_json::json!({
+            "metadata": {"phone_number_id": "1"},
+            "messages": [
+                {"from": "1", "id": "wamid.1", "timestamp": "1", "type": "hologram", "hologram": {}},
+                {"from": "1", "timestamp": "1", "type": "text"},
+                {"from": "1", "id": "wamid.3", "timestamp": "1", "type": "location", "location": {"latitude": "x"}}
+            ]
+        }))
+        .unwrap();
+        assert!(matches!(&value.messages[0], Lenient::Parsed { item, .. } if item.kind == "hologram"));
+        assert!(matches!(&value.messages[1], Lenient::Invalid { reason, .. } if reason.contains("id")));
+        assert!(matches!(&value.messages[2], Lenient::Parsed { item, .. } if item.location.is_none()));
+    }
+
+    #[test]
+    fn refuses_bodies_that_are_not_whatsapp_webhooks() {
+        assert!(parse(b"not json").is_err());
+        assert!(parse(br#"{"object":"page","entry":[]}"#).is_err());
+        assert!(parse(br#"{"object":"whatsapp_business_account"}"#).is_err());
+        assert!(parse(br#"{"object":"whatsapp_business_account","entry":[{"id":1,"changes":[]}]}"#).is_ok());
+    }
+
+    #[test]
+    fn unknown_fields_are_other() {
+        let change = Change { field: "account_update".into(), value: serde_json::json!({"event": "X"}) };
+        assert!(matches!(change.value(), Ok(ChangeValue::Other(f)) if f == "account_update"));
+    }
+}

@@ -1,0 +1,618 @@
+//! Inbound webhooks end to end through core: raw log, routing, contacts, messages, statuses, usage,
+//! outbox. Bodies are the fixtures in `tests/fixtures/webhooks/`, written from the documented shapes.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgPool;
+use wacrm_core::auth::Scope;
+use wacrm_core::business::{self, NewAccount};
+use wacrm_core::inbox::ingest::{self, IngestConfig, Outcome, ProcessedEvent};
+use wacrm_core::types::{AccountId, BusinessId};
+
+/// Business A's number in every fixture; B's number never appears in them.
+const A_PHONE_NUMBER_ID: &str = "106540352242922";
+const A_WABA: &str = "102290129340398";
+const B_PHONE_NUMBER_ID: &str = "206540352242922";
+const SHEENA: &str = "+16505551234";
+/// The text.json message.
+const TEXT_WAMID: &str = "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQz0";
+const TEXT_AT: i64 = 1749416383;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/webhooks/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+async fn tenant(pool: &PgPool, email: &str, phone: &str, phone_number_id: &str, waba: &str) -> (Scope, AccountId) {
+    let (b, _) = business::create(pool, "Acme", email, "US").await.unwrap();
+    let scope = Scope::for_business(pool, b.id).await.unwrap();
+    let account = business::add_account(
+        pool,
+        &scope,
+        &NewAccount {
+            phone: phone.into(),
+            phone_number_id: phone_number_id.into(),
+            waba_id: Some(waba.into()),
+            token: "test-token".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    (scope, account.id)
+}
+
+async fn business_a(pool: &PgPool) -> (Scope, AccountId) {
+    tenant(pool, "a@example.com", "+14155552671", A_PHONE_NUMBER_ID, A_WABA).await
+}
+
+async fn business_b(pool: &PgPool) -> (Scope, AccountId) {
+    tenant(pool, "b@example.com", "+14155552678", B_PHONE_NUMBER_ID, "202290129340398").await
+}
+
+/// Stores a body as the daemon does, then processes it on the fast path.
+async fn deliver(pool: &PgPool, body: &[u8]) -> ProcessedEvent {
+    let id = ingest::store_raw(pool, body).await.unwrap();
+    ingest::process_event(pool, &IngestConfig::default(), id).await.unwrap().expect("the event was pending")
+}
+
+async fn count(pool: &PgPool, sql: &'static str, business: BusinessId) -> i64 {
+    sqlx::query_scalar(sql).bind(business.0).fetch_one(pool).await.unwrap()
+}
+
+async fn messages(pool: &PgPool, b: BusinessId) -> i64 {
+    count(pool, "SELECT count(*) FROM messages WHERE business_id = $1", b).await
+}
+
+async fn usage(pool: &PgPool, b: BusinessId) -> i64 {
+    count(pool, "SELECT count(*) FROM usage_logs WHERE business_id = $1", b).await
+}
+
+async fn events_of(pool: &PgPool, b: BusinessId, kind: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE business_id = $1 AND kind = $2")
+        .bind(b.0)
+        .bind(kind)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// An outbound message as the send path leaves it once Meta accepted it.
+async fn outbound(pool: &PgPool, b: BusinessId, wamid: &str, campaign: Option<i32>) -> i32 {
+    let contact: i32 = sqlx::query_scalar(
+        "INSERT INTO contacts (business_id, phone, wa_id) VALUES ($1, $2, '16505551234')
+         ON CONFLICT (business_id, phone) DO UPDATE SET wa_id = EXCLUDED.wa_id RETURNING id",
+    )
+    .bind(b.0)
+    .bind(SHEENA)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    sqlx::query_scalar(
+        "INSERT INTO messages (business_id, contact_id, direction, content, status, wamid, kind, campaign_id)
+         VALUES ($1, $2, 'out', 'Spring sale!', 'sent', $3, 'text', $4) RETURNING id",
+    )
+    .bind(b.0)
+    .bind(contact)
+    .bind(wamid)
+    .bind(campaign)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct StoredMessage {
+    kind: String,
+    content: String,
+    status: String,
+    sent_at: Option<DateTime<Utc>>,
+    media: Option<Value>,
+    payload: Option<Value>,
+    context_wamid: Option<String>,
+    whatsapp_account_id: Option<i32>,
+}
+
+async fn message(pool: &PgPool, b: BusinessId, wamid: &str) -> StoredMessage {
+    sqlx::query_as(
+        "SELECT kind, content, status::text AS status, sent_at, media, payload, context_wamid, whatsapp_account_id
+         FROM messages WHERE business_id = $1 AND wamid = $2",
+    )
+    .bind(b.0)
+    .bind(wamid)
+    .fetch_one(pool)
+    .await
+    .unwrap_or_else(|e| panic!("{wamid}: {e}"))
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct StoredContact {
+    id: i32,
+    phone: Option<String>,
+    wa_id: Option<String>,
+    bsuid: Option<String>,
+    username: Option<String>,
+    profile_name: Option<String>,
+    unread_count: i32,
+    last_message_id: Option<i32>,
+    last_inbound_at: Option<DateTime<Utc>>,
+    last_active: Option<DateTime<Utc>>,
+    resolved_at: Option<DateTime<Utc>>,
+    opted_out_at: Option<DateTime<Utc>>,
+    opt_out_source: Option<String>,
+}
+
+async fn contacts(pool: &PgPool, b: BusinessId) -> Vec<StoredContact> {
+    sqlx::query_as(
+        "SELECT id, phone, wa_id, bsuid, username, profile_name, unread_count, last_message_id, last_inbound_at,
+                last_active, resolved_at, opted_out_at, opt_out_source
+         FROM contacts WHERE business_id = $1 ORDER BY id",
+    )
+    .bind(b.0)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap()
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_text_message_stores_contact_message_usage_and_event(pool: PgPool) {
+    let (a, account) = business_a(&pool).await;
+    let b = a.business();
+    let done = deliver(&pool, &fixture("text.json")).await;
+    assert_eq!(done.outcome, Outcome::Processed);
+    assert_eq!(done.business_id, Some(b));
+    assert_eq!((done.summary.messages_stored, done.summary.duplicates), (1, 0));
+
+    let m = message(&pool, b, TEXT_WAMID).await;
+    assert_eq!(
+        (m.kind.as_str(), m.content.as_str(), m.status.as_str()),
+        ("text", "Does it come in another color?", "delivered")
+    );
+    assert_eq!(m.sent_at, Some(at(TEXT_AT)));
+    assert_eq!(m.whatsapp_account_id, Some(account.0));
+
+    let c = &contacts(&pool, b).await[0];
+    assert_eq!(c.phone.as_deref(), Some(SHEENA));
+    assert_eq!(c.wa_id.as_deref(), Some("16505551234"));
+    assert_eq!(c.profile_name.as_deref(), Some("Sheena Nelson"));
+    assert_eq!(c.unread_count, 1);
+    assert_eq!((c.last_inbound_at, c.last_active), (Some(at(TEXT_AT)), Some(at(TEXT_AT))));
+    assert!(c.last_message_id.is_some());
+
+    assert_eq!(usage(&pool, b).await, 1);
+    assert_eq!(events_of(&pool, b, "message_received").await, 1);
+    let payload: Value =
+        sqlx::query_scalar("SELECT payload FROM events WHERE business_id = $1 AND kind = 'message_received'")
+            .bind(b.0)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(payload["kind"], "text");
+    assert_eq!(payload["text"], "Does it come in another color?");
+    assert_eq!(payload["message_id"], c.last_message_id.unwrap());
+
+    let raw = ingest::recent_events(&pool, 10).await.unwrap();
+    assert_eq!((raw[0].outcome.as_str(), raw[0].business_id, raw[0].attempts), ("processed", Some(b), 1));
+    assert_eq!(raw[0].summary.as_ref().unwrap()["messages_stored"], 1);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_duplicate_delivery_is_stored_once_without_second_usage_or_event(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    deliver(&pool, &fixture("text.json")).await;
+    let again = deliver(&pool, &fixture("text.json")).await;
+    assert_eq!(again.outcome, Outcome::Processed);
+    assert_eq!((again.summary.messages_stored, again.summary.duplicates), (0, 1));
+    assert_eq!(messages(&pool, b).await, 1);
+    assert_eq!(usage(&pool, b).await, 1);
+    assert_eq!(events_of(&pool, b, "message_received").await, 1);
+    assert_eq!(contacts(&pool, b).await[0].unread_count, 1);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn every_message_type_is_stored_with_text_or_placeholder(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    let done = deliver(&pool, &fixture("every_type.json")).await;
+    assert_eq!(done.summary.messages_stored, 22, "{:?}", done.summary);
+    assert!(done.summary.invalid.is_empty(), "{:?}", done.summary.invalid);
+    let w = |i: i32| format!("wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQz{i}");
+    let expect = [
+        (1, "text", "Hi, is this the shop?"),
+        (2, "image", "This one, in blue"),
+        (3, "video", "[video]"),
+        (4, "audio", "[voice message]"),
+        (5, "sticker", "[animated sticker]"),
+        (6, "document", "[document: invoice-0042.pdf]"),
+        (
+            7,
+            "location",
+            "📍 location: Philz Coffee, 101 Forest Ave, Palo Alto, CA 94301 (38.9806263495, -131.9428612257)",
+        ),
+        (8, "contacts", "[contact: Barbara Johnson]"),
+        (9, "button", "More info"),
+        (10, "interactive", "Medium"),
+        (11, "interactive", "Thursday 10:00"),
+        (12, "interactive", "Sent"),
+        (13, "reaction", "[reaction 👍 to wamid.OUTBOUND_TEXT_1]"),
+        (14, "reaction", "[reaction removed from wamid.OUTBOUND_TEXT_1]"),
+        (15, "text", "Yes, that one"),
+        (18, "order", "[order: 2 item(s)] Please deliver today"),
+        (19, "system", "User A changed from 16505551234 to 16505559999"),
+        (20, "unsupported", "[unsupported message: Message type is currently not supported. (131051)]"),
+        (21, "unknown", "[unknown message type: hologram]"),
+        (22, "request_welcome", "[conversation opened]"),
+    ];
+    for (i, kind, content) in expect {
+        let m = message(&pool, b, &w(i)).await;
+        assert_eq!((m.kind.as_str(), m.content.as_str()), (kind, content), "message {i}");
+    }
+    let image = message(&pool, b, &w(2)).await;
+    assert_eq!(
+        image.media,
+        Some(serde_json::json!({"id": "1003383421387256", "mime_type": "image/jpeg",
+                                "sha256": "dGhpcyBpcyBub3QgYSByZWFsIGhhc2g="}))
+    );
+    assert_eq!(message(&pool, b, &w(6)).await.media.unwrap()["filename"], "invoice-0042.pdf");
+    assert_eq!(message(&pool, b, &w(5)).await.media.unwrap()["animated"], true);
+    assert_eq!(message(&pool, b, &w(10)).await.payload.unwrap()["interactive"]["button_reply"]["id"], "size-m");
+    assert_eq!(message(&pool, b, &w(11)).await.payload.unwrap()["interactive"]["list_reply"]["id"], "slot-3");
+    assert_eq!(message(&pool, b, &w(13)).await.context_wamid.as_deref(), Some("wamid.OUTBOUND_TEXT_1"));
+    assert_eq!(message(&pool, b, &w(15)).await.context_wamid.as_deref(), Some("wamid.OUTBOUND_TEXT_1"));
+    assert_eq!(message(&pool, b, &w(16)).await.payload.unwrap()["context"]["forwarded"], true);
+    assert_eq!(message(&pool, b, &w(17)).await.payload.unwrap()["referral"]["ctwa_clid"], "ARAkLkA8rmlFeiCktEJQ");
+    assert_eq!(message(&pool, b, &w(20)).await.payload.unwrap()["errors"][0]["code"], 131051);
+    // One customer, one conversation window, one event per message.
+    assert_eq!(contacts(&pool, b).await.len(), 1);
+    assert_eq!(usage(&pool, b).await, 1);
+    assert_eq!(events_of(&pool, b, "message_received").await, 22);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_batch_is_handled_item_by_item_matching_senders_by_wa_id(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    outbound(&pool, b, "wamid.OUTBOUND_BATCH_1", None).await;
+    let done = deliver(&pool, &fixture("batch.json")).await;
+    assert_eq!(done.outcome, Outcome::Processed);
+    assert_eq!(done.summary.messages_stored, 4);
+    // The message is already `sent`: the sent status changes nothing, delivered moves it.
+    assert_eq!((done.summary.statuses_applied, done.summary.statuses_unchanged), (1, 1));
+    assert_eq!(done.summary.pricing_recorded, 1);
+    assert_eq!(done.summary.ignored_fields, vec!["account_alerts".to_string()]);
+
+    let people = contacts(&pool, b).await;
+    assert_eq!(people.len(), 2);
+    let kenji = people.iter().find(|c| c.phone.as_deref() == Some("+447700900123")).unwrap();
+    let sheena = people.iter().find(|c| c.phone.as_deref() == Some(SHEENA)).unwrap();
+    // The contacts array lists Kenji first while Sheena's message comes first: matched by wa_id.
+    assert_eq!(kenji.profile_name.as_deref(), Some("Kenji Sato"));
+    assert_eq!(sheena.profile_name.as_deref(), Some("Sheena Nelson"));
+    assert_eq!((kenji.unread_count, sheena.unread_count), (2, 2));
+    assert_eq!(usage(&pool, b).await, 2);
+    let status: String = sqlx::query_scalar("SELECT status::text FROM messages WHERE business_id = $1 AND wamid = $2")
+        .bind(b.0)
+        .bind("wamid.OUTBOUND_BATCH_1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "delivered");
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn statuses_only_move_forward_and_keep_their_own_times(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    outbound(&pool, b, "wamid.OUTBOUND_1", None).await;
+    let read = deliver(&pool, &fixture("status_read.json")).await;
+    assert_eq!(read.summary.statuses_applied, 1);
+    let delivered = deliver(&pool, &fixture("status_delivered.json")).await;
+    assert_eq!(delivered.summary.statuses_applied, 1, "the late delivered status still records its time");
+    let sent = deliver(&pool, &fixture("status_sent.json")).await;
+    assert_eq!((sent.summary.statuses_applied, sent.summary.statuses_unchanged), (0, 1));
+    let again = deliver(&pool, &fixture("status_read.json")).await;
+    assert_eq!(again.summary.statuses_unchanged, 1);
+
+    let row: (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>) = sqlx::query_as(
+        "SELECT status::text, delivered_at, read_at FROM messages WHERE business_id = $1 AND wamid = 'wamid.OUTBOUND_1'",
+    )
+    .bind(b.0)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(row, ("read".to_string(), Some(at(1749416510)), Some(at(1749416520))));
+    assert_eq!(events_of(&pool, b, "message_status").await, 2);
+    // Pricing arrives on delivered and again on sent: recorded once.
+    let pricing: (String, String, String, bool) = sqlx::query_as(
+        "SELECT pricing_model, category, pricing_type, billable FROM message_pricing WHERE business_id = $1",
+    )
+    .bind(b.0)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(pricing, ("PMP".into(), "marketing".into(), "regular".into(), true));
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_failed_campaign_message_keeps_its_error_and_unknown_wamids_are_recorded(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    let template: i32 = sqlx::query_scalar(
+        "INSERT INTO message_templates (business_id, name, content) VALUES ($1, 'spring_sale', 'Sale!') RETURNING id",
+    )
+    .bind(b.0)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let campaign: i32 = sqlx::query_scalar(
+        "INSERT INTO campaigns (business_id, template_id, name) VALUES ($1, $2, 'Spring') RETURNING id",
+    )
+    .bind(b.0)
+    .bind(template)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    outbound(&pool, b, "wamid.OUTBOUND_2", Some(campaign)).await;
+    let done = deliver(&pool, &fixture("status_failed.json")).await;
+    assert_eq!(done.summary.statuses_applied, 1);
+    let row: (String, Option<i32>, Option<String>, Option<i32>, bool) = sqlx::query_as(
+        "SELECT status::text, error_code, error_detail, campaign_id, failed_at IS NOT NULL
+         FROM messages WHERE business_id = $1 AND wamid = 'wamid.OUTBOUND_2'",
+    )
+    .bind(b.0)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(row.0, "failed");
+    assert_eq!(row.1, Some(131047));
+    assert!(row.2.unwrap().contains("more than 24 hours"));
+    assert_eq!((row.3, row.4), (Some(campaign), true));
+    // failed is terminal: a late delivered status does not revive it.
+    let late = deliver(
+        &pool,
+        &String::from_utf8(fixture("status_delivered.json")).unwrap().replace("OUTBOUND_1", "OUTBOUND_2").into_bytes(),
+    )
+    .await;
+    assert_eq!(late.summary.statuses_applied, 1, "its delivered time is recorded");
+    let status: String = sqlx::query_scalar("SELECT status::text FROM messages WHERE business_id = $1 AND wamid = $2")
+        .bind(b.0)
+        .bind("wamid.OUTBOUND_2")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "failed");
+
+    let unknown = deliver(&pool, &fixture("status_unknown_wamid.json")).await;
+    assert_eq!(unknown.outcome, Outcome::Processed);
+    assert_eq!(unknown.summary.unknown_statuses, vec!["wamid.NEVER_SENT_BY_US".to_string()]);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn unknown_and_inactive_numbers_touch_no_tenant(pool: PgPool) {
+    let (a, account) = business_a(&pool).await;
+    let b = a.business();
+    let orphan = deliver(&pool, &fixture("unknown_account.json")).await;
+    assert_eq!(orphan.outcome, Outcome::Orphan);
+    assert_eq!(orphan.business_id, None);
+    assert_eq!(orphan.summary.orphans, vec!["999999999999999".to_string()]);
+
+    business::set_account_active(&pool, &a, account, false).await.unwrap();
+    let inactive = deliver(&pool, &fixture("text.json")).await;
+    assert_eq!(inactive.outcome, Outcome::Orphan);
+    let total: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM contacts) + (SELECT count(*) FROM messages) + (SELECT count(*) FROM events)
+              + (SELECT count(*) FROM usage_logs)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(total, 0);
+
+    // Once the number is active again, a replay picks the kept event up: exactly once.
+    business::set_account_active(&pool, &a, account, true).await.unwrap();
+    let replayed = ingest::replay(&pool, &IngestConfig::default(), at(0), false).await.unwrap();
+    assert_eq!(replayed.iter().map(|e| e.summary.messages_stored).sum::<u32>(), 1);
+    assert_eq!(messages(&pool, b).await, 1);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn template_updates_are_kept_for_later_by_waba(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let done = deliver(&pool, &fixture("template_update.json")).await;
+    assert_eq!(done.outcome, Outcome::Processed);
+    assert_eq!(done.business_id, Some(a.business()));
+    assert_eq!(done.summary.template_updates, 1);
+    let kept: Vec<u8> = sqlx::query_scalar("SELECT body FROM webhook_events WHERE id = $1")
+        .bind(done.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, fixture("template_update.json"));
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn marketing_opt_outs_from_preferences_keywords_and_buttons(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    let stop = deliver(&pool, &fixture("user_preferences_stop.json")).await;
+    assert_eq!(stop.summary.opt_outs, 1);
+    let c = &contacts(&pool, b).await[0];
+    assert_eq!((c.opted_out_at, c.opt_out_source.as_deref()), (Some(at(1749416700)), Some("user_preferences")));
+    let resume = deliver(&pool, &fixture("user_preferences_resume.json")).await;
+    assert_eq!(resume.summary.opt_ins, 1);
+    let c = &contacts(&pool, b).await[0];
+    assert_eq!((c.opted_out_at, c.opt_out_source.as_deref()), (None, None));
+
+    deliver(&pool, &fixture("stop_keyword.json")).await;
+    assert_eq!(contacts(&pool, b).await[0].opt_out_source.as_deref(), Some("keyword"));
+    sqlx::query("UPDATE contacts SET opted_out_at = NULL, opt_out_source = NULL WHERE business_id = $1")
+        .bind(b.0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    deliver(&pool, &fixture("stop_button.json")).await;
+    assert_eq!(contacts(&pool, b).await[0].opt_out_source.as_deref(), Some("button"));
+    assert_eq!(events_of(&pool, b, "contact_updated").await, 4);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn unicode_and_4096_character_texts_are_stored_byte_exact(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    let body = fixture("unicode_long.json");
+    let parsed: Value = serde_json::from_slice(&body).unwrap();
+    let sent = &parsed["entry"][0]["changes"][0]["value"]["messages"];
+    deliver(&pool, &body).await;
+    for i in 0..2 {
+        let expected = sent[i]["text"]["body"].as_str().unwrap();
+        let stored = message(&pool, b, sent[i]["id"].as_str().unwrap()).await.content;
+        assert_eq!(stored.as_bytes(), expected.as_bytes());
+    }
+    assert_eq!(sent[0]["text"]["body"].as_str().unwrap().chars().count(), 4096);
+    assert_eq!(contacts(&pool, b).await[0].profile_name.as_deref(), Some("Jörg Müller 😀"));
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_username_user_is_keyed_by_bsuid_and_later_linked_to_the_phone(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    deliver(&pool, &fixture("bsuid_only.json")).await;
+    let c = &contacts(&pool, b).await[0];
+    assert_eq!((c.phone.as_deref(), c.bsuid.as_deref()), (None, Some("US.13491208655302741918")));
+    assert_eq!((c.username.as_deref(), c.profile_name.as_deref()), (Some("@ana.shop"), Some("Ana")));
+
+    // The same user later writes with both identities: same contact, phone attached.
+    let both = String::from_utf8(fixture("bsuid_only.json"))
+        .unwrap()
+        .replace("\"from_user_id\"", "\"from\": \"5511987654321\", \"from_user_id\"")
+        .replace("wamid.BSUID_ONLY_1", "wamid.BSUID_ONLY_2");
+    deliver(&pool, both.as_bytes()).await;
+    let people = contacts(&pool, b).await;
+    assert_eq!(people.len(), 1);
+    assert_eq!(people[0].phone.as_deref(), Some("+5511987654321"));
+    assert_eq!(people[0].wa_id.as_deref(), Some("5511987654321"));
+    assert_eq!(people[0].unread_count, 2);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_late_older_message_neither_renames_nor_moves_the_conversation_back(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    deliver(&pool, &fixture("text.json")).await;
+    let before = &contacts(&pool, b).await[0];
+    sqlx::query("UPDATE contacts SET resolved_at = NOW() WHERE business_id = $1")
+        .bind(b.0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    deliver(&pool, &fixture("late_old_name.json")).await;
+    let after = &contacts(&pool, b).await[0];
+    assert_eq!(after.profile_name.as_deref(), Some("Sheena Nelson"));
+    assert_eq!(after.last_message_id, before.last_message_id);
+    assert_eq!(after.last_inbound_at, Some(at(TEXT_AT)));
+    assert_eq!(after.unread_count, 2);
+    assert_eq!(after.resolved_at, None, "a new inbound message reopens a resolved conversation");
+    assert_eq!(after.id, before.id);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn webhooks_for_one_business_never_touch_another(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let (b_scope, _) = business_b(&pool).await;
+    let (a, b) = (a.business(), b_scope.business());
+    // B sent wamid.OUTBOUND_1; its status arrives on A's number.
+    outbound(&pool, b, "wamid.OUTBOUND_1", None).await;
+    let snapshot = |pool: PgPool| async move {
+        sqlx::query_as::<_, (i64, i64, i64, i64, String)>(
+            "SELECT (SELECT count(*) FROM contacts WHERE business_id = $1),
+                    (SELECT count(*) FROM messages WHERE business_id = $1),
+                    (SELECT count(*) FROM events WHERE business_id = $1),
+                    (SELECT count(*) FROM message_pricing WHERE business_id = $1),
+                    (SELECT string_agg(status::text || coalesce(read_at::text, '-'), ',') FROM messages
+                     WHERE business_id = $1)",
+        )
+        .bind(b.0)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let before = snapshot(pool.clone()).await;
+    deliver(&pool, &fixture("text.json")).await;
+    let status = deliver(&pool, &fixture("status_read.json")).await;
+    assert_eq!(status.business_id, Some(a));
+    assert_eq!(status.summary.unknown_statuses, vec!["wamid.OUTBOUND_1".to_string()]);
+    deliver(&pool, &fixture("status_delivered.json")).await;
+    assert_eq!(snapshot(pool.clone()).await, before);
+    assert_eq!(messages(&pool, a).await, 1);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn the_same_body_processed_concurrently_is_stored_once(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    let body = fixture("every_type.json");
+    let config = IngestConfig::default();
+    // Two deliveries of one body (two raw events) processed at the same time, twice over.
+    for _ in 0..2 {
+        let first = ingest::store_raw(&pool, &body).await.unwrap();
+        let second = ingest::store_raw(&pool, &body).await.unwrap();
+        let (x, y) =
+            tokio::join!(ingest::process_event(&pool, &config, first), ingest::process_event(&pool, &config, second));
+        let (x, y) = (x.unwrap().unwrap(), y.unwrap().unwrap());
+        assert_eq!(x.summary.messages_stored + x.summary.duplicates, 22);
+        assert_eq!(y.summary.messages_stored + y.summary.duplicates, 22);
+    }
+    assert_eq!(messages(&pool, b).await, 22);
+    assert_eq!(usage(&pool, b).await, 1);
+    assert_eq!(events_of(&pool, b, "message_received").await, 22);
+    assert_eq!(contacts(&pool, b).await[0].unread_count, 22);
+
+    // Several sweepers over one backlog: each event is claimed by exactly one of them.
+    for i in 0..12 {
+        let one = String::from_utf8(fixture("text.json")).unwrap().replace(TEXT_WAMID, &format!("wamid.SWEEP_{i}"));
+        ingest::store_raw(&pool, one.as_bytes()).await.unwrap();
+    }
+    let (x, y, z) = tokio::join!(
+        ingest::process_pending(&pool, &config, 100),
+        ingest::process_pending(&pool, &config, 100),
+        ingest::process_pending(&pool, &config, 100)
+    );
+    let mut ids: Vec<i64> = [x.unwrap(), y.unwrap(), z.unwrap()].concat().iter().map(|e| e.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 12);
+    assert_eq!(messages(&pool, b).await, 34);
+    assert_eq!(ingest::pending_count(&pool).await.unwrap(), 0);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn replay_is_exactly_once_and_a_dry_run_writes_nothing(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    deliver(&pool, &fixture("batch.json")).await;
+    let config = IngestConfig::default();
+    let dry = ingest::replay(&pool, &config, at(0), true).await.unwrap();
+    assert_eq!(dry.len(), 1);
+    assert_eq!((dry[0].summary.messages_stored, dry[0].summary.duplicates), (0, 4));
+
+    // Lose one message (as a bug fix would need), then replay for real: only that one comes back.
+    sqlx::query("DELETE FROM messages WHERE business_id = $1 AND wamid = 'wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQz33'")
+        .bind(b.0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let dry = ingest::replay(&pool, &config, at(0), true).await.unwrap();
+    assert_eq!(dry[0].summary.messages_stored, 1);
+    assert_eq!(messages(&pool, b).await, 3, "a dry run writes nothing");
+    let real = ingest::replay(&pool, &config, at(0), false).await.unwrap();
+    assert_eq!((real[0].summary.messages_stored, real[0].summary.duplicates), (1, 3));
+    assert_eq!(messages(&pool, b).await, 4);
+    assert_eq!(events_of(&pool, b, "message_received").await, 5);
+    let raw = ingest::recent_events(&pool, 5).await.unwrap();
+    assert_eq!((raw[0].outcome.as_str(), raw[0].attempts), ("processed", 2));
+}

@@ -1,0 +1,239 @@
+//! ingest-bench: load generator for wacrm-webhookd (run on demand; `scripts/bench-ingest` drives it).
+//!
+//! Sends signed single-message POSTs over loopback, first closed-loop at rising concurrency (sustained
+//! messages/s and ack latency), then open-loop at a fixed rate (ack latency at that rate). Then waits
+//! for the daemon to process everything and counts the stored rows: every acknowledged message must be
+//! there exactly once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use sqlx::PgPool;
+use tokio::sync::Mutex;
+use wacrm_core::auth::Scope;
+use wacrm_core::business::{self, NewAccount};
+use wacrm_core::inbox::ingest;
+use wacrm_core::whatsapp::signature;
+
+#[derive(Debug, Parser)]
+#[command(name = "ingest-bench")]
+struct Args {
+    /// The daemon's webhook URL.
+    #[arg(long, default_value = "http://127.0.0.1:8787/webhook")]
+    url: String,
+    /// The app secret the daemon verifies with.
+    #[arg(long, env = "WACRM_APP_SECRET", hide_env_values = true)]
+    app_secret: String,
+    /// The database the daemon writes to (rows are counted there afterwards).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+    /// The receiving number's phone_number_id; without it a fresh business and number are created.
+    #[arg(long)]
+    phone_number_id: Option<String>,
+    /// Closed-loop concurrency levels, one measurement each.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
+    concurrency: Vec<usize>,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Open-loop rate (messages/s) for the fixed-rate latency measurement; 0 skips it.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Distinct customers the messages come from.
+    #[arg(long, default_value_t = 5000)]
+    customers: u64,
+}
+
+struct Load {
+    client: reqwest::Client,
+    url: String,
+    secret: Vec<u8>,
+    phone_number_id: String,
+    run: String,
+    customers: u64,
+    next: AtomicU64,
+    acked: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl Load {
+    /// One message from one of `customers` customers, with a wamid unique to this run.
+    fn body(&self, n: u64) -> Vec<u8> {
+        let wa_id = 15_550_000_000 + n % self.customers;
+        let now = chrono::Utc::now().timestamp();
+        serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "0", "changes": [{
+            "field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "14155550000", "phone_number_id": self.phone_number_id},
+            "contacts": [{"profile": {"name": format!("Customer {wa_id}")}, "wa_id": wa_id.to_string()}],
+            "messages": [{"from": wa_id.to_string(), "id": format!("wamid.BENCH.{}.{n}", self.run),
+                          "timestamp": now.to_string(), "type": "text", "text": {"body": "Is it in stock?"}}]}}]}]})
+        .to_string()
+        .into_bytes()
+    }
+
+    /// Sends one message; the ack latency if it was acknowledged.
+    async fn send_one(&self) -> Option<Duration> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let body = self.body(n);
+        let signature = signature::sign(&self.secret, &body);
+        let started = Instant::now();
+        let response = self.client.post(&self.url).header("X-Hub-Signature-256", signature).body(body).send().await;
+        match response {
+            Ok(r) if r.status().is_success() => {
+                self.acked.fetch_add(1, Ordering::Relaxed);
+                Some(started.elapsed())
+            }
+            _ => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+fn report(label: &str, elapsed: Duration, latencies: &mut [Duration]) {
+    latencies.sort();
+    println!(
+        "{label:<22} {:>8} msgs  {:>9.0} msg/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
+        latencies.len(),
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        percentile(latencies, 0.50),
+        percentile(latencies, 0.99)
+    );
+}
+
+async fn closed_loop(load: Arc<Load>, concurrency: usize, seconds: u64) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (load, latencies) = (load.clone(), latencies.clone());
+        tasks.spawn(async move {
+            let mut mine = Vec::new();
+            while Instant::now() < deadline {
+                if let Some(latency) = load.send_one().await {
+                    mine.push(latency);
+                }
+            }
+            latencies.lock().await.extend(mine);
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let mut latencies = latencies.lock().await;
+    report(&format!("concurrency {concurrency}"), started.elapsed(), &mut latencies);
+}
+
+async fn open_loop(load: Arc<Load>, rate: u64, seconds: u64) {
+    let total = rate * seconds;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..total {
+        // Sends on schedule whatever the responses do, so slow acks show up as latency.
+        tokio::time::sleep_until((started + interval.mul_f64(i as f64)).into()).await;
+        let (load, latencies) = (load.clone(), latencies.clone());
+        tasks.spawn(async move {
+            if let Some(latency) = load.send_one().await {
+                latencies.lock().await.push(latency);
+            }
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    let mut latencies = latencies.lock().await;
+    report(&format!("fixed {rate} msg/s"), started.elapsed(), &mut latencies);
+}
+
+async fn bench_number(pool: &PgPool, run: &str) -> Result<String> {
+    let (b, _) = business::create(pool, &format!("Bench {run}"), &format!("bench-{run}@example.invalid"), "US").await?;
+    let scope = Scope::for_business(pool, b.id).await?;
+    let phone_number_id = format!("9{}", &run[..run.len().min(14)]);
+    let suffix = 2000 + (run.bytes().map(u64::from).sum::<u64>() % 7000);
+    business::add_account(
+        pool,
+        &scope,
+        &NewAccount {
+            phone: format!("+1415555{suffix:04}"),
+            phone_number_id: phone_number_id.clone(),
+            token: "bench".into(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(phone_number_id)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let pool = wacrm_core::db::connect_url(&args.database_url).await?;
+    let run = chrono::Utc::now().format("%H%M%S%3f").to_string();
+    let phone_number_id = match args.phone_number_id {
+        Some(id) => id,
+        None => bench_number(&pool, &run).await.context("creating the bench business and number")?,
+    };
+    let load = Arc::new(Load {
+        client: reqwest::Client::builder().pool_max_idle_per_host(1024).build()?,
+        url: args.url,
+        secret: args.app_secret.into_bytes(),
+        phone_number_id,
+        run: run.clone(),
+        customers: args.customers.max(1),
+        next: AtomicU64::new(0),
+        acked: AtomicU64::new(0),
+        refused: AtomicU64::new(0),
+    });
+    // Measuring tools' own queries, outside the product: where this run's events start, and (below)
+    // what it stored.
+    let first_event: i64 =
+        sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM webhook_events").fetch_one(&pool).await?;
+    println!("run {run}: number {}, {} customers", load.phone_number_id, load.customers);
+    for &c in &args.concurrency {
+        closed_loop(load.clone(), c.max(1), args.seconds).await;
+    }
+    if args.rate > 0 {
+        open_loop(load.clone(), args.rate, args.seconds).await;
+    }
+
+    // Processing: how long until the backlog the acks left behind is gone.
+    let drain = Instant::now();
+    while ingest::pending_count(&pool).await? > 0 {
+        if drain.elapsed() > Duration::from_secs(600) {
+            bail!("events still pending after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let acked = load.acked.load(Ordering::Relaxed);
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE wamid LIKE $1")
+        .bind(format!("wamid.BENCH.{run}.%"))
+        .fetch_one(&pool)
+        .await?;
+    let (first, last): (Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>) =
+        sqlx::query_as("SELECT min(received_at), max(processed_at) FROM webhook_events WHERE id > $1")
+            .bind(first_event)
+            .fetch_one(&pool)
+            .await?;
+    if let (Some(first), Some(last)) = (first, last) {
+        let secs = (last - first).num_milliseconds() as f64 / 1000.0;
+        println!("processed {stored} messages end to end in {secs:.1} s: {:.0} msg/s", stored as f64 / secs);
+    }
+    println!("acknowledged {acked}, refused {}, stored {stored}", load.refused.load(Ordering::Relaxed));
+    if stored != acked as i64 {
+        bail!("LOST OR DUPLICATED: {acked} acknowledged but {stored} stored");
+    }
+    println!("nothing lost: every acknowledged message is stored exactly once");
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! wacrm-webhookd: receives WhatsApp Cloud API webhooks.
+//!
+//! A POST is checked (size, signature, JSON shape), committed to the raw log and only then
+//! acknowledged; its contents are processed afterwards by a small pool of workers (the fast path) and
+//! by a periodic sweep of anything still pending (after a crash, a full queue or an outage). Both go
+//! through `wacrm_core::inbox::ingest`, which makes every item exactly-once. PostgreSQL is the only
+//! shared state, so any number of daemons can run behind a load balancer.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use wacrm_core::Error;
+use wacrm_core::inbox::ingest::{self, IngestConfig, Outcome, ProcessedEvent};
+use wacrm_core::whatsapp::{signature, webhook};
+
+/// Meta's batches stay far below this; anything larger is not a webhook.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The path Meta's callback URL points at; `/` is accepted too.
+pub const WEBHOOK_PATH: &str = "/webhook";
+
+/// Events one sweeper processes before the pending gauge is refreshed and the next tick is awaited.
+const SWEEP_BATCH: usize = 500;
+
+/// How the daemon behaves, apart from where it listens.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Signs every POST (Meta App Dashboard > Settings > Basic > App Secret).
+    pub app_secret: SecretString,
+    /// The token typed into the dashboard for the GET handshake; without it every handshake fails.
+    pub verify_token: Option<SecretString>,
+    pub ingest: IngestConfig,
+    pub body_limit: usize,
+    /// Events processed at the same time by the fast path (each uses two database connections).
+    pub workers: usize,
+    /// How often pending events are swept up.
+    pub sweep_every: Duration,
+}
+
+impl DaemonConfig {
+    pub fn new(app_secret: SecretString) -> DaemonConfig {
+        DaemonConfig {
+            app_secret,
+            verify_token: None,
+            ingest: IngestConfig::default(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            workers: 4,
+            sweep_every: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    config: DaemonConfig,
+    /// Ids of freshly stored events for the workers. Never awaited on: when it is full, the sweep
+    /// picks the event up, so a slow database cannot slow the acknowledgements down.
+    queue: mpsc::Sender<i64>,
+    metrics: PrometheusHandle,
+}
+
+/// The receiving end of the fast-path queue, consumed by [`serve`].
+pub struct WorkQueue(mpsc::Receiver<i64>);
+
+impl AppState {
+    pub fn new(pool: PgPool, config: DaemonConfig) -> (AppState, WorkQueue) {
+        let (queue, receiver) = mpsc::channel(4096);
+        let inner = Inner { pool, config, queue, metrics: metrics_handle() };
+        (AppState { inner: Arc::new(inner) }, WorkQueue(receiver))
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+}
+
+/// One Prometheus recorder per process (tests start several apps in one binary).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder is installed; /metrics will stay empty");
+            }
+            handle
+        })
+        .clone()
+}
+
+pub fn app(state: AppState) -> Router {
+    let limit = state.inner.config.body_limit;
+    Router::new()
+        .route(WEBHOOK_PATH, get(verify).post(receive))
+        .route("/", get(verify).post(receive))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(render_metrics))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight and the events the workers
+/// hold. Events still queued stay pending in the log for the next sweep (here or in another daemon).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    queue: WorkQueue,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = tokio::spawn(run_workers(state.clone(), queue, stop_rx.clone()));
+    let sweeper = tokio::spawn(run_sweeper(state.clone(), stop_rx));
+    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    let _ = stop_tx.send(true);
+    for task in [workers, sweeper] {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "background task ended abnormally");
+        }
+    }
+    served
+}
+
+async fn run_workers(state: AppState, WorkQueue(mut queue): WorkQueue, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(state.inner.config.workers.max(1)));
+    let mut running = JoinSet::new();
+    loop {
+        let id = tokio::select! {
+            id = queue.recv() => id,
+            _ = stop.changed() => None,
+        };
+        let Some(id) = id else { break };
+        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+        let state = state.clone();
+        running.spawn(async move {
+            let _permit = permit;
+            match ingest::process_event(&state.inner.pool, &state.inner.config.ingest, id).await {
+                Ok(Some(done)) => record_processed(&done),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(event = id, error = %e, "processing failed; the sweep retries it"),
+            }
+        });
+        while running.try_join_next().is_some() {}
+    }
+    while running.join_next().await.is_some() {}
+}
+
+async fn run_sweeper(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(state.inner.config.sweep_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        // As many sweepers as fast-path workers: a backlog (after a restart, or a queue overflow under a
+        // burst) drains at full speed; SKIP LOCKED keeps them, and other daemons, off each other's events.
+        let mut sweeps = JoinSet::new();
+        for _ in 0..state.inner.config.workers.max(1) {
+            let state = state.clone();
+            sweeps.spawn(async move {
+                ingest::process_pending(&state.inner.pool, &state.inner.config.ingest, SWEEP_BATCH).await
+            });
+        }
+        let mut backlog = false;
+        while let Some(sweep) = sweeps.join_next().await {
+            match sweep {
+                Ok(Ok(done)) => {
+                    backlog |= done.len() == SWEEP_BATCH;
+                    done.iter().for_each(record_processed);
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "sweep of pending webhook events failed"),
+                Err(e) => tracing::error!(error = %e, "sweep task ended abnormally"),
+            }
+        }
+        if let Ok(pending) = ingest::pending_count(&state.inner.pool).await {
+            metrics::gauge!("wacrm_webhook_pending_events").set(pending as f64);
+        }
+        if backlog {
+            tick.reset_immediately();
+        }
+    }
+}
+
+fn record_processed(done: &ProcessedEvent) {
+    metrics::counter!("wacrm_webhook_events_processed_total", "outcome" => done.outcome.as_str()).increment(1);
+    metrics::counter!("wacrm_webhook_messages_stored_total").increment(u64::from(done.summary.messages_stored));
+    metrics::counter!("wacrm_webhook_duplicates_total").increment(u64::from(done.summary.duplicates));
+    metrics::counter!("wacrm_webhook_statuses_applied_total").increment(u64::from(done.summary.statuses_applied));
+    if done.outcome != Outcome::Pending {
+        let lag = (chrono::Utc::now() - done.received_at).to_std().unwrap_or_default();
+        metrics::histogram!("wacrm_webhook_processing_lag_seconds").record(lag.as_secs_f64());
+    }
+    tracing::debug!(event = done.id, outcome = done.outcome.as_str(), summary = ?done.summary, "event processed");
+}
+
+/// GET handshake: echo `hub.challenge` when the mode is `subscribe` and the token is ours.
+async fn verify(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>) -> Response {
+    let expected = state.inner.config.verify_token.as_ref().map(|t| t.expose_secret().to_string());
+    let mode = query.get("hub.mode").map(String::as_str);
+    let token = query.get("hub.verify_token");
+    match (mode, token, expected, query.get("hub.challenge")) {
+        (Some("subscribe"), Some(token), Some(expected), Some(challenge))
+            if !expected.is_empty() && *token == expected =>
+        {
+            metrics::counter!("wacrm_webhook_requests_total", "outcome" => "verified").increment(1);
+            tracing::info!("webhook verification handshake accepted");
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], challenge.clone()).into_response()
+        }
+        _ => {
+            metrics::counter!("wacrm_webhook_requests_total", "outcome" => "verify_forbidden").increment(1);
+            tracing::warn!("webhook verification handshake refused (wrong mode or verify token)");
+            (StatusCode::FORBIDDEN, "verification failed: hub.mode must be subscribe and hub.verify_token must match")
+                .into_response()
+        }
+    }
+}
+
+/// POST: size, signature and shape checks, then commit, then 200. Nothing about the contents (unknown
+/// numbers, odd items) is an error here: Meta would retry it for days.
+async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let started = Instant::now();
+    let response = match accept(&state, &headers, body).await {
+        Ok(id) => {
+            if state.inner.queue.try_send(id).is_err() {
+                tracing::debug!(event = id, "work queue full; the sweep will process the event");
+            }
+            reply("accepted", StatusCode::OK, "EVENT_RECEIVED".to_string())
+        }
+        Err((outcome, status, message)) => reply(outcome, status, message),
+    };
+    metrics::histogram!("wacrm_webhook_ack_seconds").record(started.elapsed().as_secs_f64());
+    response
+}
+
+type Refusal = (&'static str, StatusCode, String);
+
+async fn accept(state: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<i64, Refusal> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let outcome = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_body" };
+        (outcome, status, rejection.body_text())
+    })?;
+    let header = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+    signature::verify(state.inner.config.app_secret.expose_secret().as_bytes(), &body, header)
+        .map_err(|e| ("bad_signature", StatusCode::UNAUTHORIZED, e.to_string()))?;
+    webhook::parse(&body).map_err(|e| ("bad_json", error_status(&e), e.to_string()))?;
+    ingest::store_raw(&state.inner.pool, &body).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot store a webhook; answering 503 so Meta retries");
+        ("unavailable", error_status(&e), format!("not stored, retry later: {e}"))
+    })
+}
+
+fn reply(outcome: &'static str, status: StatusCode, message: String) -> Response {
+    metrics::counter!("wacrm_webhook_requests_total", "outcome" => outcome).increment(1);
+    if status != StatusCode::OK {
+        tracing::warn!(status = status.as_u16(), outcome, reason = %message, "webhook refused");
+    }
+    (status, message).into_response()
+}
+
+/// The one place core errors become status codes. Only bad input is the sender's fault; everything
+/// else is ours and temporary from Meta's point of view (503: it retries).
+pub fn error_status(error: &Error) -> StatusCode {
+    match error {
+        Error::Invalid { .. } => StatusCode::BAD_REQUEST,
+        Error::NotFound { .. } => StatusCode::NOT_FOUND,
+        Error::Forbidden { .. } => StatusCode::FORBIDDEN,
+        Error::Conflict { .. } => StatusCode::CONFLICT,
+        Error::LimitReached { .. } => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match ingest::pending_count(&state.inner.pool).await {
+        Ok(pending) => {
+            (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "pending_events": pending}))).into_response()
+        }
+        Err(e) => (error_status(&e), axum::Json(serde_json::json!({"status": "unavailable", "error": e.to_string()})))
+            .into_response(),
+    }
+}
+
+async fn render_metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.inner.metrics.render()).into_response()
+}

@@ -1,0 +1,185 @@
+//! wacrm-webhookd over real HTTP on a loopback port, against a fresh database per test.
+
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use wacrm_core::auth::Scope;
+use wacrm_core::business::{self, NewAccount};
+use wacrm_core::whatsapp::signature;
+use wacrm_webhookd::{AppState, DaemonConfig};
+
+const SECRET: &str = "test-app-secret";
+const VERIFY_TOKEN: &str = "verify-me";
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/../core/tests/fixtures/webhooks/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+struct Daemon {
+    base: String,
+    client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Daemon {
+    async fn start(pool: PgPool) -> Daemon {
+        let mut config = DaemonConfig::new(SecretString::from(SECRET));
+        config.verify_token = Some(SecretString::from(VERIFY_TOKEN));
+        config.sweep_every = Duration::from_millis(200);
+        let (state, queue) = AppState::new(pool, config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(wacrm_webhookd::serve(listener, state, queue, async {
+            let _ = stopped.await;
+        }));
+        Daemon { base, client: reqwest::Client::new(), stop: Some(stop), task }
+    }
+
+    async fn post(&self, body: &[u8], signature: Option<String>) -> (u16, String) {
+        let mut request = self.client.post(format!("{}/webhook", self.base)).body(body.to_vec());
+        if let Some(signature) = signature {
+            request = request.header("X-Hub-Signature-256", signature);
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    async fn post_signed(&self, body: &[u8]) -> (u16, String) {
+        self.post(body, Some(signature::sign(SECRET.as_bytes(), body))).await
+    }
+
+    async fn get(&self, path_and_query: &str) -> (u16, String) {
+        let response = self.client.get(format!("{}{path_and_query}", self.base)).send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), self.task).await.unwrap().unwrap().unwrap();
+    }
+}
+
+async fn stored_events(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM webhook_events").fetch_one(pool).await.unwrap()
+}
+
+async fn connect_number(pool: &PgPool) -> Scope {
+    let (b, _) = business::create(pool, "Acme", "a@example.com", "US").await.unwrap();
+    let scope = Scope::for_business(pool, b.id).await.unwrap();
+    let account = NewAccount {
+        phone: "+14155552671".into(),
+        phone_number_id: "106540352242922".into(),
+        waba_id: Some("102290129340398".into()),
+        token: "t".into(),
+        ..Default::default()
+    };
+    business::add_account(pool, &scope, &account).await.unwrap();
+    scope
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn handshake_echoes_the_challenge_only_for_our_token(pool: PgPool) {
+    let daemon = Daemon::start(pool).await;
+    let ok = daemon.get("/webhook?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444").await;
+    assert_eq!(ok, (200, "1158201444".to_string()));
+    let wrong = daemon.get("/webhook?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1").await;
+    assert_eq!(wrong.0, 403);
+    let no_mode = daemon.get("/webhook?hub.verify_token=verify-me&hub.challenge=1").await;
+    assert_eq!(no_mode.0, 403);
+    daemon.stop().await;
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_signed_post_is_committed_before_the_200_then_processed(pool: PgPool) {
+    let scope = connect_number(&pool).await;
+    let daemon = Daemon::start(pool.clone()).await;
+    let body = fixture("text.json");
+    assert_eq!(daemon.post_signed(&body).await.0, 200);
+    let kept: Vec<u8> = sqlx::query_scalar("SELECT body FROM webhook_events").fetch_one(&pool).await.unwrap();
+    assert_eq!(kept, body, "the raw bytes are in the log when the 200 arrives");
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE business_id = $1")
+            .bind(scope.business().0)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if stored == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the message was not processed within 5 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Meta's retry of the same body: acknowledged, logged, stored nothing new.
+    assert_eq!(daemon.post_signed(&body).await.0, 200);
+    let metrics = daemon.get("/metrics").await;
+    assert!(metrics.1.contains("wacrm_webhook_requests_total"), "{}", metrics.1);
+    daemon.stop().await;
+    let (messages, pending): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM webhook_events WHERE outcome = 'pending')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(messages, 1);
+    // Whatever the workers had not finished stays pending for the next sweep; nothing is lost.
+    assert!(pending <= 1);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn missing_or_wrong_signatures_are_refused_with_401(pool: PgPool) {
+    let daemon = Daemon::start(pool.clone()).await;
+    let body = fixture("text.json");
+    assert_eq!(daemon.post(&body, None).await.0, 401);
+    assert_eq!(daemon.post(&body, Some(signature::sign(b"another secret", &body))).await.0, 401);
+    assert_eq!(daemon.post(&body, Some("sha256=nothex".into())).await.0, 401);
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    assert_eq!(daemon.post(&tampered, Some(signature::sign(SECRET.as_bytes(), &body))).await.0, 401);
+    assert_eq!(stored_events(&pool).await, 0);
+    daemon.stop().await;
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn malformed_or_unexpected_json_is_a_400_with_a_reason(pool: PgPool) {
+    let daemon = Daemon::start(pool.clone()).await;
+    for body in
+        [&b"{not json"[..], br#"{"object":"page","entry":[]}"#, br#"{"object":"whatsapp_business_account"}"#, b""]
+    {
+        let (status, reason) = daemon.post_signed(body).await;
+        assert_eq!(status, 400, "{}", String::from_utf8_lossy(body));
+        assert!(reason.contains("object") || reason.contains("WhatsApp webhook"), "{reason}");
+    }
+    assert_eq!(stored_events(&pool).await, 0);
+    // Unknown fields and fields we do not handle are fine.
+    let odd = br#"{"object":"whatsapp_business_account","new":1,"entry":[{"id":"1","changes":[{"field":"security","value":{}}]}]}"#;
+    assert_eq!(daemon.post_signed(odd).await.0, 200);
+    daemon.stop().await;
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn an_oversized_body_is_a_413(pool: PgPool) {
+    let daemon = Daemon::start(pool.clone()).await;
+    let body = vec![b' '; wacrm_webhookd::DEFAULT_BODY_LIMIT + 1];
+    assert_eq!(daemon.post_signed(&body).await.0, 413);
+    assert_eq!(stored_events(&pool).await, 0);
+    daemon.stop().await;
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn without_a_database_nothing_is_acknowledged(pool: PgPool) {
+    let daemon = Daemon::start(pool.clone()).await;
+    assert_eq!(daemon.get("/healthz").await.0, 200);
+    pool.close().await;
+    assert_eq!(daemon.post_signed(&fixture("text.json")).await.0, 503);
+    assert_eq!(daemon.get("/healthz").await.0, 503);
+    daemon.stop().await;
+}

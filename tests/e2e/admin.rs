@@ -6,7 +6,8 @@ use wacrm_e2e::{TestDb, wacrm, wacrm_with_env};
 #[tokio::test]
 async fn an_admin_sets_up_a_business_from_the_shell() -> anyhow::Result<()> {
     let db = TestDb::new().await?;
-    let created = wacrm(&db, &["--json", "business", "create", "--name", "Acme", "--email", "owner@acme.test"]).ok()?.json()?;
+    let created =
+        wacrm(&db, &["--json", "business", "create", "--name", "Acme", "--email", "owner@acme.test"]).ok()?.json()?;
     assert_eq!(created["email"], "owner@acme.test");
     let business = created["id"].to_string();
 
@@ -27,8 +28,19 @@ async fn an_admin_sets_up_a_business_from_the_shell() -> anyhow::Result<()> {
     let account = wacrm(
         &db,
         &[
-            "--json", "--business", &business, "accounts", "add", "--phone", "+14155550100", "--phone-number-id",
-            "106540352242922", "--waba-id", "102290129340398", "--token", "secret-token",
+            "--json",
+            "--business",
+            &business,
+            "accounts",
+            "add",
+            "--phone",
+            "+14155550100",
+            "--phone-number-id",
+            "106540352242922",
+            "--waba-id",
+            "102290129340398",
+            "--token",
+            "secret-token",
         ],
     )
     .ok()?
@@ -68,7 +80,8 @@ async fn errors_have_distinct_exit_codes_and_a_hint_on_stderr() -> anyhow::Resul
     assert_ne!(planned.code, 0);
     assert!(planned.stderr.contains("not built yet"), "{}", planned.stderr);
 
-    let unreachable = wacrm_with_env(&db, &["--database-url", "postgres://nobody@127.0.0.1:1/none", "business", "list"], &[]);
+    let unreachable =
+        wacrm_with_env(&db, &["--database-url", "postgres://nobody@127.0.0.1:1/none", "business", "list"], &[]);
     assert_eq!(unreachable.code, 6, "{unreachable:?}");
     Ok(())
 }

@@ -52,8 +52,20 @@ async fn a_customer_message_is_answered_and_the_reply_is_read() -> anyhow::Resul
     wacrm(
         &db,
         &[
-            "--business", &business, "accounts", "add", "--phone", "+14155550100", "--phone-number-id", PHONE_NUMBER_ID,
-            "--waba-id", WABA_ID, "--token", "e2e-token", "--api-base-url", fake.base_url(),
+            "--business",
+            &business,
+            "accounts",
+            "add",
+            "--phone",
+            "+14155550100",
+            "--phone-number-id",
+            PHONE_NUMBER_ID,
+            "--waba-id",
+            WABA_ID,
+            "--token",
+            "e2e-token",
+            "--api-base-url",
+            fake.base_url(),
         ],
     )
     .ok()?;
@@ -89,7 +101,8 @@ async fn a_customer_message_is_answered_and_the_reply_is_read() -> anyhow::Resul
     assert_eq!(sends[0].to(), Some("16505551234"));
 
     let read = eventually(Duration::from_secs(10), || {
-        let chat = wacrm(&db, &["--json", "--business", &business, "inbox", "show", &contact]).ok().ok()?.json().ok()?;
+        let chat =
+            wacrm(&db, &["--json", "--business", &business, "inbox", "show", &contact]).ok().ok()?.json().ok()?;
         let messages = chat["items"].as_array()?.clone();
         let reply = messages.iter().find(|m| m["direction"] == "out")?.clone();
         (reply["status"] == "read").then_some(messages)

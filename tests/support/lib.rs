@@ -23,7 +23,8 @@ pub fn binary(name: &str) -> PathBuf {
             .status()
             .expect("running cargo build for the end-to-end binaries");
         assert!(status.success(), "cargo build of the binaries failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
         target.join("debug")
     });
     dir.join(name)
@@ -73,7 +74,8 @@ impl Drop for TestDb {
 fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{}_{}", NEXT.fetch_add(1, Ordering::Relaxed), nanos)
 }
 
@@ -103,7 +105,8 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> Result<Value> {
-        serde_json::from_str(&self.stdout).with_context(|| format!("stdout is not JSON: {}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout)
+            .with_context(|| format!("stdout is not JSON: {}\nstderr: {}", self.stdout, self.stderr))
     }
 
     pub fn ok(self) -> Result<Run> {
@@ -138,18 +141,6 @@ pub fn wacrm_with_env(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn database_names_are_replaced_and_queries_kept() {
-        assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-        assert_eq!(with_database("postgres://u@localhost/db?host=/tmp/s", "x"), "postgres://u@localhost/x?host=/tmp/s");
-        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }
 
@@ -223,5 +214,17 @@ pub async fn eventually<T>(timeout: std::time::Duration, mut check: impl FnMut()
             return None;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_names_are_replaced_and_queries_kept() {
+        assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
+        assert_eq!(with_database("postgres://u@localhost/db?host=/tmp/s", "x"), "postgres://u@localhost/x?host=/tmp/s");
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }

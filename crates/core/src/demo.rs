@@ -101,8 +101,14 @@ pub async fn ensure(pool: &PgPool, scale: Scale, graph_api_base: Option<&str>) -
     outcome
 }
 
-async fn ensure_locked(pool: &PgPool, spec: &Spec, graph_api_base: Option<&str>, started: Instant) -> Result<DemoTenant> {
-    let existing = sqlx::query_scalar!("SELECT id FROM businesses WHERE email = $1", spec.email).fetch_optional(pool).await?;
+async fn ensure_locked(
+    pool: &PgPool,
+    spec: &Spec,
+    graph_api_base: Option<&str>,
+    started: Instant,
+) -> Result<DemoTenant> {
+    let existing =
+        sqlx::query_scalar!("SELECT id FROM businesses WHERE email = $1", spec.email).fetch_optional(pool).await?;
     let (scope, created) = match existing {
         Some(id) => (Scope::for_business(pool, BusinessId(id)).await?, false),
         None => {
@@ -138,10 +144,12 @@ async fn ensure_locked(pool: &PgPool, spec: &Spec, graph_api_base: Option<&str>,
         .execute(pool)
         .await?;
     }
-    let has_contacts =
-        sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM contacts WHERE business_id = $1) AS "e!""#, scope.business().0)
-            .fetch_one(pool)
-            .await?;
+    let has_contacts = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM contacts WHERE business_id = $1) AS "e!""#,
+        scope.business().0
+    )
+    .fetch_one(pool)
+    .await?;
     if !has_contacts {
         let team = ensure_team(pool, &scope, spec).await?;
         // A plan that fits the generated traffic, so sends in the demo are not blocked by the limit.
@@ -185,9 +193,13 @@ async fn ensure_team(pool: &PgPool, scope: &Scope, spec: &Spec) -> Result<Vec<i3
         let user = match auth::add_user(pool, scope, name, &email, DEMO_PASSWORD, role).await {
             Ok(user) => user.id.0,
             Err(Error::Conflict { .. }) => {
-                sqlx::query_scalar!("SELECT id FROM users WHERE business_id = $1 AND email = $2", scope.business().0, email)
-                    .fetch_one(pool)
-                    .await?
+                sqlx::query_scalar!(
+                    "SELECT id FROM users WHERE business_id = $1 AND email = $2",
+                    scope.business().0,
+                    email
+                )
+                .fetch_one(pool)
+                .await?
             }
             Err(e) => return Err(e),
         };
@@ -201,7 +213,13 @@ async fn ensure_team(pool: &PgPool, scope: &Scope, spec: &Spec) -> Result<Vec<i3
 /// Writes the tenant's data in one transaction: contacts across all stages with tags, two-way threads
 /// with statuses, the inbox state derived from them, conversation-window usage, pipeline history,
 /// templates and a finished campaign.
-async fn generate(conn: &mut PgConnection, business: BusinessId, account: AccountId, spec: &Spec, agents: &[i32]) -> Result<()> {
+async fn generate(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    account: AccountId,
+    spec: &Spec,
+    agents: &[i32],
+) -> Result<()> {
     let b = business.0;
     // Reproducible data: the same demo every time.
     sqlx::query!("SELECT setseed(0.42)").execute(&mut *conn).await?;

@@ -82,9 +82,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             blocking(move || cluster.stop()).await?;
             ctx.out.done("embedded database stopped", &serde_json::json!({ "running": false }))
         }
-        Command::Url => {
-            ctx.out.line(source.url().await?)
-        }
+        Command::Url => ctx.out.line(source.url().await?),
     }
 }
 

@@ -45,11 +45,15 @@ async fn seed_tables_and_additions_exist(pool: PgPool) {
         "events",
         "message_pricing",
     ] {
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(table).fetch_one(&pool).await.unwrap();
+        let exists: bool =
+            sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(table).fetch_one(&pool).await.unwrap();
         assert!(exists, "table {table} is missing");
     }
     let enums: Vec<String> =
-        sqlx::query_scalar("SELECT typname::text FROM pg_type WHERE typtype = 'e' ORDER BY typname").fetch_all(&pool).await.unwrap();
+        sqlx::query_scalar("SELECT typname::text FROM pg_type WHERE typtype = 'e' ORDER BY typname")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     assert_eq!(enums, ["message_direction", "message_status", "pipeline_stage", "subscription_status"]);
 }
 
@@ -107,12 +111,18 @@ async fn deleting_a_contact_cascades_to_its_messages_tags_and_history(pool: PgPo
         .await
         .unwrap();
     }
-    sqlx::query("DELETE FROM contacts WHERE business_id = $1 AND id = $2").bind(b).bind(gone).execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM contacts WHERE business_id = $1 AND id = $2")
+        .bind(b)
+        .bind(gone)
+        .execute(&pool)
+        .await
+        .unwrap();
     for table in ["messages", "contact_tags", "pipeline_history"] {
-        let left: Vec<i32> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT contact_id FROM {table} ORDER BY contact_id")))
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+        let left: Vec<i32> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT contact_id FROM {table} ORDER BY contact_id")))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
         assert_eq!(left, [keep], "{table} still holds rows of the deleted contact");
     }
 }
@@ -135,11 +145,15 @@ async fn deleting_a_business_cascades_to_everything(pool: PgPool) {
         "subscriptions",
         "events",
     ] {
-        let left = count(&pool, format!("SELECT count(*) FROM {table} WHERE business_id = {}", doomed.business.0)).await;
+        let left =
+            count(&pool, format!("SELECT count(*) FROM {table} WHERE business_id = {}", doomed.business.0)).await;
         assert_eq!(left, 0, "{table} kept rows of the deleted business");
     }
     assert_eq!(count(&pool, "SELECT count(*) FROM campaign_logs").await, 0);
-    assert_eq!(count(&pool, format!("SELECT count(*) FROM contacts WHERE business_id = {}", survivor.business().0)).await, 1);
+    assert_eq!(
+        count(&pool, format!("SELECT count(*) FROM contacts WHERE business_id = {}", survivor.business().0)).await,
+        1
+    );
 }
 
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
@@ -162,7 +176,11 @@ async fn a_new_business_has_an_active_subscription_on_the_default_plan(pool: PgP
 async fn users_are_stored_with_argon2_hashes_and_log_in(pool: PgPool) {
     let scope = tenant(&pool, "a@example.com").await;
     let user = auth::add_user(&pool, &scope, "Ana", "Ana@Example.com", "correct horse", Role::Agent).await.unwrap();
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1").bind(user.id.0).fetch_one(&pool).await.unwrap();
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(user.id.0)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert!(hash.starts_with("$argon2"), "{hash}");
     assert!(!hash.contains("correct horse"));
     let login = auth::verify_login(&pool, "ana@example.com", "correct horse", None).await.unwrap();
@@ -173,7 +191,8 @@ async fn users_are_stored_with_argon2_hashes_and_log_in(pool: PgPool) {
     let short = auth::add_user(&pool, &scope, "Bo", "bo@example.com", "short", Role::Agent).await.unwrap_err();
     assert!(matches!(short, Error::Invalid { .. }));
     let agent = Scope::for_user(&pool, scope.business(), user.id).await.unwrap();
-    let forbidden = auth::add_user(&pool, &agent, "Eve", "eve@example.com", "long enough", Role::Owner).await.unwrap_err();
+    let forbidden =
+        auth::add_user(&pool, &agent, "Eve", "eve@example.com", "long enough", Role::Owner).await.unwrap_err();
     assert!(matches!(forbidden, Error::Forbidden { .. }), "agents may not add users");
 }
 
@@ -190,11 +209,16 @@ async fn accounts_validate_input_and_stay_inside_their_business(pool: PgPool) {
     };
     let account = business::add_account(&pool, &a, &new).await.unwrap();
     assert_eq!(account.phone_number, "+14155550100");
-    let taken = business::add_account(&pool, &b, &NewAccount { phone: "+14155550199".into(), ..new.clone() }).await.unwrap_err();
+    let taken = business::add_account(&pool, &b, &NewAccount { phone: "+14155550199".into(), ..new.clone() })
+        .await
+        .unwrap_err();
     assert!(matches!(taken, Error::Conflict { .. }), "{taken:?}");
-    let bad_id = business::add_account(&pool, &b, &NewAccount { phone_number_id: "abc".into(), ..new.clone() }).await.unwrap_err();
+    let bad_id = business::add_account(&pool, &b, &NewAccount { phone_number_id: "abc".into(), ..new.clone() })
+        .await
+        .unwrap_err();
     assert!(matches!(bad_id, Error::Invalid { .. }));
-    let bad_phone = business::add_account(&pool, &b, &NewAccount { phone: "12".into(), ..new.clone() }).await.unwrap_err();
+    let bad_phone =
+        business::add_account(&pool, &b, &NewAccount { phone: "12".into(), ..new.clone() }).await.unwrap_err();
     assert!(matches!(bad_phone, Error::Invalid { .. }));
 
     // Business B cannot see or change A's number, and trying changes nothing.
@@ -217,10 +241,8 @@ async fn scopes_resolve_by_id_or_email_and_unknown_ones_are_not_found(pool: PgPo
 
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
 async fn the_demo_is_idempotent_even_when_started_twice_at_once(pool: PgPool) {
-    let (first, second) = tokio::join!(
-        demo::ensure(&pool, demo::Scale::Small, None),
-        demo::ensure(&pool, demo::Scale::Small, None)
-    );
+    let (first, second) =
+        tokio::join!(demo::ensure(&pool, demo::Scale::Small, None), demo::ensure(&pool, demo::Scale::Small, None));
     let (first, second) = (first.unwrap(), second.unwrap());
     assert_eq!(first.business, second.business);
     assert!(first.created != second.created, "exactly one run creates the tenant");

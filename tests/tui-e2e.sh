@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# End-to-end run of `wacrm tui` in a real terminal (tmux send-keys / capture-pane), as CI runs it:
+#   1. the demo business, wacrm-webhookd, and the fake Graph API (which answers sends and then POSTs
+#      signed sent/delivered/read status webhooks to the daemon, as Meta does);
+#   2. an agent logs in and opens the TUI;
+#   3. a signed inbound-message webhook is POSTed: the message must appear live (LISTEN/NOTIFY);
+#   4. the agent opens that chat and replies: the reply must show ✓ and then ✓✓ as statuses arrive.
+#
+# Needs: a PostgreSQL server (E2E_PG, default postgres://postgres@127.0.0.1:5432, a throwaway database is
+# created and dropped), tmux, curl, openssl, cargo. Usage: tests/tui-e2e.sh  (E2E_KEEP=1 keeps the logs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg="${E2E_PG:-postgres://postgres@127.0.0.1:5432}"
+db="wacrm_tui_e2e_$$"
+work="$(mktemp -d)"
+secret="e2e-app-secret-$$"
+port="${E2E_WEBHOOK_PORT:-$((20000 + $$ % 20000))}"
+session="wacrm-e2e-$$"
+stamp="$$-$(date +%s)"
+pids=()
+
+cleanup() {
+  local status=$?
+  if [[ $status -ne 0 ]]; then
+    echo "--- screen ---"; tmux capture-pane -p -t "$session" 2>/dev/null || true
+    for log in "$work"/*.log "$work"/*.err; do [[ -s "$log" ]] && { echo "--- $log ---"; tail -n 20 "$log"; }; done
+  fi
+  tmux kill-session -t "$session" 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+  if [[ -n "${E2E_KEEP:-}" ]]; then echo "logs kept in $work"; else rm -rf "$work"; fi
+  exit $status
+}
+trap cleanup EXIT
+
+step() { printf '\n== %s\n' "$*"; }
+
+# Polls the screen until it matches the extended regex $1 (within $2 seconds, default 15).
+wait_for() {
+  local pattern="$1" deadline=$((SECONDS + ${2:-15}))
+  while ((SECONDS < deadline)); do
+    if tmux capture-pane -p -t "$session" | grep -Eq -- "$pattern"; then
+      echo "seen: $pattern"
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "FAILED: never saw /$pattern/ on the screen" >&2
+  return 1
+}
+
+step "build"
+cargo build -q -p wacrm-cli -p wacrm-webhookd
+cargo build -q -p wacrm-tui --example e2e-stack
+bin="$PWD/target/debug"
+
+step "database $db"
+psql -q "$pg/postgres" -c "CREATE DATABASE \"$db\""
+export DATABASE_URL="$pg/$db" WACRM_CONFIG="$work/config.toml" WACRM_APP_SECRET="$secret"
+export WACRM_TUI_LOG="$work/tui.log" NO_COLOR=1
+"$bin/wacrm" db migrate >/dev/null
+
+step "wacrm-webhookd on :$port"
+"$bin/wacrm-webhookd" --listen "127.0.0.1:$port" >"$work/webhookd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
+curl -fs "http://127.0.0.1:$port/healthz" >/dev/null
+
+step "fake Graph API and the demo business"
+"$bin/examples/e2e-stack" "http://127.0.0.1:$port/webhook" >"$work/stack.out" 2>"$work/stack.err" &
+pids+=($!)
+for _ in $(seq 150); do grep -q '^ready ' "$work/stack.out" && break; sleep 0.2; done
+grep '^ready ' "$work/stack.out"
+
+step "log in as the demo agent and open the TUI"
+WACRM_PASSWORD=demo-password "$bin/wacrm" --business demo@wacrm.test login --email ana@wacrm.test </dev/null
+tmux new-session -d -s "$session" -x 160 -y 45 \
+  "env DATABASE_URL='$DATABASE_URL' WACRM_CONFIG='$WACRM_CONFIG' WACRM_TUI_LOG='$WACRM_TUI_LOG' NO_COLOR=1 '$bin/wacrm' tui"
+wait_for '● live'
+wait_for 'Demo Coffee Roasters · Ana Agent'
+
+step "a customer writes (signed webhook)"
+now="$(date +%s)"
+body=$(cat <<JSON
+{"object":"whatsapp_business_account","entry":[{"id":"200000000000001","changes":[{"field":"messages","value":{
+"messaging_product":"whatsapp","metadata":{"display_phone_number":"12025550100","phone_number_id":"100000000000001"},
+"contacts":[{"profile":{"name":"Erin Endtoend"},"wa_id":"15550009876"}],
+"messages":[{"from":"15550009876","id":"wamid.E2E$stamp","timestamp":"$now","type":"text",
+"text":{"body":"e2e hello $stamp"}}]}}]}]}
+JSON
+)
+signature="sha256=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$secret" | sed 's/^.*= //')"
+curl -fsS -X POST "http://127.0.0.1:$port/webhook" -H 'Content-Type: application/json' \
+  -H "X-Hub-Signature-256: $signature" --data-binary "$body" >/dev/null
+wait_for "Erin Endtoend"
+wait_for "e2e hello $stamp"
+
+step "open the new conversation and reply"
+tmux send-keys -t "$session" g
+wait_for "┌ Erin Endtoend"
+tmux send-keys -t "$session" Enter
+tmux send-keys -t "$session" -l "e2e reply $stamp"
+tmux send-keys -t "$session" Enter
+# Accepted by the (fake) Graph API: one mark; then the status webhooks: delivered and read, two.
+wait_for "e2e reply $stamp .* [0-9]{2}:[0-9]{2} ✓│"
+wait_for "e2e reply $stamp .* [0-9]{2}:[0-9]{2} ✓✓│" 20
+tmux capture-pane -p -t "$session" | sed -n '2,12p'
+
+
+step "quit"
+tmux send-keys -t "$session" q
+sleep 0.5
+echo "PASS: tui-e2e"

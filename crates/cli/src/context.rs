@@ -1,9 +1,14 @@
 //! What every command needs: the effective settings, the output style, a database pool (opened and
 //! migrated on first use) and the acting scope.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
 use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 use wacrm_core::Scope;
+use wacrm_core::auth;
 use wacrm_core::config::{Overrides, Settings};
 use wacrm_core::db::Pool;
 
@@ -26,16 +31,82 @@ impl Context {
         Ok(self.pool.get_or_try_init(|| wacrm_core::db::open(&self.settings)).await?)
     }
 
-    /// The acting business and user: `--business` / `WACRM_BUSINESS` / config for admins and cron.
+    /// The acting business and actor. A named business (`--business` / `WACRM_BUSINESS` / config) means
+    /// the system acts, as admins and cron do; otherwise the saved `wacrm login` session names the user,
+    /// whose current role core checks on every operation.
     pub async fn scope(&self) -> Result<Scope> {
         let pool = self.pool().await?;
-        match self.settings.business.as_deref().filter(|b| !b.trim().is_empty()) {
-            Some(reference) => Ok(Scope::for_business_ref(pool, reference).await?),
+        if let Some(reference) = self.settings.business.as_deref().filter(|b| !b.trim().is_empty()) {
+            return Ok(Scope::for_business_ref(pool, reference).await?);
+        }
+        match SavedSession::load()? {
+            Some(saved) => auth::session_scope(pool, &saved.token)
+                .await
+                .context("the saved login is no longer valid: run `wacrm login` again"),
             None => Err(wacrm_core::Error::invalid(
-                "no acting business",
-                "pass --business <id|email>, set WACRM_BUSINESS, or put `business = \"...\"` in the config file",
+                "no acting business and nobody logged in",
+                "run `wacrm login`, or pass --business <id|email>, set WACRM_BUSINESS, or put \
+                 `business = \"...\"` in the config file",
             ))
             .context("choosing the business to act for"),
+        }
+    }
+
+    /// Whether a person can be asked something: never under cron or in a pipeline.
+    pub fn can_prompt(&self) -> bool {
+        std::io::stdin().is_terminal()
+    }
+}
+
+/// The `wacrm login` session on disk: the bearer token (only its hash is in the database) and, for
+/// `whoami` without a database round trip failing, whom it was issued to.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SavedSession {
+    pub token: String,
+    pub email: String,
+    pub business: i32,
+}
+
+impl SavedSession {
+    /// Beside the config file, so `WACRM_CONFIG` (and `XDG_CONFIG_HOME`) isolate logins too.
+    pub fn path() -> Option<PathBuf> {
+        Settings::file_path().and_then(|config| config.parent().map(|dir| dir.join("session.json")))
+    }
+
+    pub fn load() -> Result<Option<SavedSession>> {
+        let Some(path) = SavedSession::path() else { return Ok(None) };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| {
+                format!("{} is not a wacrm session file; delete it and run `wacrm login`", path.display())
+            })?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Writes the file readable by its owner only: the token is a password equivalent.
+    pub fn save(&self) -> Result<PathBuf> {
+        let path = SavedSession::path().context("no config directory to keep the login in; set WACRM_CONFIG")?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path).with_context(|| format!("writing {}", path.display()))?;
+        std::io::Write::write_all(&mut file, serde_json::to_string_pretty(self)?.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Removes the file; returns whether there was one.
+    pub fn remove() -> Result<bool> {
+        let Some(path) = SavedSession::path() else { return Ok(false) };
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
         }
     }
 }

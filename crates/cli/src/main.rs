@@ -86,16 +86,31 @@ enum Command {
     /// Raw webhook events: list and replay.
     #[command(subcommand)]
     Webhook(cmd::webhook::Command),
+    // Undocumented variants take their help, examples included, from their argument structs.
+    Tui(cmd::tui::Command),
+    /// Live events: new messages, delivery statuses, stage changes.
+    #[command(subcommand)]
+    Events(cmd::events::Command),
+    Login(cmd::session::Login),
+    Logout(cmd::session::Logout),
+    Whoami(cmd::session::Whoami),
+    Completions(cmd::completions::Completions),
+    Man(cmd::completions::Man),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WACRM_LOG").unwrap_or_else(|_| "warn,sqlx=error".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The TUI owns the screen: its logs go to a file.
+    if matches!(cli.command, Command::Tui(_)) {
+        wacrm_tui::init_logging();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("WACRM_LOG").unwrap_or_else(|_| "warn,sqlx=error".into()),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -139,6 +154,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(c) => cmd::demo::run(&ctx, c).await,
         Command::Config(c) => cmd::config::run(&ctx, c).await,
         Command::Webhook(c) => cmd::webhook::run(&ctx, c).await,
+        Command::Tui(c) => cmd::tui::run(&ctx, c).await,
+        Command::Events(c) => cmd::events::run(&ctx, c).await,
+        Command::Login(c) => cmd::session::login(&ctx, c).await,
+        Command::Logout(c) => cmd::session::logout(&ctx, c).await,
+        Command::Whoami(c) => cmd::session::whoami(&ctx, c).await,
+        Command::Completions(c) => cmd::completions::completions(c),
+        Command::Man(c) => cmd::completions::man(c),
     }
 }
 

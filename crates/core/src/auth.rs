@@ -6,7 +6,9 @@ use std::str::FromStr;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::error::{Error, Result};
@@ -284,6 +286,120 @@ pub async fn verify_login(pool: &PgPool, email: &str, password: &str, business: 
         }
     }
     Err(Error::forbidden("wrong e-mail or password"))
+}
+
+/// How long a login lasts unused; every command made with it pushes the expiry forward again.
+pub const SESSION_IDLE_DAYS: i32 = 30;
+
+/// A login's bearer secret: `wacrm_` and 64 hex digits of randomness. Only its SHA-256 is stored.
+fn new_session_token() -> SecretString {
+    SecretString::from(format!("wacrm_{}", hex::encode(rand::random::<[u8; 32]>())))
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.trim().as_bytes()).to_vec()
+}
+
+/// Checks an e-mail and password ([`verify_login`]) and opens a session for that user. The returned
+/// token is shown to nobody: the CLI stores it in the user's config dir and presents it on each command.
+pub async fn login(
+    pool: &PgPool,
+    email: &str,
+    password: &str,
+    business: Option<BusinessId>,
+) -> Result<(Login, SecretString)> {
+    let login = verify_login(pool, email, password, business).await?;
+    let token = new_session_token();
+    sqlx::query!(
+        r#"INSERT INTO user_sessions (business_id, user_id, token_hash, expires_at)
+           VALUES ($1, $2, $3, NOW() + make_interval(days => $4))"#,
+        login.business.0,
+        login.user.0,
+        token_hash(token.expose_secret()),
+        SESSION_IDLE_DAYS
+    )
+    .execute(pool)
+    .await?;
+    Ok((login, token))
+}
+
+/// The scope of the session a token names, re-reading the user's current role, and renewing the
+/// session's expiry. An unknown, ended or expired token, or a removed user, is refused alike.
+pub async fn session_scope(pool: &PgPool, token: &str) -> Result<Scope> {
+    let row = sqlx::query!(
+        r#"UPDATE user_sessions s
+           SET last_used_at = NOW(), expires_at = NOW() + make_interval(days => $2)
+           FROM users u
+           WHERE s.token_hash = $1 AND s.expires_at > NOW()
+             AND u.business_id = s.business_id AND u.id = s.user_id
+           RETURNING s.business_id, s.user_id, u.role"#,
+        token_hash(token),
+        SESSION_IDLE_DAYS
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| Error::forbidden("the saved login has expired or was ended"))?;
+    let role = row.role.as_deref().unwrap_or("owner").parse()?;
+    Ok(Scope { business: BusinessId(row.business_id), actor: Actor::User { id: UserId(row.user_id), role } })
+}
+
+/// Ends the session a token names. Returns false when there was none (already logged out or expired).
+pub async fn logout(pool: &PgPool, token: &str) -> Result<bool> {
+    let deleted = sqlx::query!("DELETE FROM user_sessions WHERE token_hash = $1", token_hash(token))
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(deleted > 0)
+}
+
+/// Who acts, for `wacrm whoami` and the TUI's status bar.
+#[derive(Debug, Clone, Serialize)]
+pub struct Identity {
+    pub business: BusinessId,
+    pub business_name: String,
+    /// `system` (acting by `--business`) or `user` (logged in).
+    pub actor: &'static str,
+    pub user: Option<UserId>,
+    pub user_name: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<Role>,
+}
+
+impl Identity {
+    /// Who, in a few words: the user's name and role, or "system".
+    pub fn label(&self) -> String {
+        match (&self.user_name, self.role) {
+            (Some(name), Some(role)) => format!("{name} ({role})"),
+            _ => "system".into(),
+        }
+    }
+}
+
+/// Names the scope's business and user.
+pub async fn identity(pool: &PgPool, scope: &Scope) -> Result<Identity> {
+    let row = sqlx::query!(
+        r#"SELECT b.business_name, u.name AS "user_name?", u.email AS "email?"
+           FROM businesses b LEFT JOIN users u ON u.business_id = b.id AND u.id = $2
+           WHERE b.id = $1"#,
+        scope.business().0,
+        scope.user().map(|u| u.0)
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("business {}", scope.business())))?;
+    let role = match scope.actor {
+        Actor::User { role, .. } => Some(role),
+        Actor::System => None,
+    };
+    Ok(Identity {
+        business: scope.business(),
+        business_name: row.business_name,
+        actor: if role.is_some() { "user" } else { "system" },
+        user: scope.user(),
+        user_name: row.user_name,
+        email: row.email,
+        role,
+    })
 }
 
 #[cfg(test)]

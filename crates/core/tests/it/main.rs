@@ -2,4 +2,10 @@
 //! database with every migration applied. One test binary for the whole crate (link time on 2 cores):
 //! each dashboard adds a module here.
 
+mod cluster;
+mod contacts;
 mod foundation;
+mod inbox;
+mod ingest;
+mod pipeline;
+mod sessions;

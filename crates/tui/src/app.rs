@@ -1,0 +1,507 @@
+//! The application state: the tabs and their panes, popups, the status bar. Keys, mouse, background
+//! results and live events come in; intents go out; drawing reads the state and changes nothing but
+//! remembered hit areas. Nothing here touches the terminal or the database.
+
+use std::cell::Cell;
+
+use chrono::{DateTime, FixedOffset, Timelike, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::intent::{Intent, Queue, Request, Tab, Update};
+use crate::panes::billing::Billing;
+use crate::panes::contacts::Contacts;
+use crate::panes::inbox::Inbox;
+use crate::panes::pipeline::Pipeline;
+use crate::panes::planned::Planned;
+use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, hint, step};
+use crate::text::{spread, truncate};
+use crate::theme::Theme;
+use crate::view::DbState;
+use crate::widgets::input::{Edit, TextInput};
+use crate::widgets::popup::{boxed, centered, draw_input};
+
+const GLOBAL_KEYS: &[KeyHint] = &[
+    hint("1-8", "switch dashboard (Inbox … Billing)"),
+    hint("?", "this help"),
+    hint(":", "command palette"),
+    hint("/", "search in this dashboard"),
+    hint("mouse", "click tabs and rows, scroll lists"),
+    hint("q Ctrl-C", "quit"),
+];
+
+const GLOBAL_COMMANDS: &[PaletteCommand] = &[
+    command("inbox", None, "1 Inbox"),
+    command("contacts", None, "2 Contacts"),
+    command("pipeline", None, "3 Pipeline"),
+    command("automation", None, "4 Automation"),
+    command("broadcast", None, "5 Broadcast"),
+    command("templates", None, "6 Templates"),
+    command("analytics", None, "7 Analytics"),
+    command("billing", None, "8 Billing"),
+    command("search", Some("TEXT"), "search in this dashboard"),
+    command("help", None, "list the keys of this dashboard"),
+    command("quit", None, "leave wacrm tui"),
+];
+
+#[derive(Debug)]
+enum Popup {
+    Help,
+    Palette { input: TextInput, selected: usize },
+    Search(TextInput),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Status {
+    business: String,
+    user: String,
+    db: DbState,
+    unread: Option<(i64, bool)>,
+    notice: Option<String>,
+}
+
+pub struct App {
+    tab: Tab,
+    inbox: Inbox,
+    contacts: Contacts,
+    pipeline: Pipeline,
+    automation: Planned,
+    broadcast: Planned,
+    templates: Planned,
+    analytics: Planned,
+    billing: Billing,
+    popup: Option<Popup>,
+    status: Status,
+    env: Env,
+    queue: Queue,
+    tab_areas: [Cell<Rect>; 8],
+    quit: bool,
+}
+
+impl App {
+    pub fn new(now: DateTime<Utc>, offset: FixedOffset, theme: Theme) -> App {
+        App {
+            tab: Tab::Inbox,
+            inbox: Inbox::default(),
+            contacts: Contacts::default(),
+            pipeline: Pipeline::default(),
+            automation: Planned::new(Tab::Automation),
+            broadcast: Planned::new(Tab::Broadcast),
+            templates: Planned::new(Tab::Templates),
+            analytics: Planned::new(Tab::Analytics),
+            billing: Billing::default(),
+            popup: None,
+            status: Status {
+                business: "…".into(),
+                user: "…".into(),
+                db: DbState::Connecting,
+                unread: None,
+                notice: None,
+            },
+            env: Env { now, offset, theme, me: None },
+            queue: Queue::default(),
+            tab_areas: Default::default(),
+            quit: false,
+        }
+    }
+
+    /// The first loads: who acts, the unread total and the first tab's data.
+    pub fn start(&mut self) -> Vec<Intent> {
+        self.queue.load(Request::Identity);
+        self.queue.load(Request::UnreadTotal);
+        self.queue.push(Intent::SwitchTab(self.tab));
+        self.drain()
+    }
+
+    pub fn tab(&self) -> Tab {
+        self.tab
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    pub fn inbox(&self) -> &Inbox {
+        &self.inbox
+    }
+
+    pub fn contacts(&self) -> &Contacts {
+        &self.contacts
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    pub fn notice(&self) -> Option<&str> {
+        self.status.notice.as_deref()
+    }
+
+    fn pane(&self) -> &dyn Pane {
+        match self.tab {
+            Tab::Inbox => &self.inbox,
+            Tab::Contacts => &self.contacts,
+            Tab::Pipeline => &self.pipeline,
+            Tab::Automation => &self.automation,
+            Tab::Broadcast => &self.broadcast,
+            Tab::Templates => &self.templates,
+            Tab::Analytics => &self.analytics,
+            Tab::Billing => &self.billing,
+        }
+    }
+
+    fn pane_mut(&mut self) -> &mut dyn Pane {
+        match self.tab {
+            Tab::Inbox => &mut self.inbox,
+            Tab::Contacts => &mut self.contacts,
+            Tab::Pipeline => &mut self.pipeline,
+            Tab::Automation => &mut self.automation,
+            Tab::Broadcast => &mut self.broadcast,
+            Tab::Templates => &mut self.templates,
+            Tab::Analytics => &mut self.analytics,
+            Tab::Billing => &mut self.billing,
+        }
+    }
+
+    fn panes_mut(&mut self) -> [&mut dyn Pane; 8] {
+        [
+            &mut self.inbox,
+            &mut self.contacts,
+            &mut self.pipeline,
+            &mut self.automation,
+            &mut self.broadcast,
+            &mut self.templates,
+            &mut self.analytics,
+            &mut self.billing,
+        ]
+    }
+
+    /// Handles what concerns the app itself and passes the rest (database work, bell, editor, quit) on,
+    /// each request once per batch.
+    fn drain(&mut self) -> Vec<Intent> {
+        let mut out: Vec<Intent> = Vec::new();
+        while !self.queue.is_empty() {
+            for intent in self.queue.drain() {
+                match intent {
+                    Intent::SwitchTab(tab) => {
+                        self.tab = tab;
+                        let mut queue = std::mem::take(&mut self.queue);
+                        self.pane_mut().activate(&mut queue);
+                        self.queue = queue;
+                    }
+                    Intent::Notify(message) => self.status.notice = Some(message),
+                    Intent::Quit => {
+                        self.quit = true;
+                        out.push(Intent::Quit);
+                    }
+                    other => {
+                        if !out.contains(&other) {
+                            out.push(other);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Runs `f` on the current pane with the queue and the environment.
+    fn with_pane<R>(&mut self, f: impl FnOnce(&mut dyn Pane, &Env, &mut Queue) -> R) -> R {
+        let mut queue = std::mem::take(&mut self.queue);
+        let env = self.env;
+        let result = f(self.pane_mut(), &env, &mut queue);
+        self.queue = queue;
+        result
+    }
+
+    pub fn handle_key(&mut self, key: KeyEvent) -> Vec<Intent> {
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            self.queue.push(Intent::Quit);
+            return self.drain();
+        }
+        self.status.notice = None;
+        if self.popup.is_some() {
+            self.popup_key(key);
+            return self.drain();
+        }
+        if !self.pane().captures_text() && self.global_key(key) {
+            return self.drain();
+        }
+        self.with_pane(|pane, env, queue| pane.handle_key(key, env, queue));
+        self.drain()
+    }
+
+    fn global_key(&mut self, key: KeyEvent) -> bool {
+        if key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) {
+            return false;
+        }
+        match key.code {
+            KeyCode::Char('q') => self.queue.push(Intent::Quit),
+            KeyCode::Char(c @ '1'..='8') => self.queue.push(Intent::SwitchTab(Tab::ALL[c as usize - '1' as usize])),
+            KeyCode::Char('?') => self.popup = Some(Popup::Help),
+            KeyCode::Char(':') => self.popup = Some(Popup::Palette { input: TextInput::single(), selected: 0 }),
+            KeyCode::Char('/') => self.popup = Some(Popup::Search(TextInput::single())),
+            _ => return false,
+        }
+        true
+    }
+
+    fn popup_key(&mut self, key: KeyEvent) {
+        let matches = match &self.popup {
+            Some(Popup::Palette { input, .. }) => self.palette_matches(&input.text()).len(),
+            _ => 0,
+        };
+        match self.popup.as_mut() {
+            None => {}
+            Some(Popup::Help) => {
+                if matches!(key.code, KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter) {
+                    self.popup = None;
+                }
+            }
+            Some(Popup::Search(input)) => match input.handle_key(key) {
+                Edit::Submit => {
+                    let text = input.text();
+                    self.popup = None;
+                    self.with_pane(|pane, _, queue| pane.search(&text, queue));
+                }
+                Edit::Cancel => self.popup = None,
+                _ => {}
+            },
+            Some(Popup::Palette { input, selected }) => match key.code {
+                KeyCode::Down | KeyCode::Tab => *selected = step(*selected, 1, matches),
+                KeyCode::Up | KeyCode::BackTab => *selected = step(*selected, -1, matches),
+                _ => match input.handle_key(key) {
+                    Edit::Submit => {
+                        let (line, picked) = (input.text(), *selected);
+                        self.popup = None;
+                        self.run_palette(&line, picked);
+                    }
+                    Edit::Cancel => self.popup = None,
+                    Edit::Changed => *selected = 0,
+                    _ => {}
+                },
+            },
+        }
+    }
+
+    /// Palette entries whose name starts with the first word typed.
+    fn palette_matches(&self, typed: &str) -> Vec<PaletteCommand> {
+        let word = typed.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+        GLOBAL_COMMANDS.iter().copied().chain(self.pane().commands()).filter(|c| c.name.starts_with(&word)).collect()
+    }
+
+    fn run_palette(&mut self, line: &str, picked: usize) {
+        let typed = line.trim();
+        let (word, arg) = typed.split_once(' ').unwrap_or((typed, ""));
+        let matches = self.palette_matches(word);
+        // A partial name runs the highlighted entry, so `:pip` Enter opens the Pipeline.
+        let name = match matches.iter().find(|c| c.name == word) {
+            Some(exact) => exact.name,
+            None => match matches.get(picked) {
+                Some(entry) => entry.name,
+                None => {
+                    self.status.notice = Some(format!("no command {word:?} here (? lists the keys)"));
+                    return;
+                }
+            },
+        };
+        if let Some(tab) = Tab::ALL.iter().find(|t| t.title().eq_ignore_ascii_case(name)) {
+            self.queue.push(Intent::SwitchTab(*tab));
+            return;
+        }
+        match name {
+            "search" => self.with_pane(|pane, _, queue| pane.search(arg, queue)),
+            "help" => self.popup = Some(Popup::Help),
+            "quit" => self.queue.push(Intent::Quit),
+            _ => {
+                if !self.with_pane(|pane, env, queue| pane.run_command(name, arg, env, queue)) {
+                    self.status.notice = Some(format!("no command {name:?} here"));
+                }
+            }
+        }
+    }
+
+    pub fn handle_mouse(&mut self, mouse: MouseEvent) -> Vec<Intent> {
+        if self.popup.is_some() {
+            if matches!(mouse.kind, MouseEventKind::Down(_)) {
+                self.popup = None;
+            }
+            return self.drain();
+        }
+        if let MouseEventKind::Down(MouseButton::Left) = mouse.kind
+            && let Some(i) = self.tab_areas.iter().position(|a| contains(a.get(), mouse.column, mouse.row))
+        {
+            self.queue.push(Intent::SwitchTab(Tab::ALL[i]));
+            return self.drain();
+        }
+        self.with_pane(|pane, env, queue| pane.handle_mouse(mouse, env, queue));
+        self.drain()
+    }
+
+    pub fn apply(&mut self, update: Update) -> Vec<Intent> {
+        match &update {
+            Update::Identity { business, user, user_id } => {
+                self.status.business = business.clone();
+                self.status.user = user.clone();
+                self.env.me = *user_id;
+            }
+            Update::UnreadTotal { count, more } => self.status.unread = Some((*count, *more)),
+            Update::Db(state) => {
+                let recovered = *state == DbState::Live && self.status.db == DbState::Reconnecting;
+                self.status.db = *state;
+                if recovered {
+                    self.queue.load(Request::UnreadTotal);
+                    let mut queue = std::mem::take(&mut self.queue);
+                    for pane in self.panes_mut() {
+                        pane.refresh(&mut queue);
+                    }
+                    self.queue = queue;
+                }
+            }
+            Update::Failed { what, message } => self.status.notice = Some(format!("{what}: {message}")),
+            Update::Sent { .. } => self.status.notice = Some("sent".into()),
+            Update::ImportDone(summary) => self.status.notice = Some(summary.clone()),
+            Update::Live(event)
+                if matches!(event.kind.as_str(), "message_received" | "conversation_updated" | "message_sent") =>
+            {
+                self.queue.load(Request::UnreadTotal);
+            }
+            _ => {}
+        }
+        let env = self.env;
+        let mut queue = std::mem::take(&mut self.queue);
+        for pane in self.panes_mut() {
+            pane.apply(&update, &env, &mut queue);
+        }
+        self.queue = queue;
+        self.drain()
+    }
+
+    /// Moves the clock; returns whether the screen shows something that changed (the minute).
+    pub fn tick(&mut self, now: DateTime<Utc>) -> bool {
+        let changed = now.minute() != self.env.now.minute() || (now - self.env.now).num_minutes() != 0;
+        self.env.now = now;
+        changed
+    }
+
+    pub fn draw(&self, frame: &mut Frame) {
+        let [tabs, body, status] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(frame.area());
+        self.draw_tabs(frame, tabs);
+        self.pane().draw(frame, body, &self.env);
+        self.draw_status(frame, status);
+        match &self.popup {
+            Some(Popup::Help) => self.draw_help(frame, body),
+            Some(Popup::Palette { input, selected }) => self.draw_palette(frame, body, input, *selected),
+            Some(Popup::Search(input)) => {
+                frame.render_widget(ratatui::widgets::Clear, status);
+                draw_input(frame, status, input, true, "/");
+            }
+            None => {}
+        }
+    }
+
+    fn draw_tabs(&self, frame: &mut Frame, area: Rect) {
+        let theme = self.env.theme;
+        let mut spans = Vec::new();
+        let mut x = area.x;
+        for (i, tab) in Tab::ALL.iter().enumerate() {
+            let mut label = format!(" {} {} ", i + 1, tab.title());
+            if *tab == Tab::Inbox
+                && let Some((n, more)) = self.status.unread.filter(|(n, _)| *n > 0)
+            {
+                label = format!(" {} {} ({n}{}) ", i + 1, tab.title(), if more { "+" } else { "" });
+            }
+            let w = (label.chars().count() as u16).min((area.x + area.width).saturating_sub(x));
+            self.tab_areas[i].set(Rect { x, y: area.y, width: w, height: 1 });
+            x += w;
+            let style = if *tab == self.tab { theme.selected().patch(theme.bold()) } else { theme.dim() };
+            spans.push(Span::styled(label, style));
+        }
+        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    }
+
+    fn draw_status(&self, frame: &mut Frame, area: Rect) {
+        let theme = self.env.theme;
+        let db = match self.status.db {
+            DbState::Live => Span::styled("● live", theme.good()),
+            DbState::Connecting => Span::styled("○ connecting", theme.dim()),
+            DbState::Reconnecting => Span::styled("✗ reconnecting", theme.bad()),
+        };
+        let unread = match self.status.unread {
+            Some((n, more)) => format!("unread {n}{}", if more { "+" } else { "" }),
+            None => "unread –".into(),
+        };
+        let clock = self.env.now.with_timezone(&self.env.offset).format("%H:%M").to_string();
+        let mut left = vec![
+            Span::styled(format!(" {} ", self.status.business), theme.bold()),
+            Span::styled(format!("· {} ", self.status.user), theme.dim()),
+        ];
+        if let Some(notice) = &self.status.notice {
+            left.push(Span::styled(format!(" {notice}"), theme.warn()));
+        }
+        let right = vec![
+            db,
+            Span::raw("  "),
+            Span::styled(unread, theme.bold()),
+            Span::raw("  "),
+            Span::raw(clock),
+            Span::raw(" "),
+        ];
+        frame.render_widget(Paragraph::new(spread(left, right, area.width as usize)), area);
+    }
+
+    fn draw_help(&self, frame: &mut Frame, area: Rect) {
+        let theme = self.env.theme;
+        let keys = self.pane().keys();
+        let height = (keys.len() + GLOBAL_KEYS.len() + 5) as u16;
+        let widest = keys.iter().chain(GLOBAL_KEYS).map(|k| k.does.chars().count()).max().unwrap_or(0);
+        let popup = centered(area, (widest + 26) as u16, height);
+        let inner = boxed(frame, popup, &format!("Keys · {}", self.tab.title()), theme);
+        let line =
+            |k: &KeyHint| Line::from(vec![Span::styled(format!("{:>20}  ", k.keys), theme.bold()), Span::raw(k.does)]);
+        let mut lines: Vec<Line> = keys.iter().map(line).collect();
+        if keys.is_empty() {
+            lines.push(Line::styled("This dashboard has no keys of its own yet.", theme.dim()));
+        }
+        lines.push(Line::raw(""));
+        lines.push(Line::styled("Everywhere", theme.dim()));
+        lines.extend(GLOBAL_KEYS.iter().map(line));
+        frame.render_widget(Paragraph::new(lines), inner);
+    }
+
+    fn draw_palette(&self, frame: &mut Frame, area: Rect, input: &TextInput, selected: usize) {
+        let theme = self.env.theme;
+        let matches = self.palette_matches(&input.text());
+        let popup = centered(area, 70, (matches.len() as u16 + 4).min(18));
+        let inner = boxed(frame, popup, "Command", theme);
+        let [field, list] = Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(inner);
+        draw_input(frame, Rect { height: 1, ..field }, input, true, ":");
+        let width = list.width as usize;
+        let usage = |c: &PaletteCommand| match c.arg {
+            Some(arg) => format!("{} {arg}", c.name),
+            None => c.name.to_string(),
+        };
+        let column = matches.iter().map(|c| usage(c).chars().count()).max().unwrap_or(0) + 2;
+        let lines: Vec<Line> = matches
+            .iter()
+            .enumerate()
+            .take(list.height as usize)
+            .map(|(i, c)| {
+                let line = Line::from(vec![
+                    Span::styled(format!("{:<column$}", usage(c)), theme.bold()),
+                    Span::styled(truncate(c.does, width.saturating_sub(column)), theme.dim()),
+                ]);
+                if i == selected { line.patch_style(theme.selected()) } else { line }
+            })
+            .collect();
+        frame.render_widget(Paragraph::new(lines), list);
+    }
+}

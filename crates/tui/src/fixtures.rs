@@ -1,0 +1,214 @@
+//! Test data and helpers: a fixed clock, a demo-like tenant's rows, and rendering into a TestBackend.
+
+use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use wacrm_core::events::Event;
+use wacrm_core::{BusinessId, ContactId, Direction, MessageId, MessageStatus, Stage, UserId};
+
+use crate::app::App;
+use crate::intent::{Intent, Request, Update};
+use crate::panes::Env;
+use crate::theme::Theme;
+use crate::view::{
+    BillingView, Card, ChatMessage, Column, ContactRow, ConversationPage, ConversationRow, DbState, HistoryRow,
+};
+
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).single().expect("a valid time")
+}
+
+pub fn utc() -> FixedOffset {
+    FixedOffset::east_opt(0).expect("UTC")
+}
+
+pub fn env() -> Env {
+    Env { now: now(), offset: utc(), theme: Theme { color: false }, me: Some(UserId(2)) }
+}
+
+pub fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+pub fn ch(c: char) -> KeyEvent {
+    key(KeyCode::Char(c))
+}
+
+pub fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+pub fn loads(intents: &[Intent]) -> Vec<Request> {
+    intents.iter().filter_map(|i| if let Intent::Load(r) = i { Some(r.clone()) } else { None }).collect()
+}
+
+pub fn conversation(id: i32, name: &str, minutes_ago: i64) -> ConversationRow {
+    ConversationRow {
+        contact: ContactId(id),
+        name: name.into(),
+        phone: format!("+1202555{:04}", id),
+        stage: Stage::Engaged,
+        unread: 0,
+        last_message: "Thanks, talk soon".into(),
+        last_direction: Some(Direction::In),
+        last_at: Some(now() - Duration::minutes(minutes_ago)),
+        last_inbound_at: Some(now() - Duration::minutes(minutes_ago)),
+        assigned: None,
+        assigned_id: None,
+    }
+}
+
+pub fn conversations() -> Vec<ConversationRow> {
+    vec![
+        ConversationRow {
+            unread: 2,
+            last_message: "Do you ship to Lisbon? 📦".into(),
+            stage: Stage::Interested,
+            assigned: Some("Ana Agent".into()),
+            assigned_id: Some(UserId(2)),
+            ..conversation(1, "Maria Costa", 3)
+        },
+        ConversationRow {
+            last_direction: Some(Direction::Out),
+            last_message: "Your order is on its way".into(),
+            stage: Stage::Paid,
+            ..conversation(2, "João Pereira", 95)
+        },
+        ConversationRow {
+            last_inbound_at: Some(now() - Duration::hours(30)),
+            stage: Stage::New,
+            ..conversation(3, "Li Wei 李伟", 60 * 30)
+        },
+        ConversationRow { stage: Stage::Lost, ..conversation(4, "Sam O'Neil", 60 * 24 * 9) },
+    ]
+}
+
+pub fn message(id: i32, direction: Direction, body: &str, status: MessageStatus, minutes_ago: i64) -> ChatMessage {
+    ChatMessage {
+        id: MessageId(id),
+        direction,
+        body: body.into(),
+        status,
+        at: now() - Duration::minutes(minutes_ago),
+        error: None,
+        sender: None,
+    }
+}
+
+pub fn chat() -> Vec<ChatMessage> {
+    vec![
+        message(1, Direction::In, "Hello! Is the Yirgacheffe in stock?", MessageStatus::Read, 60 * 26),
+        ChatMessage {
+            sender: Some("Ana Agent".into()),
+            ..message(2, Direction::Out, "Yes, roasted on Tuesday.", MessageStatus::Read, 60 * 25)
+        },
+        message(3, Direction::Out, "Want two bags?", MessageStatus::Delivered, 60 * 25 - 1),
+        ChatMessage {
+            error: Some("Re-engagement message: more than 24 hours have passed".into()),
+            ..message(4, Direction::Out, "Following up on your order", MessageStatus::Failed, 60 * 2)
+        },
+        message(5, Direction::In, "Do you ship to Lisbon? 📦", MessageStatus::Delivered, 4),
+        message(6, Direction::Out, "We do, 3-5 days.", MessageStatus::Sent, 3),
+    ]
+}
+
+pub fn contacts() -> Vec<ContactRow> {
+    vec![
+        ContactRow {
+            id: ContactId(1),
+            name: "Maria Costa".into(),
+            phone: "+12025550001".into(),
+            stage: Stage::Interested,
+            tags: vec!["vip".into(), "lisbon".into()],
+            last_active: Some(now() - Duration::minutes(3)),
+        },
+        ContactRow {
+            id: ContactId(2),
+            name: "João Pereira".into(),
+            phone: "+12025550002".into(),
+            stage: Stage::Paid,
+            tags: vec![],
+            last_active: Some(now() - Duration::hours(2)),
+        },
+        ContactRow {
+            id: ContactId(3),
+            name: "".into(),
+            phone: "+12025550003".into(),
+            stage: Stage::New,
+            tags: vec!["import".into()],
+            last_active: None,
+        },
+    ]
+}
+
+pub fn board() -> Vec<Column> {
+    let card = |id: i32, name: &str, hours: i64| Card {
+        contact: ContactId(id),
+        name: name.into(),
+        phone: format!("+1202555{:04}", id),
+        last_active: Some(now() - Duration::hours(hours)),
+    };
+    vec![
+        Column { stage: Stage::New, count: 41, cards: vec![card(3, "Li Wei", 30), card(5, "Ravi Kumar", 50)] },
+        Column { stage: Stage::Engaged, count: 1, cards: vec![card(6, "Chloé Martin", 1)] },
+        Column { stage: Stage::Interested, count: 1, cards: vec![card(1, "Maria Costa", 0)] },
+        Column { stage: Stage::Paid, count: 1, cards: vec![card(2, "João Pereira", 2)] },
+        Column { stage: Stage::Lost, count: 0, cards: vec![] },
+    ]
+}
+
+pub fn history() -> Vec<HistoryRow> {
+    vec![
+        HistoryRow { from: None, to: Stage::New, at: now() - Duration::days(6), source: "import".into() },
+        HistoryRow {
+            from: Some(Stage::New),
+            to: Stage::Engaged,
+            at: now() - Duration::days(4),
+            source: "keyword".into(),
+        },
+    ]
+}
+
+pub fn live(kind: &str, contact: i32) -> Update {
+    Update::Live(Event {
+        id: 99,
+        kind: kind.into(),
+        business_id: BusinessId(1),
+        contact_id: Some(ContactId(contact)),
+        payload: serde_json::json!({}),
+        created_at: now(),
+    })
+}
+
+/// An app as `wacrm tui` shows it once the first loads have answered.
+pub fn loaded_app() -> App {
+    let mut app = App::new(now(), utc(), Theme { color: false });
+    app.start();
+    app.apply(Update::Identity {
+        business: "Demo Coffee Roasters".into(),
+        user: "Ana Agent (agent)".into(),
+        user_id: Some(UserId(2)),
+    });
+    app.apply(Update::Db(DbState::Live));
+    app.apply(Update::UnreadTotal { count: 2, more: false });
+    app.apply(Update::Conversations { page: ConversationPage { rows: conversations(), next: None }, appended: false });
+    app.apply(Update::Chat { contact: ContactId(1), messages: chat(), older: None });
+    app
+}
+
+pub fn billing() -> BillingView {
+    BillingView {
+        plan: "Starter".into(),
+        conversation_limit: 2000,
+        status: "active".into(),
+        renews_at: Some(now() + Duration::days(12)),
+    }
+}
+
+/// The screen as text, one quoted line per row.
+pub fn render(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
+    terminal.draw(|frame| app.draw(frame)).expect("a frame");
+    terminal.backend().to_string()
+}

@@ -1,0 +1,285 @@
+//! The one-way flow's vocabulary. Panes turn keys into [`Intent`]s on a [`Queue`] (they never call each
+//! other); the app handles the ones about itself and hands [`Request`]s to the worker, whose answers and
+//! the LISTEN stream's events come back as [`Update`]s.
+
+use std::path::PathBuf;
+
+use wacrm_core::events::Event;
+use wacrm_core::{ContactId, Stage};
+
+use crate::view::{
+    BillingView, ChatMessage, Column, ContactRow, ConversationCursor, ConversationPage, ConversationRow, DbState,
+    HistoryRow, TemplateRow,
+};
+
+/// The tabs, in the seed's order (keys 1–8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tab {
+    Inbox,
+    Contacts,
+    Pipeline,
+    Automation,
+    Broadcast,
+    Templates,
+    Analytics,
+    Billing,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 8] = [
+        Tab::Inbox,
+        Tab::Contacts,
+        Tab::Pipeline,
+        Tab::Automation,
+        Tab::Broadcast,
+        Tab::Templates,
+        Tab::Analytics,
+        Tab::Billing,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Inbox => "Inbox",
+            Tab::Contacts => "Contacts",
+            Tab::Pipeline => "Pipeline",
+            Tab::Automation => "Automation",
+            Tab::Broadcast => "Broadcast",
+            Tab::Templates => "Templates",
+            Tab::Analytics => "Analytics",
+            Tab::Billing => "Billing",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+}
+
+/// Which conversations the Inbox lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConversationFilter {
+    #[default]
+    All,
+    Unread,
+    Mine,
+    Unassigned,
+}
+
+impl ConversationFilter {
+    pub fn next(self) -> ConversationFilter {
+        match self {
+            ConversationFilter::All => ConversationFilter::Unread,
+            ConversationFilter::Unread => ConversationFilter::Mine,
+            ConversationFilter::Mine => ConversationFilter::Unassigned,
+            ConversationFilter::Unassigned => ConversationFilter::All,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ConversationFilter::All => "all",
+            ConversationFilter::Unread => "unread",
+            ConversationFilter::Mine => "mine",
+            ConversationFilter::Unassigned => "unassigned",
+        }
+    }
+}
+
+/// The Contacts table's orders: core's keyset orders, so every page continues the one before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContactSort {
+    #[default]
+    LastActive,
+    Name,
+    Created,
+}
+
+impl ContactSort {
+    pub fn next(self) -> ContactSort {
+        match self {
+            ContactSort::LastActive => ContactSort::Name,
+            ContactSort::Name => ContactSort::Created,
+            ContactSort::Created => ContactSort::LastActive,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ContactSort::LastActive => "last active ↓",
+            ContactSort::Name => "name A→Z",
+            ContactSort::Created => "newest ↓",
+        }
+    }
+}
+
+/// The Contacts table's filter and order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContactQuery {
+    pub search: Option<String>,
+    pub stage: Option<Stage>,
+    pub tag: Option<String>,
+    pub sort: ContactSort,
+}
+
+/// A contact as the create/edit form submits it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactDraft {
+    /// `None` creates a contact.
+    pub id: Option<ContactId>,
+    pub name: String,
+    pub phone: String,
+    pub stage: Option<Stage>,
+    pub tags: Vec<String>,
+}
+
+/// Database work, done off the render loop by the worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Identity,
+    UnreadTotal,
+    Conversations {
+        filter: ConversationFilter,
+        search: Option<String>,
+        after: Option<ConversationCursor>,
+    },
+    /// One conversation row again (after a live event), moved to where it now sorts.
+    Conversation(ContactId),
+    Chat(ContactId),
+    /// The page of a chat's messages before `before` (scrolling up past the loaded ones).
+    OlderChat {
+        contact: ContactId,
+        before: ConversationCursor,
+    },
+    Send {
+        contact: ContactId,
+        text: String,
+    },
+    SendTemplate {
+        contact: ContactId,
+        name: String,
+        language: String,
+    },
+    MarkRead(ContactId),
+    AssignToMe(ContactId),
+    SetStage {
+        contact: ContactId,
+        stage: Stage,
+    },
+    Templates,
+    /// A page of the Contacts table; `after` is the previous page's cursor.
+    Contacts {
+        query: ContactQuery,
+        after: Option<String>,
+    },
+    SaveContact(ContactDraft),
+    Tags {
+        contact: ContactId,
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
+    Import(PathBuf),
+    Board,
+    History(ContactId),
+    Billing,
+}
+
+/// What a component asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    Load(Request),
+    SwitchTab(Tab),
+    /// A short message in the status bar.
+    Notify(String),
+    /// Ring the terminal bell.
+    Bell,
+    /// Suspend the screen and edit this text in `$EDITOR`.
+    OpenEditor(String),
+    Quit,
+}
+
+/// The queue components push onto; the app drains it after every event.
+#[derive(Debug, Default)]
+pub struct Queue(Vec<Intent>);
+
+impl Queue {
+    pub fn push(&mut self, intent: Intent) {
+        self.0.push(intent);
+    }
+
+    pub fn load(&mut self, request: Request) {
+        self.0.push(Intent::Load(request));
+    }
+
+    pub fn drain(&mut self) -> Vec<Intent> {
+        std::mem::take(&mut self.0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Results of background work and live events, fed back into the state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    Identity {
+        business: String,
+        user: String,
+        user_id: Option<wacrm_core::UserId>,
+    },
+    /// Unread messages, and whether more unread conversations exist than were counted.
+    UnreadTotal {
+        count: i64,
+        more: bool,
+    },
+    Conversations {
+        page: ConversationPage,
+        appended: bool,
+    },
+    Conversation(ConversationRow),
+    /// A chat's newest messages; `older` is the cursor of the page before them, if any.
+    Chat {
+        contact: ContactId,
+        messages: Vec<ChatMessage>,
+        older: Option<ConversationCursor>,
+    },
+    /// Messages before those loaded, oldest first.
+    OlderChat {
+        contact: ContactId,
+        messages: Vec<ChatMessage>,
+        older: Option<ConversationCursor>,
+    },
+    Sent {
+        contact: ContactId,
+    },
+    Templates(Vec<TemplateRow>),
+    Contacts {
+        rows: Vec<ContactRow>,
+        next: Option<String>,
+        appended: bool,
+    },
+    ContactSaved(ContactRow),
+    /// The form was refused; core's message, shown inline.
+    FormError(String),
+    ImportProgress {
+        done: u64,
+        total: Option<u64>,
+    },
+    ImportDone(String),
+    Board(Vec<Column>),
+    History {
+        contact: ContactId,
+        rows: Vec<HistoryRow>,
+    },
+    Billing(BillingView),
+    /// A committed event from the LISTEN stream.
+    Live(Event),
+    Db(DbState),
+    /// The editor closed; `None` when it was left without saving or could not start.
+    Edited(Option<String>),
+    /// A request failed; `what` names it for the status bar.
+    Failed {
+        what: &'static str,
+        message: String,
+    },
+}

@@ -1,0 +1,418 @@
+//! 3 Pipeline: a kanban column per stage with its count; h/l (or a mouse drag) moves the selected card,
+//! and the selected contact's stage history and time in stage show below.
+
+use std::cell::Cell;
+
+use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use wacrm_core::{ContactId, Stage};
+
+use crate::intent::{Queue, Request, Update};
+use crate::panes::{Env, KeyHint, Pane, contains, hint, scroll_to, step};
+use crate::text::{relative, span_of, spread, truncate};
+use crate::view::{Card, Column, HistoryRow};
+
+const STAGES: usize = 5;
+const CARD_LINES: u16 = 2;
+
+#[derive(Debug, Default)]
+pub struct Pipeline {
+    columns: Vec<Column>,
+    col: usize,
+    row: usize,
+    /// Cards whose name or phone contain this (client-side: the board holds each column's first cards).
+    filter: Option<String>,
+    history: Option<(ContactId, Vec<HistoryRow>)>,
+    /// A card being dragged with the mouse, and its column.
+    drag: Option<(ContactId, usize)>,
+    offsets: [Cell<usize>; STAGES],
+    areas: [Cell<Rect>; STAGES],
+    loading: bool,
+    started: bool,
+}
+
+impl Pipeline {
+    fn visible(&self, col: usize) -> Vec<&Card> {
+        let Some(column) = self.columns.get(col) else { return Vec::new() };
+        column
+            .cards
+            .iter()
+            .filter(|c| {
+                self.filter.as_deref().is_none_or(|f| {
+                    let f = f.to_lowercase();
+                    c.name.to_lowercase().contains(&f) || c.phone.contains(&f)
+                })
+            })
+            .collect()
+    }
+
+    pub fn selected(&self) -> Option<&Card> {
+        self.visible(self.col).get(self.row).copied()
+    }
+
+    pub fn column(&self) -> usize {
+        self.col
+    }
+
+    pub fn counts(&self) -> Vec<(Stage, i64)> {
+        self.columns.iter().map(|c| (c.stage, c.count)).collect()
+    }
+
+    fn reload(&mut self, queue: &mut Queue) {
+        self.loading = true;
+        queue.load(Request::Board);
+    }
+
+    /// After the selection moved: load the selected contact's history.
+    fn follow(&mut self, queue: &mut Queue) {
+        self.row = step(self.row, 0, self.visible(self.col).len());
+        let contact = self.selected().map(|c| c.contact);
+        match contact {
+            Some(contact) if self.history.as_ref().is_none_or(|(c, _)| *c != contact) => {
+                self.history = Some((contact, Vec::new()));
+                queue.load(Request::History(contact));
+            }
+            Some(_) => {}
+            None => self.history = None,
+        }
+    }
+
+    /// Moves a card to another column at once (the board is redrawn before core answers) and asks core
+    /// to make it so; a refusal reloads the board.
+    fn move_card(&mut self, contact: ContactId, from: usize, to: usize, queue: &mut Queue) {
+        if from == to || to >= self.columns.len() {
+            return;
+        }
+        let Some(index) = self.columns[from].cards.iter().position(|c| c.contact == contact) else { return };
+        let card = self.columns[from].cards.remove(index);
+        self.columns[from].count -= 1;
+        self.columns[to].cards.insert(0, card);
+        self.columns[to].count += 1;
+        self.col = to;
+        self.row = self.visible(to).iter().position(|c| c.contact == contact).unwrap_or(0);
+        queue.load(Request::SetStage { contact, stage: self.columns[to].stage });
+        self.history = None;
+        self.follow(queue);
+    }
+
+    fn move_selected(&mut self, delta: isize, queue: &mut Queue) {
+        let Some(contact) = self.selected().map(|c| c.contact) else { return };
+        let to = step(self.col, delta, self.columns.len());
+        self.move_card(contact, self.col, to, queue);
+    }
+
+    fn draw_column(&self, frame: &mut Frame, area: Rect, index: usize, env: &Env) {
+        let theme = env.theme;
+        let column = &self.columns[index];
+        let focused = index == self.col;
+        let block =
+            Block::default().borders(Borders::ALL).border_style(theme.focus_border(focused)).title(Line::from(vec![
+                Span::styled(format!(" {} ", column.stage), if focused { theme.bold() } else { Style::new() }),
+                Span::styled(format!("({}) ", column.count), theme.accent()),
+            ]));
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        self.areas[index].set(inner);
+        let cards = self.visible(index);
+        let visible = (inner.height / CARD_LINES) as usize;
+        let selected = if focused { self.row } else { 0 };
+        let offset = scroll_to(selected, self.offsets[index].get(), visible);
+        self.offsets[index].set(offset);
+        let width = inner.width as usize;
+        let mut lines = Vec::new();
+        for (i, card) in cards.iter().enumerate().skip(offset).take(visible) {
+            let dragged = self.drag.is_some_and(|(c, _)| c == card.contact);
+            let style = if (focused && i == self.row) || dragged { theme.selected() } else { Style::new() };
+            lines.push(Line::styled(truncate(&card.name, width), theme.bold()).patch_style(style));
+            let age = card.last_active.map(|at| relative(at, env.now, env.offset)).unwrap_or_default();
+            lines.push(
+                spread(
+                    vec![Span::styled(card.phone.clone(), theme.dim())],
+                    vec![Span::styled(age, theme.dim())],
+                    width,
+                )
+                .patch_style(style),
+            );
+        }
+        if cards.is_empty() {
+            lines.push(Line::styled(if self.loading { "loading…" } else { "—" }, theme.dim()));
+        } else if (column.count as usize) > column.cards.len() && offset + visible >= cards.len() {
+            lines.push(Line::styled(format!("+{} more", column.count as usize - column.cards.len()), theme.dim()));
+        }
+        frame.render_widget(Paragraph::new(lines), inner);
+    }
+
+    fn draw_history(&self, frame: &mut Frame, area: Rect, env: &Env) {
+        let theme = env.theme;
+        let card = self.selected();
+        let title = card.map_or(" History ".to_string(), |c| format!(" History · {} ", c.name));
+        let block = Block::default().borders(Borders::ALL).border_style(theme.dim()).title(title);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let Some(card) = card else {
+            frame.render_widget(Paragraph::new(Span::styled("Select a card.", theme.dim())), inner);
+            return;
+        };
+        let mut lines = Vec::new();
+        let stage = self.columns.get(self.col).map(|c| c.stage.to_string()).unwrap_or_default();
+        // The newest change is when the contact entered its current stage.
+        let since = self
+            .history
+            .as_ref()
+            .filter(|(c, _)| *c == card.contact)
+            .and_then(|(_, rows)| rows.last().filter(|r| r.to.to_string() == stage).map(|r| r.at));
+        lines.push(Line::from(match since {
+            Some(at) => vec![
+                Span::raw(format!("In {stage} for ")),
+                Span::styled(span_of(env.now - at), theme.bold()),
+                Span::styled(format!(" (since {})", at.with_timezone(&env.offset).format("%d %b %H:%M")), theme.dim()),
+            ],
+            None => vec![Span::raw(format!("In {stage}"))],
+        }));
+        match &self.history {
+            Some((contact, rows)) if *contact == card.contact && !rows.is_empty() => {
+                for row in rows.iter().rev().take(inner.height.saturating_sub(1) as usize) {
+                    let from = row.from.map_or("—".to_string(), |s| s.to_string());
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("{:>6}  ", relative(row.at, env.now, env.offset)), theme.dim()),
+                        Span::raw(format!("{from} → ")),
+                        Span::styled(row.to.to_string(), theme.bold()),
+                        Span::styled(format!("  {}", row.source), theme.dim()),
+                    ]));
+                }
+            }
+            _ => lines.push(Line::styled("No stage changes recorded.", theme.dim())),
+        }
+        frame.render_widget(Paragraph::new(lines), inner);
+    }
+}
+
+impl Pane for Pipeline {
+    fn keys(&self) -> Vec<KeyHint> {
+        vec![
+            hint("← → Tab Shift-Tab", "previous / next column"),
+            hint("j/k ↑/↓", "next / previous card"),
+            hint("h / l", "move the card to the previous / next stage"),
+            hint("drag", "move a card with the mouse"),
+            hint("/", "filter cards by name or phone"),
+            hint("Esc", "clear the filter"),
+        ]
+    }
+
+    fn handle_key(&mut self, key: KeyEvent, _env: &Env, queue: &mut Queue) -> bool {
+        let len = self.visible(self.col).len();
+        match key.code {
+            KeyCode::Char('j') | KeyCode::Down => self.row = step(self.row, 1, len),
+            KeyCode::Char('k') | KeyCode::Up => self.row = step(self.row, -1, len),
+            KeyCode::Char('g') | KeyCode::Home => self.row = 0,
+            KeyCode::Char('G') | KeyCode::End => self.row = len.saturating_sub(1),
+            KeyCode::Right | KeyCode::Tab => self.col = step(self.col, 1, self.columns.len()),
+            KeyCode::Left | KeyCode::BackTab => self.col = step(self.col, -1, self.columns.len()),
+            KeyCode::Char('l') => {
+                self.move_selected(1, queue);
+                return true;
+            }
+            KeyCode::Char('h') => {
+                self.move_selected(-1, queue);
+                return true;
+            }
+            KeyCode::Esc if self.filter.is_some() => self.filter = None,
+            _ => return false,
+        }
+        self.follow(queue);
+        true
+    }
+
+    fn handle_mouse(&mut self, mouse: MouseEvent, _env: &Env, queue: &mut Queue) -> bool {
+        let Some(col) = (0..self.columns.len()).find(|i| contains(self.areas[*i].get(), mouse.column, mouse.row))
+        else {
+            // Passing over borders keeps the drag; letting go outside the board drops it.
+            if matches!(mouse.kind, MouseEventKind::Up(_)) {
+                self.drag = None;
+            }
+            return false;
+        };
+        let area = self.areas[col].get();
+        match mouse.kind {
+            MouseEventKind::Down(MouseButton::Left) => {
+                let index = self.offsets[col].get() + ((mouse.row - area.y) / CARD_LINES) as usize;
+                if let Some(card) = self.visible(col).get(index) {
+                    self.drag = Some((card.contact, col));
+                    self.col = col;
+                    self.row = index;
+                    self.follow(queue);
+                }
+            }
+            MouseEventKind::Up(MouseButton::Left) => {
+                if let Some((contact, from)) = self.drag.take() {
+                    self.move_card(contact, from, col, queue);
+                }
+            }
+            MouseEventKind::ScrollDown => {
+                self.col = col;
+                self.row = step(self.row, 1, self.visible(col).len());
+                self.follow(queue);
+            }
+            MouseEventKind::ScrollUp => {
+                self.col = col;
+                self.row = step(self.row, -1, self.visible(col).len());
+                self.follow(queue);
+            }
+            _ => return matches!(mouse.kind, MouseEventKind::Drag(_)),
+        }
+        true
+    }
+
+    fn apply(&mut self, update: &Update, _env: &Env, queue: &mut Queue) {
+        match update {
+            Update::Board(columns) => {
+                let keep = self.selected().map(|c| c.contact);
+                self.columns = columns.clone();
+                self.loading = false;
+                if let Some(contact) = keep {
+                    for (i, column) in self.columns.iter().enumerate() {
+                        if let Some(row) = column.cards.iter().position(|c| c.contact == contact) {
+                            (self.col, self.row) = (i, row);
+                        }
+                    }
+                }
+                self.col = step(self.col, 0, self.columns.len());
+                self.follow(queue);
+            }
+            Update::History { contact, rows } => {
+                if let Some((c, history)) = self.history.as_mut()
+                    && c == contact
+                {
+                    *history = rows.clone();
+                }
+            }
+            Update::Failed { what: "stage", .. } => self.reload(queue),
+            Update::Live(event) if self.started && event.kind == "stage_changed" => {
+                self.reload(queue);
+                if let Some(contact) = event.contact_id.filter(|c| self.selected().is_some_and(|s| s.contact == *c)) {
+                    queue.load(Request::History(contact));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn activate(&mut self, queue: &mut Queue) {
+        if !self.started {
+            self.started = true;
+            self.reload(queue);
+        }
+    }
+
+    fn search(&mut self, text: &str, queue: &mut Queue) {
+        let text = text.trim();
+        self.filter = (!text.is_empty()).then(|| text.to_string());
+        self.row = 0;
+        self.follow(queue);
+    }
+
+    fn draw(&self, frame: &mut Frame, area: Rect, env: &Env) {
+        let [board, history] = Layout::vertical([Constraint::Min(6), Constraint::Length(8)]).areas(area);
+        if self.columns.is_empty() {
+            let note = if self.loading || !self.started { "loading…" } else { "The board is empty." };
+            frame.render_widget(Paragraph::new(Span::styled(note, env.theme.dim())), board);
+        } else {
+            let constraints = vec![Constraint::Ratio(1, self.columns.len() as u32); self.columns.len()];
+            let areas = Layout::horizontal(constraints).split(board);
+            for (i, column_area) in areas.iter().enumerate().take(STAGES) {
+                self.draw_column(frame, *column_area, i, env);
+            }
+        }
+        self.draw_history(frame, history, env);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::fixtures::{board, ch, env, key, loads};
+
+    fn loaded() -> (Pipeline, Queue) {
+        let mut pane = Pipeline::default();
+        let mut queue = Queue::default();
+        pane.activate(&mut queue);
+        pane.apply(&Update::Board(board()), &env(), &mut queue);
+        queue.drain();
+        (pane, queue)
+    }
+
+    #[test]
+    fn l_and_h_move_the_selected_card_and_its_counts() {
+        let (mut pane, mut queue) = loaded();
+        assert_eq!(pane.selected().map(|c| c.contact), Some(ContactId(3)));
+        pane.handle_key(ch('l'), &env(), &mut queue);
+        let requests = loads(&queue.drain());
+        assert_eq!(requests[0], Request::SetStage { contact: ContactId(3), stage: Stage::Engaged });
+        assert_eq!(pane.column(), 1);
+        assert_eq!(pane.selected().map(|c| c.contact), Some(ContactId(3)), "the selection follows the card");
+        assert_eq!(pane.counts()[0], (Stage::New, 40));
+        assert_eq!(pane.counts()[1], (Stage::Engaged, 2));
+        pane.handle_key(ch('h'), &env(), &mut queue);
+        pane.handle_key(ch('h'), &env(), &mut queue);
+        let requests = loads(&queue.drain());
+        assert_eq!(
+            requests.iter().filter(|r| matches!(r, Request::SetStage { .. })).count(),
+            1,
+            "nothing moves left of New"
+        );
+    }
+
+    #[test]
+    fn arrows_choose_columns_and_cards_and_load_history() {
+        let (mut pane, mut queue) = loaded();
+        pane.handle_key(ch('j'), &env(), &mut queue);
+        assert_eq!(loads(&queue.drain()), vec![Request::History(ContactId(5))]);
+        pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
+        assert_eq!(loads(&queue.drain()), vec![Request::History(ContactId(6))]);
+        pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
+        pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
+        pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
+        assert!(pane.selected().is_none(), "Lost is empty");
+        assert!(!pane.handle_key(ch('x'), &env(), &mut queue));
+    }
+
+    #[test]
+    fn a_refused_move_reloads_the_board() {
+        let (mut pane, mut queue) = loaded();
+        pane.handle_key(ch('l'), &env(), &mut queue);
+        queue.drain();
+        pane.apply(&Update::Failed { what: "stage", message: "blocked".into() }, &env(), &mut queue);
+        assert_eq!(loads(&queue.drain()), vec![Request::Board]);
+    }
+
+    #[test]
+    fn dragging_a_card_to_another_column_moves_it() {
+        let (mut pane, mut queue) = loaded();
+        let mut terminal = Terminal::new(TestBackend::new(100, 20)).expect("terminal");
+        terminal.draw(|f| pane.draw(f, f.area(), &env())).expect("frame");
+        let at = |kind, column| MouseEvent { kind, column, row: 1, modifiers: KeyModifiers::NONE };
+        // Columns are 20 cells wide: the first card of New at x=2, a border at x=40 (passing over it keeps
+        // the drag), the Paid column at x=62.
+        pane.handle_mouse(at(MouseEventKind::Down(MouseButton::Left), 2), &env(), &mut queue);
+        pane.handle_mouse(at(MouseEventKind::Drag(MouseButton::Left), 40), &env(), &mut queue);
+        pane.handle_mouse(at(MouseEventKind::Up(MouseButton::Left), 62), &env(), &mut queue);
+        let requests = loads(&queue.drain());
+        assert!(requests.contains(&Request::SetStage { contact: ContactId(3), stage: Stage::Paid }), "{requests:?}");
+        assert_eq!(pane.counts()[3], (Stage::Paid, 2));
+    }
+
+    #[test]
+    fn search_filters_cards_on_the_board() {
+        let (mut pane, mut queue) = loaded();
+        pane.search("ravi", &mut queue);
+        assert_eq!(pane.selected().map(|c| c.contact), Some(ContactId(5)));
+    }
+}

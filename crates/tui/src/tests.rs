@@ -1,0 +1,198 @@
+//! Rendering of every pane into a TestBackend, compared with the snapshots in `src/snapshots/`, and
+//! the app-level key handling (tabs, popups, palette, search).
+
+use crossterm::event::{KeyCode, MouseButton, MouseEvent, MouseEventKind};
+use insta::assert_snapshot;
+use wacrm_core::{ContactId, Stage};
+
+use crate::fixtures::*;
+use crate::intent::{ConversationFilter, Intent, Request, Tab, Update};
+use crate::view::DbState;
+
+fn press(app: &mut crate::app::App, keys: &[crossterm::event::KeyEvent]) -> Vec<Intent> {
+    keys.iter().flat_map(|k| app.handle_key(*k)).collect()
+}
+
+#[test]
+fn inbox_list_and_chat() {
+    assert_snapshot!(render(&loaded_app(), 120, 30));
+}
+
+#[test]
+fn inbox_composer_with_multiline_draft() {
+    let mut app = loaded_app();
+    press(&mut app, &[key(KeyCode::Enter), ch('S'), ch('u'), ch('r'), ch('e')]);
+    app.handle_key(crossterm::event::KeyEvent::new(KeyCode::Enter, crossterm::event::KeyModifiers::ALT));
+    press(&mut app, &[ch('D'), ch('a'), ch('y')]);
+    assert_snapshot!(render(&app, 120, 30));
+}
+
+#[test]
+fn inbox_closed_window_offers_templates() {
+    let mut app = loaded_app();
+    press(&mut app, &[ch('j'), ch('j'), key(KeyCode::Enter)]);
+    assert_snapshot!(render(&app, 120, 30));
+}
+
+#[test]
+fn inbox_stage_picker() {
+    let mut app = loaded_app();
+    press(&mut app, &[ch('s')]);
+    assert_snapshot!(render(&app, 120, 30));
+}
+
+#[test]
+fn inbox_narrow_terminal_shows_one_side() {
+    let mut app = loaded_app();
+    assert_snapshot!("inbox_narrow_list", render(&app, 60, 16));
+    press(&mut app, &[key(KeyCode::Tab)]);
+    assert_snapshot!("inbox_narrow_chat", render(&app, 60, 16));
+}
+
+#[test]
+fn inbox_tiny_terminal_does_not_panic() {
+    let app = loaded_app();
+    for (w, h) in [(1, 1), (10, 3), (20, 5), (79, 10), (80, 6)] {
+        render(&app, w, h);
+    }
+}
+
+#[test]
+fn contacts_table() {
+    let mut app = loaded_app();
+    press(&mut app, &[ch('2')]);
+    app.apply(Update::Contacts { rows: contacts(), next: None, appended: false });
+    assert_snapshot!(render(&app, 110, 14));
+}
+
+#[test]
+fn contacts_form_shows_core_errors_inline() {
+    let mut app = loaded_app();
+    press(&mut app, &[ch('2')]);
+    app.apply(Update::Contacts { rows: contacts(), next: None, appended: false });
+    press(&mut app, &[ch('n'), ch('B'), ch('o'), key(KeyCode::Tab), ch('1'), ch('2'), key(KeyCode::Enter)]);
+    app.apply(Update::FormError("\"12\" is not a phone number (not a number)".into()));
+    assert_snapshot!(render(&app, 110, 20));
+}
+
+#[test]
+fn contacts_import_progress() {
+    let mut app = loaded_app();
+    press(&mut app, &[ch('2')]);
+    app.apply(Update::Contacts { rows: contacts(), next: None, appended: false });
+    app.apply(Update::ImportProgress { done: 600, total: Some(1000) });
+    assert_snapshot!(render(&app, 110, 14));
+}
+
+#[test]
+fn pipeline_board_with_history() {
+    let mut app = loaded_app();
+    let intents = press(&mut app, &[ch('3')]);
+    assert!(loads(&intents).contains(&Request::Board));
+    let intents = app.apply(Update::Board(board()));
+    assert!(loads(&intents).contains(&Request::History(ContactId(3))));
+    press(&mut app, &[key(KeyCode::Right)]);
+    app.apply(Update::History { contact: ContactId(6), rows: history() });
+    assert_snapshot!(render(&app, 120, 24));
+}
+
+#[test]
+fn planned_and_billing_panes() {
+    let mut app = loaded_app();
+    for (i, tab) in Tab::ALL.iter().enumerate().skip(3) {
+        press(&mut app, &[ch(char::from(b'1' + i as u8))]);
+        assert_eq!(app.tab(), *tab);
+        if *tab == Tab::Billing {
+            app.apply(Update::Billing(billing()));
+        }
+        assert_snapshot!(format!("pane_{}", tab.title().to_lowercase()), render(&app, 100, 12));
+    }
+}
+
+#[test]
+fn help_lists_the_keys_of_the_current_pane() {
+    let mut app = loaded_app();
+    press(&mut app, &[ch('?')]);
+    assert_snapshot!(render(&app, 100, 30));
+    press(&mut app, &[key(KeyCode::Esc), ch('3'), ch('?')]);
+    let screen = render(&app, 100, 30);
+    assert!(screen.contains("move the card to the previous / next stage"), "{screen}");
+}
+
+#[test]
+fn palette_filters_and_runs_commands() {
+    let mut app = loaded_app();
+    press(&mut app, &[ch(':'), ch('s')]);
+    assert_snapshot!(render(&app, 100, 20));
+    let intents = press(&mut app, &[ch('t'), ch('a'), ch('g'), ch('e'), ch(' '), ch('P'), ch('a'), ch('i'), ch('d')]);
+    assert!(intents.is_empty());
+    let intents = press(&mut app, &[key(KeyCode::Enter)]);
+    assert_eq!(loads(&intents), vec![Request::SetStage { contact: ContactId(1), stage: Stage::Paid }]);
+    // A partial name runs the highlighted entry.
+    press(&mut app, &[ch(':'), ch('p'), ch('i'), ch('p'), key(KeyCode::Enter)]);
+    assert_eq!(app.tab(), Tab::Pipeline);
+}
+
+#[test]
+fn search_reloads_the_inbox_with_the_text() {
+    let mut app = loaded_app();
+    press(&mut app, &[ch('/'), ch('l'), ch('i')]);
+    assert!(render(&app, 100, 20).contains("/li"));
+    let intents = press(&mut app, &[key(KeyCode::Enter)]);
+    assert_eq!(
+        loads(&intents),
+        vec![Request::Conversations { filter: ConversationFilter::All, search: Some("li".into()), after: None }]
+    );
+}
+
+#[test]
+fn status_bar_shows_a_lost_connection() {
+    let mut app = loaded_app();
+    app.apply(Update::Db(DbState::Reconnecting));
+    let screen = render(&app, 120, 30);
+    assert!(screen.lines().last().is_some_and(|l| l.contains("✗ reconnecting")), "{screen}");
+    // Recovery reloads what is shown, since events may have been missed.
+    let intents = app.apply(Update::Db(DbState::Live));
+    assert!(loads(&intents).contains(&Request::UnreadTotal));
+}
+
+#[test]
+fn typing_in_the_composer_never_triggers_global_keys() {
+    let mut app = loaded_app();
+    let intents = press(&mut app, &[key(KeyCode::Enter), ch('q'), ch('3'), ch('?'), ch(':')]);
+    assert!(!app.should_quit());
+    assert_eq!(app.tab(), Tab::Inbox);
+    assert!(!intents.contains(&Intent::Quit));
+    assert_eq!(app.inbox().composer_text(), "q3?:");
+    assert!(press(&mut app, &[ctrl('c')]).contains(&Intent::Quit));
+}
+
+#[test]
+fn tabs_switch_by_digit_and_by_click() {
+    let mut app = loaded_app();
+    let intents = press(&mut app, &[ch('2')]);
+    assert_eq!(app.tab(), Tab::Contacts);
+    assert!(matches!(loads(&intents).as_slice(), [Request::Contacts { .. }]));
+    // The second visit does not load again: live events keep the pane current.
+    press(&mut app, &[ch('1')]);
+    assert!(loads(&press(&mut app, &[ch('2')])).is_empty());
+    render(&app, 120, 30);
+    let click = MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: 30,
+        row: 0,
+        modifiers: crossterm::event::KeyModifiers::NONE,
+    };
+    app.handle_mouse(click);
+    assert_eq!(app.tab(), Tab::Pipeline);
+}
+
+#[test]
+fn live_events_refresh_the_unread_total() {
+    let mut app = loaded_app();
+    let intents = app.apply(live("message_received", 3));
+    let requests = loads(&intents);
+    assert!(requests.contains(&Request::UnreadTotal));
+    assert!(requests.contains(&Request::Conversation(ContactId(3))));
+    assert!(intents.contains(&Intent::Bell), "a message in a chat that is not open rings the bell");
+}

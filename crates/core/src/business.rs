@@ -67,39 +67,27 @@ pub async fn create(pool: &PgPool, name: &str, email: &str, region: &str) -> Res
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<Business>> {
-    let rows =
-        sqlx::query!("SELECT id, business_name, email, status, default_region, created_at FROM businesses ORDER BY id")
-            .fetch_all(pool)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Business {
-            id: BusinessId(r.id),
-            name: r.business_name,
-            email: r.email,
-            status: r.status.unwrap_or_else(|| "active".into()),
-            default_region: r.default_region,
-            created_at: r.created_at,
-        })
-        .collect())
+    Ok(sqlx::query_as!(
+        Business,
+        r#"SELECT id AS "id: BusinessId", business_name AS name, email, COALESCE(status, 'active') AS "status!",
+                  default_region, created_at
+           FROM businesses ORDER BY id"#
+    )
+    .fetch_all(pool)
+    .await?)
 }
 
 pub async fn get(pool: &PgPool, scope: &Scope) -> Result<Business> {
-    let r = sqlx::query!(
-        "SELECT id, business_name, email, status, default_region, created_at FROM businesses WHERE id = $1",
+    sqlx::query_as!(
+        Business,
+        r#"SELECT id AS "id: BusinessId", business_name AS name, email, COALESCE(status, 'active') AS "status!",
+                  default_region, created_at
+           FROM businesses WHERE id = $1"#,
         scope.business().0
     )
     .fetch_optional(pool)
     .await?
-    .ok_or_else(|| Error::not_found(format!("business {}", scope.business())))?;
-    Ok(Business {
-        id: BusinessId(r.id),
-        name: r.business_name,
-        email: r.email,
-        status: r.status.unwrap_or_else(|| "active".into()),
-        default_region: r.default_region,
-        created_at: r.created_at,
-    })
+    .ok_or_else(|| Error::not_found(format!("business {}", scope.business())))
 }
 
 /// A connected WhatsApp number. The access token is never read back out.
@@ -141,6 +129,11 @@ pub async fn add_account(pool: &PgPool, scope: &Scope, new: &NewAccount) -> Resu
     if new.token.trim().is_empty() {
         return Err(Error::invalid("the access token is empty", "pass --token with a system-user access token"));
     }
+    let waba_id = new.waba_id.as_deref().map(str::trim).filter(|w| !w.is_empty());
+    let mut tx = pool.begin().await?;
+    if let Some(waba_id) = waba_id {
+        claim_waba(&mut tx, scope, waba_id).await?;
+    }
     let row = sqlx::query!(
         r#"INSERT INTO whatsapp_accounts
                (business_id, phone_number, api_token, phone_number_id, waba_id, api_base_url, api_version)
@@ -150,22 +143,48 @@ pub async fn add_account(pool: &PgPool, scope: &Scope, new: &NewAccount) -> Resu
         phone.as_str(),
         new.token.trim(),
         phone_number_id,
-        new.waba_id.as_deref().map(str::trim),
+        waba_id,
         new.api_base_url.as_deref(),
         new.api_version.as_deref()
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(Account {
         id: AccountId(row.id),
         phone_number: phone.to_string(),
         phone_number_id: Some(phone_number_id.to_string()),
-        waba_id: new.waba_id.clone(),
+        waba_id: waba_id.map(str::to_string),
         status: row.status.unwrap_or_else(|| "active".into()),
         api_base_url: new.api_base_url.clone(),
         api_version: new.api_version.clone(),
         connected_at: row.connected_at,
     })
+}
+
+/// Records that `waba_id` belongs to the acting business; a WABA already owned by another business is
+/// refused, since template and account webhooks are routed by the WABA id alone.
+async fn claim_waba(conn: &mut sqlx::PgConnection, scope: &Scope, waba_id: &str) -> Result<()> {
+    let owner = sqlx::query_scalar!(
+        r#"WITH claimed AS (
+               INSERT INTO waba_owners (waba_id, business_id) VALUES ($1, $2)
+               ON CONFLICT (waba_id) DO NOTHING RETURNING business_id
+           )
+           SELECT business_id AS "business_id!" FROM claimed
+           UNION ALL
+           SELECT business_id FROM waba_owners WHERE waba_id = $1"#,
+        waba_id,
+        scope.business().0
+    )
+    .fetch_one(conn)
+    .await?;
+    if owner != scope.business().0 {
+        return Err(Error::conflict(
+            format!("the WhatsApp Business Account {waba_id} is connected to another business"),
+            "check the WABA id in the Meta App Dashboard (WhatsApp > API Setup)",
+        ));
+    }
+    Ok(())
 }
 
 pub async fn list_accounts(pool: &PgPool, scope: &Scope) -> Result<Vec<Account>> {

@@ -81,9 +81,24 @@ impl Error {
             | Error::WhatsAppUnreachable { hint, .. }
             | Error::Unavailable { hint, .. } => hint.as_deref(),
             Error::NotFound { .. } => Some("check the id (list commands show them) and the acting business"),
+            Error::WhatsApp { code, retryable, .. } => Some(whatsapp_hint(*code, *retryable)),
             Error::Forbidden { .. } => Some("ask an owner or admin of the business"),
             _ => None,
         }
+    }
+}
+
+/// What to do about a Cloud API error code (the families in Meta's error-code reference).
+fn whatsapp_hint(code: i64, retryable: bool) -> &'static str {
+    match code {
+        131047 => "the customer has not written for 24 hours: send an approved template instead",
+        131026 => "the number cannot receive WhatsApp messages; check it with the customer",
+        131050 => "the customer stopped marketing messages; only transactional templates or replies reach them",
+        131048 | 131049 | 131064 => "WhatsApp is limiting this number's messages; slow down and review message quality",
+        190 | 0 => "the access token is invalid or expired: reconnect the number with a fresh system-user token",
+        132000..=132999 => "the template or its parameters are wrong; check its name, language and parameters",
+        _ if retryable => "a temporary WhatsApp problem: try again in a minute",
+        _ => "see Meta's error-code reference for this code",
     }
 }
 
@@ -140,6 +155,11 @@ impl From<sqlx::Error> for Error {
                     Some("23505") => Error::conflict(db.message().to_string(), "the value is already in use"),
                     Some("23503") => Error::invalid(db.message().to_string(), "the referenced record does not exist"),
                     Some("23514") => Error::invalid(db.message().to_string(), "the value breaks a rule of the schema"),
+                    // A deadlock or serialization failure: transient, the same work succeeds when retried.
+                    Some("40P01" | "40001") => Error::unavailable(
+                        db.message().to_string(),
+                        "a concurrent change got in the way; run the command again",
+                    ),
                     // Too many connections, shutting down, cannot connect now.
                     Some("53300" | "57P01" | "57P03") => {
                         Error::unavailable(db.message().to_string(), "try again shortly")

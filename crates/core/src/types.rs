@@ -17,11 +17,6 @@ macro_rules! id_type {
         #[serde(transparent)]
         pub struct $name(pub i32);
 
-        impl $name {
-            /// What the id names, for "not found" messages.
-            pub const WHAT: &'static str = $what;
-        }
-
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 self.0.fmt(f)
@@ -56,12 +51,6 @@ id_type!(/// A billing plan.
     PlanId, "plan");
 id_type!(/// A business's subscription to a plan.
     SubscriptionId, "subscription");
-id_type!(/// A message template.
-    TemplateId, "template");
-id_type!(/// A broadcast campaign.
-    CampaignId, "campaign");
-id_type!(/// An automation rule.
-    RuleId, "automation rule");
 
 macro_rules! pg_enum {
     ($(#[$doc:meta])* $name:ident, $pg:literal, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {

@@ -14,11 +14,10 @@ use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
 use crate::auth::{Area, Scope};
-use crate::business;
 use crate::error::{Error, Result};
 use crate::events::{self, EventKind};
 use crate::inbox::send::sending_account;
-use crate::types::{ContactId, Direction, MessageId, MessageStatus, Phone, Stage, UserId};
+use crate::types::{ContactId, Direction, MessageId, MessageStatus, Stage, UserId};
 use crate::whatsapp::client::GraphClient;
 
 /// The most rows one page may ask for.
@@ -358,7 +357,7 @@ pub async fn history(
     .fetch_one(pool)
     .await?;
     if !exists {
-        return Err(Error::not_found(format!("contact {contact}")));
+        return Err(no_conversation(contact));
     }
     let mut items = sqlx::query_as!(
         ChatMessage,
@@ -390,28 +389,19 @@ pub async fn history(
     Ok(Page { items, next })
 }
 
-/// Finds a contact by id (`42`) or phone (`+14155552671`, or national digits in the business's region).
+/// The contact a person named — an id, or a phone starting with `+` (see [`crate::contacts::resolve`],
+/// the one place that reads references) — checked to exist in this business.
 pub async fn find_contact(pool: &PgPool, scope: &Scope, reference: &str) -> Result<ContactId> {
     scope.require(Area::Inbox)?;
-    let reference = reference.trim();
-    let digits = reference.chars().filter(char::is_ascii_digit).count();
-    let found = if reference.starts_with('+') || digits >= 7 {
-        let region = business::get(pool, scope).await?.default_region;
-        let phone = Phone::parse(reference, &region)?;
-        sqlx::query_scalar!(
-            "SELECT id FROM contacts WHERE business_id = $1 AND phone = $2",
-            scope.business().0,
-            phone.as_str()
-        )
-        .fetch_optional(pool)
-        .await?
-    } else {
-        let id: ContactId = reference.parse()?;
-        sqlx::query_scalar!("SELECT id FROM contacts WHERE business_id = $1 AND id = $2", scope.business().0, id.0)
-            .fetch_optional(pool)
-            .await?
-    };
-    found.map(ContactId).ok_or_else(|| Error::not_found(format!("contact {reference:?}")))
+    let id = crate::contacts::resolve(pool, scope, reference).await?;
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM contacts WHERE business_id = $1 AND id = $2) AS "exists!""#,
+        scope.business().0,
+        id.0
+    )
+    .fetch_one(pool)
+    .await?;
+    if exists { Ok(id) } else { Err(Error::not_found(format!("contact {}", reference.trim()))) }
 }
 
 /// Records a conversation change in the outbox (the terminal's live inbox follows these).
@@ -439,7 +429,8 @@ pub async fn mark_read(
     let mut tx = pool.begin().await?;
     let before = sqlx::query_scalar!(
         r#"UPDATE contacts c SET unread_count = 0
-           FROM (SELECT id, unread_count FROM contacts WHERE business_id = $1 AND id = $2 FOR UPDATE) old
+           FROM (SELECT id, unread_count FROM contacts
+                 WHERE business_id = $1 AND id = $2 AND last_message_at IS NOT NULL FOR UPDATE) old
            WHERE c.business_id = $1 AND c.id = old.id
            RETURNING old.unread_count"#,
         business.0,
@@ -447,7 +438,7 @@ pub async fn mark_read(
     )
     .fetch_optional(&mut *tx)
     .await?
-    .ok_or_else(|| Error::not_found(format!("contact {contact}")))?;
+    .ok_or_else(|| no_conversation(contact))?;
     let newest = sqlx::query!(
         r#"WITH marked AS (
                UPDATE messages SET status = 'read', read_at = COALESCE(read_at, NOW())
@@ -486,6 +477,11 @@ pub async fn mark_read(
     get(pool, scope, contact).await
 }
 
+/// A contact without messages has no conversation to act on (and another business's has none either).
+fn no_conversation(contact: ContactId) -> Error {
+    Error::not_found(format!("conversation with contact {contact}"))
+}
+
 /// Assigns the conversation to a team member of the same business.
 pub async fn assign(pool: &PgPool, scope: &Scope, contact: ContactId, user: UserId) -> Result<Conversation> {
     scope.require(Area::Inbox)?;
@@ -496,7 +492,7 @@ pub async fn assign(pool: &PgPool, scope: &Scope, contact: ContactId, user: User
         .await?
         .ok_or_else(|| Error::not_found(format!("user {user}")))?;
     let done = sqlx::query!(
-        "UPDATE contacts SET assigned_user_id = $3 WHERE business_id = $1 AND id = $2",
+        "UPDATE contacts SET assigned_user_id = $3 WHERE business_id = $1 AND id = $2 AND last_message_at IS NOT NULL",
         business.0,
         contact.0,
         user.0
@@ -504,7 +500,7 @@ pub async fn assign(pool: &PgPool, scope: &Scope, contact: ContactId, user: User
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(Error::not_found(format!("contact {contact}")));
+        return Err(no_conversation(contact));
     }
     announce(&mut tx, scope, contact, json!({"action": "assigned", "assigned_user_id": user})).await?;
     tx.commit().await?;
@@ -538,7 +534,7 @@ async fn change_state(pool: &PgPool, scope: &Scope, contact: ContactId, change: 
                resolved_at = CASE $3 WHEN 'resolved' THEN COALESCE(resolved_at, NOW())
                                      WHEN 'reopened' THEN NULL
                                      ELSE resolved_at END
-           WHERE business_id = $1 AND id = $2"#,
+           WHERE business_id = $1 AND id = $2 AND last_message_at IS NOT NULL"#,
         business.0,
         contact.0,
         change.action()
@@ -546,7 +542,7 @@ async fn change_state(pool: &PgPool, scope: &Scope, contact: ContactId, change: 
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(Error::not_found(format!("contact {contact}")));
+        return Err(no_conversation(contact));
     }
     announce(&mut tx, scope, contact, json!({"action": change.action()})).await?;
     tx.commit().await?;

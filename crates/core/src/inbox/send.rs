@@ -314,7 +314,8 @@ async fn gate_and_reserve(
             if *category == TemplateCategory::Marketing && contact.opted_out_at.is_some() {
                 return Err(Error::invalid(
                     format!("{who} opted out of marketing messages"),
-                    "send a utility template (--category utility) or a reply inside their 24-hour window",
+                    "reply inside their 24-hour window, or send a template that really is transactional \
+                     (order or account updates); promotions must wait until they opt back in",
                 ));
             }
             None
@@ -383,29 +384,30 @@ async fn record(
     outcome: std::result::Result<Accepted, ApiError>,
 ) -> Result<SentMessage> {
     let business = scope.business();
-    let mut tx = pool.begin().await?;
     let failure = match outcome {
         Ok(accepted) => {
-            sqlx::query!(
-                "UPDATE messages SET status = 'sent', wamid = $3 WHERE business_id = $1 AND id = $2",
-                business.0,
-                reserved.id.0,
-                accepted.wamid
-            )
-            .execute(&mut *tx)
-            .await?;
-            touch_conversation(&mut tx, business, contact, reserved.id, at).await?;
-            events::emit(
-                &mut tx,
-                business,
-                EventKind::MessageSent,
-                Some(contact),
-                json!({"message_id": reserved.id, "wamid": accepted.wamid, "kind": draft.kind,
-                       "client_ref": reserved.client_ref, "account_id": reserved.account.id,
-                       "sender_user_id": scope.user(), "opened_conversation": reserved.opened_conversation}),
-            )
-            .await?;
-            tx.commit().await?;
+            // Meta has the message now: failing to write that down must not read as "not sent", or the
+            // user sends it again. Retry briefly, then say plainly that it went out.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match record_accepted(pool, scope, contact, reserved, draft, at, &accepted.wamid).await {
+                    Ok(()) => break,
+                    Err(e) if attempt < RECORD_ATTEMPTS => {
+                        tracing::warn!(error = %e, wamid = %accepted.wamid, "recording an accepted send failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                    }
+                    Err(e) => {
+                        return Err(Error::unavailable(
+                            format!(
+                                "WhatsApp accepted message {} ({}) but it could not be recorded: {e}",
+                                reserved.id, accepted.wamid
+                            ),
+                            "do not send it again: it went out, and its status webhooks will complete the record",
+                        ));
+                    }
+                }
+            }
             return Ok(SentMessage {
                 id: reserved.id,
                 contact_id: contact,
@@ -424,6 +426,8 @@ async fn record(
     };
     // Meta may have taken a message whose answer never arrived: it stays pending (visible, matched
     // later by its client_ref) instead of being marked failed and sent again.
+    let mut tx = pool.begin().await?;
+    touch_conversation(&mut tx, business, contact, reserved.id, at).await?;
     let status = if failure.outcome_unknown { MessageStatus::Pending } else { MessageStatus::Failed };
     let code = failure.code.and_then(|c| i32::try_from(c).ok());
     sqlx::query!(
@@ -445,7 +449,6 @@ async fn record(
     {
         billing::release_window(&mut tx, business, conversation).await?;
     }
-    touch_conversation(&mut tx, business, contact, reserved.id, at).await?;
     events::emit(
         &mut tx,
         business,
@@ -457,6 +460,48 @@ async fn record(
     .await?;
     tx.commit().await?;
     Err(failure.into())
+}
+
+/// How often recording an accepted send is tried before the user is told it went out unrecorded.
+const RECORD_ATTEMPTS: u64 = 3;
+
+/// Writes down that Meta accepted the reserved message. The contact is locked first (the order every
+/// path takes), and a status webhook that won the race — matched by client_ref — is never moved back.
+async fn record_accepted(
+    pool: &PgPool,
+    scope: &Scope,
+    contact: ContactId,
+    reserved: &Reserved,
+    draft: &Draft,
+    at: DateTime<Utc>,
+    wamid: &str,
+) -> Result<()> {
+    let business = scope.business();
+    let mut tx = pool.begin().await?;
+    touch_conversation(&mut tx, business, contact, reserved.id, at).await?;
+    sqlx::query!(
+        r#"UPDATE messages
+           SET status = CASE WHEN status = 'pending' THEN 'sent'::message_status ELSE status END,
+               wamid = COALESCE(wamid, $3)
+           WHERE business_id = $1 AND id = $2"#,
+        business.0,
+        reserved.id.0,
+        wamid
+    )
+    .execute(&mut *tx)
+    .await?;
+    events::emit(
+        &mut tx,
+        business,
+        EventKind::MessageSent,
+        Some(contact),
+        json!({"message_id": reserved.id, "wamid": wamid, "kind": draft.kind,
+               "client_ref": reserved.client_ref, "account_id": reserved.account.id,
+               "sender_user_id": scope.user(), "opened_conversation": reserved.opened_conversation}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Makes `message` the conversation's last message unless a newer one already is.

@@ -221,6 +221,23 @@ async fn accounts_validate_input_and_stay_inside_their_business(pool: PgPool) {
         business::add_account(&pool, &b, &NewAccount { phone: "12".into(), ..new.clone() }).await.unwrap_err();
     assert!(matches!(bad_phone, Error::Invalid { .. }));
 
+    // A WABA routes template webhooks, so it belongs to one business only.
+    let shared_waba = business::add_account(
+        &pool,
+        &b,
+        &NewAccount { phone: "+14155550177".into(), phone_number_id: "777".into(), ..new.clone() },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(shared_waba, Error::Conflict { .. }), "{shared_waba:?}");
+    let second_number = business::add_account(
+        &pool,
+        &a,
+        &NewAccount { phone: "+14155550177".into(), phone_number_id: "778".into(), ..new.clone() },
+    )
+    .await;
+    assert!(second_number.is_ok(), "a business may connect several numbers of its own WABA: {second_number:?}");
+
     // Business B cannot see or change A's number, and trying changes nothing.
     assert!(business::list_accounts(&pool, &b).await.unwrap().is_empty());
     let foreign = business::set_account_active(&pool, &b, account.id, false).await.unwrap_err();
@@ -263,4 +280,22 @@ async fn the_demo_is_idempotent_even_when_started_twice_at_once(pool: PgPool) {
     let scope = Scope::for_business(&pool, first.business).await.unwrap();
     let dashboards = demo::summary(&pool, &scope).await.unwrap();
     assert_eq!(dashboards.len(), 8);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn rows_cannot_point_at_another_business(pool: PgPool) {
+    let a = tenant(&pool, "a@example.com").await;
+    let b = tenant(&pool, "b@example.com").await;
+    let their_user = auth::add_user(&pool, &b, "Bo", "bo@example.com", "long enough", Role::Agent).await.unwrap();
+    let our_contact = insert_contact(&pool, a.business(), "+14155550101").await.unwrap();
+    let err = sqlx::query(
+        "INSERT INTO messages (business_id, contact_id, direction, content, sender_user_id) VALUES ($1, $2, 'out', 'x', $3)",
+    )
+    .bind(a.business().0)
+    .bind(our_contact)
+    .bind(their_user.id.0)
+    .execute(&pool)
+    .await
+    .unwrap_err();
+    assert!(matches!(Error::from(err), Error::Invalid { .. }), "a message may not name another business's sender");
 }

@@ -78,7 +78,6 @@ enum Command {
     /// The database: migrate, status, the embedded cluster.
     #[command(subcommand)]
     Db(cmd::db::Command),
-    /// Set up the demo business and open the dashboards.
     Demo(cmd::demo::Command),
     /// Effective configuration.
     #[command(subcommand)]

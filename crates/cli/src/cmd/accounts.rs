@@ -33,10 +33,16 @@ pub enum Command {
         api_version: Option<String>,
     },
     /// List connected numbers (tokens are never shown).
+    ///
+    /// Example: wacrm --business demo@wacrm.test accounts list --json
     List,
     /// Stop routing webhooks and sends through a number.
+    ///
+    /// Example: wacrm --business demo@wacrm.test accounts deactivate 1
     Deactivate { id: AccountId },
     /// Route webhooks and sends through a number again.
+    ///
+    /// Example: wacrm --business demo@wacrm.test accounts activate 1
     Activate { id: AccountId },
 }
 

@@ -13,6 +13,8 @@ pub enum Command {
     /// Example: wacrm billing plans --json
     Plans,
     /// Show the acting business's subscription.
+    ///
+    /// Example: wacrm --business demo@wacrm.test billing subscription --json
     Subscription,
     /// Move the business to another plan, effective at once.
     ///

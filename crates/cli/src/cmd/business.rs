@@ -27,6 +27,8 @@ pub enum Command {
     /// Example: wacrm business list --json
     List,
     /// Show the acting business.
+    ///
+    /// Example: wacrm --business demo@wacrm.test business show
     Show,
 }
 

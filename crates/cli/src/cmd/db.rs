@@ -18,8 +18,12 @@ pub enum Command {
     /// Example: wacrm db status --json
     Status,
     /// Start the embedded cluster (first use initialises it).
+    ///
+    /// Example: wacrm db start
     Start,
     /// Stop the embedded cluster.
+    ///
+    /// Example: wacrm db stop
     Stop,
     /// Print the connection URL, for psql and scripts.
     ///

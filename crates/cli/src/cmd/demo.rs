@@ -29,7 +29,9 @@ pub enum ScaleArg {
 /// sent/delivered/read status webhooks back, so the status marks move as they would in production.
 ///
 /// Example: wacrm demo
+///
 /// Example: WACRM_APP_SECRET=demo-secret wacrm-webhookd & WACRM_APP_SECRET=demo-secret wacrm demo
+///
 /// Example: wacrm demo --scale large --json
 #[derive(Debug, Args)]
 pub struct Command {

@@ -37,15 +37,16 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
     let scope = ctx.scope().await?;
     let pool = ctx.pool().await?;
     let as_json = ctx.out.format == Format::Json || !ctx.out.interactive;
-    // Subscribe before replaying, so nothing committed in between is lost; duplicates are skipped by id.
+    // Subscribe before replaying, so nothing committed in between is lost. Ids come from a sequence, not
+    // commit order, so the live stream skips exactly the events the replay printed (not every lower id).
     let mut live = Box::pin(events::subscribe(pool, &scope).await?);
-    // Event ids are positive, so 0 skips nothing when there is no replay.
-    let mut last = since.unwrap_or(0);
-    if since.is_some() {
+    let mut replayed = std::collections::HashSet::new();
+    if let Some(mut last) = since {
         loop {
             let page = events::list_since(pool, &scope, last, REPLAY_PAGE).await?;
             for event in &page {
                 print(event, as_json, ctx.out.color)?;
+                replayed.insert(event.id);
                 last = event.id;
             }
             if (page.len() as i64) < REPLAY_PAGE {
@@ -62,7 +63,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             next = live.next() => match next {
                 Some(event) => {
                     let event = event?;
-                    if event.id <= last {
+                    if replayed.remove(&event.id) {
                         continue;
                     }
                     print(&event, as_json, ctx.out.color)?;

@@ -7,40 +7,64 @@ use clap::Subcommand;
 #[derive(Debug, Subcommand)]
 pub enum Automation {
     /// List automation rules.
+    ///
+    /// Example: wacrm automation list --json
     List,
     /// Add a rule (trigger, JSON condition, JSON action, delay).
+    ///
+    /// Example: wacrm automation add
     Add,
     /// Remove a rule.
+    ///
+    /// Example: wacrm automation rm
     Rm,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Broadcast {
     /// Create a campaign from an approved template and a contact filter.
+    ///
+    /// Example: wacrm broadcast create
     Create,
     /// List campaigns with delivery and reply counts.
+    ///
+    /// Example: wacrm broadcast list --json
     List,
     /// Send (or resume) due campaigns.
+    ///
+    /// Example: wacrm broadcast run
     Run,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Templates {
     /// List templates with their approval status.
+    ///
+    /// Example: wacrm templates list --json
     List,
     /// Create a template and submit it for approval.
+    ///
+    /// Example: wacrm templates create
     Create,
     /// Delete an unused template.
+    ///
+    /// Example: wacrm templates rm
     Rm,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Analytics {
     /// Lead growth per day, week or month.
+    ///
+    /// Example: wacrm analytics leads --json
     Leads,
     /// Messages sent and received, response times.
+    ///
+    /// Example: wacrm analytics messages
     Messages,
     /// Campaign delivery and reply rates.
+    ///
+    /// Example: wacrm analytics campaigns
     Campaigns,
 }
 

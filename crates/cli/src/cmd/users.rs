@@ -22,6 +22,8 @@ pub enum Command {
         role: String,
     },
     /// List the team.
+    ///
+    /// Example: wacrm --business demo@wacrm.test users list --csv
     List,
 }
 

@@ -6,12 +6,19 @@
 #   3. a signed inbound-message webhook is POSTed: the message must appear live (LISTEN/NOTIFY);
 #   4. the agent opens that chat and replies: the reply must show ✓ and then ✓✓ as statuses arrive.
 #
-# Needs: a PostgreSQL server (E2E_PG, default postgres://postgres@127.0.0.1:5432, a throwaway database is
-# created and dropped), tmux, curl, openssl, cargo. Usage: tests/tui-e2e.sh  (E2E_KEEP=1 keeps the logs)
+# Needs: a PostgreSQL server where it may create a throwaway database — DATABASE_URL (scripts/test runs this
+# script against its private cluster), else E2E_PG, else postgres://postgres@127.0.0.1:5432/postgres —
+# and tmux, curl, openssl, cargo. Usage: tests/tui-e2e.sh  (E2E_KEEP=1 keeps the logs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pg="${E2E_PG:-postgres://postgres@127.0.0.1:5432}"
+admin="${DATABASE_URL:-${E2E_PG:-postgres://postgres@127.0.0.1:5432/postgres}}"
+# The URL of database $2 on the server of URL $1, keeping its query (e.g. ?host=/socket/dir).
+with_db() {
+  local base=${1%%\?*} query=""
+  [[ $1 == *\?* ]] && query="?${1#*\?}"
+  printf '%s/%s%s' "${base%/*}" "$2" "$query"
+}
 db="wacrm_tui_e2e_$$"
 work="$(mktemp -d)"
 secret="e2e-app-secret-$$"
@@ -29,7 +36,7 @@ cleanup() {
   tmux kill-session -t "$session" 2>/dev/null || true
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+  psql -q "$admin" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
   if [[ -n "${E2E_KEEP:-}" ]]; then echo "logs kept in $work"; else rm -rf "$work"; fi
   exit $status
 }
@@ -52,13 +59,14 @@ wait_for() {
 }
 
 step "build"
-cargo build -q -p wacrm-cli -p wacrm-webhookd
-cargo build -q -p wacrm-tui --example e2e-stack
+# DATABASE_URL names the test server; the query macros check against .env or the offline cache instead.
+env -u DATABASE_URL cargo build -q -p wacrm-cli -p wacrm-webhookd
+env -u DATABASE_URL cargo build -q -p wacrm-tui --example e2e-stack
 bin="$PWD/target/debug"
 
 step "database $db"
-psql -q "$pg/postgres" -c "CREATE DATABASE \"$db\""
-export DATABASE_URL="$pg/$db" WACRM_CONFIG="$work/config.toml" WACRM_APP_SECRET="$secret"
+psql -q "$admin" -c "CREATE DATABASE \"$db\""
+export DATABASE_URL="$(with_db "$admin" "$db")" WACRM_CONFIG="$work/config.toml" WACRM_APP_SECRET="$secret"
 export WACRM_TUI_LOG="$work/tui.log" NO_COLOR=1
 "$bin/wacrm" db migrate >/dev/null
 

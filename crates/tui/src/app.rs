@@ -59,7 +59,7 @@ struct Status {
     business: String,
     user: String,
     db: DbState,
-    unread: Option<(i64, bool)>,
+    unread: Option<i64>,
     notice: Option<String>,
 }
 
@@ -352,7 +352,7 @@ impl App {
                 self.status.user = user.clone();
                 self.env.me = *user_id;
             }
-            Update::UnreadTotal { count, more } => self.status.unread = Some((*count, *more)),
+            Update::UnreadTotal { count } => self.status.unread = Some(*count),
             Update::Db(state) => {
                 let recovered = *state == DbState::Live && self.status.db == DbState::Reconnecting;
                 self.status.db = *state;
@@ -415,9 +415,9 @@ impl App {
         for (i, tab) in Tab::ALL.iter().enumerate() {
             let mut label = format!(" {} {} ", i + 1, tab.title());
             if *tab == Tab::Inbox
-                && let Some((n, more)) = self.status.unread.filter(|(n, _)| *n > 0)
+                && let Some(n) = self.status.unread.filter(|n| *n > 0)
             {
-                label = format!(" {} {} ({n}{}) ", i + 1, tab.title(), if more { "+" } else { "" });
+                label = format!(" {} {} ({n}) ", i + 1, tab.title());
             }
             let w = (label.chars().count() as u16).min((area.x + area.width).saturating_sub(x));
             self.tab_areas[i].set(Rect { x, y: area.y, width: w, height: 1 });
@@ -436,7 +436,7 @@ impl App {
             DbState::Reconnecting => Span::styled("✗ reconnecting", theme.bad()),
         };
         let unread = match self.status.unread {
-            Some((n, more)) => format!("unread {n}{}", if more { "+" } else { "" }),
+            Some(n) => format!("unread {n}"),
             None => "unread –".into(),
         };
         let clock = self.env.now.with_timezone(&self.env.offset).format("%H:%M").to_string();

@@ -191,7 +191,7 @@ pub fn loaded_app() -> App {
         user_id: Some(UserId(2)),
     });
     app.apply(Update::Db(DbState::Live));
-    app.apply(Update::UnreadTotal { count: 2, more: false });
+    app.apply(Update::UnreadTotal { count: 2 });
     app.apply(Update::Conversations { page: ConversationPage { rows: conversations(), next: None }, appended: false });
     app.apply(Update::Chat { contact: ContactId(1), messages: chat(), older: None });
     app

@@ -227,10 +227,9 @@ pub enum Update {
         user: String,
         user_id: Option<wacrm_core::UserId>,
     },
-    /// Unread messages, and whether more unread conversations exist than were counted.
+    /// Unread messages across the business's conversations.
     UnreadTotal {
         count: i64,
-        more: bool,
     },
     Conversations {
         page: ConversationPage,

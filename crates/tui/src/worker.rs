@@ -64,12 +64,7 @@ impl Worker {
                 let who = auth::identity(pool, scope).await?;
                 Update::Identity { user: who.label(), business: who.business_name, user_id: who.user }
             }
-            Request::UnreadTotal => {
-                let filter = Filter { unread_only: true, ..Filter::default() };
-                let page = inbox::list(pool, scope, &filter, None, inbox::MAX_PAGE).await?;
-                let count = page.items.iter().map(|c| i64::from(c.unread_count)).sum();
-                Update::UnreadTotal { count, more: page.next.is_some() }
-            }
+            Request::UnreadTotal => Update::UnreadTotal { count: inbox::unread_total(pool, scope).await? },
             Request::Conversations { filter, search, after } => {
                 let filter = Filter {
                     unread_only: filter == ConversationFilter::Unread,

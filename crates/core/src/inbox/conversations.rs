@@ -477,6 +477,18 @@ pub async fn mark_read(
     get(pool, scope, contact).await
 }
 
+/// Unread messages across all of the business's conversations (the terminal's status bar).
+pub async fn unread_total(pool: &PgPool, scope: &Scope) -> Result<i64> {
+    scope.require(Area::Inbox)?;
+    Ok(sqlx::query_scalar!(
+        r#"SELECT COALESCE(sum(unread_count), 0)::bigint AS "total!" FROM contacts
+           WHERE business_id = $1 AND unread_count > 0"#,
+        scope.business().0
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
 /// A contact without messages has no conversation to act on (and another business's has none either).
 fn no_conversation(contact: ContactId) -> Error {
     Error::not_found(format!("conversation with contact {contact}"))

@@ -151,9 +151,15 @@ impl Scope {
             .fetch_optional(pool)
             .await?
             .ok_or_else(|| Error::not_found(format!("user {user}")))?;
-        let role = row.role.as_deref().unwrap_or("owner").parse()?;
+        let role = stored_role(row.role).parse()?;
         Ok(Scope { business, actor: Actor::User { id: user, role } })
     }
+}
+
+/// A user's role as stored. The seed's column is nullable; a NULL role gets the least privilege rather
+/// than the column's default of owner, so a damaged row never grants more than it should.
+fn stored_role(role: Option<String>) -> String {
+    role.unwrap_or_else(|| Role::Agent.as_str().into())
 }
 
 /// A team member as listed.
@@ -244,7 +250,7 @@ pub async fn list_users(pool: &PgPool, scope: &Scope) -> Result<Vec<User>> {
             id: UserId(r.id),
             name: r.name,
             email: r.email,
-            role: r.role.unwrap_or_else(|| "owner".into()),
+            role: stored_role(r.role),
             created_at: r.created_at,
         })
         .collect())
@@ -281,7 +287,7 @@ pub async fn verify_login(pool: &PgPool, email: &str, password: &str, business: 
                 business_name: c.business_name,
                 user: UserId(c.id),
                 user_name: c.name,
-                role: c.role.unwrap_or_else(|| "owner".into()),
+                role: stored_role(c.role),
             });
         }
     }
@@ -339,7 +345,7 @@ pub async fn session_scope(pool: &PgPool, token: &str) -> Result<Scope> {
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| Error::forbidden("the saved login has expired or was ended"))?;
-    let role = row.role.as_deref().unwrap_or("owner").parse()?;
+    let role = stored_role(row.role).parse()?;
     Ok(Scope { business: BusinessId(row.business_id), actor: Actor::User { id: UserId(row.user_id), role } })
 }
 

@@ -12,6 +12,7 @@
 //! cells never erase anything, so re-importing a file (or an export) changes nothing.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
 
 use serde::Serialize;
@@ -127,6 +128,9 @@ pub async fn import<R: Read + Send + 'static>(
             )
             .await?;
             tx.commit().await?;
+            // The rows just written wait in the search index's pending list, which every search scans
+            // in full; merging them now (tens of milliseconds) keeps searches right after an import fast.
+            sqlx::query_scalar!(r#"SELECT wacrm_contacts_search_flush() AS "pages!""#).fetch_one(&mut conn).await?;
         }
     }
     sqlx::Connection::close(conn).await?;
@@ -180,9 +184,18 @@ async fn apply_chunk(
     copy.send(copy_text(rows)).await?;
     copy.finish().await?;
 
+    // Phones repeated within the chunk are already gone, so a row is a duplicate exactly when an earlier
+    // chunk recorded its phone. Recording through ON CONFLICT makes that check one index probe per row:
+    // a join against the ever-growing seen table is planned without statistics (temporary tables have
+    // none) and turned into a scan of the whole table per chunk, quadratic over a large file.
     let duplicates = sqlx::query!(
-        r#"DELETE FROM contact_import_rows r USING contact_import_seen s WHERE r.phone = s.phone
-           RETURNING r.line, r.phone, s.line AS first_line"#
+        r#"WITH fresh AS (
+               INSERT INTO contact_import_seen (phone, line) SELECT phone, line FROM contact_import_rows
+               ON CONFLICT (phone) DO NOTHING
+               RETURNING line)
+           DELETE FROM contact_import_rows r WHERE NOT EXISTS (SELECT 1 FROM fresh f WHERE f.line = r.line)
+           RETURNING r.line, r.phone,
+                     (SELECT s.line FROM contact_import_seen s WHERE s.phone = r.phone) AS "first_line!""#
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -190,9 +203,6 @@ async fn apply_chunk(
         .into_iter()
         .map(|d| RejectedRow { line: d.line as u64, phone: d.phone, reason: duplicate_reason(d.first_line as u64) })
         .collect();
-    sqlx::query!("INSERT INTO contact_import_seen (phone, line) SELECT phone, line FROM contact_import_rows")
-        .execute(&mut *conn)
-        .await?;
 
     // A name in the file fills a missing one always, and replaces a different one only with `update`.
     let upserted = sqlx::query!(
@@ -210,26 +220,32 @@ async fn apply_chunk(
     let created: HashSet<i32> = upserted.iter().filter(|r| r.created).map(|r| r.id).collect();
     let mut changed: HashSet<i32> = upserted.iter().filter(|r| !r.created).map(|r| r.id).collect();
 
-    let tagged = sqlx::query_scalar!(
-        r#"INSERT INTO contact_tags (business_id, contact_id, tag)
-           SELECT c.business_id, c.id, t.tag
-           FROM contact_import_rows r
-           JOIN contacts c ON c.business_id = $1 AND c.phone = r.phone
-           CROSS JOIN LATERAL unnest(string_to_array(r.tags, ';')) AS t(tag)
-           WHERE r.tags IS NOT NULL
-           ON CONFLICT (business_id, contact_id, lower(tag)) DO NOTHING
-           RETURNING contact_id"#,
-        business.0
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    changed.extend(tagged.into_iter().filter(|id| !created.contains(id)));
-
-    if update {
-        let moves = sqlx::query!(
-            r#"SELECT r.line, r.phone, c.id AS "id: ContactId", r.stage AS "stage!: Stage"
+    // The contact of each row is looked up by a LATERAL subquery with LIMIT 1 (the phone is unique in
+    // the business) because the planner cannot flatten it into a join: a plain join gets hashed over
+    // every contact of the business per chunk, since the staging table's size is unknown to it.
+    if rows.iter().any(|r| !r.tags.is_empty()) {
+        let tagged = sqlx::query_scalar!(
+            r#"INSERT INTO contact_tags (business_id, contact_id, tag)
+               SELECT $1, c.id, t.tag
                FROM contact_import_rows r
-               JOIN contacts c ON c.business_id = $1 AND c.phone = r.phone
+               CROSS JOIN LATERAL (SELECT id FROM contacts WHERE business_id = $1 AND phone = r.phone LIMIT 1) c
+               CROSS JOIN LATERAL unnest(string_to_array(r.tags, ';')) AS t(tag)
+               WHERE r.tags IS NOT NULL
+               ON CONFLICT (business_id, contact_id, lower(tag)) DO NOTHING
+               RETURNING contact_id"#,
+            business.0
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        changed.extend(tagged.into_iter().filter(|id| !created.contains(id)));
+    }
+
+    if update && rows.iter().any(|r| r.stage.is_some()) {
+        let moves = sqlx::query!(
+            r#"SELECT r.line, r.phone, c.id AS "id!: ContactId", r.stage AS "stage!: Stage"
+               FROM contact_import_rows r
+               CROSS JOIN LATERAL (SELECT id, stage FROM contacts
+                                   WHERE business_id = $1 AND phone = r.phone LIMIT 1) c
                WHERE r.stage IS NOT NULL AND coalesce(c.stage, 'New') <> r.stage
                ORDER BY r.line"#,
             business.0
@@ -267,36 +283,45 @@ fn duplicate_reason(first_line: u64) -> String {
     format!("duplicate: the same phone is on line {first_line}")
 }
 
-/// The chunk in COPY's text format.
+/// The chunk in COPY's text format, written straight into one buffer (no allocation per row).
 fn copy_text(rows: &[ValidRow]) -> Vec<u8> {
+    fn escaped(out: &mut String, value: &str) {
+        for c in value.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                c => out.push(c),
+            }
+        }
+    }
     fn field(out: &mut String, value: Option<&str>) {
         match value {
             None => out.push_str("\\N"),
-            Some(v) => {
-                for c in v.chars() {
-                    match c {
-                        '\\' => out.push_str("\\\\"),
-                        '\t' => out.push_str("\\t"),
-                        '\n' => out.push_str("\\n"),
-                        '\r' => out.push_str("\\r"),
-                        c => out.push(c),
-                    }
-                }
-            }
+            Some(v) => escaped(out, v),
         }
     }
     let mut out = String::with_capacity(rows.len() * 64);
     for row in rows {
-        out.push_str(&row.line.to_string());
-        out.push('\t');
-        field(&mut out, Some(row.phone.as_str()));
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{}\t", row.line);
+        escaped(&mut out, row.phone.as_str());
         out.push('\t');
         field(&mut out, row.name.as_deref());
         out.push('\t');
         field(&mut out, row.stage.map(Stage::as_str));
         out.push('\t');
-        let tags = (!row.tags.is_empty()).then(|| row.tags.join(";"));
-        field(&mut out, tags.as_deref());
+        match row.tags.split_first() {
+            None => out.push_str("\\N"),
+            Some((first, rest)) => {
+                escaped(&mut out, first);
+                for tag in rest {
+                    out.push(';');
+                    escaped(&mut out, tag);
+                }
+            }
+        }
         out.push('\n');
     }
     out.into_bytes()

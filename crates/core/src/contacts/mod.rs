@@ -261,7 +261,9 @@ fn lower_all(tags: &[String]) -> Vec<String> {
 
 /// The one query behind lists, searches, board columns, exports and bulk moves: the filter, the sort,
 /// the keyset cursor and an optional limit (none streams the whole set). Missing times sort as year 1
-/// (not `-infinity`, which chrono cannot hold) so the keyset keys are never NULL.
+/// (not `-infinity`, which chrono cannot hold) so the keyset keys are never NULL. The `active` keys are
+/// exactly those of `idx_contacts_active` (migration 0007; keep the two in step): a page, or a search for
+/// a common fragment, then reads that index in order and stops at the limit instead of sorting.
 fn select<'e>(
     executor: impl PgExecutor<'e> + 'e,
     business: BusinessId,

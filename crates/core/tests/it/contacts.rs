@@ -365,3 +365,18 @@ async fn another_business_ids_phones_and_tags_are_not_found(pool: PgPool) {
     assert_eq!(contacts::get(&pool, &theirs, their.id).await.unwrap(), snapshot);
     assert_eq!(contacts::tags(&pool, &theirs).await.unwrap()[0].contacts, 1);
 }
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_phone_repeated_in_a_later_chunk_changes_nothing(pool: PgPool) {
+    let scope = tenant(&pool, "acme").await;
+    let file = b"phone,name,stage,tags\n+14155552671,Ann,New,a\n+14155552672,Bob,,\n+14155552673,Cy,,\n\
+                 +1 415 555 2671,Ann Two,Paid,b\n+14155552674,Dee,,c\n"
+        .to_vec();
+    let report = run_import(&pool, &scope, file, FileFormat::Csv, true, false).await;
+    assert_eq!((report.created, report.rejected, report.stage_changes), (4, 1, 0));
+    assert_eq!(report.rejected_rows[0].line, 5);
+    assert!(report.rejected_rows[0].reason.contains("line 2"), "{report:?}");
+    let ann = contacts::resolve(&pool, &scope, "+14155552671").await.unwrap();
+    let ann = contacts::get(&pool, &scope, ann).await.unwrap();
+    assert_eq!((ann.name.as_deref(), ann.stage, ann.tags), (Some("Ann"), Stage::New, vec!["a".to_string()]));
+}

@@ -380,11 +380,32 @@ pub struct BulkMoveReport {
     pub blocked: Vec<ContactId>,
 }
 
+/// Whether a bulk move without any filter is meant: moving a whole business is never an accident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkCoverage {
+    /// Only what the filter narrows to; an empty filter is refused.
+    Filtered,
+    /// Every contact of the business, when the filter is empty on purpose.
+    EveryContact,
+}
+
 /// Moves every contact matching `filter` to `to`, in one transaction, each through [`move_stage_on`]
 /// (rules, history, events). Blocked contacts stay and are listed; a contact deleted meanwhile is
 /// skipped.
-pub async fn bulk_move(pool: &PgPool, scope: &Scope, filter: &ContactFilter, to: Stage) -> Result<BulkMoveReport> {
+pub async fn bulk_move(
+    pool: &PgPool,
+    scope: &Scope,
+    filter: &ContactFilter,
+    to: Stage,
+    coverage: BulkCoverage,
+) -> Result<BulkMoveReport> {
     scope.require(Area::Pipeline)?;
+    if filter.is_empty() && coverage != BulkCoverage::EveryContact {
+        return Err(Error::invalid(
+            "no filter given: this would move every contact",
+            "narrow it (--stage, --tag, --query, ...) or pass --all",
+        ));
+    }
     let ids: Vec<ContactId> = contacts::stream(pool, scope, filter, Sort::Id).map_ok(|c| c.id).try_collect().await?;
     let mut report = BulkMoveReport { matched: ids.len() as u64, ..BulkMoveReport::default() };
     let mut tx = pool.begin().await?;

@@ -3,9 +3,9 @@
 use anyhow::Result;
 use clap::Subcommand;
 use serde_json::{Map, Value};
+use wacrm_core::Stage;
 use wacrm_core::contacts;
 use wacrm_core::pipeline::{self, Rules};
-use wacrm_core::{Error, Stage};
 
 use crate::cmd::contacts::FilterArgs;
 use crate::context::Context;
@@ -169,23 +169,8 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
         }
         Command::BulkMove { to, filter, query, all } => {
             let filter = filter.filter(query);
-            let unfiltered = filter.query.is_none()
-                && filter.stage.is_none()
-                && filter.tags_any.is_empty()
-                && filter.tags_all.is_empty()
-                && filter.active_after.is_none()
-                && filter.active_before.is_none()
-                && filter.created_after.is_none()
-                && filter.created_before.is_none()
-                && filter.opted_out.is_none();
-            if unfiltered && !all {
-                return Err(Error::invalid(
-                    "no filter given: this would move every contact",
-                    "narrow it (--stage, --tag, --query, ...) or pass --all",
-                )
-                .into());
-            }
-            let report = pipeline::bulk_move(pool, &scope, &filter, to).await?;
+            let coverage = if all { pipeline::BulkCoverage::EveryContact } else { pipeline::BulkCoverage::Filtered };
+            let report = pipeline::bulk_move(pool, &scope, &filter, to, coverage).await?;
             ctx.out.done(
                 &format!(
                     "{} matched: {} moved to {to}, {} already there, {} blocked by the rules",

@@ -76,6 +76,21 @@ pub struct ContactFilter {
     pub opted_out: Option<bool>,
 }
 
+impl ContactFilter {
+    /// True when no field narrows the set: the filter covers every contact of the business.
+    pub fn is_empty(&self) -> bool {
+        self.query.is_none()
+            && self.stage.is_none()
+            && self.tags_any.is_empty()
+            && self.tags_all.is_empty()
+            && self.active_after.is_none()
+            && self.active_before.is_none()
+            && self.created_after.is_none()
+            && self.created_before.is_none()
+            && self.opted_out.is_none()
+    }
+}
+
 /// File formats of import and export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

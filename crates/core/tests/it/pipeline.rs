@@ -129,7 +129,13 @@ async fn bulk_move_obeys_the_rules_and_writes_history(pool: PgPool) {
     pipeline::move_stage(&pool, &scope, expo[1], Stage::Paid).await.unwrap();
 
     let filter = ContactFilter { tags_any: vec!["EXPO".into()], ..ContactFilter::default() };
-    let report = pipeline::bulk_move(&pool, &scope, &filter, Stage::Paid).await.unwrap();
+    let everyone =
+        pipeline::bulk_move(&pool, &scope, &ContactFilter::default(), Stage::Paid, pipeline::BulkCoverage::Filtered)
+            .await
+            .unwrap_err();
+    assert!(matches!(everyone, Error::Invalid { .. }), "an unfiltered bulk move needs EveryContact: {everyone:?}");
+    let report =
+        pipeline::bulk_move(&pool, &scope, &filter, Stage::Paid, pipeline::BulkCoverage::Filtered).await.unwrap();
     assert_eq!((report.matched, report.moved, report.unchanged), (5, 3, 1));
     assert_eq!(report.blocked, vec![expo[0]]);
     assert_eq!(stage_of(&pool, &scope, other).await, Stage::New);
@@ -293,7 +299,13 @@ async fn another_business_contacts_and_rules_are_untouchable(pool: PgPool) {
     tx.rollback().await.unwrap();
     assert!(matches!(pipeline::history(&pool, &mine, Some(their), 10).await, Err(Error::NotFound { .. })));
     let filter = ContactFilter { tags_any: vec!["expo".into()], ..ContactFilter::default() };
-    assert_eq!(pipeline::bulk_move(&pool, &mine, &filter, Stage::Lost).await.unwrap().matched, 0);
+    assert_eq!(
+        pipeline::bulk_move(&pool, &mine, &filter, Stage::Lost, pipeline::BulkCoverage::Filtered)
+            .await
+            .unwrap()
+            .matched,
+        0
+    );
     pipeline::block_transition(&pool, &mine, Stage::New, Stage::Engaged).await.unwrap();
     pipeline::set_keyword_rules_enabled(&pool, &mine, false).await.unwrap();
 

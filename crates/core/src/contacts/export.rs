@@ -28,8 +28,18 @@ struct Line<'a> {
 
 const CSV_HEADER: [&str; 8] = ["phone", "name", "stage", "tags", "id", "created_at", "last_active", "opted_out_at"];
 
-fn write_error(e: impl std::fmt::Display) -> Error {
-    Error::io("writing the export", std::io::Error::other(e.to_string()))
+/// Keeps the I/O error's kind, so a closed pipe stays a closed pipe and `wacrm contacts export | head`
+/// ends quietly (serde_json hands its I/O errors back as they were).
+fn write_error(e: impl Into<std::io::Error>) -> Error {
+    Error::io("writing the export", e.into())
+}
+
+/// csv wraps I/O errors in its own type, whose conversion to `io::Error` loses the kind; unwrap it.
+fn csv_error(e: csv::Error) -> Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => write_error(io),
+        other => write_error(std::io::Error::other(format!("{other:?}"))),
+    }
 }
 
 /// Writes every contact matching `filter` (oldest first) to `out`; returns how many were written.
@@ -43,7 +53,7 @@ pub async fn export<W: Write>(
     let mut sink = match format {
         FileFormat::Csv => {
             let mut csv = csv::Writer::from_writer(out);
-            csv.write_record(CSV_HEADER).map_err(write_error)?;
+            csv.write_record(CSV_HEADER).map_err(csv_error)?;
             Sink::Csv(Box::new(csv))
         }
         FileFormat::Jsonl => Sink::Jsonl(BufWriter::new(out)),
@@ -79,7 +89,7 @@ pub async fn export<W: Write>(
                     &optional(&line.last_active),
                     &optional(&line.opted_out_at),
                 ])
-                .map_err(write_error)?;
+                .map_err(csv_error)?;
             }
             Sink::Jsonl(out) => {
                 serde_json::to_writer(&mut *out, &line).map_err(write_error)?;

@@ -11,13 +11,17 @@ use wacrm_core::contacts::{self, Contact, ContactChanges, ContactFilter, FileFor
 use wacrm_core::db::Pool;
 use wacrm_core::inbox::conversations::{self as inbox, Assignee, Conversation, Filter};
 use wacrm_core::inbox::send::{self, Compose, Outgoing, Sender, TemplateCategory};
-use wacrm_core::pipeline;
 use wacrm_core::{ContactId, Error, MessageStatus, Scope};
+use wacrm_core::{pipeline, templates};
 
 use crate::intent::{ContactDraft, ContactQuery, ContactSort, ConversationFilter, Request, Update};
 use crate::view::{
     BillingView, Card, ChatMessage, Column, ContactRow, ConversationPage, ConversationRow, DbState, HistoryRow,
+    TemplateRow,
 };
+
+/// The seed's templates carry no language; Meta needs one, so the picker sends this one.
+const DEFAULT_TEMPLATE_LANGUAGE: &str = "en_US";
 
 /// Conversations per page: a few screens' worth, so scrolling rarely waits.
 pub const CONVERSATION_PAGE: i64 = 200;
@@ -105,8 +109,17 @@ impl Worker {
                 Update::Sent { contact }
             }
             Request::SendTemplate { contact, name, language } => {
-                let compose =
-                    Compose::Template { name, language, params: Vec::new(), category: TemplateCategory::Utility };
+                // Until the templates dashboard stores categories and parameter forms, every parameter is
+                // the contact's name (the seed's "Hi {{name}}"), and the category is the strictest one,
+                // so an opted-out contact never gets a promotion from here.
+                let template = templates::approved(pool, scope)
+                    .await?
+                    .into_iter()
+                    .find(|t| t.name == name)
+                    .ok_or_else(|| Error::not_found(format!("approved template {name:?}")))?;
+                let who = inbox::get(pool, scope, contact).await?.name;
+                let params = vec![who; templates::parameter_count(&template.content)];
+                let compose = Compose::Template { name, language, params, category: TemplateCategory::Marketing };
                 self.send(contact, compose).await?;
                 Update::Sent { contact }
             }
@@ -124,7 +137,17 @@ impl Worker {
                 Update::Conversation(conversation_row(inbox::get(pool, scope, contact).await?))
             }
             // Core lists no templates until the Templates dashboard lands; the picker says so.
-            Request::Templates => Update::Templates(Vec::new()),
+            Request::Templates => Update::Templates(
+                templates::approved(pool, scope)
+                    .await?
+                    .into_iter()
+                    .map(|t| TemplateRow {
+                        name: t.name,
+                        language: DEFAULT_TEMPLATE_LANGUAGE.into(),
+                        preview: t.content,
+                    })
+                    .collect(),
+            ),
             Request::Contacts { query, after } => {
                 let page = self.contacts(&query, after.as_deref()).await?;
                 Update::Contacts {

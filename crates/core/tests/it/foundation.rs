@@ -280,6 +280,9 @@ async fn the_demo_is_idempotent_even_when_started_twice_at_once(pool: PgPool) {
     let scope = Scope::for_business(&pool, first.business).await.unwrap();
     let dashboards = demo::summary(&pool, &scope).await.unwrap();
     assert_eq!(dashboards.len(), 8);
+    let approved: Vec<String> =
+        wacrm_core::templates::approved(&pool, &scope).await.unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(approved, ["order_update", "spring_sale"], "pending templates are not offered");
     let unread = wacrm_core::inbox::conversations::unread_total(&pool, &scope).await.unwrap();
     assert!(unread > 0);
     assert_eq!(unread, count(&pool, "SELECT COALESCE(sum(unread_count), 0)::bigint FROM contacts").await);

@@ -514,7 +514,7 @@ impl Inbox {
                 let lines: Vec<Line> = if self.templates.is_empty() {
                     vec![
                         Line::styled("No approved templates.", theme.dim()),
-                        Line::styled("Templates arrive with the Templates dashboard.", theme.dim()),
+                        Line::styled("Approve one in WhatsApp Manager; it appears here.", theme.dim()),
                     ]
                 } else {
                     self.templates

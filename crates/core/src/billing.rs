@@ -130,10 +130,12 @@ pub async fn subscribe(pool: &PgPool, scope: &Scope, plan_name: &str) -> Result<
     Ok(subscription)
 }
 
-/// Opens a conversation window for `contact` at `at` and logs its price, unless one opened in the 24
-/// hours before `at`. Returns the new window's conversation id. The caller holds the contact's row lock
-/// (ingest and send both update the contact in the same transaction), so two messages of one contact
-/// cannot both open a window.
+/// Opens a conversation window for `contact` at `at` and logs its price, unless one opened less than
+/// 24 hours before or after `at`. Returns the new window's conversation id. The "after" side is for
+/// webhooks that arrive out of order: an older message processed after a newer one that already opened
+/// a window belongs to that conversation (Meta bills it once), it does not open a second one. The
+/// caller holds the contact's row lock (ingest and send both update the contact in the same
+/// transaction), so two messages of one contact cannot both open a window.
 pub async fn open_window_if_closed(
     conn: &mut PgConnection,
     business: BusinessId,
@@ -141,21 +143,25 @@ pub async fn open_window_if_closed(
     at: DateTime<Utc>,
     price: Decimal,
 ) -> Result<Option<String>> {
-    if window_open(conn, business, contact, at).await? {
-        return Ok(None);
-    }
-    let conversation_id = uuid::Uuid::new_v4().to_string();
-    sqlx::query!(
-        "INSERT INTO usage_logs (business_id, conversation_id, cost, contact_id, timestamp) VALUES ($1, $2, $3, $4, $5)",
+    // Check and insert in one statement: this runs for every inbound message.
+    Ok(sqlx::query_scalar!(
+        r#"INSERT INTO usage_logs (business_id, conversation_id, cost, contact_id, timestamp)
+           SELECT $1, $2, $3, $4, $5
+           WHERE NOT EXISTS (
+               SELECT 1 FROM usage_logs
+               WHERE business_id = $1 AND contact_id = $4
+                 AND timestamp > $5::timestamptz - INTERVAL '24 hours'
+                 AND timestamp < $5::timestamptz + INTERVAL '24 hours'
+           )
+           RETURNING conversation_id AS "conversation_id!""#,
         business.0,
-        conversation_id,
+        uuid::Uuid::new_v4().to_string(),
         price,
         contact.0,
         at
     )
-    .execute(&mut *conn)
-    .await?;
-    Ok(Some(conversation_id))
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// Whether `contact` has a conversation window that opened in the 24 hours before `at`.

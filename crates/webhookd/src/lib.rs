@@ -1,8 +1,10 @@
 //! wacrm-webhookd: receives WhatsApp Cloud API webhooks.
 //!
 //! A POST is checked (size, signature, JSON shape), committed to the raw log and only then
-//! acknowledged; its contents are processed afterwards by a small pool of workers (the fast path) and
-//! by a periodic sweep of anything still pending (after a crash, a full queue or an outage). Both go
+//! acknowledged. The POSTs that arrive together are committed together (one statement and one disk
+//! flush for many acks). Their contents are processed afterwards by a small pool of workers, each
+//! taking what the acks queued meanwhile as one batch (the fast path), and by a periodic sweep of
+//! anything still pending (after a crash, a full queue or an outage). Both go
 //! through `wacrm_core::inbox::ingest`, which makes every item exactly-once. PostgreSQL is the only
 //! shared state, so any number of daemons can run behind a load balancer.
 
@@ -22,7 +24,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use wacrm_core::Error;
 use wacrm_core::inbox::ingest::{self, IngestConfig, Outcome, ProcessedEvent};
@@ -37,6 +39,13 @@ pub const WEBHOOK_PATH: &str = "/webhook";
 /// Events one sweeper processes before the pending gauge is refreshed and the next tick is awaited.
 const SWEEP_BATCH: usize = 500;
 
+/// Tasks committing POST bodies to the raw log: while one waits for its commit, the next gathers the
+/// bodies that arrived meanwhile.
+const STORE_WRITERS: usize = 4;
+
+/// Bodies one commit takes at most, so one slow batch does not hold a burst's acks back.
+const STORE_BATCH: usize = 128;
+
 /// How the daemon behaves, apart from where it listens.
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
@@ -46,7 +55,8 @@ pub struct DaemonConfig {
     pub verify_token: Option<SecretString>,
     pub ingest: IngestConfig,
     pub body_limit: usize,
-    /// Events processed at the same time by the fast path (each uses two database connections).
+    /// Batches of events processed at the same time by the fast path (one database connection each,
+    /// and a second one briefly to read a business's keyword rules).
     pub workers: usize,
     /// How often pending events are swept up.
     pub sweep_every: Duration,
@@ -73,20 +83,31 @@ pub struct AppState {
 struct Inner {
     pool: PgPool,
     config: DaemonConfig,
-    /// Ids of freshly stored events for the workers. Never awaited on: when it is full, the sweep
-    /// picks the event up, so a slow database cannot slow the acknowledgements down.
-    queue: mpsc::Sender<i64>,
+    /// Accepted bodies on their way to the raw log, each with the way to tell its request the outcome.
+    bodies: mpsc::Sender<ToStore>,
     metrics: PrometheusHandle,
 }
 
-/// The receiving end of the fast-path queue, consumed by [`serve`].
-pub struct WorkQueue(mpsc::Receiver<i64>);
+/// An accepted body waiting for its commit.
+struct ToStore {
+    body: Bytes,
+    stored: oneshot::Sender<Result<(), Refusal>>,
+}
+
+/// The receiving ends of the daemon's queues, consumed by [`serve`].
+pub struct WorkQueue {
+    bodies: mpsc::Receiver<ToStore>,
+    /// Ids of freshly stored events for the workers. Never awaited on: when it is full, the sweep
+    /// picks the event up, so a slow database cannot slow the acknowledgements down.
+    events: (mpsc::Sender<i64>, mpsc::Receiver<i64>),
+}
 
 impl AppState {
     pub fn new(pool: PgPool, config: DaemonConfig) -> (AppState, WorkQueue) {
-        let (queue, receiver) = mpsc::channel(4096);
-        let inner = Inner { pool, config, queue, metrics: metrics_handle() };
-        (AppState { inner: Arc::new(inner) }, WorkQueue(receiver))
+        let (bodies, bodies_rx) = mpsc::channel(4096);
+        let inner = Inner { pool, config, bodies, metrics: metrics_handle() };
+        let queues = WorkQueue { bodies: bodies_rx, events: mpsc::channel(4096) };
+        (AppState { inner: Arc::new(inner) }, queues)
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -129,11 +150,21 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let workers = tokio::spawn(run_workers(state.clone(), queue, stop_rx.clone()));
-    let sweeper = tokio::spawn(run_sweeper(state.clone(), stop_rx));
+    let WorkQueue { bodies, events: (events, events_rx) } = queue;
+    let bodies = Arc::new(tokio::sync::Mutex::new(bodies));
+    let mut tasks: Vec<_> = (0..STORE_WRITERS)
+        .map(|_| {
+            tokio::spawn(run_store_writer(state.inner.pool.clone(), bodies.clone(), events.clone(), stop_rx.clone()))
+        })
+        .collect();
+    tasks.push(tokio::spawn(run_workers(state.clone(), events_rx, stop_rx.clone())));
+    tasks.push(tokio::spawn(run_sweeper(state.clone(), stop_rx)));
+    // Only the writers may feed the workers, so the workers see the queue close once they are gone.
+    drop(events);
     let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    // Every request has had its answer: nothing is waiting for a writer any more.
     let _ = stop_tx.send(true);
-    for task in [workers, sweeper] {
+    for task in tasks {
         if let Err(e) = task.await {
             tracing::error!(error = %e, "background task ended abnormally");
         }
@@ -141,23 +172,77 @@ pub async fn serve(
     served
 }
 
-async fn run_workers(state: AppState, WorkQueue(mut queue): WorkQueue, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Commits the bodies that arrived together in one statement, then answers their requests and queues
+/// the new events for the workers.
+async fn run_store_writer(
+    pool: PgPool,
+    bodies: Arc<tokio::sync::Mutex<mpsc::Receiver<ToStore>>>,
+    events: mpsc::Sender<i64>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut bodies = bodies.lock().await;
+            let first = tokio::select! {
+                first = bodies.recv() => first,
+                _ = stop.changed() => None,
+            };
+            let Some(first) = first else { break };
+            batch.push(first);
+            while batch.len() < STORE_BATCH
+                && let Ok(next) = bodies.try_recv()
+            {
+                batch.push(next);
+            }
+        }
+        let raw: Vec<&[u8]> = batch.iter().map(|b| b.body.as_ref()).collect();
+        match ingest::store_raw_many(&pool, &raw).await {
+            Ok(ids) => {
+                for id in ids {
+                    if events.try_send(id).is_err() {
+                        tracing::debug!(event = id, "work queue full; the sweep will process the event");
+                    }
+                }
+                batch.into_iter().for_each(|b| {
+                    let _ = b.stored.send(Ok(()));
+                });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, bodies = batch.len(), "cannot store webhooks; answering 503 so Meta retries");
+                let refusal: Refusal = ("unavailable", error_status(&e), format!("not stored, retry later: {e}"));
+                batch.into_iter().for_each(|b| {
+                    let _ = b.stored.send(Err(refusal.clone()));
+                });
+            }
+        }
+    }
+}
+
+async fn run_workers(state: AppState, mut queue: mpsc::Receiver<i64>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(state.inner.config.workers.max(1)));
     let mut running = JoinSet::new();
     loop {
-        let id = tokio::select! {
+        // A free worker first, then the events: while every worker is busy the acks pile up in the
+        // queue, and the next free one takes them all as one batch (one transaction, one commit).
+        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+        let first = tokio::select! {
             id = queue.recv() => id,
             _ = stop.changed() => None,
         };
-        let Some(id) = id else { break };
-        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+        let Some(first) = first else { break };
+        let mut ids = vec![first];
+        while ids.len() < ingest::BATCH
+            && let Ok(id) = queue.try_recv()
+        {
+            ids.push(id);
+        }
         let state = state.clone();
         running.spawn(async move {
             let _permit = permit;
-            match ingest::process_event(&state.inner.pool, &state.inner.config.ingest, id).await {
-                Ok(Some(done)) => record_processed(&done),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(event = id, error = %e, "processing failed; the sweep retries it"),
+            match ingest::process_events(&state.inner.pool, &state.inner.config.ingest, &ids).await {
+                Ok(done) => done.iter().for_each(record_processed),
+                Err(e) => tracing::warn!(events = ?ids, error = %e, "processing failed; the sweep retries them"),
             }
         });
         while running.try_join_next().is_some() {}
@@ -241,12 +326,7 @@ async fn verify(State(state): State<AppState>, Query(query): Query<HashMap<Strin
 async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let started = Instant::now();
     let response = match accept(&state, &headers, body).await {
-        Ok(id) => {
-            if state.inner.queue.try_send(id).is_err() {
-                tracing::debug!(event = id, "work queue full; the sweep will process the event");
-            }
-            reply("accepted", StatusCode::OK, "EVENT_RECEIVED".to_string())
-        }
+        Ok(()) => reply("accepted", StatusCode::OK, "EVENT_RECEIVED".to_string()),
         Err((outcome, status, message)) => reply(outcome, status, message),
     };
     metrics::histogram!("wacrm_webhook_ack_seconds").record(started.elapsed().as_secs_f64());
@@ -255,7 +335,7 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Result
 
 type Refusal = (&'static str, StatusCode, String);
 
-async fn accept(state: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<i64, Refusal> {
+async fn accept(state: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<(), Refusal> {
     let body = body.map_err(|rejection| {
         let status = rejection.status();
         let outcome = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_body" };
@@ -265,10 +345,10 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Result<Bytes, Bytes
     signature::verify(state.inner.config.app_secret.expose_secret().as_bytes(), &body, header)
         .map_err(|e| ("bad_signature", StatusCode::UNAUTHORIZED, e.to_string()))?;
     webhook::parse(&body).map_err(|e| ("bad_json", error_status(&e), e.to_string()))?;
-    ingest::store_raw(&state.inner.pool, &body).await.map_err(|e| {
-        tracing::error!(error = %e, "cannot store a webhook; answering 503 so Meta retries");
-        ("unavailable", error_status(&e), format!("not stored, retry later: {e}"))
-    })
+    let (stored, outcome) = oneshot::channel();
+    let shutting_down = || ("unavailable", StatusCode::SERVICE_UNAVAILABLE, "shutting down, retry later".to_string());
+    state.inner.bodies.send(ToStore { body, stored }).await.map_err(|_| shutting_down())?;
+    outcome.await.map_err(|_| shutting_down())?
 }
 
 fn reply(outcome: &'static str, status: StatusCode, message: String) -> Response {

@@ -616,3 +616,109 @@ async fn replay_is_exactly_once_and_a_dry_run_writes_nothing(pool: PgPool) {
     let raw = ingest::recent_events(&pool, 5).await.unwrap();
     assert_eq!((raw[0].outcome.as_str(), raw[0].attempts), ("processed", 2));
 }
+
+/// text.json with another wamid and time (same customer).
+fn text_at(wamid: &str, secs: i64) -> Vec<u8> {
+    String::from_utf8(fixture("text.json"))
+        .unwrap()
+        .replace(TEXT_WAMID, wamid)
+        .replace(&format!("\"{TEXT_AT}\""), &format!("\"{secs}\""))
+        .into_bytes()
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn an_older_message_arriving_late_is_billed_in_the_window_it_falls_in(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    deliver(&pool, &fixture("text.json")).await;
+    // An hour older than the message that opened the window, processed after it: same conversation.
+    let late = deliver(&pool, &text_at("wamid.LATE_1H", TEXT_AT - 3600)).await;
+    assert_eq!(late.summary.messages_stored, 1);
+    assert_eq!(usage(&pool, b).await, 1);
+    // More than 24 hours older: a conversation of its own.
+    deliver(&pool, &text_at("wamid.LATE_25H", TEXT_AT - 25 * 3600)).await;
+    assert_eq!(usage(&pool, b).await, 2);
+    // Between the two, within 24 hours of both: covered, nothing new.
+    deliver(&pool, &text_at("wamid.LATE_12H", TEXT_AT - 12 * 3600)).await;
+    assert_eq!(usage(&pool, b).await, 2);
+}
+
+/// status_delivered.json for `wamid`, echoing `callback` as biz_opaque_callback_data.
+fn status_with_callback(wamid: &str, callback: &str) -> Vec<u8> {
+    let mut body: Value = serde_json::from_slice(&fixture("status_delivered.json")).unwrap();
+    let status = &mut body["entry"][0]["changes"][0]["value"]["statuses"][0];
+    status["id"] = wamid.into();
+    status["biz_opaque_callback_data"] = callback.into();
+    serde_json::to_vec(&body).unwrap()
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_status_that_overtakes_the_recorded_wamid_finds_the_send_by_client_ref(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    // A send reserved and handed to Meta, whose answer (the wamid) is not recorded yet.
+    let id = outbound(&pool, b, "wamid.PLACEHOLDER", None).await;
+    let client_ref: String = sqlx::query_scalar(
+        "UPDATE messages SET wamid = NULL, status = 'pending', client_ref = gen_random_uuid()
+         WHERE business_id = $1 AND id = $2 RETURNING client_ref::text",
+    )
+    .bind(b.0)
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    // Callback data that is not one of our references is ignored: the status stays unknown.
+    let foreign = deliver(&pool, &status_with_callback("wamid.EARLY", "campaign-42")).await;
+    assert_eq!(foreign.summary.unknown_statuses, vec!["wamid.EARLY".to_string()]);
+
+    let done = deliver(&pool, &status_with_callback("wamid.EARLY", &client_ref)).await;
+    assert_eq!((done.summary.statuses_applied, done.summary.unknown_statuses.len()), (1, 0));
+    let row: (Option<String>, String, Option<DateTime<Utc>>) =
+        sqlx::query_as("SELECT wamid, status::text, delivered_at FROM messages WHERE business_id = $1 AND id = $2")
+            .bind(b.0)
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(row, (Some("wamid.EARLY".to_string()), "delivered".to_string(), Some(at(1749416510))));
+    // From now on the wamid finds it, and statuses still only move forward.
+    let sent_body = String::from_utf8(fixture("status_sent.json")).unwrap().replace("wamid.OUTBOUND_1", "wamid.EARLY");
+    let sent = deliver(&pool, sent_body.as_bytes()).await;
+    assert_eq!((sent.summary.statuses_applied, sent.summary.statuses_unchanged), (0, 1));
+    // Another business's reference never matches: B cannot move A's message.
+    let (b_scope, _) = business_b(&pool).await;
+    let other = String::from_utf8(status_with_callback("wamid.OTHER", &client_ref))
+        .unwrap()
+        .replace(A_PHONE_NUMBER_ID, B_PHONE_NUMBER_ID);
+    let done = deliver(&pool, other.as_bytes()).await;
+    assert_eq!(done.business_id, Some(b_scope.business()));
+    assert_eq!(done.summary.unknown_statuses, vec!["wamid.OTHER".to_string()]);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_failing_item_is_rolled_back_alone_and_its_batch_goes_on(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    // PostgreSQL text cannot hold a NUL character: this message fails in the database.
+    let poison = String::from_utf8(text_at("wamid.POISON", TEXT_AT + 1))
+        .unwrap()
+        .replace("Does it come in another color?", "nul \\u0000 here");
+    ingest::store_raw(&pool, &text_at("wamid.BEFORE", TEXT_AT)).await.unwrap();
+    let bad = ingest::store_raw(&pool, poison.as_bytes()).await.unwrap();
+    ingest::store_raw(&pool, &text_at("wamid.AFTER", TEXT_AT + 2)).await.unwrap();
+    let done = ingest::process_pending(&pool, &IngestConfig::default(), 10).await.unwrap();
+    assert_eq!(done.len(), 3);
+    for event in &done {
+        if event.id == bad {
+            assert_eq!(event.outcome, Outcome::Failed);
+            assert!(event.error.as_deref().unwrap_or_default().contains("wamid.POISON"), "{:?}", event.error);
+        } else {
+            assert_eq!((event.outcome, event.summary.messages_stored), (Outcome::Processed, 1));
+        }
+    }
+    assert_eq!(messages(&pool, b).await, 2);
+    assert_eq!(events_of(&pool, b, "message_received").await, 2);
+    assert_eq!(contacts(&pool, b).await[0].unread_count, 2);
+    let raw = ingest::recent_events(&pool, 3).await.unwrap();
+    assert_eq!(raw.iter().filter(|e| e.outcome == "failed").count(), 1);
+}

@@ -58,10 +58,6 @@ pub fn man(args: Man) -> Result<()> {
 mod tests {
     use clap::CommandFactory;
 
-    /// Commands whose owners have yet to add an example (reported on issue 5); remove a line when its
-    /// command gains one.
-
-
     /// Every command a person can run shows at least one example in its `--help`.
     #[test]
     fn every_command_has_an_example() {

@@ -382,7 +382,10 @@ impl Cluster {
              listen_addresses = ''\n\
              port = {PORT}\n\
              unix_socket_directories = '{}'\n\
-             unix_socket_permissions = 0700\n",
+             unix_socket_permissions = 0700\n\
+             # Bulk work (imports, the benchmark tenant) otherwise forces a checkpoint every few seconds.\n\
+             max_wal_size = '4GB'\n\
+             shared_buffers = '256MB'\n",
             socket_dir.to_str().unwrap_or_default().replace('\'', "''"),
         );
         let conf_path = scratch.join("postgresql.conf");

@@ -67,9 +67,16 @@ pub(crate) async fn subscribe_default(conn: &mut PgConnection, business: Busines
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| Error::not_found(format!("plan {DEFAULT_PLAN:?}")))?;
+    activate(&mut *conn, business, plan).await
+}
+
+/// Puts the business on `plan`: a new 30-day subscription, or the active one moved to the plan. One
+/// upsert on the one-active-subscription index, so concurrent changes cannot both insert.
+async fn activate(conn: &mut PgConnection, business: BusinessId, plan: i32) -> Result<Subscription> {
     sqlx::query!(
         r#"INSERT INTO subscriptions (business_id, plan_id, renews_at, status)
-           VALUES ($1, $2, NOW() + INTERVAL '30 days', 'active')"#,
+           VALUES ($1, $2, NOW() + INTERVAL '30 days', 'active')
+           ON CONFLICT (business_id) WHERE status = 'active' DO UPDATE SET plan_id = EXCLUDED.plan_id"#,
         business.0,
         plan
     )
@@ -106,28 +113,8 @@ pub async fn subscribe(pool: &PgPool, scope: &Scope, plan_name: &str) -> Result<
         .fetch_optional(pool)
         .await?
         .ok_or_else(|| Error::not_found(format!("plan {plan_name:?}")))?;
-    let mut tx = pool.begin().await?;
-    let updated = sqlx::query!(
-        "UPDATE subscriptions SET plan_id = $2 WHERE business_id = $1 AND status = 'active'",
-        scope.business().0,
-        plan
-    )
-    .execute(&mut *tx)
-    .await?;
-    if updated.rows_affected() == 0 {
-        sqlx::query!(
-            r#"INSERT INTO subscriptions (business_id, plan_id, renews_at, status)
-               VALUES ($1, $2, NOW() + INTERVAL '30 days', 'active')"#,
-            scope.business().0,
-            plan
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
-    let subscription =
-        current(&mut tx, scope.business()).await?.ok_or_else(|| Error::not_found("active subscription"))?;
-    tx.commit().await?;
-    Ok(subscription)
+    let mut conn = pool.acquire().await?;
+    activate(&mut conn, scope.business(), plan).await
 }
 
 /// Opens a conversation window for `contact` at `at` and logs its price, unless one opened less than

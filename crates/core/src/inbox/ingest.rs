@@ -1291,20 +1291,29 @@ async fn apply_preference(
         sender.and_then(|c| c.profile.as_ref()).and_then(|p| p.username.as_deref()),
     )?;
     let contact = upsert_contact(conn, route.business, &who).await?;
-    let changed = sqlx::query!(
-        r#"UPDATE contacts SET
-               opted_out_at = CASE WHEN $3 THEN COALESCE(opted_out_at, $4) ELSE NULL END,
-               opt_out_source = CASE WHEN $3 THEN COALESCE(opt_out_source, 'user_preferences') ELSE NULL END
-           WHERE business_id = $1 AND id = $2 AND (opted_out_at IS NULL) = $3"#,
+    // Only a preference newer than the last one applied counts (replays and retries come out of order);
+    // its time is kept even when the state stays, so an older opposite choice cannot slip in later.
+    let was_opted_out = sqlx::query_scalar!(
+        r#"WITH old AS (
+               SELECT id, opted_out_at IS NOT NULL AS was_out FROM contacts
+               WHERE business_id = $1 AND id = $2 FOR UPDATE
+           )
+           UPDATE contacts c SET
+               opted_out_at = CASE WHEN $3 THEN COALESCE(c.opted_out_at, $4) ELSE NULL END,
+               opt_out_source = CASE WHEN $3 THEN COALESCE(c.opt_out_source, 'user_preferences') ELSE NULL END,
+               marketing_preference_at = $4
+           FROM old
+           WHERE c.business_id = $1 AND c.id = old.id
+             AND (c.marketing_preference_at IS NULL OR c.marketing_preference_at < $4)
+           RETURNING old.was_out AS "was_out!""#,
         route.business.0,
         contact.0,
         stop,
         preference.timestamp
     )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        > 0;
+    .fetch_optional(&mut *conn)
+    .await?;
+    let changed = was_opted_out.is_some_and(|was_out| was_out != stop);
     if changed {
         events::emit(
             conn,

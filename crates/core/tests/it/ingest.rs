@@ -447,6 +447,9 @@ async fn marketing_opt_outs_from_preferences_keywords_and_buttons(pool: PgPool) 
     assert_eq!(resume.summary.opt_ins, 1);
     let c = &contacts(&pool, b).await[0];
     assert_eq!((c.opted_out_at, c.opt_out_source.as_deref()), (None, None));
+    // The older stop, delivered again (a retry or a replay), does not undo the newer resume.
+    deliver(&pool, &fixture("user_preferences_stop.json")).await;
+    assert_eq!(contacts(&pool, b).await[0].opted_out_at, None);
 
     deliver(&pool, &fixture("stop_keyword.json")).await;
     assert_eq!(contacts(&pool, b).await[0].opt_out_source.as_deref(), Some("keyword"));

@@ -4,6 +4,12 @@ use chrono::{DateTime, Duration, FixedOffset, Utc};
 use ratatui::text::{Line, Span};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
+/// What `/` typed, trimmed; `None` when blank, which clears the pane's search.
+pub fn search_term(typed: &str) -> Option<String> {
+    let typed = typed.trim();
+    (!typed.is_empty()).then(|| typed.to_string())
+}
+
 pub fn width(s: &str) -> usize {
     UnicodeWidthStr::width(s)
 }

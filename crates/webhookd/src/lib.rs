@@ -22,11 +22,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use wacrm_core::Error;
+use wacrm_core::db::Pool as PgPool;
 use wacrm_core::inbox::ingest::{self, IngestConfig, Outcome, ProcessedEvent};
 use wacrm_core::whatsapp::{signature, webhook};
 

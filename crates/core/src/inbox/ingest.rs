@@ -347,6 +347,33 @@ pub async fn recent_events(pool: &PgPool, limit: i64) -> Result<Vec<RawEvent>> {
     .await?)
 }
 
+/// What the raw log holds after event `after`: for measuring a run of the daemon (how many messages it
+/// stored, from the first receipt to the last processing) without reading its tables directly.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogProgress {
+    /// The newest event id (the `after` of the next measurement).
+    pub last_event_id: i64,
+    pub events: i64,
+    pub messages_stored: i64,
+    pub duplicates: i64,
+    pub first_received: Option<DateTime<Utc>>,
+    pub last_processed: Option<DateTime<Utc>>,
+}
+
+pub async fn progress_since(pool: &PgPool, after: i64) -> Result<LogProgress> {
+    Ok(sqlx::query_as!(
+        LogProgress,
+        r#"SELECT COALESCE(max(id), $1) AS "last_event_id!", count(*) AS "events!",
+                  COALESCE(sum((summary->>'messages_stored')::bigint), 0)::bigint AS "messages_stored!",
+                  COALESCE(sum((summary->>'duplicates')::bigint), 0)::bigint AS "duplicates!",
+                  min(received_at) AS first_received, max(processed_at) AS last_processed
+           FROM webhook_events WHERE id > $1"#,
+        after
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
 /// How many events wait to be processed (also the daemon's health probe: it needs the database).
 pub async fn pending_count(pool: &PgPool) -> Result<i64> {
     Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM webhook_events WHERE outcome = 'pending'"#)

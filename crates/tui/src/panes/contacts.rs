@@ -14,7 +14,7 @@ use wacrm_core::{ContactId, Stage};
 
 use crate::intent::{ContactDraft, ContactQuery, Intent, Queue, Request, Update};
 use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, hint, scroll_to, step};
-use crate::text::{relative, truncate};
+use crate::text::{self, relative, truncate};
 use crate::view::ContactRow;
 use crate::widgets::input::{Edit, TextInput};
 use crate::widgets::popup::{boxed, centered, draw_input};
@@ -498,8 +498,7 @@ impl Pane for Contacts {
     }
 
     fn search(&mut self, text: &str, queue: &mut Queue) {
-        let text = text.trim();
-        self.query.search = (!text.is_empty()).then(|| text.to_string());
+        self.query.search = text::search_term(text);
         self.reload(queue);
     }
 

@@ -17,7 +17,7 @@ use wacrm_core::{ContactId, Direction, MessageStatus, Stage};
 
 use crate::intent::{ConversationFilter, Intent, Queue, Request, Update};
 use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, hint, scroll_to, step};
-use crate::text::{relative, span_of, spread, truncate, wrap};
+use crate::text::{self, relative, span_of, spread, truncate, wrap};
 use crate::theme::Theme;
 use crate::view::{ChatMessage, ConversationCursor, ConversationPage, ConversationRow, TemplateRow};
 use crate::widgets::input::{Edit, TextInput};
@@ -790,8 +790,7 @@ impl Pane for Inbox {
     }
 
     fn search(&mut self, text: &str, queue: &mut Queue) {
-        let text = text.trim();
-        self.search = (!text.is_empty()).then(|| text.to_string());
+        self.search = text::search_term(text);
         self.focus = Focus::List;
         self.reload(queue);
     }

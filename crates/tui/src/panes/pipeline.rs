@@ -13,7 +13,7 @@ use wacrm_core::{ContactId, Stage};
 
 use crate::intent::{Queue, Request, Update};
 use crate::panes::{Env, KeyHint, Pane, contains, hint, scroll_to, step};
-use crate::text::{relative, span_of, spread, truncate};
+use crate::text::{self, relative, span_of, spread, truncate};
 use crate::view::{Card, Column, HistoryRow};
 
 const STAGES: usize = 5;
@@ -309,8 +309,7 @@ impl Pane for Pipeline {
     }
 
     fn search(&mut self, text: &str, queue: &mut Queue) {
-        let text = text.trim();
-        self.filter = (!text.is_empty()).then(|| text.to_string());
+        self.filter = text::search_term(text);
         self.row = 0;
         self.follow(queue);
     }

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use sqlx::PgPool;
 use tokio::sync::Mutex;
 use wacrm_core::auth::Scope;
 use wacrm_core::business::{self, NewAccount};
+use wacrm_core::db::Pool as PgPool;
 use wacrm_core::inbox::ingest;
 use wacrm_core::whatsapp::signature;
 
@@ -196,10 +196,8 @@ async fn main() -> Result<()> {
         acked: AtomicU64::new(0),
         refused: AtomicU64::new(0),
     });
-    // Measuring tools' own queries, outside the product: where this run's events start, and (below)
-    // what it stored.
-    let first_event: i64 =
-        sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM webhook_events").fetch_one(&pool).await?;
+    // Where this run's events start in the raw log; what they stored is read from there afterwards.
+    let first_event = ingest::progress_since(&pool, 0).await?.last_event_id;
     println!("run {run}: number {}, {} customers", load.phone_number_id, load.customers);
     for &c in &args.concurrency {
         closed_loop(load.clone(), c.max(1), args.seconds).await;
@@ -217,16 +215,12 @@ async fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let acked = load.acked.load(Ordering::Relaxed);
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE wamid LIKE $1")
-        .bind(format!("wamid.BENCH.{run}.%"))
-        .fetch_one(&pool)
-        .await?;
-    let (first, last): (Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>) =
-        sqlx::query_as("SELECT min(received_at), max(processed_at) FROM webhook_events WHERE id > $1")
-            .bind(first_event)
-            .fetch_one(&pool)
-            .await?;
-    if let (Some(first), Some(last)) = (first, last) {
+    let progress = ingest::progress_since(&pool, first_event).await?;
+    let stored = progress.messages_stored;
+    if progress.duplicates > 0 {
+        bail!("{} duplicate deliveries in a run that sends each message once", progress.duplicates);
+    }
+    if let (Some(first), Some(last)) = (progress.first_received, progress.last_processed) {
         let secs = (last - first).num_milliseconds() as f64 / 1000.0;
         println!("processed {stored} messages end to end in {secs:.1} s: {:.0} msg/s", stored as f64 / secs);
     }

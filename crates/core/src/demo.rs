@@ -13,6 +13,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use crate::auth::{self, Role, Scope};
 use crate::billing;
 use crate::business::{self, NewAccount};
+use crate::db::bulk;
 use crate::error::{Error, Result};
 use crate::types::{AccountId, BusinessId};
 
@@ -65,6 +66,9 @@ impl Scale {
 
 /// The demo login for the owner and the agents (printed by `wacrm demo`).
 pub const DEMO_PASSWORD: &str = "demo-password";
+/// From this many generated messages on, a load into tables a hundredth of its size or less is done in
+/// bulk ([`bulk`]): the large tenant on a fresh install, not the everyday demo.
+const BULK_LOAD_MESSAGES: i32 = 100_000;
 const ADVISORY_LOCK_KEY: i64 = 0x7761_6372_6d64; // "wacrmd"
 
 /// What `ensure` found or made.
@@ -260,6 +264,12 @@ async fn generate(
     )
     .execute(&mut *conn)
     .await?;
+    // The benchmark tenant on a (nearly) fresh install is a bulk load: the tables it fills are rebuilt
+    // afterwards. Not on a database in use: that would lock every tenant out for the load's duration.
+    let bulk_load = spec.messages >= BULK_LOAD_MESSAGES
+        && bulk::estimated_rows(&mut *conn, "messages").await? < f64::from(spec.messages) / 100.0;
+    let deferred_messages =
+        if bulk_load { Some(bulk::defer_indexes_and_keys(&mut *conn, "messages").await?) } else { None };
     // Threads: message k of a contact alternates in/out and moves forward in time, so every chat reads
     // as a conversation. Outbound statuses are mostly read, the latest ones delivered, a few failed.
     sqlx::query!(
@@ -324,6 +334,9 @@ async fn generate(
     )
     .execute(&mut *conn)
     .await?;
+    if let Some(deferred) = deferred_messages {
+        deferred.restore(&mut *conn).await?;
+    }
     // The planner has no statistics for rows inserted in this transaction; without them the joins
     // below fall into nested loops over a million messages.
     sqlx::query!("ANALYZE contacts, messages").execute(&mut *conn).await?;
@@ -354,6 +367,8 @@ async fn generate(
     )
     .execute(&mut *conn)
     .await?;
+    let deferred_usage =
+        if bulk_load { Some(bulk::defer_indexes_and_keys(&mut *conn, "usage_logs").await?) } else { None };
     // One conversation window per contact and day with inbound traffic, priced as configured by default.
     sqlx::query!(
         r#"INSERT INTO usage_logs (business_id, conversation_id, cost, contact_id, timestamp)
@@ -366,6 +381,9 @@ async fn generate(
     )
     .execute(&mut *conn)
     .await?;
+    if let Some(deferred) = deferred_usage {
+        deferred.restore(&mut *conn).await?;
+    }
     sqlx::query!(
         r#"INSERT INTO pipeline_history (business_id, contact_id, from_stage, to_stage, changed_at)
            SELECT $1, c.id, p.from_stage::pipeline_stage, p.to_stage::pipeline_stage,

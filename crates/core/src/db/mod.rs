@@ -1,6 +1,7 @@
 //! Database plumbing: where the database is (a configured URL or the embedded default cluster), the
 //! connection pool, and the embedded migrations.
 
+pub mod bulk;
 pub mod cluster;
 
 use std::time::Duration;

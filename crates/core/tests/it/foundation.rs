@@ -305,3 +305,45 @@ async fn rows_cannot_point_at_another_business(pool: PgPool) {
     .unwrap_err();
     assert!(matches!(Error::from(err), Error::Invalid { .. }), "a message may not name another business's sender");
 }
+
+/// Every index and constraint of `table`, as the catalog defines them.
+async fn schema_of(pool: &PgPool, table: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = $1::regclass
+         UNION ALL SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = $1::regclass
+         ORDER BY 1",
+    )
+    .bind(table)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_bulk_load_restores_every_index_and_key_and_still_checks_them(pool: PgPool) {
+    let scope = tenant(&pool, "a@example.com").await;
+    let contact = insert_contact(&pool, scope.business(), "+14155550101").await.unwrap();
+    let before = schema_of(&pool, "messages").await;
+    let insert = |contact: i32| {
+        sqlx::query("INSERT INTO messages (business_id, contact_id, direction, content) VALUES ($1, $2, 'in', 'hi')")
+            .bind(scope.business().0)
+            .bind(contact)
+    };
+
+    let mut tx = pool.begin().await.unwrap();
+    let deferred = wacrm_core::db::bulk::defer_indexes_and_keys(&mut tx, "messages").await.unwrap();
+    insert(contact).execute(&mut *tx).await.unwrap();
+    deferred.restore(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(schema_of(&pool, "messages").await, before);
+
+    // A row the keys refuse makes the restore fail, and the whole load with it.
+    let mut tx = pool.begin().await.unwrap();
+    let deferred = wacrm_core::db::bulk::defer_indexes_and_keys(&mut tx, "messages").await.unwrap();
+    insert(contact + 1000).execute(&mut *tx).await.unwrap();
+    let refused = deferred.restore(&mut tx).await.unwrap_err();
+    assert!(matches!(refused, Error::Invalid { .. }), "{refused:?}");
+    drop(tx);
+    assert_eq!(schema_of(&pool, "messages").await, before);
+    assert_eq!(count(&pool, "SELECT count(*) FROM messages").await, 1);
+}

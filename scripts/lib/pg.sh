@@ -4,7 +4,9 @@
 # speed over durability (the data dies with the run). As root the server runs as the `postgres` account,
 # because initdb and postgres refuse to run as root.
 #
-#   pg_start_private    start it; sets PG_TMP (the directory, also the socket directory)
+#   pg_start_private [durable]
+#                       start it; sets PG_TMP (the directory, also the socket directory). `durable`
+#                       keeps PostgreSQL's default fsync and commit settings (benchmarks)
 #   pg_stop_private     stop it and remove PG_TMP (idempotent: use it in an EXIT trap)
 #   pg_url DB           the URL of database DB on it (sqlx and psql both accept it)
 #   pg_psql ARGS...     psql, found next to the server binaries when possible
@@ -68,8 +70,10 @@ pg_start_private() {
     PG_AS=(runuser -u postgres --)
   fi
   chmod 700 "$PG_TMP"
+  local durability="fsync off"
+  if [[ ${1:-} == durable ]]; then durability="default durability"; fi
   echo "==> private PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') cluster in $PG_TMP" \
-    "(socket only, fsync off${PG_AS[*]:+, as postgres})"
+    "(socket only, $durability${PG_AS[*]:+, as postgres})"
 
   # C.UTF-8 when the system has it, C otherwise; initdb removes its directory when it fails.
   local initdb=("$PG_BIN/initdb" -D "$PG_TMP/data" -U "$PG_SUPERUSER" --auth=trust -E UTF8 --no-sync)
@@ -83,11 +87,11 @@ pg_start_private() {
 listen_addresses = ''
 port = 5432
 unix_socket_directories = '$PG_TMP'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
 max_connections = 300
 EOF
+  if [[ ${1:-} != durable ]]; then
+    printf '%s\n' 'fsync = off' 'synchronous_commit = off' 'full_page_writes = off' >>"$PG_TMP/data/postgresql.conf"
+  fi
   if ! pg_as "$PG_BIN/pg_ctl" start -w -t 60 -s -D "$PG_TMP/data" -l "$PG_TMP/server.log"; then
     tail -n 20 "$PG_TMP/server.log" >&2 || true
     return 1

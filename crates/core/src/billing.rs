@@ -4,6 +4,8 @@
 //! when the contact has none open. The send gate (limit per month, active subscription) lives here too,
 //! so every sender (inbox, automation, broadcast) passes the same check.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -130,24 +132,67 @@ pub async fn open_window_if_closed(
     at: DateTime<Utc>,
     price: Decimal,
 ) -> Result<Option<String>> {
-    // Check and insert in one statement: this runs for every inbound message.
+    Ok(open_windows(conn, &[(business, contact, at)], price).await?.pop())
+}
+
+/// [`open_window_if_closed`] for many messages at once (a batch of inbound messages), the same rule
+/// applied to each in time order. Returns the conversation ids of the windows opened.
+pub async fn open_windows_if_closed(
+    conn: &mut PgConnection,
+    messages: &[(BusinessId, ContactId, DateTime<Utc>)],
+    price: Decimal,
+) -> Result<Vec<String>> {
+    // One statement cannot see the windows it opens itself, so each statement takes at most one message
+    // per contact: the first round each contact's earliest, the next round their second, and so on
+    // (almost always a single round).
+    let mut by_contact: HashMap<(BusinessId, ContactId), Vec<DateTime<Utc>>> = HashMap::new();
+    for &(business, contact, at) in messages {
+        by_contact.entry((business, contact)).or_default().push(at);
+    }
+    by_contact.values_mut().for_each(|times| times.sort());
+    let mut opened = Vec::new();
+    for round in 0.. {
+        let batch: Vec<_> = by_contact
+            .iter()
+            .filter_map(|(&(business, contact), times)| times.get(round).map(|&at| (business, contact, at)))
+            .collect();
+        if batch.is_empty() {
+            break;
+        }
+        opened.extend(open_windows(conn, &batch, price).await?);
+    }
+    Ok(opened)
+}
+
+/// Opens the windows of messages of distinct contacts; check and insert in one statement, as this runs
+/// for every inbound message.
+async fn open_windows(
+    conn: &mut PgConnection,
+    messages: &[(BusinessId, ContactId, DateTime<Utc>)],
+    price: Decimal,
+) -> Result<Vec<String>> {
+    let businesses: Vec<i32> = messages.iter().map(|m| m.0.0).collect();
+    let contacts: Vec<i32> = messages.iter().map(|m| m.1.0).collect();
+    let times: Vec<DateTime<Utc>> = messages.iter().map(|m| m.2).collect();
+    let conversations: Vec<String> = messages.iter().map(|_| uuid::Uuid::new_v4().to_string()).collect();
     Ok(sqlx::query_scalar!(
         r#"INSERT INTO usage_logs (business_id, conversation_id, cost, contact_id, timestamp)
-           SELECT $1, $2, $3, $4, $5
+           SELECT m.business_id, m.conversation_id, $5, m.contact_id, m.at
+           FROM unnest($1::int[], $2::int[], $3::timestamptz[], $4::text[]) AS m(business_id, contact_id, at, conversation_id)
            WHERE NOT EXISTS (
-               SELECT 1 FROM usage_logs
-               WHERE business_id = $1 AND contact_id = $4
-                 AND timestamp > $5::timestamptz - INTERVAL '24 hours'
-                 AND timestamp < $5::timestamptz + INTERVAL '24 hours'
+               SELECT 1 FROM usage_logs u
+               WHERE u.business_id = m.business_id AND u.contact_id = m.contact_id
+                 AND u.timestamp > m.at - INTERVAL '24 hours'
+                 AND u.timestamp < m.at + INTERVAL '24 hours'
            )
            RETURNING conversation_id AS "conversation_id!""#,
-        business.0,
-        uuid::Uuid::new_v4().to_string(),
-        price,
-        contact.0,
-        at
+        &businesses,
+        &contacts,
+        &times,
+        &conversations,
+        price
     )
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?)
 }
 

@@ -47,6 +47,15 @@ impl EventKind {
     }
 }
 
+/// An event to write.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub business: BusinessId,
+    pub kind: EventKind,
+    pub contact: Option<ContactId>,
+    pub payload: serde_json::Value,
+}
+
 /// Writes an event in the caller's transaction and queues its notification for commit.
 pub async fn emit(
     conn: &mut PgConnection,
@@ -55,24 +64,41 @@ pub async fn emit(
     contact: Option<ContactId>,
     payload: serde_json::Value,
 ) -> Result<i64> {
-    let id = sqlx::query_scalar!(
+    let ids = emit_all(conn, &[NewEvent { business, kind, contact, payload }]).await?;
+    ids.first().copied().ok_or_else(|| Error::unavailable("the event was not written", "retry"))
+}
+
+/// Writes events in the caller's transaction, in order, with one statement, and queues a notification
+/// for each; returns their ids.
+pub async fn emit_all(conn: &mut PgConnection, events: &[NewEvent]) -> Result<Vec<i64>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let businesses: Vec<i32> = events.iter().map(|e| e.business.0).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    let contacts: Vec<Option<i32>> = events.iter().map(|e| e.contact.map(|c| c.0)).collect();
+    let payloads: Vec<&serde_json::Value> = events.iter().map(|e| &e.payload).collect();
+    Ok(sqlx::query_scalar!(
         r#"WITH e AS (
                INSERT INTO events (business_id, kind, contact_id, payload)
-               VALUES ($1, $2, $3, $4)
-               RETURNING id
+               SELECT business_id, kind, contact_id, payload
+               FROM unnest($1::int[], $2::text[], $3::int[], $4::jsonb[]) WITH ORDINALITY
+                    AS i(business_id, kind, contact_id, payload, ord)
+               ORDER BY ord
+               RETURNING id, business_id, kind, contact_id
            )
            SELECT e.id AS "id!"
            FROM e, pg_notify('wacrm_events',
-                             json_build_object('id', e.id, 'business_id', $1::int, 'type', $2::text,
-                                               'contact_id', $3::int)::text)"#,
-        business.0,
-        kind.as_str(),
-        contact.map(|c| c.0),
-        payload
+                             json_build_object('id', e.id, 'business_id', e.business_id, 'type', e.kind,
+                                               'contact_id', e.contact_id)::text)
+           ORDER BY e.id"#,
+        &businesses,
+        &kinds as &[&str],
+        &contacts as &[Option<i32>],
+        &payloads as &[&serde_json::Value]
     )
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
+    .fetch_all(conn)
+    .await?)
 }
 
 /// A stored event, as `wacrm events tail` prints it: one JSON object per line with a `type` field.

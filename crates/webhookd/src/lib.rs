@@ -23,7 +23,7 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use wacrm_core::Error;
 use wacrm_core::db::Pool as PgPool;
@@ -36,7 +36,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// The path Meta's callback URL points at; `/` is accepted too.
 pub const WEBHOOK_PATH: &str = "/webhook";
 
-/// Events one sweeper processes before the pending gauge is refreshed and the next tick is awaited.
+/// Events one sweeper processes per round.
 const SWEEP_BATCH: usize = 500;
 
 /// Tasks committing POST bodies to the raw log: while one waits for its commit, the next gathers the
@@ -85,6 +85,8 @@ struct Inner {
     config: DaemonConfig,
     /// Accepted bodies on their way to the raw log, each with the way to tell its request the outcome.
     bodies: mpsc::Sender<ToStore>,
+    /// Wakes the sweeper when stored events did not fit in the workers' queue.
+    sweep_now: Notify,
     metrics: PrometheusHandle,
 }
 
@@ -97,15 +99,16 @@ struct ToStore {
 /// The receiving ends of the daemon's queues, consumed by [`serve`].
 pub struct WorkQueue {
     bodies: mpsc::Receiver<ToStore>,
-    /// Ids of freshly stored events for the workers. Never awaited on: when it is full, the sweep
-    /// picks the event up, so a slow database cannot slow the acknowledgements down.
+    /// Ids of freshly stored events for the workers. Never awaited on: when it is full, the sweeper
+    /// is woken to take the events from the log, so a slow database cannot slow the acknowledgements
+    /// down.
     events: (mpsc::Sender<i64>, mpsc::Receiver<i64>),
 }
 
 impl AppState {
     pub fn new(pool: PgPool, config: DaemonConfig) -> (AppState, WorkQueue) {
         let (bodies, bodies_rx) = mpsc::channel(4096);
-        let inner = Inner { pool, config, bodies, metrics: metrics_handle() };
+        let inner = Inner { pool, config, bodies, sweep_now: Notify::new(), metrics: metrics_handle() };
         let queues = WorkQueue { bodies: bodies_rx, events: mpsc::channel(4096) };
         (AppState { inner: Arc::new(inner) }, queues)
     }
@@ -153,9 +156,7 @@ pub async fn serve(
     let WorkQueue { bodies, events: (events, events_rx) } = queue;
     let bodies = Arc::new(tokio::sync::Mutex::new(bodies));
     let mut tasks: Vec<_> = (0..STORE_WRITERS)
-        .map(|_| {
-            tokio::spawn(run_store_writer(state.inner.pool.clone(), bodies.clone(), events.clone(), stop_rx.clone()))
-        })
+        .map(|_| tokio::spawn(run_store_writer(state.clone(), bodies.clone(), events.clone(), stop_rx.clone())))
         .collect();
     tasks.push(tokio::spawn(run_workers(state.clone(), events_rx, stop_rx.clone())));
     tasks.push(tokio::spawn(run_sweeper(state.clone(), stop_rx)));
@@ -175,7 +176,7 @@ pub async fn serve(
 /// Commits the bodies that arrived together in one statement, then answers their requests and queues
 /// the new events for the workers.
 async fn run_store_writer(
-    pool: PgPool,
+    state: AppState,
     bodies: Arc<tokio::sync::Mutex<mpsc::Receiver<ToStore>>>,
     events: mpsc::Sender<i64>,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -197,12 +198,11 @@ async fn run_store_writer(
             }
         }
         let raw: Vec<&[u8]> = batch.iter().map(|b| b.body.as_ref()).collect();
-        match ingest::store_raw_many(&pool, &raw).await {
+        match ingest::store_raw_many(&state.inner.pool, &raw).await {
             Ok(ids) => {
-                for id in ids {
-                    if events.try_send(id).is_err() {
-                        tracing::debug!(event = id, "work queue full; the sweep will process the event");
-                    }
+                if ids.into_iter().any(|id| events.try_send(id).is_err()) {
+                    tracing::debug!("work queue full; the sweeper takes the events from the log");
+                    state.inner.sweep_now.notify_one();
                 }
                 batch.into_iter().for_each(|b| {
                     let _ = b.stored.send(Ok(()));
@@ -256,35 +256,41 @@ async fn run_sweeper(state: AppState, mut stop: tokio::sync::watch::Receiver<boo
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            _ = state.inner.sweep_now.notified() => {}
             _ = stop.changed() => break,
         }
-        // As many sweepers as fast-path workers: a backlog (after a restart, or a queue overflow under a
-        // burst) drains at full speed; SKIP LOCKED keeps them, and other daemons, off each other's events.
-        let mut sweeps = JoinSet::new();
-        for _ in 0..state.inner.config.workers.max(1) {
-            let state = state.clone();
-            sweeps.spawn(async move {
-                ingest::process_pending(&state.inner.pool, &state.inner.config.ingest, SWEEP_BATCH).await
-            });
-        }
-        let mut backlog = false;
-        while let Some(sweep) = sweeps.join_next().await {
-            match sweep {
-                Ok(Ok(done)) => {
-                    backlog |= done.len() == SWEEP_BATCH;
-                    done.iter().for_each(record_processed);
-                }
-                Ok(Err(e)) => tracing::warn!(error = %e, "sweep of pending webhook events failed"),
-                Err(e) => tracing::error!(error = %e, "sweep task ended abnormally"),
-            }
-        }
+        // Until a round finds nothing left: a backlog (after a restart, or a burst the workers' queue
+        // could not take) drains at full speed instead of a round per tick.
+        while sweep(&state).await > 0 && !*stop.borrow() {}
         if let Ok(pending) = ingest::pending_count(&state.inner.pool).await {
             metrics::gauge!("wacrm_webhook_pending_events").set(pending as f64);
         }
-        if backlog {
-            tick.reset_immediately();
+    }
+}
+
+/// One round of sweeps, as many as fast-path workers (SKIP LOCKED keeps them, and other daemons, off
+/// each other's events); how many events it settled.
+async fn sweep(state: &AppState) -> usize {
+    let mut sweeps = JoinSet::new();
+    for _ in 0..state.inner.config.workers.max(1) {
+        let state = state.clone();
+        sweeps.spawn(async move {
+            ingest::process_pending(&state.inner.pool, &state.inner.config.ingest, SWEEP_BATCH).await
+        });
+    }
+    let mut processed = 0;
+    while let Some(sweep) = sweeps.join_next().await {
+        match sweep {
+            Ok(Ok(done)) => {
+                // Events an outage left pending wait for the next tick, not the next round.
+                processed += done.iter().filter(|e| e.outcome != Outcome::Pending).count();
+                done.iter().for_each(record_processed);
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "sweep of pending webhook events failed"),
+            Err(e) => tracing::error!(error = %e, "sweep task ended abnormally"),
         }
     }
+    processed
 }
 
 fn record_processed(done: &ProcessedEvent) {

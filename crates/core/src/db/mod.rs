@@ -52,16 +52,24 @@ impl Source {
 }
 
 /// Opens a pool on `url`.
+///
+/// Connections are replaced every minute: PostgreSQL keeps a prepared statement's generic plan for
+/// the connection's life, and a plan made while a table was small (a fresh install, or statistics
+/// autovacuum has not refreshed) would otherwise scan that table whole long after it has grown.
 pub async fn connect_url(url: &str) -> Result<PgPool> {
-    PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await.map_err(|e| {
-        match Error::from(e) {
+    PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(10))
+        .max_lifetime(Duration::from_secs(60))
+        .connect(url)
+        .await
+        .map_err(|e| match Error::from(e) {
             Error::Database(inner) => Error::unavailable(
                 inner.to_string(),
                 "check the database URL (`wacrm config show`) and that the server accepts connections",
             ),
             other => other,
-        }
-    })
+        })
 }
 
 /// Connects to the configured database (starting the embedded one if needed) and brings its schema up

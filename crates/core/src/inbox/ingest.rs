@@ -207,15 +207,19 @@ pub const BATCH: usize = 32;
 /// the ack, and commits reach the WAL in order, so a crash that loses a batch's commit loses the marks
 /// of its events too. They are then still pending, and their items (idempotent) are processed again.
 ///
-/// Its statements are planned for the tables as they are now, not once per connection: a generic plan
-/// made while the raw log, contacts or usage logs were small (a fresh install, or statistics that
-/// autovacuum has not refreshed yet) scans them whole forever after, and processing slowed down
-/// fourfold as they grew. Planning each statement costs far less than that.
+/// Its statements use the connection's cached plans, and those must stay right as the tables grow:
+/// a generic plan made while the raw log or contacts were small (a fresh install, statistics autovacuum
+/// has not refreshed) once scanned them whole for every batch. Every statement here is a handful of
+/// key look-ups, so the transaction plans index look-ups only (no sequential scans, no hash or merge
+/// joins) and finds rows by their unique keys. Forcing a fresh plan per statement instead also
+/// re-planned every foreign-key check the inserts fire: a quarter of the database's time.
 async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
     let mut tx = pool.begin().await?;
     sqlx::query!(
         r#"SELECT set_config('synchronous_commit', 'off', true) AS durability,
-                  set_config('plan_cache_mode', 'force_custom_plan', true) AS planning"#
+                  set_config('enable_seqscan', 'off', true) AS no_seqscan,
+                  set_config('enable_hashjoin', 'off', true) AS no_hashjoin,
+                  set_config('enable_mergejoin', 'off', true) AS no_mergejoin"#
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -407,39 +411,53 @@ struct Item<'a> {
 }
 
 enum Work<'a> {
-    Message { contacts: &'a [Lenient<Contact>], message: &'a Message, raw: &'a Value },
     Status(&'a Status),
     Preference { contacts: &'a [Lenient<Contact>], preference: &'a UserPreference },
+}
+
+/// An inbound message: all of a batch's are stored together ([`store_messages`]).
+struct MessageItem<'a> {
+    event: usize,
+    route: Route,
+    contacts: &'a [Lenient<Contact>],
+    message: &'a Message,
+    raw: &'a Value,
+}
+
+impl MessageItem<'_> {
+    /// Senders in identity order (see [`Item::lock_order`]).
+    fn lock_order(&self) -> (BusinessId, &str) {
+        let key = self.message.from.as_deref().or(self.message.from_user_id.as_deref());
+        (self.route.business, key.unwrap_or_default())
+    }
 }
 
 impl Item<'_> {
     /// The batch's lock order. Statuses lock their message rows before anything locks a contact, as
     /// the send path does when it records a send (message, then contact); contacts are then locked in
-    /// identity order, so two batches sharing customers never wait on each other in a cycle. A contact
-    /// reached by its BSUID in one batch and by its phone in another can still deadlock: PostgreSQL
-    /// breaks it, and the item is retried as after an outage.
+    /// identity order, so two batches sharing customers rarely wait on each other in a cycle. When they
+    /// do (a contact reached by its BSUID in one batch and by its phone in another, or a preference
+    /// here and a message there), PostgreSQL breaks the deadlock and the item is retried.
     fn lock_order(&self) -> (u8, BusinessId, &str) {
-        let key = match &self.work {
-            Work::Status(status) => return (0, self.route.business, &status.id),
-            Work::Message { message, .. } => message.from.as_deref().or(message.from_user_id.as_deref()),
-            Work::Preference { preference, .. } => preference.wa_id.as_deref().or(preference.user_id.as_deref()),
-        };
-        (1, self.route.business, key.unwrap_or_default())
+        match &self.work {
+            Work::Status(status) => (0, self.route.business, &status.id),
+            Work::Preference { preference, .. } => {
+                let key = preference.wa_id.as_deref().or(preference.user_id.as_deref());
+                (1, self.route.business, key.unwrap_or_default())
+            }
+        }
     }
 
     fn label(&self) -> String {
         match &self.work {
-            Work::Message { message, .. } => format!("message {}", message.id),
             Work::Status(status) => format!("status {} of {}", status.status, status.id),
             Work::Preference { preference, .. } => format!("user_preference {}", preference.value),
         }
     }
 }
 
-/// What one item did.
+/// What one status or preference did.
 enum Applied {
-    Stored,
-    Duplicate,
     Status(StatusApplied),
     /// A marketing opt-out (`Some(true)`), opt-in (`Some(false)`), or another preference.
     Preference(Option<bool>),
@@ -448,8 +466,6 @@ enum Applied {
 impl Applied {
     fn count(self, summary: &mut Summary, item: &Item<'_>) {
         match self {
-            Applied::Stored => summary.messages_stored += 1,
-            Applied::Duplicate => summary.duplicates += 1,
             Applied::Status(applied) => {
                 match applied.change {
                     StatusChange::Applied => summary.statuses_applied += 1,
@@ -491,7 +507,7 @@ async fn process_claimed(
             Err(e) => progress[index].unreadable = Some(e.to_string()),
         }
     }
-    let mut items = Vec::new();
+    let (mut items, mut messages) = (Vec::new(), Vec::new());
     for (event, route, change) in &changes {
         let (event, route) = (*event, *route);
         let invalid = &mut progress[event].summary.invalid;
@@ -499,11 +515,9 @@ async fn process_claimed(
             Routed::Messages(value) => {
                 for message in &value.messages {
                     match message {
-                        Lenient::Parsed { item, raw } => items.push(Item {
-                            event,
-                            route,
-                            work: Work::Message { contacts: &value.contacts, message: item, raw },
-                        }),
+                        Lenient::Parsed { item, raw } => {
+                            messages.push(MessageItem { event, route, contacts: &value.contacts, message: item, raw })
+                        }
                         Lenient::Invalid { reason, .. } => invalid.push(format!("message: {reason}")),
                     }
                 }
@@ -530,16 +544,11 @@ async fn process_claimed(
     }
     // Stable: one customer's messages keep their delivery order.
     items.sort_by(|a, b| a.lock_order().cmp(&b.lock_order()));
+    messages.sort_by(|a, b| a.lock_order().cmp(&b.lock_order()));
 
-    let mut keywords = KeywordRules { pool, by_business: HashMap::new() };
     for item in &items {
         let mut savepoint = Connection::begin(&mut *conn).await?;
         let applied = match &item.work {
-            Work::Message { contacts, message, raw } => {
-                ingest_message(&mut savepoint, config, &mut keywords, item.route, contacts, message, raw)
-                    .await
-                    .map(|stored| if stored { Applied::Stored } else { Applied::Duplicate })
-            }
             Work::Status(status) => apply_status(&mut savepoint, item.route, status).await.map(Applied::Status),
             Work::Preference { contacts, preference } => {
                 apply_preference(&mut savepoint, item.route, contacts, preference).await.map(Applied::Preference)
@@ -547,11 +556,6 @@ async fn process_claimed(
         };
         let progress = &mut progress[item.event];
         match applied {
-            // A duplicate delivery changes nothing at all, not even the contact's identity.
-            Ok(Applied::Duplicate) => {
-                savepoint.rollback().await?;
-                Applied::Duplicate.count(&mut progress.summary, item);
-            }
             Ok(applied) => {
                 savepoint.commit().await?;
                 applied.count(&mut progress.summary, item);
@@ -562,6 +566,8 @@ async fn process_claimed(
             }
         }
     }
+    let mut keywords = KeywordRules { pool, by_business: HashMap::new() };
+    store_messages(conn, config, &mut keywords, &messages, &mut progress).await?;
 
     let mut done = Vec::with_capacity(events.len());
     for (event, progress) in events.iter().zip(progress) {
@@ -813,74 +819,148 @@ impl<'a> Identity<'a> {
     }
 }
 
-/// The contact with this identity in `business`, created if missing, locked until the caller's
-/// transaction ends (the conversation window check relies on that lock).
-async fn upsert_contact(conn: &mut PgConnection, business: BusinessId, who: &Identity<'_>) -> Result<ContactId> {
-    let phone = who.phone.as_ref().map(Phone::as_str);
+/// Some of a batch's identities as the array parameters of one statement.
+struct IdentityColumns<'w> {
+    businesses: Vec<i32>,
+    bsuids: Vec<Option<&'w str>>,
+    phones: Vec<Option<&'w str>>,
+    parents: Vec<Option<&'w str>>,
+    usernames: Vec<Option<&'w str>>,
+    wa_ids: Vec<Option<&'w str>>,
+}
+
+impl<'w> IdentityColumns<'w> {
+    fn of(who: &[(BusinessId, &'w Identity<'w>)], rows: &[usize]) -> IdentityColumns<'w> {
+        let column = |field: fn(&'w Identity<'w>) -> Option<&'w str>| rows.iter().map(|&i| field(who[i].1)).collect();
+        IdentityColumns {
+            businesses: rows.iter().map(|&i| who[i].0.0).collect(),
+            bsuids: column(|w| w.bsuid),
+            phones: column(|w| w.phone.as_ref().map(Phone::as_str)),
+            parents: column(|w| w.parent_bsuid),
+            usernames: column(|w| w.username),
+            wa_ids: column(|w| w.wa_id),
+        }
+    }
+}
+
+/// The contacts with these identities, created where missing, each locked until the caller's
+/// transaction ends (the conversation window check relies on that lock); one id per identity, in order.
+/// Identities that match the same contact get the same id, and what each adds is kept (the newest value
+/// of each field).
+async fn upsert_contacts<'w>(
+    conn: &mut PgConnection,
+    who: &[(BusinessId, &'w Identity<'w>)],
+) -> Result<Vec<ContactId>> {
+    let mut resolved: Vec<Option<ContactId>> = vec![None; who.len()];
     // Two deliveries of a new contact's first messages can race: the loser's insert does nothing (it
     // waits for the winner's commit) and the next lookup finds the winner's row.
     for _ in 0..3 {
-        // One statement for the usual case. The identity is written only when it adds something (most
-        // messages come from a known contact with nothing new to say), and a phone is only attached if
-        // no other contact of the business already has it (the two would have to be merged by a person).
-        let found = sqlx::query_scalar!(
-            r#"WITH found AS (
-                   SELECT id, bsuid, parent_bsuid, username, wa_id, phone FROM contacts
-                   WHERE business_id = $1 AND (bsuid = $2 OR phone = $3)
-                   ORDER BY (bsuid = $2) DESC NULLS LAST, id
-                   LIMIT 1 FOR UPDATE
+        let pending: Vec<usize> = (0..who.len()).filter(|&i| resolved[i].is_none()).collect();
+        if pending.is_empty() {
+            break;
+        }
+        let columns = IdentityColumns::of(who, &pending);
+        // One statement for the usual case, locking in the callers' (identity) order. The identity is
+        // written only when it adds something (most messages come from a known contact with nothing new
+        // to say), and a phone is only attached if no other contact of the business already has it (the
+        // two would have to be merged by a person).
+        let found = sqlx::query!(
+            r#"WITH input AS (
+                   SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                       WITH ORDINALITY AS i(business_id, bsuid, phone, parent_bsuid, username, wa_id, ord)
+               ), found AS (
+                   SELECT i.*, f.id, f.bsuid AS had_bsuid, f.parent_bsuid AS had_parent, f.username AS had_username,
+                          f.wa_id AS had_wa_id, f.phone AS had_phone
+                   FROM input i
+                   CROSS JOIN LATERAL (
+                       SELECT id, bsuid, parent_bsuid, username, wa_id, phone FROM contacts
+                       WHERE business_id = i.business_id
+                         AND id = COALESCE(
+                                 (SELECT id FROM contacts WHERE business_id = i.business_id AND bsuid = i.bsuid),
+                                 (SELECT id FROM contacts WHERE business_id = i.business_id AND phone = i.phone))
+                       FOR UPDATE
+                   ) f
+               ), merged AS (
+                   -- One row per contact (UPDATE ... FROM applies only one joined row per target row):
+                   -- the newest of each identity field the batch says about it.
+                   SELECT business_id, id, had_bsuid, had_parent, had_username, had_wa_id, had_phone,
+                          (array_agg(bsuid ORDER BY ord DESC) FILTER (WHERE bsuid IS NOT NULL))[1] AS bsuid,
+                          (array_agg(parent_bsuid ORDER BY ord DESC) FILTER (WHERE parent_bsuid IS NOT NULL))[1]
+                              AS parent_bsuid,
+                          (array_agg(username ORDER BY ord DESC) FILTER (WHERE username IS NOT NULL))[1] AS username,
+                          (array_agg(wa_id ORDER BY ord DESC) FILTER (WHERE wa_id IS NOT NULL))[1] AS wa_id,
+                          (array_agg(phone ORDER BY ord DESC) FILTER (WHERE phone IS NOT NULL))[1] AS phone
+                   FROM found
+                   GROUP BY business_id, id, had_bsuid, had_parent, had_username, had_wa_id, had_phone
                ), linked AS (
                    UPDATE contacts c SET
-                       bsuid = COALESCE(c.bsuid, $2),
-                       parent_bsuid = COALESCE($4, c.parent_bsuid),
-                       username = COALESCE($5, c.username),
-                       wa_id = COALESCE($6, c.wa_id),
+                       bsuid = COALESCE(c.bsuid, m.bsuid),
+                       parent_bsuid = COALESCE(m.parent_bsuid, c.parent_bsuid),
+                       username = COALESCE(m.username, c.username),
+                       wa_id = COALESCE(m.wa_id, c.wa_id),
                        phone = CASE WHEN c.phone IS NULL AND NOT EXISTS (
-                                        SELECT 1 FROM contacts o WHERE o.business_id = $1 AND o.phone = $3)
-                                    THEN $3 ELSE c.phone END
-                   FROM found
-                   WHERE c.business_id = $1 AND c.id = found.id
-                     AND ((found.bsuid IS NULL AND $2::text IS NOT NULL)
-                          OR found.parent_bsuid IS DISTINCT FROM COALESCE($4, found.parent_bsuid)
-                          OR found.username IS DISTINCT FROM COALESCE($5, found.username)
-                          OR found.wa_id IS DISTINCT FROM COALESCE($6, found.wa_id)
-                          OR (found.phone IS NULL AND $3::text IS NOT NULL))
+                                        SELECT 1 FROM contacts o WHERE o.business_id = m.business_id
+                                                                   AND o.phone = m.phone)
+                                    THEN m.phone ELSE c.phone END
+                   FROM merged m
+                   WHERE c.business_id = m.business_id AND c.id = m.id
+                     AND ((m.had_bsuid IS NULL AND m.bsuid IS NOT NULL)
+                          OR m.had_parent IS DISTINCT FROM COALESCE(m.parent_bsuid, m.had_parent)
+                          OR m.had_username IS DISTINCT FROM COALESCE(m.username, m.had_username)
+                          OR m.had_wa_id IS DISTINCT FROM COALESCE(m.wa_id, m.had_wa_id)
+                          OR (m.had_phone IS NULL AND m.phone IS NOT NULL))
                )
-               SELECT id AS "id!" FROM found"#,
-            business.0,
-            who.bsuid,
-            phone,
-            who.parent_bsuid,
-            who.username,
-            who.wa_id
+               SELECT ord AS "ord!", id AS "id!" FROM found"#,
+            &columns.businesses,
+            &columns.bsuids as &[Option<&str>],
+            &columns.phones as &[Option<&str>],
+            &columns.parents as &[Option<&str>],
+            &columns.usernames as &[Option<&str>],
+            &columns.wa_ids as &[Option<&str>]
         )
-        .fetch_optional(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
-        if let Some(id) = found {
-            return Ok(ContactId(id));
+        for row in found {
+            resolved[pending[row.ord as usize - 1]] = Some(ContactId(row.id));
         }
-        let inserted = sqlx::query_scalar!(
+        let missing: Vec<usize> = pending.into_iter().filter(|&i| resolved[i].is_none()).collect();
+        if missing.is_empty() {
+            break;
+        }
+        let columns = IdentityColumns::of(who, &missing);
+        let inserted = sqlx::query!(
             r#"INSERT INTO contacts (business_id, phone, wa_id, bsuid, parent_bsuid, username)
-               VALUES ($1, $2, $3, $4, $5, $6)
+               SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
                ON CONFLICT DO NOTHING
-               RETURNING id"#,
-            business.0,
-            phone,
-            who.wa_id,
-            who.bsuid,
-            who.parent_bsuid,
-            who.username
+               RETURNING id, business_id, phone, bsuid"#,
+            &columns.businesses,
+            &columns.phones as &[Option<&str>],
+            &columns.wa_ids as &[Option<&str>],
+            &columns.bsuids as &[Option<&str>],
+            &columns.parents as &[Option<&str>],
+            &columns.usernames as &[Option<&str>]
         )
-        .fetch_optional(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
-        if let Some(id) = inserted {
-            return Ok(ContactId(id));
+        for row in inserted {
+            for &i in &missing {
+                let (business, identity) = who[i];
+                let same = match identity.bsuid {
+                    Some(bsuid) => row.bsuid.as_deref() == Some(bsuid),
+                    None => row.phone.as_deref() == identity.phone.as_ref().map(Phone::as_str),
+                };
+                if business.0 == row.business_id && same {
+                    resolved[i] = Some(ContactId(row.id));
+                }
+            }
         }
     }
-    Err(Error::conflict(
-        "the contact could not be found or created (concurrent changes to the same identity)",
-        "replay the event with `wacrm webhook replay`",
-    ))
+    resolved.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| {
+        Error::conflict(
+            "a contact could not be found or created (concurrent changes to the same identity)",
+            "replay the event with `wacrm webhook replay`",
+        )
+    })
 }
 
 /// The contact entry describing the sender of `message`: matched by BSUID or wa_id, never by position
@@ -1063,110 +1143,278 @@ fn opt_out_source(config: &IngestConfig, message: &Message) -> Option<&'static s
     }
 }
 
-/// Stores one inbound message with everything it implies. `Ok(false)`: the wamid was already stored;
-/// the caller rolls the item back, so a duplicate changes nothing at all.
-async fn ingest_message(
+/// An inbound message, read and ready to be written.
+struct Inbound<'a> {
+    item: &'a MessageItem<'a>,
+    who: Identity<'a>,
+    described: Described,
+    profile_name: Option<&'a str>,
+    opt_out: Option<&'static str>,
+}
+
+impl<'a> Inbound<'a> {
+    fn read(config: &IngestConfig, item: &'a MessageItem<'a>) -> Result<Inbound<'a>> {
+        let message = item.message;
+        let sender = sender_of(item.contacts, message.from.as_deref(), message.from_user_id.as_deref());
+        let profile = sender.and_then(|c| c.profile.as_ref());
+        let who = Identity::new(
+            message.from.as_deref().or(sender.and_then(|c| c.wa_id.as_deref())),
+            message.from_user_id.as_deref().or(sender.and_then(|c| c.user_id.as_deref())),
+            message.from_parent_user_id.as_deref().or(sender.and_then(|c| c.parent_user_id.as_deref())),
+            profile.and_then(|p| p.username.as_deref()),
+        )?;
+        Ok(Inbound {
+            item,
+            who,
+            described: describe(message),
+            profile_name: profile.and_then(|p| p.name.as_deref()).filter(|n| !n.is_empty()),
+            opt_out: opt_out_source(config, message),
+        })
+    }
+
+    fn business(&self) -> BusinessId {
+        self.item.route.business
+    }
+
+    fn wamid(&self) -> &str {
+        &self.item.message.id
+    }
+
+    fn at(&self) -> DateTime<Utc> {
+        self.item.message.timestamp
+    }
+}
+
+/// Stores a batch's inbound messages together: a handful of statements for the whole batch instead of
+/// a handful per message. When that fails, each message is stored on its own, so one bad message is
+/// rolled back alone and recorded on its event.
+async fn store_messages(
     conn: &mut PgConnection,
     config: &IngestConfig,
     keywords: &mut KeywordRules<'_>,
-    route: Route,
-    contacts: &[Lenient<Contact>],
-    message: &Message,
-    raw: &Value,
-) -> Result<bool> {
-    let sender = sender_of(contacts, message.from.as_deref(), message.from_user_id.as_deref());
-    let profile = sender.and_then(|c| c.profile.as_ref());
-    let who = Identity::new(
-        message.from.as_deref().or(sender.and_then(|c| c.wa_id.as_deref())),
-        message.from_user_id.as_deref().or(sender.and_then(|c| c.user_id.as_deref())),
-        message.from_parent_user_id.as_deref().or(sender.and_then(|c| c.parent_user_id.as_deref())),
-        profile.and_then(|p| p.username.as_deref()),
-    )?;
-    let described = describe(message);
-    let business = route.business;
-    let at = message.timestamp;
-    let opt_out = opt_out_source(config, message);
-    let profile_name = profile.and_then(|p| p.name.as_deref()).filter(|n| !n.is_empty());
+    items: &[MessageItem<'_>],
+    progress: &mut [Progress],
+) -> Result<()> {
+    let mut inbound = Vec::with_capacity(items.len());
+    for item in items {
+        match Inbound::read(config, item) {
+            Ok(message) => inbound.push(message),
+            Err(e) => item_failed(&mut progress[item.event], format!("message {}", item.message.id), e),
+        }
+    }
+    if inbound.is_empty() {
+        return Ok(());
+    }
+    let mut savepoint = Connection::begin(&mut *conn).await?;
+    let together = ingest_messages(&mut savepoint, config, keywords, &inbound).await;
+    let outcomes = match together {
+        Ok(stored) => {
+            savepoint.commit().await?;
+            inbound.iter().zip(stored).map(|(message, stored)| (message, Ok(stored))).collect()
+        }
+        Err(e) if inbound.len() == 1 => {
+            savepoint.rollback().await?;
+            vec![(&inbound[0], Err(e))]
+        }
+        Err(e) => {
+            savepoint.rollback().await?;
+            tracing::debug!(error = %e, messages = inbound.len(), "storing a batch together failed; one by one");
+            let mut outcomes = Vec::with_capacity(inbound.len());
+            for message in &inbound {
+                let mut savepoint = Connection::begin(&mut *conn).await?;
+                match ingest_messages(&mut savepoint, config, keywords, std::slice::from_ref(message)).await {
+                    Ok(stored) => {
+                        savepoint.commit().await?;
+                        outcomes.push((message, Ok(stored[0])));
+                    }
+                    Err(e) => {
+                        savepoint.rollback().await?;
+                        outcomes.push((message, Err(e)));
+                    }
+                }
+            }
+            outcomes
+        }
+    };
+    for (message, outcome) in outcomes {
+        let progress = &mut progress[message.item.event];
+        match outcome {
+            Ok(true) => progress.summary.messages_stored += 1,
+            Ok(false) => progress.summary.duplicates += 1,
+            Err(e) => item_failed(progress, format!("message {}", message.wamid()), e),
+        }
+    }
+    Ok(())
+}
 
-    let contact = upsert_contact(conn, business, &who).await?;
-    // The message and the conversation state in one statement. Webhooks arrive out of order: the
+/// Stores inbound messages with everything they imply: the contact (created or linked), the message,
+/// the conversation state, the conversation window and its usage, keyword stage rules, and the
+/// outbox events. Returns, per message, whether it was stored (`false`: its wamid already was, and
+/// nothing was changed for it).
+async fn ingest_messages(
+    conn: &mut PgConnection,
+    config: &IngestConfig,
+    keywords: &mut KeywordRules<'_>,
+    inbound: &[Inbound<'_>],
+) -> Result<Vec<bool>> {
+    // Duplicates first (a repeat inside the batch, or a wamid stored before), so a duplicate delivery
+    // changes nothing at all, not even the contact's identity.
+    let known: BTreeSet<(i32, String)> = sqlx::query!(
+        r#"SELECT u.business_id AS "business_id!", u.wamid AS "wamid!"
+           FROM unnest($1::int[], $2::text[]) AS u(business_id, wamid)
+           WHERE (SELECT true FROM messages m WHERE m.business_id = u.business_id AND m.wamid = u.wamid)"#,
+        &inbound.iter().map(|m| m.business().0).collect::<Vec<_>>(),
+        &inbound.iter().map(Inbound::wamid).collect::<Vec<_>>() as &[&str]
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|row| (row.business_id, row.wamid))
+    .collect();
+    // Positions in `inbound` of the first delivery of each wamid not stored before.
+    let mut seen = BTreeSet::new();
+    let positions: Vec<usize> = (0..inbound.len())
+        .filter(|&i| {
+            let (business, wamid) = (inbound[i].business(), inbound[i].wamid());
+            !known.contains(&(business.0, wamid.to_string())) && seen.insert((business, wamid))
+        })
+        .collect();
+    let mut stored_here = vec![false; inbound.len()];
+    if positions.is_empty() {
+        return Ok(stored_here);
+    }
+    let fresh: Vec<&Inbound<'_>> = positions.iter().map(|&i| &inbound[i]).collect();
+
+    let who: Vec<(BusinessId, &Identity<'_>)> = fresh.iter().map(|m| (m.business(), &m.who)).collect();
+    let contacts = upsert_contacts(conn, &who).await?;
+    // The messages and the conversation state in one statement. Webhooks arrive out of order: the
     // profile name is taken only from a newer message, and the activity times only move forward.
-    let stored = sqlx::query_scalar!(
-        r#"WITH message AS (
+    let at: Vec<DateTime<Utc>> = fresh.iter().map(|m| m.at()).collect();
+    let stored = sqlx::query!(
+        r#"WITH input AS (
+               SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::text[], $5::timestamptz[], $6::text[],
+                                    $7::text[], $8::jsonb[], $9::jsonb[], $10::text[], $11::text[], $12::text[])
+                   WITH ORDINALITY AS i(business_id, account_id, contact_id, content, at, wamid, kind, media, payload,
+                                        context_wamid, profile_name, opt_out, ord)
+           ), stored AS (
                INSERT INTO messages (business_id, whatsapp_account_id, contact_id, direction, content, status,
                                      sent_at, wamid, kind, media, payload, context_wamid)
-               VALUES ($1, $2, $3, 'in', $4, 'delivered', $5, $6, $7, $8, $9, $10)
+               SELECT business_id, account_id, contact_id, 'in', content, 'delivered', at, wamid, kind, media,
+                      payload, context_wamid
+               FROM input ORDER BY ord
                ON CONFLICT (business_id, wamid) WHERE wamid IS NOT NULL DO NOTHING
-               RETURNING id
+               RETURNING id, business_id, wamid
+           ), new AS (
+               SELECT i.*, s.id AS message_id FROM input i JOIN stored s USING (business_id, wamid)
+           ), per_contact AS (
+               SELECT business_id, contact_id, count(*)::int AS n, max(at) AS last_at,
+                      (array_agg(message_id ORDER BY at DESC, ord DESC))[1] AS last_id,
+                      (array_agg(profile_name ORDER BY at DESC, ord DESC)
+                           FILTER (WHERE profile_name IS NOT NULL))[1] AS profile_name,
+                      max(at) FILTER (WHERE profile_name IS NOT NULL) AS profile_at,
+                      (array_agg(opt_out ORDER BY at, ord) FILTER (WHERE opt_out IS NOT NULL))[1] AS opt_out,
+                      min(at) FILTER (WHERE opt_out IS NOT NULL) AS opt_out_at,
+                      max(at) FILTER (WHERE opt_out IS NOT NULL) AS opt_out_last
+               FROM new GROUP BY business_id, contact_id
+           ), choice AS (
+               -- A STOP message is a marketing choice like a user_preferences stop: it counts only when
+               -- newer than the last choice applied (a later resume wins, whatever the delivery order).
+               SELECT p.*, p.opt_out IS NOT NULL
+                           AND (c.marketing_preference_at IS NULL OR c.marketing_preference_at < p.opt_out_last)
+                           AS opts_out
+               FROM per_contact p JOIN contacts c ON c.business_id = p.business_id AND c.id = p.contact_id
            ), touched AS (
                UPDATE contacts c SET
-                   profile_name = CASE WHEN $11::text IS NOT NULL AND (c.profile_name_at IS NULL OR c.profile_name_at < $5)
-                                       THEN $11 ELSE c.profile_name END,
-                   profile_name_at = CASE WHEN $11::text IS NOT NULL AND (c.profile_name_at IS NULL OR c.profile_name_at < $5)
-                                          THEN $5 ELSE c.profile_name_at END,
-                   last_active = GREATEST(c.last_active, $5),
-                   last_inbound_at = GREATEST(c.last_inbound_at, $5),
-                   last_message_id = CASE WHEN c.last_message_at IS NULL OR c.last_message_at <= $5
-                                          THEN message.id ELSE c.last_message_id END,
-                   last_message_at = GREATEST(c.last_message_at, $5),
-                   unread_count = c.unread_count + 1,
+                   profile_name = CASE WHEN p.profile_name IS NOT NULL
+                                            AND (c.profile_name_at IS NULL OR c.profile_name_at < p.profile_at)
+                                       THEN p.profile_name ELSE c.profile_name END,
+                   profile_name_at = CASE WHEN p.profile_name IS NOT NULL
+                                               AND (c.profile_name_at IS NULL OR c.profile_name_at < p.profile_at)
+                                          THEN p.profile_at ELSE c.profile_name_at END,
+                   last_active = GREATEST(c.last_active, p.last_at),
+                   last_inbound_at = GREATEST(c.last_inbound_at, p.last_at),
+                   last_message_id = CASE WHEN c.last_message_at IS NULL OR c.last_message_at <= p.last_at
+                                          THEN p.last_id ELSE c.last_message_id END,
+                   last_message_at = GREATEST(c.last_message_at, p.last_at),
+                   unread_count = c.unread_count + p.n,
                    resolved_at = NULL,
-                   opted_out_at = CASE WHEN $12::text IS NOT NULL THEN COALESCE(c.opted_out_at, $5)
+                   opted_out_at = CASE WHEN p.opts_out THEN COALESCE(c.opted_out_at, p.opt_out_at)
                                        ELSE c.opted_out_at END,
-                   opt_out_source = CASE WHEN $12::text IS NOT NULL AND c.opted_out_at IS NULL
-                                         THEN $12 ELSE c.opt_out_source END
-               FROM message
-               WHERE c.business_id = $1 AND c.id = $3
+                   opt_out_source = CASE WHEN p.opts_out AND c.opted_out_at IS NULL
+                                         THEN p.opt_out ELSE c.opt_out_source END,
+                   marketing_preference_at = CASE WHEN p.opts_out THEN p.opt_out_last
+                                                  ELSE c.marketing_preference_at END
+               FROM choice p
+               WHERE c.business_id = p.business_id AND c.id = p.contact_id
            )
-           SELECT id AS "id!" FROM message"#,
-        business.0,
-        route.account.0,
-        contact.0,
-        described.content,
-        at,
-        message.id,
-        described.kind,
-        described.media,
-        raw,
-        described.context_wamid,
-        profile_name,
-        opt_out
+           SELECT n.ord AS "ord!", n.message_id AS "message_id!", ch.opts_out AS "opts_out!"
+           FROM new n JOIN choice ch ON ch.business_id = n.business_id AND ch.contact_id = n.contact_id"#,
+        &fresh.iter().map(|m| m.business().0).collect::<Vec<_>>(),
+        &fresh.iter().map(|m| m.item.route.account.0).collect::<Vec<_>>(),
+        &contacts.iter().map(|c| c.0).collect::<Vec<_>>(),
+        &fresh.iter().map(|m| m.described.content.as_str()).collect::<Vec<_>>() as &[&str],
+        &at,
+        &fresh.iter().map(|m| m.wamid()).collect::<Vec<_>>() as &[&str],
+        &fresh.iter().map(|m| m.described.kind.as_str()).collect::<Vec<_>>() as &[&str],
+        &fresh.iter().map(|m| m.described.media.as_ref()).collect::<Vec<_>>() as &[Option<&Value>],
+        &fresh.iter().map(|m| m.item.raw).collect::<Vec<_>>() as &[&Value],
+        &fresh.iter().map(|m| m.described.context_wamid.as_deref()).collect::<Vec<_>>() as &[Option<&str>],
+        &fresh.iter().map(|m| m.profile_name).collect::<Vec<_>>() as &[Option<&str>],
+        &fresh.iter().map(|m| m.opt_out).collect::<Vec<_>>() as &[Option<&str>]
     )
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    let Some(message_id) = stored.map(MessageId) else { return Ok(false) };
+    // (index in `fresh`, message id) of what this call stored; the rest lost a race to a concurrent
+    // delivery of the same wamid.
+    let new: Vec<(usize, MessageId)> =
+        stored.iter().map(|row| (row.ord as usize - 1, MessageId(row.message_id))).collect();
+    // Contacts a STOP message of this batch opted out (it was newer than their last marketing choice).
+    let opted_out: BTreeSet<usize> = stored.iter().filter(|row| row.opts_out).map(|row| row.ord as usize - 1).collect();
 
-    billing::open_window_if_closed(conn, business, contact, at, config.conversation_price).await?;
-    if described.kind == "text" && keywords.may_match(business, &described.content).await? {
-        pipeline::apply_keyword_rules(conn, business, contact, &described.content).await?;
+    let windows: Vec<(BusinessId, ContactId, DateTime<Utc>)> =
+        new.iter().map(|&(i, _)| (fresh[i].business(), contacts[i], fresh[i].at())).collect();
+    billing::open_windows_if_closed(conn, &windows, config.conversation_price).await?;
+    let mut outbox = Vec::with_capacity(new.len());
+    for &(i, message_id) in &new {
+        let (message, contact) = (fresh[i], contacts[i]);
+        let text = &message.described.content;
+        outbox.push(events::NewEvent {
+            business: message.business(),
+            kind: EventKind::MessageReceived,
+            contact: Some(contact),
+            payload: json!({
+                "message_id": message_id,
+                "wamid": message.wamid(),
+                "account_id": message.item.route.account,
+                "kind": message.described.kind,
+                "text": text,
+                "context_wamid": message.described.context_wamid,
+                "sent_at": message.at(),
+            }),
+        });
+        if let Some(source) = message.opt_out.filter(|_| opted_out.contains(&i)) {
+            outbox.push(events::NewEvent {
+                business: message.business(),
+                kind: EventKind::ContactUpdated,
+                contact: Some(contact),
+                payload: json!({ "opted_out": true, "source": source, "message_id": message_id }),
+            });
+        }
     }
-    events::emit(
-        conn,
-        business,
-        EventKind::MessageReceived,
-        Some(contact),
-        json!({
-            "message_id": message_id,
-            "wamid": message.id,
-            "account_id": route.account,
-            "kind": described.kind,
-            "text": described.content,
-            "context_wamid": described.context_wamid,
-            "sent_at": at,
-        }),
-    )
-    .await?;
-    if let Some(source) = opt_out {
-        events::emit(
-            conn,
-            business,
-            EventKind::ContactUpdated,
-            Some(contact),
-            json!({ "opted_out": true, "source": source, "message_id": message_id }),
-        )
-        .await?;
+    events::emit_all(conn, &outbox).await?;
+    // After the messages' events, so a consumer reading in order sees a stage move after its cause.
+    for &(i, _) in &new {
+        let (message, contact) = (fresh[i], contacts[i]);
+        let text = &message.described.content;
+        if message.described.kind == "text" && keywords.may_match(message.business(), text).await? {
+            pipeline::apply_keyword_rules(conn, message.business(), contact, text).await?;
+        }
     }
-    Ok(true)
+
+    for &(i, _) in &new {
+        stored_here[positions[i]] = true;
+    }
+    Ok(stored_here)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1317,7 +1565,7 @@ async fn apply_preference(
         sender.and_then(|c| c.parent_user_id.as_deref()),
         sender.and_then(|c| c.profile.as_ref()).and_then(|p| p.username.as_deref()),
     )?;
-    let contact = upsert_contact(conn, route.business, &who).await?;
+    let contact = upsert_contacts(conn, &[(route.business, &who)]).await?[0];
     // Only a preference newer than the last one applied counts (replays and retries come out of order);
     // its time is kept even when the state stays, so an older opposite choice cannot slip in later.
     let was_opted_out = sqlx::query_scalar!(

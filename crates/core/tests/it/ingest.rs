@@ -451,13 +451,23 @@ async fn marketing_opt_outs_from_preferences_keywords_and_buttons(pool: PgPool) 
     deliver(&pool, &fixture("user_preferences_stop.json")).await;
     assert_eq!(contacts(&pool, b).await[0].opted_out_at, None);
 
+    // A STOP text is a marketing choice too: one sent before the resume does not undo it...
     deliver(&pool, &fixture("stop_keyword.json")).await;
+    assert_eq!(contacts(&pool, b).await[0].opted_out_at, None);
+    // ...one sent after it opts out.
+    let later = |name: &str, from: &str, wamid: &str| {
+        String::from_utf8(fixture(name)).unwrap().replace(from, "1749416900").replace("wamid.", wamid)
+    };
+    deliver(&pool, later("stop_keyword.json", "1749416443", "wamid.LATER").as_bytes()).await;
     assert_eq!(contacts(&pool, b).await[0].opt_out_source.as_deref(), Some("keyword"));
-    sqlx::query("UPDATE contacts SET opted_out_at = NULL, opt_out_source = NULL WHERE business_id = $1")
-        .bind(b.0)
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE contacts SET opted_out_at = NULL, opt_out_source = NULL, marketing_preference_at = NULL
+         WHERE business_id = $1",
+    )
+    .bind(b.0)
+    .execute(&pool)
+    .await
+    .unwrap();
     deliver(&pool, &fixture("stop_button.json")).await;
     assert_eq!(contacts(&pool, b).await[0].opt_out_source.as_deref(), Some("button"));
     assert_eq!(events_of(&pool, b, "contact_updated").await, 4);
@@ -724,4 +734,61 @@ async fn a_failing_item_is_rolled_back_alone_and_its_batch_goes_on(pool: PgPool)
     assert_eq!(contacts(&pool, b).await[0].unread_count, 2);
     let raw = ingest::recent_events(&pool, 3).await.unwrap();
     assert_eq!(raw.iter().filter(|e| e.outcome == "failed").count(), 1);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn one_batch_bills_a_contact_s_messages_in_time_order_and_stores_a_repeat_once(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    // Processed together (one sweep, one batch), delivered out of order: 0 h opens a window, 20 h is in
+    // it, 40 h is 40 h after the window opened and opens another; the repeated delivery is nothing.
+    for (wamid, hours) in [("wamid.H40", 40), ("wamid.H0", 0), ("wamid.H20", 20), ("wamid.H0", 0)] {
+        ingest::store_raw(&pool, &text_at(wamid, TEXT_AT + hours * 3600)).await.unwrap();
+    }
+    let done = ingest::process_pending(&pool, &IngestConfig::default(), 10).await.unwrap();
+    let stored: u32 = done.iter().map(|e| e.summary.messages_stored).sum();
+    let duplicates: u32 = done.iter().map(|e| e.summary.duplicates).sum();
+    assert_eq!((stored, duplicates), (3, 1));
+    assert_eq!(usage(&pool, b).await, 2);
+    let opened: Vec<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT timestamp FROM usage_logs WHERE business_id = $1 ORDER BY timestamp")
+            .bind(b.0)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(opened, vec![at(TEXT_AT), at(TEXT_AT + 40 * 3600)]);
+    assert_eq!(events_of(&pool, b, "message_received").await, 3);
+    let sheena = &contacts(&pool, b).await[0];
+    assert_eq!(sheena.unread_count, 3);
+    assert_eq!(sheena.last_inbound_at, Some(at(TEXT_AT + 40 * 3600)));
+    let newest: i32 = sqlx::query_scalar("SELECT id FROM messages WHERE business_id = $1 AND wamid = 'wamid.H40'")
+        .bind(b.0)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(sheena.last_message_id, Some(newest));
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn what_each_message_of_a_batch_adds_to_a_known_contact_is_kept(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    deliver(&pool, &fixture("text.json")).await;
+    // Processed together: one message brings the username, the next the business-scoped user id.
+    let mut with_username: Value = serde_json::from_slice(&text_at("wamid.WITH_USERNAME", TEXT_AT + 60)).unwrap();
+    with_username["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["username"] = "@sheena".into();
+    let mut with_bsuid: Value = serde_json::from_slice(&text_at("wamid.WITH_BSUID", TEXT_AT + 120)).unwrap();
+    let value = &mut with_bsuid["entry"][0]["changes"][0]["value"];
+    value["contacts"][0]["user_id"] = "US.4242".into();
+    value["messages"][0]["from_user_id"] = "US.4242".into();
+    for body in [with_username, with_bsuid] {
+        ingest::store_raw(&pool, &serde_json::to_vec(&body).unwrap()).await.unwrap();
+    }
+    let done = ingest::process_pending(&pool, &IngestConfig::default(), 10).await.unwrap();
+    assert_eq!(done.iter().map(|e| e.summary.messages_stored).sum::<u32>(), 2);
+    let people = contacts(&pool, b).await;
+    assert_eq!(people.len(), 1);
+    assert_eq!(people[0].username.as_deref(), Some("@sheena"));
+    assert_eq!(people[0].bsuid.as_deref(), Some("US.4242"));
+    assert_eq!(people[0].unread_count, 3);
 }

@@ -113,7 +113,21 @@ fn report(label: &str, elapsed: Duration, latencies: &mut [Duration]) {
     );
 }
 
-async fn closed_loop(load: Arc<Load>, concurrency: usize, seconds: u64) {
+/// Waits until the daemon has processed everything acknowledged so far; how long that took.
+async fn drained(pool: &PgPool) -> Result<Duration> {
+    let started = Instant::now();
+    while ingest::pending_count(pool).await? > 0 {
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("events still pending after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(started.elapsed())
+}
+
+/// Sends closed-loop for `seconds`, then waits for the backlog to drain: the acknowledgement rate, and
+/// the end-to-end rate (acknowledged, stored, routed, billed and evented) that the daemon sustains.
+async fn closed_loop(pool: &PgPool, load: Arc<Load>, concurrency: usize, seconds: u64) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
@@ -131,18 +145,29 @@ async fn closed_loop(load: Arc<Load>, concurrency: usize, seconds: u64) {
         });
     }
     while tasks.join_next().await.is_some() {}
+    let sending = started.elapsed();
+    let drain = drained(pool).await?;
     let mut latencies = latencies.lock().await;
-    report(&format!("concurrency {concurrency}"), started.elapsed(), &mut latencies);
+    report(&format!("concurrency {concurrency}"), sending, &mut latencies);
+    println!(
+        "{:<22} {:>8} msgs  {:>9.0} msg/s  end to end (backlog drained {:.2} s after the last ack)",
+        "",
+        latencies.len(),
+        latencies.len() as f64 / (sending + drain).as_secs_f64(),
+        drain.as_secs_f64()
+    );
+    Ok(())
 }
 
-async fn open_loop(load: Arc<Load>, rate: u64, seconds: u64) {
+/// Sends at a fixed rate whatever the responses do; the ack latency at that rate, and whether
+/// processing kept up (the backlog left when sending stops).
+async fn open_loop(pool: &PgPool, load: Arc<Load>, rate: u64, seconds: u64) -> Result<()> {
     let total = rate * seconds;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..total {
-        // Sends on schedule whatever the responses do, so slow acks show up as latency.
         tokio::time::sleep_until((started + interval.mul_f64(i as f64)).into()).await;
         let (load, latencies) = (load.clone(), latencies.clone());
         tasks.spawn(async move {
@@ -155,6 +180,8 @@ async fn open_loop(load: Arc<Load>, rate: u64, seconds: u64) {
     while tasks.join_next().await.is_some() {}
     let mut latencies = latencies.lock().await;
     report(&format!("fixed {rate} msg/s"), started.elapsed(), &mut latencies);
+    println!("{:<22} backlog drained {:.2} s after the last ack", "", drained(pool).await?.as_secs_f64());
+    Ok(())
 }
 
 async fn bench_number(pool: &PgPool, run: &str) -> Result<String> {
@@ -200,20 +227,13 @@ async fn main() -> Result<()> {
     let first_event = ingest::progress_since(&pool, 0).await?.last_event_id;
     println!("run {run}: number {}, {} customers", load.phone_number_id, load.customers);
     for &c in &args.concurrency {
-        closed_loop(load.clone(), c.max(1), args.seconds).await;
+        closed_loop(&pool, load.clone(), c.max(1), args.seconds).await?;
     }
     if args.rate > 0 {
-        open_loop(load.clone(), args.rate, args.seconds).await;
+        open_loop(&pool, load.clone(), args.rate, args.seconds).await?;
     }
 
-    // Processing: how long until the backlog the acks left behind is gone.
-    let drain = Instant::now();
-    while ingest::pending_count(&pool).await? > 0 {
-        if drain.elapsed() > Duration::from_secs(600) {
-            bail!("events still pending after 10 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    drained(&pool).await?;
     let acked = load.acked.load(Ordering::Relaxed);
     let progress = ingest::progress_since(&pool, first_event).await?;
     let stored = progress.messages_stored;
@@ -222,7 +242,7 @@ async fn main() -> Result<()> {
     }
     if let (Some(first), Some(last)) = (progress.first_received, progress.last_processed) {
         let secs = (last - first).num_milliseconds() as f64 / 1000.0;
-        println!("processed {stored} messages end to end in {secs:.1} s: {:.0} msg/s", stored as f64 / secs);
+        println!("whole run: {stored} messages from the first receipt to the last processing in {secs:.1} s");
     }
     println!("acknowledged {acked}, refused {}, stored {stored}", load.refused.load(Ordering::Relaxed));
     if stored != acked as i64 {

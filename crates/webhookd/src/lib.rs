@@ -46,6 +46,10 @@ const STORE_WRITERS: usize = 4;
 /// Bodies one commit takes at most, so one slow batch does not hold a burst's acks back.
 const STORE_BATCH: usize = 128;
 
+/// Stored events the workers' queue holds (8 bytes each): a burst of several seconds above the
+/// processing rate stays on the fast path; beyond it the sweeper reads the rest from the log.
+const QUEUED_EVENTS: usize = 65_536;
+
 /// How the daemon behaves, apart from where it listens.
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
@@ -109,7 +113,7 @@ impl AppState {
     pub fn new(pool: PgPool, config: DaemonConfig) -> (AppState, WorkQueue) {
         let (bodies, bodies_rx) = mpsc::channel(4096);
         let inner = Inner { pool, config, bodies, sweep_now: Notify::new(), metrics: metrics_handle() };
-        let queues = WorkQueue { bodies: bodies_rx, events: mpsc::channel(4096) };
+        let queues = WorkQueue { bodies: bodies_rx, events: mpsc::channel(QUEUED_EVENTS) };
         (AppState { inner: Arc::new(inner) }, queues)
     }
 

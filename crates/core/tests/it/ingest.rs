@@ -601,6 +601,17 @@ async fn the_same_body_processed_concurrently_is_stored_once(pool: PgPool) {
     assert_eq!(ids.len(), 12);
     assert_eq!(messages(&pool, b).await, 34);
     assert_eq!(ingest::pending_count(&pool).await.unwrap(), 0);
+
+    // A backlog of several batches is drained by one sweep, each event once, oldest first.
+    for i in 0..(2 * ingest::BATCH + 6) {
+        let one = String::from_utf8(fixture("text.json")).unwrap().replace(TEXT_WAMID, &format!("wamid.BACKLOG_{i}"));
+        ingest::store_raw(&pool, one.as_bytes()).await.unwrap();
+    }
+    let swept: Vec<i64> = ingest::process_pending(&pool, &config, 1000).await.unwrap().iter().map(|e| e.id).collect();
+    assert_eq!(swept.len(), 2 * ingest::BATCH + 6);
+    assert!(swept.windows(2).all(|w| w[0] < w[1]), "{swept:?}");
+    assert_eq!(messages(&pool, b).await, 34 + 2 * ingest::BATCH as i64 + 6);
+    assert_eq!(ingest::pending_count(&pool).await.unwrap(), 0);
 }
 
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]

@@ -254,10 +254,15 @@ pub struct Rules {
 /// "paid" and "not now" as keywords, switched on.
 pub async fn rules(pool: &PgPool, scope: &Scope) -> Result<Rules> {
     scope.require(Area::Pipeline)?;
-    let business = scope.business().0;
+    read_rules(&mut *pool.acquire().await?, scope.business()).await
+}
+
+/// [`rules`] on a connection the caller holds (ingest reads them in its processing transaction).
+pub(crate) async fn read_rules(conn: &mut PgConnection, business: BusinessId) -> Result<Rules> {
+    let business = business.0;
     let enabled =
         sqlx::query_scalar!("SELECT keyword_rules_enabled FROM pipeline_settings WHERE business_id = $1", business)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?
             .unwrap_or(false);
     let blocked = sqlx::query_as!(
@@ -266,14 +271,14 @@ pub async fn rules(pool: &PgPool, scope: &Scope) -> Result<Rules> {
            WHERE business_id = $1 ORDER BY from_stage, to_stage"#,
         business
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let keywords = sqlx::query_as!(
         KeywordRule,
         r#"SELECT keyword, stage AS "stage: Stage" FROM pipeline_keyword_rules WHERE business_id = $1 ORDER BY id"#,
         business
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Rules { keyword_rules_enabled: enabled, blocked, keywords })
 }

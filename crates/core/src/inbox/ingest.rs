@@ -22,7 +22,6 @@ use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::auth::Scope;
 use crate::billing;
 use crate::config::Settings;
 use crate::error::{Error, Result};
@@ -255,7 +254,7 @@ pub async fn process_events(pool: &PgPool, config: &IngestConfig, ids: &[i64]) -
     if claimed.is_empty() {
         return Ok(Vec::new());
     }
-    let done = process_claimed(pool, &mut tx, config, claimed, Mode::Write).await?;
+    let done = process_claimed(&mut tx, config, claimed, Mode::Write).await?;
     tx.commit().await?;
     Ok(done)
 }
@@ -283,7 +282,7 @@ pub async fn process_pending(pool: &PgPool, config: &IngestConfig, limit: usize)
         .await?;
         let Some(last) = claimed.last() else { break };
         after = last.id;
-        let events = process_claimed(pool, &mut tx, config, claimed, Mode::Write).await?;
+        let events = process_claimed(&mut tx, config, claimed, Mode::Write).await?;
         tx.commit().await?;
         let retry_later = events.iter().any(|e| e.outcome == Outcome::Pending);
         done.extend(events);
@@ -319,7 +318,7 @@ pub async fn replay(
         )
         .fetch_all(&mut *tx)
         .await?;
-        done.extend(process_claimed(pool, &mut tx, config, claimed, mode).await?);
+        done.extend(process_claimed(&mut tx, config, claimed, mode).await?);
         match mode {
             Mode::Write => tx.commit().await?,
             Mode::DryRun => tx.rollback().await?,
@@ -495,7 +494,6 @@ impl Applied {
 /// each item runs under its own savepoint: a failing item is rolled back alone and recorded, the rest
 /// of the batch goes on. An outage or deadlock on an item leaves its event pending for the next sweep.
 async fn process_claimed(
-    pool: &PgPool,
     conn: &mut PgConnection,
     config: &IngestConfig,
     events: Vec<Claimed>,
@@ -571,7 +569,7 @@ async fn process_claimed(
             }
         }
     }
-    let mut keywords = KeywordRules { pool, by_business: HashMap::new() };
+    let mut keywords = KeywordRules::default();
     store_messages(conn, config, &mut keywords, &messages, &mut progress).await?;
 
     let mut done = Vec::with_capacity(events.len());
@@ -777,17 +775,20 @@ fn item_failed(progress: &mut Progress, what: String, error: Error) {
 /// The keyword rules of the batch's businesses, read once per batch, so a message that cannot move a
 /// stage (most of them) costs no pipeline query. A match is applied by
 /// [`pipeline::apply_keyword_rules`], which reads the rules again under the contact's lock.
-struct KeywordRules<'p> {
-    pool: &'p PgPool,
+#[derive(Default)]
+struct KeywordRules {
     by_business: HashMap<BusinessId, Vec<pipeline::KeywordRule>>,
 }
 
-impl KeywordRules<'_> {
-    async fn may_match(&mut self, business: BusinessId, text: &str) -> Result<bool> {
+impl KeywordRules {
+    /// Read on the processing transaction's own connection: a second one from the pool per batch
+    /// would cost three round trips and, with every connection held by a processor, could wait for
+    /// one to come free.
+    async fn may_match(&mut self, conn: &mut PgConnection, business: BusinessId, text: &str) -> Result<bool> {
         let rules = match self.by_business.entry(business) {
             std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
             std::collections::hash_map::Entry::Vacant(slot) => {
-                let rules = pipeline::rules(self.pool, &Scope::system(business)).await?;
+                let rules = pipeline::read_rules(conn, business).await?;
                 slot.insert(if rules.keyword_rules_enabled { rules.keywords } else { Vec::new() })
             }
         };
@@ -1196,7 +1197,7 @@ impl<'a> Inbound<'a> {
 async fn store_messages(
     conn: &mut PgConnection,
     config: &IngestConfig,
-    keywords: &mut KeywordRules<'_>,
+    keywords: &mut KeywordRules,
     items: &[MessageItem<'_>],
     progress: &mut [Progress],
 ) -> Result<()> {
@@ -1259,7 +1260,7 @@ async fn store_messages(
 async fn ingest_messages(
     conn: &mut PgConnection,
     config: &IngestConfig,
-    keywords: &mut KeywordRules<'_>,
+    keywords: &mut KeywordRules,
     inbound: &[Inbound<'_>],
 ) -> Result<Vec<bool>> {
     // Duplicates first (a repeat inside the batch, or a wamid stored before), so a duplicate delivery
@@ -1411,7 +1412,7 @@ async fn ingest_messages(
     for &(i, _) in &new {
         let (message, contact) = (fresh[i], contacts[i]);
         let text = &message.described.content;
-        if message.described.kind == "text" && keywords.may_match(message.business(), text).await? {
+        if message.described.kind == "text" && keywords.may_match(conn, message.business(), text).await? {
             pipeline::apply_keyword_rules(conn, message.business(), contact, text).await?;
         }
     }

@@ -197,9 +197,10 @@ enum Mode {
     DryRun,
 }
 
-/// Events claimed per processing transaction. Every item in it gets a savepoint, and each savepoint that
+/// Events claimed per processing transaction. Every status and preference in it gets a savepoint (and
+/// every message, when the batch's messages have to be stored one by one), and each savepoint that
 /// writes takes a subtransaction id: past 64 in one transaction PostgreSQL's per-backend cache overflows
-/// and every snapshot in the cluster slows down, so a batch of single-message events stays below that.
+/// and every snapshot in the cluster slows down, so a batch of single-item events stays below that.
 pub const BATCH: usize = 32;
 
 /// A processing transaction. Its commit does not wait for the disk: the raw events were flushed before
@@ -490,9 +491,10 @@ impl Applied {
 }
 
 /// Processes claimed events on their claim's transaction and records each one's outcome on its row
-/// (the caller commits, or rolls back a dry run). The whole batch is one transaction, one commit, and
-/// each item runs under its own savepoint: a failing item is rolled back alone and recorded, the rest
-/// of the batch goes on. An outage or deadlock on an item leaves its event pending for the next sweep.
+/// (the caller commits, or rolls back a dry run). The whole batch is one transaction, one commit. Each
+/// status and preference runs under its own savepoint, the messages together ([`store_messages`]): a
+/// failing item is rolled back alone and recorded, the rest of the batch goes on. An outage or deadlock
+/// on an item leaves its event pending for the next sweep.
 async fn process_claimed(
     conn: &mut PgConnection,
     config: &IngestConfig,
@@ -569,8 +571,7 @@ async fn process_claimed(
             }
         }
     }
-    let mut keywords = KeywordRules::default();
-    store_messages(conn, config, &mut keywords, &messages, &mut progress).await?;
+    store_messages(conn, config, &messages, &mut progress).await?;
 
     let mut done = Vec::with_capacity(events.len());
     for (event, progress) in events.iter().zip(progress) {
@@ -825,7 +826,7 @@ impl<'a> Identity<'a> {
     }
 }
 
-/// Some of a batch's identities as the array parameters of one statement.
+/// Some of a batch's identities as the array parameters of a statement, always bound in this order.
 struct IdentityColumns<'w> {
     businesses: Vec<i32>,
     bsuids: Vec<Option<&'w str>>,
@@ -935,16 +936,16 @@ async fn upsert_contacts<'w>(
         }
         let columns = IdentityColumns::of(who, &missing);
         let inserted = sqlx::query!(
-            r#"INSERT INTO contacts (business_id, phone, wa_id, bsuid, parent_bsuid, username)
+            r#"INSERT INTO contacts (business_id, bsuid, phone, parent_bsuid, username, wa_id)
                SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
                ON CONFLICT DO NOTHING
                RETURNING id, business_id, phone, bsuid"#,
             &columns.businesses,
-            &columns.phones as &[Option<&str>],
-            &columns.wa_ids as &[Option<&str>],
             &columns.bsuids as &[Option<&str>],
+            &columns.phones as &[Option<&str>],
             &columns.parents as &[Option<&str>],
-            &columns.usernames as &[Option<&str>]
+            &columns.usernames as &[Option<&str>],
+            &columns.wa_ids as &[Option<&str>]
         )
         .fetch_all(&mut *conn)
         .await?;
@@ -1197,7 +1198,6 @@ impl<'a> Inbound<'a> {
 async fn store_messages(
     conn: &mut PgConnection,
     config: &IngestConfig,
-    keywords: &mut KeywordRules,
     items: &[MessageItem<'_>],
     progress: &mut [Progress],
 ) -> Result<()> {
@@ -1211,6 +1211,7 @@ async fn store_messages(
     if inbound.is_empty() {
         return Ok(());
     }
+    let keywords = &mut KeywordRules::default();
     let mut savepoint = Connection::begin(&mut *conn).await?;
     let together = ingest_messages(&mut savepoint, config, keywords, &inbound).await;
     let outcomes = match together {

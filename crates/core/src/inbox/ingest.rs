@@ -2,10 +2,12 @@
 //!
 //! Durable first: [`store_raw`] commits the POST body to `webhook_events` before the daemon answers 200.
 //! Processing then reads it from there: [`process_events`] for what the acks just queued (the fast
-//! path) and [`process_pending`] for anything left behind (a crash, a busy daemon). Events are claimed
-//! with `FOR UPDATE SKIP LOCKED`, so any number of daemons can sweep the same log, and every item in
-//! them is idempotent on its own (unique wamid, monotonic statuses, pricing once per wamid), so a
-//! replay or a crash never stores anything twice.
+//! path) and [`process_pending`] for anything left behind (a crash, a busy daemon). The events still to
+//! process are queued in `webhook_pending` (stored in the same statement as the body); a worker claims
+//! them by deleting their queue rows (`FOR UPDATE SKIP LOCKED`, and a rollback puts them back), so any
+//! number of daemons can sweep the same log; and every item in them is idempotent on its own (unique
+//! wamid, monotonic statuses, pricing once per wamid), so a replay or a crash never stores anything
+//! twice.
 //!
 //! A batch of up to [`BATCH`] events is one transaction with one commit: per-item transactions spent
 //! more on BEGIN/COMMIT round trips than on the work itself. Each message, status and preference still
@@ -63,10 +65,10 @@ impl Default for IngestConfig {
     }
 }
 
-/// Commits a POST body to the raw log (outcome `pending`) and returns its id. Only after this returns
-/// may the daemon acknowledge the POST.
+/// Commits a POST body to the raw log (outcome `pending`, queued for processing) and returns its id.
+/// Only after this returns may the daemon acknowledge the POST.
 pub async fn store_raw(pool: &PgPool, body: &[u8]) -> Result<i64> {
-    Ok(sqlx::query_scalar!("INSERT INTO webhook_events (body) VALUES ($1) RETURNING id", body).fetch_one(pool).await?)
+    store_raw_many(pool, &[body]).await?.pop().ok_or(Error::Database(sqlx::Error::RowNotFound))
 }
 
 /// Commits several POST bodies to the raw log in one statement and one commit (the daemon groups the
@@ -74,7 +76,12 @@ pub async fn store_raw(pool: &PgPool, body: &[u8]) -> Result<i64> {
 /// may the daemon acknowledge any of them.
 pub async fn store_raw_many(pool: &PgPool, bodies: &[&[u8]]) -> Result<Vec<i64>> {
     Ok(sqlx::query_scalar!(
-        r#"INSERT INTO webhook_events (body) SELECT body FROM unnest($1::bytea[]) AS b(body) RETURNING id"#,
+        r#"WITH stored AS (
+               INSERT INTO webhook_events (body) SELECT body FROM unnest($1::bytea[]) AS b(body) RETURNING id
+           ), queued AS (
+               INSERT INTO webhook_pending (event_id) SELECT id FROM stored
+           )
+           SELECT id AS "id!" FROM stored"#,
         bodies as &[&[u8]]
     )
     .fetch_all(pool)
@@ -246,8 +253,14 @@ pub async fn process_events(pool: &PgPool, config: &IngestConfig, ids: &[i64]) -
     let mut tx = begin(pool).await?;
     let claimed = sqlx::query_as!(
         Claimed,
-        r#"SELECT id, received_at, body, attempts FROM webhook_events
-           WHERE id = ANY($1) AND outcome = 'pending' ORDER BY id FOR UPDATE SKIP LOCKED"#,
+        r#"WITH claimed AS (
+               DELETE FROM webhook_pending WHERE event_id IN (
+                   SELECT event_id FROM webhook_pending WHERE event_id = ANY($1) FOR UPDATE SKIP LOCKED
+               )
+               RETURNING event_id
+           )
+           SELECT e.id, e.received_at, e.body, e.attempts
+           FROM claimed c JOIN webhook_events e ON e.id = c.event_id ORDER BY e.id"#,
         ids
     )
     .fetch_all(&mut *tx)
@@ -265,17 +278,24 @@ pub async fn process_events(pool: &PgPool, config: &IngestConfig, ids: &[i64]) -
 /// sweep does not spin.
 pub async fn process_pending(pool: &PgPool, config: &IngestConfig, limit: usize) -> Result<Vec<ProcessedEvent>> {
     let mut done = Vec::new();
-    // Each claim starts after the last one: the pending index keeps the entries of events processed
-    // since the last vacuum, and a backlog's every claim used to walk through all of them from the
-    // start again (a 64-connection burst took 21 s to drain). Events skipped here (another worker held
-    // them) or left pending for a retry are found by the next call, which starts from the beginning.
+    // Each claim starts after the last one: the queue keeps the entries of events processed since the
+    // last vacuum, and a backlog's every claim used to walk through all of them from the start again
+    // (a 64-connection burst took 21 s to drain). Events skipped here (another worker held them) or
+    // left pending for a retry are found by the next call, which starts from the beginning.
     let mut after = 0;
     while done.len() < limit {
         let mut tx = begin(pool).await?;
         let claimed = sqlx::query_as!(
             Claimed,
-            r#"SELECT id, received_at, body, attempts FROM webhook_events
-               WHERE outcome = 'pending' AND id > $2 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"#,
+            r#"WITH claimed AS (
+                   DELETE FROM webhook_pending WHERE event_id IN (
+                       SELECT event_id FROM webhook_pending WHERE event_id > $2
+                       ORDER BY event_id LIMIT $1 FOR UPDATE SKIP LOCKED
+                   )
+                   RETURNING event_id
+               )
+               SELECT e.id, e.received_at, e.body, e.attempts
+               FROM claimed c JOIN webhook_events e ON e.id = c.event_id ORDER BY e.id"#,
             (limit - done.len()).min(BATCH) as i64,
             after
         )
@@ -311,10 +331,12 @@ pub async fn replay(
     let mut done = Vec::with_capacity(ids.len());
     for id in ids {
         let mut tx = begin(pool).await?;
-        // Waits for a worker that is processing the event right now, instead of skipping it.
+        // Waits for a worker that is processing the event right now, instead of skipping it, and takes
+        // it off the queue if it is still there.
         let claimed = sqlx::query_as!(
             Claimed,
-            "SELECT id, received_at, body, attempts FROM webhook_events WHERE id = $1 FOR UPDATE",
+            r#"WITH dequeued AS (DELETE FROM webhook_pending WHERE event_id = $1)
+               SELECT id, received_at, body, attempts FROM webhook_events WHERE id = $1 FOR UPDATE"#,
             id
         )
         .fetch_all(&mut *tx)
@@ -385,9 +407,7 @@ pub async fn progress_since(pool: &PgPool, after: i64) -> Result<LogProgress> {
 
 /// How many events wait to be processed (also the daemon's health probe: it needs the database).
 pub async fn pending_count(pool: &PgPool) -> Result<i64> {
-    Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM webhook_events WHERE outcome = 'pending'"#)
-        .fetch_one(pool)
-        .await?)
+    Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM webhook_pending"#).fetch_one(pool).await?)
 }
 
 /// What a claimed event came to, while its items are processed.
@@ -615,7 +635,8 @@ async fn process_claimed(
     Ok(done)
 }
 
-/// Marks a batch's events with their outcomes, in one statement.
+/// Marks a batch's events with their outcomes, in one statement, and queues those left pending (an
+/// outage: to retry) again; their claim took them off the queue.
 async fn record_outcomes(conn: &mut PgConnection, done: &[ProcessedEvent]) -> Result<()> {
     let ids: Vec<i64> = done.iter().map(|e| e.id).collect();
     let outcomes: Vec<&str> = done.iter().map(|e| e.outcome.as_str()).collect();
@@ -623,13 +644,18 @@ async fn record_outcomes(conn: &mut PgConnection, done: &[ProcessedEvent]) -> Re
     let errors: Vec<Option<&str>> = done.iter().map(|e| e.error.as_deref()).collect();
     let summaries: Vec<Value> = done.iter().map(|e| serde_json::to_value(&e.summary).unwrap_or(Value::Null)).collect();
     sqlx::query!(
-        r#"UPDATE webhook_events w
-           SET outcome = u.outcome, business_id = u.business_id, attempts = w.attempts + 1, error = u.error,
-               summary = u.summary,
-               processed_at = CASE WHEN u.outcome = 'pending' THEN w.processed_at ELSE NOW() END
-           FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::jsonb[])
-                AS u(id, outcome, business_id, error, summary)
-           WHERE w.id = u.id"#,
+        r#"WITH marked AS (
+               UPDATE webhook_events w
+               SET outcome = u.outcome, business_id = u.business_id, attempts = w.attempts + 1, error = u.error,
+                   summary = u.summary,
+                   processed_at = CASE WHEN u.outcome = 'pending' THEN w.processed_at ELSE NOW() END
+               FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::jsonb[])
+                    AS u(id, outcome, business_id, error, summary)
+               WHERE w.id = u.id
+               RETURNING w.id, w.outcome
+           )
+           INSERT INTO webhook_pending (event_id) SELECT id FROM marked WHERE outcome = 'pending'
+           ON CONFLICT DO NOTHING"#,
         &ids,
         &outcomes as &[&str],
         &businesses as &[Option<i32>],

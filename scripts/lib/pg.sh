@@ -6,7 +6,8 @@
 #
 #   pg_start_private [durable]
 #                       start it; sets PG_TMP (the directory, also the socket directory). `durable`
-#                       keeps PostgreSQL's default fsync and commit settings (benchmarks)
+#                       keeps PostgreSQL's default fsync and commit settings and takes the embedded
+#                       cluster's other settings (benchmarks)
 #   pg_stop_private     stop it and remove PG_TMP (idempotent: use it in an EXIT trap)
 #   pg_url DB           the URL of database DB on it (sqlx and psql both accept it)
 #   pg_psql ARGS...     psql, found next to the server binaries when possible
@@ -91,6 +92,10 @@ max_connections = 300
 EOF
   if [[ ${1:-} != durable ]]; then
     printf '%s\n' 'fsync = off' 'synchronous_commit = off' 'full_page_writes = off' >>"$PG_TMP/data/postgresql.conf"
+  else
+    # The settings `wacrm` gives its own embedded cluster (crates/core/src/db/cluster.rs).
+    printf '%s\n' "max_wal_size = '4GB'" "shared_buffers = '256MB'" "autovacuum_naptime = '10s'" \
+      >>"$PG_TMP/data/postgresql.conf"
   fi
   if ! pg_as "$PG_BIN/pg_ctl" start -w -t 60 -s -D "$PG_TMP/data" -l "$PG_TMP/server.log"; then
     tail -n 20 "$PG_TMP/server.log" >&2 || true

@@ -385,7 +385,10 @@ impl Cluster {
              unix_socket_permissions = 0700\n\
              # Bulk work (imports, the benchmark tenant) otherwise forces a checkpoint every few seconds.\n\
              max_wal_size = '4GB'\n\
-             shared_buffers = '256MB'\n",
+             shared_buffers = '256MB'\n\
+             # A fresh database under load gets its first statistics in seconds, not after a minute of\n\
+             # plans made for empty tables.\n\
+             autovacuum_naptime = '10s'\n",
             socket_dir.to_str().unwrap_or_default().replace('\'', "''"),
         );
         let conf_path = scratch.join("postgresql.conf");

@@ -221,7 +221,8 @@ pub async fn apply_keyword_rules(
     Ok(())
 }
 
-async fn active_keyword_rules(conn: &mut PgConnection, business: BusinessId) -> Result<Vec<KeywordRule>> {
+/// The business's keyword rules when they are switched on, none otherwise.
+pub(crate) async fn active_keyword_rules(conn: &mut PgConnection, business: BusinessId) -> Result<Vec<KeywordRule>> {
     Ok(sqlx::query_as!(
         KeywordRule,
         r#"SELECT r.keyword, r.stage AS "stage: Stage"
@@ -254,15 +255,10 @@ pub struct Rules {
 /// "paid" and "not now" as keywords, switched on.
 pub async fn rules(pool: &PgPool, scope: &Scope) -> Result<Rules> {
     scope.require(Area::Pipeline)?;
-    read_rules(&mut *pool.acquire().await?, scope.business()).await
-}
-
-/// [`rules`] on a connection the caller holds (ingest reads them in its processing transaction).
-pub(crate) async fn read_rules(conn: &mut PgConnection, business: BusinessId) -> Result<Rules> {
-    let business = business.0;
+    let business = scope.business().0;
     let enabled =
         sqlx::query_scalar!("SELECT keyword_rules_enabled FROM pipeline_settings WHERE business_id = $1", business)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(pool)
             .await?
             .unwrap_or(false);
     let blocked = sqlx::query_as!(
@@ -271,14 +267,14 @@ pub(crate) async fn read_rules(conn: &mut PgConnection, business: BusinessId) ->
            WHERE business_id = $1 ORDER BY from_stage, to_stage"#,
         business
     )
-    .fetch_all(&mut *conn)
+    .fetch_all(pool)
     .await?;
     let keywords = sqlx::query_as!(
         KeywordRule,
         r#"SELECT keyword, stage AS "stage: Stage" FROM pipeline_keyword_rules WHERE business_id = $1 ORDER BY id"#,
         business
     )
-    .fetch_all(&mut *conn)
+    .fetch_all(pool)
     .await?;
     Ok(Rules { keyword_rules_enabled: enabled, blocked, keywords })
 }

@@ -59,8 +59,7 @@ pub struct DaemonConfig {
     pub verify_token: Option<SecretString>,
     pub ingest: IngestConfig,
     pub body_limit: usize,
-    /// Batches of events processed at the same time by the fast path (one database connection each,
-    /// and a second one briefly to read a business's keyword rules).
+    /// Batches of events processed at the same time by the fast path (one database connection each).
     pub workers: usize,
     /// How often pending events are swept up.
     pub sweep_every: Duration,

@@ -10,10 +10,11 @@
 //! twice.
 //!
 //! A batch of up to [`BATCH`] events is one transaction with one commit: per-item transactions spent
-//! more on BEGIN/COMMIT round trips than on the work itself. Each message, status and preference still
-//! gets its own savepoint (contact, message, usage and outbox event together), so a failing item is
-//! rolled back alone; and items take their locks in one global order ([`Item::lock_order`]), so two
-//! batches holding many contact locks never deadlock each other.
+//! more on BEGIN/COMMIT round trips than on the work itself. Each status and preference gets its own
+//! savepoint; the batch's messages are stored together under one (contacts, messages, usage and outbox
+//! events in a handful of set statements) and one by one when that fails, so a failing item is rolled
+//! back alone. Items take their locks in one global order ([`Item::lock_order`],
+//! [`MessageItem::lock_order`]), so two batches holding many contact locks rarely deadlock each other.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -428,7 +429,7 @@ enum Routed {
     Preferences(UserPreferencesValue),
 }
 
-/// A message, status or preference: what one savepoint covers.
+/// A status or preference: what one savepoint covers.
 struct Item<'a> {
     event: usize,
     route: Route,
@@ -808,15 +809,13 @@ struct KeywordRules {
 }
 
 impl KeywordRules {
-    /// Read on the processing transaction's own connection: a second one from the pool per batch
-    /// would cost three round trips and, with every connection held by a processor, could wait for
-    /// one to come free.
+    /// Read on the processing transaction's own connection: one from the pool would, with every
+    /// connection held by a processor, wait for one to come free.
     async fn may_match(&mut self, conn: &mut PgConnection, business: BusinessId, text: &str) -> Result<bool> {
         let rules = match self.by_business.entry(business) {
             std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
             std::collections::hash_map::Entry::Vacant(slot) => {
-                let rules = pipeline::read_rules(conn, business).await?;
-                slot.insert(if rules.keyword_rules_enabled { rules.keywords } else { Vec::new() })
+                slot.insert(pipeline::active_keyword_rules(conn, business).await?)
             }
         };
         Ok(pipeline::keyword_stage(rules, text).is_some())

@@ -803,3 +803,32 @@ async fn what_each_message_of_a_batch_adds_to_a_known_contact_is_kept(pool: PgPo
     assert_eq!(people[0].bsuid.as_deref(), Some("US.4242"));
     assert_eq!(people[0].unread_count, 3);
 }
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn an_event_an_outage_interrupts_stays_queued_and_is_processed_by_the_next_sweep(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    // A serialization failure is what a concurrent change (or a failover) gives: transient, retried.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_message() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'try again' USING ERRCODE = 'serialization_failure'; END $$;
+         CREATE TRIGGER refuse_message BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_message();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let id = ingest::store_raw(&pool, &fixture("text.json")).await.unwrap();
+    let config = IngestConfig::default();
+    let interrupted = ingest::process_pending(&pool, &config, 10).await.unwrap();
+    assert_eq!(interrupted.iter().map(|e| (e.id, e.outcome)).collect::<Vec<_>>(), [(id, Outcome::Pending)]);
+    assert_eq!(ingest::pending_count(&pool).await.unwrap(), 1, "the event is queued again");
+    assert_eq!(messages(&pool, b).await, 0);
+
+    sqlx::raw_sql("DROP TRIGGER refuse_message ON messages").execute(&pool).await.unwrap();
+    let done = ingest::process_pending(&pool, &config, 10).await.unwrap();
+    assert_eq!(done.iter().map(|e| (e.id, e.outcome)).collect::<Vec<_>>(), [(id, Outcome::Processed)]);
+    assert_eq!(ingest::pending_count(&pool).await.unwrap(), 0);
+    assert_eq!(messages(&pool, b).await, 1);
+    let raw = ingest::recent_events(&pool, 1).await.unwrap();
+    assert_eq!((raw[0].outcome.as_str(), raw[0].attempts), ("processed", 2));
+}

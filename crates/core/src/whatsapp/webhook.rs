@@ -17,8 +17,13 @@ pub const OBJECT: &str = "whatsapp_business_account";
 
 /// Parses a POST body far enough to know it is a WhatsApp webhook: JSON, the right `object`, entries
 /// with changes. The contents of each change are parsed later, item by item ([`Change::value`]).
+///
+/// A NUL character (`\u0000`, valid JSON) becomes U+FFFD: PostgreSQL stores no NUL in text or jsonb,
+/// and one in a customer's text or in an id would otherwise fail its whole batch on every retry. The
+/// raw log keeps the body as received.
 pub fn parse(body: &[u8]) -> Result<Envelope> {
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
+    let body = without_nul_escapes(body);
+    let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| {
         Error::invalid(
             format!("the body is not a WhatsApp webhook: {e}"),
             "send the JSON body Meta posts: {\"object\":\"whatsapp_business_account\",\"entry\":[...]}",
@@ -31,6 +36,30 @@ pub fn parse(body: &[u8]) -> Result<Envelope> {
         ));
     }
     Ok(envelope)
+}
+
+/// `body` with every `\u0000` escape replaced by `\ufffd`. In valid JSON a backslash only ever starts
+/// an escape inside a string (`\X`, or `\uXXXX`), so a scan from escape to escape finds them all.
+fn without_nul_escapes(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const NUL: &[u8] = b"\\u0000";
+    if !body.windows(NUL.len()).any(|w| w == NUL) {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    let mut out = body.to_vec();
+    let mut i = 0;
+    while i + 1 < out.len() {
+        if out[i] != b'\\' {
+            i += 1;
+        } else if out[i + 1] == b'u' {
+            if out.get(i..i + NUL.len()) == Some(NUL) {
+                out[i + 2..i + 6].copy_from_slice(b"fffd");
+            }
+            i += 6;
+        } else {
+            i += 2;
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -537,6 +566,18 @@ mod tests {
         let Lenient::Parsed { item, .. } = &value.messages[0] else { panic!() };
         assert_eq!(item.text.as_ref().unwrap().body, "Does it come in another color?");
         assert_eq!(item.timestamp.timestamp(), 1749416383);
+    }
+
+    #[test]
+    fn a_nul_character_becomes_a_replacement_character_and_an_escaped_backslash_stays() {
+        let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
+            {"field":"messages","value":{"metadata":{"phone_number_id":"1"},
+             "messages":[{"from":"1","id":"wamid.A","timestamp":"1","type":"text",
+                          "text":{"body":"a\u0000b \\u0000 c\u00001"}}]}}]}]}"#;
+        let envelope = parse(body).unwrap();
+        let ChangeValue::Messages(value) = envelope.entry[0].changes[0].value().unwrap() else { panic!() };
+        let Lenient::Parsed { item, .. } = &value.messages[0] else { panic!() };
+        assert_eq!(item.text.as_ref().unwrap().body, "a\u{fffd}b \\u0000 c\u{fffd}1");
     }
 
     #[test]

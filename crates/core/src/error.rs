@@ -152,6 +152,15 @@ impl From<sqlx::Error> for Error {
                     Some("22P02") => {
                         Error::invalid(db.message().to_string(), "check the value against the allowed ones")
                     }
+                    // character_not_in_repertoire: PostgreSQL text cannot hold a NUL character.
+                    Some("22021") => Error::invalid(
+                        format!("the text contains a character that cannot be stored (a NUL, \\0): {}", db.message()),
+                        "remove the NUL characters from the input",
+                    ),
+                    // Any other data exception (a value too long, out of range, malformed): the input's fault.
+                    Some(code) if code.starts_with("22") => {
+                        Error::invalid(db.message().to_string(), "check the value: its length, range or format")
+                    }
                     Some("23505") => Error::conflict(db.message().to_string(), "the value is already in use"),
                     Some("23503") => Error::invalid(db.message().to_string(), "the referenced record does not exist"),
                     Some("23514") => Error::invalid(db.message().to_string(), "the value breaks a rule of the schema"),

@@ -555,6 +555,10 @@ fn validate(raw: RawRow, region: &str) -> Result<ValidRow, RejectedRow> {
         stage => Some(stage.parse::<Stage>().map_err(|e| reject(e.to_string()))?),
     };
     let tags = validate_tags(&raw.tags).map_err(|e| reject(e.to_string()))?;
+    // PostgreSQL text cannot hold it, and one such row would fail its whole chunk.
+    if raw.name.contains('\0') {
+        return Err(reject("the name contains a NUL character (\\0), which cannot be stored; remove it".into()));
+    }
     let name = raw.name.trim();
     Ok(ValidRow { line: raw.line, phone, name: (!name.is_empty()).then(|| name.to_string()), stage, tags })
 }
@@ -603,6 +607,8 @@ mod tests {
         assert!(validate(raw("12", ""), "US").unwrap_err().reason.contains("phone"));
         assert!(validate(raw("+14155552671", "Won"), "US").unwrap_err().reason.contains("stage"));
         assert!(validate(raw("", ""), "US").unwrap_err().reason.contains("missing"));
+        let nul = RawRow { name: "Ann\0".into(), ..raw("+14155552671", "") };
+        assert!(validate(nul, "US").unwrap_err().reason.contains("NUL"));
     }
 
     #[test]

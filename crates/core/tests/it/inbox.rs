@@ -332,6 +332,20 @@ async fn text_inside_the_window_is_sent_and_recorded(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_text_postgresql_cannot_store_is_bad_input_and_is_not_sent(pool: PgPool) {
+    let fake = FakeGraph::start().await.unwrap();
+    let scope = tenant(&pool, "Sends", "1000000004", &fake).await;
+    let c = contact(&pool, &scope, "+12025550401", "Buyer").await;
+    inbound(&pool, &scope, c, "is it in stock?", hours_ago(2.0)).await;
+
+    let refused = send::send(&pool, &scope, &sender(3), &text(c, "pasted\0text")).await.unwrap_err();
+    assert!(matches!(refused, Error::Invalid { .. }), "{refused:?}");
+    assert!(refused.to_string().contains("NUL"), "{refused}");
+    assert!(fake.requests().is_empty(), "nothing reached the Graph API");
+    assert_eq!(message_row(&pool, &scope, c).await.len(), 1, "only the customer's message");
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
 async fn outside_the_window_only_templates_go_out(pool: PgPool) {
     let fake = FakeGraph::start().await.unwrap();
     let scope = tenant(&pool, "Window", "1000000005", &fake).await;

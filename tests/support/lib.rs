@@ -177,15 +177,20 @@ impl Webhookd {
 
     /// POSTs `body` to the webhook URL signed with `app_secret`, as Meta does; returns the status code.
     pub async fn post_signed(&self, body: &str, app_secret: &str) -> Result<u16> {
-        let response = reqwest::Client::new()
-            .post(format!("{}/webhook", self.base_url))
-            .header("content-type", "application/json")
-            .header("x-hub-signature-256", signature(body.as_bytes(), app_secret))
-            .body(body.to_string())
-            .send()
-            .await?;
-        Ok(response.status().as_u16())
+        post_signed(&reqwest::Client::new(), &self.base_url, body, app_secret).await
     }
+}
+
+/// POSTs `body` to the webhook URL of the daemon at `base_url`, signed with `app_secret`; the status code.
+pub async fn post_signed(client: &reqwest::Client, base_url: &str, body: &str, app_secret: &str) -> Result<u16> {
+    let response = client
+        .post(format!("{base_url}/webhook"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature(body.as_bytes(), app_secret))
+        .body(body.to_string())
+        .send()
+        .await?;
+    Ok(response.status().as_u16())
 }
 
 impl Drop for Webhookd {

@@ -280,6 +280,8 @@ async fn the_demo_is_idempotent_even_when_started_twice_at_once(pool: PgPool) {
     let scope = Scope::for_business(&pool, first.business).await.unwrap();
     let dashboards = demo::summary(&pool, &scope).await.unwrap();
     assert_eq!(dashboards.len(), 8);
+    let analytics = &dashboards[6].summary;
+    assert!(analytics.ends_with("new leads in 7 days") && !analytics.starts_with("0 "), "{analytics}");
     let approved: Vec<String> =
         wacrm_core::templates::approved(&pool, &scope).await.unwrap().into_iter().map(|t| t.name).collect();
     assert_eq!(approved, ["order_update", "spring_sale"], "pending templates are not offered");

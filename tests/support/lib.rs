@@ -186,7 +186,7 @@ pub async fn post_signed(client: &reqwest::Client, base_url: &str, body: &str, a
     let response = client
         .post(format!("{base_url}/webhook"))
         .header("content-type", "application/json")
-        .header("x-hub-signature-256", signature(body.as_bytes(), app_secret))
+        .header("x-hub-signature-256", wacrm_core::whatsapp::signature::sign(app_secret.as_bytes(), body.as_bytes()))
         .body(body.to_string())
         .send()
         .await?;
@@ -198,14 +198,6 @@ impl Drop for Webhookd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// `sha256=<hex HMAC-SHA256 of the body>`, the `X-Hub-Signature-256` header.
-pub fn signature(body: &[u8], app_secret: &str) -> String {
-    use hmac::{KeyInit, Mac};
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// Retries `check` every 50 ms until it returns `Some`, for at most `timeout`.

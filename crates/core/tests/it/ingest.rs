@@ -856,6 +856,28 @@ async fn an_event_an_outage_interrupts_stays_queued_and_is_processed_by_the_next
     assert_eq!((raw[0].outcome.as_str(), raw[0].attempts), ("processed", 2));
 }
 
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_backlog_arriving_after_the_queue_was_analysed_empty_is_swept_a_batch_at_a_time(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let config = IngestConfig::default();
+    let texts = |from: i64| -> Vec<Vec<u8>> {
+        (from..from + 300).map(|i| text_at(&format!("wamid.Q{i}"), TEXT_AT + i)).collect()
+    };
+    // The queue's usual state: emptied by processing, its statistics taken then (pages, no live rows).
+    let early = texts(0);
+    ingest::store_raw_many(&pool, &early.iter().map(Vec::as_slice).collect::<Vec<_>>()).await.unwrap();
+    assert_eq!(ingest::process_pending(&pool, &config, 1000).await.unwrap().len(), 300);
+    sqlx::query("ANALYZE webhook_pending").execute(&pool).await.unwrap();
+    // Then a backlog: an outage, a crash, a burst above the processing rate.
+    let backlog = texts(300);
+    ingest::store_raw_many(&pool, &backlog.iter().map(Vec::as_slice).collect::<Vec<_>>()).await.unwrap();
+
+    let done = ingest::process_pending(&pool, &config, 40).await.unwrap();
+    assert_eq!(done.len(), 40, "a sweep takes what it asked for, not the whole backlog");
+    assert_eq!(ingest::pending_count(&pool).await.unwrap(), 260);
+    assert_eq!(messages(&pool, a.business()).await, 340);
+}
+
 /// What a mutation puts in place of a value: every JSON type, and the edge cases of each.
 fn odd_values() -> Vec<Value> {
     vec![

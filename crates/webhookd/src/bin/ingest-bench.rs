@@ -148,9 +148,10 @@ async fn closed_loop(pool: &PgPool, load: Arc<Load>, concurrency: usize, seconds
     }
     while tasks.join_next().await.is_some() {}
     let sending = started.elapsed();
-    let drain = drained(pool).await?;
     let mut latencies = latencies.lock().await;
+    // Before the drain, so that a daemon that does not keep up still shows its acknowledgement rate.
     report(&format!("concurrency {concurrency}"), sending, &mut latencies);
+    let drain = drained(pool).await?;
     println!(
         "{:<22} {:>8} msgs  {:>9.0} msg/s  end to end (backlog drained {:.2} s after the last ack)",
         "",

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::error::{Error, Result};
-use crate::types::{BusinessId, UserId};
+use crate::types::{BusinessId, UserId, email_address, plain_name};
 
 /// A team member's role. Agents work the inbox, contacts and pipeline; admins and owners everything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -206,14 +206,12 @@ pub async fn add_user(
     role: Role,
 ) -> Result<User> {
     scope.require(Area::Admin)?;
-    let name = name.trim();
-    let email = email.trim().to_ascii_lowercase();
+    let name = plain_name("user's name", name)?;
+    let name = name.as_str();
     if name.is_empty() {
         return Err(Error::invalid("the user's name is empty", "pass --name \"Full Name\""));
     }
-    if !email.contains('@') {
-        return Err(Error::invalid(format!("{email:?} is not an e-mail address"), "pass --email name@example.com"));
-    }
+    let email = email_address(email)?;
     if password.chars().count() < MIN_PASSWORD_LEN {
         return Err(Error::invalid(
             format!("the password is shorter than {MIN_PASSWORD_LEN} characters"),

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use crate::auth::{Area, Scope};
 use crate::billing::{self, Subscription};
 use crate::error::{Error, Result};
-use crate::types::{AccountId, BusinessId, Phone};
+use crate::types::{AccountId, BusinessId, Phone, email_address, plain_name};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Business {
@@ -33,14 +33,12 @@ fn validate_region(region: &str) -> Result<String> {
 /// Signs a business up: the business row and an active subscription on the default plan, in one
 /// transaction (seed Billing FLOW 1).
 pub async fn create(pool: &PgPool, name: &str, email: &str, region: &str) -> Result<(Business, Subscription)> {
-    let name = name.trim();
-    let email = email.trim().to_ascii_lowercase();
+    let name = plain_name("business name", name)?;
+    let name = name.as_str();
     if name.is_empty() {
         return Err(Error::invalid("the business name is empty", "pass --name \"Acme Ltd\""));
     }
-    if !email.contains('@') {
-        return Err(Error::invalid(format!("{email:?} is not an e-mail address"), "pass --email owner@example.com"));
-    }
+    let email = email_address(email)?;
     let region = validate_region(region)?;
     billing::ensure_default_plans(pool).await?;
     let mut tx = pool.begin().await?;

@@ -15,7 +15,7 @@ use crate::auth::{Area, Scope};
 use crate::contacts::{self, Contact, ContactFilter, Page, Sort};
 use crate::error::{Error, Result};
 use crate::events::{self, EventKind};
-use crate::types::{BusinessId, ContactId, Stage, UserId};
+use crate::types::{BusinessId, ContactId, Stage, UserId, plain_name};
 
 /// Who or what asked for a stage change; stored in `pipeline_history.source` and the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -317,7 +317,7 @@ pub async fn allow_transition(pool: &PgPool, scope: &Scope, from: Stage, to: Sta
 /// Adds a keyword rule, or points an existing keyword (any case) at another stage (admins only).
 pub async fn set_keyword(pool: &PgPool, scope: &Scope, keyword: &str, stage: Stage) -> Result<Rules> {
     scope.require(Area::Admin)?;
-    let keyword = words(keyword).join(" ");
+    let keyword = words(&plain_name("keyword", keyword)?).join(" ");
     if keyword.is_empty() {
         return Err(Error::invalid("the keyword has no letters or digits", "give a word or phrase, e.g. \"not now\""));
     }

@@ -146,6 +146,15 @@ impl Phone {
                 "give the number with its country code, e.g. +14155552671",
             ));
         }
+        // libphonenumber reads keypad letters as digits (1-800-FLOWERS) and drops what follows a
+        // number (an extension, an emoji): for a contact's WhatsApp number either is a typo to show.
+        if let Some(odd) = trimmed.chars().find(|c| !(c.is_ascii_digit() || c.is_whitespace() || "+-().".contains(*c)))
+        {
+            return Err(Error::invalid(
+                format!("{trimmed:?} is not a phone number: it contains {odd:?}"),
+                "type the digits with the country code, e.g. +14155552671 (no letters or extensions)",
+            ));
+        }
         let region = default_region.parse::<phonenumber::country::Id>().ok();
         let parsed = phonenumber::parse(region, trimmed).map_err(|e| {
             Error::invalid(
@@ -191,9 +200,80 @@ impl fmt::Display for Phone {
     }
 }
 
+/// The longest name a person, contact or business can have.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// A name as typed (`what` says whose, for the message): trimmed, one line without control
+/// characters (they would move the cursor or break a row when printed), at most [`MAX_NAME_LEN`]
+/// characters. Empty stays empty: the caller decides whether a name is required.
+pub fn plain_name(what: &str, name: &str) -> Result<String, Error> {
+    let name = name.trim();
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        let which = match c {
+            '\n' | '\r' => "a line break".to_string(),
+            '\0' => "a NUL character (\\0), which cannot be stored".to_string(),
+            _ => format!("the control character {c:?}"),
+        };
+        return Err(Error::invalid(
+            format!("the {what} contains {which}"),
+            "type it on one line of plain text (in a CSV file, look for an unterminated quote)",
+        ));
+    }
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(Error::invalid(format!("the {what} is longer than {MAX_NAME_LEN} characters"), "shorten it"));
+    }
+    Ok(name.to_string())
+}
+
+/// An e-mail address, lower-cased: one `@` between a local part and a dotted domain, no spaces.
+pub fn email_address(email: &str) -> Result<String, Error> {
+    let email = email.trim().to_lowercase();
+    let well_formed = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.split('.').count() >= 2
+                && domain.split('.').all(|label| !label.is_empty())
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+                && email.len() <= 254
+        }
+        None => false,
+    };
+    if !well_formed {
+        return Err(Error::invalid(format!("{email:?} is not an e-mail address"), "give one like name@example.com"));
+    }
+    Ok(email)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phones_with_letters_or_extensions_are_refused_not_rewritten() {
+        for typo in ["+1202555O199", "+1 202 555 0100 x", "+1 (202) 555-0177 ext. 5", "+1-202-555-0166\u{1F600}"] {
+            assert!(Phone::parse(typo, "US").is_err(), "{typo}");
+        }
+        assert_eq!(Phone::parse(" +1 (202) 555-0177 ", "US").unwrap().as_str(), "+12025550177");
+    }
+
+    #[test]
+    fn names_are_one_line_of_plain_text_and_not_too_long() {
+        assert_eq!(plain_name("name", "  Ann Lee ").unwrap(), "Ann Lee");
+        assert_eq!(plain_name("name", "").unwrap(), "");
+        assert!(plain_name("name", "Bad\u{1b}[31mRed").is_err());
+        assert!(plain_name("name", "two\nlines").is_err());
+        assert!(plain_name("name", &"x".repeat(MAX_NAME_LEN + 1)).is_err());
+        assert!(plain_name("name", &"é".repeat(MAX_NAME_LEN)).is_ok());
+    }
+
+    #[test]
+    fn email_addresses_need_a_local_part_a_dotted_domain_and_no_spaces() {
+        assert_eq!(email_address(" Owner@Example.COM ").unwrap(), "owner@example.com");
+        for bad in ["a b@c.d", "a@b", "@b.c", "a@b..c", "a@@b.c", "no-at.example.com", "a@.b"] {
+            assert!(email_address(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn stage_parses_case_insensitively_and_rejects_unknown() {

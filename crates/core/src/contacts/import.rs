@@ -20,7 +20,7 @@ use serde_json::Value;
 use sqlx::{Acquire, PgConnection, PgPool};
 use tokio::sync::mpsc;
 
-use super::{FileFormat, default_region, validate_tags};
+use super::{FileFormat, clean_name, default_region, validate_tags};
 use crate::auth::{Area, Scope};
 use crate::error::{Error, Result};
 use crate::events::{self, EventKind};
@@ -46,6 +46,9 @@ impl ImportOptions {
 }
 
 pub const DEFAULT_CHUNK: usize = 10_000;
+
+/// The largest chunk: its rows are held in memory and bound as arrays of one statement.
+pub const MAX_CHUNK: usize = 100_000;
 
 /// The report keeps at most this many problem rows (the counts stay exact), so a file of nothing but
 /// bad rows cannot exhaust memory.
@@ -106,10 +109,16 @@ pub async fn import<R: Read + Send + 'static>(
 ) -> Result<ImportReport> {
     scope.require(Area::Contacts)?;
     scope.require(Area::Pipeline)?;
+    if !(1..=MAX_CHUNK).contains(&options.chunk_size) {
+        return Err(Error::invalid(
+            format!("a chunk size of {} rows is out of range", options.chunk_size),
+            format!("pass between 1 and {MAX_CHUNK} (the default, {DEFAULT_CHUNK}, suits most files)"),
+        ));
+    }
     // A connection of its own, closed at the end, so the session's staging tables never return to the pool.
     let mut conn = pool.acquire().await?.detach();
     let region = default_region(&mut conn, scope.business()).await?;
-    let chunks = spawn_reader(input, options.format, region, options.chunk_size.max(1))?;
+    let chunks = spawn_reader(input, options.format, region, options.chunk_size)?;
     let mut report = ImportReport { dry_run: options.dry_run, ..ImportReport::default() };
     if options.dry_run {
         let mut tx = conn.begin().await?;
@@ -555,12 +564,9 @@ fn validate(raw: RawRow, region: &str) -> Result<ValidRow, RejectedRow> {
         stage => Some(stage.parse::<Stage>().map_err(|e| reject(e.to_string()))?),
     };
     let tags = validate_tags(&raw.tags).map_err(|e| reject(e.to_string()))?;
-    // PostgreSQL text cannot hold it, and one such row would fail its whole chunk.
-    if raw.name.contains('\0') {
-        return Err(reject("the name contains a NUL character (\\0), which cannot be stored; remove it".into()));
-    }
-    let name = raw.name.trim();
-    Ok(ValidRow { line: raw.line, phone, name: (!name.is_empty()).then(|| name.to_string()), stage, tags })
+    // Checked here, not by the database: a NUL, which PostgreSQL cannot store, would fail the row's whole chunk.
+    let name = clean_name(Some(&raw.name)).map_err(|e| reject(e.to_string()))?;
+    Ok(ValidRow { line: raw.line, phone, name, stage, tags })
 }
 
 #[cfg(test)]

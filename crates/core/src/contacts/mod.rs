@@ -18,7 +18,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use crate::auth::{Area, Scope};
 use crate::error::{Error, Result};
 use crate::events::{self, EventKind};
-use crate::types::{BusinessId, ContactId, Phone, Stage};
+use crate::types::{BusinessId, ContactId, Phone, Stage, plain_name};
 
 /// A contact as every view shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -79,10 +79,11 @@ pub struct ContactFilter {
 impl ContactFilter {
     /// True when no field narrows the set: the filter covers every contact of the business.
     pub fn is_empty(&self) -> bool {
-        self.query.is_none()
+        // Blank searches and tags narrow nothing in the query ([`select`]), so they narrow nothing here.
+        self.query.as_deref().and_then(search_pattern).is_none()
             && self.stage.is_none()
-            && self.tags_any.is_empty()
-            && self.tags_all.is_empty()
+            && lower_all(&self.tags_any).is_empty()
+            && lower_all(&self.tags_all).is_empty()
             && self.active_after.is_none()
             && self.active_before.is_none()
             && self.created_after.is_none()
@@ -454,8 +455,9 @@ async fn duplicate_phone(conn: &mut PgConnection, business: BusinessId, phone: &
     })
 }
 
-fn clean_name(name: Option<&str>) -> Option<String> {
-    name.map(str::trim).filter(|n| !n.is_empty()).map(str::to_string)
+/// A contact's name as typed; blank is no name.
+pub fn clean_name(name: Option<&str>) -> Result<Option<String>> {
+    Ok(name.map(|n| plain_name("contact's name", n)).transpose()?.filter(|n| !n.is_empty()))
 }
 
 /// Creates a contact by hand (seed Contacts FLOW 2). A phone already in the business is a `Conflict`
@@ -464,6 +466,7 @@ pub async fn create(pool: &PgPool, scope: &Scope, new: &NewContact) -> Result<Co
     scope.require(Area::Contacts)?;
     let business = scope.business();
     let tags = validate_tags(&new.tags)?;
+    let name = clean_name(new.name.as_deref())?;
     let mut tx = pool.begin().await?;
     let phone = Phone::parse(&new.phone, &default_region(&mut tx, business).await?)?;
     let id = sqlx::query_scalar!(
@@ -472,7 +475,7 @@ pub async fn create(pool: &PgPool, scope: &Scope, new: &NewContact) -> Result<Co
            RETURNING id AS "id: ContactId""#,
         business.0,
         phone.as_str(),
-        clean_name(new.name.as_deref()),
+        name,
         new.stage.unwrap_or(Stage::New) as Stage
     )
     .fetch_optional(&mut *tx)
@@ -496,6 +499,7 @@ async fn contact_event(conn: &mut PgConnection, business: BusinessId, id: Contac
 pub async fn update(pool: &PgPool, scope: &Scope, id: ContactId, changes: &ContactChanges) -> Result<Contact> {
     scope.require(Area::Contacts)?;
     let business = scope.business();
+    let name = clean_name(changes.name.as_deref())?;
     let mut tx = pool.begin().await?;
     let phone = match changes.phone.as_deref() {
         Some(p) => Some(Phone::parse(p, &default_region(&mut tx, business).await?)?),
@@ -520,7 +524,7 @@ pub async fn update(pool: &PgPool, scope: &Scope, id: ContactId, changes: &Conta
         business.0,
         id.0,
         changes.name.is_some(),
-        clean_name(changes.name.as_deref()),
+        name,
         phone.as_ref().map(Phone::as_str)
     )
     .execute(&mut *tx)
@@ -761,6 +765,18 @@ mod tests {
         assert_eq!(Cursor::parse(&n.render(), Sort::Name).unwrap(), n);
         assert!(Cursor::parse(&n.render(), Sort::Active).is_err());
         assert!(Cursor::parse("garbage", Sort::Id).is_err());
+    }
+
+    #[test]
+    fn a_filter_of_blank_searches_and_tags_covers_every_contact() {
+        let blank = ContactFilter {
+            query: Some("  ".into()),
+            tags_any: vec!["".into()],
+            tags_all: vec![" ".into()],
+            ..ContactFilter::default()
+        };
+        assert!(blank.is_empty());
+        assert!(!ContactFilter { tags_any: vec!["vip".into()], ..ContactFilter::default() }.is_empty());
     }
 
     #[test]

@@ -380,3 +380,35 @@ async fn a_phone_repeated_in_a_later_chunk_changes_nothing(pool: PgPool) {
     let ann = contacts::get(&pool, &scope, ann).await.unwrap();
     assert_eq!((ann.name.as_deref(), ann.stage, ann.tags), (Some("Ann"), Stage::New, vec!["a".to_string()]));
 }
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn an_import_refuses_an_odd_chunk_size_and_rejects_what_an_unterminated_quote_swallowed(pool: PgPool) {
+    let scope = tenant(&pool, "quotes").await;
+    for chunk_size in [0, usize::MAX] {
+        let options = ImportOptions { chunk_size, ..ImportOptions::new(FileFormat::Csv) };
+        let refused = import(&pool, &scope, Cursor::new(b"phone\n+14155552671\n".to_vec()), &options, |_| {}).await;
+        assert!(matches!(refused, Err(Error::Invalid { .. })), "chunk size {chunk_size}: {refused:?}");
+    }
+    assert!(all(&pool, &scope).await.is_empty());
+
+    // The quote opened on line 2 closes on line 3: one record whose name holds line 3.
+    let csv = b"phone,name\n+14155552671,\"unclosed\n+14155552672,ok\"\n+14155552673,Fine\n".to_vec();
+    let report = run_import(&pool, &scope, csv, FileFormat::Csv, false, false).await;
+    assert_eq!((report.created, report.rejected), (1, 1));
+    assert!(report.rejected_rows[0].reason.contains("line break"), "{:?}", report.rejected_rows[0]);
+    let names: Vec<Option<String>> = all(&pool, &scope).await.into_iter().map(|c| c.name).collect();
+    assert_eq!(names, [Some("Fine".to_string())]);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn names_with_control_characters_and_phones_with_letters_are_refused(pool: PgPool) {
+    let scope = tenant(&pool, "typed").await;
+    for (phone, name) in [("+14155552671", "Bad\u{1b}[31mRed"), ("+1415555267O", "Letter O")] {
+        let refused = contacts::create(&pool, &scope, &new(phone, name)).await;
+        assert!(matches!(refused, Err(Error::Invalid { .. })), "{phone} {name:?}: {refused:?}");
+    }
+    let ann = contacts::create(&pool, &scope, &new("+14155552671", "Ann")).await.unwrap();
+    let changes = ContactChanges { name: Some("two\nlines".into()), ..ContactChanges::default() };
+    assert!(matches!(contacts::update(&pool, &scope, ann.id, &changes).await, Err(Error::Invalid { .. })));
+    assert_eq!(contacts::get(&pool, &scope, ann.id).await.unwrap().name.as_deref(), Some("Ann"));
+}

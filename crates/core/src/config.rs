@@ -7,7 +7,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -20,6 +20,7 @@ pub struct Settings {
     /// PostgreSQL URL; unset means the embedded default cluster.
     pub database_url: Option<SecretString>,
     /// The business admins and cron act for (`--business`): an id or the business's e-mail.
+    #[serde(default, deserialize_with = "id_or_text")]
     pub business: Option<String>,
     /// Where wacrm-webhookd listens.
     pub webhook_listen: Option<String>,
@@ -33,7 +34,49 @@ pub struct Settings {
     /// Price logged in usage_logs for each new 24-hour conversation window.
     pub conversation_price: Option<Decimal>,
     /// Inbound texts that mark a contact opted out of marketing (case-insensitive, whole message).
+    #[serde(default, deserialize_with = "list_or_commas")]
     pub opt_out_keywords: Option<Vec<String>>,
+}
+
+/// `business = 1` in the config file is an id, as `business = "1"` is.
+fn id_or_text<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum IdOrText {
+        Id(u64),
+        Text(String),
+    }
+    Ok(Option::<IdOrText>::deserialize(deserializer)?.map(|value| match value {
+        IdOrText::Id(id) => id.to_string(),
+        IdOrText::Text(text) => text,
+    }))
+}
+
+/// A TOML list, or the comma-separated form `wacrm config show` prints and an environment variable holds.
+fn list_or_commas<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCommas {
+        List(Vec<String>),
+        Commas(String),
+    }
+    Ok(Option::<ListOrCommas>::deserialize(deserializer)?.map(|value| match value {
+        ListOrCommas::List(list) => list,
+        ListOrCommas::Commas(text) => {
+            text.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_string).collect()
+        }
+    }))
+}
+
+/// The `WACRM_*` variables as the strings they are. figment's own environment provider reads values as
+/// TOML-like literals, so `WACRM_BUSINESS=1` became a number and `WACRM_APP_SECRET=007` would have
+/// become 7.
+fn wacrm_environment() -> Serialized<std::collections::BTreeMap<String, String>> {
+    let variables = std::env::vars()
+        .filter_map(|(name, value)| Some((name.strip_prefix("WACRM_")?.to_lowercase(), value)))
+        .filter(|(name, _)| name != "config" && name != "data_dir")
+        .collect();
+    Serialized::defaults(variables)
 }
 
 /// Values given on the command line; only the ones set override the lower layers.
@@ -67,7 +110,7 @@ impl Settings {
         }
         figment
             .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
-            .merge(Env::prefixed("WACRM_").ignore(&["CONFIG", "DATA_DIR"]))
+            .merge(wacrm_environment())
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| {
@@ -168,6 +211,31 @@ mod tests {
                 Settings::load(&Overrides { business: Some("flag@example.com".into()), ..Default::default() }).unwrap();
             assert_eq!(settings.business.as_deref(), Some("flag@example.com"));
             assert_eq!(settings.webhook_listen(), "127.0.0.1:9");
+            Ok(())
+        });
+    }
+
+    #[allow(clippy::result_large_err)]
+    #[test]
+    fn values_that_look_like_numbers_stay_text_and_keyword_lists_take_commas() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "business = 7\nopt_out_keywords = [\"STOP\", \"END\"]")?;
+            jail.set_env("WACRM_CONFIG", "c.toml");
+            let from_file = Settings::load(&Overrides::default()).unwrap();
+            assert_eq!(from_file.business.as_deref(), Some("7"));
+            assert_eq!(from_file.opt_out_keywords(), ["STOP", "END"]);
+
+            jail.set_env("WACRM_BUSINESS", "1");
+            jail.set_env("WACRM_APP_SECRET", "007");
+            jail.set_env("WACRM_GRAPH_API_VERSION", "23");
+            jail.set_env("WACRM_OPT_OUT_KEYWORDS", "STOP, QUIT");
+            jail.set_env("WACRM_CONVERSATION_PRICE", "0.07");
+            let settings = Settings::load(&Overrides::default()).unwrap();
+            assert_eq!(settings.business.as_deref(), Some("1"));
+            assert_eq!(settings.app_secret.as_ref().map(|s| s.expose_secret().to_string()).as_deref(), Some("007"));
+            assert_eq!(settings.graph_api_version(), "23");
+            assert_eq!(settings.opt_out_keywords(), ["STOP", "QUIT"]);
+            assert_eq!(settings.conversation_price(), Decimal::new(7, 2));
             Ok(())
         });
     }

@@ -622,6 +622,9 @@ pub struct StuckContact {
     pub days: f64,
 }
 
+/// The furthest back [`stuck`] looks: beyond it the cut-off would precede any date a contact can have.
+pub const MAX_STUCK_DAYS: u32 = 36_500;
+
 /// Contacts in their current stage for more than `days` days, longest first (seed Pipeline FLOW 4's
 /// bottlenecks). Without `stage`, the open stages only: Paid and Lost are where leads are meant to stay.
 pub async fn stuck(
@@ -632,6 +635,12 @@ pub async fn stuck(
     limit: i64,
 ) -> Result<Vec<StuckContact>> {
     scope.require(Area::Pipeline)?;
+    if days > MAX_STUCK_DAYS {
+        return Err(Error::invalid(
+            format!("--stuck-days {days} reaches back further than wacrm keeps history for"),
+            format!("pass at most {MAX_STUCK_DAYS} days (100 years)"),
+        ));
+    }
     Ok(sqlx::query_as!(
         StuckContact,
         r#"SELECT c.id AS "id: ContactId", c.name, c.phone, coalesce(c.stage, 'New') AS "stage!: Stage",

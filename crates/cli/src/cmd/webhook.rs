@@ -3,8 +3,8 @@
 //! The log is not tenant data until an event is routed, so these commands need no acting business;
 //! they are for whoever runs the installation.
 
-use anyhow::{Result, bail};
-use chrono::{DateTime, Duration, Utc};
+use anyhow::{Result, anyhow, bail};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use clap::Subcommand;
 use serde::Serialize;
 use wacrm_core::BusinessId;
@@ -95,29 +95,37 @@ impl From<&ProcessedEvent> for ReplayRow {
     }
 }
 
-/// RFC 3339, or a duration back from now.
+/// RFC 3339, a date (midnight UTC), or a duration back from now; not before 2000.
 fn parse_since(input: &str) -> Result<DateTime<Utc>> {
     let input = input.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(input) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let split = input.find(|c: char| !c.is_ascii_digit()).unwrap_or(input.len());
-    let (number, unit) = input.split_at(split);
-    let Ok(n) = number.parse::<i64>() else {
-        bail!("{input:?} is neither an RFC 3339 time (2026-05-01T10:00:00Z) nor a duration such as 2h or 3d");
+    let neither = || {
+        anyhow!(
+            "{input:?} is neither a time (2026-05-01 or 2026-05-01T10:00:00Z) nor a duration back from now \
+             (30m, 2h, 3d, 1w)"
+        )
     };
-    let back = match unit.trim() {
-        "s" => Duration::try_seconds(n),
-        "m" => Duration::try_minutes(n),
-        "h" => Duration::try_hours(n),
-        "d" => Duration::try_days(n),
-        "w" => Duration::try_weeks(n),
-        other => bail!("{other:?} is not a duration unit: use s, m, h, d or w (e.g. 2h)"),
+    let at = if let Ok(t) = DateTime::parse_from_rfc3339(input) {
+        t.with_timezone(&Utc)
+    } else if let Ok(day) = NaiveDate::parse_from_str(input, "%Y-%m-%d") {
+        day.and_time(NaiveTime::MIN).and_utc()
+    } else {
+        let split = input.find(|c: char| !c.is_ascii_digit()).unwrap_or(input.len());
+        let (number, unit) = input.split_at(split);
+        let n = number.parse::<i64>().map_err(|_| neither())?;
+        let back = match unit.trim() {
+            "s" => Duration::try_seconds(n),
+            "m" => Duration::try_minutes(n),
+            "h" => Duration::try_hours(n),
+            "d" => Duration::try_days(n),
+            "w" => Duration::try_weeks(n),
+            _ => return Err(neither()),
+        };
+        back.and_then(|d| Utc::now().checked_sub_signed(d)).ok_or_else(|| anyhow!("{input:?} reaches back too far"))?
     };
-    match back.and_then(|d| Utc::now().checked_sub_signed(d)) {
-        Some(t) => Ok(t),
-        None => bail!("{input:?} reaches back too far"),
+    if at.year() < 2000 {
+        bail!("{input:?} reaches back before 2000: there are no webhooks from then; pass a later time");
     }
+    Ok(at)
 }
 
 #[cfg(test)]
@@ -131,5 +139,10 @@ mod tests {
         assert!((two_hours.num_seconds() - 7200).abs() < 5);
         assert!(parse_since("2 fortnights").is_err());
         assert!(parse_since("yesterday").is_err());
+        assert_eq!(parse_since("2026-05-01").unwrap().to_rfc3339(), "2026-05-01T00:00:00+00:00");
+        for odd in ["2026-13-01T00:00:00Z", "9999999d", "1999-12-31"] {
+            assert!(parse_since(odd).is_err(), "{odd}");
+        }
+        assert!(parse_since("2026-13-01T00:00:00Z").unwrap_err().to_string().contains("neither a time"));
     }
 }

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use serde::Serialize;
-use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::config::Settings;
+use crate::config::{Settings, mask_url_password};
 use crate::error::{Error, Result};
 
 /// The connection pool every core operation takes; faces hold one without depending on sqlx.
@@ -57,19 +57,85 @@ impl Source {
 /// the connection's life, and a plan made while a table was small (a fresh install, or statistics
 /// autovacuum has not refreshed) would otherwise scan that table whole long after it has grown.
 pub async fn connect_url(url: &str) -> Result<PgPool> {
+    let options = connect_options(url)?;
+    // One connection first, on its own: the pool would report only a timeout, ten seconds later, and
+    // lose why (refused, no such database, wrong password).
+    let first = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+        .await
+        .map_err(|_| {
+            Error::unavailable(
+                format!("PostgreSQL at {} did not answer within {} s", server(&options), CONNECT_TIMEOUT.as_secs()),
+                "check the host and port in the database URL (`wacrm config show`) and the network",
+            )
+        })?
+        .map_err(|e| connect_error(&options, e))?;
+    let _ = first.close().await;
     PgPoolOptions::new()
         .max_connections(16)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(CONNECT_TIMEOUT)
         .max_lifetime(Duration::from_secs(60))
-        .connect(url)
+        .connect_with(options)
         .await
-        .map_err(|e| match Error::from(e) {
+        .map_err(Error::from)
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+const URL_HINT: &str =
+    "write it as postgres://user:password@host:5432/database, or unset it to use the embedded database";
+
+/// The database URL, read; what is wrong with it when it cannot be.
+fn connect_options(url: &str) -> Result<PgConnectOptions> {
+    let shown = mask_url_password(url);
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(Error::invalid(format!("the database URL {shown:?} is not a PostgreSQL URL"), URL_HINT));
+    }
+    url.parse::<PgConnectOptions>().map_err(|e| {
+        let reason = match e {
+            sqlx::Error::Configuration(inner) => inner.to_string(),
+            other => other.to_string(),
+        };
+        Error::invalid(format!("the database URL {shown:?} cannot be used: {reason}"), URL_HINT)
+    })
+}
+
+fn server(options: &PgConnectOptions) -> String {
+    format!("{}:{}", options.get_host(), options.get_port())
+}
+
+/// Why a first connection failed, in the terms of the URL that asked for it.
+fn connect_error(options: &PgConnectOptions, err: sqlx::Error) -> Error {
+    let code = match &err {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    };
+    match (code.as_deref(), &err) {
+        // invalid_catalog_name
+        (Some("3D000"), _) => Error::invalid(
+            format!("database {:?} does not exist on {}", options.get_database().unwrap_or_default(), server(options)),
+            "create it (`createdb NAME`) or correct the database name in the URL",
+        ),
+        // invalid_authorization_specification, invalid_password
+        (Some("28000" | "28P01"), sqlx::Error::Database(db)) => Error::invalid(
+            format!("PostgreSQL at {} refused user {:?}: {}", server(options), options.get_username(), db.message()),
+            "check the user and password in the database URL",
+        ),
+        (_, sqlx::Error::Io(io)) => Error::unavailable(
+            format!("cannot reach PostgreSQL at {}: {io}", server(options)),
+            "start the server, or check the host and port in the database URL (`wacrm config show`)",
+        ),
+        (_, sqlx::Error::Tls(tls)) => Error::unavailable(
+            format!("the TLS connection to {} failed: {tls}", server(options)),
+            "check sslmode in the database URL (disable, prefer, require, verify-full) and the server's certificate",
+        ),
+        _ => match Error::from(err) {
             Error::Database(inner) => Error::unavailable(
                 inner.to_string(),
                 "check the database URL (`wacrm config show`) and that the server accepts connections",
             ),
             other => other,
-        })
+        },
+    }
 }
 
 /// Connects to the configured database (starting the embedded one if needed) and brings its schema up

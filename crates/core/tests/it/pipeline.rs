@@ -283,6 +283,10 @@ async fn metrics_on_known_history(pool: PgPool) {
     let paid = pipeline::stuck(&pool, &scope, 30, Some(Stage::Paid), 10).await.unwrap();
     assert_eq!(paid.iter().map(|s| s.id).collect::<Vec<_>>(), vec![ids[0]]);
     assert!(pipeline::stuck(&pool, &scope, 200, None, 10).await.unwrap().is_empty());
+    // Beyond a century back the cut-off overflowed (u32::MAX wrapped to a negative count: everyone).
+    for days in [pipeline::MAX_STUCK_DAYS + 1, u32::MAX] {
+        assert!(matches!(pipeline::stuck(&pool, &scope, days, None, 10).await, Err(Error::Invalid { .. })), "{days}");
+    }
 }
 
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]

@@ -108,6 +108,8 @@ fn main() -> ExitCode {
                 tracing_subscriber::EnvFilter::try_from_env("WACRM_LOG").unwrap_or_else(|_| "warn,sqlx=error".into()),
             )
             .with_writer(std::io::stderr)
+            // Colour codes only for a person: a script or a log file gets plain text.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
     let runtime = match tokio::runtime::Runtime::new() {

@@ -113,6 +113,33 @@ pub struct NewAccount {
     pub api_version: Option<String>,
 }
 
+/// An account's own Graph API base URL and version, checked when they are set rather than at its first
+/// send.
+fn check_api_overrides(new: &NewAccount) -> Result<()> {
+    if let Some(base) = &new.api_base_url {
+        let usable = reqwest::Url::parse(base)
+            .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some());
+        if !usable {
+            return Err(Error::invalid(
+                format!("{base:?} is not an http(s) base URL"),
+                "pass --api-base-url like https://graph.facebook.com, or leave it out for the default",
+            ));
+        }
+    }
+    if let Some(version) = &new.api_version {
+        let usable = version.strip_prefix('v').is_some_and(|number| {
+            number.split('.').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if !usable {
+            return Err(Error::invalid(
+                format!("{version:?} is not a Graph API version"),
+                "pass --api-version like v23.0, or leave it out for the default",
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub async fn add_account(pool: &PgPool, scope: &Scope, new: &NewAccount) -> Result<Account> {
     scope.require(Area::Admin)?;
     let region = get(pool, scope).await?.default_region;
@@ -128,6 +155,13 @@ pub async fn add_account(pool: &PgPool, scope: &Scope, new: &NewAccount) -> Resu
         return Err(Error::invalid("the access token is empty", "pass --token with a system-user access token"));
     }
     let waba_id = new.waba_id.as_deref().map(str::trim).filter(|w| !w.is_empty());
+    if let Some(waba_id) = waba_id.filter(|w| !w.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(Error::invalid(
+            format!("{waba_id:?} is not a WhatsApp Business Account id"),
+            "copy the numeric WhatsApp Business Account ID from WhatsApp > API Setup in the Meta App Dashboard",
+        ));
+    }
+    check_api_overrides(new)?;
     let mut tx = pool.begin().await?;
     if let Some(waba_id) = waba_id {
         claim_waba(&mut tx, scope, waba_id).await?;

@@ -220,6 +220,16 @@ async fn accounts_validate_input_and_stay_inside_their_business(pool: PgPool) {
     let bad_phone =
         business::add_account(&pool, &b, &NewAccount { phone: "12".into(), ..new.clone() }).await.unwrap_err();
     assert!(matches!(bad_phone, Error::Invalid { .. }));
+    let odd_settings = [
+        NewAccount { waba_id: Some("abc".into()), ..new.clone() },
+        NewAccount { api_base_url: Some("notaurl".into()), ..new.clone() },
+        NewAccount { api_base_url: Some("ftp://graph.example.com".into()), ..new.clone() },
+        NewAccount { api_version: Some("banana".into()), ..new.clone() },
+    ];
+    for odd in odd_settings {
+        let refused = business::add_account(&pool, &b, &NewAccount { phone: "+14155550123".into(), ..odd }).await;
+        assert!(matches!(refused, Err(Error::Invalid { .. })), "{refused:?}");
+    }
 
     // A WABA routes template webhooks, so it belongs to one business only.
     let shared_waba = business::add_account(

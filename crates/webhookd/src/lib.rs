@@ -20,11 +20,14 @@ use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
+use tower_http::timeout::TimeoutLayer;
 use wacrm_core::Error;
 use wacrm_core::db::Pool as PgPool;
 use wacrm_core::inbox::ingest::{self, IngestConfig, Outcome, ProcessedEvent};
@@ -144,8 +147,19 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .with_state(state)
 }
+
+/// A client gets this long to send a request's headers (hyper's timer), and a request this long from
+/// its headers to our answer, its body included: Meta sends a webhook in well under a second, while a
+/// connection that trickles (or a stalled database) would otherwise hold a socket and its buffered
+/// body for ever.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// After a shutdown signal, how long requests in flight get to finish before their connections close.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight and the events the workers
 /// hold. Events still queued stay pending in the log for the next sweep (here or in another daemon).
@@ -165,7 +179,7 @@ pub async fn serve(
     tasks.push(tokio::spawn(run_sweeper(state.clone(), stop_rx)));
     // Only the writers may feed the workers, so the workers see the queue close once they are gone.
     drop(events);
-    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    let served = serve_http(listener, app(state), shutdown).await;
     // Every request has had its answer: nothing is waiting for a writer any more.
     let _ = stop_tx.send(true);
     for task in tasks {
@@ -174,6 +188,47 @@ pub async fn serve(
         }
     }
     served
+}
+
+/// Accepts connections until `shutdown`, then waits (at most [`SHUTDOWN_GRACE`]) for the requests in
+/// flight. axum's own `serve` has no header timeout, and its graceful shutdown waits for ever on a
+/// client that never finishes its request.
+async fn serve_http(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    http.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let service = TowerToHyperService::new(app);
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was accepted: not fatal.
+                    tracing::error!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let connection = http.serve_connection_with_upgrades(TokioIo::new(stream), service.clone()).into_owned();
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown()).await.is_err() {
+        tracing::warn!(grace_secs = SHUTDOWN_GRACE.as_secs(), "requests still in flight at shutdown; closing them");
+    }
+    Ok(())
 }
 
 /// Commits the bodies that arrived together in one statement, then answers their requests and queues

@@ -183,3 +183,20 @@ async fn without_a_database_nothing_is_acknowledged(pool: PgPool) {
     assert_eq!(daemon.get("/healthz").await.0, 503);
     daemon.stop().await;
 }
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_client_that_never_finishes_its_headers_is_disconnected_and_does_not_hold_up_shutdown(pool: PgPool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let daemon = Daemon::start(pool.clone()).await;
+    let address = daemon.base.trim_start_matches("http://").to_string();
+    let mut trickle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    trickle.write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    // The header timeout (10 s) closes it: the read ends (0 bytes or a reset) instead of waiting on.
+    let mut buffer = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(20), trickle.read(&mut buffer)).await;
+    assert!(read.is_ok(), "the half-sent request was still open after 20 s");
+    // Meanwhile and afterwards, real webhooks are served.
+    assert_eq!(daemon.post_signed(&fixture("text.json")).await.0, 200);
+    assert_eq!(stored_events(&pool).await, 1);
+    daemon.stop().await;
+}

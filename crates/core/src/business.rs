@@ -113,6 +113,21 @@ pub struct NewAccount {
     pub api_version: Option<String>,
 }
 
+fn all_digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// One of the numeric ids the Meta App Dashboard shows under WhatsApp > API Setup (`label` there).
+fn check_dashboard_id(id: &str, what: &str, label: &str) -> Result<()> {
+    if all_digits(id) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        format!("{id:?} is not a {what}"),
+        format!("copy the numeric {label} from WhatsApp > API Setup in the Meta App Dashboard"),
+    ))
+}
+
 /// An account's own Graph API base URL and version, checked when they are set rather than at its first
 /// send.
 fn check_api_overrides(new: &NewAccount) -> Result<()> {
@@ -127,9 +142,7 @@ fn check_api_overrides(new: &NewAccount) -> Result<()> {
         }
     }
     if let Some(version) = &new.api_version {
-        let usable = version.strip_prefix('v').is_some_and(|number| {
-            number.split('.').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
-        });
+        let usable = version.strip_prefix('v').is_some_and(|number| number.split('.').all(all_digits));
         if !usable {
             return Err(Error::invalid(
                 format!("{version:?} is not a Graph API version"),
@@ -145,21 +158,13 @@ pub async fn add_account(pool: &PgPool, scope: &Scope, new: &NewAccount) -> Resu
     let region = get(pool, scope).await?.default_region;
     let phone = Phone::parse(&new.phone, &region)?;
     let phone_number_id = new.phone_number_id.trim();
-    if phone_number_id.is_empty() || !phone_number_id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::invalid(
-            format!("{phone_number_id:?} is not a Cloud API phone_number_id"),
-            "copy the numeric Phone number ID from WhatsApp > API Setup in the Meta App Dashboard",
-        ));
-    }
+    check_dashboard_id(phone_number_id, "Cloud API phone_number_id", "Phone number ID")?;
     if new.token.trim().is_empty() {
         return Err(Error::invalid("the access token is empty", "pass --token with a system-user access token"));
     }
     let waba_id = new.waba_id.as_deref().map(str::trim).filter(|w| !w.is_empty());
-    if let Some(waba_id) = waba_id.filter(|w| !w.bytes().all(|b| b.is_ascii_digit())) {
-        return Err(Error::invalid(
-            format!("{waba_id:?} is not a WhatsApp Business Account id"),
-            "copy the numeric WhatsApp Business Account ID from WhatsApp > API Setup in the Meta App Dashboard",
-        ));
+    if let Some(waba_id) = waba_id {
+        check_dashboard_id(waba_id, "WhatsApp Business Account id", "WhatsApp Business Account ID")?;
     }
     check_api_overrides(new)?;
     let mut tx = pool.begin().await?;

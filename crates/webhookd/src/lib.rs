@@ -168,7 +168,7 @@ pub async fn serve(
     state: AppState,
     queue: WorkQueue,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let WorkQueue { bodies, events: (events, events_rx) } = queue;
     let bodies = Arc::new(tokio::sync::Mutex::new(bodies));
@@ -179,7 +179,7 @@ pub async fn serve(
     tasks.push(tokio::spawn(run_sweeper(state.clone(), stop_rx)));
     // Only the writers may feed the workers, so the workers see the queue close once they are gone.
     drop(events);
-    let served = serve_http(listener, app(state), shutdown).await;
+    serve_http(listener, app(state), shutdown).await;
     // Every request has had its answer: nothing is waiting for a writer any more.
     let _ = stop_tx.send(true);
     for task in tasks {
@@ -187,17 +187,12 @@ pub async fn serve(
             tracing::error!(error = %e, "background task ended abnormally");
         }
     }
-    served
 }
 
 /// Accepts connections until `shutdown`, then waits (at most [`SHUTDOWN_GRACE`]) for the requests in
 /// flight. axum's own `serve` has no header timeout, and its graceful shutdown waits for ever on a
 /// client that never finishes its request.
-async fn serve_http(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+async fn serve_http(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) {
     let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     http.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
     let connections = hyper_util::server::graceful::GracefulShutdown::new();
@@ -228,7 +223,6 @@ async fn serve_http(
     if tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown()).await.is_err() {
         tracing::warn!(grace_secs = SHUTDOWN_GRACE.as_secs(), "requests still in flight at shutdown; closing them");
     }
-    Ok(())
 }
 
 /// Commits the bodies that arrived together in one statement, then answers their requests and queues

@@ -73,7 +73,7 @@ async fn main() -> Result<()> {
     config.workers = args.workers;
     config.sweep_every = Duration::from_secs(args.sweep_secs.max(1));
     let (state, queue) = AppState::new(pool, config);
-    wacrm_webhookd::serve(listener, state, queue, shutdown_signal()).await?;
+    wacrm_webhookd::serve(listener, state, queue, shutdown_signal()).await;
     tracing::info!("wacrm-webhookd stopped");
     Ok(())
 }

@@ -4,12 +4,13 @@
 //! they are for whoever runs the installation.
 
 use anyhow::{Result, anyhow, bail};
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use clap::Subcommand;
 use serde::Serialize;
 use wacrm_core::BusinessId;
 use wacrm_core::inbox::ingest::{self, IngestConfig, ProcessedEvent};
 
+use crate::cmd::contacts;
 use crate::context::Context;
 
 #[derive(Debug, Subcommand)]
@@ -104,10 +105,8 @@ fn parse_since(input: &str) -> Result<DateTime<Utc>> {
              (30m, 2h, 3d, 1w)"
         )
     };
-    let at = if let Ok(t) = DateTime::parse_from_rfc3339(input) {
-        t.with_timezone(&Utc)
-    } else if let Ok(day) = NaiveDate::parse_from_str(input, "%Y-%m-%d") {
-        day.and_time(NaiveTime::MIN).and_utc()
+    let at = if let Ok(at) = contacts::parse_time(input) {
+        at
     } else {
         let split = input.find(|c: char| !c.is_ascii_digit()).unwrap_or(input.len());
         let (number, unit) = input.split_at(split);

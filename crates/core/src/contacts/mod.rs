@@ -456,7 +456,7 @@ async fn duplicate_phone(conn: &mut PgConnection, business: BusinessId, phone: &
 }
 
 /// A contact's name as typed; blank is no name.
-pub fn clean_name(name: Option<&str>) -> Result<Option<String>> {
+fn clean_name(name: Option<&str>) -> Result<Option<String>> {
     Ok(name.map(|n| plain_name("contact's name", n)).transpose()?.filter(|n| !n.is_empty()))
 }
 

@@ -22,7 +22,7 @@ struct Daemon {
     base: String,
     client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Daemon {
@@ -62,7 +62,7 @@ impl Daemon {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        tokio::time::timeout(Duration::from_secs(10), self.task).await.unwrap().unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.task).await.unwrap().unwrap();
     }
 }
 

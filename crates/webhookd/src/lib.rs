@@ -1,12 +1,12 @@
 //! wacrm-webhookd: receives WhatsApp Cloud API webhooks.
 //!
-//! A POST is checked (size, signature, JSON shape), then committed to the raw log together with
-//! everything its contents imply, and only then acknowledged. The POSTs that arrive together are one
-//! transaction (one disk flush for many acks): a few writers each take what arrived while they were
-//! busy. What an outage kept from being processed is committed anyway and swept up later, as is
-//! anything a crash or another daemon left pending. All of it goes through
-//! `wacrm_core::inbox::ingest`, which makes every item exactly-once. PostgreSQL is the only shared
-//! state, so any number of daemons can run behind a load balancer.
+//! A POST is checked (size, signature, JSON shape), committed to the raw log and only then
+//! acknowledged. The POSTs that arrive together are committed together (one statement and one disk
+//! flush for many acks). Their contents are processed afterwards by a small pool of workers, each
+//! taking what the acks queued meanwhile as one batch (the fast path), and by a periodic sweep of
+//! anything still pending (after a crash, a full queue or an outage). Both go
+//! through `wacrm_core::inbox::ingest`, which makes every item exactly-once. PostgreSQL is the only
+//! shared state, so any number of daemons can run behind a load balancer.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -25,7 +25,7 @@ use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tower_http::timeout::TimeoutLayer;
 use wacrm_core::Error;
@@ -42,6 +42,17 @@ pub const WEBHOOK_PATH: &str = "/webhook";
 /// Events one sweeper processes per round.
 const SWEEP_BATCH: usize = 500;
 
+/// Tasks committing POST bodies to the raw log: while one waits for its commit, the next gathers the
+/// bodies that arrived meanwhile.
+const STORE_WRITERS: usize = 4;
+
+/// Bodies one commit takes at most, so one slow batch does not hold a burst's acks back.
+const STORE_BATCH: usize = 128;
+
+/// Stored events the workers' queue holds (8 bytes each): a burst of several seconds above the
+/// processing rate stays on the fast path; beyond it the sweeper reads the rest from the log.
+const QUEUED_EVENTS: usize = 65_536;
+
 /// How the daemon behaves, apart from where it listens.
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
@@ -51,8 +62,7 @@ pub struct DaemonConfig {
     pub verify_token: Option<SecretString>,
     pub ingest: IngestConfig,
     pub body_limit: usize,
-    /// Batches of POSTs stored and processed at the same time (one database connection each): while
-    /// one waits for its commit, the next gathers the bodies that arrived meanwhile.
+    /// Batches of events processed at the same time by the fast path (one database connection each).
     pub workers: usize,
     /// How often pending events are swept up.
     pub sweep_every: Duration,
@@ -81,7 +91,7 @@ struct Inner {
     config: DaemonConfig,
     /// Accepted bodies on their way to the raw log, each with the way to tell its request the outcome.
     bodies: mpsc::Sender<ToStore>,
-    /// Wakes the sweeper when stored events were left pending.
+    /// Wakes the sweeper when stored events did not fit in the workers' queue.
     sweep_now: Notify,
     metrics: PrometheusHandle,
 }
@@ -92,16 +102,21 @@ struct ToStore {
     stored: oneshot::Sender<Result<(), Refusal>>,
 }
 
-/// The receiving end of the daemon's queue of accepted bodies, consumed by [`serve`].
+/// The receiving ends of the daemon's queues, consumed by [`serve`].
 pub struct WorkQueue {
     bodies: mpsc::Receiver<ToStore>,
+    /// Ids of freshly stored events for the workers. Never awaited on: when it is full, the sweeper
+    /// is woken to take the events from the log, so a slow database cannot slow the acknowledgements
+    /// down.
+    events: (mpsc::Sender<i64>, mpsc::Receiver<i64>),
 }
 
 impl AppState {
     pub fn new(pool: PgPool, config: DaemonConfig) -> (AppState, WorkQueue) {
         let (bodies, bodies_rx) = mpsc::channel(4096);
         let inner = Inner { pool, config, bodies, sweep_now: Notify::new(), metrics: metrics_handle() };
-        (AppState { inner: Arc::new(inner) }, WorkQueue { bodies: bodies_rx })
+        let queues = WorkQueue { bodies: bodies_rx, events: mpsc::channel(QUEUED_EVENTS) };
+        (AppState { inner: Arc::new(inner) }, queues)
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -146,9 +161,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// After a shutdown signal, how long requests in flight get to finish before their connections close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// Serves until `shutdown` resolves, then finishes the requests in flight (each one's body is
-/// committed, or refused with a 503). Events left pending stay in the log for the next sweep (here or
-/// in another daemon).
+/// Serves until `shutdown` resolves, then finishes the requests in flight and the events the workers
+/// hold. Events still queued stay pending in the log for the next sweep (here or in another daemon).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -156,11 +170,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let bodies = Arc::new(tokio::sync::Mutex::new(queue.bodies));
-    let mut tasks: Vec<_> = (0..state.inner.config.workers.max(1))
-        .map(|_| tokio::spawn(run_writer(state.clone(), bodies.clone(), stop_rx.clone())))
+    let WorkQueue { bodies, events: (events, events_rx) } = queue;
+    let bodies = Arc::new(tokio::sync::Mutex::new(bodies));
+    let mut tasks: Vec<_> = (0..STORE_WRITERS)
+        .map(|_| tokio::spawn(run_store_writer(state.clone(), bodies.clone(), events.clone(), stop_rx.clone())))
         .collect();
+    tasks.push(tokio::spawn(run_workers(state.clone(), events_rx, stop_rx.clone())));
     tasks.push(tokio::spawn(run_sweeper(state.clone(), stop_rx)));
+    // Only the writers may feed the workers, so the workers see the queue close once they are gone.
+    drop(events);
     serve_http(listener, app(state), shutdown).await;
     // Every request has had its answer: nothing is waiting for a writer any more.
     let _ = stop_tx.send(true);
@@ -207,11 +225,12 @@ async fn serve_http(listener: TcpListener, app: Router, shutdown: impl Future<Ou
     }
 }
 
-/// Stores and processes the bodies that arrived together in one transaction, then answers their
-/// requests.
-async fn run_writer(
+/// Commits the bodies that arrived together in one statement, then answers their requests and queues
+/// the new events for the workers.
+async fn run_store_writer(
     state: AppState,
     bodies: Arc<tokio::sync::Mutex<mpsc::Receiver<ToStore>>>,
+    events: mpsc::Sender<i64>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -224,22 +243,22 @@ async fn run_writer(
             };
             let Some(first) = first else { break };
             batch.push(first);
-            while batch.len() < ingest::BATCH
+            while batch.len() < STORE_BATCH
                 && let Ok(next) = bodies.try_recv()
             {
                 batch.push(next);
             }
         }
         let raw: Vec<&[u8]> = batch.iter().map(|b| b.body.as_ref()).collect();
-        match ingest::store_and_process(&state.inner.pool, &state.inner.config.ingest, &raw).await {
-            Ok(done) => {
+        match ingest::store_raw_many(&state.inner.pool, &raw).await {
+            Ok(ids) => {
+                if ids.into_iter().any(|id| events.try_send(id).is_err()) {
+                    tracing::debug!("work queue full; the sweeper takes the events from the log");
+                    state.inner.sweep_now.notify_one();
+                }
                 batch.into_iter().for_each(|b| {
                     let _ = b.stored.send(Ok(()));
                 });
-                done.iter().for_each(record_processed);
-                if done.iter().any(|e| e.outcome == Outcome::Pending) {
-                    state.inner.sweep_now.notify_one();
-                }
             }
             Err(e) => {
                 tracing::error!(error = %e, bodies = batch.len(), "cannot store webhooks; answering 503 so Meta retries");
@@ -252,6 +271,37 @@ async fn run_writer(
     }
 }
 
+async fn run_workers(state: AppState, mut queue: mpsc::Receiver<i64>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(state.inner.config.workers.max(1)));
+    let mut running = JoinSet::new();
+    loop {
+        // A free worker first, then the events: while every worker is busy the acks pile up in the
+        // queue, and the next free one takes them all as one batch (one transaction, one commit).
+        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+        let first = tokio::select! {
+            id = queue.recv() => id,
+            _ = stop.changed() => None,
+        };
+        let Some(first) = first else { break };
+        let mut ids = vec![first];
+        while ids.len() < ingest::BATCH
+            && let Ok(id) = queue.try_recv()
+        {
+            ids.push(id);
+        }
+        let state = state.clone();
+        running.spawn(async move {
+            let _permit = permit;
+            match ingest::process_events(&state.inner.pool, &state.inner.config.ingest, &ids).await {
+                Ok(done) => done.iter().for_each(record_processed),
+                Err(e) => tracing::warn!(events = ?ids, error = %e, "processing failed; the sweep retries them"),
+            }
+        });
+        while running.try_join_next().is_some() {}
+    }
+    while running.join_next().await.is_some() {}
+}
+
 async fn run_sweeper(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(state.inner.config.sweep_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -261,8 +311,8 @@ async fn run_sweeper(state: AppState, mut stop: tokio::sync::watch::Receiver<boo
             _ = state.inner.sweep_now.notified() => {}
             _ = stop.changed() => break,
         }
-        // Until a round finds nothing left: a backlog (after a restart, or an outage) drains at full
-        // speed instead of a round per tick.
+        // Until a round finds nothing left: a backlog (after a restart, or a burst the workers' queue
+        // could not take) drains at full speed instead of a round per tick.
         while sweep(&state).await > 0 && !*stop.borrow() {}
         if let Ok(pending) = ingest::pending_count(&state.inner.pool).await {
             metrics::gauge!("wacrm_webhook_pending_events").set(pending as f64);
@@ -270,7 +320,7 @@ async fn run_sweeper(state: AppState, mut stop: tokio::sync::watch::Receiver<boo
     }
 }
 
-/// One round of sweeps, as many as writers (SKIP LOCKED keeps them, and other daemons, off
+/// One round of sweeps, as many as fast-path workers (SKIP LOCKED keeps them, and other daemons, off
 /// each other's events); how many events it settled.
 async fn sweep(state: &AppState) -> usize {
     let mut sweeps = JoinSet::new();

@@ -32,7 +32,7 @@ struct Args {
     /// PostgreSQL URL [env: DATABASE_URL or WACRM_DATABASE_URL; default: the embedded cluster].
     #[arg(long)]
     database_url: Option<String>,
-    /// Batches of POSTs stored and processed at the same time (one database connection each).
+    /// Events processed concurrently right after their acknowledgement.
     #[arg(long, default_value_t = 4)]
     workers: usize,
     /// Seconds between sweeps of events left pending (after a crash or an outage).

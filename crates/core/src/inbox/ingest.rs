@@ -1,13 +1,13 @@
 //! Inbound WhatsApp traffic (seed Inbox FLOW 1, against the real Cloud API wire format).
 //!
-//! Durable first: [`store_and_process`] commits the POST bodies that arrived together to
-//! `webhook_events`, with everything their items imply, in one transaction whose commit is on disk
-//! before the daemon answers 200. What could not be processed then (an outage) is committed anyway and
-//! queued in `webhook_pending`; [`process_pending`] sweeps that queue (after a crash, an outage, or
-//! bodies stored with [`store_raw_many`]). A sweep claims events by deleting their queue rows
-//! (`FOR UPDATE SKIP LOCKED`, and a rollback puts them back), so any number of daemons can sweep the
-//! same log; and every item is idempotent on its own (unique wamid, monotonic statuses, pricing once
-//! per wamid), so a replay or a crash never stores anything twice.
+//! Durable first: [`store_raw`] commits the POST body to `webhook_events` before the daemon answers 200.
+//! Processing then reads it from there: [`process_events`] for what the acks just queued (the fast
+//! path) and [`process_pending`] for anything left behind (a crash, a busy daemon). The events still to
+//! process are queued in `webhook_pending` (stored in the same statement as the body); a worker claims
+//! them by deleting their queue rows (`FOR UPDATE SKIP LOCKED`, and a rollback puts them back), so any
+//! number of daemons can sweep the same log; and every item in them is idempotent on its own (unique
+//! wamid, monotonic statuses, pricing once per wamid), so a replay or a crash never stores anything
+//! twice.
 //!
 //! A batch of up to [`BATCH`] events is one transaction with one commit: per-item transactions spent
 //! more on BEGIN/COMMIT round trips than on the work itself. Each status and preference gets its own
@@ -66,8 +66,15 @@ impl Default for IngestConfig {
     }
 }
 
-/// Commits POST bodies to the raw log unprocessed (outcome `pending`, queued for the sweep) and returns
-/// their ids, in no particular order: a backlog, as a crash or an outage leaves one.
+/// Commits a POST body to the raw log (outcome `pending`, queued for processing) and returns its id.
+/// Only after this returns may the daemon acknowledge the POST.
+pub async fn store_raw(pool: &PgPool, body: &[u8]) -> Result<i64> {
+    store_raw_many(pool, &[body]).await?.pop().ok_or(Error::Database(sqlx::Error::RowNotFound))
+}
+
+/// Commits several POST bodies to the raw log in one statement and one commit (the daemon groups the
+/// POSTs that arrive together) and returns their ids, in no particular order. Only after this returns
+/// may the daemon acknowledge any of them.
 pub async fn store_raw_many(pool: &PgPool, bodies: &[&[u8]]) -> Result<Vec<i64>> {
     Ok(sqlx::query_scalar!(
         r#"WITH stored AS (
@@ -191,20 +198,6 @@ pub struct ProcessedEvent {
     pub error: Option<String>,
 }
 
-impl ProcessedEvent {
-    /// An event whose processing failed with the whole batch (an outage): stored, to be retried.
-    fn left_pending(event: &Claimed, error: &Error) -> ProcessedEvent {
-        ProcessedEvent {
-            id: event.id,
-            received_at: event.received_at,
-            outcome: Outcome::Pending,
-            business_id: None,
-            summary: Summary::default(),
-            error: Some(error.to_string()),
-        }
-    }
-}
-
 /// Whether writes are kept: a dry-run replay rolls its transaction back and leaves the log untouched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -218,18 +211,9 @@ enum Mode {
 /// and every snapshot in the cluster slows down, so a batch of single-item events stays below that.
 pub const BATCH: usize = 32;
 
-/// Whether a processing transaction's commit waits for the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Commit {
-    /// The transaction stores the raw bodies it acknowledges: the commit must be on disk first.
-    Durable,
-    /// The raw events were flushed before their ack, and commits reach the WAL in order, so a crash
-    /// that loses this commit loses the marks of its events too. They are then still pending, and
-    /// their items (idempotent) are processed again.
-    Deferred,
-}
-
-/// A processing transaction (see [`Commit`] for when its commit waits for the disk).
+/// A processing transaction. Its commit does not wait for the disk: the raw events were flushed before
+/// the ack, and commits reach the WAL in order, so a crash that loses a batch's commit loses the marks
+/// of its events too. They are then still pending, and their items (idempotent) are processed again.
 ///
 /// Its statements use the connection's cached plans, and those must stay right as the tables grow:
 /// a generic plan made while the raw log or contacts were small (a fresh install, statistics autovacuum
@@ -237,18 +221,13 @@ enum Commit {
 /// key look-ups, so the transaction plans index look-ups only (no sequential scans, no hash or merge
 /// joins) and finds rows by their unique keys. Forcing a fresh plan per statement instead also
 /// re-planned every foreign-key check the inserts fire: a quarter of the database's time.
-async fn begin(pool: &PgPool, commit: Commit) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
     let mut tx = pool.begin().await?;
-    let synchronous_commit = match commit {
-        Commit::Durable => "on",
-        Commit::Deferred => "off",
-    };
     sqlx::query!(
-        r#"SELECT set_config('synchronous_commit', $1, true) AS durability,
+        r#"SELECT set_config('synchronous_commit', 'off', true) AS durability,
                   set_config('enable_seqscan', 'off', true) AS no_seqscan,
                   set_config('enable_hashjoin', 'off', true) AS no_hashjoin,
-                  set_config('enable_mergejoin', 'off', true) AS no_mergejoin"#,
-        synchronous_commit
+                  set_config('enable_mergejoin', 'off', true) AS no_mergejoin"#
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -270,41 +249,34 @@ struct Claimed {
     attempts: i32,
 }
 
-/// Commits POST bodies to the raw log and processes them in the same transaction, with one durable
-/// commit for all of them: the daemon's path. Only after this returns may the daemon acknowledge any of
-/// them. Returns one processed event per body, in the bodies' order.
-///
-/// Processing the bodies where they are stored saves what a separate pass costs: queueing each event
-/// and claiming it again, a second read of its body, and a second commit with an update of its row.
-/// When processing fails as a whole (the database failed under it), the bodies are committed anyway,
-/// pending and queued for the sweep; an item that fails alone is recorded on its event as usual.
-pub async fn store_and_process(pool: &PgPool, config: &IngestConfig, bodies: &[&[u8]]) -> Result<Vec<ProcessedEvent>> {
-    let mut tx = begin(pool, Commit::Durable).await?;
-    // The ids first, so each event's items and its row are written once, with their outcome.
-    let claimed: Vec<Claimed> = sqlx::query!(
-        r#"SELECT nextval('webhook_events_id_seq') AS "id!", NOW() AS "received_at!"
-           FROM generate_series(1, $1::int)"#,
-        bodies.len() as i32
+/// Processes the event `id` if it is still pending and nobody else is processing it. `None`: another
+/// worker has it, or had it.
+pub async fn process_event(pool: &PgPool, config: &IngestConfig, id: i64) -> Result<Option<ProcessedEvent>> {
+    Ok(process_events(pool, config, &[id]).await?.pop())
+}
+
+/// Processes those of the events `ids` that are still pending and not held by another worker, in one
+/// transaction (the fast path after [`store_raw`]: a worker takes whatever the acks queued meanwhile).
+pub async fn process_events(pool: &PgPool, config: &IngestConfig, ids: &[i64]) -> Result<Vec<ProcessedEvent>> {
+    let mut tx = begin(pool).await?;
+    let claimed = sqlx::query_as!(
+        Claimed,
+        r#"WITH claimed AS (
+               DELETE FROM webhook_pending WHERE event_id = ANY(ARRAY(
+                   SELECT event_id FROM webhook_pending WHERE event_id = ANY($1) FOR UPDATE SKIP LOCKED
+               ))
+               RETURNING event_id
+           )
+           SELECT e.id, e.received_at, e.body, e.attempts
+           FROM claimed c JOIN webhook_events e ON e.id = c.event_id ORDER BY e.id"#,
+        ids
     )
     .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .zip(bodies)
-    .map(|(row, body)| Claimed { id: row.id, received_at: row.received_at, body: body.to_vec(), attempts: 0 })
-    .collect();
-    let mut savepoint = Connection::begin(&mut *tx).await?;
-    let done = match process_claimed(&mut savepoint, config, &claimed, Mode::Write).await {
-        Ok(done) => {
-            savepoint.commit().await?;
-            done
-        }
-        Err(e) => {
-            savepoint.rollback().await?;
-            tracing::warn!(events = claimed.len(), error = %e, "webhook events not processed; stored for the sweep");
-            claimed.iter().map(|event| ProcessedEvent::left_pending(event, &e)).collect()
-        }
-    };
-    insert_events(&mut tx, &claimed, &done).await?;
+    .await?;
+    if claimed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let done = process_claimed(&mut tx, config, claimed, Mode::Write).await?;
     tx.commit().await?;
     Ok(done)
 }
@@ -320,7 +292,7 @@ pub async fn process_pending(pool: &PgPool, config: &IngestConfig, limit: usize)
     // left pending for a retry are found by the next call, which starts from the beginning.
     let mut after = 0;
     while done.len() < limit {
-        let mut tx = begin(pool, Commit::Deferred).await?;
+        let mut tx = begin(pool).await?;
         let claimed = sqlx::query_as!(
             Claimed,
             r#"WITH claimed AS (
@@ -339,8 +311,7 @@ pub async fn process_pending(pool: &PgPool, config: &IngestConfig, limit: usize)
         .await?;
         let Some(last) = claimed.last() else { break };
         after = last.id;
-        let events = process_claimed(&mut tx, config, &claimed, Mode::Write).await?;
-        record_outcomes(&mut tx, &events).await?;
+        let events = process_claimed(&mut tx, config, claimed, Mode::Write).await?;
         tx.commit().await?;
         let retry_later = events.iter().any(|e| e.outcome == Outcome::Pending);
         done.extend(events);
@@ -367,7 +338,7 @@ pub async fn replay(
         .await?;
     let mut done = Vec::with_capacity(ids.len());
     for id in ids {
-        let mut tx = begin(pool, Commit::Deferred).await?;
+        let mut tx = begin(pool).await?;
         // Waits for a worker that is processing the event right now, instead of skipping it, and takes
         // it off the queue if it is still there.
         let claimed = sqlx::query_as!(
@@ -378,15 +349,11 @@ pub async fn replay(
         )
         .fetch_all(&mut *tx)
         .await?;
-        let events = process_claimed(&mut tx, config, &claimed, mode).await?;
+        done.extend(process_claimed(&mut tx, config, claimed, mode).await?);
         match mode {
-            Mode::Write => {
-                record_outcomes(&mut tx, &events).await?;
-                tx.commit().await?
-            }
+            Mode::Write => tx.commit().await?,
             Mode::DryRun => tx.rollback().await?,
         }
-        done.extend(events);
     }
     Ok(done)
 }
@@ -551,15 +518,15 @@ impl Applied {
     }
 }
 
-/// Processes claimed events on their claim's transaction (the caller records their outcomes and
-/// commits, or rolls back a dry run). The whole batch is one transaction, one commit. Each
+/// Processes claimed events on their claim's transaction and records each one's outcome on its row
+/// (the caller commits, or rolls back a dry run). The whole batch is one transaction, one commit. Each
 /// status and preference runs under its own savepoint, the messages together ([`store_messages`]): a
 /// failing item is rolled back alone and recorded, the rest of the batch goes on. An outage or deadlock
 /// on an item leaves its event pending for the next sweep.
 async fn process_claimed(
     conn: &mut PgConnection,
     config: &IngestConfig,
-    events: &[Claimed],
+    events: Vec<Claimed>,
     mode: Mode,
 ) -> Result<Vec<ProcessedEvent>> {
     let mut progress: Vec<Progress> = events.iter().map(|_| Progress::default()).collect();
@@ -670,6 +637,9 @@ async fn process_claimed(
             error,
         });
     }
+    if mode == Mode::Write {
+        record_outcomes(conn, &done).await?;
+    }
     Ok(done)
 }
 
@@ -677,7 +647,10 @@ async fn process_claimed(
 /// outage: to retry) again; their claim took them off the queue.
 async fn record_outcomes(conn: &mut PgConnection, done: &[ProcessedEvent]) -> Result<()> {
     let ids: Vec<i64> = done.iter().map(|e| e.id).collect();
-    let (outcomes, businesses, errors, summaries) = outcome_columns(done);
+    let outcomes: Vec<&str> = done.iter().map(|e| e.outcome.as_str()).collect();
+    let businesses: Vec<Option<i32>> = done.iter().map(|e| e.business_id.map(|b| b.0)).collect();
+    let errors: Vec<Option<&str>> = done.iter().map(|e| e.error.as_deref()).collect();
+    let summaries: Vec<Value> = done.iter().map(|e| serde_json::to_value(&e.summary).unwrap_or(Value::Null)).collect();
     sqlx::query!(
         r#"WITH marked AS (
                UPDATE webhook_events w
@@ -700,47 +673,6 @@ async fn record_outcomes(conn: &mut PgConnection, done: &[ProcessedEvent]) -> Re
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// Writes newly received events with the outcomes their processing gave them, in one statement, and
-/// queues those left pending (an outage: to retry).
-async fn insert_events(conn: &mut PgConnection, events: &[Claimed], done: &[ProcessedEvent]) -> Result<()> {
-    let ids: Vec<i64> = done.iter().map(|e| e.id).collect();
-    let bodies: Vec<&[u8]> = events.iter().map(|e| e.body.as_slice()).collect();
-    let (outcomes, businesses, errors, summaries) = outcome_columns(done);
-    sqlx::query!(
-        r#"WITH stored AS (
-               INSERT INTO webhook_events (id, received_at, body, outcome, business_id, attempts, error, summary,
-                                           processed_at)
-               SELECT u.id, NOW(), u.body, u.outcome, u.business_id, 1, u.error, u.summary,
-                      CASE WHEN u.outcome = 'pending' THEN NULL ELSE NOW() END
-               FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::int[], $5::text[], $6::jsonb[])
-                    AS u(id, body, outcome, business_id, error, summary)
-               RETURNING id, outcome
-           )
-           INSERT INTO webhook_pending (event_id) SELECT id FROM stored WHERE outcome = 'pending'"#,
-        &ids,
-        &bodies as &[&[u8]],
-        &outcomes as &[&str],
-        &businesses as &[Option<i32>],
-        &errors as &[Option<&str>],
-        &summaries
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// The outcome columns of processed events, as arrays to bind.
-type OutcomeColumns<'a> = (Vec<&'static str>, Vec<Option<i32>>, Vec<Option<&'a str>>, Vec<Value>);
-
-fn outcome_columns(done: &[ProcessedEvent]) -> OutcomeColumns<'_> {
-    (
-        done.iter().map(|e| e.outcome.as_str()).collect(),
-        done.iter().map(|e| e.business_id.map(|b| b.0)).collect(),
-        done.iter().map(|e| e.error.as_deref()).collect(),
-        done.iter().map(|e| serde_json::to_value(&e.summary).unwrap_or(Value::Null)).collect(),
-    )
 }
 
 /// Where a change goes: the business and the number that received it.

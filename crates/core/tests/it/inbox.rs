@@ -619,14 +619,17 @@ async fn webhook_receiver(pool: PgPool, app_secret: &'static str) -> String {
                 }
                 // An error answers 500 (the fake records it) instead of panicking out of sight in
                 // the server's task; an event left pending is swept as wacrm-webhookd's sweeper would.
+                let Ok(id) = ingest::store_raw(&pool, &body).await else {
+                    return StatusCode::INTERNAL_SERVER_ERROR;
+                };
                 let config = IngestConfig::default();
-                match ingest::store_and_process(&pool, &config, &[&body]).await {
+                match ingest::process_event(&pool, &config, id).await {
                     Ok(_) => {
                         let _ = ingest::process_pending(&pool, &config, 10).await;
                         StatusCode::OK
                     }
                     Err(e) => {
-                        eprintln!("storing a webhook failed: {e}");
+                        eprintln!("processing webhook event {id} failed: {e}");
                         StatusCode::INTERNAL_SERVER_ERROR
                     }
                 }

@@ -50,16 +50,10 @@ async fn business_b(pool: &PgPool) -> (Scope, AccountId) {
     tenant(pool, "b@example.com", "+14155552678", B_PHONE_NUMBER_ID, "202290129340398").await
 }
 
-/// Stores and processes a body as the daemon does.
+/// Stores a body as the daemon does, then processes it on the fast path.
 async fn deliver(pool: &PgPool, body: &[u8]) -> ProcessedEvent {
-    let mut done = ingest::store_and_process(pool, &IngestConfig::default(), &[body]).await.unwrap();
-    assert_eq!(done.len(), 1);
-    done.pop().unwrap()
-}
-
-/// Stores a body unprocessed, as a crash or an outage leaves one for the sweep.
-async fn store_pending(pool: &PgPool, body: &[u8]) -> i64 {
-    ingest::store_raw_many(pool, &[body]).await.unwrap()[0]
+    let id = ingest::store_raw(pool, body).await.unwrap();
+    ingest::process_event(pool, &IngestConfig::default(), id).await.unwrap().expect("the event was pending")
 }
 
 async fn count(pool: &PgPool, sql: &'static str, business: BusinessId) -> i64 {
@@ -576,14 +570,13 @@ async fn the_same_body_processed_concurrently_is_stored_once(pool: PgPool) {
     let b = a.business();
     let body = fixture("every_type.json");
     let config = IngestConfig::default();
-    // Two deliveries of one body (two raw events) stored and processed at the same time, twice over.
+    // Two deliveries of one body (two raw events) processed at the same time, twice over.
     for _ in 0..2 {
-        let bodies: &[&[u8]] = &[&body];
-        let (x, y) = tokio::join!(
-            ingest::store_and_process(&pool, &config, bodies),
-            ingest::store_and_process(&pool, &config, bodies)
-        );
-        let (x, y) = (&x.unwrap()[0], &y.unwrap()[0]);
+        let first = ingest::store_raw(&pool, &body).await.unwrap();
+        let second = ingest::store_raw(&pool, &body).await.unwrap();
+        let (x, y) =
+            tokio::join!(ingest::process_event(&pool, &config, first), ingest::process_event(&pool, &config, second));
+        let (x, y) = (x.unwrap().unwrap(), y.unwrap().unwrap());
         assert_eq!(x.summary.messages_stored + x.summary.duplicates, 22);
         assert_eq!(y.summary.messages_stored + y.summary.duplicates, 22);
     }
@@ -595,7 +588,7 @@ async fn the_same_body_processed_concurrently_is_stored_once(pool: PgPool) {
     // Several sweepers over one backlog: each event is claimed by exactly one of them.
     for i in 0..12 {
         let one = String::from_utf8(fixture("text.json")).unwrap().replace(TEXT_WAMID, &format!("wamid.SWEEP_{i}"));
-        store_pending(&pool, one.as_bytes()).await;
+        ingest::store_raw(&pool, one.as_bytes()).await.unwrap();
     }
     let (x, y, z) = tokio::join!(
         ingest::process_pending(&pool, &config, 100),
@@ -612,7 +605,7 @@ async fn the_same_body_processed_concurrently_is_stored_once(pool: PgPool) {
     // A backlog of several batches is drained by one sweep, each event once, oldest first.
     for i in 0..(2 * ingest::BATCH + 6) {
         let one = String::from_utf8(fixture("text.json")).unwrap().replace(TEXT_WAMID, &format!("wamid.BACKLOG_{i}"));
-        store_pending(&pool, one.as_bytes()).await;
+        ingest::store_raw(&pool, one.as_bytes()).await.unwrap();
     }
     let swept: Vec<i64> = ingest::process_pending(&pool, &config, 1000).await.unwrap().iter().map(|e| e.id).collect();
     assert_eq!(swept.len(), 2 * ingest::BATCH + 6);
@@ -742,9 +735,9 @@ async fn a_failing_item_is_rolled_back_alone_and_its_batch_goes_on(pool: PgPool)
     let poison = String::from_utf8(text_at("wamid.POISON", TEXT_AT + 1))
         .unwrap()
         .replace("Does it come in another color?", "poison here");
-    store_pending(&pool, &text_at("wamid.BEFORE", TEXT_AT)).await;
-    let bad = store_pending(&pool, poison.as_bytes()).await;
-    store_pending(&pool, &text_at("wamid.AFTER", TEXT_AT + 2)).await;
+    ingest::store_raw(&pool, &text_at("wamid.BEFORE", TEXT_AT)).await.unwrap();
+    let bad = ingest::store_raw(&pool, poison.as_bytes()).await.unwrap();
+    ingest::store_raw(&pool, &text_at("wamid.AFTER", TEXT_AT + 2)).await.unwrap();
     let done = ingest::process_pending(&pool, &IngestConfig::default(), 10).await.unwrap();
     assert_eq!(done.len(), 3);
     for event in &done {
@@ -784,7 +777,7 @@ async fn one_batch_bills_a_contact_s_messages_in_time_order_and_stores_a_repeat_
     // Processed together (one sweep, one batch), delivered out of order: 0 h opens a window, 20 h is in
     // it, 40 h is 40 h after the window opened and opens another; the repeated delivery is nothing.
     for (wamid, hours) in [("wamid.H40", 40), ("wamid.H0", 0), ("wamid.H20", 20), ("wamid.H0", 0)] {
-        store_pending(&pool, &text_at(wamid, TEXT_AT + hours * 3600)).await;
+        ingest::store_raw(&pool, &text_at(wamid, TEXT_AT + hours * 3600)).await.unwrap();
     }
     let done = ingest::process_pending(&pool, &IngestConfig::default(), 10).await.unwrap();
     let stored: u32 = done.iter().map(|e| e.summary.messages_stored).sum();
@@ -823,7 +816,7 @@ async fn what_each_message_of_a_batch_adds_to_a_known_contact_is_kept(pool: PgPo
     value["contacts"][0]["user_id"] = "US.4242".into();
     value["messages"][0]["from_user_id"] = "US.4242".into();
     for body in [with_username, with_bsuid] {
-        store_pending(&pool, &serde_json::to_vec(&body).unwrap()).await;
+        ingest::store_raw(&pool, &serde_json::to_vec(&body).unwrap()).await.unwrap();
     }
     let done = ingest::process_pending(&pool, &IngestConfig::default(), 10).await.unwrap();
     assert_eq!(done.iter().map(|e| e.summary.messages_stored).sum::<u32>(), 2);
@@ -834,55 +827,27 @@ async fn what_each_message_of_a_batch_adds_to_a_known_contact_is_kept(pool: PgPo
     assert_eq!(people[0].unread_count, 3);
 }
 
-/// Makes every message insert fail as a transient outage would, until [`end_outage`]: a serialization
-/// failure is what a concurrent change (or a failover) gives, and it is retried.
-async fn start_outage(pool: &PgPool) {
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn an_event_an_outage_interrupts_stays_queued_and_is_processed_by_the_next_sweep(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    // A serialization failure is what a concurrent change (or a failover) gives: transient, retried.
     sqlx::raw_sql(
         "CREATE FUNCTION refuse_message() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN RAISE EXCEPTION 'try again' USING ERRCODE = 'serialization_failure'; END $$;
          CREATE TRIGGER refuse_message BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_message();",
     )
-    .execute(pool)
+    .execute(&pool)
     .await
     .unwrap();
-}
-
-async fn end_outage(pool: &PgPool) {
-    sqlx::raw_sql("DROP TRIGGER refuse_message ON messages").execute(pool).await.unwrap();
-}
-
-#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
-async fn a_body_an_outage_keeps_from_processing_is_stored_and_swept_afterwards(pool: PgPool) {
-    let (a, _) = business_a(&pool).await;
-    start_outage(&pool).await;
-    let received = deliver(&pool, &fixture("text.json")).await;
-    assert_eq!(received.outcome, Outcome::Pending, "{received:?}");
-    assert_eq!(messages(&pool, a.business()).await, 0);
-    // The body is in the log all the same (its POST was acknowledged), queued for the sweep.
-    let raw = ingest::recent_events(&pool, 1).await.unwrap();
-    assert_eq!((raw[0].id, raw[0].outcome.as_str()), (received.id, "pending"));
-    assert_eq!(ingest::pending_count(&pool).await.unwrap(), 1);
-
-    end_outage(&pool).await;
-    let swept = ingest::process_pending(&pool, &IngestConfig::default(), 10).await.unwrap();
-    assert_eq!(swept.iter().map(|e| (e.id, e.outcome)).collect::<Vec<_>>(), [(received.id, Outcome::Processed)]);
-    assert_eq!(messages(&pool, a.business()).await, 1);
-    assert_eq!(ingest::pending_count(&pool).await.unwrap(), 0);
-}
-
-#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
-async fn an_event_an_outage_interrupts_stays_queued_and_is_processed_by_the_next_sweep(pool: PgPool) {
-    let (a, _) = business_a(&pool).await;
-    let b = a.business();
-    start_outage(&pool).await;
-    let id = store_pending(&pool, &fixture("text.json")).await;
+    let id = ingest::store_raw(&pool, &fixture("text.json")).await.unwrap();
     let config = IngestConfig::default();
     let interrupted = ingest::process_pending(&pool, &config, 10).await.unwrap();
     assert_eq!(interrupted.iter().map(|e| (e.id, e.outcome)).collect::<Vec<_>>(), [(id, Outcome::Pending)]);
     assert_eq!(ingest::pending_count(&pool).await.unwrap(), 1, "the event is queued again");
     assert_eq!(messages(&pool, b).await, 0);
 
-    end_outage(&pool).await;
+    sqlx::raw_sql("DROP TRIGGER refuse_message ON messages").execute(&pool).await.unwrap();
     let done = ingest::process_pending(&pool, &config, 10).await.unwrap();
     assert_eq!(done.iter().map(|e| (e.id, e.outcome)).collect::<Vec<_>>(), [(id, Outcome::Processed)]);
     assert_eq!(ingest::pending_count(&pool).await.unwrap(), 0);
@@ -999,9 +964,10 @@ async fn mutated_webhooks_settle_with_an_outcome_and_a_reason(pool: PgPool) {
             mutate(&mut body, at, with);
         }
         let bytes = serde_json::to_vec(&body).unwrap();
-        let done = ingest::store_and_process(&pool, &config, &[&bytes]).await;
+        let id = ingest::store_raw(&pool, &bytes).await.unwrap();
+        let done = ingest::process_event(&pool, &config, id).await;
         let what = format!("case {case} ({}): {}", names[which], String::from_utf8_lossy(&bytes));
-        let done = &done.unwrap_or_else(|e| panic!("processing failed ({e}) on {what}"))[0];
+        let done = done.unwrap_or_else(|e| panic!("processing failed ({e}) on {what}")).expect("the event was pending");
         assert_ne!(done.outcome, Outcome::Pending, "left for a retry: {:?} on {what}", done.error);
         if done.outcome == Outcome::Failed {
             assert!(done.error.as_deref().is_some_and(|e| !e.is_empty()), "failed without a reason: {what}");

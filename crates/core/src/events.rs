@@ -3,6 +3,8 @@
 //! The automation engine consumes the rows; open terminals and `wacrm events tail` follow the
 //! notifications.
 
+use std::collections::VecDeque;
+
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
@@ -68,8 +70,9 @@ pub async fn emit(
     ids.first().copied().ok_or_else(|| Error::unavailable("the event was not written", "retry"))
 }
 
-/// Writes events in the caller's transaction, in order, with one statement, and queues a notification
-/// for each; returns their ids.
+/// Writes events in the caller's transaction, in order, with one statement, and returns their ids. One
+/// notification announces each business's events of the statement (a batch of inbound messages is
+/// one, not one per message), in chunks that stay far below `NOTIFY`'s 8,000-byte payload limit.
 pub async fn emit_all(conn: &mut PgConnection, events: &[NewEvent]) -> Result<Vec<i64>> {
     if events.is_empty() {
         return Ok(Vec::new());
@@ -85,21 +88,28 @@ pub async fn emit_all(conn: &mut PgConnection, events: &[NewEvent]) -> Result<Ve
                FROM unnest($1::int[], $2::text[], $3::int[], $4::jsonb[]) WITH ORDINALITY
                     AS i(business_id, kind, contact_id, payload, ord)
                ORDER BY ord
-               RETURNING id, business_id, kind, contact_id
+               RETURNING id, business_id
+           ), chunked AS (
+               SELECT id, business_id, (row_number() OVER (PARTITION BY business_id ORDER BY id) - 1) / $5 AS chunk
+               FROM e
+           ), announced AS (
+               SELECT pg_notify('wacrm_events',
+                                json_build_object('business_id', business_id, 'ids', json_agg(id ORDER BY id))::text)
+               FROM chunked GROUP BY business_id, chunk
            )
-           SELECT e.id AS "id!"
-           FROM e, pg_notify('wacrm_events',
-                             json_build_object('id', e.id, 'business_id', e.business_id, 'type', e.kind,
-                                               'contact_id', e.contact_id)::text)
-           ORDER BY e.id"#,
+           SELECT e.id AS "id!" FROM e, (SELECT count(*) FROM announced) AS notices ORDER BY e.id"#,
         &businesses,
         &kinds as &[&str],
         &contacts as &[Option<i32>],
-        &payloads as &[&serde_json::Value]
+        &payloads as &[&serde_json::Value],
+        NOTICE_IDS
     )
     .fetch_all(conn)
     .await?)
 }
+
+/// Event ids one notification carries at most (ids of up to 19 digits: ~4 KB of payload).
+const NOTICE_IDS: i64 = 200;
 
 /// A stored event, as `wacrm events tail` prints it: one JSON object per line with a `type` field.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -113,10 +123,11 @@ pub struct Event {
     pub created_at: DateTime<Utc>,
 }
 
+/// What a notification on [`CHANNEL`] says: these events of this business were committed.
 #[derive(Deserialize)]
 struct Notice {
-    id: i64,
     business_id: BusinessId,
+    ids: Vec<i64>,
 }
 
 /// Events of the scope's business from `after` on, oldest first (a catch-up read, e.g. after a
@@ -136,16 +147,16 @@ pub async fn list_since(pool: &PgPool, scope: &Scope, after: i64, limit: i64) ->
     Ok(rows)
 }
 
-async fn load(pool: &PgPool, business: BusinessId, id: i64) -> Result<Option<Event>> {
+async fn load(pool: &PgPool, business: BusinessId, ids: &[i64]) -> Result<Vec<Event>> {
     Ok(sqlx::query_as!(
         Event,
         r#"SELECT id, kind, business_id AS "business_id: BusinessId", contact_id AS "contact_id: ContactId",
                   payload, created_at
-           FROM events WHERE business_id = $1 AND id = $2"#,
+           FROM events WHERE business_id = $1 AND id = ANY($2) ORDER BY id"#,
         business.0,
-        id
+        ids
     )
-    .fetch_optional(pool)
+    .fetch_all(pool)
     .await?)
 }
 
@@ -155,12 +166,15 @@ pub async fn subscribe(pool: &PgPool, scope: &Scope) -> Result<impl Stream<Item 
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
     let business = scope.business();
-    let pool = pool.clone();
-    Ok(futures::stream::unfold((listener, pool), move |(mut listener, pool)| async move {
+    let state = (listener, pool.clone(), VecDeque::new());
+    Ok(futures::stream::unfold(state, move |(mut listener, pool, mut ready)| async move {
         loop {
+            if let Some(event) = ready.pop_front() {
+                return Some((Ok(event), (listener, pool, ready)));
+            }
             let notification = match listener.recv().await {
                 Ok(n) => n,
-                Err(e) => return Some((Err(Error::from(e)), (listener, pool))),
+                Err(e) => return Some((Err(Error::from(e)), (listener, pool, ready))),
             };
             let Ok(notice) = serde_json::from_str::<Notice>(notification.payload()) else {
                 continue;
@@ -168,10 +182,9 @@ pub async fn subscribe(pool: &PgPool, scope: &Scope) -> Result<impl Stream<Item 
             if notice.business_id != business {
                 continue;
             }
-            match load(&pool, business, notice.id).await {
-                Ok(Some(event)) => return Some((Ok(event), (listener, pool))),
-                Ok(None) => continue,
-                Err(e) => return Some((Err(e), (listener, pool))),
+            match load(&pool, business, &notice.ids).await {
+                Ok(events) => ready.extend(events),
+                Err(e) => return Some((Err(e), (listener, pool, ready))),
             }
         }
     }))

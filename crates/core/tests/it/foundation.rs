@@ -386,3 +386,38 @@ async fn a_database_url_that_cannot_work_says_why(pool: PgPool) {
     let works = wacrm_core::db::connect_url(&url).await;
     assert!(works.is_ok(), "{url}: {:?}", works.err());
 }
+
+/// A live subscriber gets every committed event of its own business, in order, however many one
+/// statement writes (they are announced in chunks), and nothing of another business's.
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_subscriber_gets_every_event_of_its_business_once_in_order(pool: PgPool) {
+    use futures::StreamExt;
+    use wacrm_core::events::{self, EventKind, NewEvent};
+
+    let (ours, theirs) = (tenant(&pool, "ours@example.com").await, tenant(&pool, "theirs@example.com").await);
+    let mut live = Box::pin(events::subscribe(&pool, &ours).await.unwrap());
+    let event = |scope: &Scope, n: usize| NewEvent {
+        business: scope.business(),
+        kind: EventKind::ContactUpdated,
+        contact: None,
+        payload: serde_json::json!({ "n": n }),
+    };
+    // Interleaved, more than one notification's worth for our business.
+    let batch: Vec<NewEvent> = (0..450).map(|n| if n % 3 == 2 { event(&theirs, n) } else { event(&ours, n) }).collect();
+    let mut tx = pool.begin().await.unwrap();
+    let ids = events::emit_all(&mut tx, &batch).await.unwrap();
+    assert_eq!(ids.len(), 450);
+    tx.commit().await.unwrap();
+
+    let mut seen = Vec::new();
+    while seen.len() < 300 {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), live.next()).await;
+        let event = next.expect("an event within 10 s").expect("the stream is open").unwrap();
+        assert_eq!(event.business_id, ours.business());
+        seen.push(event.payload["n"].as_u64().unwrap() as usize);
+    }
+    let expected: Vec<usize> = (0..450).filter(|n| n % 3 != 2).collect();
+    assert_eq!(seen, expected);
+    let more = tokio::time::timeout(std::time::Duration::from_millis(300), live.next()).await;
+    assert!(more.is_err(), "nothing beyond our 300 events: {more:?}");
+}

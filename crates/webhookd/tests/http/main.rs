@@ -66,6 +66,23 @@ impl Daemon {
     }
 }
 
+/// Waits (at most 5 s) until `business` has `n` messages.
+async fn wait_for_messages(pool: &PgPool, scope: &Scope, n: i64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE business_id = $1")
+            .bind(scope.business().0)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        if stored == n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{stored} messages after 5 s, not {n}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn stored_events(pool: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM webhook_events").fetch_one(pool).await.unwrap()
 }
@@ -197,6 +214,22 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected_and_does_not_h
     assert!(read.is_ok(), "the half-sent request was still open after 20 s");
     // Meanwhile and afterwards, real webhooks are served.
     assert_eq!(daemon.post_signed(&fixture("text.json")).await.0, 200);
+    assert_eq!(stored_events(&pool).await, 1);
+    daemon.stop().await;
+}
+
+/// A lone surrogate and `1e400` in fields we do not read: acknowledged and processed, not refused
+/// (Meta would retry the body for days). A body that is not JSON is still a 400 with the reason.
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn bad_values_in_unknown_fields_are_acknowledged_and_processed(pool: PgPool) {
+    let scope = connect_number(&pool).await;
+    let daemon = Daemon::start(pool.clone()).await;
+    let body = fixture("odd_unknown_values.json");
+    assert_eq!(daemon.post_signed(&body).await, (200, "EVENT_RECEIVED".to_string()));
+    wait_for_messages(&pool, &scope, 1).await;
+    let (status, reason) = daemon.post_signed(br#"{"object":"whatsapp_business_account","entry":[{"id":"1"#).await;
+    assert_eq!(status, 400);
+    assert!(reason.contains("not a WhatsApp webhook") && reason.contains("EOF"), "{reason}");
     assert_eq!(stored_events(&pool).await, 1);
     daemon.stop().await;
 }

@@ -164,11 +164,17 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn outcome(&self, routed: bool) -> Outcome {
+    /// `handled`: how many of its items (messages, statuses, preferences, template updates) were
+    /// handled, duplicates and unknown wamids included. An event whose routed items were all invalid is
+    /// `failed` (replay it once the parser knows their shape); one good item makes it `processed`, with
+    /// the invalid ones listed.
+    fn outcome(&self, routed: bool, handled: u32) -> Outcome {
         if !self.errors.is_empty() {
             Outcome::Failed
-        } else if routed {
+        } else if routed && (handled > 0 || self.invalid.is_empty()) {
             Outcome::Processed
+        } else if routed {
+            Outcome::Failed
         } else if !self.orphans.is_empty() {
             Outcome::Orphan
         } else if !self.invalid.is_empty() {
@@ -424,6 +430,8 @@ struct Progress {
     summary: Summary,
     /// Whether any change was for one of our active numbers.
     routed: bool,
+    /// Items handled without an error (see [`Summary::outcome`]).
+    handled: u32,
     /// Why the body is not a webhook at all.
     unreadable: Option<String>,
     /// An outage or a deadlock hit one of its items: the event stays pending for a retry.
@@ -591,6 +599,7 @@ async fn process_claimed(
         match applied {
             Ok(applied) => {
                 savepoint.commit().await?;
+                progress.handled += 1;
                 applied.count(&mut progress.summary, item);
             }
             Err(e) => {
@@ -614,8 +623,8 @@ async fn process_claimed(
                 let outcome = if attempts >= MAX_ATTEMPTS { Outcome::Failed } else { Outcome::Pending };
                 (outcome, summary, Some(e.to_string()))
             }
-            Progress { summary, routed, .. } => {
-                let outcome = summary.outcome(routed);
+            Progress { summary, routed, handled, .. } => {
+                let outcome = summary.outcome(routed, handled);
                 let problems = if summary.errors.is_empty() { &summary.invalid } else { &summary.errors };
                 let error = (outcome == Outcome::Failed).then(|| problems.join("; "));
                 (outcome, summary, error)
@@ -738,6 +747,7 @@ async fn route_changes(
                         continue;
                     };
                     progress.routed = true;
+                    progress.handled += 1;
                     summary.add_business(business);
                     summary.template_updates += 1;
                     tracing::info!(
@@ -1277,6 +1287,7 @@ async fn store_messages(
     };
     for (message, outcome) in outcomes {
         let progress = &mut progress[message.item.event];
+        progress.handled += u32::from(outcome.is_ok());
         match outcome {
             Ok(true) => progress.summary.messages_stored += 1,
             Ok(false) => progress.summary.duplicates += 1,

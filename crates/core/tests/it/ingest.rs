@@ -1008,3 +1008,51 @@ async fn values_no_rust_type_holds_in_unknown_fields_are_ignored(pool: PgPool) {
     assert!(not_json.error.as_deref().unwrap_or_default().contains("not a WhatsApp webhook"), "{:?}", not_json.error);
 }
 
+/// text.json with its one message changed by `change`, and `extra` more messages after it.
+fn text_with(change: impl Fn(&mut Value), extra: Vec<Value>) -> Vec<u8> {
+    let mut body: Value = serde_json::from_slice(&fixture("text.json")).unwrap();
+    let messages = &mut body["entry"][0]["changes"][0]["value"]["messages"];
+    change(&mut messages[0]);
+    messages.as_array_mut().unwrap().extend(extra);
+    serde_json::to_vec(&body).unwrap()
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn an_event_whose_items_are_all_invalid_fails_and_one_good_item_keeps_it_processed(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    let no_id = |m: &mut Value| {
+        m.as_object_mut().unwrap().remove("id");
+    };
+    let only_invalid = deliver(&pool, &text_with(no_id, vec![])).await;
+    assert_eq!(only_invalid.outcome, Outcome::Failed, "{only_invalid:?}");
+    assert_eq!(only_invalid.summary.invalid.len(), 1);
+    assert!(only_invalid.error.as_deref().unwrap_or_default().contains("missing field `id`"), "{only_invalid:?}");
+    let raw = ingest::recent_events(&pool, 1).await.unwrap();
+    assert_eq!((raw[0].outcome.as_str(), raw[0].business_id), ("failed", Some(b)));
+
+    // A sender without any identity is invalid too, and a status without a wamid.
+    let no_sender = |m: &mut Value| {
+        m.as_object_mut().unwrap().remove("from");
+    };
+    let mut anonymous: Value = serde_json::from_slice(&text_with(no_sender, vec![])).unwrap();
+    anonymous["entry"][0]["changes"][0]["value"]["contacts"] = json!([]);
+    let anonymous = deliver(&pool, &serde_json::to_vec(&anonymous).unwrap()).await;
+    assert_eq!(anonymous.outcome, Outcome::Failed, "{anonymous:?}");
+    assert!(anonymous.error.as_deref().unwrap_or_default().contains("neither a usable wa_id"), "{anonymous:?}");
+    let status =
+        String::from_utf8(fixture("status_delivered.json")).unwrap().replace("\"id\": \"wamid.OUTBOUND_1\",", "");
+    let status = deliver(&pool, status.as_bytes()).await;
+    assert_eq!(status.outcome, Outcome::Failed, "{status:?}");
+    assert_eq!(messages(&pool, b).await, 0);
+
+    // One good message beside the invalid one: processed, the invalid one listed.
+    let broken = json!({"from": "16505551234", "timestamp": "1749416384", "type": "text"});
+    let mixed = deliver(&pool, &text_with(|_| {}, vec![broken])).await;
+    assert_eq!((mixed.outcome, mixed.summary.messages_stored), (Outcome::Processed, 1), "{mixed:?}");
+    assert_eq!(mixed.summary.invalid.len(), 1, "{:?}", mixed.summary.invalid);
+    assert_eq!(mixed.error, None);
+    // A repeat of the good one (a duplicate) is handled too: still processed.
+    let repeat = deliver(&pool, &text_with(|_| {}, vec![json!({"type": "text"})])).await;
+    assert_eq!((repeat.outcome, repeat.summary.duplicates), (Outcome::Processed, 1), "{repeat:?}");
+}

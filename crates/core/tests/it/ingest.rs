@@ -1,13 +1,14 @@
 //! Inbound webhooks end to end through core: raw log, routing, contacts, messages, statuses, usage,
 //! outbox. Bodies are the fixtures in `tests/fixtures/webhooks/`, written from the documented shapes.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use wacrm_core::auth::Scope;
 use wacrm_core::business::{self, NewAccount};
+use wacrm_core::inbox::conversations;
 use wacrm_core::inbox::ingest::{self, IngestConfig, Outcome, ProcessedEvent};
-use wacrm_core::types::{AccountId, BusinessId};
+use wacrm_core::types::{AccountId, BusinessId, ContactId};
 
 /// Business A's number in every fixture; B's number never appears in them.
 const A_PHONE_NUMBER_ID: &str = "106540352242922";
@@ -1006,6 +1007,69 @@ async fn values_no_rust_type_holds_in_unknown_fields_are_ignored(pool: PgPool) {
     let not_json = deliver(&pool, b"{\"object\": \"whatsapp_business_account\", \"entry\": [").await;
     assert_eq!(not_json.outcome, Outcome::Failed);
     assert!(not_json.error.as_deref().unwrap_or_default().contains("not a WhatsApp webhook"), "{:?}", not_json.error);
+}
+
+/// 2100-01-01T00:00:00Z.
+const YEAR_2100: i64 = 4_102_444_800;
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_far_future_message_neither_pins_the_window_open_nor_jumps_the_conversation_ahead(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    let done = deliver(&pool, &text_at("wamid.FROM_2100", YEAR_2100)).await;
+    assert_eq!((done.outcome, done.summary.messages_stored), (Outcome::Processed, 1), "{:?}", done.error);
+    let noted = done.summary.future_timestamps.join("; ");
+    assert!(noted.contains("wamid.FROM_2100") && noted.contains("2100-01-01T00:00:00Z"), "{noted}");
+    let received = done.received_at;
+
+    let m = message(&pool, b, "wamid.FROM_2100").await;
+    assert_eq!(m.sent_at, Some(received), "the receipt time stands in for the claimed one");
+    assert_eq!(m.payload.unwrap()["timestamp"], YEAR_2100.to_string(), "the original is kept");
+    let c = &contacts(&pool, b).await[0];
+    assert_eq!((c.last_inbound_at, c.last_active), (Some(received), Some(received)));
+    let conversation = conversations::get(&pool, &a, ContactId(c.id)).await.unwrap();
+    assert_eq!(conversation.last_message_at, received);
+    assert_eq!(conversation.window_open_until, Some(received + TimeDelta::hours(24)));
+    assert!(conversation.window_seconds_left <= 24 * 3600);
+    let opened: Vec<DateTime<Utc>> = sqlx::query_scalar("SELECT timestamp FROM usage_logs WHERE business_id = $1")
+        .bind(b.0)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(opened, vec![received], "billed when it arrived, not in 2100");
+    let event: Value =
+        sqlx::query_scalar("SELECT payload FROM events WHERE business_id = $1 AND kind = 'message_received'")
+            .bind(b.0)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(event["sent_at"], json!(received));
+
+    // A minute ahead is clock skew, not a wrong time: kept as it is.
+    let soon = (Utc::now() + TimeDelta::seconds(60)).timestamp();
+    let skewed = deliver(&pool, &text_at("wamid.SKEWED", soon)).await;
+    assert!(skewed.summary.future_timestamps.is_empty(), "{:?}", skewed.summary.future_timestamps);
+    assert_eq!(message(&pool, b, "wamid.SKEWED").await.sent_at, Some(at(soon)));
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_far_future_status_is_applied_at_its_receipt(pool: PgPool) {
+    let (a, _) = business_a(&pool).await;
+    let b = a.business();
+    outbound(&pool, b, "wamid.OUTBOUND_1", None).await;
+    let body = String::from_utf8(fixture("status_delivered.json"))
+        .unwrap()
+        .replace("\"1749416510\"", &format!("\"{YEAR_2100}\""));
+    let done = deliver(&pool, body.as_bytes()).await;
+    assert_eq!((done.outcome, done.summary.statuses_applied), (Outcome::Processed, 1), "{:?}", done.error);
+    assert_eq!(done.summary.future_timestamps.len(), 1, "{:?}", done.summary);
+    let delivered_at: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT delivered_at FROM messages WHERE business_id = $1 AND wamid = 'wamid.OUTBOUND_1'")
+            .bind(b.0)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(delivered_at, Some(done.received_at));
 }
 
 /// text.json with its one message changed by `change`, and `extra` more messages after it.

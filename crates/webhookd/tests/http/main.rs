@@ -66,6 +66,12 @@ impl Daemon {
     }
 }
 
+/// Status and body of a response.
+async fn answer(request: reqwest::RequestBuilder) -> (u16, String) {
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
 /// Waits (at most 5 s) until `business` has `n` messages.
 async fn wait_for_messages(pool: &PgPool, scope: &Scope, n: i64) {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -186,7 +192,9 @@ async fn malformed_or_unexpected_json_is_a_400_with_a_reason(pool: PgPool) {
 async fn an_oversized_body_is_a_413(pool: PgPool) {
     let daemon = Daemon::start(pool.clone()).await;
     let body = vec![b' '; wacrm_webhookd::DEFAULT_BODY_LIMIT + 1];
-    assert_eq!(daemon.post_signed(&body).await.0, 413);
+    let (status, reason) = daemon.post_signed(&body).await;
+    assert_eq!(status, 413);
+    assert!(reason.contains(&format!("larger than {} bytes", wacrm_webhookd::DEFAULT_BODY_LIMIT)), "{reason}");
     assert_eq!(stored_events(&pool).await, 0);
     daemon.stop().await;
 }
@@ -230,6 +238,60 @@ async fn bad_values_in_unknown_fields_are_acknowledged_and_processed(pool: PgPoo
     let (status, reason) = daemon.post_signed(br#"{"object":"whatsapp_business_account","entry":[{"id":"1"#).await;
     assert_eq!(status, 400);
     assert!(reason.contains("not a WhatsApp webhook") && reason.contains("EOF"), "{reason}");
+    assert_eq!(stored_events(&pool).await, 1);
+    daemon.stop().await;
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn every_refusal_says_what_was_wrong(pool: PgPool) {
+    let daemon = Daemon::start(pool.clone()).await;
+    let url = |path: &str| format!("{}{path}", daemon.base);
+    let (status, reason) = answer(daemon.client.get(url("/nowhere"))).await;
+    assert_eq!(status, 404);
+    assert!(reason.contains("no such path /nowhere") && reason.contains("/webhook"), "{reason}");
+    let (status, reason) = answer(daemon.client.put(url("/webhook")).body("x")).await;
+    assert_eq!(status, 405);
+    assert!(reason.contains("PUT is not allowed on /webhook") && reason.contains("POST"), "{reason}");
+    let (status, reason) = answer(daemon.client.post(url("/metrics"))).await;
+    assert_eq!(status, 405);
+    assert!(reason.contains("POST is not allowed on /metrics"), "{reason}");
+    let (status, reason) = daemon.post(&fixture("text.json"), None).await;
+    assert_eq!(status, 401);
+    assert!(reason.contains("X-Hub-Signature-256 header is missing"), "{reason}");
+    let (status, reason) = daemon.get("/webhook?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1").await;
+    assert_eq!(status, 403);
+    assert!(reason.contains("verify_token"), "{reason}");
+    assert_eq!(stored_events(&pool).await, 0);
+    daemon.stop().await;
+}
+
+/// Meta sends exactly one signature header: several that disagree are refused (which one the sender
+/// meant would be a guess), the same one repeated is one signature.
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn several_different_signature_headers_are_refused(pool: PgPool) {
+    let daemon = Daemon::start(pool.clone()).await;
+    let body = fixture("text.json");
+    let good = signature::sign(SECRET.as_bytes(), &body);
+    let bad = signature::sign(b"another secret", &body);
+    for (first, second) in [(&good, &bad), (&bad, &good)] {
+        let request = daemon
+            .client
+            .post(format!("{}/webhook", daemon.base))
+            .header("X-Hub-Signature-256", first)
+            .header("X-Hub-Signature-256", second)
+            .body(body.clone());
+        let (status, reason) = answer(request).await;
+        assert_eq!(status, 401);
+        assert!(reason.contains("several different X-Hub-Signature-256 headers"), "{reason}");
+    }
+    assert_eq!(stored_events(&pool).await, 0);
+    let repeated = daemon
+        .client
+        .post(format!("{}/webhook", daemon.base))
+        .header("X-Hub-Signature-256", &good)
+        .header("X-Hub-Signature-256", &good)
+        .body(body.clone());
+    assert_eq!(answer(repeated).await.0, 200);
     assert_eq!(stored_events(&pool).await, 1);
     daemon.stop().await;
 }

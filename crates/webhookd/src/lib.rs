@@ -61,6 +61,9 @@ pub struct DaemonConfig {
     pub app_secret: SecretString,
     /// The token typed into the dashboard for the GET handshake; without it every handshake fails.
     pub verify_token: Option<SecretString>,
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>` (its counters name tenants'
+    /// traffic volumes and failure reasons); unset, it is open, for a scraper on a private network.
+    pub metrics_token: Option<SecretString>,
     pub ingest: IngestConfig,
     pub body_limit: usize,
     /// Batches of events processed at the same time by the fast path (one database connection each).
@@ -74,6 +77,7 @@ impl DaemonConfig {
         DaemonConfig {
             app_secret,
             verify_token: None,
+            metrics_token: None,
             ingest: IngestConfig::default(),
             body_limit: DEFAULT_BODY_LIMIT,
             workers: 4,
@@ -505,6 +509,28 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn render_metrics(State(state): State<AppState>) -> Response {
+async fn render_metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.inner.config.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim);
+        if !given.is_some_and(|given| same_secret(given.as_bytes(), token.expose_secret().as_bytes())) {
+            metrics::counter!("wacrm_webhook_requests_total", "outcome" => "metrics_unauthorized").increment(1);
+            let reason = if given.is_some() {
+                "the bearer token is not the metrics token: use the metrics_token setting (WACRM_METRICS_TOKEN)"
+            } else {
+                "GET /metrics needs Authorization: Bearer <token>, the metrics_token setting (WACRM_METRICS_TOKEN)"
+            };
+            return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")], reason)
+                .into_response();
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.inner.metrics.render()).into_response()
+}
+
+/// Equality whose time depends on the lengths only, not on how much of a guess matched.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
 }

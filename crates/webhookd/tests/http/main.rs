@@ -27,9 +27,14 @@ struct Daemon {
 
 impl Daemon {
     async fn start(pool: PgPool) -> Daemon {
+        Daemon::start_with(pool, |_| {}).await
+    }
+
+    async fn start_with(pool: PgPool, configure: impl FnOnce(&mut DaemonConfig)) -> Daemon {
         let mut config = DaemonConfig::new(SecretString::from(SECRET));
         config.verify_token = Some(SecretString::from(VERIFY_TOKEN));
         config.sweep_every = Duration::from_millis(200);
+        configure(&mut config);
         let (state, queue) = AppState::new(pool, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -293,5 +298,31 @@ async fn several_different_signature_headers_are_refused(pool: PgPool) {
         .body(body.clone());
     assert_eq!(answer(repeated).await.0, 200);
     assert_eq!(stored_events(&pool).await, 1);
+    daemon.stop().await;
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn metrics_need_the_bearer_token_when_one_is_set(pool: PgPool) {
+    let daemon =
+        Daemon::start_with(pool.clone(), |config| config.metrics_token = Some(SecretString::from("scrape-me"))).await;
+    let metrics = format!("{}/metrics", daemon.base);
+    let response = daemon.client.get(&metrics).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert!(response.headers().get("www-authenticate").is_some());
+    let reason = response.text().await.unwrap();
+    assert!(reason.contains("Authorization: Bearer") && reason.contains("WACRM_METRICS_TOKEN"), "{reason}");
+    assert!(!reason.contains("scrape-me"));
+    for wrong in ["Bearer guess", "Bearer scrape-m", "Bearer scrape-me2", "Basic c2NyYXBlLW1l", "scrape-me"] {
+        let (status, reason) = answer(daemon.client.get(&metrics).header("Authorization", wrong)).await;
+        assert_eq!(status, 401, "{wrong}");
+        assert!(!reason.contains("wacrm_webhook"), "{wrong}: {reason}");
+    }
+    // Something to report, then the scrape.
+    daemon.get("/nowhere").await;
+    let (status, text) = answer(daemon.client.get(&metrics).header("Authorization", "Bearer scrape-me")).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("wacrm_webhook_requests_total"), "{text}");
+    // The health probe stays open for load balancers.
+    assert_eq!(daemon.get("/healthz").await.0, 200);
     daemon.stop().await;
 }

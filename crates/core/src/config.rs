@@ -28,6 +28,8 @@ pub struct Settings {
     pub app_secret: Option<SecretString>,
     /// The token typed into the App Dashboard for the GET verification handshake.
     pub verify_token: Option<SecretString>,
+    /// When set, wacrm-webhookd's `/metrics` answers only `Authorization: Bearer <this token>`.
+    pub metrics_token: Option<SecretString>,
     /// Graph API base URL, for accounts that do not set their own (a fake in tests and demo mode).
     pub graph_api_base: Option<String>,
     pub graph_api_version: Option<String>,
@@ -170,6 +172,7 @@ impl Settings {
             ("webhook_listen", self.webhook_listen().to_string()),
             ("app_secret", secret(&self.app_secret)),
             ("verify_token", secret(&self.verify_token)),
+            ("metrics_token", secret(&self.metrics_token)),
             ("graph_api_base", self.graph_api_base().to_string()),
             ("graph_api_version", self.graph_api_version().to_string()),
             ("conversation_price", self.conversation_price().to_string()),
@@ -230,12 +233,15 @@ mod tests {
             jail.set_env("WACRM_GRAPH_API_VERSION", "23");
             jail.set_env("WACRM_OPT_OUT_KEYWORDS", "STOP, QUIT");
             jail.set_env("WACRM_CONVERSATION_PRICE", "0.07");
+            jail.set_env("WACRM_METRICS_TOKEN", "0042");
             let settings = Settings::load(&Overrides::default()).unwrap();
             assert_eq!(settings.business.as_deref(), Some("1"));
             assert_eq!(settings.app_secret.as_ref().map(|s| s.expose_secret().to_string()).as_deref(), Some("007"));
             assert_eq!(settings.graph_api_version(), "23");
             assert_eq!(settings.opt_out_keywords(), ["STOP", "QUIT"]);
             assert_eq!(settings.conversation_price(), Decimal::new(7, 2));
+            assert_eq!(settings.metrics_token.as_ref().map(|s| s.expose_secret().to_string()).as_deref(), Some("0042"));
+            assert!(settings.masked().contains(&("metrics_token", "******".to_string())));
             Ok(())
         });
     }

@@ -14,10 +14,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -60,6 +61,9 @@ pub struct DaemonConfig {
     pub app_secret: SecretString,
     /// The token typed into the dashboard for the GET handshake; without it every handshake fails.
     pub verify_token: Option<SecretString>,
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>` (its counters name tenants'
+    /// traffic volumes and failure reasons); unset, it is open, for a scraper on a private network.
+    pub metrics_token: Option<SecretString>,
     pub ingest: IngestConfig,
     pub body_limit: usize,
     /// Batches of events processed at the same time by the fast path (one database connection each).
@@ -73,6 +77,7 @@ impl DaemonConfig {
         DaemonConfig {
             app_secret,
             verify_token: None,
+            metrics_token: None,
             ingest: IngestConfig::default(),
             body_limit: DEFAULT_BODY_LIMIT,
             workers: 4,
@@ -148,7 +153,47 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(render_metrics))
         .layer(DefaultBodyLimit::max(limit))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(middleware::from_fn(explain_refusals))
         .with_state(state)
+}
+
+/// Gives every refusal that would go out without a body (axum's 404 and 405, the timeout's 408) a short
+/// reason and what to do about it: whoever reads it (an operator with curl, Meta's dashboard, a log) is
+/// left guessing otherwise. Refusals our handlers make carry their own reasons and pass unchanged.
+async fn explain_refusals(request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let response = next.run(request).await;
+    let status = response.status();
+    if status.is_success() || status.is_informational() || response.body().size_hint().exact() != Some(0) {
+        return response;
+    }
+    let routes = format!(
+        "{WEBHOOK_PATH} (or /) takes GET (the verification handshake) and POST (webhooks); /healthz and /metrics take GET"
+    );
+    let reason = match status {
+        StatusCode::NOT_FOUND => format!("no such path {path}: {routes}"),
+        StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not allowed on {path}: {routes}"),
+        StatusCode::REQUEST_TIMEOUT => format!(
+            "the request was not complete within {} s: send the headers and the whole body at once, then retry",
+            REQUEST_TIMEOUT.as_secs()
+        ),
+        other => format!("{}: the request was refused", other.canonical_reason().unwrap_or("refused")),
+    };
+    metrics::counter!("wacrm_webhook_requests_total", "outcome" => refusal_outcome(status)).increment(1);
+    tracing::warn!(status = status.as_u16(), %method, %path, reason = %reason, "request refused");
+    let (mut parts, _) = response.into_parts();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(reason))
+}
+
+fn refusal_outcome(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        _ => "refused",
+    }
 }
 
 /// A client gets this long to send a request's headers (hyper's timer), and a request this long from
@@ -358,7 +403,18 @@ fn record_processed(done: &ProcessedEvent) {
 }
 
 /// GET handshake: echo `hub.challenge` when the mode is `subscribe` and the token is ours.
-async fn verify(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn verify(
+    State(state): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        metrics::counter!("wacrm_webhook_requests_total", "outcome" => "verify_bad_query").increment(1);
+        return (
+            StatusCode::BAD_REQUEST,
+            "the query string cannot be read: send hub.mode, hub.verify_token and hub.challenge URL-encoded",
+        )
+            .into_response();
+    };
     let expected = state.inner.config.verify_token.as_ref().map(|t| t.expose_secret().to_string());
     let mode = query.get("hub.mode").map(String::as_str);
     let token = query.get("hub.verify_token");
@@ -394,14 +450,27 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Result
 type Refusal = (&'static str, StatusCode, String);
 
 async fn accept(state: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<(), Refusal> {
-    let body = body.map_err(|rejection| {
-        let status = rejection.status();
-        let outcome = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_body" };
-        (outcome, status, rejection.body_text())
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "too_large",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than {} bytes, the most a webhook may be: Meta's are far smaller, so this is \
+                 not one; post the body Meta sent",
+                state.inner.config.body_limit
+            ),
+        ),
+        status => (
+            "bad_body",
+            status,
+            format!("the request body could not be read ({}): send the whole body, then retry", rejection.body_text()),
+        ),
     })?;
-    let header = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+    let bad_signature = |e: signature::SignatureError| ("bad_signature", StatusCode::UNAUTHORIZED, e.to_string());
+    let header = signature::single_header(headers.get_all("x-hub-signature-256").iter().map(HeaderValue::as_bytes))
+        .map_err(bad_signature)?;
     signature::verify(state.inner.config.app_secret.expose_secret().as_bytes(), &body, header)
-        .map_err(|e| ("bad_signature", StatusCode::UNAUTHORIZED, e.to_string()))?;
+        .map_err(bad_signature)?;
     webhook::parse(&body).map_err(|e| ("bad_json", error_status(&e), e.to_string()))?;
     let (stored, outcome) = oneshot::channel();
     let shutting_down = || ("unavailable", StatusCode::SERVICE_UNAVAILABLE, "shutting down, retry later".to_string());
@@ -440,6 +509,28 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn render_metrics(State(state): State<AppState>) -> Response {
+async fn render_metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.inner.config.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim);
+        if !given.is_some_and(|given| same_secret(given.as_bytes(), token.expose_secret().as_bytes())) {
+            metrics::counter!("wacrm_webhook_requests_total", "outcome" => "metrics_unauthorized").increment(1);
+            let reason = if given.is_some() {
+                "the bearer token is not the metrics token: use the metrics_token setting (WACRM_METRICS_TOKEN)"
+            } else {
+                "GET /metrics needs Authorization: Bearer <token>, the metrics_token setting (WACRM_METRICS_TOKEN)"
+            };
+            return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")], reason)
+                .into_response();
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.inner.metrics.render()).into_response()
+}
+
+/// Equality whose time depends on the lengths only, not on how much of a guess matched.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
 }

@@ -15,8 +15,9 @@ use wacrm_webhookd::{AppState, DaemonConfig};
 /// Receives WhatsApp Cloud API webhooks: verifies, stores, acknowledges, then processes them.
 ///
 /// Settings not given as flags come from the environment (WACRM_WEBHOOK_LISTEN, WACRM_APP_SECRET,
-/// WACRM_VERIFY_TOKEN, DATABASE_URL or WACRM_DATABASE_URL) or the wacrm config file; without a
-/// database URL the embedded default cluster is used, as `wacrm` does.
+/// WACRM_VERIFY_TOKEN, WACRM_METRICS_TOKEN, DATABASE_URL or WACRM_DATABASE_URL) or the wacrm config
+/// file; without a database URL the embedded default cluster is used, as `wacrm` does. With a metrics
+/// token set, GET /metrics needs `Authorization: Bearer <token>`.
 #[derive(Debug, Parser)]
 #[command(name = "wacrm-webhookd", version)]
 struct Args {
@@ -62,6 +63,11 @@ async fn main() -> Result<()> {
     if verify_token.is_none() {
         tracing::warn!("WACRM_VERIFY_TOKEN is not set: the GET verification handshake will be refused");
     }
+    let metrics_token: Option<SecretString> =
+        settings.metrics_token.clone().filter(|s| !s.expose_secret().trim().is_empty());
+    if metrics_token.is_none() {
+        tracing::info!("WACRM_METRICS_TOKEN is not set: /metrics is open to anyone who can reach the daemon");
+    }
     let pool = wacrm_core::db::open(&settings).await?;
     let listen = settings.webhook_listen().to_string();
     let listener =
@@ -69,6 +75,7 @@ async fn main() -> Result<()> {
     tracing::info!(address = %listener.local_addr()?, "wacrm-webhookd listening");
     let mut config = DaemonConfig::new(app_secret);
     config.verify_token = verify_token;
+    config.metrics_token = metrics_token;
     config.ingest = IngestConfig::from_settings(&settings);
     config.workers = args.workers;
     config.sweep_every = Duration::from_secs(args.sweep_secs.max(1));

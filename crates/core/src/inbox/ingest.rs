@@ -42,6 +42,10 @@ const MAX_ATTEMPTS: i32 = 5;
 /// The quick-reply button Meta's sample marketing templates carry; a tap opts the contact out.
 const STOP_BUTTON: &str = "Stop promotions";
 
+/// How far after its event's receipt an item's `timestamp` may lie (clock skew between Meta and us).
+/// Beyond it the time is not trusted: the receipt time is used instead ([`trusted_time`]).
+const FUTURE_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
 /// What processing needs from the settings.
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
@@ -155,6 +159,11 @@ pub struct Summary {
     /// Items that do not have their documented shape, with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub invalid: Vec<String>,
+    /// Items whose `timestamp` lay more than a few minutes after the event's receipt: the receipt time
+    /// was used instead (for ordering, the conversation window and billing); the stored payload keeps
+    /// the original.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub future_timestamps: Vec<String>,
     /// Value-level errors Meta reported (`value.errors[]`), as `code: detail`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub meta_errors: Vec<String>,
@@ -164,11 +173,17 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn outcome(&self, routed: bool) -> Outcome {
+    /// `handled`: how many of its items (messages, statuses, preferences, template updates) were
+    /// handled, duplicates and unknown wamids included. An event whose routed items were all invalid is
+    /// `failed` (replay it once the parser knows their shape); one good item makes it `processed`, with
+    /// the invalid ones listed.
+    fn outcome(&self, routed: bool, handled: u32) -> Outcome {
         if !self.errors.is_empty() {
             Outcome::Failed
-        } else if routed {
+        } else if routed && (handled > 0 || self.invalid.is_empty()) {
             Outcome::Processed
+        } else if routed {
+            Outcome::Failed
         } else if !self.orphans.is_empty() {
             Outcome::Orphan
         } else if !self.invalid.is_empty() {
@@ -424,6 +439,8 @@ struct Progress {
     summary: Summary,
     /// Whether any change was for one of our active numbers.
     routed: bool,
+    /// Items handled without an error (see [`Summary::outcome`]).
+    handled: u32,
     /// Why the body is not a webhook at all.
     unreadable: Option<String>,
     /// An outage or a deadlock hit one of its items: the event stays pending for a retry.
@@ -441,6 +458,8 @@ struct Item<'a> {
     event: usize,
     route: Route,
     work: Work<'a>,
+    /// Its `timestamp`, or the receipt time when that lies in the future ([`trusted_time`]).
+    at: DateTime<Utc>,
 }
 
 enum Work<'a> {
@@ -455,6 +474,8 @@ struct MessageItem<'a> {
     contacts: &'a [Lenient<Contact>],
     message: &'a Message,
     raw: &'a Value,
+    /// Its `timestamp`, or the receipt time when that lies in the future ([`trusted_time`]).
+    at: DateTime<Utc>,
 }
 
 impl MessageItem<'_> {
@@ -543,33 +564,52 @@ async fn process_claimed(
     let (mut items, mut messages) = (Vec::new(), Vec::new());
     for (event, route, change) in &changes {
         let (event, route) = (*event, *route);
-        let invalid = &mut progress[event].summary.invalid;
+        let received = events[event].received_at;
+        let summary = &mut progress[event].summary;
         match change {
             Routed::Messages(value) => {
                 for message in &value.messages {
                     match message {
                         Lenient::Parsed { item, raw } => {
-                            messages.push(MessageItem { event, route, contacts: &value.contacts, message: item, raw })
+                            let what = || format!("message {}", item.id);
+                            let at = trusted_time(summary, what, item.timestamp, received);
+                            messages.push(MessageItem {
+                                event,
+                                route,
+                                contacts: &value.contacts,
+                                message: item,
+                                raw,
+                                at,
+                            })
                         }
-                        Lenient::Invalid { reason, .. } => invalid.push(format!("message: {reason}")),
+                        Lenient::Invalid { reason, .. } => summary.invalid.push(format!("message: {reason}")),
                     }
                 }
                 for status in &value.statuses {
                     match status {
-                        Lenient::Parsed { item, .. } => items.push(Item { event, route, work: Work::Status(item) }),
-                        Lenient::Invalid { reason, .. } => invalid.push(format!("status: {reason}")),
+                        Lenient::Parsed { item, .. } => {
+                            let what = || format!("status {} of {}", item.status, item.id);
+                            let at = trusted_time(summary, what, item.timestamp, received);
+                            items.push(Item { event, route, work: Work::Status(item), at })
+                        }
+                        Lenient::Invalid { reason, .. } => summary.invalid.push(format!("status: {reason}")),
                     }
                 }
             }
             Routed::Preferences(value) => {
                 for preference in &value.user_preferences {
                     match preference {
-                        Lenient::Parsed { item, .. } => items.push(Item {
-                            event,
-                            route,
-                            work: Work::Preference { contacts: &value.contacts, preference: item },
-                        }),
-                        Lenient::Invalid { reason, .. } => invalid.push(format!("user_preference: {reason}")),
+                        Lenient::Parsed { item, .. } => {
+                            let what = || format!("user_preference {}", item.value);
+                            let at = trusted_time(summary, what, item.timestamp, received);
+                            items.push(Item {
+                                event,
+                                route,
+                                work: Work::Preference { contacts: &value.contacts, preference: item },
+                                at,
+                            })
+                        }
+                        Lenient::Invalid { reason, .. } => summary.invalid.push(format!("user_preference: {reason}")),
                     }
                 }
             }
@@ -582,15 +622,20 @@ async fn process_claimed(
     for item in &items {
         let mut savepoint = Connection::begin(&mut *conn).await?;
         let applied = match &item.work {
-            Work::Status(status) => apply_status(&mut savepoint, item.route, status).await.map(Applied::Status),
+            Work::Status(status) => {
+                apply_status(&mut savepoint, item.route, status, item.at).await.map(Applied::Status)
+            }
             Work::Preference { contacts, preference } => {
-                apply_preference(&mut savepoint, item.route, contacts, preference).await.map(Applied::Preference)
+                apply_preference(&mut savepoint, item.route, contacts, preference, item.at)
+                    .await
+                    .map(Applied::Preference)
             }
         };
         let progress = &mut progress[item.event];
         match applied {
             Ok(applied) => {
                 savepoint.commit().await?;
+                progress.handled += 1;
                 applied.count(&mut progress.summary, item);
             }
             Err(e) => {
@@ -614,8 +659,8 @@ async fn process_claimed(
                 let outcome = if attempts >= MAX_ATTEMPTS { Outcome::Failed } else { Outcome::Pending };
                 (outcome, summary, Some(e.to_string()))
             }
-            Progress { summary, routed, .. } => {
-                let outcome = summary.outcome(routed);
+            Progress { summary, routed, handled, .. } => {
+                let outcome = summary.outcome(routed, handled);
                 let problems = if summary.errors.is_empty() { &summary.invalid } else { &summary.errors };
                 let error = (outcome == Outcome::Failed).then(|| problems.join("; "));
                 (outcome, summary, error)
@@ -641,6 +686,30 @@ async fn process_claimed(
         record_outcomes(conn, &done).await?;
     }
     Ok(done)
+}
+
+/// The time to keep for an item that says it happened at `claimed`, in an event received at `received`:
+/// `claimed`, unless it lies more than [`FUTURE_TOLERANCE`] after the receipt. Meta stamps an item
+/// before it posts it, so such a time is wrong (a clock, a test tool, a forged replay), and trusted it
+/// would pin the contact's 24-hour window open and sort the conversation above everything until then.
+/// The receipt time is used instead and the summary says so; the raw log and the stored payload keep
+/// the original. A time from the past is kept: late deliveries and replays are normal.
+fn trusted_time(
+    summary: &mut Summary,
+    what: impl FnOnce() -> String,
+    claimed: DateTime<Utc>,
+    received: DateTime<Utc>,
+) -> DateTime<Utc> {
+    if claimed <= received + FUTURE_TOLERANCE {
+        return claimed;
+    }
+    summary.future_timestamps.push(format!(
+        "{}: timestamp {} is after the receipt at {}; the receipt time is used",
+        what(),
+        claimed.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        received.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    ));
+    received
 }
 
 /// Marks a batch's events with their outcomes, in one statement, and queues those left pending (an
@@ -738,6 +807,7 @@ async fn route_changes(
                         continue;
                     };
                     progress.routed = true;
+                    progress.handled += 1;
                     summary.add_business(business);
                     summary.template_updates += 1;
                     tracing::info!(
@@ -1220,7 +1290,7 @@ impl<'a> Inbound<'a> {
     }
 
     fn at(&self) -> DateTime<Utc> {
-        self.item.message.timestamp
+        self.item.at
     }
 }
 
@@ -1277,6 +1347,7 @@ async fn store_messages(
     };
     for (message, outcome) in outcomes {
         let progress = &mut progress[message.item.event];
+        progress.handled += u32::from(outcome.is_ok());
         match outcome {
             Ok(true) => progress.summary.messages_stored += 1,
             Ok(false) => progress.summary.duplicates += 1,
@@ -1474,7 +1545,14 @@ struct StatusApplied {
 /// The message is found by wamid, or else by the `client_ref` the send path reserved it with and sent
 /// as `biz_opaque_callback_data`: a status can overtake the sender's recording of the wamid, which is
 /// then set here.
-async fn apply_status(conn: &mut PgConnection, route: Route, status: &Status) -> Result<StatusApplied> {
+///
+/// `at` is the status's time as [`trusted_time`] accepted it.
+async fn apply_status(
+    conn: &mut PgConnection,
+    route: Route,
+    status: &Status,
+    at: DateTime<Utc>,
+) -> Result<StatusApplied> {
     let business = route.business;
     // Meta bills per delivered message: the first status of a wamid that carries pricing is recorded,
     // whether or not the message was sent through wacrm (it is this number's cost either way).
@@ -1529,7 +1607,6 @@ async fn apply_status(conn: &mut PgConnection, route: Route, status: &Status) ->
     let current = row.status.unwrap_or(MessageStatus::Pending);
     let advances = current != MessageStatus::Failed && reported.rank() > current.rank();
     let new_status = if advances { reported } else { current };
-    let at = status.timestamp;
     let delivered_at = (reported == MessageStatus::Delivered && row.delivered_at.is_none()).then_some(at);
     let read_at = (reported == MessageStatus::Read && row.read_at.is_none()).then_some(at);
     let failed = reported == MessageStatus::Failed && row.failed_at.is_none();
@@ -1588,6 +1665,7 @@ async fn apply_preference(
     route: Route,
     contacts: &[Lenient<Contact>],
     preference: &UserPreference,
+    at: DateTime<Utc>,
 ) -> Result<Option<bool>> {
     if preference.category != "marketing_messages" {
         return Ok(None);
@@ -1623,7 +1701,7 @@ async fn apply_preference(
         route.business.0,
         contact.0,
         stop,
-        preference.timestamp
+        at
     )
     .fetch_optional(&mut *conn)
     .await?;

@@ -15,6 +15,8 @@ pub enum SignatureError {
     Malformed,
     /// Well-formed, but not made with our app secret over this body.
     Mismatch,
+    /// Several `X-Hub-Signature-256` headers with different values.
+    Ambiguous,
 }
 
 impl std::fmt::Display for SignatureError {
@@ -23,6 +25,9 @@ impl std::fmt::Display for SignatureError {
             SignatureError::Missing => "the X-Hub-Signature-256 header is missing",
             SignatureError::Malformed => "the X-Hub-Signature-256 header is not sha256=<64 hex digits>",
             SignatureError::Mismatch => "the X-Hub-Signature-256 signature does not match the body and app secret",
+            SignatureError::Ambiguous => {
+                "several different X-Hub-Signature-256 headers: Meta sends exactly one; check that no proxy adds its own"
+            }
         })
     }
 }
@@ -40,6 +45,27 @@ pub fn verify(app_secret: &[u8], body: &[u8], header: Option<&str>) -> Result<()
         return Err(SignatureError::Malformed);
     }
     mac(app_secret, body).verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
+}
+
+/// The one `X-Hub-Signature-256` value among `values` (every header of that name the request carried),
+/// for [`verify`]; `None` when there is none.
+///
+/// Meta sends exactly one. Two different values mean something between Meta and us added or changed
+/// one, and which of them the sender meant is a guess: checking only the first (what the daemon used to
+/// do) lets a proxy's header order decide, and accepting any that matches would quietly hide the
+/// misconfiguration. So they are refused, with a reason the operator sees in the logs. Repeats of the
+/// same value are one signature, checked once. A value that is not visible ASCII is malformed.
+pub fn single_header<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Result<Option<&'a str>, SignatureError> {
+    let mut found: Option<&str> = None;
+    for value in values {
+        let value = std::str::from_utf8(value).ok().filter(|v| v.bytes().all(|b| b.is_ascii_graphic() || b == b' '));
+        let value = value.ok_or(SignatureError::Malformed)?.trim();
+        match found {
+            Some(seen) if seen != value => return Err(SignatureError::Ambiguous),
+            _ => found = Some(value),
+        }
+    }
+    Ok(found)
 }
 
 /// The header value Meta would send for `body`: for load generators, tests and the fake Graph API.
@@ -89,6 +115,17 @@ mod tests {
         let mut tampered = body.to_vec();
         tampered[100] ^= 1;
         assert_eq!(verify(secret, &tampered, Some(META_SIGNATURE)), Err(SignatureError::Mismatch));
+    }
+
+    #[test]
+    fn several_headers_count_only_when_they_agree() {
+        let (a, b) = (META_SIGNATURE.as_bytes(), b"sha256=00".as_slice());
+        assert_eq!(single_header([]), Ok(None));
+        assert_eq!(single_header([a]), Ok(Some(META_SIGNATURE)));
+        assert_eq!(single_header([a, a]), Ok(Some(META_SIGNATURE)));
+        assert_eq!(single_header([a, b]), Err(SignatureError::Ambiguous));
+        assert_eq!(single_header([b, a]), Err(SignatureError::Ambiguous));
+        assert_eq!(single_header([b"sha256=\xff".as_slice()]), Err(SignatureError::Malformed));
     }
 
     /// Expected value from Python: `hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()`.

@@ -21,14 +21,31 @@ pub const OBJECT: &str = "whatsapp_business_account";
 /// A NUL character (`\u0000`, valid JSON) becomes U+FFFD: PostgreSQL stores no NUL in text or jsonb,
 /// and one in a customer's text or in an id would otherwise fail its whole batch on every retry. The
 /// raw log keeps the body as received.
+///
+/// Valid JSON can hold values no Rust string or number can: a lone UTF-16 surrogate (`"\udc00"`), a
+/// number beyond `f64` (`1e400`), and bytes that are not UTF-8. One of them anywhere, even in a field
+/// we never read, used to fail the whole body, and Meta retries a refused POST for days. Such a body is
+/// read again with them replaced ([`repaired`]: U+FFFD, and the number as a string); a body that is not
+/// JSON at all is still refused with the parser's reason.
 pub fn parse(body: &[u8]) -> Result<Envelope> {
-    let body = without_nul_escapes(body);
-    let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| {
+    let not_a_webhook = |e: serde_json::Error| {
         Error::invalid(
             format!("the body is not a WhatsApp webhook: {e}"),
             "send the JSON body Meta posts: {\"object\":\"whatsapp_business_account\",\"entry\":[...]}",
         )
-    })?;
+    };
+    let body = without_nul_escapes(body);
+    let envelope: Envelope = match serde_json::from_slice(&body) {
+        Ok(envelope) => envelope,
+        Err(first) => {
+            // Skipping checks the syntax only, not what the strings and numbers hold.
+            serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(not_a_webhook)?;
+            match repaired(&body) {
+                Some(body) => serde_json::from_slice(&body).map_err(not_a_webhook)?,
+                None => return Err(not_a_webhook(first)),
+            }
+        }
+    };
     if envelope.object != OBJECT {
         return Err(Error::invalid(
             format!("the webhook object is {:?}, not {OBJECT:?}", envelope.object),
@@ -62,6 +79,65 @@ fn without_nul_escapes(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Syntactically valid JSON `body` with the values serde_json cannot represent replaced, or `None` if
+/// it has none: bytes that are not UTF-8 and lone surrogate escapes become U+FFFD (PostgreSQL's text
+/// and jsonb refuse lone surrogates too), and a number whose magnitude reaches `f64`'s limit becomes a
+/// string of its digits (in an unknown field nobody reads it; in a known one it reads as malformed).
+/// The raw log keeps the body as received.
+fn repaired(body: &[u8]) -> Option<Vec<u8>> {
+    fn unit(bytes: &[u8], at: usize) -> Option<u16> {
+        let hex = std::str::from_utf8(bytes.get(at..at + 4)?).ok()?;
+        u16::from_str_radix(hex, 16).ok()
+    }
+    let text = String::from_utf8_lossy(body);
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len() + 16);
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let step = match (in_string, bytes[i]) {
+            (true, b'\\') if bytes.get(i + 1) == Some(&b'u') => {
+                let low_follows =
+                    || bytes.get(i + 6..i + 8) == Some(b"\\u") && matches!(unit(bytes, i + 8), Some(0xDC00..=0xDFFF));
+                match unit(bytes, i + 2) {
+                    Some(0xD800..=0xDBFF) if low_follows() => 12,
+                    Some(0xD800..=0xDFFF) => {
+                        out.extend_from_slice(b"\\ufffd");
+                        i += 6;
+                        continue;
+                    }
+                    _ => 6,
+                }
+            }
+            (true, b'\\') => 2,
+            (true, b'"') | (false, b'"') => {
+                in_string = !in_string;
+                1
+            }
+            (false, b'-' | b'0'..=b'9') => {
+                let len = bytes[i..]
+                    .iter()
+                    .position(|b| !matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+                    .unwrap_or(bytes.len() - i);
+                let number = &text[i..i + len];
+                if !number.parse::<f64>().is_ok_and(|n| n.abs() < 1e308) {
+                    out.push(b'"');
+                    out.extend_from_slice(number.as_bytes());
+                    out.push(b'"');
+                    i += len;
+                    continue;
+                }
+                len
+            }
+            _ => 1,
+        };
+        let end = (i + step).min(bytes.len());
+        out.extend_from_slice(&bytes[i..end]);
+        i = end;
+    }
+    (out != body).then_some(out)
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Envelope {
     pub object: String,
@@ -73,8 +149,8 @@ pub struct Entry {
     /// The WhatsApp Business Account (WABA) id; template updates are routed by it.
     #[serde(deserialize_with = "string_or_number")]
     pub id: String,
-    /// Unix seconds, a JSON number; present on template updates only.
-    #[serde(default)]
+    /// Unix seconds, a JSON number; present on template updates only. Not used: malformed reads as absent.
+    #[serde(default, deserialize_with = "lenient_opt")]
     pub time: Option<i64>,
     #[serde(default)]
     pub changes: Vec<Change>,
@@ -602,6 +678,56 @@ mod tests {
         assert!(parse(br#"{"object":"page","entry":[]}"#).is_err());
         assert!(parse(br#"{"object":"whatsapp_business_account"}"#).is_err());
         assert!(parse(br#"{"object":"whatsapp_business_account","entry":[{"id":1,"changes":[]}]}"#).is_ok());
+    }
+
+    /// A change with one extra field holding `odd` (raw JSON text) under its value, and one in its message.
+    fn with_odd_unknown_fields(odd: &str) -> Vec<u8> {
+        format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[
+            {{"field":"messages","value":{{"new_field":{odd},"nested":{{"deeper":[{odd}]}},
+             "metadata":{{"phone_number_id":"1"}},
+             "messages":[{{"from":"1","id":"wamid.A","timestamp":"1","type":"text","extra":{odd},
+                          "text":{{"body":"hello"}}}}]}}}}]}}]}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn values_no_rust_type_holds_in_unknown_fields_do_not_fail_the_body() {
+        for odd in [r#""\udc00""#, r#""\ud83d""#, r#""\ud83d\ud83d x""#, "1e400", "-1e400", &"9".repeat(400)] {
+            let body = with_odd_unknown_fields(odd);
+            let envelope = parse(&body).unwrap_or_else(|e| panic!("{odd}: {e}"));
+            let ChangeValue::Messages(value) = envelope.entry[0].changes[0].value().unwrap() else { panic!() };
+            let Lenient::Parsed { item, raw } = &value.messages[0] else { panic!("{odd}: {:?}", value.messages[0]) };
+            assert_eq!(item.text.as_ref().unwrap().body, "hello", "{odd}");
+            // The stored copy holds what PostgreSQL can keep; the raw log keeps the original bytes.
+            assert!(raw["extra"].is_string(), "{odd}: {raw}");
+        }
+        // Bytes that are not UTF-8 in a string we do not read.
+        let body = with_odd_unknown_fields(r#""ZZ""#);
+        let bytes_not_utf8: Vec<u8> = body.iter().map(|&b| if b == b'Z' { 0xff } else { b }).collect();
+        assert!(parse(&bytes_not_utf8).is_ok());
+    }
+
+    #[test]
+    fn a_lone_surrogate_in_a_text_becomes_a_replacement_character_and_a_pair_stays() {
+        let body = String::from_utf8(with_odd_unknown_fields("1")).unwrap();
+        let body = body.replace(r#""hello""#, r#""a\udc00b \ud83d\ude00 \\udc00""#);
+        let envelope = parse(body.as_bytes()).unwrap();
+        let ChangeValue::Messages(value) = envelope.entry[0].changes[0].value().unwrap() else { panic!() };
+        let Lenient::Parsed { item, .. } = &value.messages[0] else { panic!() };
+        assert_eq!(item.text.as_ref().unwrap().body, "a\u{fffd}b \u{1f600} \\udc00");
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_is_refused_with_the_parser_s_reason() {
+        for body in [&b"{not json"[..], b"", br#"{"object":"whatsapp_business_account","entry":[}"#, b"\xff"] {
+            let e = parse(body).unwrap_err().to_string();
+            assert!(e.contains("not a WhatsApp webhook") && e.contains("line"), "{e}");
+        }
+        // Still a shape error after the repair: the reason is the shape, not the repair.
+        let e = parse(br#"{"object":"whatsapp_business_account","x":"\udc00"}"#).unwrap_err().to_string();
+        assert!(e.contains("entry"), "{e}");
     }
 
     #[test]

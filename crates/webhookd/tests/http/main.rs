@@ -27,9 +27,14 @@ struct Daemon {
 
 impl Daemon {
     async fn start(pool: PgPool) -> Daemon {
+        Daemon::start_with(pool, |_| {}).await
+    }
+
+    async fn start_with(pool: PgPool, configure: impl FnOnce(&mut DaemonConfig)) -> Daemon {
         let mut config = DaemonConfig::new(SecretString::from(SECRET));
         config.verify_token = Some(SecretString::from(VERIFY_TOKEN));
         config.sweep_every = Duration::from_millis(200);
+        configure(&mut config);
         let (state, queue) = AppState::new(pool, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -63,6 +68,29 @@ impl Daemon {
             let _ = stop.send(());
         }
         tokio::time::timeout(Duration::from_secs(10), self.task).await.unwrap().unwrap();
+    }
+}
+
+/// Status and body of a response.
+async fn answer(request: reqwest::RequestBuilder) -> (u16, String) {
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// Waits (at most 5 s) until `business` has `n` messages.
+async fn wait_for_messages(pool: &PgPool, scope: &Scope, n: i64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE business_id = $1")
+            .bind(scope.business().0)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        if stored == n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{stored} messages after 5 s, not {n}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -169,7 +197,9 @@ async fn malformed_or_unexpected_json_is_a_400_with_a_reason(pool: PgPool) {
 async fn an_oversized_body_is_a_413(pool: PgPool) {
     let daemon = Daemon::start(pool.clone()).await;
     let body = vec![b' '; wacrm_webhookd::DEFAULT_BODY_LIMIT + 1];
-    assert_eq!(daemon.post_signed(&body).await.0, 413);
+    let (status, reason) = daemon.post_signed(&body).await;
+    assert_eq!(status, 413);
+    assert!(reason.contains(&format!("larger than {} bytes", wacrm_webhookd::DEFAULT_BODY_LIMIT)), "{reason}");
     assert_eq!(stored_events(&pool).await, 0);
     daemon.stop().await;
 }
@@ -198,5 +228,101 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected_and_does_not_h
     // Meanwhile and afterwards, real webhooks are served.
     assert_eq!(daemon.post_signed(&fixture("text.json")).await.0, 200);
     assert_eq!(stored_events(&pool).await, 1);
+    daemon.stop().await;
+}
+
+/// A lone surrogate and `1e400` in fields we do not read: acknowledged and processed, not refused
+/// (Meta would retry the body for days). A body that is not JSON is still a 400 with the reason.
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn bad_values_in_unknown_fields_are_acknowledged_and_processed(pool: PgPool) {
+    let scope = connect_number(&pool).await;
+    let daemon = Daemon::start(pool.clone()).await;
+    let body = fixture("odd_unknown_values.json");
+    assert_eq!(daemon.post_signed(&body).await, (200, "EVENT_RECEIVED".to_string()));
+    wait_for_messages(&pool, &scope, 1).await;
+    let (status, reason) = daemon.post_signed(br#"{"object":"whatsapp_business_account","entry":[{"id":"1"#).await;
+    assert_eq!(status, 400);
+    assert!(reason.contains("not a WhatsApp webhook") && reason.contains("EOF"), "{reason}");
+    assert_eq!(stored_events(&pool).await, 1);
+    daemon.stop().await;
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn every_refusal_says_what_was_wrong(pool: PgPool) {
+    let daemon = Daemon::start(pool.clone()).await;
+    let url = |path: &str| format!("{}{path}", daemon.base);
+    let (status, reason) = answer(daemon.client.get(url("/nowhere"))).await;
+    assert_eq!(status, 404);
+    assert!(reason.contains("no such path /nowhere") && reason.contains("/webhook"), "{reason}");
+    let (status, reason) = answer(daemon.client.put(url("/webhook")).body("x")).await;
+    assert_eq!(status, 405);
+    assert!(reason.contains("PUT is not allowed on /webhook") && reason.contains("POST"), "{reason}");
+    let (status, reason) = answer(daemon.client.post(url("/metrics"))).await;
+    assert_eq!(status, 405);
+    assert!(reason.contains("POST is not allowed on /metrics"), "{reason}");
+    let (status, reason) = daemon.post(&fixture("text.json"), None).await;
+    assert_eq!(status, 401);
+    assert!(reason.contains("X-Hub-Signature-256 header is missing"), "{reason}");
+    let (status, reason) = daemon.get("/webhook?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1").await;
+    assert_eq!(status, 403);
+    assert!(reason.contains("verify_token"), "{reason}");
+    assert_eq!(stored_events(&pool).await, 0);
+    daemon.stop().await;
+}
+
+/// Meta sends exactly one signature header: several that disagree are refused (which one the sender
+/// meant would be a guess), the same one repeated is one signature.
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn several_different_signature_headers_are_refused(pool: PgPool) {
+    let daemon = Daemon::start(pool.clone()).await;
+    let body = fixture("text.json");
+    let good = signature::sign(SECRET.as_bytes(), &body);
+    let bad = signature::sign(b"another secret", &body);
+    for (first, second) in [(&good, &bad), (&bad, &good)] {
+        let request = daemon
+            .client
+            .post(format!("{}/webhook", daemon.base))
+            .header("X-Hub-Signature-256", first)
+            .header("X-Hub-Signature-256", second)
+            .body(body.clone());
+        let (status, reason) = answer(request).await;
+        assert_eq!(status, 401);
+        assert!(reason.contains("several different X-Hub-Signature-256 headers"), "{reason}");
+    }
+    assert_eq!(stored_events(&pool).await, 0);
+    let repeated = daemon
+        .client
+        .post(format!("{}/webhook", daemon.base))
+        .header("X-Hub-Signature-256", &good)
+        .header("X-Hub-Signature-256", &good)
+        .body(body.clone());
+    assert_eq!(answer(repeated).await.0, 200);
+    assert_eq!(stored_events(&pool).await, 1);
+    daemon.stop().await;
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn metrics_need_the_bearer_token_when_one_is_set(pool: PgPool) {
+    let daemon =
+        Daemon::start_with(pool.clone(), |config| config.metrics_token = Some(SecretString::from("scrape-me"))).await;
+    let metrics = format!("{}/metrics", daemon.base);
+    let response = daemon.client.get(&metrics).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert!(response.headers().get("www-authenticate").is_some());
+    let reason = response.text().await.unwrap();
+    assert!(reason.contains("Authorization: Bearer") && reason.contains("WACRM_METRICS_TOKEN"), "{reason}");
+    assert!(!reason.contains("scrape-me"));
+    for wrong in ["Bearer guess", "Bearer scrape-m", "Bearer scrape-me2", "Basic c2NyYXBlLW1l", "scrape-me"] {
+        let (status, reason) = answer(daemon.client.get(&metrics).header("Authorization", wrong)).await;
+        assert_eq!(status, 401, "{wrong}");
+        assert!(!reason.contains("wacrm_webhook"), "{wrong}: {reason}");
+    }
+    // Something to report, then the scrape.
+    daemon.get("/nowhere").await;
+    let (status, text) = answer(daemon.client.get(&metrics).header("Authorization", "Bearer scrape-me")).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("wacrm_webhook_requests_total"), "{text}");
+    // The health probe stays open for load balancers.
+    assert_eq!(daemon.get("/healthz").await.0, 200);
     daemon.stop().await;
 }

@@ -582,14 +582,16 @@ pub async fn metrics(pool: &PgPool, scope: &Scope) -> Result<Metrics> {
         let from_previous = funnel.last().map(|p: &FunnelStep| ratio(step.reached, p.reached)).unwrap_or(None);
         funnel.push(FunnelStep { stage: step.stage, reached: step.reached, from_previous });
     }
-    // Each history row ends a stay in its from_stage, which began at the contact's previous change or,
-    // for the first, at its creation.
+    // Each history row ends a stay in its from_stage, which began at the contact's previous change in
+    // time (ids only break ties: rows written out of order must not measure a stay backwards) or, for
+    // the first, at its creation.
     let time_in_stage = sqlx::query_as!(
         StageTime,
         r#"WITH stays AS (
                SELECT h.from_stage AS stage,
                       extract(epoch FROM h.changed_at - coalesce(
-                          lag(h.changed_at) OVER (PARTITION BY h.contact_id ORDER BY h.id), c.created_at)) / 3600.0
+                          lag(h.changed_at) OVER (PARTITION BY h.contact_id ORDER BY h.changed_at, h.id),
+                          c.created_at)) / 3600.0
                           AS hours
                FROM pipeline_history h JOIN contacts c ON c.business_id = h.business_id AND c.id = h.contact_id
                WHERE h.business_id = $1

@@ -197,4 +197,51 @@ mod tests {
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
     }
+
+    /// Every row-count flag, the most it takes, and the help text that documents that.
+    const ROW_FLAGS: &[(&[&str], &str, i64)] = &[
+        (&["inbox", "list"], "--limit", wacrm_core::inbox::conversations::MAX_PAGE),
+        (&["inbox", "show", "42"], "--limit", wacrm_core::inbox::conversations::MAX_PAGE),
+        (&["contacts", "list"], "--limit", wacrm_core::contacts::MAX_PAGE),
+        (&["pipeline", "board"], "--per-column", wacrm_core::contacts::MAX_PAGE),
+        (&["pipeline", "history"], "--limit", wacrm_core::MAX_LISTED_ROWS),
+        (&["pipeline", "metrics", "--stuck-days", "7"], "--limit", wacrm_core::MAX_LISTED_ROWS),
+        (&["webhook", "events"], "--limit", wacrm_core::MAX_LISTED_ROWS),
+    ];
+
+    /// `wacrm <command> <flag>=<value>` (the `=` keeps a negative number a value, not a flag).
+    fn parse(command: &[&str], flag: &str, value: &str) -> Result<Cli, clap::Error> {
+        let flag = format!("{flag}={value}");
+        Cli::try_parse_from(["wacrm"].iter().chain(command).copied().chain([flag.as_str()]))
+    }
+
+    #[test]
+    fn row_counts_out_of_range_are_refused_with_the_range_not_bounded() {
+        for &(command, flag, max) in ROW_FLAGS {
+            for good in [1, max] {
+                assert!(parse(command, flag, &good.to_string()).is_ok(), "{command:?} {flag} {good}");
+            }
+            for bad in ["0".to_string(), (max + 1).to_string(), "999999".into(), "-5".into(), "ten".into()] {
+                let err = parse(command, flag, &bad).map(|_| ()).unwrap_err();
+                assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{command:?} {flag} {bad}: {err}");
+                assert_eq!(err.exit_code(), i32::from(exit::USAGE), "{command:?} {flag} {bad}");
+                let message = err.to_string();
+                assert!(message.contains(&format!("use 1 to {max}")), "{command:?} {flag} {bad}: {message}");
+            }
+        }
+    }
+
+    #[test]
+    fn row_count_ranges_are_documented_in_the_help() {
+        for &(command, flag, max) in ROW_FLAGS {
+            let mut cli = Cli::command();
+            let mut sub = &mut cli;
+            for name in command.iter().take_while(|a| !a.starts_with('-') && a.parse::<i64>().is_err()) {
+                sub = sub.find_subcommand_mut(name).unwrap_or_else(|| panic!("no subcommand {name}"));
+            }
+            let arg = sub.get_arguments().find(|a| a.get_long() == flag.strip_prefix("--")).expect(flag);
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(help.ends_with(&format!("(1-{max})")), "{command:?} {flag}: {help:?}");
+        }
+    }
 }

@@ -15,7 +15,7 @@ use crate::auth::{Area, Scope};
 use crate::contacts::{self, Contact, ContactFilter, Page, Sort};
 use crate::error::{Error, Result};
 use crate::events::{self, EventKind};
-use crate::types::{BusinessId, ContactId, Stage, UserId, plain_name};
+use crate::types::{BusinessId, ContactId, MAX_LISTED_ROWS, Stage, UserId, plain_name};
 
 /// Who or what asked for a stage change; stored in `pipeline_history.source` and the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -517,7 +517,7 @@ pub async fn history(
            ORDER BY h.id DESC LIMIT $3"#,
         scope.business().0,
         contact.map(|c| c.0),
-        limit.clamp(1, 10_000)
+        limit.clamp(1, MAX_LISTED_ROWS)
     )
     .fetch_all(pool)
     .await?)
@@ -661,7 +661,7 @@ pub async fn stuck(
         scope.business().0,
         stage as Option<Stage>,
         days as i32,
-        limit.clamp(1, 10_000)
+        limit.clamp(1, MAX_LISTED_ROWS)
     )
     .fetch_all(pool)
     .await?)

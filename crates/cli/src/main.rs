@@ -26,7 +26,8 @@ struct Cli {
     /// PostgreSQL URL (else WACRM_DATABASE_URL, DATABASE_URL, the config file, or the embedded default).
     #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
-    /// The business to act for: its id or e-mail (else WACRM_BUSINESS or the config file).
+    /// The business to act for: its id or e-mail (else WACRM_BUSINESS or the config file). When logged
+    /// in, you act as yourself and only your own business may be named.
     #[arg(long, global = true, value_name = "ID|EMAIL")]
     business: Option<String>,
     /// Print JSON (stable field names) instead of a table.

@@ -86,6 +86,71 @@ async fn errors_have_distinct_exit_codes_and_a_hint_on_stderr() -> anyhow::Resul
     Ok(())
 }
 
+/// The one JSON object a failing `--json` command prints on stderr.
+fn json_error(run: &wacrm_e2e::Run) -> serde_json::Value {
+    assert!(run.stdout.is_empty(), "a failure prints no data: {}", run.stdout);
+    assert_eq!(run.stderr.trim_end().lines().count(), 1, "one line on stderr: {}", run.stderr);
+    let value: serde_json::Value =
+        serde_json::from_str(&run.stderr).unwrap_or_else(|e| panic!("stderr is not JSON ({e}): {}", run.stderr));
+    assert_eq!(value["error"]["exit_code"], run.code, "{value}");
+    assert!(value["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{value}");
+    value["error"].clone()
+}
+
+#[tokio::test]
+async fn json_errors_are_one_object_on_stderr_with_the_same_exit_codes() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    wacrm(&db, &["business", "create", "--name", "Acme", "--email", "owner@acme.test"]).ok()?;
+
+    let conflict = wacrm(&db, &["--json", "business", "create", "--name", "Again", "--email", "owner@acme.test"]);
+    assert_eq!(conflict.code, 4, "{conflict:?}");
+    let error = json_error(&conflict);
+    assert_eq!(error["code"], "conflict");
+    assert_eq!(error["message"], "a business with this e-mail already exists");
+    assert!(error["hint"].as_str().is_some_and(|h| !h.is_empty()), "{error}");
+
+    let missing = wacrm(&db, &["--json", "--business", "nobody@acme.test", "accounts", "list"]);
+    assert_eq!(missing.code, 3, "{missing:?}");
+    assert_eq!(json_error(&missing)["code"], "not_found");
+
+    // A context and its cause: the message says both, the causes list them.
+    let no_business = wacrm(&db, &["--json", "accounts", "list"]);
+    assert_eq!(no_business.code, 2, "{no_business:?}");
+    let error = json_error(&no_business);
+    assert_eq!(error["code"], "usage");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("nobody logged in")), "{error}");
+    assert_eq!(error["causes"].as_array().map(Vec::len), Some(1), "{error}");
+    assert!(error["hint"].as_str().is_some_and(|h| h.contains("--business")), "{error}");
+
+    // Arguments clap refuses are reported the same way, wherever --json stands.
+    let bad_limit = wacrm(&db, &["--business", "owner@acme.test", "contacts", "list", "--limit", "0", "--json"]);
+    assert_eq!(bad_limit.code, 2, "{bad_limit:?}");
+    let error = json_error(&bad_limit);
+    assert_eq!(error["code"], "usage");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("use 1 to 1000")), "{error}");
+    let typo = wacrm(&db, &["--json", "business", "lst"]);
+    assert_eq!(typo.code, 2, "{typo:?}");
+    assert!(json_error(&typo)["hint"].as_str().is_some_and(|h| h.contains("list")), "{typo:?}");
+
+    let unreachable =
+        wacrm(&db, &["--json", "--database-url", "postgres://nobody@127.0.0.1:1/none", "business", "list"]);
+    assert_eq!(unreachable.code, 6, "{unreachable:?}");
+    assert_eq!(json_error(&unreachable)["code"], "database_unreachable");
+
+    // Without --json people still read plain text, and --json --help is still help.
+    let plain = wacrm(&db, &["--business", "nobody@acme.test", "accounts", "list"]);
+    assert_eq!(plain.code, 3);
+    assert!(plain.stderr.starts_with("error: business \"nobody@acme.test\" not found\n"), "{}", plain.stderr);
+    assert!(plain.stderr.contains("\nhint: "), "{}", plain.stderr);
+    assert!(serde_json::from_str::<serde_json::Value>(&plain.stderr).is_err());
+    let plain_usage = wacrm(&db, &["contacts", "list", "--limit", "0"]);
+    assert_eq!(plain_usage.code, 2);
+    assert!(plain_usage.stderr.starts_with("error: invalid value '0'"), "{}", plain_usage.stderr);
+    let help = wacrm(&db, &["--json", "--help"]).ok()?;
+    assert!(help.stdout.contains("Exit codes:"), "{}", help.stdout);
+    Ok(())
+}
+
 #[tokio::test]
 async fn the_demo_is_idempotent_and_prints_every_dashboard_when_piped() -> anyhow::Result<()> {
     let db = TestDb::new().await?;

@@ -31,19 +31,30 @@ impl Context {
         Ok(self.pool.get_or_try_init(|| wacrm_core::db::open(&self.settings)).await?)
     }
 
-    /// The acting business and actor. A named business (`--business` / `WACRM_BUSINESS` / config) means
-    /// the system acts, as admins and cron do; otherwise the saved `wacrm login` session names the user,
-    /// whose current role core checks on every operation.
+    /// The acting business and actor. A saved `wacrm login` session is the identity: the user acts,
+    /// with the current role core checks on every operation, and a named business (`--business` /
+    /// `WACRM_BUSINESS` / config) must be the session's own or the command is refused — naming one never
+    /// turns a logged-in user into the system. With nobody logged in, a named business means the system
+    /// acts for it, as admins and cron do.
     pub async fn scope(&self) -> Result<Scope> {
         let pool = self.pool().await?;
-        if let Some(reference) = self.settings.business.as_deref().filter(|b| !b.trim().is_empty()) {
-            return Ok(Scope::for_business_ref(pool, reference).await?);
-        }
-        match SavedSession::load()? {
-            Some(saved) => auth::session_scope(pool, &saved.token)
-                .await
-                .context("the saved login is no longer valid: run `wacrm login` again"),
-            None => Err(wacrm_core::Error::invalid(
+        let named = self.settings.business.as_deref().filter(|b| !b.trim().is_empty());
+        match (SavedSession::load()?, named) {
+            (Some(saved), named) => {
+                let scope = auth::session_scope(pool, &saved.token).await.with_context(|| {
+                    format!(
+                        "the saved login of {} is no longer valid: run `wacrm login` again, or `wacrm logout` \
+                         to act with --business",
+                        saved.email
+                    )
+                })?;
+                if let Some(reference) = named {
+                    scope.require_named_business(pool, reference).await?;
+                }
+                Ok(scope)
+            }
+            (None, Some(reference)) => Ok(Scope::for_business_ref(pool, reference).await?),
+            (None, None) => Err(wacrm_core::Error::invalid(
                 "no acting business and nobody logged in",
                 "run `wacrm login`, or pass --business <id|email>, set WACRM_BUSINESS, or put \
                  `business = \"...\"` in the config file",

@@ -42,3 +42,32 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         Some(Error::Database(_) | Error::Io { .. }) | None => FAILURE,
     }
 }
+
+/// The stable name of an exit code, for `--json` errors (`"code": "not_found"`).
+pub fn name(code: u8) -> &'static str {
+    match code {
+        OK => "ok",
+        USAGE => "usage",
+        NOT_FOUND => "not_found",
+        CONFLICT => "conflict",
+        LIMIT_REACHED => "limit_reached",
+        DATABASE_UNREACHABLE => "database_unreachable",
+        WHATSAPP_API => "whatsapp_api",
+        FORBIDDEN => "forbidden",
+        _ => "failure",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_exit_code_has_its_own_name() {
+        let codes =
+            [OK, FAILURE, USAGE, NOT_FOUND, CONFLICT, LIMIT_REACHED, DATABASE_UNREACHABLE, WHATSAPP_API, FORBIDDEN];
+        let names: std::collections::BTreeSet<&str> = codes.iter().map(|&c| name(c)).collect();
+        assert_eq!(names.len(), codes.len(), "{names:?}");
+        assert_eq!((name(NOT_FOUND), name(FAILURE)), ("not_found", "failure"));
+    }
+}

@@ -7,7 +7,6 @@ mod context;
 mod exit;
 mod output;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -15,7 +14,7 @@ use wacrm_core::config::Overrides;
 
 use crate::cmd::planned;
 use crate::context::Context;
-use crate::output::{Format, Output};
+use crate::output::{Failure, Format, Output};
 
 /// WhatsApp CRM for small businesses: inbox, contacts, pipeline, automation, broadcasts, templates,
 /// analytics and billing on PostgreSQL.
@@ -27,7 +26,8 @@ struct Cli {
     /// PostgreSQL URL (else WACRM_DATABASE_URL, DATABASE_URL, the config file, or the embedded default).
     #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
-    /// The business to act for: its id or e-mail (else WACRM_BUSINESS or the config file).
+    /// The business to act for: its id or e-mail (else WACRM_BUSINESS or the config file). When logged
+    /// in, you act as yourself and only your own business may be named.
     #[arg(long, global = true, value_name = "ID|EMAIL")]
     business: Option<String>,
     /// Print JSON (stable field names) instead of a table.
@@ -97,8 +97,24 @@ enum Command {
     Man(cmd::completions::Man),
 }
 
+impl Cli {
+    fn format(&self) -> Format {
+        if self.json {
+            Format::Json
+        } else if self.csv {
+            Format::Csv
+        } else {
+            Format::Table
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
+    let format = cli.format();
     // The TUI owns the screen: its logs go to a file.
     if matches!(cli.command, Command::Tui(_)) {
         wacrm_tui::init_logging();
@@ -115,28 +131,23 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            let err = anyhow::Error::new(e).context("cannot start the async runtime");
+            failure(&err).print(format);
             return ExitCode::from(exit::FAILURE);
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, format)) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(err) if is_broken_pipe(&err) => ExitCode::from(exit::OK),
         Err(err) => {
-            report(&err);
-            ExitCode::from(exit::code_for(&err))
+            let failure = failure(&err);
+            failure.print(format);
+            ExitCode::from(failure.exit_code)
         }
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let format = if cli.json {
-        Format::Json
-    } else if cli.csv {
-        Format::Csv
-    } else {
-        Format::Table
-    };
+async fn run(cli: Cli, format: Format) -> anyhow::Result<()> {
     let overrides = Overrides { database_url: cli.database_url, business: cli.business, ..Default::default() };
     let ctx = Context::new(&overrides, Output::new(format))?;
     match cli.command {
@@ -170,16 +181,45 @@ fn verb(command: &impl std::fmt::Debug) -> String {
     format!("{command:?}").to_lowercase()
 }
 
-/// `error: <what>`, the causes, then `hint: <how to fix it>` — on stderr, so pipes carry only data.
-fn report(err: &anyhow::Error) {
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "error: {err}");
-    for cause in err.chain().skip(1) {
-        let _ = writeln!(stderr, "  caused by: {cause}");
+/// What went wrong, its causes, how to fix it and the exit code that says which kind of failure it was.
+fn failure(err: &anyhow::Error) -> Failure {
+    let exit_code = exit::code_for(err);
+    Failure {
+        message: err.to_string(),
+        causes: err.chain().skip(1).map(ToString::to_string).collect(),
+        hint: err.chain().find_map(|e| e.downcast_ref::<wacrm_core::Error>()).and_then(|e| e.hint()).map(Into::into),
+        code: exit::name(exit_code),
+        exit_code,
     }
-    if let Some(hint) = err.chain().find_map(|e| e.downcast_ref::<wacrm_core::Error>()).and_then(|e| e.hint()) {
-        let _ = writeln!(stderr, "hint: {hint}");
+}
+
+/// Arguments clap refused. Help and version requests print as clap prints them (exit 0); a mistake is
+/// reported as clap words it, or under `--json` as the same object as every other failure (exit 2).
+fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let asked_for_json = std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json");
+    let shows_help = matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if shows_help || !asked_for_json {
+        let _ = err.print();
+        return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(exit::USAGE));
     }
+    let text = err.to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let message = lines.next().unwrap_or("bad arguments");
+    let tips: Vec<&str> = lines.filter_map(|l| l.strip_prefix("tip: ")).collect();
+    let hint = if tips.is_empty() { "run the command with --help for its arguments".into() } else { tips.join("; ") };
+    Failure {
+        message: message.strip_prefix("error: ").unwrap_or(message).to_string(),
+        causes: Vec::new(),
+        hint: Some(hint),
+        code: exit::name(exit::USAGE),
+        exit_code: exit::USAGE,
+    }
+    .print(Format::Json);
+    ExitCode::from(exit::USAGE)
 }
 
 /// A closed pipe (`wacrm contacts list | head`) is a quiet success, as in ripgrep.
@@ -196,5 +236,52 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every row-count flag, the most it takes, and the help text that documents that.
+    const ROW_FLAGS: &[(&[&str], &str, i64)] = &[
+        (&["inbox", "list"], "--limit", wacrm_core::inbox::conversations::MAX_PAGE),
+        (&["inbox", "show", "42"], "--limit", wacrm_core::inbox::conversations::MAX_PAGE),
+        (&["contacts", "list"], "--limit", wacrm_core::contacts::MAX_PAGE),
+        (&["pipeline", "board"], "--per-column", wacrm_core::contacts::MAX_PAGE),
+        (&["pipeline", "history"], "--limit", wacrm_core::MAX_LISTED_ROWS),
+        (&["pipeline", "metrics", "--stuck-days", "7"], "--limit", wacrm_core::MAX_LISTED_ROWS),
+        (&["webhook", "events"], "--limit", wacrm_core::MAX_LISTED_ROWS),
+    ];
+
+    /// `wacrm <command> <flag>=<value>` (the `=` keeps a negative number a value, not a flag).
+    fn parse(command: &[&str], flag: &str, value: &str) -> Result<Cli, clap::Error> {
+        let flag = format!("{flag}={value}");
+        Cli::try_parse_from(["wacrm"].iter().chain(command).copied().chain([flag.as_str()]))
+    }
+
+    #[test]
+    fn row_counts_out_of_range_are_refused_with_the_range_not_bounded() {
+        for &(command, flag, max) in ROW_FLAGS {
+            for good in [1, max] {
+                assert!(parse(command, flag, &good.to_string()).is_ok(), "{command:?} {flag} {good}");
+            }
+            for bad in ["0".to_string(), (max + 1).to_string(), "999999".into(), "-5".into(), "ten".into()] {
+                let err = parse(command, flag, &bad).map(|_| ()).unwrap_err();
+                assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{command:?} {flag} {bad}: {err}");
+                assert_eq!(err.exit_code(), i32::from(exit::USAGE), "{command:?} {flag} {bad}");
+                let message = err.to_string();
+                assert!(message.contains(&format!("use 1 to {max}")), "{command:?} {flag} {bad}: {message}");
+            }
+        }
+    }
+
+    #[test]
+    fn row_count_ranges_are_documented_in_the_help() {
+        for &(command, flag, max) in ROW_FLAGS {
+            let mut cli = Cli::command();
+            let mut sub = &mut cli;
+            for name in command.iter().take_while(|a| !a.starts_with('-') && a.parse::<i64>().is_err()) {
+                sub = sub.find_subcommand_mut(name).unwrap_or_else(|| panic!("no subcommand {name}"));
+            }
+            let arg = sub.get_arguments().find(|a| a.get_long() == flag.strip_prefix("--")).expect(flag);
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(help.ends_with(&format!("(1-{max})")), "{command:?} {flag}: {help:?}");
+        }
     }
 }

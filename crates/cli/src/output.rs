@@ -120,6 +120,55 @@ impl Output {
     }
 }
 
+/// A failed command as reported on stderr, so pipes carry only data: for people `error: …`, the
+/// causes and `hint: …`; under `--json` one object on one line,
+/// `{"error": {"message", "causes", "hint", "code", "exit_code"}}`, where `message` is the whole story
+/// in one line (the causes joined after it) and `code` the exit code's stable name.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// What failed, outermost first.
+    pub message: String,
+    /// What led to it, outermost first (empty when the message says it all).
+    pub causes: Vec<String>,
+    /// How to fix it, when there is something to say.
+    pub hint: Option<String>,
+    pub code: &'static str,
+    pub exit_code: u8,
+}
+
+impl Failure {
+    pub fn print(&self, format: Format) {
+        let mut stderr = std::io::stderr().lock();
+        // Nothing is left to tell anyone if stderr itself is gone.
+        let _ = match format {
+            Format::Json => writeln!(stderr, "{}", self.to_json()),
+            Format::Table | Format::Csv => self.print_plain(&mut stderr),
+        };
+    }
+
+    fn to_json(&self) -> Value {
+        let message = std::iter::once(&self.message).chain(&self.causes).cloned().collect::<Vec<_>>().join(": ");
+        serde_json::json!({ "error": {
+            "message": message,
+            "causes": self.causes,
+            "hint": self.hint,
+            "code": self.code,
+            "exit_code": self.exit_code,
+        }})
+    }
+
+    fn print_plain(&self, out: &mut impl Write) -> std::io::Result<()> {
+        writeln!(out, "error: {}", self.message)?;
+        for cause in &self.causes {
+            writeln!(out, "  caused by: {cause}")?;
+        }
+        if let Some(hint) = &self.hint {
+            writeln!(out, "hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
 fn new_table() -> Table {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
@@ -187,6 +236,33 @@ mod tests {
         assert_eq!(cell(Some(&serde_json::json!(["a", "b"]))), "a, b");
         assert_eq!(cell(Some(&Value::Null)), "");
         assert_eq!(csv_cell(Some(&serde_json::json!(["vip", "hot"]))), "vip;hot");
+    }
+
+    #[test]
+    fn failures_read_the_same_in_json_and_plain_text() {
+        let failure = Failure {
+            message: "choosing the business to act for".into(),
+            causes: vec!["no acting business".into()],
+            hint: Some("run `wacrm login`".into()),
+            code: "usage",
+            exit_code: 2,
+        };
+        assert_eq!(
+            failure.to_json(),
+            serde_json::json!({ "error": {
+                "message": "choosing the business to act for: no acting business",
+                "causes": ["no acting business"],
+                "hint": "run `wacrm login`",
+                "code": "usage",
+                "exit_code": 2,
+            }})
+        );
+        let mut plain = Vec::new();
+        failure.print_plain(&mut plain).unwrap();
+        assert_eq!(
+            String::from_utf8(plain).unwrap(),
+            "error: choosing the business to act for\n  caused by: no acting business\nhint: run `wacrm login`\n"
+        );
     }
 
     #[test]

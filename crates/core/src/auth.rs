@@ -144,6 +144,30 @@ impl Scope {
         found.map(|id| Scope::system(BusinessId(id))).ok_or_else(|| Error::not_found(format!("business {reference:?}")))
     }
 
+    /// Checks a business named alongside a login (`--business`, `WACRM_BUSINESS`, the config file): a
+    /// logged-in user acts as themselves, so the name may only be their own business (its id or
+    /// e-mail). Any other is refused — never a switch to the system's rights, and an unknown business
+    /// gets the same answer as another tenant's, so a user cannot probe which businesses exist.
+    pub async fn require_named_business(&self, pool: &PgPool, reference: &str) -> Result<()> {
+        let Actor::User { .. } = self.actor else { return Ok(()) };
+        match Scope::for_business_ref(pool, reference).await {
+            Ok(named) if named.business == self.business => Ok(()),
+            Ok(_) | Err(Error::NotFound { .. }) => Err(Error::Forbidden {
+                message: format!(
+                    "you are logged in to business {}, so you cannot act for business {:?}",
+                    self.business,
+                    reference.trim()
+                ),
+                hint: Some(
+                    "drop --business (and WACRM_BUSINESS, or `business` in the config file) to act as yourself, \
+                     or `wacrm logout` first to act for a business as its administrator"
+                        .into(),
+                ),
+            }),
+            Err(other) => Err(other),
+        }
+    }
+
     /// The scope of a user of a business, after checking the user still exists there (roles can change
     /// between a login and a command).
     pub async fn for_user(pool: &PgPool, business: BusinessId, user: UserId) -> Result<Scope> {

@@ -396,7 +396,10 @@ async fn generate(
                         ('Paid', 'New', 'Engaged', 1), ('Paid', 'Engaged', 'Interested', 2), ('Paid', 'Interested', 'Paid', 3),
                         ('Lost', 'New', 'Engaged', 1), ('Lost', 'Engaged', 'Lost', 2)) AS p(stage, from_stage, to_stage, step)
              ON c.stage = p.stage::pipeline_stage
-           WHERE c.business_id = $1"#,
+           WHERE c.business_id = $1
+           -- The ids follow the moves' order, as real moves get them: without it the join's output order
+           -- numbered a contact's later move before its earlier one.
+           ORDER BY c.id, p.step"#,
         b
     )
     .execute(&mut *conn)

@@ -20,9 +20,10 @@ pub enum Error {
     /// A billing limit or an inactive subscription blocks the action.
     #[error("{message}")]
     LimitReached { message: String, hint: Option<String> },
-    /// The acting user's role does not allow this.
+    /// The acting user's role does not allow this; `hint` says what to do instead when asking an owner
+    /// or admin is not it.
     #[error("{message}")]
-    Forbidden { message: String },
+    Forbidden { message: String, hint: Option<String> },
     /// The WhatsApp Cloud API refused or failed the request.
     #[error("WhatsApp API error {code}: {message}")]
     WhatsApp { code: i64, message: String, retryable: bool },
@@ -61,7 +62,7 @@ impl Error {
     }
 
     pub fn forbidden(message: impl Into<String>) -> Error {
-        Error::Forbidden { message: message.into() }
+        Error::Forbidden { message: message.into(), hint: None }
     }
 
     pub fn unavailable(message: impl Into<String>, hint: impl Into<String>) -> Error {
@@ -82,7 +83,8 @@ impl Error {
             | Error::Unavailable { hint, .. } => hint.as_deref(),
             Error::NotFound { .. } => Some("check the id (list commands show them) and the acting business"),
             Error::WhatsApp { code, retryable, .. } => Some(whatsapp_hint(*code, *retryable)),
-            Error::Forbidden { .. } => Some("ask an owner or admin of the business"),
+            Error::Forbidden { hint: Some(hint), .. } => Some(hint),
+            Error::Forbidden { hint: None, .. } => Some("ask an owner or admin of the business"),
             _ => None,
         }
     }

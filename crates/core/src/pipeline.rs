@@ -15,7 +15,7 @@ use crate::auth::{Area, Scope};
 use crate::contacts::{self, Contact, ContactFilter, Page, Sort};
 use crate::error::{Error, Result};
 use crate::events::{self, EventKind};
-use crate::types::{BusinessId, ContactId, Stage, UserId, plain_name};
+use crate::types::{BusinessId, ContactId, MAX_LISTED_ROWS, Stage, UserId, plain_name};
 
 /// Who or what asked for a stage change; stored in `pipeline_history.source` and the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -517,7 +517,7 @@ pub async fn history(
            ORDER BY h.id DESC LIMIT $3"#,
         scope.business().0,
         contact.map(|c| c.0),
-        limit.clamp(1, 10_000)
+        limit.clamp(1, MAX_LISTED_ROWS)
     )
     .fetch_all(pool)
     .await?)
@@ -582,14 +582,16 @@ pub async fn metrics(pool: &PgPool, scope: &Scope) -> Result<Metrics> {
         let from_previous = funnel.last().map(|p: &FunnelStep| ratio(step.reached, p.reached)).unwrap_or(None);
         funnel.push(FunnelStep { stage: step.stage, reached: step.reached, from_previous });
     }
-    // Each history row ends a stay in its from_stage, which began at the contact's previous change or,
-    // for the first, at its creation.
+    // Each history row ends a stay in its from_stage, which began at the contact's previous change in
+    // time (ids only break ties: rows written out of order must not measure a stay backwards) or, for
+    // the first, at its creation.
     let time_in_stage = sqlx::query_as!(
         StageTime,
         r#"WITH stays AS (
                SELECT h.from_stage AS stage,
                       extract(epoch FROM h.changed_at - coalesce(
-                          lag(h.changed_at) OVER (PARTITION BY h.contact_id ORDER BY h.id), c.created_at)) / 3600.0
+                          lag(h.changed_at) OVER (PARTITION BY h.contact_id ORDER BY h.changed_at, h.id),
+                          c.created_at)) / 3600.0
                           AS hours
                FROM pipeline_history h JOIN contacts c ON c.business_id = h.business_id AND c.id = h.contact_id
                WHERE h.business_id = $1
@@ -659,7 +661,7 @@ pub async fn stuck(
         scope.business().0,
         stage as Option<Stage>,
         days as i32,
-        limit.clamp(1, 10_000)
+        limit.clamp(1, MAX_LISTED_ROWS)
     )
     .fetch_all(pool)
     .await?)

@@ -200,6 +200,10 @@ impl fmt::Display for Phone {
     }
 }
 
+/// The most rows a history or log listing (pipeline history, stuck contacts, raw webhook events)
+/// returns at once. Faces refuse a larger request; core bounds it for any other caller.
+pub const MAX_LISTED_ROWS: i64 = 10_000;
+
 /// The longest name a person, contact or business can have.
 pub const MAX_NAME_LEN: usize = 200;
 

@@ -11,6 +11,7 @@ use wacrm_core::contacts::import::{ImportOptions, ImportReport};
 use wacrm_core::contacts::{self, ContactChanges, ContactFilter, FileFormat, NewContact, Sort};
 use wacrm_core::{Error, Stage};
 
+use crate::cmd::rows;
 use crate::context::Context;
 use crate::output::Format;
 
@@ -222,8 +223,8 @@ pub struct ListArgs {
     /// Order: active (most recent first), name, created (newest first) or id.
     #[arg(long, default_value = "active")]
     sort: Sort,
-    /// Rows per page (at most 1000).
-    #[arg(long, default_value_t = 50)]
+    /// Rows per page (1-1000).
+    #[arg(long, default_value_t = 50, value_parser = rows(contacts::MAX_PAGE))]
     limit: i64,
     /// Start after this cursor (the `next` of the previous page).
     #[arg(long, value_name = "CURSOR")]

@@ -10,6 +10,7 @@ use wacrm_core::inbox::send::{self, Compose, Outgoing, Sender, TemplateCategory}
 use wacrm_core::whatsapp::client::GraphClient;
 use wacrm_core::{AccountId, MessageId, Stage, UserId};
 
+use crate::cmd::rows;
 use crate::context::Context;
 use crate::output::Format;
 
@@ -52,7 +53,7 @@ pub enum Command {
         #[arg(long, value_name = "TEXT")]
         search: Option<String>,
         /// Conversations per page (1-500).
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = rows(conversations::MAX_PAGE))]
         limit: i64,
         /// Continue after this cursor (printed with the previous page).
         #[arg(long, value_name = "CURSOR")]
@@ -65,7 +66,7 @@ pub enum Command {
         /// The contact: its id or phone number.
         contact: String,
         /// Messages per page (1-500).
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = rows(conversations::MAX_PAGE))]
         limit: i64,
         /// Show the messages before this cursor (printed with the previous page).
         #[arg(long, value_name = "CURSOR")]

@@ -3,11 +3,12 @@
 use anyhow::Result;
 use clap::Subcommand;
 use serde_json::{Map, Value};
-use wacrm_core::Stage;
 use wacrm_core::contacts;
 use wacrm_core::pipeline::{self, Rules};
+use wacrm_core::{MAX_LISTED_ROWS, Stage};
 
 use crate::cmd::contacts::FilterArgs;
+use crate::cmd::rows;
 use crate::context::Context;
 use crate::output::Format;
 
@@ -17,8 +18,8 @@ pub enum Command {
     ///
     /// Example: wacrm pipeline board --per-column 5
     Board {
-        /// Contacts shown per column.
-        #[arg(long, default_value_t = 10)]
+        /// Contacts shown per column (1-1000).
+        #[arg(long, default_value_t = 10, value_parser = rows(contacts::MAX_PAGE))]
         per_column: i64,
         /// Show one column's next page instead (with --after).
         #[arg(long)]
@@ -56,7 +57,8 @@ pub enum Command {
     History {
         /// Contact id, or its phone starting with +.
         contact: Option<String>,
-        #[arg(long, default_value_t = 50)]
+        /// At most this many changes (1-10000).
+        #[arg(long, default_value_t = 50, value_parser = rows(MAX_LISTED_ROWS))]
         limit: i64,
     },
     /// Leads per stage, conversion funnel, win rate and time in stage; or contacts stuck in a stage.
@@ -69,8 +71,8 @@ pub enum Command {
         /// With --stuck-days: only this stage (Paid and Lost count too when named).
         #[arg(long, requires = "stuck_days")]
         stage: Option<Stage>,
-        /// With --stuck-days: at most this many contacts.
-        #[arg(long, default_value_t = 100)]
+        /// With --stuck-days: at most this many contacts (1-10000).
+        #[arg(long, default_value_t = 100, value_parser = rows(MAX_LISTED_ROWS))]
         limit: i64,
     },
     /// Show or change the business's pipeline rules (changes: owners and admins).

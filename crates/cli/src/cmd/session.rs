@@ -33,7 +33,8 @@ pub struct Login {
 #[derive(Debug, Args)]
 pub struct Logout {}
 
-/// Show who commands act as: the business and the user (or "system" with --business).
+/// Show who commands act as: the logged-in user and their business, or "system" with --business when
+/// nobody is logged in.
 ///
 /// Example: wacrm whoami --json
 #[derive(Debug, Args)]

@@ -7,10 +7,10 @@ use anyhow::{Result, anyhow, bail};
 use chrono::{DateTime, Datelike, Duration, Utc};
 use clap::Subcommand;
 use serde::Serialize;
-use wacrm_core::BusinessId;
 use wacrm_core::inbox::ingest::{self, IngestConfig, ProcessedEvent};
+use wacrm_core::{BusinessId, MAX_LISTED_ROWS};
 
-use crate::cmd::contacts;
+use crate::cmd::{contacts, rows};
 use crate::context::Context;
 
 #[derive(Debug, Subcommand)]
@@ -22,8 +22,8 @@ pub enum Command {
     ///
     /// Example: wacrm webhook events --limit 20 --json
     Events {
-        /// How many events to show.
-        #[arg(long, default_value_t = 50)]
+        /// How many events to show (1-10000).
+        #[arg(long, default_value_t = 50, value_parser = rows(MAX_LISTED_ROWS))]
         limit: i64,
     },
     /// Process stored raw events again, e.g. after a fix or after connecting a number whose traffic

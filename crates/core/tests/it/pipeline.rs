@@ -290,6 +290,76 @@ async fn metrics_on_known_history(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn time_in_stage_follows_the_moves_times_not_their_ids(pool: PgPool) {
+    let scope = tenant(&pool, "acme").await;
+    let b = scope.business().0;
+    let id = contact(&pool, &scope, 1).await;
+    sqlx::query("UPDATE contacts SET created_at = NOW() - INTERVAL '100 days' WHERE business_id = $1")
+        .bind(b)
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Consistent times (created, +10 h, +30 h) written later move first: the ids run against time.
+    for (from, to, hours) in [(Stage::Engaged, Stage::Interested, 30), (Stage::New, Stage::Engaged, 10)] {
+        sqlx::query(
+            "INSERT INTO pipeline_history (business_id, contact_id, from_stage, to_stage, changed_at)
+             VALUES ($1, $2, $3, $4, NOW() - INTERVAL '100 days' + make_interval(hours => $5))",
+        )
+        .bind(b)
+        .bind(id.0)
+        .bind(from)
+        .bind(to)
+        .bind(hours)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let m = pipeline::metrics(&pool, &scope).await.unwrap();
+    let median = |stage: Stage| {
+        let t = m.time_in_stage.iter().find(|t| t.stage == stage).unwrap();
+        (t.stays, t.median_hours.map(|h| (h * 100.0).round() / 100.0))
+    };
+    // By id the New stay was measured from the later move back to the earlier one: -20 hours.
+    assert_eq!(median(Stage::New), (1, Some(10.0)));
+    assert_eq!(median(Stage::Engaged), (1, Some(20.0)));
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn the_demos_time_in_stage_is_never_negative(pool: PgPool) {
+    let tenant = wacrm_core::demo::ensure(&pool, wacrm_core::demo::Scale::Small, None).await.unwrap();
+    let scope = Scope::for_business(&pool, tenant.business).await.unwrap();
+    // The demo numbers each contact's moves in the order they happened, as real moves are numbered.
+    let backwards: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pipeline_history a JOIN pipeline_history b
+           ON b.business_id = a.business_id AND b.contact_id = a.contact_id AND b.id > a.id
+         WHERE a.business_id = $1 AND b.changed_at < a.changed_at",
+    )
+    .bind(scope.business().0)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(backwards, 0, "demo history rows numbered against time");
+    let m = pipeline::metrics(&pool, &scope).await.unwrap();
+    for stage in [Stage::New, Stage::Engaged, Stage::Interested] {
+        let t = m.time_in_stage.iter().find(|t| t.stage == stage).unwrap();
+        assert!(t.stays > 0, "{t:?}");
+        for hours in [t.median_hours, t.p90_hours] {
+            assert!(hours.is_some_and(|h| h >= 0.0), "{t:?}");
+        }
+    }
+    // Nor does a move precede the contact's creation, so no stay of the demo's is negative.
+    let before_creation: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pipeline_history h JOIN contacts c ON c.business_id = h.business_id AND c.id = h.contact_id
+         WHERE h.business_id = $1 AND h.changed_at < c.created_at",
+    )
+    .bind(scope.business().0)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(before_creation, 0);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
 async fn another_business_contacts_and_rules_are_untouchable(pool: PgPool) {
     let mine = tenant(&pool, "mine").await;
     let theirs = tenant(&pool, "theirs").await;

@@ -71,3 +71,32 @@ async fn logout_expiry_and_user_removal_end_the_session(pool: PgPool) {
     assert!(auth::session_scope(&pool, live.expose_secret()).await.is_err());
     assert!(auth::session_scope(&pool, "wacrm_garbage").await.is_err());
 }
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_logged_in_user_may_name_only_their_own_business(pool: PgPool) {
+    let system = tenant_with_agent(&pool).await;
+    let (other, _) = business::create(&pool, "Other Co", "owner@other.test", "US").await.unwrap();
+    let (_, token) = auth::login(&pool, "ana@session.test", "correct-horse", None).await.unwrap();
+    let agent = auth::session_scope(&pool, token.expose_secret()).await.unwrap();
+
+    for own in ["owner@session.test", " OWNER@Session.test ", &system.business().to_string()] {
+        agent.require_named_business(&pool, own).await.unwrap_or_else(|e| panic!("{own:?}: {e}"));
+    }
+    // Another tenant and a business that does not exist get the same refusal: nothing to probe.
+    let mut refusals = Vec::new();
+    for foreign in ["owner@other.test", &other.id.to_string(), "nobody@nowhere.test", "424242"] {
+        match agent.require_named_business(&pool, foreign).await {
+            Err(err @ Error::Forbidden { .. }) => {
+                assert!(err.hint().is_some_and(|h| h.contains("wacrm logout")), "{err}");
+                refusals.push(err.to_string().replace(foreign, "<named>"));
+            }
+            other => panic!("{foreign:?}: {other:?}"),
+        }
+    }
+    assert!(refusals.windows(2).all(|w| w[0] == w[1]), "{refusals:?}");
+    // The check leaves the user a user: their role still decides.
+    assert!(matches!(agent.require(Area::Admin), Err(Error::Forbidden { .. })));
+    // Without a login the named business is simply whom the system acts for.
+    let foreign = Scope::for_business(&pool, other.id).await.unwrap();
+    assert!(foreign.require_named_business(&pool, "owner@session.test").await.is_ok());
+}

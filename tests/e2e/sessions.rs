@@ -1,0 +1,86 @@
+//! `wacrm login` from the shell: the saved session is who acts, and naming a business never turns a
+//! logged-in agent into the system.
+
+use wacrm_e2e::{Run, TestDb, wacrm, wacrm_with_env};
+
+/// A config directory of the test's own, where `wacrm login` keeps its session file; removed at the end.
+struct ConfigDir(std::path::PathBuf);
+
+impl ConfigDir {
+    fn new() -> ConfigDir {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("wacrm-e2e-login-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("creating the test's config dir");
+        ConfigDir(dir)
+    }
+
+    fn config(&self) -> String {
+        self.0.join("config.toml").display().to_string()
+    }
+}
+
+impl Drop for ConfigDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn a_logged_in_agent_cannot_take_system_rights_by_naming_a_business() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let acme = wacrm(&db, &["--json", "business", "create", "--name", "Acme", "--email", "owner@acme.test"])
+        .ok()?
+        .json()?["id"]
+        .to_string();
+    let other = wacrm(&db, &["--json", "business", "create", "--name", "Other", "--email", "owner@other.test"])
+        .ok()?
+        .json()?["id"]
+        .to_string();
+    let password = ("WACRM_PASSWORD", "a long password");
+    let add = ["--business", "owner@acme.test", "users", "add", "--name", "Ana", "--email", "ana@acme.test"];
+    wacrm_with_env(&db, &add, &[password]).ok()?;
+
+    let dir = ConfigDir::new();
+    let config = dir.config();
+    let as_ana = |args: &[&str], env: &[(&str, &str)]| -> Run {
+        let mut env = env.to_vec();
+        env.push(("WACRM_CONFIG", &config));
+        wacrm_with_env(&db, args, &env)
+    };
+    as_ana(&["login", "--email", "ana@acme.test"], &[password]).ok()?;
+
+    // Naming her own business (by e-mail or id, flag or environment) changes nothing: she is still Ana.
+    for (args, env) in [
+        (vec!["--json", "--business", "owner@acme.test", "whoami"], vec![]),
+        (vec!["--json", "--business", acme.as_str(), "whoami"], vec![]),
+        (vec!["--json", "whoami"], vec![("WACRM_BUSINESS", "owner@acme.test")]),
+    ] {
+        let who = as_ana(&args, &env).ok()?.json()?;
+        assert_eq!((who["actor"].as_str(), who["role"].as_str()), (Some("user"), Some("agent")), "{args:?}: {who}");
+    }
+    // Before, this listed the team as the system: agents may not see the admin area, named business or not.
+    let users = as_ana(&["--business", "owner@acme.test", "users", "list"], &[]);
+    assert_eq!(users.code, 8, "{users:?}");
+    assert!(users.stderr.contains("role agent"), "{}", users.stderr);
+    let billing = as_ana(&["billing", "subscription"], &[("WACRM_BUSINESS", acme.as_str())]);
+    assert_eq!(billing.code, 8, "{billing:?}");
+
+    // Another business, or one that does not exist, is refused alike with what to do instead.
+    for named in ["owner@other.test", other.as_str(), "nobody@nowhere.test"] {
+        let refused = as_ana(&["--business", named, "contacts", "list"], &[]);
+        assert_eq!(refused.code, 8, "{named}: {refused:?}");
+        assert!(refused.stdout.is_empty(), "{named}: {}", refused.stdout);
+        assert!(refused.stderr.contains("you are logged in to business"), "{named}: {}", refused.stderr);
+        assert!(refused.stderr.contains("hint: ") && refused.stderr.contains("wacrm logout"), "{}", refused.stderr);
+    }
+    let by_env = as_ana(&["--json", "contacts", "list"], &[("WACRM_BUSINESS", "owner@other.test")]);
+    assert_eq!(by_env.code, 8, "{by_env:?}");
+    // Her own contacts she still works.
+    as_ana(&["contacts", "list"], &[]).ok()?;
+
+    // Logged out, naming a business is the administrators' and cron's way in, as before.
+    as_ana(&["logout"], &[]).ok()?;
+    let who = as_ana(&["--json", "--business", "owner@acme.test", "whoami"], &[]).ok()?.json()?;
+    assert_eq!(who["actor"], "system", "{who}");
+    Ok(())
+}

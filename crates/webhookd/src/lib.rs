@@ -256,6 +256,11 @@ async fn serve_http(listener: TcpListener, app: Router, shutdown: impl Future<Ou
             },
             _ = &mut shutdown => break,
         };
+        // An answer is small and awaited: Nagle's algorithm would hold a second segment of it until the
+        // client's delayed ACK (up to 40 ms).
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
         let connection = http.serve_connection_with_upgrades(TokioIo::new(stream), service.clone()).into_owned();
         let connection = connections.watch(connection);
         tokio::spawn(async move {

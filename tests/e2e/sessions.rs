@@ -77,10 +77,17 @@ async fn a_logged_in_agent_cannot_take_system_rights_by_naming_a_business() -> a
     assert_eq!(by_env.code, 8, "{by_env:?}");
     // Her own contacts she still works.
     as_ana(&["contacts", "list"], &[]).ok()?;
+    // The raw webhook log spans every business: not hers to read or replay.
+    for args in [vec!["webhook", "events"], vec!["webhook", "replay", "--since", "1d", "--dry-run"]] {
+        let refused = as_ana(&args, &[]);
+        assert_eq!(refused.code, 8, "{args:?}: {refused:?}");
+        assert!(refused.stderr.contains("spans every business"), "{}", refused.stderr);
+    }
 
     // Logged out, naming a business is the administrators' and cron's way in, as before.
     as_ana(&["logout"], &[]).ok()?;
     let who = as_ana(&["--json", "--business", "owner@acme.test", "whoami"], &[]).ok()?.json()?;
     assert_eq!(who["actor"], "system", "{who}");
+    as_ana(&["webhook", "events"], &[]).ok()?;
     Ok(())
 }

@@ -63,6 +63,21 @@ impl Context {
         }
     }
 
+    /// For the installation's own commands (the raw webhook log spans every business): refused while a
+    /// login is saved, since a logged-in user acts for one business only.
+    pub fn require_operator(&self, what: &str) -> Result<()> {
+        if let Some(saved) = SavedSession::load()? {
+            return Err(wacrm_core::Error::Forbidden {
+                message: format!("{what} spans every business, and {} is logged in to one", saved.email),
+                hint: Some(
+                    "run it as the installation's operator: `wacrm logout` first (or use another config dir)".into(),
+                ),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// Whether a person can be asked something: never under cron or in a pipeline.
     pub fn can_prompt(&self) -> bool {
         std::io::stdin().is_terminal()

@@ -1,7 +1,7 @@
 //! `wacrm webhook`: the raw webhook log that wacrm-webhookd commits every POST to.
 //!
 //! The log is not tenant data until an event is routed, so these commands need no acting business;
-//! they are for whoever runs the installation.
+//! they are for whoever runs the installation, and refused to a logged-in user.
 
 use anyhow::{Result, anyhow, bail};
 use chrono::{DateTime, Datelike, Duration, Utc};
@@ -42,6 +42,7 @@ pub enum Command {
 }
 
 pub async fn run(ctx: &Context, command: Command) -> Result<()> {
+    ctx.require_operator("the raw webhook log")?;
     let pool = ctx.pool().await?;
     match command {
         Command::Events { limit } => {

@@ -25,6 +25,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -167,7 +168,8 @@ pub fn app(state: AppState) -> Router {
 /// reason and what to do about it: whoever reads it (an operator with curl, Meta's dashboard, a log) is
 /// left guessing otherwise. Refusals our handlers make carry their own reasons and pass unchanged.
 async fn explain_refusals(request: Request, next: Next) -> Response {
-    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    // Cheap clones (a shared buffer), not a copy of the path on every webhook.
+    let (method, uri) = (request.method().clone(), request.uri().clone());
     let response = next.run(request).await;
     let status = response.status();
     if status.is_success() || status.is_informational() || response.body().size_hint().exact() != Some(0) {
@@ -177,8 +179,8 @@ async fn explain_refusals(request: Request, next: Next) -> Response {
         "{WEBHOOK_PATH} (or /) takes GET (the verification handshake) and POST (webhooks); /healthz and /metrics take GET"
     );
     let reason = match status {
-        StatusCode::NOT_FOUND => format!("no such path {path}: {routes}"),
-        StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not allowed on {path}: {routes}"),
+        StatusCode::NOT_FOUND => format!("no such path {}: {routes}", uri.path()),
+        StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not allowed on {}: {routes}", uri.path()),
         StatusCode::REQUEST_TIMEOUT => format!(
             "the request was not complete within {} s: send the headers and the whole body at once, then retry",
             REQUEST_TIMEOUT.as_secs()
@@ -186,7 +188,7 @@ async fn explain_refusals(request: Request, next: Next) -> Response {
         other => format!("{}: the request was refused", other.canonical_reason().unwrap_or("refused")),
     };
     metrics::counter!("wacrm_webhook_requests_total", "outcome" => refusal_outcome(status)).increment(1);
-    tracing::warn!(status = status.as_u16(), %method, %path, reason = %reason, "request refused");
+    tracing::warn!(status = status.as_u16(), %method, path = uri.path(), reason = %reason, "request refused");
     let (mut parts, _) = response.into_parts();
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -428,12 +430,12 @@ async fn verify(
         )
             .into_response();
     };
-    let expected = state.inner.config.verify_token.as_ref().map(|t| t.expose_secret().to_string());
+    let expected = state.inner.config.verify_token.as_ref();
     let mode = query.get("hub.mode").map(String::as_str);
     let token = query.get("hub.verify_token");
     match (mode, token, expected, query.get("hub.challenge")) {
         (Some("subscribe"), Some(token), Some(expected), Some(challenge))
-            if !expected.is_empty() && *token == expected =>
+            if !expected.expose_secret().is_empty() && same_secret(token, expected) =>
         {
             metrics::counter!("wacrm_webhook_requests_total", "outcome" => "verified").increment(1);
             tracing::info!("webhook verification handshake accepted");
@@ -529,7 +531,7 @@ async fn render_metrics(State(state): State<AppState>, headers: HeaderMap) -> Re
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim);
-        if !given.is_some_and(|given| same_secret(given.as_bytes(), token.expose_secret().as_bytes())) {
+        if !given.is_some_and(|given| same_secret(given, token)) {
             metrics::counter!("wacrm_webhook_requests_total", "outcome" => "metrics_unauthorized").increment(1);
             let reason = if given.is_some() {
                 "the bearer token is not the metrics token: use the metrics_token setting (WACRM_METRICS_TOKEN)"
@@ -543,7 +545,8 @@ async fn render_metrics(State(state): State<AppState>, headers: HeaderMap) -> Re
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.inner.metrics.render()).into_response()
 }
 
-/// Equality whose time depends on the lengths only, not on how much of a guess matched.
-fn same_secret(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
+/// Whether a secret given by a client is ours, in time that depends on the lengths only, not on how
+/// much of a guess matched (the verify token and the metrics token).
+fn same_secret(given: &str, expected: &SecretString) -> bool {
+    given.as_bytes().ct_eq(expected.expose_secret().as_bytes()).into()
 }

@@ -223,8 +223,14 @@ enum Mode {
 /// Events claimed per processing transaction. Every status and preference in it gets a savepoint (and
 /// every message, when the batch's messages have to be stored one by one), and each savepoint that
 /// writes takes a subtransaction id: past 64 in one transaction PostgreSQL's per-backend cache overflows
-/// and every snapshot in the cluster slows down, so a batch of single-item events stays below that.
-pub const BATCH: usize = 32;
+/// and every snapshot in the cluster slows down. A batch of single-item events stays within that: the
+/// messages' shared savepoint is taken only when there are messages (so at most 63 statuses beside it),
+/// and when it is rolled back for the one-by-one retry its id leaves the cache.
+///
+/// 64 rather than 32: each batch pays about ten statements whatever its size, and at 32 the workers
+/// under load always ran full batches (A/B at 64 connections: +4% to +11% end to end, 6-10% less
+/// daemon CPU per message).
+pub const BATCH: usize = 64;
 
 /// A processing transaction. Its commit does not wait for the disk: the raw events were flushed before
 /// the ack, and commits reach the WAL in order, so a crash that loses a batch's commit loses the marks

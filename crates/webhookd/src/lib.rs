@@ -77,6 +77,8 @@ pub struct DaemonConfig {
     pub workers: usize,
     /// How often pending events are swept up.
     pub sweep_every: Duration,
+    /// How long a request may take from its headers to our answer, its body included (408 after it).
+    pub request_timeout: Duration,
 }
 
 impl DaemonConfig {
@@ -89,6 +91,7 @@ impl DaemonConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             workers: 4,
             sweep_every: Duration::from_secs(5),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
@@ -152,22 +155,22 @@ fn metrics_handle() -> PrometheusHandle {
 }
 
 pub fn app(state: AppState) -> Router {
-    let limit = state.inner.config.body_limit;
+    let (limit, timeout) = (state.inner.config.body_limit, state.inner.config.request_timeout);
     Router::new()
         .route(WEBHOOK_PATH, get(verify).post(receive))
         .route("/", get(verify).post(receive))
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
         .layer(DefaultBodyLimit::max(limit))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-        .layer(middleware::from_fn(explain_refusals))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(middleware::from_fn_with_state(timeout, explain_refusals))
         .with_state(state)
 }
 
 /// Gives every refusal that would go out without a body (axum's 404 and 405, the timeout's 408) a short
 /// reason and what to do about it: whoever reads it (an operator with curl, Meta's dashboard, a log) is
 /// left guessing otherwise. Refusals our handlers make carry their own reasons and pass unchanged.
-async fn explain_refusals(request: Request, next: Next) -> Response {
+async fn explain_refusals(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
     // Cheap clones (a shared buffer), not a copy of the path on every webhook.
     let (method, uri) = (request.method().clone(), request.uri().clone());
     let response = next.run(request).await;
@@ -182,8 +185,8 @@ async fn explain_refusals(request: Request, next: Next) -> Response {
         StatusCode::NOT_FOUND => format!("no such path {}: {routes}", uri.path()),
         StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not allowed on {}: {routes}", uri.path()),
         StatusCode::REQUEST_TIMEOUT => format!(
-            "the request was not complete within {} s: send the headers and the whole body at once, then retry",
-            REQUEST_TIMEOUT.as_secs()
+            "the request was not complete within {:.1} s: send the headers and the whole body at once, then retry",
+            timeout.as_secs_f64()
         ),
         other => format!("{}: the request was refused", other.canonical_reason().unwrap_or("refused")),
     };
@@ -205,11 +208,11 @@ fn refusal_outcome(status: StatusCode) -> &'static str {
 }
 
 /// A client gets this long to send a request's headers (hyper's timer), and a request this long from
-/// its headers to our answer, its body included: Meta sends a webhook in well under a second, while a
-/// connection that trickles (or a stalled database) would otherwise hold a socket and its buffered
-/// body for ever.
+/// its headers to our answer, its body included (unless configured otherwise): Meta sends a webhook in
+/// well under a second, while a connection that trickles (or a stalled database) would otherwise hold
+/// a socket and its buffered body for ever.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// After a shutdown signal, how long requests in flight get to finish before their connections close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);

@@ -231,6 +231,25 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected_and_does_not_h
     daemon.stop().await;
 }
 
+/// A body that stops short of its Content-Length is answered 408 when the request timeout runs out, and
+/// the answer says why and what to do; nothing is stored.
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_request_whose_body_never_completes_gets_a_408_with_the_reason(pool: PgPool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let daemon = Daemon::start_with(pool.clone(), |c| c.request_timeout = Duration::from_millis(300)).await;
+    let address = daemon.base.trim_start_matches("http://").to_string();
+    let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stalled.write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"object\":").await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "no answer 10 s after a 300 ms request timeout");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("not complete within 0.3 s") && answer.contains("whole body"), "{answer}");
+    assert_eq!(stored_events(&pool).await, 0);
+    daemon.stop().await;
+}
+
 /// A lone surrogate and `1e400` in fields we do not read: acknowledged and processed, not refused
 /// (Meta would retry the body for days). A body that is not JSON is still a 400 with the reason.
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]

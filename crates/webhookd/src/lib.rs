@@ -489,7 +489,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Result<Bytes, Bytes
         .map_err(bad_signature)?;
     signature::verify(state.inner.config.app_secret.expose_secret().as_bytes(), &body, header)
         .map_err(bad_signature)?;
-    webhook::parse(&body).map_err(|e| ("bad_json", error_status(&e), e.to_string()))?;
+    webhook::check(&body).map_err(|e| ("bad_json", error_status(&e), e.to_string()))?;
     let (stored, outcome) = oneshot::channel();
     let shutting_down = || ("unavailable", StatusCode::SERVICE_UNAVAILABLE, "shutting down, retry later".to_string());
     state.inner.bodies.send(ToStore { body, stored }).await.map_err(|_| shutting_down())?;

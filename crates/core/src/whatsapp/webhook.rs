@@ -28,6 +28,17 @@ pub const OBJECT: &str = "whatsapp_business_account";
 /// read again with them replaced ([`repaired`]: U+FFFD, and the number as a string); a body that is not
 /// JSON at all is still refused with the parser's reason.
 pub fn parse(body: &[u8]) -> Result<Envelope> {
+    parse_as(body)
+}
+
+/// Whether [`parse`] would accept `body`, without building the changes' contents: the daemon answers
+/// a POST by this before it stores the body, and the worker that processes it parses it in full. The
+/// same rules, the same refusals; only a change's `value` is skipped (checked to be JSON, not kept).
+pub fn check(body: &[u8]) -> Result<()> {
+    parse_as::<serde::de::IgnoredAny>(body).map(drop)
+}
+
+fn parse_as<V: DeserializeOwned + Default>(body: &[u8]) -> Result<Envelope<V>> {
     let not_a_webhook = |e: serde_json::Error| {
         Error::invalid(
             format!("the body is not a WhatsApp webhook: {e}"),
@@ -35,7 +46,7 @@ pub fn parse(body: &[u8]) -> Result<Envelope> {
         )
     };
     let body = without_nul_escapes(body);
-    let envelope: Envelope = match serde_json::from_slice(&body) {
+    let envelope: Envelope<V> = match serde_json::from_slice(&body) {
         Ok(envelope) => envelope,
         Err(first) => {
             // Skipping checks the syntax only, not what the strings and numbers hold.
@@ -138,14 +149,17 @@ fn repaired(body: &[u8]) -> Option<Vec<u8>> {
     (out != body).then_some(out)
 }
 
+/// A webhook body; `V` is what a change's value is read as (kept as JSON, or skipped by [`check`]).
 #[derive(Debug, Clone, Deserialize)]
-pub struct Envelope {
+#[serde(bound(deserialize = "V: Deserialize<'de> + Default"))]
+pub struct Envelope<V = Value> {
     pub object: String,
-    pub entry: Vec<Entry>,
+    pub entry: Vec<Entry<V>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Entry {
+#[serde(bound(deserialize = "V: Deserialize<'de> + Default"))]
+pub struct Entry<V = Value> {
     /// The WhatsApp Business Account (WABA) id; template updates are routed by it.
     #[serde(deserialize_with = "string_or_number")]
     pub id: String,
@@ -153,14 +167,15 @@ pub struct Entry {
     #[serde(default, deserialize_with = "lenient_opt")]
     pub time: Option<i64>,
     #[serde(default)]
-    pub changes: Vec<Change>,
+    pub changes: Vec<Change<V>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Change {
+#[serde(bound(deserialize = "V: Deserialize<'de> + Default"))]
+pub struct Change<V = Value> {
     pub field: String,
     #[serde(default)]
-    pub value: Value,
+    pub value: V,
 }
 
 /// A change's value, by `field`.
@@ -728,6 +743,41 @@ mod tests {
         // Still a shape error after the repair: the reason is the shape, not the repair.
         let e = parse(br#"{"object":"whatsapp_business_account","x":"\udc00"}"#).unwrap_err().to_string();
         assert!(e.contains("entry"), "{e}");
+    }
+
+    /// The daemon answers by `check` and the worker reads by `parse`: a body one accepts and the other
+    /// refuses would be acknowledged and then fail, or refused while it could be processed.
+    #[test]
+    fn check_accepts_and_refuses_exactly_what_parse_does() {
+        let mut bodies: Vec<Vec<u8>> = [
+            &b"not json"[..],
+            b"",
+            b"\xff",
+            br#"{"object":"page","entry":[]}"#,
+            br#"{"object":"whatsapp_business_account"}"#,
+            br#"{"object":"whatsapp_business_account","entry":[}"#,
+            br#"{"object":"whatsapp_business_account","entry":[{"id":1,"changes":[]}]}"#,
+            br#"{"object":"whatsapp_business_account","entry":[{"id":[1],"changes":[]}]}"#,
+            br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"value":{}}]}]}"#,
+            br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"x"}]}]}"#,
+            br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":1e400}]}]}"#,
+            br#"{"object":"whatsapp_business_account","x":"\udc00"}"#,
+            br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"x","value":{"a":}}]}]}"#,
+        ]
+        .iter()
+        .map(|b| b.to_vec())
+        .collect();
+        for odd in [r#""\udc00""#, "1e400", &"9".repeat(400), r#""\u0000""#] {
+            bodies.push(with_odd_unknown_fields(odd));
+        }
+        bodies.push(with_odd_unknown_fields(r#""ZZ""#).iter().map(|&b| if b == b'Z' { 0xff } else { b }).collect());
+        for body in &bodies {
+            let (parsed, checked) = (parse(body), check(body));
+            assert_eq!(parsed.is_ok(), checked.is_ok(), "{}", String::from_utf8_lossy(body));
+            if let (Err(parsed), Err(checked)) = (parsed, checked) {
+                assert_eq!(parsed.to_string(), checked.to_string());
+            }
+        }
     }
 
     #[test]

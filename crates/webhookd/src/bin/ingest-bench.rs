@@ -38,7 +38,7 @@ struct Args {
     #[arg(long)]
     phone_number_id: Option<String>,
     /// Closed-loop concurrency levels, one measurement each.
-    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64,128")]
     concurrency: Vec<usize>,
     /// Seconds per measurement.
     #[arg(long, default_value_t = 10)]

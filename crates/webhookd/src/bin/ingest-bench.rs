@@ -37,7 +37,7 @@ struct Args {
     /// The receiving number's phone_number_id; without it a fresh business and number are created.
     #[arg(long)]
     phone_number_id: Option<String>,
-    /// Closed-loop concurrency levels, one measurement each.
+    /// Closed-loop concurrency levels, one measurement each; 0 alone runs none (only the fixed rate).
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,64,128")]
     concurrency: Vec<usize>,
     /// Seconds per measurement.
@@ -278,8 +278,8 @@ async fn main() -> Result<()> {
     // Where this run's events start in the raw log; what they stored is read from there afterwards.
     let first_event = ingest::progress_since(&pool, 0).await?.last_event_id;
     println!("run {run}: number {}, {} customers", load.phone_number_id, load.customers);
-    for &c in &args.concurrency {
-        closed_loop(&pool, load.clone(), c.max(1), args.seconds).await?;
+    for &c in args.concurrency.iter().filter(|&&c| c > 0) {
+        closed_loop(&pool, load.clone(), c, args.seconds).await?;
     }
     if args.rate > 0 {
         open_loop(&pool, load.clone(), args.rate, args.seconds).await?;

@@ -38,7 +38,7 @@ struct Args {
     #[arg(long)]
     phone_number_id: Option<String>,
     /// Closed-loop concurrency levels, one measurement each; 0 alone runs none (only the fixed rate).
-    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64,128")]
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64,128,256")]
     concurrency: Vec<usize>,
     /// Seconds per measurement.
     #[arg(long, default_value_t = 10)]

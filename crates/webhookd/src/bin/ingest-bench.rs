@@ -37,7 +37,8 @@ struct Args {
     /// The receiving number's phone_number_id; without it a fresh business and number are created.
     #[arg(long)]
     phone_number_id: Option<String>,
-    /// Closed-loop concurrency levels, one measurement each; 0 alone runs none (only the fixed rate).
+    /// Closed-loop concurrency levels, one measurement each; 0 is skipped (`--concurrency 0`: only the
+    /// fixed rate).
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,64,128,256")]
     concurrency: Vec<usize>,
     /// Seconds per measurement.

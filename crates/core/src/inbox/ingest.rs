@@ -199,6 +199,17 @@ impl Summary {
             self.business_ids.push(business);
         }
     }
+
+    /// The summary as the raw log keeps it: the counts that are not zero (and the lists that are not
+    /// empty). Marking an event grows its row by this, and the grown row must still fit on the row's
+    /// page for the mark to stay a HOT update (migration 0012); reading it back restores the zeros.
+    fn stored(&self) -> Value {
+        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(fields) = &mut value {
+            fields.retain(|_, field| field.as_u64() != Some(0));
+        }
+        value
+    }
 }
 
 /// One raw event after processing.
@@ -390,21 +401,34 @@ pub struct RawEvent {
     pub processed_at: Option<DateTime<Utc>>,
     pub bytes: i32,
     pub error: Option<String>,
-    pub summary: Option<Value>,
+    pub summary: Option<Summary>,
 }
 
 /// The newest raw events first. The raw log is not tenant data (it is routed only when processed), so
 /// this is an administrator's view across businesses.
 pub async fn recent_events(pool: &PgPool, limit: i64) -> Result<Vec<RawEvent>> {
-    Ok(sqlx::query_as!(
-        RawEvent,
+    let rows = sqlx::query!(
         r#"SELECT id, received_at, outcome, business_id AS "business_id: BusinessId", attempts, processed_at,
-                  length(body) AS "bytes!", error, summary
+                  length(body) AS "bytes!", error, summary AS "summary: sqlx::types::Json<Summary>"
            FROM webhook_events ORDER BY id DESC LIMIT $1"#,
         limit.clamp(1, crate::types::MAX_LISTED_ROWS)
     )
     .fetch_all(pool)
-    .await?)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| RawEvent {
+            id: row.id,
+            received_at: row.received_at,
+            outcome: row.outcome,
+            business_id: row.business_id,
+            attempts: row.attempts,
+            processed_at: row.processed_at,
+            bytes: row.bytes,
+            error: row.error,
+            summary: row.summary.map(|summary| summary.0),
+        })
+        .collect())
 }
 
 /// What the raw log holds after event `after`: for measuring a run of the daemon (how many messages it
@@ -725,7 +749,7 @@ async fn record_outcomes(conn: &mut PgConnection, done: &[ProcessedEvent]) -> Re
     let outcomes: Vec<&str> = done.iter().map(|e| e.outcome.as_str()).collect();
     let businesses: Vec<Option<i32>> = done.iter().map(|e| e.business_id.map(|b| b.0)).collect();
     let errors: Vec<Option<&str>> = done.iter().map(|e| e.error.as_deref()).collect();
-    let summaries: Vec<Value> = done.iter().map(|e| serde_json::to_value(&e.summary).unwrap_or(Value::Null)).collect();
+    let summaries: Vec<Value> = done.iter().map(|e| e.summary.stored()).collect();
     sqlx::query!(
         r#"WITH marked AS (
                UPDATE webhook_events w

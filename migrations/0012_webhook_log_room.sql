@@ -1,0 +1,14 @@
+-- The raw log's pages keep room for every row's one update, as 0011 meant them to. Additive.
+--
+-- A worker marks a batch's events (outcome, business, summary) in one statement of one transaction, so
+-- none of the batch's old row versions is dead yet while the new ones are written: a page must hold its
+-- rows twice over, once as inserted and once as marked. At fillfactor 50 a page took about eight
+-- ~515-byte rows and each mark grew its row by ~280 bytes (mostly the summary's zero counts), so under
+-- load a third of the marks did not fit: they became ordinary updates, with new entries in both of the
+-- log's indexes, on the page the acknowledging inserts were filling. core now stores only the summary's
+-- non-zero counts (a mark grows a row by ~75 bytes) and new pages are filled to 40%, which leaves room
+-- for the marks of every row a page takes (more rows per page when the bodies are smaller, and the
+-- growth per row is the same). Measured at 128 connections: 100% of the marks HOT (67% before), 3.7 KB
+-- of WAL per message (4.2 KB before), and the log takes fewer pages than before (6.0 rows a page
+-- against 5.2).
+ALTER TABLE webhook_events SET (fillfactor = 40);

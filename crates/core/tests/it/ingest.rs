@@ -654,6 +654,29 @@ fn text_at(wamid: &str, secs: i64) -> Vec<u8> {
         .into_bytes()
 }
 
+/// The page (block) each raw event's current row version is on.
+async fn log_pages(pool: &PgPool) -> Vec<(i64, i32)> {
+    sqlx::query_as("SELECT id, (ctid::text::point)[0]::int FROM webhook_events ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn marking_a_batch_of_events_keeps_every_row_on_its_page(pool: PgPool) {
+    business_a(&pool).await;
+    // Acknowledged together and processed as one batch, as the daemon does under load: every page of the
+    // log must hold its rows both as inserted and as marked, or the marks spill to other pages with new
+    // index entries (migration 0012).
+    let bodies: Vec<Vec<u8>> = (0..24).map(|i| text_at(&format!("wamid.PAGE_{i}"), TEXT_AT + i)).collect();
+    let ids = ingest::store_raw_many(&pool, &bodies.iter().map(Vec::as_slice).collect::<Vec<_>>()).await.unwrap();
+    let inserted = log_pages(&pool).await;
+    assert!(inserted.iter().any(|&(_, page)| page > 0), "the batch should span several pages: {inserted:?}");
+    let done = ingest::process_events(&pool, &IngestConfig::default(), &ids).await.unwrap();
+    assert!(done.iter().all(|e| e.outcome == Outcome::Processed), "{done:?}");
+    assert_eq!(log_pages(&pool).await, inserted, "a marked row left its page");
+}
+
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
 async fn an_older_message_arriving_late_is_billed_in_the_window_it_falls_in(pool: PgPool) {
     let (a, _) = business_a(&pool).await;

@@ -200,9 +200,9 @@ impl Summary {
         }
     }
 
-    /// The summary as the raw log keeps it: the counts that are not zero (and the lists that are not
-    /// empty). Marking an event grows its row by this, and the grown row must still fit on the row's
-    /// page for the mark to stay a HOT update (migration 0012); reading it back restores the zeros.
+    /// The summary as the raw log keeps it: without its zero counts (empty lists are never serialized).
+    /// Marking an event grows its row by this, and the grown row must still fit on the row's page for
+    /// the mark to stay a HOT update (migration 0012); reading it back restores the zeros.
     fn stored(&self) -> Value {
         let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
         if let Value::Object(fields) = &mut value {

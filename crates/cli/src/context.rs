@@ -18,17 +18,25 @@ pub struct Context {
     pub settings: Settings,
     pub out: Output,
     pool: OnceCell<Pool>,
+    read_pool: OnceCell<Pool>,
 }
 
 impl Context {
     pub fn new(overrides: &Overrides, out: Output) -> Result<Context> {
         let settings = Settings::load(overrides)?;
-        Ok(Context { settings, out, pool: OnceCell::new() })
+        Ok(Context { settings, out, pool: OnceCell::new(), read_pool: OnceCell::new() })
     }
 
     /// The database, started (embedded default) and migrated on first use.
     pub async fn pool(&self) -> Result<&Pool> {
         Ok(self.pool.get_or_try_init(|| wacrm_core::db::open(&self.settings)).await?)
+    }
+
+    /// Where reports and analytics read: the read replica when `read_database_url` is set, else the
+    /// database itself.
+    pub async fn read_pool(&self) -> Result<&Pool> {
+        let primary = self.pool().await?;
+        Ok(self.read_pool.get_or_try_init(|| wacrm_core::db::open_read(&self.settings, primary)).await?)
     }
 
     /// The acting business and actor. A saved `wacrm login` session is the identity: the user acts,

@@ -39,7 +39,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         Some(Error::Forbidden { .. }) => FORBIDDEN,
         Some(Error::WhatsApp { .. } | Error::WhatsAppUnreachable { .. }) => WHATSAPP_API,
         Some(Error::Unavailable { .. }) => DATABASE_UNREACHABLE,
-        Some(Error::Database(_) | Error::Io { .. }) | None => FAILURE,
+        Some(Error::Database(_) | Error::Internal { .. } | Error::Io { .. }) | None => FAILURE,
     }
 }
 

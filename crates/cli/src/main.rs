@@ -82,6 +82,9 @@ enum Command {
     /// Effective configuration.
     #[command(subcommand)]
     Config(cmd::config::Command),
+    /// The job queue: run due jobs (cron), list, show, retry, cancel.
+    #[command(subcommand)]
+    Jobs(cmd::jobs::Command),
     /// Raw webhook events: list and replay.
     #[command(subcommand)]
     Webhook(cmd::webhook::Command),
@@ -165,6 +168,7 @@ async fn run(cli: Cli, format: Format) -> anyhow::Result<()> {
         Command::Db(c) => cmd::db::run(&ctx, c).await,
         Command::Demo(c) => cmd::demo::run(&ctx, c).await,
         Command::Config(c) => cmd::config::run(&ctx, c).await,
+        Command::Jobs(c) => cmd::jobs::run(&ctx, c).await,
         Command::Webhook(c) => cmd::webhook::run(&ctx, c).await,
         Command::Tui(c) => cmd::tui::run(&ctx, c).await,
         Command::Events(c) => cmd::events::run(&ctx, c).await,

@@ -19,6 +19,8 @@ pub const DEFAULT_GRAPH_API_VERSION: &str = "v23.0";
 pub struct Settings {
     /// PostgreSQL URL; unset means the embedded default cluster.
     pub database_url: Option<SecretString>,
+    /// A replica for reports and analytics; unset means they read from `database_url`.
+    pub read_database_url: Option<SecretString>,
     /// The business admins and cron act for (`--business`): an id or the business's e-mail.
     #[serde(default, deserialize_with = "id_or_text")]
     pub business: Option<String>,
@@ -166,6 +168,13 @@ impl Settings {
                 match &self.database_url {
                     Some(url) => mask_url_password(url.expose_secret()),
                     None => "(embedded default cluster)".into(),
+                },
+            ),
+            (
+                "read_database_url",
+                match &self.read_database_url {
+                    Some(url) if !url.expose_secret().trim().is_empty() => mask_url_password(url.expose_secret()),
+                    _ => "(the main database)".into(),
                 },
             ),
             ("business", plain(self.business.as_deref(), "(not set)")),

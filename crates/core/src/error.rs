@@ -36,6 +36,9 @@ pub enum Error {
     /// Anything else from the database: a bug or an outage, never bad input.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// A broken invariant inside wacrm: a bug to report, never the user's input.
+    #[error("internal error: {message}")]
+    Internal { message: String },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -67,6 +70,10 @@ impl Error {
 
     pub fn unavailable(message: impl Into<String>, hint: impl Into<String>) -> Error {
         Error::Unavailable { message: message.into(), hint: Some(hint.into()) }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Error {
+        Error::Internal { message: message.into() }
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {

@@ -16,6 +16,7 @@ pub mod demo;
 pub mod error;
 pub mod events;
 pub mod inbox;
+pub mod jobs;
 pub mod pipeline;
 pub mod templates;
 pub mod types;

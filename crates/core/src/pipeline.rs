@@ -8,17 +8,17 @@
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
 use crate::auth::{Area, Scope};
 use crate::contacts::{self, Contact, ContactFilter, Page, Sort};
 use crate::error::{Error, Result};
-use crate::events::{self, EventKind};
+use crate::events::{self, Cause, Event};
 use crate::types::{BusinessId, ContactId, MAX_LISTED_ROWS, Stage, UserId, plain_name};
 
 /// Who or what asked for a stage change; stored in `pipeline_history.source` and the event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MoveSource {
     Manual,
@@ -128,21 +128,10 @@ pub async fn move_stage_on(
     )
     .fetch_one(&mut *conn)
     .await?;
-    events::emit(
-        conn,
-        business,
-        EventKind::StageChanged,
-        Some(contact),
-        serde_json::json!({
-            "contact_id": contact,
-            "from": from,
-            "to": to,
-            "source": source,
-            "history_id": history_id,
-            "user_id": scope.user(),
-        }),
-    )
-    .await?;
+    // A keyword move is the customer's doing: their message named the stage.
+    let cause = if source == MoveSource::Keyword { Cause::customer() } else { Cause::of(scope) };
+    let event = Event::StageChanged { contact_id: contact, from, to, source, history_id, user_id: scope.user() };
+    events::emit(conn, business, Some(contact), event, cause).await?;
     result.outcome = MoveOutcome::Moved;
     Ok(result)
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use wacrm_core::events::Event;
+use wacrm_core::events::Recorded as Event;
 use wacrm_core::{BusinessId, ContactId, Direction, MessageId, MessageStatus, Stage, UserId};
 
 use crate::app::App;

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use wacrm_core::events::Event;
+use wacrm_core::events::Recorded as Event;
 use wacrm_core::{ContactId, Stage};
 
 use crate::view::{

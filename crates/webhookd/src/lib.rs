@@ -8,6 +8,8 @@
 //! through `wacrm_core::inbox::ingest`, which makes every item exactly-once. PostgreSQL is the only
 //! shared state, so any number of daemons can run behind a load balancer.
 
+pub mod jobs;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};

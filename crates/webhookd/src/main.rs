@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Parser;
+use futures::FutureExt;
 use secrecy::{ExposeSecret, SecretString};
 use tracing_subscriber::EnvFilter;
 use wacrm_core::config::{Overrides, Settings};
 use wacrm_core::inbox::ingest::IngestConfig;
+use wacrm_core::jobs::RunnerConfig;
 use wacrm_webhookd::{AppState, DaemonConfig};
 
 /// glibc's allocator spent ~4% of the machine under load on the daemon's many short-lived buffers
@@ -44,6 +46,13 @@ struct Args {
     /// Seconds between sweeps of events left pending (after a crash or an outage).
     #[arg(long, default_value_t = 5)]
     sweep_secs: u64,
+    /// Run the job queue (renewals, follow-ups, campaigns) in this daemon; `off` for ingest-only
+    /// replicas. Several daemons share the queue safely.
+    #[arg(long, env = "WACRM_JOBS", default_value = "on", value_parser = ["on", "off"])]
+    jobs: String,
+    /// Jobs run at the same time.
+    #[arg(long, env = "WACRM_JOBS_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs_concurrency: u16,
 }
 
 #[tokio::main]
@@ -84,8 +93,28 @@ async fn main() -> Result<()> {
     config.ingest = IngestConfig::from_settings(&settings);
     config.workers = args.workers;
     config.sweep_every = Duration::from_secs(args.sweep_secs.max(1));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut stop = stop_rx.clone();
+        async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        }
+    };
+    let job_host = (args.jobs == "on").then(|| {
+        let config = RunnerConfig { concurrency: args.jobs_concurrency.into(), ..RunnerConfig::default() };
+        tokio::spawn(wacrm_webhookd::jobs::host(pool.clone(), config, stopped().shared()))
+    });
     let (state, queue) = AppState::new(pool, config);
-    wacrm_webhookd::serve(listener, state, queue, shutdown_signal()).await;
+    wacrm_webhookd::serve(listener, state, queue, stopped()).await;
+    if let Some(job_host) = job_host
+        && let Err(e) = job_host.await
+    {
+        tracing::error!(error = %e, "the job runner ended abnormally");
+    }
     tracing::info!("wacrm-webhookd stopped");
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Result;
 use clap::Subcommand;
 use futures::StreamExt;
-use wacrm_core::events::{self, Event};
+use wacrm_core::events::{self, Recorded as Event};
 
 use crate::context::Context;
 use crate::output::Format;
@@ -15,9 +15,13 @@ pub enum Command {
     /// Follow new inbox, status and stage events as they are committed, until interrupted.
     ///
     /// With --json, or when piped, each event is one JSON object per line with a `type` field
-    /// (message_received, message_sent, message_status, stage_changed, contact_updated,
-    /// conversation_updated) and `id`, `business_id`, `contact_id`, `payload`, `created_at`.
-    /// `--since ID` first replays the stored events after ID, so a restarted consumer misses nothing.
+    /// (message_received, message_sent, status_changed, stage_changed, contact_created, contact_updated,
+    /// contact_deleted, contacts_imported, tag_added, tag_removed, opted_out, opted_in,
+    /// conversation_updated, template_status_changed); each payload carries `v` (its version) and
+    /// `cause` (actor: customer, user, automation, campaign, meta or system; user_id, rule_id,
+    /// campaign_id, depth) and `id`, `business_id`, `contact_id`, `payload`, `created_at`.
+    /// Events are printed in commit order. `--since ID` first replays the stored events that committed
+    /// after event ID, so a tail restarted from the last id it printed misses nothing.
     ///
     /// Example: wacrm --business demo@wacrm.test events tail --json | jq 'select(.type == "message_received")'
     ///
@@ -29,45 +33,45 @@ pub enum Command {
     },
 }
 
-/// Stored events are replayed in pages of this size.
-const REPLAY_PAGE: i64 = 500;
+/// Events are read in pages of this size.
+const PAGE: i64 = 500;
+
+/// How often the tail looks again when no notification came: an event waits below the horizon while an
+/// older transaction is still open, and that transaction's end sends no notification of its own.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub async fn run(ctx: &Context, command: Command) -> Result<()> {
     let Command::Tail { since } = command;
     let scope = ctx.scope().await?;
     let pool = ctx.pool().await?;
     let as_json = ctx.out.format == Format::Json || !ctx.out.interactive;
-    // Subscribe before replaying, so nothing committed in between is lost. Ids come from a sequence, not
-    // commit order, so the live stream skips exactly the events the replay printed (not every lower id).
-    let mut live = Box::pin(events::subscribe(pool, &scope).await?);
-    let mut replayed = std::collections::HashSet::new();
-    if let Some(mut last) = since {
-        loop {
-            let page = events::list_since(pool, &scope, last, REPLAY_PAGE).await?;
-            for event in &page {
-                print(event, as_json, ctx.out.color)?;
-                replayed.insert(event.id);
-                last = event.id;
-            }
-            if (page.len() as i64) < REPLAY_PAGE {
-                break;
-            }
-        }
-    }
+    // Listen before the first read, so nothing committed in between goes unnoticed. Notifications only
+    // wake the tail up: it prints in the outbox's commit-safe order (events::after), so the last id it
+    // printed is a safe --since for a restarted tail.
+    let mut wake = Box::pin(events::subscribe(pool, &scope).await?);
+    let mut at = match since {
+        Some(id) => events::position_of(pool, &scope, id).await?,
+        None => events::after_now(pool).await?,
+    };
     if !as_json {
         eprintln!("following events of business {} (Ctrl-C to stop)", scope.business());
     }
     loop {
+        loop {
+            let (page, next) = events::after(pool, &scope, at, PAGE).await?;
+            for event in &page {
+                print(event, as_json, ctx.out.color)?;
+            }
+            at = next;
+            if (page.len() as i64) < PAGE {
+                break;
+            }
+        }
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
-            next = live.next() => match next {
-                Some(event) => {
-                    let event = event?;
-                    if replayed.remove(&event.id) {
-                        continue;
-                    }
-                    print(&event, as_json, ctx.out.color)?;
-                }
+            _ = tokio::time::sleep(RECHECK) => {}
+            next = wake.next() => match next {
+                Some(event) => { event?; }
                 None => return Ok(()),
             },
         }

@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod events;
 pub mod inbox;
+pub mod jobs;
 pub mod pipeline;
 pub mod planned;
 pub mod session;

@@ -189,15 +189,15 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
                 Some(c) => Some(contacts::resolve(pool, &scope, &c).await?),
                 None => None,
             };
-            let rows = pipeline::history(pool, &scope, id, limit).await?;
+            let rows = pipeline::history(ctx.read_pool().await?, &scope, id, limit).await?;
             ctx.out.list(&rows, &["id", "contact", "contact_name", "from", "to", "changed_at", "source"])
         }
         Command::Metrics { stuck_days: Some(days), stage, limit } => {
-            let rows = pipeline::stuck(pool, &scope, days, stage, limit).await?;
+            let rows = pipeline::stuck(ctx.read_pool().await?, &scope, days, stage, limit).await?;
             ctx.out.list(&rows, &["id", "name", "phone", "stage", "since", "days"])
         }
         Command::Metrics { stuck_days: None, .. } => {
-            let metrics = pipeline::metrics(pool, &scope).await?;
+            let metrics = pipeline::metrics(ctx.read_pool().await?, &scope).await?;
             if ctx.out.format == Format::Json {
                 return ctx.out.record(&metrics);
             }

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use super::{FileFormat, clean_name, default_region, validate_tags};
 use crate::auth::{Area, Scope};
 use crate::error::{Error, Result};
-use crate::events::{self, EventKind};
+use crate::events::{self, Cause, Event};
 use crate::pipeline::{self, MoveOutcome, MoveSource};
 use crate::types::{ContactId, Phone, Stage};
 
@@ -128,14 +128,8 @@ pub async fn import<R: Read + Send + 'static>(
         run(&mut conn, scope, chunks, options.update, &mut report, &mut progress).await?;
         if report.created + report.updated > 0 {
             let mut tx = conn.begin().await?;
-            events::emit(
-                &mut tx,
-                scope.business(),
-                EventKind::ContactUpdated,
-                None,
-                serde_json::json!({ "change": "imported", "created": report.created, "updated": report.updated }),
-            )
-            .await?;
+            let event = Event::ContactsImported { created: report.created, updated: report.updated };
+            events::emit(&mut tx, scope.business(), None, event, Cause::of(scope)).await?;
             tx.commit().await?;
             // The rows just written wait in the search index's pending list, which every search scans
             // in full; merging them now (tens of milliseconds) keeps searches right after an import fast.

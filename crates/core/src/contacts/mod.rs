@@ -17,7 +17,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 
 use crate::auth::{Area, Scope};
 use crate::error::{Error, Result};
-use crate::events::{self, EventKind};
+use crate::events::{self, Cause, Event};
 use crate::types::{BusinessId, ContactId, Phone, Stage, plain_name};
 
 /// A contact as every view shows it.
@@ -485,13 +485,13 @@ pub async fn create(pool: &PgPool, scope: &Scope, new: &NewContact) -> Result<Co
     };
     insert_tags(&mut tx, business, id, &tags).await?;
     let contact = load(&mut tx, business, id).await?;
-    contact_event(&mut tx, business, id, "created").await?;
+    contact_event(&mut tx, scope, id, Event::ContactCreated {}).await?;
     tx.commit().await?;
     Ok(contact)
 }
 
-async fn contact_event(conn: &mut PgConnection, business: BusinessId, id: ContactId, change: &str) -> Result<()> {
-    events::emit(conn, business, EventKind::ContactUpdated, Some(id), serde_json::json!({ "change": change })).await?;
+async fn contact_event(conn: &mut PgConnection, scope: &Scope, id: ContactId, event: Event) -> Result<()> {
+    events::emit(conn, scope.business(), Some(id), event, Cause::of(scope)).await?;
     Ok(())
 }
 
@@ -533,7 +533,7 @@ pub async fn update(pool: &PgPool, scope: &Scope, id: ContactId, changes: &Conta
         return Err(Error::not_found(format!("contact {id}")));
     }
     let contact = load(&mut tx, business, id).await?;
-    contact_event(&mut tx, business, id, "edited").await?;
+    contact_event(&mut tx, scope, id, Event::ContactUpdated {}).await?;
     tx.commit().await?;
     Ok(contact)
 }
@@ -546,7 +546,7 @@ pub async fn delete(pool: &PgPool, scope: &Scope, id: ContactId) -> Result<Conta
     let mut tx = pool.begin().await?;
     let contact = load(&mut tx, business, id).await?;
     sqlx::query!("DELETE FROM contacts WHERE business_id = $1 AND id = $2", business.0, id.0).execute(&mut *tx).await?;
-    contact_event(&mut tx, business, id, "deleted").await?;
+    contact_event(&mut tx, scope, id, Event::ContactDeleted {}).await?;
     tx.commit().await?;
     Ok(contact)
 }
@@ -583,19 +583,25 @@ pub fn validate_tags(tags: &[String]) -> Result<Vec<String>> {
 }
 
 /// Adds tags a contact does not have yet (any case); the contact must be in `business`.
-async fn insert_tags(conn: &mut PgConnection, business: BusinessId, id: ContactId, tags: &[String]) -> Result<u64> {
-    let done = sqlx::query!(
+/// Adds the tags the contact does not have yet; returns those.
+async fn insert_tags(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    id: ContactId,
+    tags: &[String],
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar!(
         r#"INSERT INTO contact_tags (business_id, contact_id, tag)
            SELECT c.business_id, c.id, t.tag FROM contacts c, unnest($3::text[]) AS t(tag)
            WHERE c.business_id = $1 AND c.id = $2
-           ON CONFLICT (business_id, contact_id, lower(tag)) DO NOTHING"#,
+           ON CONFLICT (business_id, contact_id, lower(tag)) DO NOTHING
+           RETURNING tag"#,
         business.0,
         id.0,
         tags
     )
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
+    .fetch_all(conn)
+    .await?)
 }
 
 /// Tags a contact (seed Contacts FLOW 4); tags it already has, in any case, are left alone. Returns the
@@ -607,8 +613,9 @@ pub async fn add_tags(pool: &PgPool, scope: &Scope, id: ContactId, tags: &[Strin
     let mut tx = pool.begin().await?;
     // Checked first so another business's id is NotFound rather than a silent no-op.
     load(&mut tx, business, id).await?;
-    if insert_tags(&mut tx, business, id, &tags).await? > 0 {
-        contact_event(&mut tx, business, id, "tagged").await?;
+    let added = insert_tags(&mut tx, business, id, &tags).await?;
+    if !added.is_empty() {
+        contact_event(&mut tx, scope, id, Event::TagAdded { tags: added }).await?;
     }
     let contact = load(&mut tx, business, id).await?;
     tx.commit().await?;
@@ -633,7 +640,7 @@ pub async fn remove_tags(pool: &PgPool, scope: &Scope, id: ContactId, tags: &[St
     )
     .execute(&mut *tx)
     .await?;
-    contact_event(&mut tx, business, id, "untagged").await?;
+    contact_event(&mut tx, scope, id, Event::TagRemoved { tags: wanted }).await?;
     let contact = load(&mut tx, business, id).await?;
     tx.commit().await?;
     Ok(contact)
@@ -723,25 +730,75 @@ pub async fn set_opted_out(
     scope.require(Area::Contacts)?;
     let business = scope.business();
     let mut tx = pool.begin().await?;
-    let done = sqlx::query!(
-        r#"UPDATE contacts
-           SET opted_out_at = CASE WHEN $3 THEN coalesce(opted_out_at, NOW()) END,
-               opt_out_source = CASE WHEN $3 THEN coalesce(opt_out_source, $4) END
-           WHERE business_id = $1 AND id = $2"#,
-        business.0,
-        id.0,
-        opted_out,
-        source
-    )
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
+    let choice = MarketingChoice { stop: opted_out, source, detail: None, at: Utc::now(), cause: Cause::of(scope) };
+    if apply_marketing_choice_on(&mut tx, business, id, &choice).await?.is_none() {
         return Err(Error::not_found(format!("contact {id}")));
     }
-    contact_event(&mut tx, business, id, if opted_out { "opted_out" } else { "opted_in" }).await?;
     let contact = load(&mut tx, business, id).await?;
     tx.commit().await?;
     Ok(contact)
+}
+
+/// A contact's choice about marketing messages: stop (opt out) or resume.
+#[derive(Debug, Clone)]
+pub struct MarketingChoice<'a> {
+    pub stop: bool,
+    /// Who recorded it: manual, keyword, user_preferences.
+    pub source: &'a str,
+    pub detail: Option<String>,
+    /// When the choice was made: only a choice newer than the last one applied counts (webhooks are
+    /// replayed and retried out of order), and its time is kept even when the state stays, so an
+    /// older opposite choice cannot slip in later.
+    pub at: DateTime<Utc>,
+    pub cause: Cause,
+}
+
+/// The one place a marketing choice is applied (a person's, WhatsApp's user preferences; the STOP
+/// keyword applies the same rule inside the inbound batch statement). Emits `opted_out` / `opted_in`
+/// when the state changes. Returns whether the contact is opted out now, `None` when no such contact.
+pub async fn apply_marketing_choice_on(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    id: ContactId,
+    choice: &MarketingChoice<'_>,
+) -> Result<Option<bool>> {
+    let Some(state) = sqlx::query!(
+        r#"WITH old AS (
+               SELECT id, opted_out_at IS NOT NULL AS was_out, marketing_preference_at FROM contacts
+               WHERE business_id = $1 AND id = $2 FOR UPDATE
+           ), applied AS (
+               UPDATE contacts c SET
+                   opted_out_at = CASE WHEN $3 THEN COALESCE(c.opted_out_at, $5) ELSE NULL END,
+                   opt_out_source = CASE WHEN $3 THEN COALESCE(c.opt_out_source, $4) ELSE NULL END,
+                   marketing_preference_at = $5
+               FROM old
+               WHERE c.business_id = $1 AND c.id = old.id
+                 AND (old.marketing_preference_at IS NULL OR old.marketing_preference_at < $5)
+               RETURNING c.opted_out_at IS NOT NULL AS is_out
+           )
+           SELECT old.was_out AS "was_out!", (SELECT is_out FROM applied) AS is_out FROM old"#,
+        business.0,
+        id.0,
+        choice.stop,
+        choice.source,
+        choice.at
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let now_out = state.is_out.unwrap_or(state.was_out);
+    if now_out != state.was_out {
+        let (source, detail) = (choice.source.to_string(), choice.detail.clone());
+        let event = if now_out {
+            Event::OptedOut { source, message_id: None, detail }
+        } else {
+            Event::OptedIn { source, detail }
+        };
+        events::emit(conn, business, Some(id), event, choice.cause).await?;
+    }
+    Ok(Some(now_out))
 }
 
 #[cfg(test)]

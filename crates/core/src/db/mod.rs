@@ -147,9 +147,23 @@ pub async fn open(settings: &Settings) -> Result<PgPool> {
     Ok(pool)
 }
 
-/// Applies the pending embedded migrations (a no-op when none are). Concurrent callers are serialised
-/// by sqlx's advisory lock.
+/// The pool reports and analytics read from: the configured read replica (`read_database_url`), else
+/// `primary`. A replica is never migrated: it follows its primary.
+pub async fn open_read(settings: &Settings, primary: &PgPool) -> Result<PgPool> {
+    match &settings.read_database_url {
+        Some(url) if !url.expose_secret().trim().is_empty() => connect_url(url.expose_secret()).await,
+        _ => Ok(primary.clone()),
+    }
+}
+
+/// Applies the pending embedded migrations, then installs or upgrades the job queue's schema (each a
+/// no-op when current). Concurrent callers are serialised by sqlx's and graphile_worker's locks.
 pub async fn migrate(pool: &PgPool) -> Result<()> {
+    migrate_schema(pool).await?;
+    crate::jobs::install(pool).await
+}
+
+async fn migrate_schema(pool: &PgPool) -> Result<()> {
     MIGRATOR.run(pool).await.map_err(|e| match e {
         sqlx::migrate::MigrateError::Execute(inner) => Error::from(inner),
         other => Error::unavailable(

@@ -10,12 +10,11 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
 use crate::auth::{Area, Scope};
 use crate::error::{Error, Result};
-use crate::events::{self, EventKind};
+use crate::events::{self, Cause, ConversationAction, Event};
 use crate::inbox::send::sending_account;
 use crate::types::{ContactId, Direction, MessageId, MessageStatus, Stage, UserId};
 use crate::whatsapp::client::GraphClient;
@@ -409,9 +408,12 @@ async fn announce(
     conn: &mut PgConnection,
     scope: &Scope,
     contact: ContactId,
-    payload: serde_json::Value,
+    action: ConversationAction,
+    messages: Option<i64>,
+    assigned_user_id: Option<UserId>,
 ) -> Result<()> {
-    events::emit(conn, scope.business(), EventKind::ConversationUpdated, Some(contact), payload).await?;
+    let event = Event::ConversationUpdated { action, messages, assigned_user_id };
+    events::emit(conn, scope.business(), Some(contact), event, Cause::of(scope)).await?;
     Ok(())
 }
 
@@ -466,7 +468,7 @@ pub async fn mark_read(
         _ => None,
     };
     if before > 0 || newest.count > 0 {
-        announce(&mut tx, scope, contact, json!({"action": "read", "messages": newest.count})).await?;
+        announce(&mut tx, scope, contact, ConversationAction::Read, Some(newest.count), None).await?;
     }
     tx.commit().await?;
     if let (Some(client), Some(account), Some(wamid)) = (receipts, account, newest.newest_wamid)
@@ -514,7 +516,7 @@ pub async fn assign(pool: &PgPool, scope: &Scope, contact: ContactId, user: User
     if done.rows_affected() == 0 {
         return Err(no_conversation(contact));
     }
-    announce(&mut tx, scope, contact, json!({"action": "assigned", "assigned_user_id": user})).await?;
+    announce(&mut tx, scope, contact, ConversationAction::Assigned, None, Some(user)).await?;
     tx.commit().await?;
     get(pool, scope, contact).await
 }
@@ -527,11 +529,11 @@ enum StateChange {
 }
 
 impl StateChange {
-    fn action(&self) -> &'static str {
+    fn action(&self) -> ConversationAction {
         match self {
-            StateChange::Unassign => "unassigned",
-            StateChange::Resolve => "resolved",
-            StateChange::Reopen => "reopened",
+            StateChange::Unassign => ConversationAction::Unassigned,
+            StateChange::Resolve => ConversationAction::Resolved,
+            StateChange::Reopen => ConversationAction::Reopened,
         }
     }
 }
@@ -549,14 +551,14 @@ async fn change_state(pool: &PgPool, scope: &Scope, contact: ContactId, change: 
            WHERE business_id = $1 AND id = $2 AND last_message_at IS NOT NULL"#,
         business.0,
         contact.0,
-        change.action()
+        change.action().as_str()
     )
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Err(no_conversation(contact));
     }
-    announce(&mut tx, scope, contact, json!({"action": change.action()})).await?;
+    announce(&mut tx, scope, contact, change.action(), None, None).await?;
     tx.commit().await?;
     get(pool, scope, contact).await
 }

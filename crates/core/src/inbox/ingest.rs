@@ -21,14 +21,15 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::billing;
 use crate::config::Settings;
+use crate::contacts;
 use crate::error::{Error, Result};
-use crate::events::{self, EventKind};
+use crate::events::{self, Cause, Event};
 use crate::pipeline;
 use crate::types::{AccountId, BusinessId, ContactId, MessageId, MessageStatus, Phone};
 use crate::whatsapp::webhook::{
@@ -1520,24 +1521,24 @@ async fn ingest_messages(
         let text = &message.described.content;
         outbox.push(events::NewEvent {
             business: message.business(),
-            kind: EventKind::MessageReceived,
             contact: Some(contact),
-            payload: json!({
-                "message_id": message_id,
-                "wamid": message.wamid(),
-                "account_id": message.item.route.account,
-                "kind": message.described.kind,
-                "text": text,
-                "context_wamid": message.described.context_wamid,
-                "sent_at": message.at(),
-            }),
+            event: Event::MessageReceived {
+                message_id,
+                wamid: message.wamid().to_string(),
+                account_id: message.item.route.account,
+                kind: message.described.kind.clone(),
+                text: text.clone(),
+                context_wamid: message.described.context_wamid.clone(),
+                sent_at: message.at(),
+            },
+            cause: Cause::customer(),
         });
         if let Some(source) = message.opt_out.filter(|_| opted_out.contains(&i)) {
             outbox.push(events::NewEvent {
                 business: message.business(),
-                kind: EventKind::ContactUpdated,
                 contact: Some(contact),
-                payload: json!({ "opted_out": true, "source": source, "message_id": message_id }),
+                event: Event::OptedOut { source: source.to_string(), message_id: Some(message_id), detail: None },
+                cause: Cause::customer(),
             });
         }
     }
@@ -1587,23 +1588,7 @@ async fn apply_status(
     // Meta bills per delivered message: the first status of a wamid that carries pricing is recorded,
     // whether or not the message was sent through wacrm (it is this number's cost either way).
     let pricing_recorded = match &status.pricing {
-        Some(p) => {
-            sqlx::query!(
-                r#"INSERT INTO message_pricing (business_id, wamid, pricing_model, category, pricing_type, billable)
-                   VALUES ($1, $2, $3, $4, $5, $6)
-                   ON CONFLICT DO NOTHING"#,
-                business.0,
-                status.id,
-                p.pricing_model,
-                p.category,
-                p.pricing_type,
-                p.billable
-            )
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-                > 0
-        }
+        Some(pricing) => billing::record_pricing_on(conn, business, &status.id, pricing).await?,
         None => false,
     };
     // Anything else in the callback data is not ours to interpret.
@@ -1668,23 +1653,19 @@ async fn apply_status(
     )
     .execute(&mut *conn)
     .await?;
-    events::emit(
-        conn,
-        business,
-        EventKind::MessageStatus,
-        Some(ContactId(row.contact_id)),
-        json!({
-            "message_id": row.id,
-            "wamid": status.id,
-            "status": new_status,
-            "reported": status.status,
-            "at": at,
-            "campaign_id": row.campaign_id,
-            "error_code": error.map(|e| e.code),
-            "error_detail": error.and_then(|e| e.detail()),
-        }),
-    )
-    .await?;
+    let event = Event::StatusChanged {
+        message_id: MessageId(row.id),
+        status: new_status,
+        wamid: Some(status.id.clone()),
+        reported: Some(status.status.clone()),
+        at: Some(at),
+        campaign_id: row.campaign_id,
+        error_code: error.map(|e| e.code),
+        error_title: error.and_then(|e| e.title.clone()),
+        error_detail: error.and_then(|e| e.detail()).map(str::to_string),
+        client_ref: None,
+    };
+    events::emit(conn, business, Some(ContactId(row.contact_id)), event, Cause::meta()).await?;
     Ok(StatusApplied { change: StatusChange::Applied, pricing_recorded })
 }
 
@@ -1713,44 +1694,21 @@ async fn apply_preference(
         sender.and_then(|c| c.profile.as_ref()).and_then(|p| p.username.as_deref()),
     )?;
     let contact = upsert_contacts(conn, &[(route.business, &who)]).await?[0];
-    // Only a preference newer than the last one applied counts (replays and retries come out of order);
-    // its time is kept even when the state stays, so an older opposite choice cannot slip in later.
-    let was_opted_out = sqlx::query_scalar!(
-        r#"WITH old AS (
-               SELECT id, opted_out_at IS NOT NULL AS was_out FROM contacts
-               WHERE business_id = $1 AND id = $2 FOR UPDATE
-           )
-           UPDATE contacts c SET
-               opted_out_at = CASE WHEN $3 THEN COALESCE(c.opted_out_at, $4) ELSE NULL END,
-               opt_out_source = CASE WHEN $3 THEN COALESCE(c.opt_out_source, 'user_preferences') ELSE NULL END,
-               marketing_preference_at = $4
-           FROM old
-           WHERE c.business_id = $1 AND c.id = old.id
-             AND (c.marketing_preference_at IS NULL OR c.marketing_preference_at < $4)
-           RETURNING old.was_out AS "was_out!""#,
-        route.business.0,
-        contact.0,
+    let choice = contacts::MarketingChoice {
         stop,
-        at
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    let changed = was_opted_out.is_some_and(|was_out| was_out != stop);
-    if changed {
-        events::emit(
-            conn,
-            route.business,
-            EventKind::ContactUpdated,
-            Some(contact),
-            json!({ "opted_out": stop, "source": "user_preferences", "detail": preference.detail }),
-        )
-        .await?;
-    }
+        source: "user_preferences",
+        detail: preference.detail.clone(),
+        at,
+        cause: Cause::customer(),
+    };
+    contacts::apply_marketing_choice_on(conn, route.business, contact, &choice).await?;
     Ok(Some(stop))
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn message(json: Value) -> Message {

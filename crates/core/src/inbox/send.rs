@@ -25,7 +25,7 @@ use crate::auth::{Area, Scope};
 use crate::billing;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::events::{self, EventKind};
+use crate::events::{self, Cause, Event};
 use crate::types::{AccountId, BusinessId, ContactId, MessageId, MessageStatus, Phone};
 use crate::whatsapp::client::{Accepted, ApiError, Endpoint, GraphClient};
 use crate::whatsapp::send::{Content, MAX_TEXT_CHARS, SendRequest};
@@ -449,15 +449,19 @@ async fn record(
     {
         billing::release_window(&mut tx, business, conversation).await?;
     }
-    events::emit(
-        &mut tx,
-        business,
-        EventKind::MessageStatus,
-        Some(contact),
-        json!({"message_id": reserved.id, "status": status, "error_code": failure.code,
-               "error_title": failure.title, "client_ref": reserved.client_ref}),
-    )
-    .await?;
+    let event = Event::StatusChanged {
+        message_id: reserved.id,
+        status,
+        wamid: None,
+        reported: None,
+        at: None,
+        campaign_id: None,
+        error_code: failure.code,
+        error_title: Some(failure.title.clone()),
+        error_detail: failure.detail.clone(),
+        client_ref: Some(reserved.client_ref),
+    };
+    events::emit(&mut tx, business, Some(contact), event, Cause::of(scope)).await?;
     tx.commit().await?;
     Err(failure.into())
 }
@@ -490,16 +494,16 @@ async fn record_accepted(
     )
     .execute(&mut *tx)
     .await?;
-    events::emit(
-        &mut tx,
-        business,
-        EventKind::MessageSent,
-        Some(contact),
-        json!({"message_id": reserved.id, "wamid": wamid, "kind": draft.kind,
-               "client_ref": reserved.client_ref, "account_id": reserved.account.id,
-               "sender_user_id": scope.user(), "opened_conversation": reserved.opened_conversation}),
-    )
-    .await?;
+    let event = Event::MessageSent {
+        message_id: reserved.id,
+        wamid: wamid.to_string(),
+        kind: draft.kind.to_string(),
+        client_ref: reserved.client_ref,
+        account_id: reserved.account.id,
+        sender_user_id: scope.user(),
+        opened_conversation: reserved.opened_conversation.clone(),
+    };
+    events::emit(&mut tx, business, Some(contact), event, Cause::of(scope)).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -392,15 +392,15 @@ async fn a_database_url_that_cannot_work_says_why(pool: PgPool) {
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
 async fn a_subscriber_gets_every_event_of_its_business_once_in_order(pool: PgPool) {
     use futures::StreamExt;
-    use wacrm_core::events::{self, EventKind, NewEvent};
+    use wacrm_core::events::{self, Cause, Event, NewEvent};
 
     let (ours, theirs) = (tenant(&pool, "ours@example.com").await, tenant(&pool, "theirs@example.com").await);
     let mut live = Box::pin(events::subscribe(&pool, &ours).await.unwrap());
     let event = |scope: &Scope, n: usize| NewEvent {
         business: scope.business(),
-        kind: EventKind::ContactUpdated,
         contact: None,
-        payload: serde_json::json!({ "n": n }),
+        event: Event::ContactsImported { created: n as u64, updated: 0 },
+        cause: Cause::default(),
     };
     // Interleaved, more than one notification's worth for our business.
     let batch: Vec<NewEvent> = (0..450).map(|n| if n % 3 == 2 { event(&theirs, n) } else { event(&ours, n) }).collect();
@@ -414,7 +414,7 @@ async fn a_subscriber_gets_every_event_of_its_business_once_in_order(pool: PgPoo
         let next = tokio::time::timeout(std::time::Duration::from_secs(10), live.next()).await;
         let event = next.expect("an event within 10 s").expect("the stream is open").unwrap();
         assert_eq!(event.business_id, ours.business());
-        seen.push(event.payload["n"].as_u64().unwrap() as usize);
+        seen.push(event.payload["created"].as_u64().unwrap() as usize);
     }
     let expected: Vec<usize> = (0..450).filter(|n| n % 3 != 2).collect();
     assert_eq!(seen, expected);

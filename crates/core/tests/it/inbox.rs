@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use sqlx::PgPool;
 use wacrm_core::auth::Role;
-use wacrm_core::events::{self, EventKind};
+use wacrm_core::events;
 use wacrm_core::inbox::conversations::{self, Assignee, Cursor, Filter, Resolution};
 use wacrm_core::inbox::send::{self, Compose, Outgoing, Sender, TemplateCategory};
 use wacrm_core::whatsapp::client::{GraphClient, RetryPolicy};
@@ -317,11 +317,7 @@ async fn text_inside_the_window_is_sent_and_recorded(pool: PgPool) {
     assert_eq!(row.preview, "Yes, ships today");
 
     let new_events = events::list_since(&pool, &scope, last_event, 100).await.unwrap();
-    assert!(
-        new_events
-            .iter()
-            .any(|e| e.kind == EventKind::MessageSent.as_str() && e.payload["message_id"] == json!(sent.id))
-    );
+    assert!(new_events.iter().any(|e| e.kind == "message_sent" && e.payload["message_id"] == json!(sent.id)));
 
     // A reply quotes the customer's message by its wamid.
     let quoted = messages.iter().find(|m| m.id == asked).unwrap().wamid.clone().unwrap();
@@ -548,7 +544,7 @@ async fn read_assign_resolve_and_reopen(pool: PgPool) {
         .await
         .unwrap()
         .into_iter()
-        .filter(|e| e.kind == EventKind::ConversationUpdated.as_str())
+        .filter(|e| e.kind == "conversation_updated")
         .map(|e| e.payload["action"].as_str().unwrap_or_default().to_string())
         .collect();
     assert_eq!(actions, ["read", "assigned", "resolved", "reopened", "unassigned"]);

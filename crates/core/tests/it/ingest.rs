@@ -330,7 +330,7 @@ async fn statuses_only_move_forward_and_keep_their_own_times(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(row, ("read".to_string(), Some(at(1749416510)), Some(at(1749416520))));
-    assert_eq!(events_of(&pool, b, "message_status").await, 2);
+    assert_eq!(events_of(&pool, b, "status_changed").await, 2);
     // Pricing arrives on delivered and again on sent: recorded once.
     let pricing: (String, String, String, bool) = sqlx::query_as(
         "SELECT pricing_model, category, pricing_type, billable FROM message_pricing WHERE business_id = $1",
@@ -474,7 +474,7 @@ async fn marketing_opt_outs_from_preferences_keywords_and_buttons(pool: PgPool) 
     .unwrap();
     deliver(&pool, &fixture("stop_button.json")).await;
     assert_eq!(contacts(&pool, b).await[0].opt_out_source.as_deref(), Some("button"));
-    assert_eq!(events_of(&pool, b, "contact_updated").await, 4);
+    assert_eq!(events_of(&pool, b, "opted_out").await + events_of(&pool, b, "opted_in").await, 4);
 }
 
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]

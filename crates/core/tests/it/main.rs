@@ -2,10 +2,12 @@
 //! database with every migration applied. One test binary for the whole crate (link time on 2 cores):
 //! each dashboard adds a module here.
 
+mod architecture;
 mod cluster;
 mod contacts;
 mod foundation;
 mod inbox;
 mod ingest;
 mod pipeline;
+mod platform;
 mod sessions;

@@ -21,7 +21,7 @@ async fn stage_of(pool: &PgPool, scope: &Scope, id: ContactId) -> Stage {
     contacts::get(pool, scope, id).await.unwrap().stage
 }
 
-async fn stage_events(pool: &PgPool, scope: &Scope) -> Vec<events::Event> {
+async fn stage_events(pool: &PgPool, scope: &Scope) -> Vec<events::Recorded> {
     let all = events::list_since(pool, scope, 0, 10_000).await.unwrap();
     all.into_iter().filter(|e| e.kind == "stage_changed").collect()
 }

@@ -10,6 +10,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, LineGauge, Paragraph};
+use wacrm_core::events;
 use wacrm_core::{ContactId, Stage};
 
 use crate::intent::{ContactDraft, ContactQuery, Intent, Queue, Request, Update};
@@ -481,7 +482,7 @@ impl Pane for Contacts {
             }
             Update::Live(event)
                 if self.started
-                    && matches!(event.kind.as_str(), "contact_updated" | "stage_changed")
+                    && events::CONTACT_CHANGES.contains(&event.kind.as_str())
                     && event.contact_id.is_some_and(|c| self.rows.iter().any(|r| r.id == c)) =>
             {
                 self.reload(queue);

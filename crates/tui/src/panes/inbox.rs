@@ -13,6 +13,7 @@ use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
+use wacrm_core::events;
 use wacrm_core::{ContactId, Direction, MessageStatus, Stage};
 
 use crate::intent::{ConversationFilter, Intent, Queue, Request, Update};
@@ -381,13 +382,13 @@ impl Inbox {
                     queue.push(Intent::Bell);
                 }
             }
-            "message_sent" | "message_status" => {
+            "message_sent" | "status_changed" => {
                 queue.load(Request::Conversation(contact));
                 if open {
                     queue.load(Request::Chat(contact));
                 }
             }
-            "conversation_updated" | "stage_changed" | "contact_updated" => {
+            kind if kind == "conversation_updated" || events::CONTACT_CHANGES.contains(&kind) => {
                 queue.load(Request::Conversation(contact));
             }
             _ => {}
@@ -1045,7 +1046,7 @@ mod tests {
         let intents = queue.drain();
         assert_eq!(loads(&intents), vec![Request::Conversation(ContactId(3))]);
         assert!(intents.contains(&Intent::Bell));
-        inbox.apply(&live("message_status", 1), &env, &mut queue);
+        inbox.apply(&live("status_changed", 1), &env, &mut queue);
         assert_eq!(loads(&queue.drain()), vec![Request::Conversation(ContactId(1)), Request::Chat(ContactId(1))]);
     }
 

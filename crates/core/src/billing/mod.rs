@@ -4,6 +4,10 @@
 //! when the contact has none open. The send gate (limit per month, active subscription) lives here too,
 //! so every sender (inbox, automation, broadcast) passes the same check.
 
+mod renewal;
+
+pub use renewal::{PERIOD_DAYS, RenewDueSubscriptions, RenewSubscription, Renewal, queue_due_renewals, renew};
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -274,4 +278,28 @@ pub async fn release_window(conn: &mut PgConnection, business: BusinessId, conve
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Records Meta's pricing of a delivered message (from its status webhook), once per wamid: Meta bills
+/// per message, whether or not it was sent through wacrm. Returns whether this call recorded it.
+pub async fn record_pricing_on(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    wamid: &str,
+    pricing: &crate::whatsapp::webhook::Pricing,
+) -> Result<bool> {
+    let done = sqlx::query!(
+        r#"INSERT INTO message_pricing (business_id, wamid, pricing_model, category, pricing_type, billable)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT DO NOTHING"#,
+        business.0,
+        wamid,
+        pricing.pricing_model,
+        pricing.category,
+        pricing.pricing_type,
+        pricing.billable
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
 }

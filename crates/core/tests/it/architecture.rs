@@ -1,0 +1,198 @@
+//! The architecture's rules, checked over the code itself: every query on tenant data is scoped by
+//! business, and every table is written only by its owner module.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use sqlx::PgPool;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The checked queries, from the offline cache every build uses.
+fn cached_queries() -> Vec<(String, String)> {
+    let dir = workspace().join(".sqlx");
+    let mut queries = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("the .sqlx query cache") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            queries.push((name, file["query"].as_str().unwrap().split_whitespace().collect::<Vec<_>>().join(" ")));
+        }
+    }
+    assert!(queries.len() > 100, "the cache looks empty: {}", queries.len());
+    queries
+}
+
+/// The tables read or written by a statement (FROM, JOIN, INTO, UPDATE).
+fn tables(sql: &str) -> BTreeSet<String> {
+    let words: Vec<&str> = sql.split(|c: char| c.is_whitespace() || c == '(' || c == ',').collect();
+    words
+        .windows(2)
+        .filter(|w| ["FROM", "JOIN", "INTO", "UPDATE"].contains(&w[0].to_uppercase().as_str()))
+        .map(|w| w[1].trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_').to_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// Whether a statement is scoped by business: a condition on business_id, or an insert that sets it.
+fn scoped(sql: &str) -> bool {
+    let lower = sql.to_lowercase();
+    let condition = ["business_id =", "business_id=", "business_id in (", "business_id <>", "using (business_id"]
+        .iter()
+        .any(|pattern| lower.contains(pattern));
+    let insert_sets_it = lower.split("insert into ").skip(1).any(|rest| {
+        rest.split_once('(').is_some_and(|(_, columns)| columns.split(')').next().unwrap_or("").contains("business_id"))
+    });
+    condition || insert_sets_it
+}
+
+/// Statements on tenant tables that are rightly not scoped by one business, each with its reason.
+const UNSCOPED: &[(&str, &str)] = &[
+    ("webhook_events", "the raw webhook log: not tenant data until an event is routed to its business"),
+    ("FROM whatsapp_accounts WHERE phone_number_id", "routing: which business a webhook's number belongs to"),
+    ("FROM whatsapp_accounts WHERE waba_id", "routing: which business a template webhook's WABA belongs to"),
+    ("DELETE FROM user_sessions WHERE token_hash", "logout: the secret session token names its own business"),
+    ("FROM subscriptions WHERE status = 'active' AND renews_at <= NOW()", "the renewal sweep over every business"),
+    ("FROM events WHERE (tx, id) >", "durable consumers read every business's events"),
+    ("UPDATE event_consumers", "a consumer's position, set from the event it reached"),
+];
+
+/// Every query in `.sqlx/` that touches a table with a `business_id` column filters by it (the named
+/// exceptions aside): the tenant isolation rule, and what distributing the tenant tables by
+/// business_id (Citus) needs.
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn every_query_on_tenant_tables_is_scoped_by_business(pool: PgPool) {
+    let tenant: BTreeSet<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.columns
+         WHERE table_schema = 'public' AND column_name = 'business_id'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    assert!(tenant.contains("contacts") && tenant.contains("messages"), "{tenant:?}");
+    let mut unscoped = Vec::new();
+    for (file, sql) in cached_queries() {
+        let touched: Vec<String> = tables(&sql).into_iter().filter(|t| tenant.contains(t)).collect();
+        if touched.is_empty() || scoped(&sql) || UNSCOPED.iter().any(|(pattern, _)| sql.contains(pattern)) {
+            continue;
+        }
+        unscoped.push(format!("{file} ({}): {}", touched.join(", "), &sql[..sql.len().min(160)]));
+    }
+    assert!(unscoped.is_empty(), "queries on tenant tables without a business_id filter:\n{}", unscoped.join("\n"));
+}
+
+/// Which module of core owns (alone writes) each table.
+const OWNERS: &[(&str, &str)] = &[
+    ("businesses", "business.rs"),
+    ("waba_owners", "business.rs"),
+    ("whatsapp_accounts", "business.rs"),
+    ("users", "auth.rs"),
+    ("user_sessions", "auth.rs"),
+    ("contacts", "contacts/"),
+    ("contact_tags", "contacts/"),
+    ("contact_import_rows", "contacts/"),
+    ("contact_import_seen", "contacts/"),
+    ("messages", "inbox/"),
+    ("webhook_events", "inbox/"),
+    ("webhook_pending", "inbox/"),
+    ("pipeline_history", "pipeline"),
+    ("pipeline_blocked_transitions", "pipeline"),
+    ("pipeline_keyword_rules", "pipeline"),
+    ("pipeline_settings", "pipeline"),
+    ("plans", "billing/"),
+    ("subscriptions", "billing/"),
+    ("subscription_periods", "billing/"),
+    ("usage_logs", "billing/"),
+    ("message_pricing", "billing/"),
+    ("events", "events/"),
+    ("event_consumers", "events/"),
+    ("message_templates", "templates"),
+    ("campaigns", "broadcast"),
+    ("campaign_logs", "broadcast"),
+    ("automation_rules", "automation"),
+];
+
+/// Writes outside the owner, each with its reason: (table, file, reason).
+const FOREIGN_WRITES: &[(&str, &str, &str)] = &[
+    ("*", "demo.rs", "the benchmark tenant (1,000,000 messages) is generated set-based in one pass"),
+    (
+        "contacts",
+        "inbox/",
+        "a conversation is the contact row's conversation columns (unread count, last message, assignee, \
+         resolved), which the inbox owns; inbound contacts are upserted in the batched ingest statement",
+    ),
+    ("contacts", "pipeline", "the pipeline owns the stage column, changed only by pipeline::move_stage_on"),
+];
+
+/// The tables a source file writes (INSERT INTO, UPDATE, DELETE FROM inside its SQL).
+fn writes(source: &str) -> BTreeSet<String> {
+    let flat = source.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut written = BTreeSet::new();
+    for verb in ["INSERT INTO ", "UPDATE ", "DELETE FROM "] {
+        for rest in flat.split(verb).skip(1) {
+            let table: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            // `ON CONFLICT ... DO UPDATE SET` updates the row being inserted, not another table.
+            if !table.is_empty() && table != "SET" && table.chars().all(|c| !c.is_ascii_uppercase()) {
+                written.insert(table);
+            }
+        }
+    }
+    written
+}
+
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+/// Each table is written only by its owner module (the named exceptions aside): other dashboards call
+/// the owner's `*_on(&mut conn)` functions, so work from several dashboards shares one transaction.
+#[test]
+fn every_table_is_written_only_by_its_owner() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut foreign = Vec::new();
+    for path in files {
+        let relative = path.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
+        let source = std::fs::read_to_string(&path).unwrap();
+        for table in writes(&source) {
+            let Some((_, owner)) = OWNERS.iter().find(|(t, _)| *t == table) else {
+                foreign.push(format!("{relative}: writes {table}, which has no owner in OWNERS"));
+                continue;
+            };
+            let excused =
+                FOREIGN_WRITES.iter().any(|(t, file, _)| (*t == table || *t == "*") && relative.starts_with(file));
+            if !relative.starts_with(owner) && !excused {
+                foreign.push(format!("{relative}: writes {table}, owned by {owner}"));
+            }
+        }
+    }
+    assert!(foreign.is_empty(), "writes outside the owner module:\n{}", foreign.join("\n"));
+}
+
+#[test]
+fn the_lints_recognise_what_they_look_for() {
+    assert_eq!(
+        tables("SELECT 1 FROM contacts c JOIN messages m ON true WHERE x IN (SELECT 1 FROM users)"),
+        ["contacts", "messages", "users"].into_iter().map(String::from).collect()
+    );
+    assert!(scoped("UPDATE contacts SET x = 1 WHERE business_id = $1"));
+    assert!(scoped("INSERT INTO waba_owners (waba_id, business_id) VALUES ($1, $2)"));
+    assert!(!scoped("SELECT business_id FROM contacts WHERE id = $1"));
+    assert_eq!(
+        writes("sqlx::query!(\"INSERT INTO contact_tags (a) ON CONFLICT DO UPDATE SET a = 1\"); UPDATE contacts SET"),
+        ["contact_tags", "contacts"].into_iter().map(String::from).collect()
+    );
+}

@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod inbox;
 pub mod jobs;
+pub mod listing;
 pub mod pipeline;
 pub mod templates;
 pub mod types;

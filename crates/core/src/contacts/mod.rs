@@ -18,6 +18,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use crate::auth::{Area, Scope};
 use crate::error::{Error, Result};
 use crate::events::{self, Cause, Event};
+use crate::listing;
 use crate::types::{BusinessId, ContactId, Phone, Stage, plain_name};
 
 /// A contact as every view shows it.
@@ -156,12 +157,7 @@ impl FromStr for Sort {
     }
 }
 
-/// One page of a list and the cursor of the next one (`None` on the last page).
-#[derive(Debug, Clone, Serialize)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next: Option<String>,
-}
+pub use crate::listing::Page;
 
 /// Where a keyset page starts: just after the row with these sort keys. Rendered as an opaque string
 /// `<sort>:<id>:<key>` that the next call takes back.
@@ -361,7 +357,7 @@ pub async fn list(
 ) -> Result<Page<Contact>> {
     scope.require(Area::Contacts)?;
     let cursor = after.map(|a| Cursor::parse(a, sort)).transpose()?;
-    let limit = limit.clamp(1, MAX_PAGE);
+    let limit = listing::limit(limit, MAX_PAGE)?;
     // One row more than asked says whether a next page exists.
     let mut rows: Vec<ContactRow> =
         select(pool, scope.business(), filter, sort, cursor.as_ref(), Some(limit + 1)).try_collect().await?;

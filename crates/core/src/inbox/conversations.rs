@@ -60,19 +60,11 @@ impl Serialize for Cursor {
     }
 }
 
-/// One page of a keyset-paginated list; `next` is `None` on the last page.
-#[derive(Debug, Clone, Serialize)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next: Option<Cursor>,
-}
+/// One page of conversations or of a chat; `next` is `None` on the last page.
+pub type Page<T> = crate::listing::Page<T, Cursor>;
 
 fn check_limit(limit: i64) -> Result<i64> {
-    if (1..=MAX_PAGE).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(Error::invalid(format!("a page of {limit} rows is not possible"), format!("use --limit 1 to {MAX_PAGE}")))
-    }
+    crate::listing::limit(limit, MAX_PAGE)
 }
 
 /// Whose conversations to show (the views mine / unassigned / all).

@@ -412,7 +412,7 @@ pub async fn recent_events(pool: &PgPool, limit: i64) -> Result<Vec<RawEvent>> {
         r#"SELECT id, received_at, outcome, business_id AS "business_id: BusinessId", attempts, processed_at,
                   length(body) AS "bytes!", error, summary AS "summary: sqlx::types::Json<Summary>"
            FROM webhook_events ORDER BY id DESC LIMIT $1"#,
-        limit.clamp(1, crate::types::MAX_LISTED_ROWS)
+        crate::listing::limit(limit, crate::types::MAX_LISTED_ROWS)?
     )
     .fetch_all(pool)
     .await?;

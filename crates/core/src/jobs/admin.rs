@@ -99,12 +99,7 @@ fn select(extra: &str) -> String {
 
 /// Jobs, soonest first, optionally of one state and one task.
 pub async fn list(pool: &PgPool, state: Option<JobState>, task: Option<&str>, limit: i64) -> Result<Vec<JobRow>> {
-    if !(1..=MAX_LISTED_ROWS).contains(&limit) {
-        return Err(Error::invalid(
-            format!("cannot list {limit} jobs"),
-            format!("ask for 1 to {MAX_LISTED_ROWS} jobs"),
-        ));
-    }
+    let limit = crate::listing::limit(limit, MAX_LISTED_ROWS)?;
     let sql = format!(
         "SELECT * FROM ({}) AS listed
          WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR task = $2)

@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use crate::auth::{Area, Scope};
 use crate::contacts::{self, Contact, ContactFilter, Page, Sort};
 use crate::error::{Error, Result};
+use crate::listing;
 use crate::types::{ContactId, MAX_LISTED_ROWS, Stage, UserId};
 
 /// One board column.
@@ -104,7 +105,7 @@ pub async fn history(
            ORDER BY h.id DESC LIMIT $3"#,
         scope.business().0,
         contact.map(|c| c.0),
-        limit.clamp(1, MAX_LISTED_ROWS)
+        listing::limit(limit, MAX_LISTED_ROWS)?
     )
     .fetch_all(pool)
     .await?)
@@ -248,7 +249,7 @@ pub async fn stuck(
         scope.business().0,
         stage as Option<Stage>,
         days as i32,
-        limit.clamp(1, MAX_LISTED_ROWS)
+        listing::limit(limit, MAX_LISTED_ROWS)?
     )
     .fetch_all(pool)
     .await?)

@@ -242,15 +242,43 @@ struct Reserved {
     request: SendRequest,
     client_ref: Uuid,
     opened_conversation: Option<String>,
+    cause: Cause,
+    campaign: Option<i32>,
+}
+
+/// Who asks for a send, when it is not simply the acting scope: an automation rule or a campaign.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The cause its events carry (`None`: the scope's user, else the system).
+    pub cause: Option<Cause>,
+    /// The campaign the message belongs to (`messages.campaign_id`).
+    pub campaign: Option<i32>,
+    /// The send's idempotency key, chosen by the caller from its own claim row (a campaign recipient,
+    /// an automation action). The reservation is unique per business: a second send with the same key
+    /// is refused as a conflict before Meta is called, so a retried job never sends twice. It travels to
+    /// Meta as `biz_opaque_callback_data`, as every send's does. `None`: a fresh one.
+    pub client_ref: Option<Uuid>,
 }
 
 /// Sends one message (seed Inbox FLOW 4). `Ok` means Meta accepted it; every refusal after the gate
 /// leaves the message recorded as `failed` with Meta's error code and returns [`Error::WhatsApp`].
 pub async fn send(pool: &PgPool, scope: &Scope, sender: &Sender, outgoing: &Outgoing) -> Result<SentMessage> {
+    send_as(pool, scope, sender, outgoing, &Origin::default()).await
+}
+
+/// [`send`] for automation and broadcast: the same gate, reservation and recording, with the origin's
+/// cause, campaign and idempotency key.
+pub async fn send_as(
+    pool: &PgPool,
+    scope: &Scope,
+    sender: &Sender,
+    outgoing: &Outgoing,
+    origin: &Origin,
+) -> Result<SentMessage> {
     scope.require(Area::Inbox)?;
     let draft = draft(&outgoing.compose)?;
     let at = Utc::now();
-    let reserved = gate_and_reserve(pool, scope, sender, outgoing, &draft, at).await?;
+    let reserved = gate_and_reserve(pool, scope, sender, outgoing, &draft, at, origin).await?;
     let outcome = sender.client.send(&reserved.account.endpoint, &reserved.request).await;
     record(pool, scope, outgoing.contact, &reserved, &draft, at, outcome).await
 }
@@ -262,6 +290,7 @@ async fn gate_and_reserve(
     outgoing: &Outgoing,
     draft: &Draft,
     at: DateTime<Utc>,
+    origin: &Origin,
 ) -> Result<Reserved> {
     let business = scope.business();
     let mut tx = pool.begin().await?;
@@ -324,11 +353,12 @@ async fn gate_and_reserve(
     let account = sending_account(&mut tx, business, outgoing.account, outgoing.contact).await?;
     let opened_conversation =
         billing::gate_send(&mut tx, business, outgoing.contact, at, sender.conversation_price).await?;
-    let client_ref = Uuid::new_v4();
+    let client_ref = origin.client_ref.unwrap_or_else(Uuid::new_v4);
     let id = sqlx::query_scalar!(
         r#"INSERT INTO messages (business_id, whatsapp_account_id, contact_id, direction, content, status, sent_at,
-                                 kind, payload, context_wamid, sender_user_id, client_ref)
-           VALUES ($1, $2, $3, 'out', $4, 'pending', $5, $6, $7, $8, $9, $10)
+                                 kind, payload, context_wamid, sender_user_id, client_ref, campaign_id)
+           VALUES ($1, $2, $3, 'out', $4, 'pending', $5, $6, $7, $8, $9, $10, $11)
+           ON CONFLICT (business_id, client_ref) WHERE client_ref IS NOT NULL DO NOTHING
            RETURNING id"#,
         business.0,
         account.id.0,
@@ -339,15 +369,31 @@ async fn gate_and_reserve(
         (!draft.payload.is_null()).then_some(&draft.payload),
         reply_to.as_deref(),
         scope.user().map(|u| u.0),
-        client_ref
+        client_ref,
+        origin.campaign
     )
-    .fetch_one(&mut *tx)
-    .await?;
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| {
+        Error::conflict(
+            format!("the send {client_ref} was already made; it is not sent again"),
+            "look the message up by this reference instead of sending it once more",
+        )
+    })?;
     tx.commit().await?;
     let request = SendRequest::new(phone.wa_id(), draft.wire.clone())
         .replying_to(reply_to)
         .with_callback_data(client_ref.to_string());
-    Ok(Reserved { id: MessageId(id), account, request, client_ref, opened_conversation })
+    let cause = origin.cause.unwrap_or_else(|| Cause::of(scope));
+    Ok(Reserved {
+        id: MessageId(id),
+        account,
+        request,
+        client_ref,
+        opened_conversation,
+        cause,
+        campaign: origin.campaign,
+    })
 }
 
 /// The wamid of the chat message a reply quotes.
@@ -455,13 +501,13 @@ async fn record(
         wamid: None,
         reported: None,
         at: None,
-        campaign_id: None,
+        campaign_id: reserved.campaign,
         error_code: failure.code,
         error_title: Some(failure.title.clone()),
         error_detail: failure.detail.clone(),
         client_ref: Some(reserved.client_ref),
     };
-    events::emit(&mut tx, business, Some(contact), event, Cause::of(scope)).await?;
+    events::emit(&mut tx, business, Some(contact), event, reserved.cause).await?;
     tx.commit().await?;
     Err(failure.into())
 }
@@ -503,7 +549,7 @@ async fn record_accepted(
         sender_user_id: scope.user(),
         opened_conversation: reserved.opened_conversation.clone(),
     };
-    events::emit(&mut tx, business, Some(contact), event, Cause::of(scope)).await?;
+    events::emit(&mut tx, business, Some(contact), event, reserved.cause).await?;
     tx.commit().await?;
     Ok(())
 }

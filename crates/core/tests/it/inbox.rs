@@ -674,3 +674,24 @@ async fn status_webhooks_from_the_fake_move_a_reply_to_read(pool: PgPool) {
         "{deliveries:?}; {raw_events:?}"
     );
 }
+
+/// A send made on behalf of an automation rule or a campaign carries its cause, and its caller's
+/// idempotency key: the same key a second time is refused before Meta is called.
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_send_with_an_idempotency_key_goes_out_once_with_its_cause(pool: PgPool) {
+    let fake = FakeGraph::start().await.unwrap();
+    let scope = tenant(&pool, "Origins", "1000000077", &fake).await;
+    let c = contact(&pool, &scope, "+12025550477", "Buyer").await;
+    inbound(&pool, &scope, c, "hello", hours_ago(1.0)).await;
+    let key = uuid::Uuid::new_v4();
+    let cause = events::Cause::automation(42, &events::Cause::customer());
+    let origin = send::Origin { cause: Some(cause), campaign: None, client_ref: Some(key) };
+    let sent = send::send_as(&pool, &scope, &sender(3), &text(c, "Thanks!"), &origin).await.unwrap();
+    assert_eq!(sent.client_ref, key);
+    let again = send::send_as(&pool, &scope, &sender(3), &text(c, "Thanks!"), &origin).await;
+    assert!(matches!(again, Err(Error::Conflict { .. })), "{again:?}");
+    assert_eq!(fake.requests().len(), 1, "Meta was called once");
+    let stored = events::list_since(&pool, &scope, 0, 1000).await.unwrap();
+    let event = stored.iter().find(|e| e.kind == "message_sent").unwrap();
+    assert_eq!(event.cause(), cause);
+}

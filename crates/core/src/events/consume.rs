@@ -112,18 +112,23 @@ pub async fn after_now(pool: &PgPool) -> Result<Position> {
     Ok(Position { tx: horizon(&mut conn).await? - 1, event: i64::MAX })
 }
 
-/// Where event `id` of the scope's business stands: `wacrm events tail --since ID` resumes there.
+/// Where a reader that has seen event `id` of the scope's business resumes: `wacrm events tail --since
+/// ID`. For an id that is not one of the business's events (0, or another business's), it resumes
+/// before the oldest transaction of the business's events with a higher id: each of them is read, a
+/// few older ones of the same transactions perhaps again (at least once, never a gap).
 pub async fn position_of(pool: &PgPool, scope: &Scope, id: i64) -> Result<Position> {
-    sqlx::query_as!(
-        Position,
-        r#"SELECT tx::text::bigint AS "tx!", id AS event FROM events WHERE business_id = $1 AND id = $2"#,
+    let found = sqlx::query!(
+        r#"SELECT (SELECT tx::text::bigint FROM events WHERE business_id = $1 AND id = $2) AS exact,
+                  (SELECT min(tx::text::bigint) FROM events WHERE business_id = $1 AND id > $2) AS oldest_after"#,
         scope.business().0,
         id
     )
-    .fetch_optional(pool)
-    .await?
-    .ok_or_else(|| {
-        Error::invalid(format!("there is no event {id} in this business"), "resume from an event id it printed")
+    .fetch_one(pool)
+    .await?;
+    Ok(match (found.exact, found.oldest_after) {
+        (Some(tx), _) => Position { tx, event: id },
+        (None, Some(tx)) => Position { tx: tx - 1, event: i64::MAX },
+        (None, None) => after_now(pool).await?,
     })
 }
 

@@ -124,9 +124,15 @@ async fn a_resumed_tail_misses_no_event_committed_out_of_id_order(pool: PgPool) 
     let from = events::position_of(&pool, &scope, low).await.unwrap();
     let (rest, _) = events::after(&pool, &scope, from, 100).await.unwrap();
     assert_eq!(rest.iter().map(|e| e.id).collect::<Vec<_>>(), vec![high]);
-    // Another business's event id is not a place to resume from.
+    // From an id that is not one of the business's events (0, another business's), every later
+    // event of the business is read, and none of another business.
+    let from_start = events::position_of(&pool, &scope, 0).await.unwrap();
+    let (all, _) = events::after(&pool, &scope, from_start, 100).await.unwrap();
+    assert!(all.iter().any(|e| e.id == low) && all.iter().any(|e| e.id == high));
     let other = tenant(&pool, "other@example.com").await;
-    assert!(events::position_of(&pool, &other, low).await.is_err());
+    let from_theirs = events::position_of(&pool, &other, low).await.unwrap();
+    let (theirs, _) = events::after(&pool, &other, from_theirs, 100).await.unwrap();
+    assert!(theirs.iter().all(|e| e.business_id == other.business()), "{theirs:?}");
 }
 
 /// Events are typed: what core writes reads back as the same variant, with its cause and version.

@@ -182,7 +182,8 @@ pub struct Change<V = Value> {
 #[derive(Debug, Clone)]
 pub enum ChangeValue {
     Messages(Box<MessagesValue>),
-    TemplateStatus(TemplateStatusUpdate),
+    /// `message_template_status_update` or `template_category_update`: routed by the entry's WABA id.
+    Template(TemplateUpdate),
     UserPreferences(UserPreferencesValue),
     /// A field we do not handle (account_update, security, flows, …): acknowledged and ignored.
     Other(String),
@@ -196,7 +197,12 @@ impl Change {
         }
         Ok(match self.field.as_str() {
             "messages" => ChangeValue::Messages(Box::new(typed(&self.field, &self.value)?)),
-            "message_template_status_update" => ChangeValue::TemplateStatus(typed(&self.field, &self.value)?),
+            "message_template_status_update" => {
+                ChangeValue::Template(TemplateUpdate::Status(typed(&self.field, &self.value)?))
+            }
+            "template_category_update" => {
+                ChangeValue::Template(TemplateUpdate::Category(typed(&self.field, &self.value)?))
+            }
             "user_preferences" => ChangeValue::UserPreferences(typed(&self.field, &self.value)?),
             other => ChangeValue::Other(other.to_string()),
         })
@@ -562,7 +568,42 @@ pub struct Pricing {
     pub pricing_type: Option<String>,
 }
 
-/// `field: "message_template_status_update"`: no metadata, routed by the entry's WABA id.
+/// A template webhook: no metadata, routed by the entry's WABA id (shared/whatsapp-cloud-api.md §2.5).
+#[derive(Debug, Clone)]
+pub enum TemplateUpdate {
+    Status(TemplateStatusUpdate),
+    Category(TemplateCategoryUpdate),
+}
+
+impl TemplateUpdate {
+    /// Which template, as the webhook names it: Meta's id, name and language.
+    pub fn template(&self) -> (Option<String>, Option<&str>, Option<&str>) {
+        let (id, name, language) = match self {
+            TemplateUpdate::Status(u) => (&u.message_template_id, &u.message_template_name, &u.message_template_language),
+            TemplateUpdate::Category(u) => (&u.message_template_id, &u.message_template_name, &u.message_template_language),
+        };
+        let id = id.as_ref().and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        });
+        (id, name.as_deref(), language.as_deref())
+    }
+
+    /// For logs and the raw log's summary: `template spring_sale APPROVED`.
+    pub fn label(&self) -> String {
+        let (_, name, _) = self.template();
+        let what = match self {
+            TemplateUpdate::Status(u) => u.event.clone(),
+            TemplateUpdate::Category(u) => {
+                format!("category {}", u.new_category.as_deref().or(u.correct_category.as_deref()).unwrap_or("?"))
+            }
+        };
+        format!("template {} {what}", name.unwrap_or("?"))
+    }
+}
+
+/// `field: "message_template_status_update"`: APPROVED, REJECTED (with `reason`), PAUSED, DISABLED, …
 #[derive(Debug, Clone, Deserialize)]
 pub struct TemplateStatusUpdate {
     pub event: String,
@@ -573,8 +614,38 @@ pub struct TemplateStatusUpdate {
     pub message_template_name: Option<String>,
     #[serde(default)]
     pub message_template_language: Option<String>,
+    /// A rejection reason (`INVALID_FORMAT`, `PROMOTIONAL`, …); `NONE` or null otherwise.
     #[serde(default)]
     pub reason: Option<String>,
+    #[serde(default)]
+    pub message_template_category: Option<String>,
+    /// Only when disabled: `{disable_date}`.
+    #[serde(default)]
+    pub disable_info: Option<Value>,
+    /// Only when locked or unlocked: `{title, description}`.
+    #[serde(default)]
+    pub other_info: Option<Value>,
+}
+
+/// `field: "template_category_update"`. Impending: `correct_category` and the time it applies
+/// (`category_update_timestamp`); completed: `previous_category` and `new_category`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TemplateCategoryUpdate {
+    #[serde(default)]
+    pub message_template_id: Option<Value>,
+    #[serde(default)]
+    pub message_template_name: Option<String>,
+    #[serde(default)]
+    pub message_template_language: Option<String>,
+    #[serde(default)]
+    pub previous_category: Option<String>,
+    #[serde(default)]
+    pub new_category: Option<String>,
+    #[serde(default)]
+    pub correct_category: Option<String>,
+    /// Unix seconds.
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub category_update_timestamp: Option<i64>,
 }
 
 /// `field: "user_preferences"`: a user stopped or resumed marketing messages from the number.
@@ -778,6 +849,28 @@ mod tests {
                 assert_eq!(parsed.to_string(), checked.to_string());
             }
         }
+    }
+
+    #[test]
+    fn template_status_and_category_updates_parse() {
+        let status = Change {
+            field: "message_template_status_update".into(),
+            value: serde_json::json!({"event": "REJECTED", "message_template_id": 1689556908129832_i64,
+                "message_template_name": "spring_sale", "message_template_language": "en_US",
+                "reason": "INVALID_FORMAT", "new_field": 1}),
+        };
+        let Ok(ChangeValue::Template(update @ TemplateUpdate::Status(ref s))) = status.value() else { panic!() };
+        assert_eq!(s.reason.as_deref(), Some("INVALID_FORMAT"));
+        assert_eq!(update.template(), (Some("1689556908129832".into()), Some("spring_sale"), Some("en_US")));
+        assert_eq!(update.label(), "template spring_sale REJECTED");
+        let impending = Change {
+            field: "template_category_update".into(),
+            value: serde_json::json!({"message_template_id": "1", "message_template_name": "x",
+                "message_template_language": "en", "correct_category": "MARKETING", "new_category": "UTILITY",
+                "category_update_timestamp": 1760000000}),
+        };
+        let Ok(ChangeValue::Template(TemplateUpdate::Category(c))) = impending.value() else { panic!() };
+        assert_eq!((c.correct_category.as_deref(), c.category_update_timestamp), (Some("MARKETING"), Some(1760000000)));
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod inbox;
 pub mod pipeline;
 pub mod planned;
 pub mod session;
+pub mod templates;
 pub mod tui;
 pub mod users;
 pub mod webhook;

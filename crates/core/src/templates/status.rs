@@ -15,6 +15,9 @@ use crate::error::Result;
 use crate::types::BusinessId;
 use crate::whatsapp::webhook::{TemplateCategoryUpdate, TemplateStatusUpdate, TemplateUpdate};
 
+/// How far ahead of our clock a webhook's time may be (clock skew between Meta and us).
+const FUTURE_TOLERANCE_MINUTES: i64 = 5;
+
 /// What applying one update did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -27,7 +30,9 @@ pub enum Applied {
 }
 
 /// Applies one template webhook for `business` under its own savepoint (a failure rolls back only
-/// this update). `time` is the entry's `time` (unix seconds); a missing or future one reads as now.
+/// this update). `time` is the entry's `time` (unix seconds); a missing one, or one more than a few
+/// minutes ahead of our clock (trusted, it would pin the status against every later update), reads as
+/// now.
 pub async fn apply_update_on(
     conn: &mut PgConnection,
     business: BusinessId,
@@ -35,7 +40,10 @@ pub async fn apply_update_on(
     update: &TemplateUpdate,
 ) -> Result<Applied> {
     let now = Utc::now();
-    let at = time.and_then(|t| DateTime::from_timestamp(t, 0)).map_or(now, |t| t.min(now));
+    let at = time
+        .and_then(|t| DateTime::from_timestamp(t, 0))
+        .filter(|t| *t <= now + chrono::TimeDelta::minutes(FUTURE_TOLERANCE_MINUTES))
+        .unwrap_or(now);
     let mut savepoint = Connection::begin(&mut *conn).await?;
     match apply(&mut savepoint, business, at, update).await {
         Ok(applied) => {

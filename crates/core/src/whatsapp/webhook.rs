@@ -859,7 +859,8 @@ mod tests {
                 "message_template_name": "spring_sale", "message_template_language": "en_US",
                 "reason": "INVALID_FORMAT", "new_field": 1}),
         };
-        let Ok(ChangeValue::Template(update @ TemplateUpdate::Status(ref s))) = status.value() else { panic!() };
+        let Ok(ChangeValue::Template(update)) = status.value() else { panic!() };
+        let TemplateUpdate::Status(s) = &update else { panic!() };
         assert_eq!(s.reason.as_deref(), Some("INVALID_FORMAT"));
         assert_eq!(update.template(), (Some("1689556908129832".into()), Some("spring_sale"), Some("en_US")));
         assert_eq!(update.label(), "template spring_sale REJECTED");

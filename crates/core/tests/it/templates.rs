@@ -177,7 +177,7 @@ async fn submit_posts_meta_s_shape_and_keeps_to_100_creations_an_hour(pool: PgPo
 async fn status_webhooks_apply_once_in_order_and_only_to_the_waba_s_business(pool: PgPool) {
     let fake = FakeGraph::start().await.unwrap();
     let a = tenant(&pool, "a", "106540352242922", WABA_A, &fake).await;
-    let b = tenant(&pool, "b", "206540352242922", WABA_B, &fake).await;
+    let b = tenant(&pool, "b", "206540352241111", WABA_B, &fake).await;
     let (id, meta_id) = submitted(&pool, &a).await;
     let t0 = soon();
     // B has a template of the same name and language, never touched by A's webhooks.
@@ -192,7 +192,7 @@ async fn status_webhooks_apply_once_in_order_and_only_to_the_waba_s_business(poo
     // An older PAUSED arriving late changes nothing but the history.
     webhook(&pool, WABA_A, t0 + 50, "message_template_status_update", status_update("PAUSED", &meta_id, None)).await;
     let t = templates::get(&pool, &a, &TemplateRef::Id(id)).await.unwrap();
-    assert_eq!((t.status.as_str(), t.rejection_reason), ("approved".to_string(), None));
+    assert_eq!((t.status.as_str(), t.rejection_reason), ("approved", None));
     let approved: Vec<String> = templates::approved(&pool, &a).await.unwrap().into_iter().map(|t| t.name).collect();
     assert_eq!(approved, vec!["order_update"]);
     assert_eq!(history(&pool, id, "status").await, 3);
@@ -346,7 +346,7 @@ async fn delete_is_refused_while_used_or_disabled_and_locks_the_name(pool: PgPoo
 async fn render_fills_from_the_contact_and_explicit_values(pool: PgPool) {
     let fake = FakeGraph::start().await.unwrap();
     let a = tenant(&pool, "a", "106540352242922", WABA_A, &fake).await;
-    let b = tenant(&pool, "b", "206540352242922", WABA_B, &fake).await;
+    let b = tenant(&pool, "b", "206540352241111", WABA_B, &fake).await;
     let welcome = json!({"name": "welcome", "language": "en", "category": "MARKETING", "parameter_format": "NAMED",
         "components": [{"type": "BODY", "text": "Hi {{first_name}}, use code {{code}} this week.",
                         "example": {"body_text_named_params": [{"param_name": "first_name", "example": "Ana"},
@@ -379,7 +379,7 @@ async fn render_fills_from_the_contact_and_explicit_values(pool: PgPool) {
 async fn another_business_s_template_ids_are_not_found_and_nothing_changes(pool: PgPool) {
     let fake = FakeGraph::start().await.unwrap();
     let a = tenant(&pool, "a", "106540352242922", WABA_A, &fake).await;
-    let b = tenant(&pool, "b", "206540352242922", WABA_B, &fake).await;
+    let b = tenant(&pool, "b", "206540352241111", WABA_B, &fake).await;
     let created = templates::create(&pool, &a, &spec(order_update())).await.unwrap();
     let theirs = TemplateRef::Id(created.id);
     assert!(matches!(templates::get(&pool, &b, &theirs).await, Err(Error::NotFound { .. })));

@@ -269,7 +269,10 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             if !submit {
                 return ctx.out.done(&format!("created draft template {} ({}); submit it with `wacrm templates submit {}`", created.name, created.id, created.id), &created);
             }
-            let submitted = templates::submit(pool, &graph, &scope, &TemplateRef::Id(created.id)).await?;
+            let submitted =
+                templates::submit(pool, &graph, &scope, &TemplateRef::Id(created.id)).await.with_context(|| {
+                    format!("template {} was created as draft {} but not submitted", created.name, created.id)
+                })?;
             warn(&submitted.warnings);
             ctx.out.done(&format!("created template {} ({}) and submitted it: {}", created.name, created.id, submitted.template.status), &submitted)
         }
@@ -390,4 +393,48 @@ fn lint(ctx: &Context, files: &[PathBuf]) -> Result<()> {
         "fix each finding as its fix says, then run `wacrm templates lint` again",
     )
     .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        spec: SpecArgs,
+    }
+
+    fn spec(args: &[&str]) -> Result<TemplateSpec> {
+        Flags::try_parse_from(["t"].iter().chain(args)).unwrap().spec.spec(None)
+    }
+
+    #[test]
+    fn flags_build_a_definition_meta_accepts() {
+        let built = spec(&[
+            "--name", "order_update", "--lang", "en_US", "--category", "utility",
+            "--header", "Order {{1}}", "--header-example", "4411",
+            "--body", "Hi {{1}}, order {{2}} has shipped.", "--body-example", "Ana", "--body-example", "4411",
+            "--footer", "Reply STOP to opt out", "--quick-reply", "Thanks",
+            "--url-button", "Track|https://e.com/t/{{1}}|https://e.com/t/4411", "--phone-button", "Call|+15550783881",
+        ])
+        .unwrap();
+        assert_eq!(templates::lint(&built), vec![]);
+        assert_eq!(built.category, Category::Utility);
+        assert_eq!(built.buttons()[1].url.as_deref(), Some("https://e.com/t/{{1}}"));
+        let named = spec(&[
+            "--name", "welcome", "--lang", "en", "--category", "MARKETING", "--parameter-format", "named",
+            "--body", "Hi {{first_name}}, welcome aboard.", "--body-example", "first_name=Ana",
+        ])
+        .unwrap();
+        assert_eq!(templates::lint(&named), vec![]);
+    }
+
+    #[test]
+    fn a_missing_flag_is_named() {
+        let e = spec(&["--name", "x", "--lang", "en", "--body", "Hi there."]).unwrap_err();
+        assert!(e.to_string().contains("--category"), "{e}");
+    }
 }

@@ -10,7 +10,9 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::json;
 use wacrm_core::ContactId;
-use wacrm_core::templates::spec::{Body, Button, Buttons, Component, Example, Footer, Header, HeaderFormat, NamedExample};
+use wacrm_core::templates::spec::{
+    Body, Button, Buttons, Component, Example, Footer, Header, HeaderFormat, NamedExample,
+};
 use wacrm_core::templates::{self, Category, LintError, ParameterFormat, TemplateRef, TemplateSpec, Values};
 use wacrm_core::whatsapp::client::GraphClient;
 
@@ -137,9 +139,9 @@ pub struct SpecArgs {
     /// MARKETING, UTILITY or AUTHENTICATION.
     #[arg(long)]
     category: Option<Category>,
-    /// POSITIONAL ({{1}}) or NAMED ({{first_name}}).
-    #[arg(long, default_value = "POSITIONAL")]
-    parameter_format: ParameterFormat,
+    /// POSITIONAL ({{1}}, the default) or NAMED ({{first_name}}) (edit: defaults to the template's).
+    #[arg(long)]
+    parameter_format: Option<ParameterFormat>,
     /// The message text, up to 1,024 characters.
     #[arg(long)]
     body: Option<String>,
@@ -180,23 +182,39 @@ impl SpecArgs {
         if let Some(file) = &self.file {
             return Ok(TemplateSpec::parse(&read_file(file)?)?);
         }
-        let missing = |flag: &str| wacrm_core::Error::invalid(format!("{flag} is required"), "pass it, or give the whole definition with --file");
+        let missing = |flag: &str| {
+            wacrm_core::Error::invalid(
+                format!("{flag} is required"),
+                "pass it, or give the whole definition with --file",
+            )
+        };
         let name = self.name.clone().or(current.map(|c| c.name.clone())).ok_or_else(|| missing("--name"))?;
         let language = self.lang.clone().or(current.map(|c| c.language.clone())).ok_or_else(|| missing("--lang"))?;
         let category = self.category.or(current.map(|c| c.category)).ok_or_else(|| missing("--category"))?;
         let body = self.body.clone().ok_or_else(|| missing("--body"))?;
-        let format = self.parameter_format;
+        let format = self.parameter_format.or(current.map(|c| c.parameter_format)).unwrap_or_default();
         let mut components = Vec::new();
         if let Some(text) = &self.header {
             let example = self.header_example.as_ref().map(|value| match format {
                 ParameterFormat::Positional => Example { header_text: Some(vec![value.clone()]), ..Example::default() },
-                ParameterFormat::Named => Example { header_text_named_params: Some(named_examples(std::slice::from_ref(value))), ..Example::default() },
+                ParameterFormat::Named => Example {
+                    header_text_named_params: Some(named_examples(std::slice::from_ref(value))),
+                    ..Example::default()
+                },
             });
-            components.push(Component::Header(Header { format: HeaderFormat::Text, text: Some(text.clone()), example }));
+            components.push(Component::Header(Header {
+                format: HeaderFormat::Text,
+                text: Some(text.clone()),
+                example,
+            }));
         }
         let example = (!self.body_example.is_empty()).then(|| match format {
-            ParameterFormat::Positional => Example { body_text: Some(vec![self.body_example.clone()]), ..Example::default() },
-            ParameterFormat::Named => Example { body_text_named_params: Some(named_examples(&self.body_example)), ..Example::default() },
+            ParameterFormat::Positional => {
+                Example { body_text: Some(vec![self.body_example.clone()]), ..Example::default() }
+            }
+            ParameterFormat::Named => {
+                Example { body_text_named_params: Some(named_examples(&self.body_example)), ..Example::default() }
+            }
         });
         components.push(Component::Body(Body { text: body, example }));
         if let Some(text) = &self.footer {
@@ -267,14 +285,26 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             let spec = spec.spec(None)?;
             let created = templates::create(pool, &scope, &spec).await?;
             if !submit {
-                return ctx.out.done(&format!("created draft template {} ({}); submit it with `wacrm templates submit {}`", created.name, created.id, created.id), &created);
+                return ctx.out.done(
+                    &format!(
+                        "created draft template {} ({}); submit it with `wacrm templates submit {}`",
+                        created.name, created.id, created.id
+                    ),
+                    &created,
+                );
             }
             let submitted =
                 templates::submit(pool, &graph, &scope, &TemplateRef::Id(created.id)).await.with_context(|| {
                     format!("template {} was created as draft {} but not submitted", created.name, created.id)
                 })?;
             warn(&submitted.warnings);
-            ctx.out.done(&format!("created template {} ({}) and submitted it: {}", created.name, created.id, submitted.template.status), &submitted)
+            ctx.out.done(
+                &format!(
+                    "created template {} ({}) and submitted it: {}",
+                    created.name, created.id, submitted.template.status
+                ),
+                &submitted,
+            )
         }
         Command::List { all } => {
             let list = templates::list(pool, &scope, all).await?;
@@ -286,21 +316,42 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
                 return ctx.out.record(&detail);
             }
             let t = &detail.template;
-            ctx.out.line(format!("{} ({}) #{}  {}  {}", t.name, t.language, t.id, t.category.as_deref().unwrap_or("-"), t.status))?;
+            ctx.out.line(format!(
+                "{} ({}) #{}  {}  {}",
+                t.name,
+                t.language,
+                t.id,
+                t.category.as_deref().unwrap_or("-"),
+                t.status
+            ))?;
             if let Some(reason) = &t.rejection_reason {
                 ctx.out.line(format!("rejected: {reason}"))?;
             }
             if let Some(pending) = &t.pending_category {
-                ctx.out.line(format!("Meta will re-categorise it as {pending} at {}", t.pending_category_at.map(|a| a.to_rfc3339()).unwrap_or_default()))?;
+                ctx.out.line(format!(
+                    "Meta will re-categorise it as {pending} at {}",
+                    t.pending_category_at.map(|a| a.to_rfc3339()).unwrap_or_default()
+                ))?;
             }
-            ctx.out.line(format!("quality: {}   Meta id: {}", t.quality.as_deref().unwrap_or("-"), t.meta_id.as_deref().unwrap_or("-")))?;
+            ctx.out.line(format!(
+                "quality: {}   Meta id: {}",
+                t.quality.as_deref().unwrap_or("-"),
+                t.meta_id.as_deref().unwrap_or("-")
+            ))?;
             ctx.out.line(format!("edit slots: {}", detail.edit_slots.describe()))?;
             ctx.out.line(format!("\n{}\n", t.content))?;
             for finding in &detail.lint {
                 ctx.out.line(format!("lint: {finding}"))?;
             }
             for h in &detail.history {
-                ctx.out.line(format!("{}  {} {} ({}){}", h.at.format("%Y-%m-%d %H:%M"), h.kind, h.value, h.source, h.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()))?;
+                ctx.out.line(format!(
+                    "{}  {} {} ({}){}",
+                    h.at.format("%Y-%m-%d %H:%M"),
+                    h.kind,
+                    h.value,
+                    h.source,
+                    h.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                ))?;
             }
             Ok(())
         }
@@ -310,7 +361,8 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             let spec = spec.spec(Some(&current.spec()))?;
             let edited = templates::edit(pool, &graph, &scope, &reference, &spec, use_edit_slot).await?;
             let how = if edited.sent_to_meta { "sent to Meta for review" } else { "changed locally" };
-            ctx.out.done(&format!("template {} {how} ({})", edited.template.name, edited.edit_slots.describe()), &edited)
+            ctx.out
+                .done(&format!("template {} {how} ({})", edited.template.name, edited.edit_slots.describe()), &edited)
         }
         Command::Rm { template } => {
             let removed = templates::remove(pool, &graph, &scope, &template.reference()).await?;
@@ -319,7 +371,8 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
         }
         Command::Render { template, contact, params } => {
             let explicit = Values::parse_pairs(&params)?;
-            let rendered = templates::render_for_contact(pool, &scope, &template.reference(), contact, explicit).await?;
+            let rendered =
+                templates::render_for_contact(pool, &scope, &template.reference(), contact, explicit).await?;
             if ctx.out.format != Format::Table {
                 return ctx.out.record(&rendered);
             }
@@ -331,7 +384,11 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
                 ctx.out.line(footer)?;
             }
             for b in &rendered.buttons {
-                ctx.out.line(format!("[{}]{}", b.text.as_deref().unwrap_or(&b.kind), b.url.as_deref().map(|u| format!(" {u}")).unwrap_or_default()))?;
+                ctx.out.line(format!(
+                    "[{}]{}",
+                    b.text.as_deref().unwrap_or(&b.kind),
+                    b.url.as_deref().map(|u| format!(" {u}")).unwrap_or_default()
+                ))?;
             }
             Ok(())
         }
@@ -339,13 +396,24 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             let submitted = templates::submit(pool, &graph, &scope, &template.reference()).await?;
             warn(&submitted.warnings);
             let t = &submitted.template;
-            ctx.out.done(&format!("template {} submitted: {} (Meta id {})", t.name, t.status, t.meta_id.as_deref().unwrap_or("-")), &submitted)
+            ctx.out.done(
+                &format!(
+                    "template {} submitted: {} (Meta id {})",
+                    t.name,
+                    t.status,
+                    t.meta_id.as_deref().unwrap_or("-")
+                ),
+                &submitted,
+            )
         }
         Command::Sync => {
             let report = templates::sync(pool, &graph, &scope).await?;
             warn(&report.skipped);
             ctx.out.done(
-                &format!("synced {} page(s): {} new, {} updated, {} unchanged", report.pages, report.created, report.updated, report.unchanged),
+                &format!(
+                    "synced {} page(s): {} new, {} updated, {} unchanged",
+                    report.pages, report.created, report.updated, report.unchanged
+                ),
                 &report,
             )
         }
@@ -368,11 +436,17 @@ fn lint(ctx: &Context, files: &[PathBuf]) -> Result<()> {
             Ok(spec) => findings.extend(templates::lint(&spec).into_iter().map(|f| (name.clone(), f))),
             Err(e) => findings.push((
                 name.clone(),
-                LintError { field: "(file)".into(), rule: "unreadable", message: e.to_string(), fix: e.hint().unwrap_or_default().to_string() },
+                LintError {
+                    field: "(file)".into(),
+                    rule: "unreadable",
+                    message: e.to_string(),
+                    fix: e.hint().unwrap_or_default().to_string(),
+                },
             )),
         }
     }
-    let rows: Vec<FileFinding> = findings.iter().map(|(file, finding)| FileFinding { file: file.clone(), finding }).collect();
+    let rows: Vec<FileFinding> =
+        findings.iter().map(|(file, finding)| FileFinding { file: file.clone(), finding }).collect();
     match ctx.out.format {
         Format::Table => {
             for row in &rows {
@@ -414,19 +488,48 @@ mod tests {
     #[test]
     fn flags_build_a_definition_meta_accepts() {
         let built = spec(&[
-            "--name", "order_update", "--lang", "en_US", "--category", "utility",
-            "--header", "Order {{1}}", "--header-example", "4411",
-            "--body", "Hi {{1}}, order {{2}} has shipped.", "--body-example", "Ana", "--body-example", "4411",
-            "--footer", "Reply STOP to opt out", "--quick-reply", "Thanks",
-            "--url-button", "Track|https://e.com/t/{{1}}|https://e.com/t/4411", "--phone-button", "Call|+15550783881",
+            "--name",
+            "order_update",
+            "--lang",
+            "en_US",
+            "--category",
+            "utility",
+            "--header",
+            "Order {{1}}",
+            "--header-example",
+            "4411",
+            "--body",
+            "Hi {{1}}, order {{2}} has shipped.",
+            "--body-example",
+            "Ana",
+            "--body-example",
+            "4411",
+            "--footer",
+            "Reply STOP to opt out",
+            "--quick-reply",
+            "Thanks",
+            "--url-button",
+            "Track|https://e.com/t/{{1}}|https://e.com/t/4411",
+            "--phone-button",
+            "Call|+15550783881",
         ])
         .unwrap();
         assert_eq!(templates::lint(&built), vec![]);
         assert_eq!(built.category, Category::Utility);
         assert_eq!(built.buttons()[1].url.as_deref(), Some("https://e.com/t/{{1}}"));
         let named = spec(&[
-            "--name", "welcome", "--lang", "en", "--category", "MARKETING", "--parameter-format", "named",
-            "--body", "Hi {{first_name}}, welcome aboard.", "--body-example", "first_name=Ana",
+            "--name",
+            "welcome",
+            "--lang",
+            "en",
+            "--category",
+            "MARKETING",
+            "--parameter-format",
+            "named",
+            "--body",
+            "Hi {{first_name}}, welcome aboard.",
+            "--body-example",
+            "first_name=Ana",
         ])
         .unwrap();
         assert_eq!(templates::lint(&named), vec![]);

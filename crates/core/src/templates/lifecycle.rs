@@ -12,7 +12,9 @@ use sqlx::PgPool;
 use super::TemplateRecord;
 use super::meta::waba_on;
 use super::spec::TemplateSpec;
-use super::store::{EditSlots, NAME_LOCK_DAYS, TemplateRef, edit_slots_on, fetch, find_on, refuse_lint, usage_blockers_on};
+use super::store::{
+    EditSlots, NAME_LOCK_DAYS, TemplateRef, edit_slots_on, fetch, find_on, refuse_lint, usage_blockers_on,
+};
 use crate::auth::{Area, Scope};
 use crate::error::{Error, Result};
 use crate::whatsapp::client::GraphClient;
@@ -41,9 +43,13 @@ pub async fn edit(
     let business = scope.business();
     let mut tx = pool.begin().await?;
     let current = find_on(&mut tx, business, reference).await?;
-    sqlx::query!("SELECT id FROM message_templates WHERE business_id = $1 AND id = $2 FOR UPDATE", business.0, current.id.0)
-        .fetch_one(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "SELECT id FROM message_templates WHERE business_id = $1 AND id = $2 FOR UPDATE",
+        business.0,
+        current.id.0
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     if current.name != spec.name || current.language != spec.language {
         return Err(Error::invalid(
             format!(
@@ -68,14 +74,20 @@ pub async fn edit(
         "draft" | "rejected" | "paused" | "approved" | "flagged" => {}
         other => {
             return Err(Error::conflict(
-                format!("template {} is {other}: Meta allows editing only approved, rejected and paused templates", current.name),
+                format!(
+                    "template {} is {other}: Meta allows editing only approved, rejected and paused templates",
+                    current.name
+                ),
                 "wait for Meta's review to end (`wacrm templates sync`), or create a new template",
             ));
         }
     }
     if approved && submitted && was.category != spec.category {
         return Err(Error::invalid(
-            format!("the category of approved template {} cannot change ({} → {})", current.name, was.category, spec.category),
+            format!(
+                "the category of approved template {} cannot change ({} → {})",
+                current.name, was.category, spec.category
+            ),
             "keep the category, or create a new template in the new category",
         ));
     }
@@ -157,9 +169,13 @@ pub async fn remove(pool: &PgPool, graph: &GraphClient, scope: &Scope, reference
     let business = scope.business();
     let mut tx = pool.begin().await?;
     let current = find_on(&mut tx, business, reference).await?;
-    sqlx::query!("SELECT id FROM message_templates WHERE business_id = $1 AND id = $2 FOR UPDATE", business.0, current.id.0)
-        .fetch_one(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "SELECT id FROM message_templates WHERE business_id = $1 AND id = $2 FOR UPDATE",
+        business.0,
+        current.id.0
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     if current.deleted_at.is_some() {
         return Err(Error::not_found(reference));
     }
@@ -187,7 +203,8 @@ pub async fn remove(pool: &PgPool, graph: &GraphClient, scope: &Scope, reference
             (Utc::now() + Duration::days(NAME_LOCK_DAYS)).format("%Y-%m-%d")
         ));
         warnings.push(
-            "messages of this template not yet delivered are still attempted for up to 30 days (PENDING_DELETION)".into(),
+            "messages of this template not yet delivered are still attempted for up to 30 days (PENDING_DELETION)"
+                .into(),
         );
     }
     sqlx::query!(

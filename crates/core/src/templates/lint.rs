@@ -47,7 +47,13 @@ impl fmt::Display for LintError {
 struct Findings(Vec<LintError>);
 
 impl Findings {
-    fn add(&mut self, field: impl Into<String>, rule: &'static str, message: impl Into<String>, fix: impl Into<String>) {
+    fn add(
+        &mut self,
+        field: impl Into<String>,
+        rule: &'static str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
         self.0.push(LintError { field: field.into(), rule, message: message.into(), fix: fix.into() });
     }
 }
@@ -77,7 +83,9 @@ pub fn lint(spec: &TemplateSpec) -> Vec<LintError> {
     let format = spec.parameter_format;
     match spec.body() {
         Some(body) => text_with_parameters(&mut out, "body", &body.text, body.example.as_ref(), format),
-        None => out.add("body", "body-missing", "the template has no body", "add a BODY component with the message text"),
+        None => {
+            out.add("body", "body-missing", "the template has no body", "add a BODY component with the message text")
+        }
     }
     if let Some(header) = spec.header() {
         self::header(&mut out, header, format);
@@ -125,7 +133,12 @@ pub fn check_value(value: &str) -> Result<(), String> {
 
 fn name(out: &mut Findings, name: &str) {
     if name.is_empty() {
-        out.add("name", "name-empty", "the name is empty", "name it in lowercase letters, digits and _, e.g. order_update");
+        out.add(
+            "name",
+            "name-empty",
+            "the name is empty",
+            "name it in lowercase letters, digits and _, e.g. order_update",
+        );
         return;
     }
     if name.chars().count() > MAX_NAME {
@@ -137,11 +150,8 @@ fn name(out: &mut Findings, name: &str) {
         );
     }
     if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-        let suggestion: String = name
-            .trim()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
-            .collect();
+        let suggestion: String =
+            name.trim().chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
         out.add(
             "name",
             "name-charset",
@@ -188,7 +198,12 @@ fn header(out: &mut Findings, header: &Header, format: ParameterFormat) {
         return;
     }
     let Some(text) = header.text.as_deref().filter(|t| !t.trim().is_empty()) else {
-        out.add("header.text", "header-text-missing", "the TEXT header has no text", "write the header text, or drop the header");
+        out.add(
+            "header.text",
+            "header-text-missing",
+            "the TEXT header has no text",
+            "write the header text, or drop the header",
+        );
         return;
     };
     if text.chars().count() > MAX_HEADER {
@@ -219,7 +234,13 @@ fn header(out: &mut Findings, header: &Header, format: ParameterFormat) {
     parameters(out, "header", text, header.example.as_ref(), format, false);
 }
 
-fn text_with_parameters(out: &mut Findings, field: &str, text: &str, example: Option<&Example>, format: ParameterFormat) {
+fn text_with_parameters(
+    out: &mut Findings,
+    field: &str,
+    text: &str,
+    example: Option<&Example>,
+    format: ParameterFormat,
+) {
     let chars = text.chars().count();
     if text.trim().is_empty() {
         out.add(format!("{field}.text"), "body-empty", "the body is empty", "write the message text");
@@ -305,7 +326,12 @@ fn positions(out: &mut Findings, field: &str, text: &str, found: &[Placeholder])
         );
     }
     if found.last().is_some_and(|p| p.end == trimmed_end) {
-        out.add(field, "parameter-at-end", "the body ends with a parameter", "end the body with fixed text, e.g. \"… {{2}}. Thanks!\"");
+        out.add(
+            field,
+            "parameter-at-end",
+            "the body ends with a parameter",
+            "end the body with fixed text, e.g. \"… {{2}}. Thanks!\"",
+        );
     }
     for pair in found.windows(2) {
         let between = &text[pair[0].end..pair[1].start];
@@ -313,7 +339,11 @@ fn positions(out: &mut Findings, field: &str, text: &str, found: &[Placeholder])
             out.add(
                 field,
                 "parameters-adjacent",
-                format!("{} and {} have no text between them", &text[pair[0].start..pair[0].end], &text[pair[1].start..pair[1].end]),
+                format!(
+                    "{} and {} have no text between them",
+                    &text[pair[0].start..pair[0].end],
+                    &text[pair[1].start..pair[1].end]
+                ),
                 "put words between the parameters, or merge them into one",
             );
         }
@@ -321,7 +351,13 @@ fn positions(out: &mut Findings, field: &str, text: &str, found: &[Placeholder])
 }
 
 /// One example per parameter, in Meta's shape for the format.
-fn examples(out: &mut Findings, field: &str, found: &[Placeholder], example: Option<&Example>, format: ParameterFormat) {
+fn examples(
+    out: &mut Findings,
+    field: &str,
+    found: &[Placeholder],
+    example: Option<&Example>,
+    format: ParameterFormat,
+) {
     let keys: Vec<String> = {
         let mut keys = Vec::new();
         for key in found.iter().filter_map(Placeholder::key) {
@@ -349,15 +385,19 @@ fn examples(out: &mut Findings, field: &str, found: &[Placeholder], example: Opt
                     if header {
                         "give one example per parameter: example.header_text = [\"Summer Sale\"]".to_string()
                     } else {
-                        "give one example per parameter, in order: example.body_text = [[\"Ana\", \"4411\"]]".to_string()
+                        "give one example per parameter, in order: example.body_text = [[\"Ana\", \"4411\"]]"
+                            .to_string()
                     },
                 );
             }
         }
         ParameterFormat::Named => {
-            let named = example.and_then(|e| if header { e.header_text_named_params.as_ref() } else { e.body_text_named_params.as_ref() });
+            let named = example.and_then(|e| {
+                if header { e.header_text_named_params.as_ref() } else { e.body_text_named_params.as_ref() }
+            });
             let path = if header { "example.header_text_named_params" } else { "example.body_text_named_params" };
-            let given: BTreeSet<&str> = named.map(|n| n.iter().map(|e| e.param_name.as_str()).collect()).unwrap_or_default();
+            let given: BTreeSet<&str> =
+                named.map(|n| n.iter().map(|e| e.param_name.as_str()).collect()).unwrap_or_default();
             for key in keys.iter().filter(|k| !given.contains(k.as_str())) {
                 out.add(
                     format!("{field}.{path}"),
@@ -397,11 +437,17 @@ fn buttons(out: &mut Findings, buttons: &[Button], category: Category) {
     for (kind, max, rule) in limits {
         let n = count(kind);
         if n > max {
-            out.add("buttons", rule, format!("{n} {kind} buttons, more than {max}"), format!("keep at most {max} {kind} button(s)"));
+            out.add(
+                "buttons",
+                rule,
+                format!("{n} {kind} buttons, more than {max}"),
+                format!("keep at most {max} {kind} button(s)"),
+            );
         }
     }
     // Quick replies form one group, before or after the other buttons, never interleaved with them.
-    let groups = buttons.windows(2).filter(|w| (w[0].kind() == "QUICK_REPLY") != (w[1].kind() == "QUICK_REPLY")).count();
+    let groups =
+        buttons.windows(2).filter(|w| (w[0].kind() == "QUICK_REPLY") != (w[1].kind() == "QUICK_REPLY")).count();
     if groups > 1 {
         out.add(
             "buttons",
@@ -411,14 +457,29 @@ fn buttons(out: &mut Findings, buttons: &[Button], category: Category) {
         );
     }
     if count("COPY_CODE") > 0 && category != Category::Marketing {
-        out.add("buttons", "copy-code-category", "a COPY_CODE button outside a MARKETING template", "remove it, or make the template MARKETING");
+        out.add(
+            "buttons",
+            "copy-code-category",
+            "a COPY_CODE button outside a MARKETING template",
+            "remove it, or make the template MARKETING",
+        );
     }
     let otp = count("OTP");
     if category == Category::Authentication && otp != 1 {
-        out.add("buttons", "otp-button", format!("an AUTHENTICATION template needs exactly one OTP button, it has {otp}"), "give it one OTP button (otp_type COPY_CODE or ONE_TAP)");
+        out.add(
+            "buttons",
+            "otp-button",
+            format!("an AUTHENTICATION template needs exactly one OTP button, it has {otp}"),
+            "give it one OTP button (otp_type COPY_CODE or ONE_TAP)",
+        );
     }
     if category != Category::Authentication && otp > 0 {
-        out.add("buttons", "otp-button", "an OTP button outside an AUTHENTICATION template", "remove it, or make the template AUTHENTICATION");
+        out.add(
+            "buttons",
+            "otp-button",
+            "an OTP button outside an AUTHENTICATION template",
+            "remove it, or make the template AUTHENTICATION",
+        );
     }
     for (i, button) in buttons.iter().enumerate() {
         one_button(out, i, button);
@@ -431,7 +492,12 @@ fn one_button(out: &mut Findings, i: usize, button: &Button) {
     let label = button.text.as_deref().unwrap_or("");
     // OTP and COPY_CODE buttons carry Meta's own fixed label.
     if !matches!(kind.as_str(), "OTP" | "COPY_CODE") && label.trim().is_empty() {
-        out.add(field("text"), "button-text-missing", format!("the {kind} button has no label"), "give it a label of up to 25 characters");
+        out.add(
+            field("text"),
+            "button-text-missing",
+            format!("the {kind} button has no label"),
+            "give it a label of up to 25 characters",
+        );
     }
     if label.chars().count() > MAX_BUTTON_LABEL {
         out.add(
@@ -445,7 +511,10 @@ fn one_button(out: &mut Findings, i: usize, button: &Button) {
         "PHONE_NUMBER" => {
             let phone = button.phone_number.as_deref().unwrap_or("");
             let digits = phone.strip_prefix('+').unwrap_or(phone);
-            if phone.chars().count() > MAX_BUTTON_PHONE || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            if phone.chars().count() > MAX_BUTTON_PHONE
+                || digits.is_empty()
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
                 out.add(
                     field("phone_number"),
                     "button-phone-invalid",
@@ -457,15 +526,31 @@ fn one_button(out: &mut Findings, i: usize, button: &Button) {
         "URL" => {
             let url = button.url.as_deref().unwrap_or("");
             if !(url.starts_with("https://") || url.starts_with("http://")) {
-                out.add(field("url"), "button-url-invalid", format!("{url:?} is not an http(s) URL"), "write the full URL, e.g. https://example.com/orders/{{1}}");
+                out.add(
+                    field("url"),
+                    "button-url-invalid",
+                    format!("{url:?} is not an http(s) URL"),
+                    "write the full URL, e.g. https://example.com/orders/{{1}}",
+                );
             }
             if url.chars().count() > MAX_BUTTON_URL {
-                out.add(field("url"), "button-url-too-long", format!("the URL has {} characters, more than {MAX_BUTTON_URL}", url.chars().count()), format!("shorten it to {MAX_BUTTON_URL} characters"));
+                out.add(
+                    field("url"),
+                    "button-url-too-long",
+                    format!("the URL has {} characters, more than {MAX_BUTTON_URL}", url.chars().count()),
+                    format!("shorten it to {MAX_BUTTON_URL} characters"),
+                );
             }
             let found = placeholders(url);
-            let at_end_only = found.len() == 1 && found[0].end == url.len() && found[0].kind == PlaceholderKind::Positional(1);
+            let at_end_only =
+                found.len() == 1 && found[0].end == url.len() && found[0].kind == PlaceholderKind::Positional(1);
             if !found.is_empty() && !at_end_only {
-                out.add(field("url"), "button-url-variable", "a URL may hold one variable, {{1}}, and only at its end", "end the URL with {{1}}: https://example.com/orders/{{1}}");
+                out.add(
+                    field("url"),
+                    "button-url-variable",
+                    "a URL may hold one variable, {{1}}, and only at its end",
+                    "end the URL with {{1}}: https://example.com/orders/{{1}}",
+                );
             }
             let has_example = button.example.as_ref().is_some_and(|e| match e {
                 serde_json::Value::Array(items) => !items.is_empty(),
@@ -473,7 +558,12 @@ fn one_button(out: &mut Findings, i: usize, button: &Button) {
                 _ => false,
             });
             if !found.is_empty() && !has_example {
-                out.add(field("example"), "example-missing", "the URL's variable has no example", "add example = [\"https://example.com/orders/4411\"]");
+                out.add(
+                    field("example"),
+                    "example-missing",
+                    "the URL's variable has no example",
+                    "add example = [\"https://example.com/orders/4411\"]",
+                );
             }
         }
         _ => {}
@@ -556,8 +646,14 @@ mod tests {
         assert_eq!(rules(body(&"x".repeat(1024), json!({}))), Vec::<&str>::new());
         assert_eq!(rules(body("{{1}} is here.", json!({"body_text": [["a"]]}))), vec!["parameter-at-start"]);
         assert_eq!(rules(body("Hello {{1}}", json!({"body_text": [["a"]]}))), vec!["parameter-at-end"]);
-        assert_eq!(rules(body("Hi {{1}} {{2}} there", json!({"body_text": [["a", "b"]]}))), vec!["parameters-adjacent"]);
-        assert_eq!(rules(body("Hi {{1}} and {{3}} there", json!({"body_text": [["a", "b"]]}))), vec!["parameter-sequence"]);
+        assert_eq!(
+            rules(body("Hi {{1}} {{2}} there", json!({"body_text": [["a", "b"]]}))),
+            vec!["parameters-adjacent"]
+        );
+        assert_eq!(
+            rules(body("Hi {{1}} and {{3}} there", json!({"body_text": [["a", "b"]]}))),
+            vec!["parameter-sequence"]
+        );
         assert_eq!(rules(body("Hi {{1}} and {{2}} there", json!({"body_text": [["a"]]}))), vec!["example-missing"]);
         assert_eq!(rules(body("Hi {{1}} there", json!({"body_text": [["a", "b"]]}))), vec!["example-mismatch"]);
         assert_eq!(rules(body("Hi {{ 1 }} there", json!({}))), vec!["placeholder-malformed"]);
@@ -577,7 +673,10 @@ mod tests {
         });
         let found = lint(&spec(named.clone()));
         assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!((found[0].rule, found[0].field.as_str()), ("example-missing", "body.example.body_text_named_params"));
+        assert_eq!(
+            (found[0].rule, found[0].field.as_str()),
+            ("example-missing", "body.example.body_text_named_params")
+        );
         assert!(found[0].message.contains("{{code}}"), "{}", found[0].message);
         let numbered = with(named, "/components/0/text", json!("Hi {{1}} there"));
         assert!(rules(numbered).contains(&"parameter-format-mismatch"));
@@ -585,13 +684,23 @@ mod tests {
 
     #[test]
     fn header_and_footer_rules() {
-        assert_eq!(rules(with(good(), "/components/0/text", json!("x".repeat(61)))), vec!["header-too-long", "example-mismatch"]);
         assert_eq!(
-            rules(with(with(good(), "/components/0/text", json!("A {{1}} B {{2}}")), "/components/0/example/header_text", json!(["a", "b"]))),
+            rules(with(good(), "/components/0/text", json!("x".repeat(61)))),
+            vec!["header-too-long", "example-mismatch"]
+        );
+        assert_eq!(
+            rules(with(
+                with(good(), "/components/0/text", json!("A {{1}} B {{2}}")),
+                "/components/0/example/header_text",
+                json!(["a", "b"])
+            )),
             vec!["header-parameters"]
         );
         assert_eq!(rules(with(good(), "/components/0/text", json!("Order *{{1}}*"))), vec!["header-characters"]);
-        assert_eq!(rules(with(good(), "/components/0/text", json!("Order \u{1F600} {{1}}"))), vec!["header-characters"]);
+        assert_eq!(
+            rules(with(good(), "/components/0/text", json!("Order \u{1F600} {{1}}"))),
+            vec!["header-characters"]
+        );
         // A header may begin or end with its parameter.
         assert_eq!(rules(with(good(), "/components/0/text", json!("{{1}}"))), Vec::<&str>::new());
         assert_eq!(rules(with(good(), "/components/2/text", json!("x".repeat(61)))), vec!["footer-too-long"]);
@@ -606,14 +715,26 @@ mod tests {
         let buttons = |list: serde_json::Value| with(good(), "/components/3/buttons", list);
         let qr = |t: &str| json!({"type": "QUICK_REPLY", "text": t});
         let url = json!({"type": "URL", "text": "Go", "url": "https://e.com"});
-        assert_eq!(rules(buttons(json!((0..11).map(|i| qr(&i.to_string())).collect::<Vec<_>>()))), vec!["buttons-too-many", "buttons-quick-reply-count"]);
+        assert_eq!(
+            rules(buttons(json!((0..11).map(|i| qr(&i.to_string())).collect::<Vec<_>>()))),
+            vec!["buttons-too-many", "buttons-quick-reply-count"]
+        );
         assert_eq!(rules(buttons(json!([url, url, url]))), vec!["buttons-url-count"]);
         assert_eq!(rules(buttons(json!([qr("a"), url, qr("b")]))), vec!["buttons-grouping"]);
         assert_eq!(rules(buttons(json!([qr("a"), qr("b"), url]))), Vec::<&str>::new());
         assert_eq!(rules(buttons(json!([qr(&"x".repeat(26))]))), vec!["button-text-too-long"]);
-        assert_eq!(rules(buttons(json!([{"type": "PHONE_NUMBER", "text": "Call", "phone_number": "call me"}]))), vec!["button-phone-invalid"]);
-        assert_eq!(rules(buttons(json!([{"type": "URL", "text": "Go", "url": "https://e.com/{{1}}/x", "example": ["x"]}]))), vec!["button-url-variable"]);
-        assert_eq!(rules(buttons(json!([{"type": "URL", "text": "Go", "url": "https://e.com/{{1}}"}]))), vec!["example-missing"]);
+        assert_eq!(
+            rules(buttons(json!([{"type": "PHONE_NUMBER", "text": "Call", "phone_number": "call me"}]))),
+            vec!["button-phone-invalid"]
+        );
+        assert_eq!(
+            rules(buttons(json!([{"type": "URL", "text": "Go", "url": "https://e.com/{{1}}/x", "example": ["x"]}]))),
+            vec!["button-url-variable"]
+        );
+        assert_eq!(
+            rules(buttons(json!([{"type": "URL", "text": "Go", "url": "https://e.com/{{1}}"}]))),
+            vec!["example-missing"]
+        );
         assert_eq!(rules(buttons(json!([{"type": "COPY_CODE", "example": "SAVE10"}]))), vec!["copy-code-category"]);
         assert_eq!(rules(buttons(json!([{"type": "OTP", "otp_type": "COPY_CODE"}]))), vec!["otp-button"]);
         let auth = with(with(good(), "/category", json!("AUTHENTICATION")), "/components/3/buttons", json!([qr("a")]));

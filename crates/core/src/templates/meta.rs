@@ -95,7 +95,10 @@ pub async fn submit(pool: &PgPool, graph: &GraphClient, scope: &Scope, reference
     let template = find_on(&mut conn, business, reference).await?;
     if template.status != "draft" {
         let hint = if template.status == "rejected" {
-            format!("change it with `wacrm templates edit {}`: an edit of a rejected template resubmits it", template.id)
+            format!(
+                "change it with `wacrm templates edit {}`: an edit of a rejected template resubmits it",
+                template.id
+            )
         } else {
             "only drafts are submitted; `wacrm templates show` tells where this one stands".to_string()
         };
@@ -110,9 +113,13 @@ pub async fn submit(pool: &PgPool, graph: &GraphClient, scope: &Scope, reference
         Ok(created) => created,
         Err(e) => {
             if !e.outcome_unknown {
-                sqlx::query!("DELETE FROM message_template_history WHERE business_id = $1 AND id = $2", business.0, slot)
-                    .execute(pool)
-                    .await?;
+                sqlx::query!(
+                    "DELETE FROM message_template_history WHERE business_id = $1 AND id = $2",
+                    business.0,
+                    slot
+                )
+                .execute(pool)
+                .await?;
             }
             return Err(e.into());
         }
@@ -161,7 +168,9 @@ async fn reserve_creation(
     name: &str,
 ) -> Result<(i64, i64)> {
     let mut tx = pool.begin().await?;
-    sqlx::query!("SELECT waba_id FROM waba_owners WHERE waba_id = $1 FOR UPDATE", waba).fetch_optional(&mut *tx).await?;
+    sqlx::query!("SELECT waba_id FROM waba_owners WHERE waba_id = $1 FOR UPDATE", waba)
+        .fetch_optional(&mut *tx)
+        .await?;
     let recent = sqlx::query!(
         r#"SELECT count(*) AS "n!", min(at) AS oldest FROM message_template_history
            WHERE waba_id = $1 AND kind = 'submit' AND at > NOW() - interval '1 hour'"#,
@@ -273,7 +282,8 @@ fn body_text(components: &Value) -> String {
 async fn upsert(pool: &PgPool, business: BusinessId, waba: &str, listed: &Listed) -> Result<Upserted> {
     let status = status_for_event(&listed.status);
     let category = listed.category.parse::<Category>().ok().map(Category::as_str);
-    let format = listed.parameter_format.as_deref().map(str::to_ascii_uppercase).filter(|f| f == "NAMED" || f == "POSITIONAL");
+    let format =
+        listed.parameter_format.as_deref().map(str::to_ascii_uppercase).filter(|f| f == "NAMED" || f == "POSITIONAL");
     let reason = listed.rejected_reason.as_deref().filter(|r| !r.eq_ignore_ascii_case("NONE") && status == "rejected");
     let quality = listed.quality_score.as_ref().map(|q| q.score.to_ascii_uppercase());
     let content = body_text(&listed.components);

@@ -97,9 +97,10 @@ impl TemplateRecord {
     /// The definition: the stored components, or for rows from before templates had them (the seed's
     /// `content` only) a body-only definition, marketing unless a category is known (the stricter gate).
     pub fn spec(&self) -> TemplateSpec {
-        let components = self.components.as_ref().and_then(TemplateSpec::components_from).unwrap_or_else(|| {
-            vec![spec::Component::Body(spec::Body { text: self.content.clone(), example: None })]
-        });
+        let components =
+            self.components.as_ref().and_then(TemplateSpec::components_from).unwrap_or_else(|| {
+                vec![spec::Component::Body(spec::Body { text: self.content.clone(), example: None })]
+            });
         let named = spec::placeholders(&self.content).iter().any(|p| matches!(p.kind, spec::PlaceholderKind::Named(_)));
         TemplateSpec {
             name: self.name.clone(),

@@ -113,7 +113,9 @@ impl Filler<'_> {
             out.push_str(&text[last..p.start]);
             last = p.end;
             let (key, label, number) = match &p.kind {
-                PlaceholderKind::Positional(n) if part == "header" => (format!("header.{n}"), format!("{{{{{n}}}}} (header)"), Some(*n)),
+                PlaceholderKind::Positional(n) if part == "header" => {
+                    (format!("header.{n}"), format!("{{{{{n}}}}} (header)"), Some(*n))
+                }
                 PlaceholderKind::Positional(n) => (n.to_string(), format!("{{{{{n}}}}}"), Some(*n)),
                 PlaceholderKind::Named(name) => (name.clone(), format!("{{{{{name}}}}}"), None),
                 PlaceholderKind::Malformed(raw) => {
@@ -237,7 +239,8 @@ mod tests {
             {"type": "BODY", "text": "Hi {{2}}... no, {{1}} then {{2}} again {{1}}."},
             {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Track", "url": "https://e.com/t/{{1}}"}]}
         ]}));
-        let r = render(&t, &values(&[("1", "Ana"), ("2", "4411"), ("header.1", "#4411"), ("button.0", "4411")], &[])).unwrap();
+        let r = render(&t, &values(&[("1", "Ana"), ("2", "4411"), ("header.1", "#4411"), ("button.0", "4411")], &[]))
+            .unwrap();
         assert_eq!(r.header.as_deref(), Some("Order #4411"));
         assert_eq!(r.body, "Hi 4411... no, Ana then 4411 again Ana.");
         assert_eq!(r.buttons[0].url.as_deref(), Some("https://e.com/t/4411"));
@@ -257,7 +260,10 @@ mod tests {
             "components": [{"type": "BODY", "text": "Hi {{name}}, use {{code}} today."}]}));
         let r = render(&t, &values(&[("code", "SAVE10")], &[("name", "Ana Souza"), ("phone", "+1555")])).unwrap();
         assert_eq!(r.body, "Hi Ana Souza, use SAVE10 today.");
-        assert_eq!(r.components[0]["parameters"][0], json!({"type": "text", "parameter_name": "name", "text": "Ana Souza"}));
+        assert_eq!(
+            r.components[0]["parameters"][0],
+            json!({"type": "text", "parameter_name": "name", "text": "Ana Souza"})
+        );
         assert_eq!(r.values.iter().map(|v| v.source).collect::<Vec<_>>(), vec!["contact", "explicit"]);
         let r = render(&t, &values(&[("code", "X"), ("name", "Boss")], &[("name", "Ana")])).unwrap();
         assert_eq!(r.body, "Hi Boss, use X today.");
@@ -284,7 +290,10 @@ mod tests {
             {"type": "HEADER", "format": "IMAGE"}, {"type": "BODY", "text": "Look at this."}]}));
         assert!(render(&t, &values(&[], &[])).unwrap_err().to_string().contains("image header"));
         let r = render(&t, &values(&[("header", "https://e.com/a.jpg")], &[])).unwrap();
-        assert_eq!(r.components[0], json!({"type": "header", "parameters": [{"type": "image", "image": {"link": "https://e.com/a.jpg"}}]}));
+        assert_eq!(
+            r.components[0],
+            json!({"type": "header", "parameters": [{"type": "image", "image": {"link": "https://e.com/a.jpg"}}]})
+        );
     }
 
     #[test]

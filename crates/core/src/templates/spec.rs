@@ -364,8 +364,10 @@ mod tests {
 
     #[test]
     fn placeholders_are_told_apart() {
-        let found: Vec<PlaceholderKind> =
-            placeholders("Hi {{1}}, {{first_name}} {{ 2 }} {{Name}} {{}} {{01}} {{3").into_iter().map(|p| p.kind).collect();
+        let found: Vec<PlaceholderKind> = placeholders("Hi {{1}}, {{first_name}} {{ 2 }} {{Name}} {{}} {{01}} {{3")
+            .into_iter()
+            .map(|p| p.kind)
+            .collect();
         assert_eq!(
             found,
             vec![

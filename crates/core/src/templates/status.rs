@@ -61,7 +61,12 @@ pub async fn apply_update_on(
     }
 }
 
-async fn apply(conn: &mut PgConnection, business: BusinessId, at: DateTime<Utc>, update: &TemplateUpdate) -> Result<Applied> {
+async fn apply(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    at: DateTime<Utc>,
+    update: &TemplateUpdate,
+) -> Result<Applied> {
     let (meta_id, name, language) = update.template();
     let template = sqlx::query_scalar!(
         r#"SELECT id FROM message_templates

@@ -8,10 +8,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
+use super::TemplateRecord;
 use super::lint::{LintError, lint};
 use super::render::{Rendered, Values, render};
 use super::spec::TemplateSpec;
-use super::TemplateRecord;
 use crate::auth::{Area, Scope};
 use crate::error::{Error, Result};
 use crate::types::{BusinessId, ContactId, TemplateId};
@@ -46,7 +46,10 @@ impl FromStr for TemplateRef {
             return s.parse().map(TemplateRef::Id);
         }
         if s.is_empty() {
-            return Err(Error::invalid("no template named", "name a template by its id or name (`wacrm templates list`)"));
+            return Err(Error::invalid(
+                "no template named",
+                "name a template by its id or name (`wacrm templates list`)",
+            ));
         }
         Ok(TemplateRef::Name { name: s.to_string(), language: None })
     }
@@ -191,7 +194,9 @@ pub(crate) async fn find_on(
 ) -> Result<TemplateRecord> {
     let mut found = match reference {
         TemplateRef::Id(id) => fetch(conn, business, Some(*id), None, None, true).await?,
-        TemplateRef::Name { name, language } => fetch(conn, business, None, Some(name), language.as_deref(), false).await?,
+        TemplateRef::Name { name, language } => {
+            fetch(conn, business, None, Some(name), language.as_deref(), false).await?
+        }
     };
     match found.len() {
         0 => Err(Error::not_found(reference)),
@@ -239,7 +244,9 @@ impl EditSlots {
             self.limit_24h,
             self.used_30d,
             self.limit_30d,
-            self.next_at.map(|t| format!("; next edit allowed at {}", t.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default()
+            self.next_at
+                .map(|t| format!("; next edit allowed at {}", t.format("%Y-%m-%d %H:%M UTC")))
+                .unwrap_or_default()
         )
     }
 }
@@ -274,7 +281,10 @@ fn slots(edits: &[DateTime<Utc>], now: DateTime<Utc>) -> EditSlots {
     let day = now - Duration::hours(24);
     let used_24h = edits.iter().filter(|t| **t > day).count() as i64;
     let used_30d = edits.len() as i64;
-    let after_day = (used_24h >= EDITS_PER_DAY).then(|| edits.iter().filter(|t| **t > day).min()).flatten().map(|t| *t + Duration::hours(24));
+    let after_day = (used_24h >= EDITS_PER_DAY)
+        .then(|| edits.iter().filter(|t| **t > day).min())
+        .flatten()
+        .map(|t| *t + Duration::hours(24));
     let after_month = (used_30d >= EDITS_PER_30_DAYS).then(|| edits.first()).flatten().map(|t| *t + Duration::days(30));
     EditSlots {
         used_24h,

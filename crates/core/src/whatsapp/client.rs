@@ -276,14 +276,11 @@ impl GraphClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| {
-                // A refused or failed connection never reached Meta; anything later might have.
-                let unsent = e.is_connect() || e.is_builder();
-                ApiError::network(format!("request to {url} failed: {e}"), e.is_connect(), !unsent, 0)
-            })?;
+        let response = request.send().await.map_err(|e| {
+            // A refused or failed connection never reached Meta; anything later might have.
+            let unsent = e.is_connect() || e.is_builder();
+            ApiError::network(format!("request to {url} failed: {e}"), e.is_connect(), !unsent, 0)
+        })?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| {
             ApiError::network(format!("reading the answer from {url} failed: {e}"), false, status < 300, 0)

@@ -250,7 +250,15 @@ impl FakeGraph {
     }
 
     /// A template made in Meta's own UI; returns its id.
-    pub fn add_template(&self, waba_id: &str, name: &str, language: &str, category: &str, status: &str, components: Value) -> String {
+    pub fn add_template(
+        &self,
+        waba_id: &str,
+        name: &str,
+        language: &str,
+        category: &str,
+        status: &str,
+        components: Value,
+    ) -> String {
         let mut state = lock(&self.state);
         state.counter += 1;
         let id = template_id(state.counter);
@@ -357,7 +365,14 @@ fn decide(
     (StatusCode::OK, response, Some((wamid, request)))
 }
 
-fn graph_error(status: StatusCode, code: i64, subcode: Option<i64>, message: &str, user_msg: Option<&str>, n: u64) -> Response {
+fn graph_error(
+    status: StatusCode,
+    code: i64,
+    subcode: Option<i64>,
+    message: &str,
+    user_msg: Option<&str>,
+    n: u64,
+) -> Response {
     let error = GraphError {
         message: message.into(),
         kind: Some("OAuthException".into()),
@@ -370,15 +385,23 @@ fn graph_error(status: StatusCode, code: i64, subcode: Option<i64>, message: &st
     answer(status, &ErrorResponse { error })
 }
 
-/// The start of every template call: counts it, records it, checks the token and injected failures.
-fn template_call(state: &mut State, path: String, headers: &HeaderMap, body: Value) -> std::result::Result<u64, Response> {
+/// The start of every template call: counts it, records it, checks the token and injected failures;
+/// returns the call's number and the refusal to answer with, if any.
+fn template_call(state: &mut State, path: String, headers: &HeaderMap, body: Value) -> (u64, Option<Response>) {
     state.counter += 1;
     let n = state.counter;
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
     let authorized = authorization.as_deref().is_some_and(|a| a.starts_with("Bearer ") && a.len() > "Bearer ".len());
     let failure = if authorized { state.fail_next.pop_front() } else { None };
     let refused = if !authorized {
-        Some(graph_error(StatusCode::UNAUTHORIZED, 190, Some(463), "Invalid OAuth access token - Cannot parse access token", None, n))
+        Some(graph_error(
+            StatusCode::UNAUTHORIZED,
+            190,
+            Some(463),
+            "Invalid OAuth access token - Cannot parse access token",
+            None,
+            n,
+        ))
     } else {
         failure.map(|f| {
             let (status, response) = f.answer(n);
@@ -387,7 +410,7 @@ fn template_call(state: &mut State, path: String, headers: &HeaderMap, body: Val
     };
     let answered = refused.as_ref().map_or(200, |r| r.status().as_u16());
     state.requests.push(RecordedRequest { path, authorization, body, answered });
-    refused.map_or(Ok(n), Err)
+    (n, refused)
 }
 
 async fn create_template(
@@ -398,15 +421,23 @@ async fn create_template(
 ) -> Response {
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut state = lock(&state);
-    let n = match template_call(&mut state, format!("/{version}/{waba_id}/message_templates"), &headers, json.clone()) {
-        Ok(n) => n,
-        Err(refused) => return refused,
-    };
+    let (n, refused) =
+        template_call(&mut state, format!("/{version}/{waba_id}/message_templates"), &headers, json.clone());
+    if let Some(refused) = refused {
+        return refused;
+    }
     let field = |k: &str| json.get(k).and_then(Value::as_str).map(str::to_string);
     let (Some(name), Some(language), Some(category), Some(components)) =
         (field("name"), field("language"), field("category"), json.get("components").filter(|c| c.is_array()))
     else {
-        return graph_error(StatusCode::BAD_REQUEST, 100, None, "(#100) Invalid parameter", Some("name, language, category and components are required"), n);
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            None,
+            "(#100) Invalid parameter",
+            Some("name, language, category and components are required"),
+            n,
+        );
     };
     if state.templates.iter().any(|t| t.waba_id == waba_id && t.listed.name == name && t.listed.language == language) {
         return graph_error(
@@ -443,15 +474,24 @@ async fn list_templates(
     headers: HeaderMap,
 ) -> Response {
     let mut state = lock(&state);
-    if let Err(refused) = template_call(&mut state, format!("/{version}/{waba_id}/message_templates"), &headers, json!(query)) {
+    if let (_, Some(refused)) =
+        template_call(&mut state, format!("/{version}/{waba_id}/message_templates"), &headers, json!(query))
+    {
         return refused;
     }
-    let limit = query.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(25).min(state.page_size.unwrap_or(usize::MAX)).max(1);
-    let from = query.get("after").and_then(|a| a.strip_prefix("cursor-")).and_then(|a| a.parse::<usize>().ok()).unwrap_or(0);
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(25)
+        .min(state.page_size.unwrap_or(usize::MAX))
+        .max(1);
+    let from =
+        query.get("after").and_then(|a| a.strip_prefix("cursor-")).and_then(|a| a.parse::<usize>().ok()).unwrap_or(0);
     let mine: Vec<&FakeTemplate> = state.templates.iter().filter(|t| t.waba_id == waba_id).collect();
     let end = (from + limit).min(mine.len());
     let data = mine.get(from..end).unwrap_or_default().iter().map(|t| json!(t.listed)).collect();
-    let next = (end < mine.len()).then(|| format!("/{version}/{waba_id}/message_templates?limit={limit}&after=cursor-{end}"));
+    let next =
+        (end < mine.len()).then(|| format!("/{version}/{waba_id}/message_templates?limit={limit}&after=cursor-{end}"));
     let cursors = Cursors { before: Some(format!("cursor-{from}")), after: Some(format!("cursor-{end}")) };
     answer(StatusCode::OK, &Page { data, paging: Some(Paging { cursors: Some(cursors), next }) })
 }
@@ -463,18 +503,34 @@ async fn delete_template(
     headers: HeaderMap,
 ) -> Response {
     let mut state = lock(&state);
-    let n = match template_call(&mut state, format!("/{version}/{waba_id}/message_templates"), &headers, json!(query)) {
-        Ok(n) => n,
-        Err(refused) => return refused,
-    };
+    let (n, refused) =
+        template_call(&mut state, format!("/{version}/{waba_id}/message_templates"), &headers, json!(query));
+    if let Some(refused) = refused {
+        return refused;
+    }
     let name = query.get("name").cloned().unwrap_or_default();
     let id = query.get("hsm_id");
-    let matches = |t: &FakeTemplate| t.waba_id == waba_id && t.listed.name == name && id.is_none_or(|id| *id == t.listed.id);
+    let matches =
+        |t: &FakeTemplate| t.waba_id == waba_id && t.listed.name == name && id.is_none_or(|id| *id == t.listed.id);
     if !state.templates.iter().any(matches) {
-        return graph_error(StatusCode::BAD_REQUEST, 100, Some(2593002), "(#100) Invalid parameter", Some("Message template not found"), n);
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            Some(2593002),
+            "(#100) Invalid parameter",
+            Some("Message template not found"),
+            n,
+        );
     }
     if state.templates.iter().any(|t| matches(t) && t.listed.status == "DISABLED") {
-        return graph_error(StatusCode::BAD_REQUEST, 100, None, "(#100) Invalid parameter", Some("Disabled templates cannot be deleted"), n);
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            None,
+            "(#100) Invalid parameter",
+            Some("Disabled templates cannot be deleted"),
+            n,
+        );
     }
     state.templates.retain(|t| !matches(t));
     answer(StatusCode::OK, &Success { success: true })
@@ -488,12 +544,19 @@ async fn edit_template(
 ) -> Response {
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut state = lock(&state);
-    let n = match template_call(&mut state, format!("/{version}/{template_id}"), &headers, json.clone()) {
-        Ok(n) => n,
-        Err(refused) => return refused,
-    };
+    let (n, refused) = template_call(&mut state, format!("/{version}/{template_id}"), &headers, json.clone());
+    if let Some(refused) = refused {
+        return refused;
+    }
     let Some(template) = state.templates.iter_mut().find(|t| t.listed.id == template_id) else {
-        return graph_error(StatusCode::NOT_FOUND, 100, Some(33), "Unsupported post request. Object does not exist", None, n);
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            100,
+            Some(33),
+            "Unsupported post request. Object does not exist",
+            None,
+            n,
+        );
     };
     if let Some(components) = json.get("components").filter(|c| c.is_array()) {
         template.listed.components = components.clone();

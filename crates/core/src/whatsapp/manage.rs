@@ -72,7 +72,8 @@ pub struct Success {
 }
 
 /// The fields a listing asks for.
-pub const LIST_FIELDS: &str = "id,name,language,status,category,components,parameter_format,rejected_reason,quality_score";
+pub const LIST_FIELDS: &str =
+    "id,name,language,status,category,components,parameter_format,rejected_reason,quality_score";
 
 fn unreadable(what: &str, e: &serde_json::Error, attempts: u32) -> ApiError {
     ApiError {
@@ -128,10 +129,8 @@ impl GraphClient {
         meta_id: &str,
     ) -> Result<(), ApiError> {
         let encode = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
-        let url = self.url(
-            endpoint,
-            &format!("{waba_id}/message_templates?hsm_id={}&name={}", encode(meta_id), encode(name)),
-        );
+        let url = self
+            .url(endpoint, &format!("{waba_id}/message_templates?hsm_id={}&name={}", encode(meta_id), encode(name)));
         self.call::<Value>(reqwest::Method::DELETE, &url, endpoint, None).await.map(drop)
     }
 }

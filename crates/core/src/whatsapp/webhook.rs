@@ -183,7 +183,7 @@ pub struct Change<V = Value> {
 pub enum ChangeValue {
     Messages(Box<MessagesValue>),
     /// `message_template_status_update` or `template_category_update`: routed by the entry's WABA id.
-    Template(TemplateUpdate),
+    Template(Box<TemplateUpdate>),
     UserPreferences(UserPreferencesValue),
     /// A field we do not handle (account_update, security, flows, …): acknowledged and ignored.
     Other(String),
@@ -198,10 +198,10 @@ impl Change {
         Ok(match self.field.as_str() {
             "messages" => ChangeValue::Messages(Box::new(typed(&self.field, &self.value)?)),
             "message_template_status_update" => {
-                ChangeValue::Template(TemplateUpdate::Status(typed(&self.field, &self.value)?))
+                ChangeValue::Template(Box::new(TemplateUpdate::Status(typed(&self.field, &self.value)?)))
             }
             "template_category_update" => {
-                ChangeValue::Template(TemplateUpdate::Category(typed(&self.field, &self.value)?))
+                ChangeValue::Template(Box::new(TemplateUpdate::Category(typed(&self.field, &self.value)?)))
             }
             "user_preferences" => ChangeValue::UserPreferences(typed(&self.field, &self.value)?),
             other => ChangeValue::Other(other.to_string()),
@@ -579,8 +579,12 @@ impl TemplateUpdate {
     /// Which template, as the webhook names it: Meta's id, name and language.
     pub fn template(&self) -> (Option<String>, Option<&str>, Option<&str>) {
         let (id, name, language) = match self {
-            TemplateUpdate::Status(u) => (&u.message_template_id, &u.message_template_name, &u.message_template_language),
-            TemplateUpdate::Category(u) => (&u.message_template_id, &u.message_template_name, &u.message_template_language),
+            TemplateUpdate::Status(u) => {
+                (&u.message_template_id, &u.message_template_name, &u.message_template_language)
+            }
+            TemplateUpdate::Category(u) => {
+                (&u.message_template_id, &u.message_template_name, &u.message_template_language)
+            }
         };
         let id = id.as_ref().and_then(|v| match v {
             Value::String(s) => Some(s.clone()),
@@ -860,7 +864,7 @@ mod tests {
                 "reason": "INVALID_FORMAT", "new_field": 1}),
         };
         let Ok(ChangeValue::Template(update)) = status.value() else { panic!() };
-        let TemplateUpdate::Status(s) = &update else { panic!() };
+        let TemplateUpdate::Status(s) = &*update else { panic!() };
         assert_eq!(s.reason.as_deref(), Some("INVALID_FORMAT"));
         assert_eq!(update.template(), (Some("1689556908129832".into()), Some("spring_sale"), Some("en_US")));
         assert_eq!(update.label(), "template spring_sale REJECTED");
@@ -870,7 +874,8 @@ mod tests {
                 "message_template_language": "en", "correct_category": "MARKETING", "new_category": "UTILITY",
                 "category_update_timestamp": 1760000000}),
         };
-        let Ok(ChangeValue::Template(TemplateUpdate::Category(c))) = impending.value() else { panic!() };
+        let Ok(ChangeValue::Template(update)) = impending.value() else { panic!() };
+        let TemplateUpdate::Category(c) = *update else { panic!() };
         assert_eq!((c.correct_category.as_deref(), c.category_update_timestamp), (Some("MARKETING"), Some(1760000000)));
     }
 

@@ -135,10 +135,16 @@ async fn submit_posts_meta_s_shape_and_keeps_to_100_creations_an_hour(pool: PgPo
     let (id, meta_id) = submitted(&pool, &a).await;
     let request = &fake.requests()[0];
     assert_eq!(request.path, format!("/v25.0/{WABA_A}/message_templates"));
-    assert_eq!(request.body, json!({"name": "order_update", "language": "en_US", "category": "UTILITY",
-        "parameter_format": "POSITIONAL", "components": order_update()["components"]}));
+    assert_eq!(
+        request.body,
+        json!({"name": "order_update", "language": "en_US", "category": "UTILITY",
+        "parameter_format": "POSITIONAL", "components": order_update()["components"]})
+    );
     let t = templates::get(&pool, &a, &TemplateRef::Id(id)).await.unwrap();
-    assert_eq!((t.status.as_str(), t.meta_id.as_deref(), t.waba_id.as_deref()), ("pending", Some(meta_id.as_str()), Some(WABA_A)));
+    assert_eq!(
+        (t.status.as_str(), t.meta_id.as_deref(), t.waba_id.as_deref()),
+        ("pending", Some(meta_id.as_str()), Some(WABA_A))
+    );
     // Submitting again: not a draft.
     assert!(matches!(templates::submit(&pool, &graph(), &a, &TemplateRef::Id(id)).await, Err(Error::Conflict { .. })));
 
@@ -183,8 +189,18 @@ async fn status_webhooks_apply_once_in_order_and_only_to_the_waba_s_business(poo
     // B has a template of the same name and language, never touched by A's webhooks.
     let b_template = templates::create(&pool, &b, &spec(order_update())).await.unwrap();
 
-    let done = webhook(&pool, WABA_A, t0, "message_template_status_update", status_update("REJECTED", &meta_id, Some("INVALID_FORMAT"))).await;
-    assert_eq!((done.outcome, done.business_id, done.summary.template_updates), (Outcome::Processed, Some(a.business()), 1));
+    let done = webhook(
+        &pool,
+        WABA_A,
+        t0,
+        "message_template_status_update",
+        status_update("REJECTED", &meta_id, Some("INVALID_FORMAT")),
+    )
+    .await;
+    assert_eq!(
+        (done.outcome, done.business_id, done.summary.template_updates),
+        (Outcome::Processed, Some(a.business()), 1)
+    );
     let t = templates::get(&pool, &a, &TemplateRef::Id(id)).await.unwrap();
     assert_eq!((t.status.as_str(), t.rejection_reason.as_deref()), ("rejected", Some("INVALID_FORMAT")));
 
@@ -231,7 +247,9 @@ async fn updates_kept_while_the_number_was_inactive_apply_on_replay(pool: PgPool
     let (id, meta_id) = submitted(&pool, &a).await;
     let account = business::list_accounts(&pool, &a).await.unwrap()[0].id;
     business::set_account_active(&pool, &a, account, false).await.unwrap();
-    let kept = webhook(&pool, WABA_A, soon(), "message_template_status_update", status_update("APPROVED", &meta_id, None)).await;
+    let kept =
+        webhook(&pool, WABA_A, soon(), "message_template_status_update", status_update("APPROVED", &meta_id, None))
+            .await;
     assert_eq!(kept.outcome, Outcome::Orphan);
     assert_eq!(templates::get(&pool, &a, &TemplateRef::Id(id)).await.unwrap().status, "pending");
     business::set_account_active(&pool, &a, account, true).await.unwrap();
@@ -259,7 +277,11 @@ async fn sync_pages_through_meta_s_list_and_upserts(pool: PgPool) {
     assert_eq!((ui.status.as_str(), ui.content.as_str()), ("approved", "Made in Meta's UI, number 2."));
     let again = templates::sync(&pool, &graph(), &a).await.unwrap();
     assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 5));
-    let listed = fake.requests().iter().filter(|r| r.path.ends_with("/message_templates") && r.body.get("limit").is_some()).count();
+    let listed = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/message_templates") && r.body.get("limit").is_some())
+        .count();
     assert_eq!(listed, 6);
 }
 
@@ -275,11 +297,17 @@ async fn approved_templates_are_locked_except_for_meta_s_edit_slots(pool: PgPool
     let reference = TemplateRef::Id(id);
     let e = templates::edit(&pool, &graph(), &a, &reference, &spec(changed.clone()), false).await.unwrap_err();
     let hint = e.hint().unwrap_or_default().to_string();
-    assert!(matches!(e, Error::Conflict { .. }) && hint.contains("order_update_v2") && hint.contains("--use-edit-slot"), "{e}: {hint}");
+    assert!(
+        matches!(e, Error::Conflict { .. }) && hint.contains("order_update_v2") && hint.contains("--use-edit-slot"),
+        "{e}: {hint}"
+    );
     assert!(e.to_string().contains("0/1 edit in the last 24 h"), "{e}");
     let mut recategorised = changed.clone();
     recategorised["category"] = json!("MARKETING");
-    assert!(matches!(templates::edit(&pool, &graph(), &a, &reference, &spec(recategorised), true).await, Err(Error::Invalid { .. })));
+    assert!(matches!(
+        templates::edit(&pool, &graph(), &a, &reference, &spec(recategorised), true).await,
+        Err(Error::Invalid { .. })
+    ));
 
     let edited = templates::edit(&pool, &graph(), &a, &reference, &spec(changed.clone()), true).await.unwrap();
     assert!(edited.sent_to_meta);
@@ -294,7 +322,10 @@ async fn approved_templates_are_locked_except_for_meta_s_edit_slots(pool: PgPool
     // Name and language never change.
     let mut renamed = order_update();
     renamed["name"] = json!("order_update_v2");
-    assert!(matches!(templates::edit(&pool, &graph(), &a, &reference, &spec(renamed), true).await, Err(Error::Invalid { .. })));
+    assert!(matches!(
+        templates::edit(&pool, &graph(), &a, &reference, &spec(renamed), true).await,
+        Err(Error::Invalid { .. })
+    ));
 }
 
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
@@ -312,7 +343,11 @@ async fn delete_is_refused_while_used_or_disabled_and_locks_the_name(pool: PgPoo
     .await
     .unwrap();
     let e = templates::remove(&pool, &graph(), &a, &reference).await.unwrap_err();
-    assert!(matches!(e, Error::Conflict { .. }) && e.to_string().contains(&format!("campaign {campaign} (Spring, scheduled)")), "{e}");
+    assert!(
+        matches!(e, Error::Conflict { .. })
+            && e.to_string().contains(&format!("campaign {campaign} (Spring, scheduled)")),
+        "{e}"
+    );
     sqlx::query("UPDATE campaigns SET status = 'done' WHERE id = $1").bind(campaign).execute(&pool).await.unwrap();
     sqlx::query("INSERT INTO automation_rules (business_id, trigger, condition, action) VALUES ($1, 'message_received', '{}', $2)")
         .bind(a.business().0)
@@ -328,7 +363,8 @@ async fn delete_is_refused_while_used_or_disabled_and_locks_the_name(pool: PgPoo
     webhook(&pool, WABA_A, t0, "message_template_status_update", status_update("DISABLED", &meta_id, None)).await;
     let e = templates::remove(&pool, &graph(), &a, &reference).await.unwrap_err();
     assert!(e.to_string().contains("DISABLED"), "{e}");
-    webhook(&pool, WABA_A, t0 + 100, "message_template_status_update", status_update("REINSTATED", &meta_id, None)).await;
+    webhook(&pool, WABA_A, t0 + 100, "message_template_status_update", status_update("REINSTATED", &meta_id, None))
+        .await;
 
     let removed = templates::remove(&pool, &graph(), &a, &reference).await.unwrap();
     assert!(removed.deleted_at_meta && removed.warnings[0].contains("30 days"), "{removed:?}");
@@ -352,23 +388,28 @@ async fn render_fills_from_the_contact_and_explicit_values(pool: PgPool) {
                         "example": {"body_text_named_params": [{"param_name": "first_name", "example": "Ana"},
                                                                {"param_name": "code", "example": "SAVE10"}]}}]});
     templates::create(&pool, &a, &spec(welcome)).await.unwrap();
-    let contact: i32 = sqlx::query_scalar("INSERT INTO contacts (business_id, phone, name) VALUES ($1, '+15550001111', 'Ana Souza') RETURNING id")
-        .bind(a.business().0)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let contact: i32 = sqlx::query_scalar(
+        "INSERT INTO contacts (business_id, phone, name) VALUES ($1, '+15550001111', 'Ana Souza') RETURNING id",
+    )
+    .bind(a.business().0)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     let reference: TemplateRef = "welcome".parse().unwrap();
     let explicit = [("code".to_string(), "SAVE10".to_string())].into_iter().collect();
     let r = templates::render_for_contact(&pool, &a, &reference, ContactId(contact), explicit).await.unwrap();
     assert_eq!(r.body, "Hi Ana, use code SAVE10 this week.");
-    let e = templates::render_for_contact(&pool, &a, &reference, ContactId(contact), Default::default()).await.unwrap_err();
+    let e =
+        templates::render_for_contact(&pool, &a, &reference, ContactId(contact), Default::default()).await.unwrap_err();
     assert!(e.to_string().contains("no value for {{code}}"), "{e}");
     // Another business's contact is not found.
-    let b_contact: i32 = sqlx::query_scalar("INSERT INTO contacts (business_id, phone, name) VALUES ($1, '+15550002222', 'Bo') RETURNING id")
-        .bind(b.business().0)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let b_contact: i32 = sqlx::query_scalar(
+        "INSERT INTO contacts (business_id, phone, name) VALUES ($1, '+15550002222', 'Bo') RETURNING id",
+    )
+    .bind(b.business().0)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert!(matches!(
         templates::render_for_contact(&pool, &a, &reference, ContactId(b_contact), Default::default()).await,
         Err(Error::NotFound { .. })
@@ -385,7 +426,10 @@ async fn another_business_s_template_ids_are_not_found_and_nothing_changes(pool:
     assert!(matches!(templates::get(&pool, &b, &theirs).await, Err(Error::NotFound { .. })));
     assert!(matches!(templates::submit(&pool, &graph(), &b, &theirs).await, Err(Error::NotFound { .. })));
     assert!(matches!(templates::remove(&pool, &graph(), &b, &theirs).await, Err(Error::NotFound { .. })));
-    assert!(matches!(templates::edit(&pool, &graph(), &b, &theirs, &spec(order_update()), true).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        templates::edit(&pool, &graph(), &b, &theirs, &spec(order_update()), true).await,
+        Err(Error::NotFound { .. })
+    ));
     assert!(fake.requests().is_empty());
     assert_eq!(templates::get(&pool, &a, &theirs).await.unwrap().status, "draft");
 }

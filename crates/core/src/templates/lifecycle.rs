@@ -7,7 +7,7 @@
 use chrono::{Duration, Utc};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::TemplateRecord;
 use super::meta::waba_on;
@@ -17,7 +17,22 @@ use super::store::{
 };
 use crate::auth::{Area, Scope};
 use crate::error::{Error, Result};
+use crate::types::BusinessId;
 use crate::whatsapp::client::GraphClient;
+
+/// The template, its row locked until the transaction ends (one edit or delete at a time).
+async fn lock_on(conn: &mut PgConnection, business: BusinessId, reference: &TemplateRef) -> Result<TemplateRecord> {
+    let current = find_on(conn, business, reference).await?;
+    sqlx::query!(
+        "SELECT id FROM message_templates WHERE business_id = $1 AND id = $2 FOR UPDATE",
+        business.0,
+        current.id.0
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    // Read again under the lock: a concurrent change committed meanwhile is seen.
+    find_on(conn, business, &TemplateRef::Id(current.id)).await
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Edited {
@@ -42,14 +57,7 @@ pub async fn edit(
     refuse_lint(spec)?;
     let business = scope.business();
     let mut tx = pool.begin().await?;
-    let current = find_on(&mut tx, business, reference).await?;
-    sqlx::query!(
-        "SELECT id FROM message_templates WHERE business_id = $1 AND id = $2 FOR UPDATE",
-        business.0,
-        current.id.0
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let current = lock_on(&mut tx, business, reference).await?;
     if current.name != spec.name || current.language != spec.language {
         return Err(Error::invalid(
             format!(
@@ -168,14 +176,7 @@ pub async fn remove(pool: &PgPool, graph: &GraphClient, scope: &Scope, reference
     scope.require(Area::Templates)?;
     let business = scope.business();
     let mut tx = pool.begin().await?;
-    let current = find_on(&mut tx, business, reference).await?;
-    sqlx::query!(
-        "SELECT id FROM message_templates WHERE business_id = $1 AND id = $2 FOR UPDATE",
-        business.0,
-        current.id.0
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let current = lock_on(&mut tx, business, reference).await?;
     if current.deleted_at.is_some() {
         return Err(Error::not_found(reference));
     }

@@ -578,20 +578,16 @@ pub enum TemplateUpdate {
 impl TemplateUpdate {
     /// Which template, as the webhook names it: Meta's id, name and language.
     pub fn template(&self) -> (Option<String>, Option<&str>, Option<&str>) {
-        let (id, name, language) = match self {
-            TemplateUpdate::Status(u) => {
-                (&u.message_template_id, &u.message_template_name, &u.message_template_language)
-            }
-            TemplateUpdate::Category(u) => {
-                (&u.message_template_id, &u.message_template_name, &u.message_template_language)
-            }
+        let key = match self {
+            TemplateUpdate::Status(u) => &u.template,
+            TemplateUpdate::Category(u) => &u.template,
         };
-        let id = id.as_ref().and_then(|v| match v {
+        let id = key.message_template_id.as_ref().and_then(|v| match v {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         });
-        (id, name.as_deref(), language.as_deref())
+        (id, key.message_template_name.as_deref(), key.message_template_language.as_deref())
     }
 
     /// For logs and the raw log's summary: `template spring_sale APPROVED`.
@@ -607,10 +603,9 @@ impl TemplateUpdate {
     }
 }
 
-/// `field: "message_template_status_update"`: APPROVED, REJECTED (with `reason`), PAUSED, DISABLED, …
+/// The template a template webhook is about.
 #[derive(Debug, Clone, Deserialize)]
-pub struct TemplateStatusUpdate {
-    pub event: String,
+pub struct TemplateKey {
     /// A JSON number on the wire.
     #[serde(default)]
     pub message_template_id: Option<Value>,
@@ -618,6 +613,14 @@ pub struct TemplateStatusUpdate {
     pub message_template_name: Option<String>,
     #[serde(default)]
     pub message_template_language: Option<String>,
+}
+
+/// `field: "message_template_status_update"`: APPROVED, REJECTED (with `reason`), PAUSED, DISABLED, …
+#[derive(Debug, Clone, Deserialize)]
+pub struct TemplateStatusUpdate {
+    pub event: String,
+    #[serde(flatten)]
+    pub template: TemplateKey,
     /// A rejection reason (`INVALID_FORMAT`, `PROMOTIONAL`, …); `NONE` or null otherwise.
     #[serde(default)]
     pub reason: Option<String>,
@@ -635,12 +638,8 @@ pub struct TemplateStatusUpdate {
 /// (`category_update_timestamp`); completed: `previous_category` and `new_category`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TemplateCategoryUpdate {
-    #[serde(default)]
-    pub message_template_id: Option<Value>,
-    #[serde(default)]
-    pub message_template_name: Option<String>,
-    #[serde(default)]
-    pub message_template_language: Option<String>,
+    #[serde(flatten)]
+    pub template: TemplateKey,
     #[serde(default)]
     pub previous_category: Option<String>,
     #[serde(default)]

@@ -35,16 +35,16 @@ CREATE UNIQUE INDEX message_templates_business_meta_id_key
     ON message_templates (business_id, meta_id) WHERE meta_id IS NOT NULL;
 CREATE INDEX idx_message_templates_business ON message_templates (business_id, name);
 
--- What happened to a template: status changes (webhooks, sync), category changes, submissions and
--- edits. Submissions count against Meta's 100 creations per WABA per hour, edits of an approved template
+-- What happened to a template: status, category and quality changes (webhooks, sync), submissions,
+-- edits and deletes. Submissions count against Meta's 100 creations per WABA per hour, edits of an approved template
 -- against its 1 per 24 hours and 10 per 30 days. A webhook applied twice (Meta's retries, a replay)
 -- finds its row already there and changes nothing.
 CREATE TABLE message_template_history (
     id BIGSERIAL PRIMARY KEY,
     business_id INT NOT NULL REFERENCES businesses (id) ON DELETE CASCADE,
     template_id INT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('status', 'category', 'submit', 'edit', 'delete')),
-    -- The status or event (status), the new category (category).
+    kind TEXT NOT NULL CHECK (kind IN ('status', 'category', 'quality', 'submit', 'edit', 'delete')),
+    -- The status or event (status), the new category (category) or quality score (quality).
     value TEXT NOT NULL DEFAULT '',
     reason TEXT,
     detail JSONB,

@@ -1,5 +1,6 @@
-//! Meta's template webhooks (`message_template_status_update`, `template_category_update`) applied to
-//! the business's template, in the ingest transaction that routed them by WABA id.
+//! Meta's template webhooks (`message_template_status_update`, `template_category_update`,
+//! `message_template_quality_update`) applied to the business's template, in the ingest transaction
+//! that routed them by WABA id.
 //!
 //! Each update is recorded once in the template's history (keyed by its kind, value and time): Meta's
 //! retries and replays of the raw log find it there and change nothing. A status older than the one the
@@ -13,7 +14,7 @@ use super::spec::Category;
 use super::status_for_event;
 use crate::error::Result;
 use crate::types::BusinessId;
-use crate::whatsapp::webhook::{TemplateCategoryUpdate, TemplateStatusUpdate, TemplateUpdate};
+use crate::whatsapp::webhook::{TemplateCategoryUpdate, TemplateQualityUpdate, TemplateStatusUpdate, TemplateUpdate};
 
 /// How far ahead of our clock a webhook's time may be (clock skew between Meta and us).
 const FUTURE_TOLERANCE_MINUTES: i64 = 5;
@@ -86,6 +87,7 @@ async fn apply(
     let changed = match update {
         TemplateUpdate::Status(u) => status(conn, business, template, meta_id.as_deref(), at, u).await?,
         TemplateUpdate::Category(u) => category(conn, business, template, at, u).await?,
+        TemplateUpdate::Quality(u) => quality(conn, business, template, at, u).await?,
     };
     Ok(if changed { Applied::Changed } else { Applied::Unchanged })
 }
@@ -184,6 +186,38 @@ async fn category(
         impending.is_some(),
         new,
         effective
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(changed.is_some())
+}
+
+/// A new quality score; RED is what precedes a pause, so it is worth seeing next to the template.
+async fn quality(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    template: i32,
+    at: DateTime<Utc>,
+    update: &TemplateQualityUpdate,
+) -> Result<bool> {
+    let Some(score) = update.new_quality_score.as_deref().map(|s| s.trim().to_ascii_uppercase()) else {
+        return Ok(false);
+    };
+    let changed = sqlx::query_scalar!(
+        r#"WITH logged AS (
+               INSERT INTO message_template_history (business_id, template_id, kind, value, detail, source, at)
+               VALUES ($1, $2, 'quality', $3, $4, 'webhook', $5)
+               ON CONFLICT DO NOTHING
+               RETURNING id
+           )
+           UPDATE message_templates SET quality = $3, updated_at = NOW()
+           WHERE business_id = $1 AND id = $2 AND EXISTS (SELECT 1 FROM logged)
+           RETURNING id"#,
+        business.0,
+        template,
+        score,
+        json!({"previous_quality_score": update.previous_quality_score}),
+        at
     )
     .fetch_optional(&mut *conn)
     .await?;

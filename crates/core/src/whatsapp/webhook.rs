@@ -182,7 +182,8 @@ pub struct Change<V = Value> {
 #[derive(Debug, Clone)]
 pub enum ChangeValue {
     Messages(Box<MessagesValue>),
-    /// `message_template_status_update` or `template_category_update`: routed by the entry's WABA id.
+    /// `message_template_status_update`, `template_category_update` or `message_template_quality_update`:
+    /// routed by the entry's WABA id.
     Template(Box<TemplateUpdate>),
     UserPreferences(UserPreferencesValue),
     /// A field we do not handle (account_update, security, flows, …): acknowledged and ignored.
@@ -202,6 +203,9 @@ impl Change {
             }
             "template_category_update" => {
                 ChangeValue::Template(Box::new(TemplateUpdate::Category(typed(&self.field, &self.value)?)))
+            }
+            "message_template_quality_update" => {
+                ChangeValue::Template(Box::new(TemplateUpdate::Quality(typed(&self.field, &self.value)?)))
             }
             "user_preferences" => ChangeValue::UserPreferences(typed(&self.field, &self.value)?),
             other => ChangeValue::Other(other.to_string()),
@@ -573,6 +577,7 @@ pub struct Pricing {
 pub enum TemplateUpdate {
     Status(TemplateStatusUpdate),
     Category(TemplateCategoryUpdate),
+    Quality(TemplateQualityUpdate),
 }
 
 impl TemplateUpdate {
@@ -581,6 +586,7 @@ impl TemplateUpdate {
         let key = match self {
             TemplateUpdate::Status(u) => &u.template,
             TemplateUpdate::Category(u) => &u.template,
+            TemplateUpdate::Quality(u) => &u.template,
         };
         let id = key.message_template_id.as_ref().and_then(|v| match v {
             Value::String(s) => Some(s.clone()),
@@ -598,6 +604,7 @@ impl TemplateUpdate {
             TemplateUpdate::Category(u) => {
                 format!("category {}", u.new_category.as_deref().or(u.correct_category.as_deref()).unwrap_or("?"))
             }
+            TemplateUpdate::Quality(u) => format!("quality {}", u.new_quality_score.as_deref().unwrap_or("?")),
         };
         format!("template {} {what}", name.unwrap_or("?"))
     }
@@ -649,6 +656,17 @@ pub struct TemplateCategoryUpdate {
     /// Unix seconds.
     #[serde(default, deserialize_with = "lenient_opt")]
     pub category_update_timestamp: Option<i64>,
+}
+
+/// `field: "message_template_quality_update"`: GREEN, YELLOW, RED or UNKNOWN.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TemplateQualityUpdate {
+    #[serde(flatten)]
+    pub template: TemplateKey,
+    #[serde(default)]
+    pub previous_quality_score: Option<String>,
+    #[serde(default)]
+    pub new_quality_score: Option<String>,
 }
 
 /// `field: "user_preferences"`: a user stopped or resumed marketing messages from the number.

@@ -234,6 +234,11 @@ async fn status_webhooks_apply_once_in_order_and_only_to_the_waba_s_business(poo
     let t = templates::get(&pool, &a, &TemplateRef::Id(id)).await.unwrap();
     assert_eq!((t.category.as_deref(), t.pending_category), (Some("MARKETING"), None));
 
+    let quality = json!({"message_template_id": meta_id.parse::<i64>().unwrap(), "message_template_name": "order_update",
+        "message_template_language": "en_US", "previous_quality_score": "GREEN", "new_quality_score": "RED"});
+    webhook(&pool, WABA_A, t0 + 250, "message_template_quality_update", quality).await;
+    assert_eq!(templates::get(&pool, &a, &TemplateRef::Id(id)).await.unwrap().quality.as_deref(), Some("RED"));
+
     // A template made in Meta's UI and not synced yet: handled, nothing written.
     let unknown = webhook(&pool, WABA_A, t0 + 300, "message_template_status_update",
         json!({"event": "APPROVED", "message_template_id": 42, "message_template_name": "from_ui", "message_template_language": "en"})).await;

@@ -4,3 +4,4 @@
 mod admin;
 mod roundtrip;
 mod sessions;
+mod templates;

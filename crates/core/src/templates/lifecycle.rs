@@ -20,11 +20,12 @@ use crate::error::{Error, Result};
 use crate::types::BusinessId;
 use crate::whatsapp::client::GraphClient;
 
-/// The template, its row locked until the transaction ends (one edit or delete at a time).
+/// The template, its row locked until the transaction ends (one edit or delete at a time). NO KEY: the
+/// lock may last through a Graph API call, and messages that reference the template must not wait.
 async fn lock_on(conn: &mut PgConnection, business: BusinessId, reference: &TemplateRef) -> Result<TemplateRecord> {
     let current = find_on(conn, business, reference).await?;
     sqlx::query!(
-        "SELECT id FROM message_templates WHERE business_id = $1 AND id = $2 FOR UPDATE",
+        "SELECT id FROM message_templates WHERE business_id = $1 AND id = $2 FOR NO KEY UPDATE",
         business.0,
         current.id.0
     )

@@ -296,7 +296,7 @@ async fn upsert(pool: &PgPool, business: BusinessId, waba: &str, listed: &Listed
            WHERE business_id = $1
              AND (meta_id = $2 OR (meta_id IS NULL AND deleted_at IS NULL AND name = $3 AND language = $4))
            ORDER BY meta_id = $2 DESC NULLS LAST LIMIT 1
-           FOR UPDATE"#,
+           FOR NO KEY UPDATE"#,
         business.0,
         listed.id,
         listed.name,

@@ -75,7 +75,7 @@ async fn apply(
              AND (meta_id = $2 OR (meta_id IS NULL AND deleted_at IS NULL AND name = $3 AND language = $4))
            ORDER BY meta_id = $2 DESC NULLS LAST
            LIMIT 1
-           FOR UPDATE"#,
+           FOR NO KEY UPDATE"#,
         business.0,
         meta_id.as_deref(),
         name,

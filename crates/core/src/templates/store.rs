@@ -87,8 +87,9 @@ pub async fn create(pool: &PgPool, scope: &Scope, spec: &TemplateSpec) -> Result
     let business = scope.business();
     let body = spec.body().map(|b| b.text.clone()).unwrap_or_default();
     let mut tx = pool.begin().await?;
-    // One creation at a time per business, so the checks below hold until the insert commits.
-    sqlx::query!("SELECT id FROM businesses WHERE id = $1 FOR UPDATE", business.0).fetch_one(&mut *tx).await?;
+    // One creation at a time per business, so the checks below hold until the insert commits. NO KEY:
+    // the foreign-key checks of the business's other writes (messages, contacts) do not wait on it.
+    sqlx::query!("SELECT id FROM businesses WHERE id = $1 FOR NO KEY UPDATE", business.0).fetch_one(&mut *tx).await?;
     let clash = sqlx::query!(
         r#"SELECT id, name, language, deleted_at FROM message_templates
            WHERE business_id = $1

@@ -5,3 +5,4 @@ mod admin;
 mod jobs;
 mod roundtrip;
 mod sessions;
+mod templates;

@@ -57,9 +57,9 @@ enum Command {
     /// 5 Broadcast campaigns (not built yet).
     #[command(subcommand)]
     Broadcast(planned::Broadcast),
-    /// 6 Message templates (not built yet).
+    /// 6 Message templates: lint, create, submit, sync, edit, delete, render.
     #[command(subcommand)]
-    Templates(planned::Templates),
+    Templates(cmd::templates::Command),
     /// 7 Analytics (not built yet).
     #[command(subcommand)]
     Analytics(planned::Analytics),
@@ -159,7 +159,7 @@ async fn run(cli: Cli, format: Format) -> anyhow::Result<()> {
         Command::Pipeline(c) => cmd::pipeline::run(&ctx, c).await,
         Command::Automation(c) => planned::not_built("automation", &verb(&c)),
         Command::Broadcast(c) => planned::not_built("broadcast", &verb(&c)),
-        Command::Templates(c) => planned::not_built("templates", &verb(&c)),
+        Command::Templates(c) => cmd::templates::run(&ctx, c).await,
         Command::Analytics(c) => planned::not_built("analytics", &verb(&c)),
         Command::Billing(c) => cmd::billing::run(&ctx, c).await,
         Command::Business(c) => cmd::business::run(&ctx, c).await,

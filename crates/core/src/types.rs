@@ -47,6 +47,8 @@ id_type!(/// A customer of a business.
     ContactId, "contact");
 id_type!(/// One inbound or outbound WhatsApp message.
     MessageId, "message");
+id_type!(/// A message template of a business.
+    TemplateId, "template");
 id_type!(/// A billing plan.
     PlanId, "plan");
 id_type!(/// A business's subscription to a plan.

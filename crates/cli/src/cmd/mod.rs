@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod pipeline;
 pub mod planned;
 pub mod session;
+pub mod templates;
 pub mod tui;
 pub mod users;
 pub mod webhook;

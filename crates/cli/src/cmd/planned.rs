@@ -37,22 +37,6 @@ pub enum Broadcast {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Templates {
-    /// List templates with their approval status.
-    ///
-    /// Example: wacrm templates list --json
-    List,
-    /// Create a template and submit it for approval.
-    ///
-    /// Example: wacrm templates create
-    Create,
-    /// Delete an unused template.
-    ///
-    /// Example: wacrm templates rm
-    Rm,
-}
-
-#[derive(Debug, Subcommand)]
 pub enum Analytics {
     /// Lead growth per day, week or month.
     ///
@@ -72,6 +56,6 @@ pub enum Analytics {
 pub fn not_built(area: &str, verb: &str) -> Result<()> {
     bail!(
         "`wacrm {area} {verb}` is not built yet: the {area} dashboard lands with its own issue. \
-         Inbox, contacts, pipeline and billing work today (see `wacrm --help`)."
+         Inbox, contacts, pipeline, templates and billing work today (see `wacrm --help`)."
     )
 }

@@ -148,7 +148,7 @@ pub struct Summary {
     pub opt_outs: u32,
     #[serde(default)]
     pub opt_ins: u32,
-    /// Template status updates, kept in the raw log until the templates dashboard applies them.
+    /// Template status and category updates (applied by `templates::apply_update_on`).
     #[serde(default)]
     pub template_updates: u32,
     /// phone_number_ids (or WABA ids) with no active account: their changes were dropped.
@@ -792,6 +792,7 @@ async fn route_changes(
     changes: &mut Vec<(usize, Route, Routed)>,
 ) -> Result<()> {
     let summary = &mut progress.summary;
+    let mut template_failures = Vec::new();
     let mut orphans = BTreeSet::new();
     let mut ignored = BTreeSet::new();
     for entry in &envelope.entry {
@@ -832,21 +833,18 @@ async fn route_changes(
                     summary.add_business(route.business);
                     changes.push((index, route, Routed::Preferences(value)));
                 }
-                ChangeValue::TemplateStatus(update) => {
+                ChangeValue::Template(update) => {
                     let Some(business) = route_waba(conn, &entry.id).await? else {
                         orphans.insert(format!("waba:{}", entry.id));
                         continue;
                     };
                     progress.routed = true;
-                    progress.handled += 1;
                     summary.add_business(business);
                     summary.template_updates += 1;
-                    tracing::info!(
-                        business = %business,
-                        template = update.message_template_name.as_deref().unwrap_or(""),
-                        event = %update.event,
-                        "template status update kept in the raw log; applied once templates land"
-                    );
+                    match crate::templates::apply_update_on(conn, business, entry.time, &update).await {
+                        Ok(_) => progress.handled += 1,
+                        Err(e) => template_failures.push((update.label(), e)),
+                    }
                 }
                 ChangeValue::Other(field) => {
                     ignored.insert(field);
@@ -856,6 +854,9 @@ async fn route_changes(
     }
     summary.orphans = orphans.into_iter().collect();
     summary.ignored_fields = ignored.into_iter().collect();
+    for (what, error) in template_failures {
+        item_failed(progress, what, error);
+    }
     Ok(())
 }
 

@@ -191,9 +191,14 @@ impl GraphClient {
     }
 
     fn messages_url(&self, endpoint: &Endpoint) -> String {
+        self.url(endpoint, &format!("{}/messages", endpoint.phone_number_id))
+    }
+
+    /// `{base}/{version}/{path}` with the account's base URL and version, else the client's.
+    pub(crate) fn url(&self, endpoint: &Endpoint, path: &str) -> String {
         let base = endpoint.base_url.as_deref().map(|b| b.trim_end_matches('/')).unwrap_or(&self.default_base);
         let version = endpoint.version.as_deref().unwrap_or(&self.default_version);
-        format!("{base}/{version}/{}/messages", endpoint.phone_number_id)
+        format!("{base}/{version}/{path}")
     }
 
     /// Sends one message; `Ok` means Meta accepted it (delivery is reported later by webhook).
@@ -221,11 +226,22 @@ impl GraphClient {
     /// POSTs `body` to the number's messages endpoint, retrying what is retryable; returns the success
     /// body and the number of attempts made.
     async fn post<T: Serialize>(&self, endpoint: &Endpoint, body: &T) -> Result<(Vec<u8>, u32), ApiError> {
-        let url = self.messages_url(endpoint);
+        self.call(reqwest::Method::POST, &self.messages_url(endpoint), endpoint, Some(body)).await
+    }
+
+    /// Calls `url` with `method` (and a JSON body, if any) as the endpoint's account, retrying what is
+    /// retryable; returns the success body and the number of attempts made.
+    pub(crate) async fn call<T: Serialize>(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        endpoint: &Endpoint,
+        body: Option<&T>,
+    ) -> Result<(Vec<u8>, u32), ApiError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let failure = match self.attempt(&url, endpoint, body).await {
+            let failure = match self.attempt(method.clone(), url, endpoint, body).await {
                 Ok(ok) => return Ok((ok, attempt)),
                 Err(mut failure) => {
                     failure.attempts = attempt;
@@ -248,20 +264,23 @@ impl GraphClient {
         }
     }
 
-    async fn attempt<T: Serialize>(&self, url: &str, endpoint: &Endpoint, body: &T) -> Result<Vec<u8>, ApiError> {
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(endpoint.token.expose_secret())
-            .timeout(self.retry.timeout)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| {
-                // A refused or failed connection never reached Meta; anything later might have.
-                let unsent = e.is_connect() || e.is_builder();
-                ApiError::network(format!("request to {url} failed: {e}"), e.is_connect(), !unsent, 0)
-            })?;
+    async fn attempt<T: Serialize>(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        endpoint: &Endpoint,
+        body: Option<&T>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let mut request =
+            self.http.request(method, url).bearer_auth(endpoint.token.expose_secret()).timeout(self.retry.timeout);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| {
+            // A refused or failed connection never reached Meta; anything later might have.
+            let unsent = e.is_connect() || e.is_builder();
+            ApiError::network(format!("request to {url} failed: {e}"), e.is_connect(), !unsent, 0)
+        })?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| {
             ApiError::network(format!("reading the answer from {url} failed: {e}"), false, status < 300, 0)

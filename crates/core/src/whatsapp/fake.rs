@@ -2,7 +2,10 @@
 //! stand-in the project allows. It answers `POST /{version}/{phone_number_id}/messages` the way Meta
 //! does (fresh wamids, the documented success and error bodies), records every request, injects
 //! failures on demand, and can play Meta's part after an accepted send by POSTing signed `sent`,
-//! `delivered` and `read` status webhooks to a configured URL.
+//! `delivered` and `read` status webhooks to a configured URL. It also keeps WABAs' message templates
+//! (`/{version}/{waba_id}/message_templates`: create, paged list, delete; `POST /{version}/{id}`: edit)
+//! with Meta's answers, and lets a test play Meta's reviewers ([`FakeGraph::set_template_status`]) or
+//! Meta's own UI ([`FakeGraph::add_template`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -11,15 +14,16 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State as AxumState};
+use axum::extract::{Path, Query, State as AxumState};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
+use crate::whatsapp::manage::{Created, Cursors, Listed, Page, Paging, QualityScore, Success};
 use crate::whatsapp::send::{ErrorData, ErrorResponse, GraphError, SendRequest};
 use crate::whatsapp::signature;
 
@@ -149,6 +153,16 @@ struct State {
     webhooks: Option<StatusWebhooks>,
     deliveries: Vec<Delivery>,
     counter: u64,
+    templates: Vec<FakeTemplate>,
+    /// The most templates one list page holds (whatever `limit` asks); Meta's default is 25.
+    page_size: Option<usize>,
+}
+
+/// A template the fake keeps for a WABA.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FakeTemplate {
+    pub waba_id: String,
+    pub listed: Listed,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -179,6 +193,11 @@ impl FakeGraph {
         let state = Shared::default();
         let app = Router::new()
             .route("/{version}/{phone_number_id}/messages", post(messages))
+            .route(
+                "/{version}/{waba_id}/message_templates",
+                get(list_templates).post(create_template).delete(delete_template),
+            )
+            .route("/{version}/{template_id}", post(edit_template))
             .fallback(unknown_path)
             .with_state(state.clone());
         let server = tokio::spawn(async move {
@@ -224,6 +243,60 @@ impl FakeGraph {
     pub fn deliveries(&self) -> Vec<Delivery> {
         lock(&self.state).deliveries.clone()
     }
+
+    /// The templates the fake holds, oldest first.
+    pub fn templates(&self) -> Vec<FakeTemplate> {
+        lock(&self.state).templates.clone()
+    }
+
+    /// A template made in Meta's own UI; returns its id.
+    pub fn add_template(
+        &self,
+        waba_id: &str,
+        name: &str,
+        language: &str,
+        category: &str,
+        status: &str,
+        components: Value,
+    ) -> String {
+        let mut state = lock(&self.state);
+        state.counter += 1;
+        let id = template_id(state.counter);
+        state.templates.push(FakeTemplate {
+            waba_id: waba_id.into(),
+            listed: Listed {
+                id: id.clone(),
+                name: name.into(),
+                language: language.into(),
+                status: status.into(),
+                category: category.into(),
+                components,
+                parameter_format: Some("POSITIONAL".into()),
+                rejected_reason: None,
+                quality_score: Some(QualityScore { score: "UNKNOWN".into() }),
+            },
+        });
+        id
+    }
+
+    /// Plays Meta's reviewers: sets a template's status (and rejection reason).
+    pub fn set_template_status(&self, id: &str, status: &str, reason: Option<&str>) {
+        let mut state = lock(&self.state);
+        if let Some(t) = state.templates.iter_mut().find(|t| t.listed.id == id) {
+            t.listed.status = status.into();
+            t.listed.rejected_reason = reason.map(Into::into);
+        }
+    }
+
+    /// Caps list pages at `n` templates, to exercise paging with a few.
+    pub fn set_page_size(&self, n: usize) {
+        lock(&self.state).page_size = Some(n.max(1));
+    }
+}
+
+/// Meta's template ids are long decimal numbers.
+fn template_id(n: u64) -> String {
+    format!("1689556908{n:07}")
 }
 
 fn answer(status: StatusCode, body: &impl Serialize) -> Response {
@@ -290,6 +363,209 @@ fn decide(
         "messages": [{"id": wamid, "message_status": "accepted"}],
     });
     (StatusCode::OK, response, Some((wamid, request)))
+}
+
+fn graph_error(
+    status: StatusCode,
+    code: i64,
+    subcode: Option<i64>,
+    message: &str,
+    user_msg: Option<&str>,
+    n: u64,
+) -> Response {
+    let error = GraphError {
+        message: message.into(),
+        kind: Some("OAuthException".into()),
+        code,
+        error_subcode: subcode,
+        error_user_msg: user_msg.map(Into::into),
+        fbtrace_id: Some(format!("AFake{n:08}")),
+        ..GraphError::default()
+    };
+    answer(status, &ErrorResponse { error })
+}
+
+/// The start of every template call: counts it, records it, checks the token and injected failures;
+/// returns the call's number and the refusal to answer with, if any.
+fn template_call(state: &mut State, path: String, headers: &HeaderMap, body: Value) -> (u64, Option<Response>) {
+    state.counter += 1;
+    let n = state.counter;
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let authorized = authorization.as_deref().is_some_and(|a| a.starts_with("Bearer ") && a.len() > "Bearer ".len());
+    let failure = if authorized { state.fail_next.pop_front() } else { None };
+    let refused = if !authorized {
+        Some(graph_error(
+            StatusCode::UNAUTHORIZED,
+            190,
+            Some(463),
+            "Invalid OAuth access token - Cannot parse access token",
+            None,
+            n,
+        ))
+    } else {
+        failure.map(|f| {
+            let (status, response) = f.answer(n);
+            answer(status, &response)
+        })
+    };
+    let answered = refused.as_ref().map_or(200, |r| r.status().as_u16());
+    state.requests.push(RecordedRequest { path, authorization, body, answered });
+    (n, refused)
+}
+
+async fn create_template(
+    AxumState(state): AxumState<Shared>,
+    Path((version, waba_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut state = lock(&state);
+    let (n, refused) =
+        template_call(&mut state, format!("/{version}/{waba_id}/message_templates"), &headers, json.clone());
+    if let Some(refused) = refused {
+        return refused;
+    }
+    let field = |k: &str| json.get(k).and_then(Value::as_str).map(str::to_string);
+    let (Some(name), Some(language), Some(category), Some(components)) =
+        (field("name"), field("language"), field("category"), json.get("components").filter(|c| c.is_array()))
+    else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            None,
+            "(#100) Invalid parameter",
+            Some("name, language, category and components are required"),
+            n,
+        );
+    };
+    if state.templates.iter().any(|t| t.waba_id == waba_id && t.listed.name == name && t.listed.language == language) {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            Some(2388024),
+            "(#100) Invalid parameter",
+            Some("Content in this language already exists: try a different name or language"),
+            n,
+        );
+    }
+    let id = template_id(n);
+    state.templates.push(FakeTemplate {
+        waba_id,
+        listed: Listed {
+            id: id.clone(),
+            name,
+            language,
+            status: "PENDING".into(),
+            category: category.to_ascii_uppercase(),
+            components: components.clone(),
+            parameter_format: field("parameter_format"),
+            rejected_reason: None,
+            quality_score: Some(QualityScore { score: "UNKNOWN".into() }),
+        },
+    });
+    answer(StatusCode::OK, &Created { id, status: "PENDING".into(), category: category.to_ascii_uppercase() })
+}
+
+async fn list_templates(
+    AxumState(state): AxumState<Shared>,
+    Path((version, waba_id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let mut state = lock(&state);
+    if let (_, Some(refused)) =
+        template_call(&mut state, format!("/{version}/{waba_id}/message_templates"), &headers, json!(query))
+    {
+        return refused;
+    }
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(25)
+        .min(state.page_size.unwrap_or(usize::MAX))
+        .max(1);
+    let from =
+        query.get("after").and_then(|a| a.strip_prefix("cursor-")).and_then(|a| a.parse::<usize>().ok()).unwrap_or(0);
+    let mine: Vec<&FakeTemplate> = state.templates.iter().filter(|t| t.waba_id == waba_id).collect();
+    let end = (from + limit).min(mine.len());
+    let data = mine.get(from..end).unwrap_or_default().iter().map(|t| json!(t.listed)).collect();
+    let next =
+        (end < mine.len()).then(|| format!("/{version}/{waba_id}/message_templates?limit={limit}&after=cursor-{end}"));
+    let cursors = Cursors { before: Some(format!("cursor-{from}")), after: Some(format!("cursor-{end}")) };
+    answer(StatusCode::OK, &Page { data, paging: Some(Paging { cursors: Some(cursors), next }) })
+}
+
+async fn delete_template(
+    AxumState(state): AxumState<Shared>,
+    Path((version, waba_id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let mut state = lock(&state);
+    let (n, refused) =
+        template_call(&mut state, format!("/{version}/{waba_id}/message_templates"), &headers, json!(query));
+    if let Some(refused) = refused {
+        return refused;
+    }
+    let name = query.get("name").cloned().unwrap_or_default();
+    let id = query.get("hsm_id");
+    let matches =
+        |t: &FakeTemplate| t.waba_id == waba_id && t.listed.name == name && id.is_none_or(|id| *id == t.listed.id);
+    if !state.templates.iter().any(matches) {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            Some(2593002),
+            "(#100) Invalid parameter",
+            Some("Message template not found"),
+            n,
+        );
+    }
+    if state.templates.iter().any(|t| matches(t) && t.listed.status == "DISABLED") {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            None,
+            "(#100) Invalid parameter",
+            Some("Disabled templates cannot be deleted"),
+            n,
+        );
+    }
+    state.templates.retain(|t| !matches(t));
+    answer(StatusCode::OK, &Success { success: true })
+}
+
+async fn edit_template(
+    AxumState(state): AxumState<Shared>,
+    Path((version, template_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut state = lock(&state);
+    let (n, refused) = template_call(&mut state, format!("/{version}/{template_id}"), &headers, json.clone());
+    if let Some(refused) = refused {
+        return refused;
+    }
+    let Some(template) = state.templates.iter_mut().find(|t| t.listed.id == template_id) else {
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            100,
+            Some(33),
+            "Unsupported post request. Object does not exist",
+            None,
+            n,
+        );
+    };
+    if let Some(components) = json.get("components").filter(|c| c.is_array()) {
+        template.listed.components = components.clone();
+    }
+    if let Some(category) = json.get("category").and_then(Value::as_str) {
+        template.listed.category = category.to_ascii_uppercase();
+    }
+    template.listed.status = "PENDING".into();
+    answer(StatusCode::OK, &Success { success: true })
 }
 
 async fn unknown_path(

@@ -3,6 +3,7 @@
 pub mod client;
 #[cfg(feature = "fake-graph")]
 pub mod fake;
+pub mod manage;
 pub mod send;
 pub mod signature;
 pub mod webhook;

@@ -182,7 +182,9 @@ pub struct Change<V = Value> {
 #[derive(Debug, Clone)]
 pub enum ChangeValue {
     Messages(Box<MessagesValue>),
-    TemplateStatus(TemplateStatusUpdate),
+    /// `message_template_status_update`, `template_category_update` or `message_template_quality_update`:
+    /// routed by the entry's WABA id.
+    Template(Box<TemplateUpdate>),
     UserPreferences(UserPreferencesValue),
     /// A field we do not handle (account_update, security, flows, …): acknowledged and ignored.
     Other(String),
@@ -196,7 +198,15 @@ impl Change {
         }
         Ok(match self.field.as_str() {
             "messages" => ChangeValue::Messages(Box::new(typed(&self.field, &self.value)?)),
-            "message_template_status_update" => ChangeValue::TemplateStatus(typed(&self.field, &self.value)?),
+            "message_template_status_update" => {
+                ChangeValue::Template(Box::new(TemplateUpdate::Status(typed(&self.field, &self.value)?)))
+            }
+            "template_category_update" => {
+                ChangeValue::Template(Box::new(TemplateUpdate::Category(typed(&self.field, &self.value)?)))
+            }
+            "message_template_quality_update" => {
+                ChangeValue::Template(Box::new(TemplateUpdate::Quality(typed(&self.field, &self.value)?)))
+            }
             "user_preferences" => ChangeValue::UserPreferences(typed(&self.field, &self.value)?),
             other => ChangeValue::Other(other.to_string()),
         })
@@ -562,10 +572,47 @@ pub struct Pricing {
     pub pricing_type: Option<String>,
 }
 
-/// `field: "message_template_status_update"`: no metadata, routed by the entry's WABA id.
+/// A template webhook: no metadata, routed by the entry's WABA id (shared/whatsapp-cloud-api.md §2.5).
+#[derive(Debug, Clone)]
+pub enum TemplateUpdate {
+    Status(TemplateStatusUpdate),
+    Category(TemplateCategoryUpdate),
+    Quality(TemplateQualityUpdate),
+}
+
+impl TemplateUpdate {
+    /// Which template, as the webhook names it: Meta's id, name and language.
+    pub fn template(&self) -> (Option<String>, Option<&str>, Option<&str>) {
+        let key = match self {
+            TemplateUpdate::Status(u) => &u.template,
+            TemplateUpdate::Category(u) => &u.template,
+            TemplateUpdate::Quality(u) => &u.template,
+        };
+        let id = key.message_template_id.as_ref().and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        });
+        (id, key.message_template_name.as_deref(), key.message_template_language.as_deref())
+    }
+
+    /// For logs and the raw log's summary: `template spring_sale APPROVED`.
+    pub fn label(&self) -> String {
+        let (_, name, _) = self.template();
+        let what = match self {
+            TemplateUpdate::Status(u) => u.event.clone(),
+            TemplateUpdate::Category(u) => {
+                format!("category {}", u.new_category.as_deref().or(u.correct_category.as_deref()).unwrap_or("?"))
+            }
+            TemplateUpdate::Quality(u) => format!("quality {}", u.new_quality_score.as_deref().unwrap_or("?")),
+        };
+        format!("template {} {what}", name.unwrap_or("?"))
+    }
+}
+
+/// The template a template webhook is about.
 #[derive(Debug, Clone, Deserialize)]
-pub struct TemplateStatusUpdate {
-    pub event: String,
+pub struct TemplateKey {
     /// A JSON number on the wire.
     #[serde(default)]
     pub message_template_id: Option<Value>,
@@ -573,8 +620,53 @@ pub struct TemplateStatusUpdate {
     pub message_template_name: Option<String>,
     #[serde(default)]
     pub message_template_language: Option<String>,
+}
+
+/// `field: "message_template_status_update"`: APPROVED, REJECTED (with `reason`), PAUSED, DISABLED, …
+#[derive(Debug, Clone, Deserialize)]
+pub struct TemplateStatusUpdate {
+    pub event: String,
+    #[serde(flatten)]
+    pub template: TemplateKey,
+    /// A rejection reason (`INVALID_FORMAT`, `PROMOTIONAL`, …); `NONE` or null otherwise.
     #[serde(default)]
     pub reason: Option<String>,
+    #[serde(default)]
+    pub message_template_category: Option<String>,
+    /// Only when disabled: `{disable_date}`.
+    #[serde(default)]
+    pub disable_info: Option<Value>,
+    /// Only when locked or unlocked: `{title, description}`.
+    #[serde(default)]
+    pub other_info: Option<Value>,
+}
+
+/// `field: "template_category_update"`. Impending: `correct_category` and the time it applies
+/// (`category_update_timestamp`); completed: `previous_category` and `new_category`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TemplateCategoryUpdate {
+    #[serde(flatten)]
+    pub template: TemplateKey,
+    #[serde(default)]
+    pub previous_category: Option<String>,
+    #[serde(default)]
+    pub new_category: Option<String>,
+    #[serde(default)]
+    pub correct_category: Option<String>,
+    /// Unix seconds.
+    #[serde(default, deserialize_with = "lenient_opt")]
+    pub category_update_timestamp: Option<i64>,
+}
+
+/// `field: "message_template_quality_update"`: GREEN, YELLOW, RED or UNKNOWN.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TemplateQualityUpdate {
+    #[serde(flatten)]
+    pub template: TemplateKey,
+    #[serde(default)]
+    pub previous_quality_score: Option<String>,
+    #[serde(default)]
+    pub new_quality_score: Option<String>,
 }
 
 /// `field: "user_preferences"`: a user stopped or resumed marketing messages from the number.
@@ -778,6 +870,30 @@ mod tests {
                 assert_eq!(parsed.to_string(), checked.to_string());
             }
         }
+    }
+
+    #[test]
+    fn template_status_and_category_updates_parse() {
+        let status = Change {
+            field: "message_template_status_update".into(),
+            value: serde_json::json!({"event": "REJECTED", "message_template_id": 1689556908129832_i64,
+                "message_template_name": "spring_sale", "message_template_language": "en_US",
+                "reason": "INVALID_FORMAT", "new_field": 1}),
+        };
+        let Ok(ChangeValue::Template(update)) = status.value() else { panic!() };
+        let TemplateUpdate::Status(s) = &*update else { panic!() };
+        assert_eq!(s.reason.as_deref(), Some("INVALID_FORMAT"));
+        assert_eq!(update.template(), (Some("1689556908129832".into()), Some("spring_sale"), Some("en_US")));
+        assert_eq!(update.label(), "template spring_sale REJECTED");
+        let impending = Change {
+            field: "template_category_update".into(),
+            value: serde_json::json!({"message_template_id": "1", "message_template_name": "x",
+                "message_template_language": "en", "correct_category": "MARKETING", "new_category": "UTILITY",
+                "category_update_timestamp": 1760000000}),
+        };
+        let Ok(ChangeValue::Template(update)) = impending.value() else { panic!() };
+        let TemplateUpdate::Category(c) = *update else { panic!() };
+        assert_eq!((c.correct_category.as_deref(), c.category_update_timestamp), (Some("MARKETING"), Some(1760000000)));
     }
 
     #[test]

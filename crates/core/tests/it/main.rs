@@ -11,3 +11,4 @@ mod ingest;
 mod pipeline;
 mod platform;
 mod sessions;
+mod templates;

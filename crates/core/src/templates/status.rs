@@ -13,6 +13,7 @@ use sqlx::{Connection, PgConnection};
 use super::spec::Category;
 use super::status_for_event;
 use crate::error::Result;
+use crate::events::{self, Cause, Event};
 use crate::types::BusinessId;
 use crate::whatsapp::webhook::{TemplateCategoryUpdate, TemplateQualityUpdate, TemplateStatusUpdate, TemplateUpdate};
 
@@ -85,7 +86,20 @@ async fn apply(
     .await?;
     let Some(template) = template else { return Ok(Applied::UnknownTemplate) };
     let changed = match update {
-        TemplateUpdate::Status(u) => status(conn, business, template, meta_id.as_deref(), at, u).await?,
+        TemplateUpdate::Status(u) => {
+            let changed = status(conn, business, template, meta_id.as_deref(), at, u).await?;
+            if changed {
+                let reason = u.reason.clone().filter(|r| !r.trim().is_empty() && !r.eq_ignore_ascii_case("NONE"));
+                let event = Event::TemplateStatusChanged {
+                    template_id: template,
+                    name: name.unwrap_or_default().to_string(),
+                    status: status_for_event(&u.event.trim().to_ascii_uppercase()).to_string(),
+                    reason,
+                };
+                events::emit(conn, business, None, event, Cause::meta()).await?;
+            }
+            changed
+        }
         TemplateUpdate::Category(u) => category(conn, business, template, at, u).await?,
         TemplateUpdate::Quality(u) => quality(conn, business, template, at, u).await?,
     };

@@ -60,9 +60,8 @@ enum Command {
     /// 6 Message templates (not built yet).
     #[command(subcommand)]
     Templates(planned::Templates),
-    /// 7 Analytics (not built yet).
-    #[command(subcommand)]
-    Analytics(planned::Analytics),
+    /// 7 Analytics: leads, pipeline, messages and usage over local days; a summary alone.
+    Analytics(cmd::analytics::Command),
     /// 8 Billing: plans and subscription.
     #[command(subcommand)]
     Billing(cmd::billing::Command),
@@ -157,7 +156,7 @@ async fn run(cli: Cli, format: Format) -> anyhow::Result<()> {
         Command::Automation(c) => planned::not_built("automation", &verb(&c)),
         Command::Broadcast(c) => planned::not_built("broadcast", &verb(&c)),
         Command::Templates(c) => planned::not_built("templates", &verb(&c)),
-        Command::Analytics(c) => planned::not_built("analytics", &verb(&c)),
+        Command::Analytics(c) => cmd::analytics::run(&ctx, c).await,
         Command::Billing(c) => cmd::billing::run(&ctx, c).await,
         Command::Business(c) => cmd::business::run(&ctx, c).await,
         Command::Users(c) => cmd::users::run(&ctx, c).await,

@@ -52,22 +52,6 @@ pub enum Templates {
     Rm,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Analytics {
-    /// Lead growth per day, week or month.
-    ///
-    /// Example: wacrm analytics leads --json
-    Leads,
-    /// Messages sent and received, response times.
-    ///
-    /// Example: wacrm analytics messages
-    Messages,
-    /// Campaign delivery and reply rates.
-    ///
-    /// Example: wacrm analytics campaigns
-    Campaigns,
-}
-
 /// The error every planned verb returns.
 pub fn not_built(area: &str, verb: &str) -> Result<()> {
     bail!(

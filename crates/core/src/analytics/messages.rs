@@ -62,38 +62,12 @@ pub struct MessagesReport {
 }
 
 pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<MessagesReport> {
-    scope.require(Area::Analytics)?;
-    let business = scope.business().0;
-    let rows = sqlx::query!(
-        r#"SELECT bucket, direction::text = 'in' AS "inbound!", sum(messages)::bigint AS "n!"
-           FROM analytics_message_counts
-           WHERE business_id = $1 AND bucket >= $2 AND bucket < $3
-           GROUP BY 1, 2"#,
-        business,
-        range.start,
-        range.end
-    )
-    .fetch_all(pool)
-    .await?;
-    let periods: Vec<MessagesPeriod> = series(
-        range,
-        rows.into_iter().map(|r| (r.bucket, (r.inbound, r.n))),
-        |p: &mut MessagesPeriod, (inbound, n): (bool, i64)| {
-            if inbound {
-                p.received += n
-            } else {
-                p.sent += n
-            }
-        },
-    )
-    .into_iter()
-    .map(|(period, p)| MessagesPeriod { period, ..p })
-    .collect();
+    let periods = volume(pool, scope, range).await?;
     let (response, per_agent) = response_times(pool, scope, range).await?;
     let unanswered_now = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM contacts
            WHERE business_id = $1 AND last_inbound_at IS NOT NULL AND last_inbound_at >= last_message_at"#,
-        business
+        scope.business().0
     )
     .fetch_one(pool)
     .await?;
@@ -108,7 +82,44 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Messa
     })
 }
 
-async fn response_times(pool: &PgPool, scope: &Scope, range: &Range) -> Result<(ResponseTimes, Vec<AgentResponses>)> {
+/// Messages received and sent per period, from the rollup.
+pub async fn volume(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Vec<MessagesPeriod>> {
+    scope.require(Area::Analytics)?;
+    let rows = sqlx::query!(
+        r#"SELECT bucket, direction::text = 'in' AS "inbound!", sum(messages)::bigint AS "n!"
+           FROM analytics_message_counts
+           WHERE business_id = $1 AND bucket >= $2 AND bucket < $3
+           GROUP BY 1, 2"#,
+        scope.business().0,
+        range.start,
+        range.end
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(series(
+        range,
+        rows.into_iter().map(|r| (r.bucket, (r.inbound, r.n))),
+        |p: &mut MessagesPeriod, (inbound, n): (bool, i64)| {
+            if inbound {
+                p.received += n
+            } else {
+                p.sent += n
+            }
+        },
+    )
+    .into_iter()
+    .map(|(period, p)| MessagesPeriod { period, ..p })
+    .collect())
+}
+
+/// Response times of the waits that began in the range, overall, for conversations' first messages,
+/// and per agent (most replies first).
+pub async fn response_times(
+    pool: &PgPool,
+    scope: &Scope,
+    range: &Range,
+) -> Result<(ResponseTimes, Vec<AgentResponses>)> {
+    scope.require(Area::Analytics)?;
     // `grp` numbers a contact's waits: a customer message belongs to the wait after the n-th human
     // reply, and the (n+1)-th reply ends it. A contact's first wait in the range may have begun before
     // it (its last message before the range was the customer's): that wait belongs to an earlier range.

@@ -51,6 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let scope = Scope::for_business(&pool, tenant.business).await?;
     sqlx::query("ANALYZE").execute(&pool).await?;
     let compacted = analytics::verify::compact(&pool, &scope).await?;
+    analytics::verify::refresh(&pool, &scope).await?;
     let month = analytics::resolve(&pool, &scope, RangeRequest::default()).await?;
     let today = month.timezone.today(Utc::now());
     let all = RangeRequest { from: today.checked_sub_days(Days::new(95)), to: Some(today), by: Granularity::Day };

@@ -100,6 +100,11 @@ pub enum Report {
     ///
     /// Example: wacrm analytics compact
     Compact,
+    /// Store the response-time waits of contacts whose messages changed (figures unchanged, reports
+    /// faster; run it from cron every minute or so).
+    ///
+    /// Example: wacrm analytics refresh
+    Refresh,
 }
 
 pub async fn run(ctx: &Context, command: Command) -> Result<()> {
@@ -158,23 +163,29 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             if ctx.out.format == Format::Table {
                 ctx.out.list(&v.differences, &["bucket", "figure", "raw", "rollup"])?;
                 println!(
-                    "{} buckets compared, {} differences{}; {} conversation ids on more than one usage row",
+                    "{} buckets compared, {} differences, {} stored waits differing{}; {} conversation ids on more \
+                     than one usage row",
                     v.buckets,
                     v.differences.len(),
+                    v.wait_differences,
                     if v.repaired { " (rollups rebuilt from the raw rows)" } else { "" },
                     v.shared_conversation_ids
                 );
             } else {
                 ctx.out.record(&v)?;
             }
-            if v.differences.is_empty() || v.repaired {
+            if (v.differences.is_empty() && v.wait_differences == 0) || v.repaired {
                 return Ok(());
             }
             Err(wacrm_core::Error::conflict(
-                format!("the rollups differ from the raw rows in {} places", v.differences.len()),
+                format!("the rollups differ from the raw rows in {} places", v.differences.len() as i64 + v.wait_differences),
                 "rebuild them with `wacrm analytics verify --repair`, and report it: it is a bug",
             )
             .into())
+        }
+        Some(Report::Refresh) => {
+            let contacts = verify::refresh(pool, &scope).await?;
+            ctx.out.done(&format!("waits refreshed for {contacts} contacts"), &json!({ "contacts": contacts }))
         }
         Some(Report::Compact) => {
             let c = verify::compact(pool, &scope).await?;

@@ -2,11 +2,11 @@
 //! per reply and per agent, and conversations waiting for an answer now.
 //!
 //! A customer waits from the first of their messages after the business's last human reply until the
-//! next human reply. Broadcast sends (they carry a campaign) neither answer nor interrupt a wait;
-//! automation sends will be excluded the same way once automation marks the messages it sends. The
-//! response time is the wait; the first response time is the wait that opens a conversation (nothing
-//! from either side in the 24 hours before it). Waits are counted in the period they began, their
-//! replies looked for up to now.
+//! next human reply (SQL function `wacrm_waits`, migration 0037). Broadcast sends (they carry a
+//! campaign) neither answer nor interrupt a wait; automation sends will be excluded the same way once
+//! automation marks the messages it sends. The response time is the wait; the first response time is
+//! the wait that opens a conversation (nothing from either side in the 24 hours before it). Waits are
+//! counted in the range they began in, their replies looked for up to now.
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -120,43 +120,23 @@ pub async fn response_times(
     range: &Range,
 ) -> Result<(ResponseTimes, Vec<AgentResponses>)> {
     scope.require(Area::Analytics)?;
-    // `grp` numbers a contact's waits: a customer message belongs to the wait after the n-th human
-    // reply, and the (n+1)-th reply ends it. A contact's first wait in the range may have begun before
-    // it (its last message before the range was the customer's): that wait belongs to an earlier range.
-    // `replier` is -1 for an unanswered wait, 0 for a reply without a user.
+    // Clean contacts' waits are stored; dirty ones' (messages changed since the last refresh) are
+    // computed from their messages. `replier` is -1 for an unanswered wait, 0 for a reply without a user.
     let rows = sqlx::query!(
-        r#"WITH m AS (
-               SELECT contact_id, id, sent_at, direction = 'in' AS inbound, sender_user_id
-               FROM messages
-               WHERE business_id = $1 AND sent_at >= $2 AND (direction = 'in' OR campaign_id IS NULL)
-           ), g AS (
-               SELECT m.*,
-                      count(*) FILTER (WHERE NOT inbound) OVER w - CASE WHEN inbound THEN 0 ELSE 1 END AS grp,
-                      lag(sent_at) OVER w AS previous_at
-               FROM m WINDOW w AS (PARTITION BY contact_id ORDER BY sent_at, id ROWS UNBOUNDED PRECEDING)
+        r#"WITH dirty AS (
+               SELECT contact_id FROM analytics_dirty_contacts WHERE business_id = $1
            ), waits AS (
-               SELECT contact_id, grp,
-                      min(sent_at) FILTER (WHERE inbound) AS asked_at,
-                      min(sent_at) FILTER (WHERE NOT inbound) AS replied_at,
-                      (array_agg(sender_user_id) FILTER (WHERE NOT inbound))[1] AS replier,
-                      (array_agg(previous_at ORDER BY sent_at, id) FILTER (WHERE inbound))[1] AS previous_at
-               FROM g GROUP BY contact_id, grp
-               HAVING bool_or(inbound)
-           ), before AS (
-               SELECT w.contact_id, p.inbound, p.sent_at
-               FROM (SELECT DISTINCT contact_id FROM waits WHERE grp = 0) w
-               CROSS JOIN LATERAL (
-                   SELECT x.direction = 'in' AS inbound, x.sent_at FROM messages x
-                   WHERE x.business_id = $1 AND x.contact_id = w.contact_id AND x.sent_at < $2
-                     AND (x.direction = 'in' OR x.campaign_id IS NULL)
-                   ORDER BY x.sent_at DESC, x.id DESC LIMIT 1
-               ) p
+               SELECT w.asked_at, w.replied_at, w.replier, w.opens FROM analytics_waits w
+               WHERE w.business_id = $1 AND w.asked_at >= $2 AND w.asked_at < $3
+                 AND NOT EXISTS (SELECT 1 FROM dirty d WHERE d.contact_id = w.contact_id)
+               UNION ALL
+               SELECT w.asked_at, w.replied_at, w.replier, w.opens
+               FROM wacrm_waits($1, ARRAY(SELECT contact_id FROM dirty)) w
+               WHERE w.asked_at >= $2 AND w.asked_at < $3
            ), answered AS (
-               SELECT extract(epoch FROM w.replied_at - w.asked_at)::float8 AS seconds,
-                      CASE WHEN w.replied_at IS NULL THEN -1 ELSE coalesce(w.replier, 0) END AS replier,
-                      coalesce(w.asked_at - coalesce(w.previous_at, b.sent_at) >= INTERVAL '24 hours', true) AS opens
-               FROM waits w LEFT JOIN before b ON w.grp = 0 AND b.contact_id = w.contact_id
-               WHERE w.asked_at < $3 AND NOT (w.grp = 0 AND coalesce(b.inbound, false))
+               SELECT extract(epoch FROM replied_at - asked_at)::float8 AS seconds,
+                      CASE WHEN replied_at IS NULL THEN -1 ELSE coalesce(replier, 0) END AS replier, opens
+               FROM waits
            )
            SELECT GROUPING(replier, opens) AS "set!", replier, opens, count(*) AS "waits!",
                   count(seconds) AS "replies!", avg(seconds) AS average,

@@ -1,5 +1,6 @@
 //! The rollups checked against the raw rows they summarise (`wacrm analytics verify`), rebuilt from
-//! them when they differ (`--repair`), and compacted (`wacrm analytics compact`).
+//! them when they differ (`--repair`), compacted (`wacrm analytics compact`), and the stored waits
+//! refreshed (`wacrm analytics refresh`).
 //!
 //! Rebuilding and compacting are each one statement, so they see one snapshot: a delta that a
 //! concurrent writer commits afterwards was not in the raw rows read nor among the deltas replaced,
@@ -31,13 +32,16 @@ pub struct Verification {
     /// Conversation ids on more than one usage row: the seed's `COUNT(DISTINCT conversation_id)`
     /// would then count fewer conversations than windows opened.
     pub shared_conversation_ids: i64,
+    /// Stored waits (response times) of contacts not marked for refresh that differ from their
+    /// messages, counted both ways.
+    pub wait_differences: i64,
     /// Whether the rollups were rebuilt from the raw rows after the comparison.
     pub repaired: bool,
 }
 
 impl Verification {
     pub fn exact(&self) -> bool {
-        self.differences.is_empty() && self.shared_conversation_ids == 0
+        self.differences.is_empty() && self.shared_conversation_ids == 0 && self.wait_differences == 0
     }
 }
 
@@ -89,6 +93,24 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
     )
     .fetch_one(pool)
     .await?;
+    let wait_differences = sqlx::query_scalar!(
+        r#"WITH clean AS (
+               SELECT array_agg(id) AS ids FROM contacts c
+               WHERE c.business_id = $1
+                 AND NOT EXISTS (SELECT 1 FROM analytics_dirty_contacts d WHERE d.business_id = $1 AND d.contact_id = c.id)
+           ), stored AS (
+               SELECT contact_id, asked_at, replied_at, replier, opens FROM analytics_waits w
+               WHERE w.business_id = $1
+                 AND NOT EXISTS (SELECT 1 FROM analytics_dirty_contacts d WHERE d.business_id = $1 AND d.contact_id = w.contact_id)
+           ), computed AS (
+               SELECT contact_id, asked_at, replied_at, replier, opens FROM wacrm_waits($1, (SELECT ids FROM clean))
+           )
+           SELECT (SELECT count(*) FROM (SELECT * FROM stored EXCEPT ALL SELECT * FROM computed) a)
+                + (SELECT count(*) FROM (SELECT * FROM computed EXCEPT ALL SELECT * FROM stored) b) AS "n!""#,
+        business
+    )
+    .fetch_one(pool)
+    .await?;
     let mut differences = Vec::new();
     for row in &messages {
         if row.raw != row.rollup {
@@ -105,7 +127,7 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
         }
     }
     differences.sort_by(|a, b| a.bucket.cmp(&b.bucket).then_with(|| a.figure.cmp(&b.figure)));
-    let repaired = repair && !differences.is_empty();
+    let repaired = repair && !(differences.is_empty() && wait_differences == 0);
     if repaired {
         rebuild(pool, scope).await?;
     }
@@ -113,6 +135,7 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
         buckets: (messages.len() + usage.len()) as i64,
         differences,
         shared_conversation_ids,
+        wait_differences,
         repaired,
     })
 }
@@ -139,8 +162,41 @@ async fn rebuild(pool: &PgPool, scope: &Scope) -> Result<()> {
     )
     .execute(&mut *tx)
     .await?;
+    // Every contact's waits are recomputed by the next refresh.
+    sqlx::query!(
+        r#"INSERT INTO analytics_dirty_contacts (business_id, contact_id)
+           SELECT business_id, id FROM contacts WHERE business_id = $1 ON CONFLICT DO NOTHING"#,
+        business
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Stores the waits (response times) of the contacts whose messages changed since the last refresh,
+/// computed from their messages; returns how many contacts that was. Reports are exact without it
+/// (they compute those contacts live), only slower the more contacts wait for it: run it from cron or
+/// a job every minute or so.
+pub async fn refresh(pool: &PgPool, scope: &Scope) -> Result<i64> {
+    scope.require(Area::Analytics)?;
+    // One statement, so one snapshot: a contact marked by a transaction that commits later keeps its
+    // mark, and its waits are recomputed next time.
+    Ok(sqlx::query_scalar!(
+        r#"WITH dirty AS (
+               DELETE FROM analytics_dirty_contacts WHERE business_id = $1 RETURNING contact_id
+           ), gone AS (
+               DELETE FROM analytics_waits WHERE business_id = $1 AND contact_id IN (SELECT contact_id FROM dirty)
+           ), stored AS (
+               INSERT INTO analytics_waits (business_id, contact_id, asked_at, replied_at, replier, opens)
+               SELECT $1, contact_id, asked_at, replied_at, replier, opens
+               FROM wacrm_waits($1, ARRAY(SELECT contact_id FROM dirty))
+           )
+           SELECT count(*) AS "n!" FROM dirty"#,
+        scope.business().0
+    )
+    .fetch_one(pool)
+    .await?)
 }
 
 /// What a compaction did: delta rows before and after.

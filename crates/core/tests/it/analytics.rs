@@ -231,6 +231,11 @@ async fn response_times_count_human_replies_only_per_agent_and_first_response(po
         r.per_agent.iter().map(|a| (a.user, a.name.clone(), a.replies, a.average_seconds)).collect();
     assert_eq!(agents, vec![(None, None, 1, Some(600.0)), (Some(UserId(agent)), Some("Ana".into()), 1, Some(300.0))]);
     assert_eq!(r.unanswered_now, 1);
+    // The same figures from stored waits once refreshed, and after a broadcast is deleted (its contact
+    // becomes dirty again).
+    assert_eq!(verify::refresh(&pool, &scope).await.unwrap(), 3);
+    assert_eq!(messages::report(&pool, &scope, &march).await.unwrap().response, r.response);
+    assert!(verify::verify(&pool, &scope, false).await.unwrap().exact());
     let february = range(&pool, &scope, "2026-02-01", "2026-02-28", Granularity::Day).await;
     let r = messages::report(&pool, &scope, &february).await.unwrap();
     assert_eq!((r.received, r.sent, r.response.replies), (1, 0, 1));
@@ -373,11 +378,18 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
                 .await
                 .unwrap();
             verify::compact(&pool, &scopes[i]).await.unwrap();
+            verify::refresh(&pool, &scopes[i]).await.unwrap();
         }
     }
     for scope in &scopes {
         let v = verify::verify(&pool, scope, false).await.unwrap();
         assert!(v.exact() && v.buckets > 0, "{v:?}");
+        // Response times read the same whether computed live (dirty contacts) or stored.
+        let year = range(&pool, scope, "2026-01-01", "2026-12-31", Granularity::Month).await;
+        let live = messages::response_times(&pool, scope, &year).await.unwrap();
+        verify::refresh(&pool, scope).await.unwrap();
+        assert_eq!(messages::response_times(&pool, scope, &year).await.unwrap(), live);
+        assert!(verify::verify(&pool, scope, false).await.unwrap().exact());
         let year = range(&pool, scope, "2026-01-01", "2026-12-31", Granularity::Month).await;
         let before = messages::report(&pool, scope, &year).await.unwrap();
         let compacted = verify::compact(&pool, scope).await.unwrap();
@@ -401,7 +413,15 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
     assert_eq!(v.differences.len(), 1, "{v:?}");
     assert_eq!((v.differences[0].figure.as_str(), v.differences[0].bucket), ("messages in", at("2026-02-02T10:15:00Z")));
     assert!(verify::verify(&pool, &scopes[1], false).await.unwrap().exact(), "the other business is untouched");
+    // A stored wait that drifted is reported too.
+    sqlx::query("UPDATE analytics_waits SET opens = NOT opens WHERE business_id = $1 AND ctid = (SELECT min(ctid) FROM analytics_waits WHERE business_id = $1)")
+        .bind(scopes[0].business().0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(verify::verify(&pool, &scopes[0], false).await.unwrap().wait_differences, 2);
     assert!(verify::verify(&pool, &scopes[0], true).await.unwrap().repaired);
+    verify::refresh(&pool, &scopes[0]).await.unwrap();
     assert!(verify::verify(&pool, &scopes[0], false).await.unwrap().exact());
 }
 

@@ -25,8 +25,7 @@ const SEED_RUNS: usize = 10;
 
 // The seed's Analytics SQL (shared/seed/crm-design.md), verbatim but for `$business_id` → `$1` and
 // `start_of_month` → `$2`; run unchecked and undecoded so their text stays the seed's.
-const SEED_LEADS_PER_DAY: &str =
-    "SELECT DATE(created_at) AS day, COUNT(*)  \nFROM contacts  \nWHERE business_id=$1  \nGROUP BY day  \nORDER BY day;";
+const SEED_LEADS_PER_DAY: &str = "SELECT DATE(created_at) AS day, COUNT(*)  \nFROM contacts  \nWHERE business_id=$1  \nGROUP BY day  \nORDER BY day;";
 const SEED_LEADS_PER_STAGE: &str = "SELECT stage, COUNT(*)\nFROM contacts\nWHERE business_id=$1\nGROUP BY stage;";
 const SEED_FUNNEL: &str = "SELECT to_stage, COUNT(*)\nFROM pipeline_history\nWHERE business_id=$1\nGROUP BY to_stage;";
 const SEED_MESSAGES: &str = "SELECT direction, COUNT(*)\nFROM messages\nWHERE business_id=$1\nGROUP BY direction;";
@@ -108,7 +107,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("{met} ≤{}", row.target.as_millis())
         );
     }
-    println!("\n{:<28} {:>9} {:<32} {:>9} {:>8}", "seed figure (verbatim SQL)", "median ms", "answered by", "ours ms", "speed-up");
+    println!(
+        "\n{:<28} {:>9} {:<32} {:>9} {:>8}",
+        "seed figure (verbatim SQL)", "median ms", "answered by", "ours ms", "speed-up"
+    );
     for (report, figure) in answers {
         let (Some(i), Some(ours)) = (seed(figure), rows.iter().find(|r| r.name == report)) else { continue };
         let base = &seed_times[i].1;
@@ -124,12 +126,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn measure(pool: &PgPool, scope: &Scope, label: &str, range: &Range) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
+async fn measure(
+    pool: &PgPool,
+    scope: &Scope,
+    label: &str,
+    range: &Range,
+) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
     let target = Duration::from_millis(20);
     let mut rows = Vec::new();
     macro_rules! bench {
         ($name:expr, $target:expr, $call:expr) => {{
-            let run = || async { $call.await.expect($name); };
+            let run = || async {
+                $call.await.expect($name);
+            };
             for _ in 0..3 {
                 run().await;
             }

@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::analytics::range::Timezone;
 use crate::auth::{Area, Scope};
 use crate::billing::{self, Subscription};
-use crate::analytics::range::Timezone;
 use crate::error::{Error, Result};
 use crate::types::{AccountId, BusinessId, Phone, email_address, plain_name};
 

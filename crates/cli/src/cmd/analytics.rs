@@ -10,7 +10,9 @@ use wacrm_core::analytics::messages::MessagesReport;
 use wacrm_core::analytics::pipeline::{DEFAULT_STUCK_DAYS, PipelineReport};
 use wacrm_core::analytics::range::parse_date;
 use wacrm_core::analytics::summary::Summary;
-use wacrm_core::analytics::{self, Granularity, Range, RangeRequest, leads, messages, pipeline, planned, usage, verify};
+use wacrm_core::analytics::{
+    self, Granularity, Range, RangeRequest, leads, messages, pipeline, planned, usage, verify,
+};
 
 use crate::context::Context;
 use crate::output::Format;
@@ -139,11 +141,9 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             let r = usage::report(pool, &scope, &range).await?;
             let m = &r.this_month;
             let plan = match (&m.plan, m.conversation_limit) {
-                (Some(plan), Some(limit)) => format!(
-                    "{} of {limit} ({}, {plan} plan)",
-                    m.conversations,
-                    m.used.map(percent).unwrap_or_default()
-                ),
+                (Some(plan), Some(limit)) => {
+                    format!("{} of {limit} ({}, {plan} plan)", m.conversations, m.used.map(percent).unwrap_or_default())
+                }
                 _ => format!("{} (no active plan)", m.conversations),
             };
             let headline = vec![
@@ -178,7 +178,10 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
                 return Ok(());
             }
             Err(wacrm_core::Error::conflict(
-                format!("the rollups differ from the raw rows in {} places", v.differences.len() as i64 + v.wait_differences),
+                format!(
+                    "the rollups differ from the raw rows in {} places",
+                    v.differences.len() as i64 + v.wait_differences
+                ),
                 "rebuild them with `wacrm analytics verify --repair`, and report it: it is a bug",
             )
             .into())
@@ -215,7 +218,8 @@ fn show<T: Serialize, R: Serialize>(
 
 fn print_headline(ctx: &Context, range: &Range, headline: Vec<(&str, String)>) -> Result<()> {
     ctx.out.line(format_args!("{} to {} ({}, by {})", range.from, range.to, range.timezone, range.by))?;
-    let rows: Vec<Value> = headline.into_iter().map(|(figure, value)| json!({ "figure": figure, "value": value })).collect();
+    let rows: Vec<Value> =
+        headline.into_iter().map(|(figure, value)| json!({ "figure": figure, "value": value })).collect();
     ctx.out.list(&rows, &["figure", "value"])
 }
 
@@ -262,7 +266,10 @@ fn print_messages(ctx: &Context, r: &MessagesReport) -> Result<()> {
     let t = &r.response;
     let mut headline = vec![
         ("received / sent", format!("{} / {}", r.received, r.sent)),
-        ("response time", format!("{} average, {} median ({} replies)", secs(t.average_seconds), secs(t.median_seconds), t.replies)),
+        (
+            "response time",
+            format!("{} average, {} median ({} replies)", secs(t.average_seconds), secs(t.median_seconds), t.replies),
+        ),
         (
             "first response time",
             format!(
@@ -305,7 +312,13 @@ fn print_summary(ctx: &Context, s: &Summary) -> Result<()> {
     let m = &s.usage.this_month;
     let t = &s.messages.response;
     let headline = vec![
-        ("new leads", format!("{} (inbound {}, import {}, manual {})", s.leads.new, s.leads.inbound, s.leads.import, s.leads.manual)),
+        (
+            "new leads",
+            format!(
+                "{} (inbound {}, import {}, manual {})",
+                s.leads.new, s.leads.inbound, s.leads.import, s.leads.manual
+            ),
+        ),
         ("active leads (7 days)", format!("{} of {}", s.leads.active_7_days, s.leads.total)),
         ("pipeline", stages.join(" · ")),
         (
@@ -318,7 +331,10 @@ fn print_summary(ctx: &Context, s: &Summary) -> Result<()> {
             ),
         ),
         ("messages received / sent", format!("{} / {}", s.messages.received, s.messages.sent)),
-        ("response time (avg / first)", format!("{} / {}", secs(t.average_seconds), secs(t.first_response_average_seconds))),
+        (
+            "response time (avg / first)",
+            format!("{} / {}", secs(t.average_seconds), secs(t.first_response_average_seconds)),
+        ),
         ("unanswered now", s.messages.unanswered_now.to_string()),
         (
             "conversations this month",
@@ -331,7 +347,8 @@ fn print_summary(ctx: &Context, s: &Summary) -> Result<()> {
         ("total spend", s.usage.total_spend.to_string()),
     ];
     if ctx.out.format == Format::Csv {
-        let rows: Vec<Value> = headline.into_iter().map(|(figure, value)| json!({ "figure": figure, "value": value })).collect();
+        let rows: Vec<Value> =
+            headline.into_iter().map(|(figure, value)| json!({ "figure": figure, "value": value })).collect();
         return ctx.out.list(&rows, &["figure", "value"]);
     }
     print_headline(ctx, &s.range, headline)
@@ -341,7 +358,11 @@ fn categories(r: &usage::UsageReport) -> String {
     if r.categories.is_empty() {
         return "none recorded".into();
     }
-    r.categories.iter().map(|c| format!("{} {} (+{} free)", c.category, c.billable, c.free)).collect::<Vec<_>>().join(", ")
+    r.categories
+        .iter()
+        .map(|c| format!("{} {} (+{} free)", c.category, c.billable, c.free))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn percent(share: f64) -> String {

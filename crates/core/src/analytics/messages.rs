@@ -100,11 +100,7 @@ pub async fn volume(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Vec<M
         range,
         rows.into_iter().map(|r| (r.bucket, (r.inbound, r.n))),
         |p: &mut MessagesPeriod, (inbound, n): (bool, i64)| {
-            if inbound {
-                p.received += n
-            } else {
-                p.sent += n
-            }
+            if inbound { p.received += n } else { p.sent += n }
         },
     )
     .into_iter()
@@ -170,9 +166,10 @@ pub async fn response_times(
         }
     }
     let ids: Vec<i32> = agents.iter().map(|a| a.0).filter(|&id| id > 0).collect();
-    let names = sqlx::query!("SELECT id, name FROM users WHERE business_id = $1 AND id = ANY($2)", scope.business().0, &ids)
-        .fetch_all(pool)
-        .await?;
+    let names =
+        sqlx::query!("SELECT id, name FROM users WHERE business_id = $1 AND id = ANY($2)", scope.business().0, &ids)
+            .fetch_all(pool)
+            .await?;
     let mut per_agent: Vec<AgentResponses> = agents
         .into_iter()
         .map(|(id, replies, average_seconds, median_seconds)| AgentResponses {

@@ -147,9 +147,8 @@ impl FromStr for Granularity {
 
 /// A date as typed on the command line: `YYYY-MM-DD`.
 pub fn parse_date(input: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(input.trim(), "%Y-%m-%d").map_err(|_| {
-        Error::invalid(format!("{input:?} is not a date"), "write dates as YYYY-MM-DD, e.g. 2026-03-01")
-    })
+    NaiveDate::parse_from_str(input.trim(), "%Y-%m-%d")
+        .map_err(|_| Error::invalid(format!("{input:?} is not a date"), "write dates as YYYY-MM-DD, e.g. 2026-03-01"))
 }
 
 /// What was asked for; unset dates take the defaults of [`Range::resolve`].
@@ -350,9 +349,9 @@ mod tests {
             RangeRequest { from: Some(date("2026-01-31")), to: Some(date("2026-02-02")), by: Granularity::Day };
         let range = Range::resolve(request, sao_paulo, utc("2026-06-01T00:00:00Z")).unwrap();
         let rows = [
-            (utc("2026-02-01T02:45:00Z"), 1), // 31 Jan, 23:45 local: the month boundary is local
-            (utc("2026-02-01T03:00:00Z"), 10), // 1 Feb, 00:00 local
-            (utc("2026-01-31T02:45:00Z"), 100), // 30 Jan local: before the range
+            (utc("2026-02-01T02:45:00Z"), 1),    // 31 Jan, 23:45 local: the month boundary is local
+            (utc("2026-02-01T03:00:00Z"), 10),   // 1 Feb, 00:00 local
+            (utc("2026-01-31T02:45:00Z"), 100),  // 30 Jan local: before the range
             (utc("2026-02-03T03:00:00Z"), 1000), // 3 Feb local: after it
         ];
         let got = series(&range, rows, |a: &mut i32, b| *a += b);

@@ -114,7 +114,12 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
     let mut differences = Vec::new();
     for row in &messages {
         if row.raw != row.rollup {
-            differences.push(Difference { figure: row.figure.clone(), bucket: row.bucket, raw: row.raw, rollup: row.rollup });
+            differences.push(Difference {
+                figure: row.figure.clone(),
+                bucket: row.bucket,
+                raw: row.raw,
+                rollup: row.rollup,
+            });
         }
     }
     for row in &usage {

@@ -52,7 +52,15 @@ async fn contact(pool: &PgPool, scope: &Scope, n: i32, created: &str, source: Op
     .unwrap()
 }
 
-async fn message(pool: &PgPool, scope: &Scope, contact: i32, inbound: bool, sent: &str, sender: Option<i32>, campaign: Option<i32>) {
+async fn message(
+    pool: &PgPool,
+    scope: &Scope,
+    contact: i32,
+    inbound: bool,
+    sent: &str,
+    sender: Option<i32>,
+    campaign: Option<i32>,
+) {
     sqlx::query(
         "INSERT INTO messages (business_id, contact_id, direction, content, sent_at, sender_user_id, campaign_id)
          VALUES ($1, $2, $3::message_direction, 'hi', $4, $5, $6)",
@@ -180,12 +188,13 @@ async fn response_times_count_human_replies_only_per_agent_and_first_response(po
         .unwrap()
         .id
         .0;
-    let template: i32 =
-        sqlx::query_scalar("INSERT INTO message_templates (business_id, name, content) VALUES ($1, 't', 'x') RETURNING id")
-            .bind(scope.business().0)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let template: i32 = sqlx::query_scalar(
+        "INSERT INTO message_templates (business_id, name, content) VALUES ($1, 't', 'x') RETURNING id",
+    )
+    .bind(scope.business().0)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     let campaign: i32 =
         sqlx::query_scalar("INSERT INTO campaigns (business_id, template_id, name) VALUES ($1, $2, 'c') RETURNING id")
             .bind(scope.business().0)
@@ -211,13 +220,15 @@ async fn response_times_count_human_replies_only_per_agent_and_first_response(po
         // C: a wait that began before the range is not this range's.
         message(&pool, business, c, true, "2026-02-28T23:00:00Z", None, None).await;
         message(&pool, business, c, false, "2026-03-01T00:10:00Z", agent, None).await;
-        sqlx::query("UPDATE contacts SET last_inbound_at = $2, last_message_at = $2 WHERE business_id = $1 AND id = $3")
-            .bind(business.business().0)
-            .bind(at("2026-03-12T08:00:00Z"))
-            .bind(b)
-            .execute(&pool)
-            .await
-            .unwrap();
+        sqlx::query(
+            "UPDATE contacts SET last_inbound_at = $2, last_message_at = $2 WHERE business_id = $1 AND id = $3",
+        )
+        .bind(business.business().0)
+        .bind(at("2026-03-12T08:00:00Z"))
+        .bind(b)
+        .execute(&pool)
+        .await
+        .unwrap();
     }
     let march = range(&pool, &scope, "2026-03-01", "2026-03-31", Granularity::Month).await;
     let r = messages::report(&pool, &scope, &march).await.unwrap();
@@ -258,7 +269,13 @@ async fn pipeline_as_of_a_past_date_is_rebuilt_from_history(pool: PgPool) {
     let stages: Vec<(Stage, i64, i64)> = then.per_stage.iter().map(|s| (s.stage, s.contacts, s.stuck)).collect();
     assert_eq!(
         stages,
-        vec![(Stage::New, 1, 1), (Stage::Engaged, 1, 1), (Stage::Interested, 0, 0), (Stage::Paid, 0, 0), (Stage::Lost, 0, 0)]
+        vec![
+            (Stage::New, 1, 1),
+            (Stage::Engaged, 1, 1),
+            (Stage::Interested, 0, 0),
+            (Stage::Paid, 0, 0),
+            (Stage::Lost, 0, 0)
+        ]
     );
     assert_eq!((then.leads, then.win_rate, then.lost), (2, Some(0.0), 0));
     let reached: Vec<i64> = then.funnel.iter().map(|f| f.reached).collect();
@@ -322,8 +339,13 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
     for step in 0..300 {
         let (i, c) = contacts[rng.random_range(0..contacts.len())];
         let scope = &scopes[i];
-        let when = format!("2026-0{}-{:02}T{:02}:{:02}:00Z", rng.random_range(1..4), rng.random_range(1..29),
-            rng.random_range(0..24), rng.random_range(0..60));
+        let when = format!(
+            "2026-0{}-{:02}T{:02}:{:02}:00Z",
+            rng.random_range(1..4),
+            rng.random_range(1..29),
+            rng.random_range(0..24),
+            rng.random_range(0..60)
+        );
         match rng.random_range(0..10) {
             // Several messages in one statement, as ingest batches them.
             0..=4 => {
@@ -411,7 +433,10 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
         .unwrap();
     let v = verify::verify(&pool, &scopes[0], false).await.unwrap();
     assert_eq!(v.differences.len(), 1, "{v:?}");
-    assert_eq!((v.differences[0].figure.as_str(), v.differences[0].bucket), ("messages in", at("2026-02-02T10:15:00Z")));
+    assert_eq!(
+        (v.differences[0].figure.as_str(), v.differences[0].bucket),
+        ("messages in", at("2026-02-02T10:15:00Z"))
+    );
     assert!(verify::verify(&pool, &scopes[1], false).await.unwrap().exact(), "the other business is untouched");
     // A stored wait that drifted is reported too.
     sqlx::query("UPDATE analytics_waits SET opens = NOT opens WHERE business_id = $1 AND ctid = (SELECT min(ctid) FROM analytics_waits WHERE business_id = $1)")

@@ -11,12 +11,9 @@ mod support;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use support::{Stats, ensure_database, ms, time};
-use wacrm_core::Scope;
-use wacrm_core::demo::{self, Scale};
+use support::{Stats, ms, time};
 use wacrm_core::inbox::conversations::{self, Filter};
 
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/wacrm_bench";
 const PAGE: i64 = 50;
 
 /// The seed's FLOW 2 query, verbatim (shared/seed/crm-design.md). It is run unchecked and undecoded so
@@ -44,15 +41,7 @@ const SEED_QUERY_PAGE: &str = concat!(seed_query!(), "\nLIMIT 50");
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("WACRM_BENCH_DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_string());
-    ensure_database(&url).await?;
-    let pool = PgPool::connect(&url).await?;
-    wacrm_core::db::migrate(&pool).await?;
-    eprintln!("setting up the large tenant (first run only)…");
-    let tenant = demo::ensure(&pool, Scale::Large, None).await?;
-    eprintln!("tenant {}: {} contacts, {} messages", tenant.business, tenant.contacts, tenant.messages);
-    let scope = Scope::for_business(&pool, tenant.business).await?;
-    sqlx::query("ANALYZE").execute(&pool).await?;
+    let (pool, tenant, scope) = support::large_tenant().await?;
 
     let list = |filter: Filter| {
         let (pool, scope) = (&pool, &scope);

@@ -2,7 +2,26 @@
 
 use std::time::{Duration, Instant};
 
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, PgPool};
+use wacrm_core::Scope;
+use wacrm_core::demo::{self, DemoTenant, Scale};
+
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/wacrm_bench";
+
+/// The benchmark database (`WACRM_BENCH_DATABASE_URL`, default the local server's `wacrm_bench`),
+/// created, migrated and given the large demo tenant on first use, then analysed.
+pub async fn large_tenant() -> Result<(PgPool, DemoTenant, Scope), Box<dyn std::error::Error>> {
+    let url = std::env::var("WACRM_BENCH_DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_string());
+    ensure_database(&url).await?;
+    let pool = PgPool::connect(&url).await?;
+    wacrm_core::db::migrate(&pool).await?;
+    eprintln!("setting up the large tenant (first run only)…");
+    let tenant = demo::ensure(&pool, Scale::Large, None).await?;
+    eprintln!("tenant {}: {} contacts, {} messages", tenant.business, tenant.contacts, tenant.messages);
+    let scope = Scope::for_business(&pool, tenant.business).await?;
+    sqlx::query("ANALYZE").execute(&pool).await?;
+    Ok((pool, tenant, scope))
+}
 
 pub struct Stats {
     pub median: Duration,
@@ -36,7 +55,7 @@ where
 }
 
 /// Creates the benchmark database if it is missing (an admin statement, not tenant data).
-pub async fn ensure_database(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+async fn ensure_database(url: &str) -> Result<(), Box<dyn std::error::Error>> {
     let (server, name) = url.rsplit_once('/').ok_or("the database URL has no database name")?;
     let mut admin = PgConnection::connect(&format!("{server}/postgres")).await?;
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")

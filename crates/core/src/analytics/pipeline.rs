@@ -55,6 +55,7 @@ pub async fn report(
 ) -> Result<PipelineReport> {
     scope.require(Area::Analytics)?;
     let now = Utc::now();
+    let as_of_given = as_of;
     let as_of = as_of.unwrap_or(now);
     if as_of > now {
         return Err(Error::invalid(
@@ -69,39 +70,10 @@ pub async fn report(
         ));
     }
     let business = scope.business().0;
-    // Each contact's stage at `as_of`: where its last change up to then took it; with no change by
-    // then, where its first later change took it from; with none at all, where it is now. It has been
-    // there since that change, or since it was created.
-    let per_stage = sqlx::query_as!(
-        StageState,
-        r#"WITH last AS (
-               SELECT DISTINCT ON (contact_id) contact_id, to_stage, changed_at
-               FROM pipeline_history WHERE business_id = $1 AND changed_at <= $2
-               ORDER BY contact_id, changed_at DESC, id DESC
-           ), first_after AS (
-               SELECT DISTINCT ON (contact_id) contact_id, from_stage
-               FROM pipeline_history WHERE business_id = $1 AND changed_at > $2
-               ORDER BY contact_id, changed_at, id
-           ), state AS (
-               SELECT coalesce(l.to_stage, f.from_stage, c.stage, 'New') AS stage,
-                      coalesce(l.changed_at, c.created_at) AS since
-               FROM contacts c
-               LEFT JOIN last l ON l.contact_id = c.id
-               LEFT JOIN first_after f ON f.contact_id = c.id
-               WHERE c.business_id = $1 AND coalesce(c.created_at, '-infinity') <= $2
-           )
-           SELECT s.stage AS "stage!: Stage", count(t.stage) AS "contacts!",
-                  count(t.stage) FILTER (WHERE s.stage NOT IN ('Paid', 'Lost')
-                                           AND t.since < $2 - make_interval(days => $3)) AS "stuck!"
-           FROM unnest(enum_range(NULL::pipeline_stage)) AS s(stage)
-           LEFT JOIN state t ON t.stage = s.stage
-           GROUP BY s.stage ORDER BY s.stage"#,
-        business,
-        as_of,
-        stuck_days as i32
-    )
-    .fetch_all(pool)
-    .await?;
+    let per_stage = match as_of_given {
+        Some(at) => stages_as_of(pool, business, at, stuck_days).await?,
+        None => stages_now(pool, business, now, stuck_days).await?,
+    };
     let leads: i64 = per_stage.iter().map(|s| s.contacts).sum();
     let paid = per_stage.iter().find(|s| s.stage == Stage::Paid).map_or(0, |s| s.contacts);
     let reached = sqlx::query!(
@@ -177,4 +149,65 @@ pub async fn report(
         lost: reached.lost,
         time_in_stage,
     })
+}
+
+/// Each stage's contacts now (their stage column), and those in an open stage with no change since the
+/// stuck cut-off and created before it: one pass over contacts and the cut-off's recent changes.
+async fn stages_now(pool: &PgPool, business: i32, now: DateTime<Utc>, stuck_days: u32) -> Result<Vec<StageState>> {
+    let cutoff = now - chrono::Duration::days(i64::from(stuck_days));
+    Ok(sqlx::query_as!(
+        StageState,
+        r#"WITH recent AS (
+               SELECT DISTINCT contact_id FROM pipeline_history
+               WHERE business_id = $1 AND changed_at >= $2
+           )
+           SELECT s.stage AS "stage!: Stage", count(c.id) AS "contacts!",
+                  count(c.id) FILTER (WHERE s.stage NOT IN ('Paid', 'Lost') AND r.contact_id IS NULL
+                                        AND coalesce(c.created_at, $3) < $2) AS "stuck!"
+           FROM unnest(enum_range(NULL::pipeline_stage)) AS s(stage)
+           LEFT JOIN contacts c ON c.business_id = $1 AND coalesce(c.stage, 'New') = s.stage
+           LEFT JOIN recent r ON r.contact_id = c.id
+           GROUP BY s.stage ORDER BY s.stage"#,
+        business,
+        cutoff,
+        now
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Each contact's stage at `as_of`: where its last change up to then took it; with no change by then,
+/// where its first later change took it from; with none at all, where it is now. It has been there
+/// since that change, or since it was created.
+async fn stages_as_of(pool: &PgPool, business: i32, as_of: DateTime<Utc>, stuck_days: u32) -> Result<Vec<StageState>> {
+    Ok(sqlx::query_as!(
+        StageState,
+        r#"WITH last AS (
+               SELECT DISTINCT ON (contact_id) contact_id, to_stage, changed_at
+               FROM pipeline_history WHERE business_id = $1 AND changed_at <= $2
+               ORDER BY contact_id, changed_at DESC, id DESC
+           ), first_after AS (
+               SELECT DISTINCT ON (contact_id) contact_id, from_stage
+               FROM pipeline_history WHERE business_id = $1 AND changed_at > $2
+               ORDER BY contact_id, changed_at, id
+           ), state AS (
+               SELECT coalesce(l.to_stage, f.from_stage, c.stage, 'New') AS stage,
+                      coalesce(l.changed_at, c.created_at) AS since
+               FROM contacts c
+               LEFT JOIN last l ON l.contact_id = c.id
+               LEFT JOIN first_after f ON f.contact_id = c.id
+               WHERE c.business_id = $1 AND coalesce(c.created_at, '-infinity') <= $2
+           )
+           SELECT s.stage AS "stage!: Stage", count(t.stage) AS "contacts!",
+                  count(t.stage) FILTER (WHERE s.stage NOT IN ('Paid', 'Lost')
+                                           AND t.since < $2 - make_interval(days => $3)) AS "stuck!"
+           FROM unnest(enum_range(NULL::pipeline_stage)) AS s(stage)
+           LEFT JOIN state t ON t.stage = s.stage
+           GROUP BY s.stage ORDER BY s.stage"#,
+        business,
+        as_of,
+        stuck_days as i32
+    )
+    .fetch_all(pool)
+    .await?)
 }

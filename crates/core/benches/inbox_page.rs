@@ -10,7 +10,6 @@ mod support;
 
 use std::time::Duration;
 
-use sqlx::PgPool;
 use support::{Stats, ms, time};
 use wacrm_core::inbox::conversations::{self, Filter};
 

@@ -30,7 +30,8 @@ CREATE FUNCTION wacrm_bucket(at TIMESTAMPTZ) RETURNS TIMESTAMPTZ LANGUAGE sql IM
 $$;
 
 -- Messages: one statement-level trigger per operation, each adding one delta row per bucket touched.
--- A message without sent_at (none are written so) is in no bucket and in no report.
+-- A message without sent_at (none are written so) is in no bucket and in no report. Rows deleted with
+-- their business leave no delta: the business's rollups go by the same cascade, in either order.
 CREATE FUNCTION wacrm_rollup_messages() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
@@ -40,7 +41,8 @@ BEGIN
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO analytics_message_counts (business_id, bucket, direction, messages)
         SELECT business_id, wacrm_bucket(sent_at), direction, -count(*)
-        FROM old_rows WHERE sent_at IS NOT NULL GROUP BY 1, 2, 3;
+        FROM old_rows o WHERE sent_at IS NOT NULL AND EXISTS (SELECT 1 FROM businesses b WHERE b.id = o.business_id)
+        GROUP BY 1, 2, 3;
     END IF;
     RETURN NULL;
 END;
@@ -77,7 +79,8 @@ BEGIN
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO analytics_usage_counts (business_id, bucket, conversations, cost)
         SELECT business_id, wacrm_bucket(timestamp), -count(*), -sum(cost)
-        FROM old_rows WHERE timestamp IS NOT NULL GROUP BY 1, 2;
+        FROM old_rows o WHERE timestamp IS NOT NULL AND EXISTS (SELECT 1 FROM businesses b WHERE b.id = o.business_id)
+        GROUP BY 1, 2;
     END IF;
     RETURN NULL;
 END;

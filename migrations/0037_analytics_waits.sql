@@ -47,8 +47,8 @@ CREATE INDEX idx_analytics_waits_asked ON analytics_waits (business_id, asked_at
     INCLUDE (replied_at, replier, opens, contact_id);
 CREATE INDEX idx_analytics_waits_contact ON analytics_waits (business_id, contact_id);
 
--- No foreign key: a contact's deletion cascades to its messages, whose trigger marks it here after it
--- is gone; the refresh simply finds nothing for it.
+-- No foreign key: a contact's deletion cascades to its messages after the contact row is gone, and
+-- their trigger marks only contacts that still exist.
 CREATE TABLE analytics_dirty_contacts (
     business_id INT NOT NULL,
     contact_id INT NOT NULL,
@@ -67,9 +67,12 @@ BEGIN
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO analytics_message_counts (business_id, bucket, direction, messages)
         SELECT business_id, wacrm_bucket(sent_at), direction, -count(*)
-        FROM old_rows WHERE sent_at IS NOT NULL GROUP BY 1, 2, 3;
+        FROM old_rows o WHERE sent_at IS NOT NULL AND EXISTS (SELECT 1 FROM businesses b WHERE b.id = o.business_id)
+        GROUP BY 1, 2, 3;
         INSERT INTO analytics_dirty_contacts (business_id, contact_id)
-        SELECT DISTINCT business_id, contact_id FROM old_rows ORDER BY 1, 2 ON CONFLICT DO NOTHING;
+        SELECT DISTINCT o.business_id, o.contact_id FROM old_rows o
+        WHERE EXISTS (SELECT 1 FROM contacts c WHERE c.business_id = o.business_id AND c.id = o.contact_id)
+        ORDER BY 1, 2 ON CONFLICT DO NOTHING;
     END IF;
     RETURN NULL;
 END;
@@ -80,7 +83,10 @@ $$;
 CREATE FUNCTION wacrm_waits_message_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO analytics_dirty_contacts (business_id, contact_id)
-    VALUES (OLD.business_id, OLD.contact_id), (NEW.business_id, NEW.contact_id) ON CONFLICT DO NOTHING;
+    SELECT k.business_id, k.contact_id
+    FROM (VALUES (OLD.business_id, OLD.contact_id), (NEW.business_id, NEW.contact_id)) AS k (business_id, contact_id)
+    WHERE EXISTS (SELECT 1 FROM contacts c WHERE c.business_id = k.business_id AND c.id = k.contact_id)
+    ON CONFLICT DO NOTHING;
     RETURN NULL;
 END;
 $$;

@@ -60,9 +60,8 @@ enum Command {
     /// 6 Message templates: lint, create, submit, sync, edit, delete, render.
     #[command(subcommand)]
     Templates(cmd::templates::Command),
-    /// 7 Analytics (not built yet).
-    #[command(subcommand)]
-    Analytics(planned::Analytics),
+    /// 7 Analytics: leads, pipeline, messages and usage over local days; a summary alone.
+    Analytics(cmd::analytics::Command),
     /// 8 Billing: plans and subscription.
     #[command(subcommand)]
     Billing(cmd::billing::Command),
@@ -160,7 +159,7 @@ async fn run(cli: Cli, format: Format) -> anyhow::Result<()> {
         Command::Automation(c) => planned::not_built("automation", &verb(&c)),
         Command::Broadcast(c) => planned::not_built("broadcast", &verb(&c)),
         Command::Templates(c) => cmd::templates::run(&ctx, c).await,
-        Command::Analytics(c) => planned::not_built("analytics", &verb(&c)),
+        Command::Analytics(c) => cmd::analytics::run(&ctx, c).await,
         Command::Billing(c) => cmd::billing::run(&ctx, c).await,
         Command::Business(c) => cmd::business::run(&ctx, c).await,
         Command::Users(c) => cmd::users::run(&ctx, c).await,

@@ -6,14 +6,13 @@
 //! (`WACRM_BENCH_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/wacrm_bench`), created and
 //! filled by `wacrm_core::demo` on the first run (the large tenant takes a while once).
 
-use std::time::{Duration, Instant};
+mod support;
 
-use sqlx::{Connection, PgConnection, PgPool};
-use wacrm_core::Scope;
-use wacrm_core::demo::{self, Scale};
+use std::time::Duration;
+
+use support::{Stats, ms, time};
 use wacrm_core::inbox::conversations::{self, Filter};
 
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/wacrm_bench";
 const PAGE: i64 = 50;
 
 /// The seed's FLOW 2 query, verbatim (shared/seed/crm-design.md). It is run unchecked and undecoded so
@@ -39,63 +38,9 @@ const SEED_QUERY: &str = seed_query!();
 /// The seed's query cut to one page, the most favourable reading of it.
 const SEED_QUERY_PAGE: &str = concat!(seed_query!(), "\nLIMIT 50");
 
-struct Stats {
-    median: Duration,
-    p95: Duration,
-    runs: usize,
-}
-
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    Stats { median: at(0.5), p95: at(0.95), runs: samples.len() }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-async fn time<F, Fut>(runs: usize, mut f: F) -> Stats
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut samples = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let started = Instant::now();
-        f().await;
-        samples.push(started.elapsed());
-    }
-    stats(samples)
-}
-
-/// Creates the benchmark database if it is missing (an admin statement, not tenant data).
-async fn ensure_database(url: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let (server, name) = url.rsplit_once('/').ok_or("the database URL has no database name")?;
-    let mut admin = PgConnection::connect(&format!("{server}/postgres")).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(name)
-        .fetch_one(&mut admin)
-        .await?;
-    if !exists {
-        // Audited: the name comes from the operator's own URL, and quotes are removed before quoting it.
-        let create = format!("CREATE DATABASE \"{}\"", name.replace('"', ""));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&mut admin).await?;
-    }
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("WACRM_BENCH_DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_string());
-    ensure_database(&url).await?;
-    let pool = PgPool::connect(&url).await?;
-    wacrm_core::db::migrate(&pool).await?;
-    eprintln!("setting up the large tenant (first run only)…");
-    let tenant = demo::ensure(&pool, Scale::Large, None).await?;
-    eprintln!("tenant {}: {} contacts, {} messages", tenant.business, tenant.contacts, tenant.messages);
-    let scope = Scope::for_business(&pool, tenant.business).await?;
-    sqlx::query("ANALYZE").execute(&pool).await?;
+    let (pool, tenant, scope) = support::large_tenant().await?;
 
     let list = |filter: Filter| {
         let (pool, scope) = (&pool, &scope);

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::analytics::range::Timezone;
 use crate::auth::{Area, Scope};
 use crate::billing::{self, Subscription};
 use crate::error::{Error, Result};
@@ -263,4 +264,30 @@ pub async fn set_account_active(pool: &PgPool, scope: &Scope, id: AccountId, act
         return Err(Error::not_found(format!("WhatsApp account {id}")));
     }
     Ok(())
+}
+
+/// The business's reporting timezone (analytics counts per local day, week and month of it).
+pub async fn timezone(pool: &PgPool, scope: &Scope) -> Result<Timezone> {
+    let business = scope.business();
+    let name = sqlx::query_scalar!("SELECT timezone FROM businesses WHERE id = $1", business.0)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("business {business}")))?;
+    // Only validated names are stored; one edited in by hand that is not a zone is reported, not guessed.
+    name.parse().map_err(|_| {
+        Error::invalid(
+            format!("business {business} has the unknown timezone {name:?}"),
+            "set a valid one with `wacrm business timezone Europe/Berlin` (any IANA name)",
+        )
+    })
+}
+
+/// Sets the business's reporting timezone, an IANA name (owners and admins).
+pub async fn set_timezone(pool: &PgPool, scope: &Scope, timezone: &str) -> Result<Timezone> {
+    scope.require(Area::Admin)?;
+    let timezone: Timezone = timezone.parse()?;
+    sqlx::query!("UPDATE businesses SET timezone = $2 WHERE id = $1", scope.business().0, timezone.name())
+        .execute(pool)
+        .await?;
+    Ok(timezone)
 }

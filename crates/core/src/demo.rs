@@ -164,6 +164,9 @@ async fn ensure_locked(
         tx.commit().await?;
         // Fresh statistics so the first queries on the new data get good plans.
         sqlx::query!("ANALYZE contacts, messages, contact_tags, pipeline_history, usage_logs").execute(pool).await?;
+        // The response-time waits of every generated conversation, stored once rather than computed
+        // by each report.
+        crate::analytics::verify::refresh(pool, &scope).await?;
     }
     let counts = sqlx::query!(
         r#"SELECT (SELECT count(*) FROM contacts WHERE business_id = $1) AS "contacts!",

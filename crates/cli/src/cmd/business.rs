@@ -30,6 +30,14 @@ pub enum Command {
     ///
     /// Example: wacrm --business demo@wacrm.test business show
     Show,
+    /// Show or set the business's reporting timezone (an IANA name; analytics days and months are local
+    /// to it). Setting it: owners and admins.
+    ///
+    /// Example: wacrm business timezone Europe/Berlin
+    Timezone {
+        /// An IANA timezone such as Europe/Berlin, America/Sao_Paulo or UTC; omit it to show the current one.
+        name: Option<String>,
+    },
 }
 
 pub async fn run(ctx: &Context, command: Command) -> Result<()> {
@@ -52,6 +60,21 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Show => {
             let scope = ctx.scope().await?;
             ctx.out.record(&business::get(ctx.pool().await?, &scope).await?)
+        }
+        Command::Timezone { name } => {
+            let scope = ctx.scope().await?;
+            let pool = ctx.pool().await?;
+            let (timezone, message) = match name {
+                Some(name) => {
+                    let timezone = business::set_timezone(pool, &scope, &name).await?;
+                    (timezone, format!("reports now count days in {timezone}"))
+                }
+                None => {
+                    let timezone = business::timezone(pool, &scope).await?;
+                    (timezone, format!("reports count days in {timezone}"))
+                }
+            };
+            ctx.out.done(&message, &serde_json::json!({ "timezone": timezone }))
         }
     }
 }

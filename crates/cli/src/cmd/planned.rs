@@ -36,26 +36,10 @@ pub enum Broadcast {
     Run,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Analytics {
-    /// Lead growth per day, week or month.
-    ///
-    /// Example: wacrm analytics leads --json
-    Leads,
-    /// Messages sent and received, response times.
-    ///
-    /// Example: wacrm analytics messages
-    Messages,
-    /// Campaign delivery and reply rates.
-    ///
-    /// Example: wacrm analytics campaigns
-    Campaigns,
-}
-
 /// The error every planned verb returns.
 pub fn not_built(area: &str, verb: &str) -> Result<()> {
     bail!(
         "`wacrm {area} {verb}` is not built yet: the {area} dashboard lands with its own issue. \
-         Inbox, contacts, pipeline, templates and billing work today (see `wacrm --help`)."
+         Inbox, contacts, pipeline, templates, analytics and billing work today (see `wacrm --help`)."
     )
 }

@@ -209,8 +209,8 @@ async fn apply_chunk(
 
     // A name in the file fills a missing one always, and replaces a different one only with `update`.
     let upserted = sqlx::query!(
-        r#"INSERT INTO contacts (business_id, phone, name, stage)
-           SELECT $1, r.phone, r.name, coalesce(r.stage, 'New') FROM contact_import_rows r
+        r#"INSERT INTO contacts (business_id, phone, name, stage, source)
+           SELECT $1, r.phone, r.name, coalesce(r.stage, 'New'), 'import' FROM contact_import_rows r
            ON CONFLICT (business_id, phone) DO UPDATE SET name = EXCLUDED.name
            WHERE EXCLUDED.name IS NOT NULL
              AND (contacts.name IS NULL OR ($2 AND contacts.name IS DISTINCT FROM EXCLUDED.name))

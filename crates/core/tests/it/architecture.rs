@@ -58,6 +58,11 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("FROM subscriptions WHERE status = 'active' AND renews_at <= NOW()", "the renewal sweep over every business"),
     ("FROM events WHERE (tx, id) >", "durable consumers read every business's events"),
     ("UPDATE event_consumers", "a consumer's position, set from the event it reached"),
+    ("FROM waba_owners WHERE waba_id", "the WABA ownership registry: which one business a WABA belongs to"),
+    (
+        "FROM message_template_history WHERE waba_id",
+        "Meta's creation limit counts per WABA, and a WABA belongs to one business (waba_owners)",
+    ),
 ];
 
 /// Every query in `.sqlx/` that touches a table with a `business_id` column filters by it (the named
@@ -112,6 +117,11 @@ const OWNERS: &[(&str, &str)] = &[
     ("events", "events/"),
     ("event_consumers", "events/"),
     ("message_templates", "templates"),
+    ("message_template_history", "templates"),
+    ("analytics_message_counts", "analytics"),
+    ("analytics_usage_counts", "analytics"),
+    ("analytics_waits", "analytics"),
+    ("analytics_dirty_contacts", "analytics"),
     ("campaigns", "broadcast"),
     ("campaign_logs", "broadcast"),
     ("automation_rules", "automation"),

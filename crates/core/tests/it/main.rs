@@ -2,6 +2,7 @@
 //! database with every migration applied. One test binary for the whole crate (link time on 2 cores):
 //! each dashboard adds a module here.
 
+mod analytics;
 mod architecture;
 mod cluster;
 mod contacts;

@@ -1,0 +1,153 @@
+//! Analytics benchmark (issue 23): every report on the large tenant (50,000 contacts, 1,000,000
+//! messages), side by side with the seed's literal SQL for the same figure in the same run. Targets:
+//! each report's median ≤ 20 ms and ≥ 5× the seed where the seed gives SQL; response times over the
+//! whole million messages ≤ 100 ms.
+//!
+//! Run on demand: `cargo bench -p wacrm-core --bench analytics`. It uses its own database
+//! (`WACRM_BENCH_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/wacrm_bench`), created and
+//! filled by `wacrm_core::demo` on the first run.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::{Days, Utc};
+use sqlx::PgPool;
+use support::{Stats, ms, time};
+use wacrm_core::Scope;
+use wacrm_core::analytics::pipeline::DEFAULT_STUCK_DAYS;
+use wacrm_core::analytics::{self, Granularity, Range, RangeRequest, leads, messages, pipeline, summary, usage};
+
+const RUNS: usize = 15;
+const SEED_RUNS: usize = 10;
+
+// The seed's Analytics SQL (shared/seed/crm-design.md), verbatim but for `$business_id` → `$1` and
+// `start_of_month` → `$2`; run unchecked and undecoded so their text stays the seed's.
+const SEED_LEADS_PER_DAY: &str = "SELECT DATE(created_at) AS day, COUNT(*)  \nFROM contacts  \nWHERE business_id=$1  \nGROUP BY day  \nORDER BY day;";
+const SEED_LEADS_PER_STAGE: &str = "SELECT stage, COUNT(*)\nFROM contacts\nWHERE business_id=$1\nGROUP BY stage;";
+const SEED_FUNNEL: &str = "SELECT to_stage, COUNT(*)\nFROM pipeline_history\nWHERE business_id=$1\nGROUP BY to_stage;";
+const SEED_MESSAGES: &str = "SELECT direction, COUNT(*)\nFROM messages\nWHERE business_id=$1\nGROUP BY direction;";
+const SEED_MONTH_CONVERSATIONS: &str =
+    "SELECT COUNT(DISTINCT conversation_id)\nFROM usage_logs\nWHERE business_id=$1\nAND timestamp >= $2;";
+const SEED_TOTAL_COST: &str = "SELECT SUM(cost)\nFROM usage_logs\nWHERE business_id=$1;";
+
+struct Row {
+    name: String,
+    ours: Stats,
+    target: Duration,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (pool, tenant, scope) = support::large_tenant().await?;
+    let compacted = analytics::verify::compact(&pool, &scope).await?;
+    analytics::verify::refresh(&pool, &scope).await?;
+    // As autovacuum leaves them in steady state: visibility map set (index-only scans), statistics fresh.
+    sqlx::query(
+        "VACUUM ANALYZE analytics_message_counts, analytics_usage_counts, analytics_waits, contacts, pipeline_history",
+    )
+    .execute(&pool)
+    .await?;
+    let month = analytics::resolve(&pool, &scope, RangeRequest::default()).await?;
+    let today = month.timezone.today(Utc::now());
+    let all = RangeRequest { from: today.checked_sub_days(Days::new(95)), to: Some(today), by: Granularity::Day };
+    let all = analytics::resolve(&pool, &scope, all).await?;
+
+    let mut rows = Vec::new();
+    for (label, range) in [("this month", &month), ("95 days", &all)] {
+        rows.extend(measure(&pool, &scope, label, range).await?);
+    }
+    let seeds = [
+        ("leads per day", SEED_LEADS_PER_DAY),
+        ("leads per stage", SEED_LEADS_PER_STAGE),
+        ("funnel", SEED_FUNNEL),
+        ("messages by direction", SEED_MESSAGES),
+        ("conversations this month", SEED_MONTH_CONVERSATIONS),
+        ("total cost", SEED_TOTAL_COST),
+    ];
+    let mut seed_times = Vec::new();
+    for (figure, sql) in seeds {
+        let run = || {
+            let pool = &pool;
+            async move {
+                sqlx::query(sql).bind(tenant.business.0).bind(month.start).fetch_all(pool).await.expect(figure);
+            }
+        };
+        run().await;
+        seed_times.push((figure, time(SEED_RUNS, run).await));
+    }
+    let seed = |figure: &str| seed_times.iter().position(|(f, _)| *f == figure);
+    // Which report answers each seed figure.
+    let answers = [
+        ("leads::report (this month)", "leads per day"),
+        ("pipeline::report (this month)", "leads per stage"),
+        ("pipeline::report (this month)", "funnel"),
+        ("messages::volume (this month)", "messages by direction"),
+        ("messages::volume (95 days)", "messages by direction"),
+        ("usage::report (this month)", "conversations this month"),
+        ("usage::report (this month)", "total cost"),
+    ];
+
+    println!(
+        "analytics on the large tenant: {} contacts, {} messages (rollup rows {} → {} after compaction)",
+        tenant.contacts, tenant.messages, compacted.rows_before, compacted.rows_after
+    );
+    println!("{:<44} {:>9} {:>9} {:>5} {:>7}", "report", "median ms", "p95 ms", "runs", "target");
+    for row in &rows {
+        let met = if row.ours.median <= row.target { "met" } else { "MISSED" };
+        println!(
+            "{:<44} {:>9.2} {:>9.2} {:>5} {:>7}",
+            row.name,
+            ms(row.ours.median),
+            ms(row.ours.p95),
+            row.ours.runs,
+            format!("{met} ≤{}", row.target.as_millis())
+        );
+    }
+    println!(
+        "\n{:<28} {:>9} {:<32} {:>9} {:>8}",
+        "seed figure (verbatim SQL)", "median ms", "answered by", "ours ms", "speed-up"
+    );
+    for (report, figure) in answers {
+        let (Some(i), Some(ours)) = (seed(figure), rows.iter().find(|r| r.name == report)) else { continue };
+        let base = &seed_times[i].1;
+        let speedup = base.median.as_secs_f64() / ours.ours.median.as_secs_f64();
+        println!(
+            "{figure:<28} {:>9.2} {report:<32} {:>9.2} {:>7.1}× {}",
+            ms(base.median),
+            ms(ours.ours.median),
+            speedup,
+            if speedup >= 5.0 { "met" } else { "MISSED (≥5×)" }
+        );
+    }
+    Ok(())
+}
+
+async fn measure(
+    pool: &PgPool,
+    scope: &Scope,
+    label: &str,
+    range: &Range,
+) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
+    let target = Duration::from_millis(20);
+    let mut rows = Vec::new();
+    macro_rules! bench {
+        ($name:expr, $target:expr, $call:expr) => {{
+            let run = || async {
+                $call.await.expect($name);
+            };
+            for _ in 0..3 {
+                run().await;
+            }
+            rows.push(Row { name: format!("{} ({label})", $name), ours: time(RUNS, run).await, target: $target });
+        }};
+    }
+    bench!("leads::report", target, leads::report(pool, scope, range));
+    bench!("pipeline::report", target, pipeline::report(pool, scope, range, None, DEFAULT_STUCK_DAYS));
+    bench!("messages::volume", target, messages::volume(pool, scope, range));
+    bench!("messages::response_times", Duration::from_millis(100), messages::response_times(pool, scope, range));
+    bench!("messages::report", target, messages::report(pool, scope, range));
+    bench!("usage::report", target, usage::report(pool, scope, range));
+    bench!("summary (wacrm analytics)", target, summary::summary(pool, scope, range));
+    Ok(rows)
+}

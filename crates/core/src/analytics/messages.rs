@@ -1,0 +1,185 @@
+//! Messaging performance (seed Analytics 3): messages sent and received per period, response times
+//! per reply and per agent, and conversations waiting for an answer now.
+//!
+//! A customer waits from the first of their messages after the business's last human reply until the
+//! next human reply (SQL function `wacrm_waits`, migration 0037). Broadcast sends (they carry a
+//! campaign) neither answer nor interrupt a wait; automation sends will be excluded the same way once
+//! automation marks the messages it sends. The response time is the wait; the first response time is
+//! the wait that opens a conversation (nothing from either side in the 24 hours before it). Waits are
+//! counted in the range they began in, their replies looked for up to now.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::analytics::range::{Range, series};
+use crate::auth::{Area, Scope};
+use crate::error::Result;
+use crate::types::UserId;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MessagesPeriod {
+    pub period: NaiveDate,
+    pub received: i64,
+    pub sent: i64,
+}
+
+/// Waits and their replies, in seconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ResponseTimes {
+    /// Waits that began in the range and were answered by a person.
+    pub replies: i64,
+    /// Waits that began in the range and are still unanswered.
+    pub unanswered: i64,
+    pub average_seconds: Option<f64>,
+    pub median_seconds: Option<f64>,
+    /// Of the replies, those answering a conversation's opening message.
+    pub first_replies: i64,
+    pub first_response_average_seconds: Option<f64>,
+    pub first_response_median_seconds: Option<f64>,
+}
+
+/// One agent's replies; `user` is none for sends made without a logged-in user (the API, scripts).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentResponses {
+    pub user: Option<UserId>,
+    pub name: Option<String>,
+    pub replies: i64,
+    pub average_seconds: Option<f64>,
+    pub median_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessagesReport {
+    pub range: Range,
+    pub received: i64,
+    pub sent: i64,
+    pub periods: Vec<MessagesPeriod>,
+    pub response: ResponseTimes,
+    pub per_agent: Vec<AgentResponses>,
+    /// Conversations whose latest message is the customer's, now.
+    pub unanswered_now: i64,
+}
+
+pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<MessagesReport> {
+    let periods = volume(pool, scope, range).await?;
+    let (response, per_agent) = response_times(pool, scope, range).await?;
+    let unanswered_now = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM contacts
+           WHERE business_id = $1 AND last_inbound_at IS NOT NULL AND last_inbound_at >= last_message_at"#,
+        scope.business().0
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(MessagesReport {
+        range: *range,
+        received: periods.iter().map(|p| p.received).sum(),
+        sent: periods.iter().map(|p| p.sent).sum(),
+        periods,
+        response,
+        per_agent,
+        unanswered_now,
+    })
+}
+
+/// Messages received and sent per period, from the rollup.
+pub async fn volume(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Vec<MessagesPeriod>> {
+    scope.require(Area::Analytics)?;
+    let rows = sqlx::query!(
+        r#"SELECT bucket, direction::text = 'in' AS "inbound!", sum(messages)::bigint AS "n!"
+           FROM analytics_message_counts
+           WHERE business_id = $1 AND bucket >= $2 AND bucket < $3
+           GROUP BY 1, 2"#,
+        scope.business().0,
+        range.start,
+        range.end
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(series(
+        range,
+        rows.into_iter().map(|r| (r.bucket, (r.inbound, r.n))),
+        |p: &mut MessagesPeriod, (inbound, n): (bool, i64)| {
+            if inbound { p.received += n } else { p.sent += n }
+        },
+    )
+    .into_iter()
+    .map(|(period, p)| MessagesPeriod { period, ..p })
+    .collect())
+}
+
+/// Response times of the waits that began in the range, overall, for conversations' first messages,
+/// and per agent (most replies first).
+pub async fn response_times(
+    pool: &PgPool,
+    scope: &Scope,
+    range: &Range,
+) -> Result<(ResponseTimes, Vec<AgentResponses>)> {
+    scope.require(Area::Analytics)?;
+    // Clean contacts' waits are stored; dirty ones' (messages changed since the last refresh) are
+    // computed from their messages. `replier` is -1 for an unanswered wait, 0 for a reply without a user.
+    let rows = sqlx::query!(
+        r#"WITH dirty AS (
+               SELECT contact_id FROM analytics_dirty_contacts WHERE business_id = $1
+           ), waits AS (
+               SELECT w.asked_at, w.replied_at, w.replier, w.opens FROM analytics_waits w
+               WHERE w.business_id = $1 AND w.asked_at >= $2 AND w.asked_at < $3
+                 AND NOT EXISTS (SELECT 1 FROM dirty d WHERE d.contact_id = w.contact_id)
+               UNION ALL
+               SELECT w.asked_at, w.replied_at, w.replier, w.opens
+               FROM wacrm_waits($1, ARRAY(SELECT contact_id FROM dirty)) w
+               WHERE w.asked_at >= $2 AND w.asked_at < $3
+           ), answered AS (
+               SELECT extract(epoch FROM replied_at - asked_at)::float8 AS seconds,
+                      CASE WHEN replied_at IS NULL THEN -1 ELSE coalesce(replier, 0) END AS replier, opens
+               FROM waits
+           )
+           SELECT GROUPING(replier, opens) AS "set!", replier, opens, count(*) AS "waits!",
+                  count(seconds) AS "replies!", avg(seconds) AS average,
+                  percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS median
+           FROM answered
+           GROUP BY GROUPING SETS ((), (opens), (replier))"#,
+        scope.business().0,
+        range.start,
+        range.end
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut times = ResponseTimes::default();
+    let mut agents: Vec<(i32, i64, Option<f64>, Option<f64>)> = Vec::new();
+    for row in rows {
+        // GROUPING bits: replier is the high bit, opens the low one (1 = not grouped by it).
+        match (row.set, row.replier, row.opens) {
+            (3, ..) => {
+                times.replies = row.replies;
+                times.unanswered = row.waits - row.replies;
+                times.average_seconds = row.average;
+                times.median_seconds = row.median;
+            }
+            (2, _, Some(true)) => {
+                times.first_replies = row.replies;
+                times.first_response_average_seconds = row.average;
+                times.first_response_median_seconds = row.median;
+            }
+            (1, Some(replier), _) if replier >= 0 => agents.push((replier, row.replies, row.average, row.median)),
+            _ => {}
+        }
+    }
+    let ids: Vec<i32> = agents.iter().map(|a| a.0).filter(|&id| id > 0).collect();
+    let names =
+        sqlx::query!("SELECT id, name FROM users WHERE business_id = $1 AND id = ANY($2)", scope.business().0, &ids)
+            .fetch_all(pool)
+            .await?;
+    let mut per_agent: Vec<AgentResponses> = agents
+        .into_iter()
+        .map(|(id, replies, average_seconds, median_seconds)| AgentResponses {
+            user: (id > 0).then_some(UserId(id)),
+            name: names.iter().find(|n| n.id == id).map(|n| n.name.clone()),
+            replies,
+            average_seconds,
+            median_seconds,
+        })
+        .collect();
+    per_agent.sort_by(|a, b| b.replies.cmp(&a.replies).then(a.user.cmp(&b.user)));
+    Ok((times, per_agent))
+}

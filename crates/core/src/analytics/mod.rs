@@ -1,0 +1,39 @@
+//! The analytics dashboard (seed Analytics section, issue 23): lead growth, pipeline performance,
+//! messaging performance and usage and cost, each over a range of local days of the business's IANA
+//! timezone, cut by day, week or month. Campaign and automation figures are empty until those
+//! dashboards exist ([`planned`]).
+//!
+//! Figures are exact. Counts that would otherwise scan raw messages or conversation windows come from
+//! rollups that triggers keep in the writing transaction (migration 0036); [`verify`] recomputes them
+//! from the raw rows. Empty data gives zeros, never an error. Reports only read, through the pool they
+//! are given (a read replica's, once there is one), and every statement filters by the business.
+
+pub mod leads;
+pub mod messages;
+pub mod pipeline;
+pub mod planned;
+pub mod range;
+pub mod summary;
+pub mod usage;
+pub mod verify;
+
+use chrono::Utc;
+use sqlx::PgPool;
+
+use crate::auth::{Area, Scope};
+use crate::business;
+use crate::error::Result;
+pub use range::{Granularity, Range, RangeRequest, Timezone};
+
+/// The range a report covers for the acting business: its timezone and the request's dates resolved
+/// against the current time (this month to today by default). Checks that the actor may see analytics.
+pub async fn resolve(pool: &PgPool, scope: &Scope, request: RangeRequest) -> Result<Range> {
+    scope.require(Area::Analytics)?;
+    let timezone = business::timezone(pool, scope).await?;
+    Range::resolve(request, timezone, Utc::now())
+}
+
+/// `part / whole`, none when there is no whole.
+fn ratio(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}

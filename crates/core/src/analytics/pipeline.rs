@@ -1,0 +1,213 @@
+//! Pipeline performance (seed Analytics 2 and Pipeline FLOWS 3-4): leads per stage, the funnel of a
+//! range, win rate, time in stage and stuck leads, now or as of any past instant, rebuilt from
+//! pipeline_history.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::analytics::range::Range;
+use crate::analytics::ratio;
+use crate::auth::{Area, Scope};
+use crate::error::{Error, Result};
+use crate::pipeline::{FunnelStep, StageTime};
+use crate::types::Stage;
+
+/// Leads are stuck after this many days in an open stage (New, Engaged, Interested) unless told otherwise.
+pub const DEFAULT_STUCK_DAYS: u32 = 14;
+
+/// A stage as of the report's instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StageState {
+    pub stage: Stage,
+    pub contacts: i64,
+    /// Of those, in this open stage for more than the stuck threshold (always 0 for Paid and Lost).
+    pub stuck: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineReport {
+    pub range: Range,
+    /// The instant the stage counts, win rate and stuck leads describe.
+    pub as_of: DateTime<Utc>,
+    pub stuck_days: u32,
+    pub leads: i64,
+    pub per_stage: Vec<StageState>,
+    /// Paid / leads, as of `as_of`.
+    pub win_rate: Option<f64>,
+    /// Distinct contacts that reached each ladder stage in the range (a move into it or a later one;
+    /// New: created or moved in the range), with the share of the previous step.
+    pub funnel: Vec<FunnelStep>,
+    /// Distinct contacts moved to Lost in the range.
+    pub lost: i64,
+    /// Stays in each stage that ended in the range, in hours.
+    pub time_in_stage: Vec<StageTime>,
+}
+
+/// The report for `range`; the stage counts as of `as_of` (now when not given), which must not be in
+/// the future.
+pub async fn report(
+    pool: &PgPool,
+    scope: &Scope,
+    range: &Range,
+    as_of: Option<DateTime<Utc>>,
+    stuck_days: u32,
+) -> Result<PipelineReport> {
+    scope.require(Area::Analytics)?;
+    let now = Utc::now();
+    let as_of_given = as_of;
+    let as_of = as_of.unwrap_or(now);
+    if as_of > now {
+        return Err(Error::invalid(
+            format!("--as-of {as_of} is in the future"),
+            "give today or an earlier date (leave it out for now)",
+        ));
+    }
+    if stuck_days > crate::pipeline::MAX_STUCK_DAYS {
+        return Err(Error::invalid(
+            format!("--stuck-days {stuck_days} is more than {} days", crate::pipeline::MAX_STUCK_DAYS),
+            "pass a number of days such as 14",
+        ));
+    }
+    let business = scope.business().0;
+    let per_stage = match as_of_given {
+        Some(at) => stages_as_of(pool, business, at, stuck_days).await?,
+        None => stages_now(pool, business, now, stuck_days).await?,
+    };
+    let leads: i64 = per_stage.iter().map(|s| s.contacts).sum();
+    let paid = per_stage.iter().find(|s| s.stage == Stage::Paid).map_or(0, |s| s.contacts);
+    let reached = sqlx::query!(
+        r#"WITH moves AS (
+               SELECT contact_id, max(to_stage) FILTER (WHERE to_stage <> 'Lost') AS furthest,
+                      bool_or(to_stage = 'Lost') AS lost
+               FROM pipeline_history WHERE business_id = $1 AND changed_at >= $2 AND changed_at < $3
+               GROUP BY contact_id
+           ), entered AS (
+               SELECT contact_id, furthest FROM moves
+               UNION
+               SELECT id, NULL FROM contacts WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
+           )
+           SELECT (SELECT count(DISTINCT contact_id) FROM entered) AS "new!",
+                  (SELECT count(*) FROM moves WHERE furthest >= 'Engaged') AS "engaged!",
+                  (SELECT count(*) FROM moves WHERE furthest >= 'Interested') AS "interested!",
+                  (SELECT count(*) FROM moves WHERE furthest >= 'Paid') AS "paid!",
+                  (SELECT count(*) FROM moves WHERE lost) AS "lost!""#,
+        business,
+        range.start,
+        range.end
+    )
+    .fetch_one(pool)
+    .await?;
+    let mut funnel: Vec<FunnelStep> = Vec::with_capacity(4);
+    for (stage, count) in [
+        (Stage::New, reached.new),
+        (Stage::Engaged, reached.engaged),
+        (Stage::Interested, reached.interested),
+        (Stage::Paid, reached.paid),
+    ] {
+        let from_previous = funnel.last().and_then(|p| ratio(count, p.reached));
+        funnel.push(FunnelStep { stage, reached: count, from_previous });
+    }
+    // A change ends a stay in its from_stage that began at the contact's previous change (in time; ids
+    // break ties) or, for its first change, when the contact was created.
+    let time_in_stage = sqlx::query_as!(
+        StageTime,
+        r#"WITH stays AS (
+               SELECT h.from_stage AS stage,
+                      extract(epoch FROM h.changed_at - coalesce(prev.changed_at, c.created_at))::float8 / 3600.0
+                          AS hours
+               FROM pipeline_history h
+               JOIN contacts c ON c.business_id = h.business_id AND c.id = h.contact_id
+               LEFT JOIN LATERAL (
+                   SELECT p.changed_at FROM pipeline_history p
+                   WHERE p.business_id = $1 AND p.contact_id = h.contact_id
+                     AND (p.changed_at, p.id) < (h.changed_at, h.id)
+                   ORDER BY p.changed_at DESC, p.id DESC LIMIT 1
+               ) prev ON true
+               WHERE h.business_id = $1 AND h.changed_at >= $2 AND h.changed_at < $3
+           )
+           SELECT s.stage AS "stage!: Stage", count(t.hours) AS "stays!",
+                  percentile_cont(0.5) WITHIN GROUP (ORDER BY t.hours) AS median_hours,
+                  percentile_cont(0.9) WITHIN GROUP (ORDER BY t.hours) AS p90_hours
+           FROM unnest(enum_range(NULL::pipeline_stage)) AS s(stage)
+           LEFT JOIN stays t ON t.stage = s.stage AND t.hours IS NOT NULL
+           GROUP BY s.stage ORDER BY s.stage"#,
+        business,
+        range.start,
+        range.end
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(PipelineReport {
+        range: *range,
+        as_of,
+        stuck_days,
+        leads,
+        per_stage,
+        win_rate: ratio(paid, leads),
+        funnel,
+        lost: reached.lost,
+        time_in_stage,
+    })
+}
+
+/// Each stage's contacts now (their stage column), and those in an open stage with no change since the
+/// stuck cut-off and created before it: one pass over contacts and the cut-off's recent changes.
+async fn stages_now(pool: &PgPool, business: i32, now: DateTime<Utc>, stuck_days: u32) -> Result<Vec<StageState>> {
+    let cutoff = now - chrono::Duration::days(i64::from(stuck_days));
+    Ok(sqlx::query_as!(
+        StageState,
+        r#"WITH recent AS (
+               SELECT DISTINCT contact_id FROM pipeline_history
+               WHERE business_id = $1 AND changed_at >= $2
+           )
+           SELECT s.stage AS "stage!: Stage", count(c.id) AS "contacts!",
+                  count(c.id) FILTER (WHERE s.stage NOT IN ('Paid', 'Lost') AND r.contact_id IS NULL
+                                        AND coalesce(c.created_at, $3) < $2) AS "stuck!"
+           FROM unnest(enum_range(NULL::pipeline_stage)) AS s(stage)
+           LEFT JOIN contacts c ON c.business_id = $1 AND coalesce(c.stage, 'New') = s.stage
+           LEFT JOIN recent r ON r.contact_id = c.id
+           GROUP BY s.stage ORDER BY s.stage"#,
+        business,
+        cutoff,
+        now
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Each contact's stage at `as_of`: where its last change up to then took it; with no change by then,
+/// where its first later change took it from; with none at all, where it is now. It has been there
+/// since that change, or since it was created.
+async fn stages_as_of(pool: &PgPool, business: i32, as_of: DateTime<Utc>, stuck_days: u32) -> Result<Vec<StageState>> {
+    Ok(sqlx::query_as!(
+        StageState,
+        r#"WITH last AS (
+               SELECT DISTINCT ON (contact_id) contact_id, to_stage, changed_at
+               FROM pipeline_history WHERE business_id = $1 AND changed_at <= $2
+               ORDER BY contact_id, changed_at DESC, id DESC
+           ), first_after AS (
+               SELECT DISTINCT ON (contact_id) contact_id, from_stage
+               FROM pipeline_history WHERE business_id = $1 AND changed_at > $2
+               ORDER BY contact_id, changed_at, id
+           ), state AS (
+               SELECT coalesce(l.to_stage, f.from_stage, c.stage, 'New') AS stage,
+                      coalesce(l.changed_at, c.created_at) AS since
+               FROM contacts c
+               LEFT JOIN last l ON l.contact_id = c.id
+               LEFT JOIN first_after f ON f.contact_id = c.id
+               WHERE c.business_id = $1 AND coalesce(c.created_at, '-infinity') <= $2
+           )
+           SELECT s.stage AS "stage!: Stage", count(t.stage) AS "contacts!",
+                  count(t.stage) FILTER (WHERE s.stage NOT IN ('Paid', 'Lost')
+                                           AND t.since < $2 - make_interval(days => $3)) AS "stuck!"
+           FROM unnest(enum_range(NULL::pipeline_stage)) AS s(stage)
+           LEFT JOIN state t ON t.stage = s.stage
+           GROUP BY s.stage ORDER BY s.stage"#,
+        business,
+        as_of,
+        stuck_days as i32
+    )
+    .fetch_all(pool)
+    .await?)
+}

@@ -1,0 +1,248 @@
+//! The rollups checked against the raw rows they summarise (`wacrm analytics verify`), rebuilt from
+//! them when they differ (`--repair`), compacted (`wacrm analytics compact`), and the stored waits
+//! refreshed (`wacrm analytics refresh`).
+//!
+//! Rebuilding and compacting are each one statement, so they see one snapshot: a delta that a
+//! concurrent writer commits afterwards was not in the raw rows read nor among the deltas replaced,
+//! and is kept. Neither ever changes a figure.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::auth::{Area, Scope};
+use crate::error::Result;
+
+/// A bucket whose rollup disagrees with the raw rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    /// `messages in`, `messages out`, `conversations` or `cost`.
+    pub figure: String,
+    pub bucket: DateTime<Utc>,
+    pub raw: Decimal,
+    pub rollup: Decimal,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    /// Buckets compared (raw or rollup non-empty).
+    pub buckets: i64,
+    pub differences: Vec<Difference>,
+    /// Conversation ids on more than one usage row: the seed's `COUNT(DISTINCT conversation_id)`
+    /// would then count fewer conversations than windows opened.
+    pub shared_conversation_ids: i64,
+    /// Stored waits (response times) of contacts not marked for refresh that differ from their
+    /// messages, counted both ways.
+    pub wait_differences: i64,
+    /// Whether the rollups were rebuilt from the raw rows after the comparison.
+    pub repaired: bool,
+}
+
+impl Verification {
+    pub fn exact(&self) -> bool {
+        self.differences.is_empty() && self.shared_conversation_ids == 0 && self.wait_differences == 0
+    }
+}
+
+/// Compares every rollup bucket of the business with the raw messages and usage rows; with `repair`,
+/// rebuilds the rollups from them when anything differs (owners and admins).
+pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verification> {
+    scope.require(if repair { Area::Admin } else { Area::Analytics })?;
+    let business = scope.business().0;
+    let messages = sqlx::query!(
+        r#"WITH raw AS (
+               SELECT wacrm_bucket(sent_at) AS bucket, direction, count(*)::numeric AS n
+               FROM messages WHERE business_id = $1 AND sent_at IS NOT NULL GROUP BY 1, 2
+           ), rollup AS (
+               SELECT bucket, direction, sum(messages)::numeric AS n
+               FROM analytics_message_counts WHERE business_id = $1 GROUP BY 1, 2
+           )
+           SELECT coalesce(raw.bucket, rollup.bucket) AS "bucket!",
+                  'messages ' || coalesce(raw.direction, rollup.direction)::text AS "figure!",
+                  coalesce(raw.n, 0) AS "raw!", coalesce(rollup.n, 0) AS "rollup!"
+           FROM raw FULL JOIN rollup ON rollup.bucket = raw.bucket AND rollup.direction = raw.direction
+           WHERE coalesce(raw.n, 0) <> 0 OR coalesce(rollup.n, 0) <> 0"#,
+        business
+    )
+    .fetch_all(pool)
+    .await?;
+    let usage = sqlx::query!(
+        r#"WITH raw AS (
+               SELECT wacrm_bucket(timestamp) AS bucket, count(*)::numeric AS n, sum(cost) AS cost
+               FROM usage_logs WHERE business_id = $1 AND timestamp IS NOT NULL GROUP BY 1
+           ), rollup AS (
+               SELECT bucket, sum(conversations)::numeric AS n, sum(cost) AS cost
+               FROM analytics_usage_counts WHERE business_id = $1 GROUP BY 1
+           )
+           SELECT coalesce(raw.bucket, rollup.bucket) AS "bucket!",
+                  coalesce(raw.n, 0) AS "raw_n!", coalesce(rollup.n, 0) AS "rollup_n!",
+                  coalesce(raw.cost, 0) AS "raw_cost!", coalesce(rollup.cost, 0) AS "rollup_cost!"
+           FROM raw FULL JOIN rollup ON rollup.bucket = raw.bucket
+           WHERE coalesce(raw.n, 0) <> 0 OR coalesce(rollup.n, 0) <> 0 OR coalesce(rollup.cost, 0) <> 0"#,
+        business
+    )
+    .fetch_all(pool)
+    .await?;
+    let shared_conversation_ids = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM (
+               SELECT conversation_id FROM usage_logs WHERE business_id = $1
+               GROUP BY conversation_id HAVING count(*) > 1
+           ) shared"#,
+        business
+    )
+    .fetch_one(pool)
+    .await?;
+    let wait_differences = sqlx::query_scalar!(
+        r#"WITH clean AS (
+               SELECT array_agg(id) AS ids FROM contacts c
+               WHERE c.business_id = $1
+                 AND NOT EXISTS (SELECT 1 FROM analytics_dirty_contacts d WHERE d.business_id = $1 AND d.contact_id = c.id)
+           ), stored AS (
+               SELECT contact_id, asked_at, replied_at, replier, opens FROM analytics_waits w
+               WHERE w.business_id = $1
+                 AND NOT EXISTS (SELECT 1 FROM analytics_dirty_contacts d WHERE d.business_id = $1 AND d.contact_id = w.contact_id)
+           ), computed AS (
+               SELECT contact_id, asked_at, replied_at, replier, opens FROM wacrm_waits($1, (SELECT ids FROM clean))
+           )
+           SELECT (SELECT count(*) FROM (SELECT * FROM stored EXCEPT ALL SELECT * FROM computed) a)
+                + (SELECT count(*) FROM (SELECT * FROM computed EXCEPT ALL SELECT * FROM stored) b) AS "n!""#,
+        business
+    )
+    .fetch_one(pool)
+    .await?;
+    let mut differences = Vec::new();
+    for row in &messages {
+        if row.raw != row.rollup {
+            differences.push(Difference {
+                figure: row.figure.clone(),
+                bucket: row.bucket,
+                raw: row.raw,
+                rollup: row.rollup,
+            });
+        }
+    }
+    for row in &usage {
+        for (figure, raw, rollup) in
+            [("conversations", row.raw_n, row.rollup_n), ("cost", row.raw_cost, row.rollup_cost)]
+        {
+            if raw != rollup {
+                differences.push(Difference { figure: figure.into(), bucket: row.bucket, raw, rollup });
+            }
+        }
+    }
+    differences.sort_by(|a, b| a.bucket.cmp(&b.bucket).then_with(|| a.figure.cmp(&b.figure)));
+    let repaired = repair && !(differences.is_empty() && wait_differences == 0);
+    if repaired {
+        rebuild(pool, scope).await?;
+    }
+    Ok(Verification {
+        buckets: (messages.len() + usage.len()) as i64,
+        differences,
+        shared_conversation_ids,
+        wait_differences,
+        repaired,
+    })
+}
+
+/// Replaces the business's rollups with sums of its raw rows.
+async fn rebuild(pool: &PgPool, scope: &Scope) -> Result<()> {
+    let business = scope.business().0;
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        r#"WITH gone AS (DELETE FROM analytics_message_counts WHERE business_id = $1)
+           INSERT INTO analytics_message_counts (business_id, bucket, direction, messages)
+           SELECT business_id, wacrm_bucket(sent_at), direction, count(*)
+           FROM messages WHERE business_id = $1 AND sent_at IS NOT NULL GROUP BY 1, 2, 3"#,
+        business
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        r#"WITH gone AS (DELETE FROM analytics_usage_counts WHERE business_id = $1)
+           INSERT INTO analytics_usage_counts (business_id, bucket, conversations, cost)
+           SELECT business_id, wacrm_bucket(timestamp), count(*), sum(cost)
+           FROM usage_logs WHERE business_id = $1 AND timestamp IS NOT NULL GROUP BY 1, 2"#,
+        business
+    )
+    .execute(&mut *tx)
+    .await?;
+    // Every contact's waits are recomputed by the next refresh.
+    sqlx::query!(
+        r#"INSERT INTO analytics_dirty_contacts (business_id, contact_id)
+           SELECT business_id, id FROM contacts WHERE business_id = $1 ON CONFLICT DO NOTHING"#,
+        business
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Stores the waits (response times) of the contacts whose messages changed since the last refresh,
+/// computed from their messages; returns how many contacts that was. Reports are exact without it
+/// (they compute those contacts live), only slower the more contacts wait for it: run it from cron or
+/// a job every minute or so.
+pub async fn refresh(pool: &PgPool, scope: &Scope) -> Result<i64> {
+    scope.require(Area::Analytics)?;
+    // One statement, so one snapshot: a contact marked by a transaction that commits later keeps its
+    // mark, and its waits are recomputed next time.
+    Ok(sqlx::query_scalar!(
+        r#"WITH dirty AS (
+               DELETE FROM analytics_dirty_contacts WHERE business_id = $1 RETURNING contact_id
+           ), gone AS (
+               DELETE FROM analytics_waits WHERE business_id = $1 AND contact_id IN (SELECT contact_id FROM dirty)
+           ), stored AS (
+               INSERT INTO analytics_waits (business_id, contact_id, asked_at, replied_at, replier, opens)
+               SELECT $1, contact_id, asked_at, replied_at, replier, opens
+               FROM wacrm_waits($1, ARRAY(SELECT contact_id FROM dirty))
+           )
+           SELECT count(*) AS "n!" FROM dirty"#,
+        scope.business().0
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// What a compaction did: delta rows before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Compaction {
+    pub rows_before: i64,
+    pub rows_after: i64,
+}
+
+/// Folds the business's rollup deltas into one row per bucket (and drops buckets that sum to zero), so
+/// reports read fewer rows. The figures stay exactly as they were. Run it from cron or a job.
+pub async fn compact(pool: &PgPool, scope: &Scope) -> Result<Compaction> {
+    scope.require(Area::Analytics)?;
+    let business = scope.business().0;
+    let mut tx = pool.begin().await?;
+    let messages = sqlx::query!(
+        r#"WITH gone AS (DELETE FROM analytics_message_counts WHERE business_id = $1 RETURNING *),
+                kept AS (
+                    INSERT INTO analytics_message_counts (business_id, bucket, direction, messages)
+                    SELECT business_id, bucket, direction, sum(messages) FROM gone
+                    GROUP BY 1, 2, 3 HAVING sum(messages) <> 0
+                    RETURNING 1
+                )
+           SELECT (SELECT count(*) FROM gone) AS "before!", (SELECT count(*) FROM kept) AS "after!""#,
+        business
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let usage = sqlx::query!(
+        r#"WITH gone AS (DELETE FROM analytics_usage_counts WHERE business_id = $1 RETURNING *),
+                kept AS (
+                    INSERT INTO analytics_usage_counts (business_id, bucket, conversations, cost)
+                    SELECT business_id, bucket, sum(conversations), sum(cost) FROM gone
+                    GROUP BY 1, 2 HAVING sum(conversations) <> 0 OR sum(cost) <> 0
+                    RETURNING 1
+                )
+           SELECT (SELECT count(*) FROM gone) AS "before!", (SELECT count(*) FROM kept) AS "after!""#,
+        business
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Compaction { rows_before: messages.before + usage.before, rows_after: messages.after + usage.after })
+}

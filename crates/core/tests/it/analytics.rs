@@ -1,0 +1,476 @@
+//! Analytics: each figure against a small dataset computed by hand (empty data, a DST change, a month
+//! boundary in a non-UTC timezone), pipeline as of a past date, the rollups verified after randomized
+//! activity, and another business's data never counted.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use wacrm_core::analytics::{
+    self, Granularity, Range, RangeRequest, leads, messages, pipeline, planned, summary, usage, verify,
+};
+use wacrm_core::auth::{self, Role};
+use wacrm_core::{Error, Scope, Stage, UserId, business};
+
+async fn tenant(pool: &PgPool, name: &str, timezone: &str) -> Scope {
+    let (b, _) = business::create(pool, name, &format!("{name}@example.com"), "US").await.unwrap();
+    let scope = Scope::for_business(pool, b.id).await.unwrap();
+    business::set_timezone(pool, &scope, timezone).await.unwrap();
+    scope
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+async fn range(pool: &PgPool, scope: &Scope, from: &str, to: &str, by: Granularity) -> Range {
+    let timezone = business::timezone(pool, scope).await.unwrap();
+    let request = RangeRequest { from: Some(day(from)), to: Some(day(to)), by };
+    Range::resolve(request, timezone, at("2027-01-01T00:00:00Z")).unwrap()
+}
+
+/// A contact created at `created`; `inbound` ones have a WhatsApp id, as ingest creates them.
+async fn contact(pool: &PgPool, scope: &Scope, n: i32, created: &str, source: Option<&str>) -> i32 {
+    let phone = format!("+1415555{n:04}");
+    let wa_id = (source == Some("inbound")).then(|| phone.trim_start_matches('+').to_string());
+    let source = source.filter(|s| *s != "inbound");
+    sqlx::query_scalar(
+        "INSERT INTO contacts (business_id, phone, wa_id, created_at, source) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(scope.business().0)
+    .bind(phone)
+    .bind(wa_id)
+    .bind(at(created))
+    .bind(source)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn message(
+    pool: &PgPool,
+    scope: &Scope,
+    contact: i32,
+    inbound: bool,
+    sent: &str,
+    sender: Option<i32>,
+    campaign: Option<i32>,
+) {
+    sqlx::query(
+        "INSERT INTO messages (business_id, contact_id, direction, content, sent_at, sender_user_id, campaign_id)
+         VALUES ($1, $2, $3::message_direction, 'hi', $4, $5, $6)",
+    )
+    .bind(scope.business().0)
+    .bind(contact)
+    .bind(if inbound { "in" } else { "out" })
+    .bind(at(sent))
+    .bind(sender)
+    .bind(campaign)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+async fn move_at(pool: &PgPool, scope: &Scope, contact: i32, from: Stage, to: Stage, changed: &str) {
+    sqlx::query(
+        "INSERT INTO pipeline_history (business_id, contact_id, from_stage, to_stage, changed_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(scope.business().0)
+    .bind(contact)
+    .bind(from)
+    .bind(to)
+    .bind(at(changed))
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE contacts SET stage = $3 WHERE business_id = $1 AND id = $2")
+        .bind(scope.business().0)
+        .bind(contact)
+        .bind(to)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+async fn usage_row(pool: &PgPool, scope: &Scope, contact: i32, when: &str, cost: &str) {
+    sqlx::query(
+        "INSERT INTO usage_logs (business_id, conversation_id, cost, contact_id, timestamp) VALUES ($1, gen_random_uuid()::text, $2::numeric, $3, $4)",
+    )
+    .bind(scope.business().0)
+    .bind(cost)
+    .bind(contact)
+    .bind(at(when))
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn empty_data_gives_zeros_in_every_report(pool: PgPool) {
+    let scope = tenant(&pool, "empty", "Asia/Kolkata").await;
+    let range = analytics::resolve(&pool, &scope, RangeRequest::default()).await.unwrap();
+    let s = summary::summary(&pool, &scope, &range).await.unwrap();
+    assert_eq!((s.leads.new, s.leads.total, s.leads.active_7_days), (0, 0, 0));
+    assert!(s.leads.periods.iter().all(|p| p.new == 0) && !s.leads.periods.is_empty());
+    assert_eq!((s.pipeline.leads, s.pipeline.win_rate, s.pipeline.lost), (0, None, 0));
+    assert_eq!(s.pipeline.per_stage.len(), 5);
+    assert!(s.pipeline.funnel.iter().all(|f| f.reached == 0));
+    assert_eq!((s.messages.received, s.messages.sent, s.messages.unanswered_now), (0, 0, 0));
+    assert_eq!(s.messages.response, messages::ResponseTimes::default());
+    assert_eq!((s.usage.conversations, s.usage.total_spend), (0, Decimal::ZERO));
+    assert_eq!((s.usage.this_month.conversations, s.usage.this_month.forecast_conversations), (0, 0));
+    for report in [
+        planned::campaigns(&pool, &scope, &range).await.unwrap(),
+        planned::automation(&pool, &scope, &range).await.unwrap(),
+    ] {
+        assert!(!report.available && report.rows.is_empty() && report.messages_sent == 0, "{report:?}");
+    }
+    let v = verify::verify(&pool, &scope, false).await.unwrap();
+    assert!(v.exact() && v.buckets == 0, "{v:?}");
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn leads_count_local_days_across_dst_and_a_local_month_boundary(pool: PgPool) {
+    let scope = tenant(&pool, "berlin", "Europe/Berlin").await;
+    let other = tenant(&pool, "other", "Europe/Berlin").await;
+    // Berlin leaves summer time on 2026-10-25 at 03:00 (UTC+2 → UTC+1).
+    let created = [
+        ("2026-10-24T22:30:00Z", Some("inbound")), // 25 Oct 00:30 CEST
+        ("2026-10-25T22:30:00Z", Some("import")),  // 25 Oct 23:30 CET: the 25-hour day's last hour
+        ("2026-10-25T23:30:00Z", None),            // 26 Oct 00:30 CET
+        ("2026-10-31T22:59:00Z", Some("inbound")), // 31 Oct 23:59 CET
+        ("2026-10-31T23:30:00Z", Some("manual")),  // 1 Nov 00:30 CET: October in UTC, November here
+        ("2026-10-24T21:59:00Z", Some("inbound")), // 24 Oct 23:59 CEST: before the range
+    ];
+    for (i, (when, source)) in created.iter().enumerate() {
+        contact(&pool, &scope, i as i32, when, *source).await;
+        contact(&pool, &other, i as i32, when, *source).await;
+    }
+    let days = range(&pool, &scope, "2026-10-25", "2026-11-01", Granularity::Day).await;
+    let r = leads::report(&pool, &scope, &days).await.unwrap();
+    let per_day: Vec<(NaiveDate, i64)> = r.periods.iter().map(|p| (p.period, p.new)).collect();
+    let expected: Vec<(NaiveDate, i64)> = [
+        ("2026-10-25", 2),
+        ("2026-10-26", 1),
+        ("2026-10-27", 0),
+        ("2026-10-28", 0),
+        ("2026-10-29", 0),
+        ("2026-10-30", 0),
+        ("2026-10-31", 1),
+        ("2026-11-01", 1),
+    ]
+    .into_iter()
+    .map(|(d, n)| (day(d), n))
+    .collect();
+    assert_eq!(per_day, expected);
+    assert_eq!((r.new, r.inbound, r.import, r.manual, r.total), (5, 2, 1, 2, 6));
+    let months = range(&pool, &scope, "2026-10-01", "2026-11-30", Granularity::Month).await;
+    let r = leads::report(&pool, &scope, &months).await.unwrap();
+    let per_month: Vec<(NaiveDate, i64)> = r.periods.iter().map(|p| (p.period, p.new)).collect();
+    assert_eq!(per_month, vec![(day("2026-10-01"), 5), (day("2026-11-01"), 1)]);
+    let weeks = range(&pool, &scope, "2026-10-19", "2026-11-01", Granularity::Week).await;
+    let r = leads::report(&pool, &scope, &weeks).await.unwrap();
+    let per_week: Vec<(NaiveDate, i64)> = r.periods.iter().map(|p| (p.period, p.new)).collect();
+    assert_eq!(per_week, vec![(day("2026-10-19"), 3), (day("2026-10-26"), 3)]);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn response_times_count_human_replies_only_per_agent_and_first_response(pool: PgPool) {
+    let scope = tenant(&pool, "support", "UTC").await;
+    let other = tenant(&pool, "other", "UTC").await;
+    let agent = auth::add_user(&pool, &scope, "Ana", "ana@support.example.com", "password-123", Role::Agent)
+        .await
+        .unwrap()
+        .id
+        .0;
+    let template: i32 = sqlx::query_scalar(
+        "INSERT INTO message_templates (business_id, name, content) VALUES ($1, 't', 'x') RETURNING id",
+    )
+    .bind(scope.business().0)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let campaign: i32 =
+        sqlx::query_scalar("INSERT INTO campaigns (business_id, template_id, name) VALUES ($1, $2, 'c') RETURNING id")
+            .bind(scope.business().0)
+            .bind(template)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    for (business, agent) in [(&scope, Some(agent)), (&other, None)] {
+        let a = contact(&pool, business, 1, "2026-03-01T00:00:00Z", Some("inbound")).await;
+        let b = contact(&pool, business, 2, "2026-03-01T00:00:00Z", Some("inbound")).await;
+        let c = contact(&pool, business, 3, "2026-03-01T00:00:00Z", Some("inbound")).await;
+        let campaign = agent.map(|_| campaign);
+        // A: a conversation opens; Ana answers 5 minutes after the first message.
+        message(&pool, business, a, true, "2026-03-10T09:00:00Z", None, None).await;
+        message(&pool, business, a, true, "2026-03-10T09:01:00Z", None, None).await;
+        message(&pool, business, a, false, "2026-03-10T09:05:00Z", agent, None).await;
+        // Two hours later (same conversation): a broadcast does not answer, a script does after 10 minutes.
+        message(&pool, business, a, true, "2026-03-10T11:00:00Z", None, None).await;
+        message(&pool, business, a, false, "2026-03-10T11:01:00Z", None, campaign).await;
+        message(&pool, business, a, false, "2026-03-10T11:10:00Z", None, None).await;
+        // B: never answered.
+        message(&pool, business, b, true, "2026-03-12T08:00:00Z", None, None).await;
+        // C: a wait that began before the range is not this range's.
+        message(&pool, business, c, true, "2026-02-28T23:00:00Z", None, None).await;
+        message(&pool, business, c, false, "2026-03-01T00:10:00Z", agent, None).await;
+        sqlx::query(
+            "UPDATE contacts SET last_inbound_at = $2, last_message_at = $2 WHERE business_id = $1 AND id = $3",
+        )
+        .bind(business.business().0)
+        .bind(at("2026-03-12T08:00:00Z"))
+        .bind(b)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let march = range(&pool, &scope, "2026-03-01", "2026-03-31", Granularity::Month).await;
+    let r = messages::report(&pool, &scope, &march).await.unwrap();
+    assert_eq!((r.received, r.sent), (4, 4));
+    assert_eq!(r.periods.len(), 1);
+    let t = &r.response;
+    assert_eq!((t.replies, t.unanswered, t.first_replies), (2, 1, 1), "{t:?}");
+    assert_eq!((t.average_seconds, t.median_seconds), (Some(450.0), Some(450.0)));
+    assert_eq!((t.first_response_average_seconds, t.first_response_median_seconds), (Some(300.0), Some(300.0)));
+    let replies = |user: Option<UserId>, name: Option<&str>, seconds: f64| messages::AgentResponses {
+        user,
+        name: name.map(Into::into),
+        replies: 1,
+        average_seconds: Some(seconds),
+        median_seconds: Some(seconds),
+    };
+    assert_eq!(r.per_agent, vec![replies(None, None, 600.0), replies(Some(UserId(agent)), Some("Ana"), 300.0)]);
+    assert_eq!(r.unanswered_now, 1);
+    // The same figures from the stored waits once refreshed.
+    assert_eq!(verify::refresh(&pool, &scope).await.unwrap(), 3);
+    assert_eq!(messages::report(&pool, &scope, &march).await.unwrap().response, r.response);
+    assert!(verify::verify(&pool, &scope, false).await.unwrap().exact());
+    let february = range(&pool, &scope, "2026-02-01", "2026-02-28", Granularity::Day).await;
+    let r = messages::report(&pool, &scope, &february).await.unwrap();
+    assert_eq!((r.received, r.sent, r.response.replies), (1, 0, 1));
+    assert_eq!(r.response.average_seconds, Some(4200.0));
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn pipeline_as_of_a_past_date_is_rebuilt_from_history(pool: PgPool) {
+    let scope = tenant(&pool, "sales", "UTC").await;
+    let other = tenant(&pool, "other", "UTC").await;
+    for business in [&scope, &other] {
+        let x = contact(&pool, business, 1, "2026-03-01T10:00:00Z", Some("manual")).await;
+        let y = contact(&pool, business, 2, "2026-03-01T10:00:00Z", Some("manual")).await;
+        move_at(&pool, business, x, Stage::New, Stage::Engaged, "2026-03-03T10:00:00Z").await;
+        move_at(&pool, business, x, Stage::Engaged, Stage::Paid, "2026-04-01T10:00:00Z").await;
+        move_at(&pool, business, y, Stage::New, Stage::Lost, "2026-04-01T10:00:00Z").await;
+        // Never moved: New (and stuck) since January.
+        contact(&pool, business, 3, "2026-01-01T10:00:00Z", Some("manual")).await;
+    }
+    let march = range(&pool, &scope, "2026-03-01", "2026-03-31", Granularity::Month).await;
+    let then = pipeline::report(&pool, &scope, &march, Some(at("2026-03-25T00:00:00Z")), 14).await.unwrap();
+    let stages: Vec<(Stage, i64, i64)> = then.per_stage.iter().map(|s| (s.stage, s.contacts, s.stuck)).collect();
+    assert_eq!(
+        stages,
+        vec![
+            (Stage::New, 2, 2),
+            (Stage::Engaged, 1, 1),
+            (Stage::Interested, 0, 0),
+            (Stage::Paid, 0, 0),
+            (Stage::Lost, 0, 0)
+        ]
+    );
+    assert_eq!((then.leads, then.win_rate, then.lost), (3, Some(0.0), 0));
+    let reached: Vec<i64> = then.funnel.iter().map(|f| f.reached).collect();
+    assert_eq!(reached, vec![2, 1, 0, 0]);
+    let new_stays = then.time_in_stage.iter().find(|t| t.stage == Stage::New).unwrap();
+    assert_eq!((new_stays.stays, new_stays.median_hours), (1, Some(48.0)));
+    // Before anyone existed.
+    let before = pipeline::report(&pool, &scope, &march, Some(at("2026-02-01T00:00:00Z")), 14).await.unwrap();
+    assert_eq!(before.leads, 1);
+
+    let april = range(&pool, &scope, "2026-04-01", "2026-04-30", Granularity::Day).await;
+    let now = pipeline::report(&pool, &scope, &april, None, 14).await.unwrap();
+    let stages: Vec<(Stage, i64)> = now.per_stage.iter().map(|s| (s.stage, s.contacts)).collect();
+    assert_eq!(stages[3..], [(Stage::Paid, 1), (Stage::Lost, 1)]);
+    assert_eq!((now.win_rate, now.lost), (Some(1.0 / 3.0), 1));
+    let stuck: Vec<(Stage, i64)> = now.per_stage.iter().map(|s| (s.stage, s.stuck)).collect();
+    assert_eq!(stuck[..2], [(Stage::New, 1), (Stage::Engaged, 0)]);
+    // The same instant through history gives the same answer as the stage column.
+    let rebuilt = pipeline::report(&pool, &scope, &april, Some(Utc::now()), 14).await.unwrap();
+    assert_eq!(rebuilt.per_stage, now.per_stage);
+    let reached: Vec<i64> = now.funnel.iter().map(|f| f.reached).collect();
+    assert_eq!(reached, vec![2, 1, 1, 1]);
+    let engaged = now.time_in_stage.iter().find(|t| t.stage == Stage::Engaged).unwrap();
+    assert_eq!((engaged.stays, engaged.median_hours), (1, Some(29.0 * 24.0)));
+    let new = now.time_in_stage.iter().find(|t| t.stage == Stage::New).unwrap();
+    assert_eq!((new.stays, new.median_hours), (1, Some(31.0 * 24.0)));
+    let future = pipeline::report(&pool, &scope, &april, Some(Utc::now() + chrono::Duration::days(2)), 14).await;
+    assert!(matches!(future, Err(Error::Invalid { .. })), "{future:?}");
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn usage_counts_local_months_against_the_plan_with_a_forecast(pool: PgPool) {
+    let scope = tenant(&pool, "usage", "America/Sao_Paulo").await;
+    let other = tenant(&pool, "other", "America/Sao_Paulo").await;
+    for business in [&scope, &other] {
+        let c = contact(&pool, business, 1, "2026-10-01T00:00:00Z", Some("inbound")).await;
+        usage_row(&pool, business, c, "2026-11-01T02:00:00Z", "0.05").await; // 31 Oct 23:00 local
+        usage_row(&pool, business, c, "2026-11-01T03:00:00Z", "0.05").await; // 1 Nov 00:00 local
+        usage_row(&pool, business, c, "2026-11-10T12:00:00Z", "0.10").await;
+        usage_row(&pool, business, c, "2026-11-15T12:00:00Z", "0.05").await;
+    }
+    let november = range(&pool, &scope, "2026-11-01", "2026-11-30", Granularity::Month).await;
+    // Half of November (local) has passed.
+    let r = usage::report_at(&pool, &scope, &november, at("2026-11-16T03:00:00Z")).await.unwrap();
+    assert_eq!((r.conversations, r.cost), (3, Decimal::new(20, 2)));
+    assert_eq!(r.total_spend, Decimal::new(25, 2));
+    let m = &r.this_month;
+    assert_eq!((m.month, m.conversations, m.cost), (day("2026-11-01"), 3, Decimal::new(20, 2)));
+    assert_eq!((m.conversation_limit, m.plan.as_deref()), (Some(250), Some("Free")));
+    assert_eq!((m.forecast_conversations, m.forecast_cost), (6, Decimal::new(40, 2)));
+    assert_eq!(m.used, Some(3.0 / 250.0));
+    assert!(verify::verify(&pool, &scope, false).await.unwrap().exact());
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
+    let scopes = [tenant(&pool, "one", "UTC").await, tenant(&pool, "two", "Asia/Kathmandu").await];
+    let mut rng = StdRng::seed_from_u64(23);
+    let mut contacts: Vec<(usize, i32)> = Vec::new();
+    for (i, scope) in scopes.iter().enumerate() {
+        for n in 0..8 {
+            contacts.push((i, contact(&pool, scope, n, "2026-01-01T00:00:00Z", Some("inbound")).await));
+        }
+    }
+    for step in 0..300 {
+        let (i, c) = contacts[rng.random_range(0..contacts.len())];
+        let scope = &scopes[i];
+        let when = format!(
+            "2026-0{}-{:02}T{:02}:{:02}:00Z",
+            rng.random_range(1..4),
+            rng.random_range(1..29),
+            rng.random_range(0..24),
+            rng.random_range(0..60)
+        );
+        match rng.random_range(0..10) {
+            // Several messages in one statement, as ingest batches them.
+            0..=4 => {
+                let n = rng.random_range(1..6);
+                sqlx::query(
+                    "INSERT INTO messages (business_id, contact_id, direction, content, sent_at)
+                     SELECT $1, $2, (CASE WHEN g % 2 = 0 THEN 'in' ELSE 'out' END)::message_direction, 'x',
+                            $3::timestamptz + g * INTERVAL '7 minutes'
+                     FROM generate_series(1, $4) g",
+                )
+                .bind(scope.business().0)
+                .bind(c)
+                .bind(at(&when))
+                .bind(n)
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+            5 => {
+                sqlx::query("DELETE FROM messages WHERE business_id = $1 AND id = (SELECT min(id) FROM messages WHERE business_id = $1 AND contact_id = $2)")
+                    .bind(scope.business().0)
+                    .bind(c)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            6 => {
+                sqlx::query("UPDATE messages SET sent_at = $3, direction = 'in' WHERE business_id = $1 AND id = (SELECT max(id) FROM messages WHERE business_id = $1 AND contact_id = $2)")
+                    .bind(scope.business().0)
+                    .bind(c)
+                    .bind(at(&when))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            7 | 8 => usage_row(&pool, scope, c, &when, &format!("0.0{}", rng.random_range(1..10))).await,
+            _ => {
+                sqlx::query("DELETE FROM usage_logs WHERE business_id = $1 AND id = (SELECT max(id) FROM usage_logs WHERE business_id = $1)")
+                    .bind(scope.business().0)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        }
+        // Now and then a contact goes, with its messages (a cascade), and a compaction runs midway.
+        if step % 97 == 96 {
+            let (i, c) = contacts.remove(rng.random_range(0..contacts.len()));
+            sqlx::query("DELETE FROM contacts WHERE business_id = $1 AND id = $2")
+                .bind(scopes[i].business().0)
+                .bind(c)
+                .execute(&pool)
+                .await
+                .unwrap();
+            verify::compact(&pool, &scopes[i]).await.unwrap();
+            verify::refresh(&pool, &scopes[i]).await.unwrap();
+        }
+    }
+    for scope in &scopes {
+        let v = verify::verify(&pool, scope, false).await.unwrap();
+        assert!(v.exact() && v.buckets > 0, "{v:?}");
+        // Response times read the same whether computed live (dirty contacts) or stored.
+        let year = range(&pool, scope, "2026-01-01", "2026-12-31", Granularity::Month).await;
+        let live = messages::response_times(&pool, scope, &year).await.unwrap();
+        verify::refresh(&pool, scope).await.unwrap();
+        assert_eq!(messages::response_times(&pool, scope, &year).await.unwrap(), live);
+        assert!(verify::verify(&pool, scope, false).await.unwrap().exact());
+        let year = range(&pool, scope, "2026-01-01", "2026-12-31", Granularity::Month).await;
+        let before = messages::report(&pool, scope, &year).await.unwrap();
+        let compacted = verify::compact(&pool, scope).await.unwrap();
+        assert!(compacted.rows_after <= compacted.rows_before);
+        let after = messages::report(&pool, scope, &year).await.unwrap();
+        assert_eq!((before.received, before.sent), (after.received, after.sent));
+        let raw: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE business_id = $1")
+            .bind(scope.business().0)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(after.received + after.sent, raw);
+    }
+    // A rollup that drifted is reported, then rebuilt.
+    sqlx::query("INSERT INTO analytics_message_counts (business_id, bucket, direction, messages) VALUES ($1, '2026-02-02T10:15:00Z', 'in', 1)")
+        .bind(scopes[0].business().0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let v = verify::verify(&pool, &scopes[0], false).await.unwrap();
+    assert_eq!(v.differences.len(), 1, "{v:?}");
+    assert_eq!(
+        (v.differences[0].figure.as_str(), v.differences[0].bucket),
+        ("messages in", at("2026-02-02T10:15:00Z"))
+    );
+    assert!(verify::verify(&pool, &scopes[1], false).await.unwrap().exact(), "the other business is untouched");
+    // A stored wait that drifted is reported too.
+    sqlx::query("UPDATE analytics_waits SET opens = NOT opens WHERE business_id = $1 AND ctid = (SELECT min(ctid) FROM analytics_waits WHERE business_id = $1)")
+        .bind(scopes[0].business().0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(verify::verify(&pool, &scopes[0], false).await.unwrap().wait_differences, 2);
+    assert!(verify::verify(&pool, &scopes[0], true).await.unwrap().repaired);
+    verify::refresh(&pool, &scopes[0]).await.unwrap();
+    assert!(verify::verify(&pool, &scopes[0], false).await.unwrap().exact());
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn timezones_are_validated_and_agents_cannot_see_analytics(pool: PgPool) {
+    let scope = tenant(&pool, "tz", "utc").await;
+    assert_eq!(business::timezone(&pool, &scope).await.unwrap().name(), "UTC");
+    let err = business::set_timezone(&pool, &scope, "+02:00").await.unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    business::set_timezone(&pool, &scope, "america/sao_paulo").await.unwrap();
+    assert_eq!(business::timezone(&pool, &scope).await.unwrap().name(), "America/Sao_Paulo");
+    let agent = auth::add_user(&pool, &scope, "Ben", "ben@tz.example.com", "password-123", Role::Agent).await.unwrap();
+    let as_agent = Scope::for_user(&pool, scope.business(), agent.id).await.unwrap();
+    let err = analytics::resolve(&pool, &as_agent, RangeRequest::default()).await.unwrap_err();
+    assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+    assert!(matches!(business::set_timezone(&pool, &as_agent, "UTC").await, Err(Error::Forbidden { .. })));
+}

@@ -156,7 +156,7 @@ fn check_api_overrides(new: &NewAccount) -> Result<()> {
 pub async fn add_account(pool: &PgPool, scope: &Scope, new: &NewAccount) -> Result<Account> {
     scope.require(Area::Admin)?;
     let region = get(pool, scope).await?.default_region;
-    let phone = Phone::parse(&new.phone, &region)?;
+    let phone = Phone::parse_possible(&new.phone, &region)?;
     let phone_number_id = new.phone_number_id.trim();
     check_dashboard_id(phone_number_id, "Cloud API phone_number_id", "Phone number ID")?;
     if new.token.trim().is_empty() {

@@ -7,5 +7,6 @@ mod contacts;
 mod foundation;
 mod inbox;
 mod ingest;
+mod phones;
 mod pipeline;
 mod sessions;

@@ -19,6 +19,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Receives WhatsApp Cloud API webhooks: verifies, stores, acknowledges, then processes them.
 ///
+/// Point the Meta App Dashboard's callback URL at http(s)://<this host>/webhook (`/` works too): GET
+/// there answers the verification handshake, POST takes the webhooks. GET /healthz and GET /metrics
+/// are for monitoring.
+///
 /// Settings not given as flags come from the environment (WACRM_WEBHOOK_LISTEN, WACRM_APP_SECRET,
 /// WACRM_VERIFY_TOKEN, WACRM_METRICS_TOKEN, DATABASE_URL or WACRM_DATABASE_URL) or the wacrm config
 /// file; without a database URL the embedded default cluster is used, as `wacrm` does. With a metrics
@@ -44,6 +48,14 @@ struct Args {
     /// Seconds between sweeps of events left pending (after a crash or an outage).
     #[arg(long, default_value_t = 5)]
     sweep_secs: u64,
+    /// Seconds a connection may go without a complete request head (before its first byte, between
+    /// requests, or while its headers trickle in) before it is closed.
+    #[arg(long, env = "WACRM_WEBHOOK_IDLE_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    idle_timeout_secs: u64,
+    /// Connections open at once; at the cap the longest-idle one is closed to make room [default: the
+    /// open-file limit (`ulimit -n`) less 64].
+    #[arg(long, env = "WACRM_WEBHOOK_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: Option<u64>,
 }
 
 #[tokio::main]
@@ -84,6 +96,15 @@ async fn main() -> Result<()> {
     config.ingest = IngestConfig::from_settings(&settings);
     config.workers = args.workers;
     config.sweep_every = Duration::from_secs(args.sweep_secs.max(1));
+    config.idle_timeout = Duration::from_secs(args.idle_timeout_secs);
+    if let Some(max) = args.max_connections {
+        config.max_connections = usize::try_from(max).unwrap_or(usize::MAX);
+    }
+    tracing::info!(
+        max_connections = config.max_connections,
+        idle_timeout_secs = args.idle_timeout_secs,
+        "connection limits"
+    );
     let (state, queue) = AppState::new(pool, config);
     wacrm_webhookd::serve(listener, state, queue, shutdown_signal()).await;
     tracing::info!("wacrm-webhookd stopped");

@@ -2,5 +2,6 @@
 //! real PostgreSQL (a fresh database per test). One test binary for the suite (link time on 2 cores).
 
 mod admin;
+mod files;
 mod roundtrip;
 mod sessions;

@@ -1,29 +1,7 @@
 //! `wacrm login` from the shell: the saved session is who acts, and naming a business never turns a
 //! logged-in agent into the system.
 
-use wacrm_e2e::{Run, TestDb, wacrm, wacrm_with_env};
-
-/// A config directory of the test's own, where `wacrm login` keeps its session file; removed at the end.
-struct ConfigDir(std::path::PathBuf);
-
-impl ConfigDir {
-    fn new() -> ConfigDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("wacrm-e2e-login-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("creating the test's config dir");
-        ConfigDir(dir)
-    }
-
-    fn config(&self) -> String {
-        self.0.join("config.toml").display().to_string()
-    }
-}
-
-impl Drop for ConfigDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use wacrm_e2e::{ConfigDir, Run, TestDb, wacrm, wacrm_with_env};
 
 #[tokio::test]
 async fn a_logged_in_agent_cannot_take_system_rights_by_naming_a_business() -> anyhow::Result<()> {

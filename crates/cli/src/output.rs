@@ -69,7 +69,7 @@ impl Output {
             Format::Table => {
                 let mut out = std::io::stdout().lock();
                 for v in &values {
-                    let line: Vec<String> = columns.iter().map(|c| cell(v.get(*c))).collect();
+                    let line: Vec<String> = columns.iter().map(|c| tsv_cell(v.get(*c))).collect();
                     writeln!(out, "{}", line.join("\t"))?;
                 }
                 Ok(())
@@ -100,7 +100,7 @@ impl Output {
                     writeln!(out, "{table}")?;
                 } else {
                     for (k, v) in map {
-                        writeln!(out, "{k}\t{}", cell(Some(v)))?;
+                        writeln!(out, "{k}\t{}", tsv_cell(Some(v)))?;
                     }
                 }
                 Ok(())
@@ -218,6 +218,27 @@ fn csv_cell(value: Option<&Value>) -> String {
     }
 }
 
+/// A cell of a tab-separated row: one line per record and one tab per column whatever a message
+/// holds, so `cut` and `awk` work: a backslash, tab, newline and carriage return in a value are
+/// written `\\`, `\t`, `\n` and `\r` (as PostgreSQL's COPY text format does).
+fn tsv_cell(value: Option<&Value>) -> String {
+    let text = cell(value);
+    if !text.contains(['\\', '\t', '\n', '\r']) {
+        return text;
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '\t' => escaped.push_str("\\t"),
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
 fn cell(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
@@ -230,6 +251,13 @@ fn cell(value: Option<&Value>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tab_separated_cells_keep_a_record_on_one_line() {
+        let message = serde_json::json!("two\tcolumns\nand two lines\r\nC:\\path");
+        assert_eq!(tsv_cell(Some(&message)), "two\\tcolumns\\nand two lines\\r\\nC:\\\\path");
+        assert_eq!(tsv_cell(Some(&serde_json::json!("plain"))), "plain");
+    }
 
     #[test]
     fn cells_flatten_arrays_and_nulls() {

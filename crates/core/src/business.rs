@@ -130,8 +130,8 @@ fn check_dashboard_id(id: &str, what: &str, label: &str) -> Result<()> {
 
 /// An account's own Graph API base URL and version, checked when they are set rather than at its first
 /// send.
-fn check_api_overrides(new: &NewAccount) -> Result<()> {
-    if let Some(base) = &new.api_base_url {
+fn check_api_overrides(api_base_url: Option<&str>, api_version: Option<&str>) -> Result<()> {
+    if let Some(base) = api_base_url {
         let usable = reqwest::Url::parse(base)
             .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some());
         if !usable {
@@ -141,7 +141,7 @@ fn check_api_overrides(new: &NewAccount) -> Result<()> {
             ));
         }
     }
-    if let Some(version) = &new.api_version {
+    if let Some(version) = api_version {
         let usable = version.strip_prefix('v').is_some_and(|number| number.split('.').all(all_digits));
         if !usable {
             return Err(Error::invalid(
@@ -166,7 +166,7 @@ pub async fn add_account(pool: &PgPool, scope: &Scope, new: &NewAccount) -> Resu
     if let Some(waba_id) = waba_id {
         check_dashboard_id(waba_id, "WhatsApp Business Account id", "WhatsApp Business Account ID")?;
     }
-    check_api_overrides(new)?;
+    check_api_overrides(new.api_base_url.as_deref(), new.api_version.as_deref())?;
     let mut tx = pool.begin().await?;
     if let Some(waba_id) = waba_id {
         claim_waba(&mut tx, scope, waba_id).await?;
@@ -263,4 +263,56 @@ pub async fn set_account_active(pool: &PgPool, scope: &Scope, id: AccountId, act
         return Err(Error::not_found(format!("WhatsApp account {id}")));
     }
     Ok(())
+}
+
+/// What `accounts edit` changes; `None` leaves a field as it is. An empty base URL or version goes
+/// back to the configured default.
+#[derive(Debug, Clone, Default)]
+pub struct AccountChanges {
+    pub token: Option<String>,
+    pub api_base_url: Option<String>,
+    pub api_version: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// Changes a connected number's access token, Graph API base URL or version, or status.
+pub async fn edit_account(pool: &PgPool, scope: &Scope, id: AccountId, changes: &AccountChanges) -> Result<Account> {
+    scope.require(Area::Admin)?;
+    fn given(value: &Option<String>) -> Option<&str> {
+        value.as_deref().map(str::trim)
+    }
+    let (base, version) = (given(&changes.api_base_url), given(&changes.api_version));
+    check_api_overrides(base.filter(|b| !b.is_empty()), version.filter(|v| !v.is_empty()))?;
+    let token = given(&changes.token);
+    if token.is_some_and(str::is_empty) {
+        return Err(Error::invalid("the access token is empty", "pass --token with a system-user access token"));
+    }
+    let row = sqlx::query!(
+        r#"UPDATE whatsapp_accounts SET
+               api_token = COALESCE($3, api_token),
+               api_base_url = CASE WHEN $4::text IS NULL THEN api_base_url ELSE NULLIF($4, '') END,
+               api_version = CASE WHEN $5::text IS NULL THEN api_version ELSE NULLIF($5, '') END,
+               status = COALESCE($6, status)
+           WHERE business_id = $1 AND id = $2
+           RETURNING id, phone_number, phone_number_id, waba_id, status, api_base_url, api_version, connected_at"#,
+        scope.business().0,
+        id.0,
+        token,
+        base,
+        version,
+        changes.active.map(|active| if active { "active" } else { "inactive" })
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("WhatsApp account {id}")))?;
+    Ok(Account {
+        id: AccountId(row.id),
+        phone_number: row.phone_number,
+        phone_number_id: row.phone_number_id,
+        waba_id: row.waba_id,
+        status: row.status.unwrap_or_else(|| "active".into()),
+        api_base_url: row.api_base_url,
+        api_version: row.api_version,
+        connected_at: row.connected_at,
+    })
 }

@@ -104,6 +104,27 @@ impl Settings {
             .or_else(|| dirs::config_dir().map(|d| d.join("wacrm").join("config.toml")))
     }
 
+    /// Makes `business` (an id or e-mail) the acting business in the config file, created if missing.
+    /// The line goes first: a top-level key after a `[table]` header would belong to that table.
+    pub fn save_default_business(business: &str) -> Result<PathBuf> {
+        let path = Settings::file_path().ok_or_else(|| {
+            Error::invalid("there is no config directory to keep the default business in", "set WACRM_CONFIG")
+        })?;
+        let writing = |e| Error::io(format!("writing {}", path.display()), e);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(writing)?;
+        }
+        let existing = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(writing(e)),
+        };
+        // A JSON string is a TOML basic string (the same quotes and escapes).
+        let line = format!("business = {}\n", serde_json::Value::from(business));
+        std::fs::write(&path, line + &existing).map_err(writing)?;
+        Ok(path)
+    }
+
     /// File, then `DATABASE_URL`, then `WACRM_*` variables, then flags.
     pub fn load(overrides: &Overrides) -> Result<Settings> {
         let mut figment = Figment::new();

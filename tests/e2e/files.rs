@@ -64,3 +64,30 @@ async fn an_account_s_graph_api_settings_token_and_status_can_be_edited() -> any
     assert_eq!(wacrm(&db, &[&acme[..], &["edit", "999", "--status", "active"]].concat()).code, 3);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_newcomer_off_a_terminal_is_told_what_to_do() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let dir = ConfigDir::new();
+    let config = dir.config();
+    let env = [("WACRM_CONFIG", config.as_str())];
+    let who = wacrm_with_env(&db, &["--json", "whoami"], &env).ok()?.json()?;
+    assert_eq!(who["logged_in"], false, "{who}");
+    let said = wacrm_with_env(&db, &["whoami"], &env).ok()?;
+    assert!(said.stdout.contains("nobody is logged in"), "{}", said.stdout);
+
+    // No terminal to ask for the password on, and none in the environment: a usage error with the way out.
+    let login = wacrm_with_env(&db, &["login", "--email", "ana@acme.test"], &env);
+    assert_eq!(login.code, 2, "{}", login.stderr);
+    assert!(login.stderr.contains("hint:") && login.stderr.contains("WACRM_PASSWORD"), "{}", login.stderr);
+
+    // Piped, the board's first line names the stage of each column.
+    wacrm(&db, &["business", "create", "--name", "Acme", "--email", "owner@acme.test"]).ok()?;
+    let board = wacrm(&db, &["--business", "owner@acme.test", "pipeline", "board"]).ok()?;
+    let header = board.stdout.lines().next().unwrap_or_default();
+    assert_eq!(
+        header.split('\t').collect::<Vec<_>>(),
+        ["New (0)", "Engaged (0)", "Interested (0)", "Paid (0)", "Lost (0)"]
+    );
+    Ok(())
+}

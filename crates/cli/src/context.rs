@@ -31,6 +31,14 @@ impl Context {
         Ok(self.pool.get_or_try_init(|| wacrm_core::db::open(&self.settings)).await?)
     }
 
+    /// Ends the database connections cleanly (a Terminate message each): connections dropped with the
+    /// process leave "could not send data to client: Broken pipe" in the server's log.
+    pub async fn close(&self) {
+        if let Some(pool) = self.pool.get() {
+            pool.close().await;
+        }
+    }
+
     /// The acting business and actor. A saved `wacrm login` session is the identity: the user acts,
     /// with the current role core checks on every operation, and a named business (`--business` /
     /// `WACRM_BUSINESS` / config) must be the session's own or the command is refused — naming one never

@@ -150,7 +150,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli, format: Format) -> anyhow::Result<()> {
     let overrides = Overrides { database_url: cli.database_url, business: cli.business, ..Default::default() };
     let ctx = Context::new(&overrides, Output::new(format))?;
-    match cli.command {
+    let result = match cli.command {
         Command::Inbox(c) => cmd::inbox::run(&ctx, c).await,
         Command::Contacts(c) => cmd::contacts::run(&ctx, c).await,
         Command::Pipeline(c) => cmd::pipeline::run(&ctx, c).await,
@@ -173,7 +173,9 @@ async fn run(cli: Cli, format: Format) -> anyhow::Result<()> {
         Command::Whoami(c) => cmd::session::whoami(&ctx, c).await,
         Command::Completions(c) => cmd::completions::completions(c),
         Command::Man(c) => cmd::completions::man(c),
-    }
+    };
+    ctx.close().await;
+    result
 }
 
 /// The verb's name as typed (`List` → `list`).

@@ -113,7 +113,10 @@ async fn main() -> Result<()> {
 
 /// JSON lines for log collectors, readable text on a terminal; `RUST_LOG` filters.
 fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // sqlx relays PostgreSQL's notices at INFO, e.g. `relation "_sqlx_migrations" already exists, skipping`
+    // from the migrator's CREATE TABLE IF NOT EXISTS on every start: noise, not news.
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if std::io::stdout().is_terminal() {
         builder.init();

@@ -76,7 +76,11 @@ impl Context {
     pub fn require_operator(&self, what: &str) -> Result<()> {
         if let Some(saved) = SavedSession::load()? {
             return Err(wacrm_core::Error::Forbidden {
-                message: format!("{what} spans every business, and {} is logged in to one", saved.email),
+                message: format!(
+                    "{what} is for the installation's operator (it reaches every business), and {} is logged in \
+                     to one business",
+                    saved.email
+                ),
                 hint: Some(
                     "run it as the installation's operator: `wacrm logout` first (or use another config dir)".into(),
                 ),

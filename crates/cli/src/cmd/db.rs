@@ -86,6 +86,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             ctx.out.done(&format!("embedded database running at {url}"), &serde_json::json!({ "url": url }))
         }
         Command::Stop => {
+            ctx.require_operator("stopping the database")?;
             let Source::Embedded = source else { bail!(not_embedded()) };
             let cluster = blocking(Cluster::at_default_location).await?;
             blocking(move || cluster.stop()).await?;

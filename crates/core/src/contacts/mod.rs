@@ -539,10 +539,10 @@ pub async fn update(pool: &PgPool, scope: &Scope, id: ContactId, changes: &Conta
         Some(p) => Some(Phone::parse(p, &default_region(&mut tx, business).await?)?),
         None => None,
     };
-    if let Some(phone) = &phone {
-        if same_person(&mut tx, business, phone, Some(id)).await?.is_some() {
-            return Err(duplicate_phone(&mut tx, business, phone).await?);
-        }
+    if let Some(phone) = &phone
+        && same_person(&mut tx, business, phone, Some(id)).await?.is_some()
+    {
+        return Err(duplicate_phone(&mut tx, business, phone).await?);
     }
     // A new number is a new WhatsApp account: the old wa_id goes, unless it spells the same number.
     let kept_wa_id = phone.as_ref().map(identity::spellings);

@@ -225,26 +225,15 @@ async fn claim_waba(conn: &mut sqlx::PgConnection, scope: &Scope, waba_id: &str)
 }
 
 pub async fn list_accounts(pool: &PgPool, scope: &Scope) -> Result<Vec<Account>> {
-    let rows = sqlx::query!(
-        r#"SELECT id, phone_number, phone_number_id, waba_id, status, api_base_url, api_version, connected_at
+    Ok(sqlx::query_as!(
+        Account,
+        r#"SELECT id AS "id: AccountId", phone_number, phone_number_id, waba_id,
+                  COALESCE(status, 'active') AS "status!", api_base_url, api_version, connected_at
            FROM whatsapp_accounts WHERE business_id = $1 ORDER BY id"#,
         scope.business().0
     )
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Account {
-            id: AccountId(r.id),
-            phone_number: r.phone_number,
-            phone_number_id: r.phone_number_id,
-            waba_id: r.waba_id,
-            status: r.status.unwrap_or_else(|| "active".into()),
-            api_base_url: r.api_base_url,
-            api_version: r.api_version,
-            connected_at: r.connected_at,
-        })
-        .collect())
+    .await?)
 }
 
 /// Activates or deactivates a number. Webhooks for an inactive number touch no tenant data.
@@ -287,14 +276,16 @@ pub async fn edit_account(pool: &PgPool, scope: &Scope, id: AccountId, changes: 
     if token.is_some_and(str::is_empty) {
         return Err(Error::invalid("the access token is empty", "pass --token with a system-user access token"));
     }
-    let row = sqlx::query!(
+    sqlx::query_as!(
+        Account,
         r#"UPDATE whatsapp_accounts SET
                api_token = COALESCE($3, api_token),
                api_base_url = CASE WHEN $4::text IS NULL THEN api_base_url ELSE NULLIF($4, '') END,
                api_version = CASE WHEN $5::text IS NULL THEN api_version ELSE NULLIF($5, '') END,
                status = COALESCE($6, status)
            WHERE business_id = $1 AND id = $2
-           RETURNING id, phone_number, phone_number_id, waba_id, status, api_base_url, api_version, connected_at"#,
+           RETURNING id AS "id: AccountId", phone_number, phone_number_id, waba_id,
+                     COALESCE(status, 'active') AS "status!", api_base_url, api_version, connected_at"#,
         scope.business().0,
         id.0,
         token,
@@ -304,15 +295,5 @@ pub async fn edit_account(pool: &PgPool, scope: &Scope, id: AccountId, changes: 
     )
     .fetch_optional(pool)
     .await?
-    .ok_or_else(|| Error::not_found(format!("WhatsApp account {id}")))?;
-    Ok(Account {
-        id: AccountId(row.id),
-        phone_number: row.phone_number,
-        phone_number_id: row.phone_number_id,
-        waba_id: row.waba_id,
-        status: row.status.unwrap_or_else(|| "active".into()),
-        api_base_url: row.api_base_url,
-        api_version: row.api_version,
-        connected_at: row.connected_at,
-    })
+    .ok_or_else(|| Error::not_found(format!("WhatsApp account {id}")))
 }

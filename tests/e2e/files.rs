@@ -91,3 +91,31 @@ async fn a_newcomer_off_a_terminal_is_told_what_to_do() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn with_a_token_key_configured_access_tokens_are_stored_encrypted() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    wacrm(&db, &["business", "create", "--name", "Acme", "--email", "owner@acme.test"]).ok()?;
+    let add = [
+        "--business",
+        "owner@acme.test",
+        "accounts",
+        "add",
+        "--phone",
+        "+15550281234",
+        "--phone-number-id",
+        "106540352242922",
+        "--token",
+        "EAAG-very-secret",
+    ];
+    let key = "3c".repeat(32);
+    wacrm_with_env(&db, &add, &[("WACRM_TOKEN_KEY", key.as_str())]).ok()?;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await?;
+    let stored: String = sqlx::query_scalar("SELECT api_token FROM whatsapp_accounts").fetch_one(&mut conn).await?;
+    assert!(stored.starts_with("enc:v1:") && !stored.contains("very-secret"), "{stored}");
+    let bad =
+        wacrm_with_env(&db, &["--business", "owner@acme.test", "accounts", "list"], &[("WACRM_TOKEN_KEY", "abc")]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("WACRM_TOKEN_KEY") && bad.stderr.contains("openssl rand -hex 32"), "{}", bad.stderr);
+    Ok(())
+}

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use crate::auth::{Area, Scope};
 use crate::billing::{self, Subscription};
 use crate::error::{Error, Result};
+use crate::secrets;
 use crate::types::{AccountId, BusinessId, Phone, email_address, plain_name};
 
 #[derive(Debug, Clone, Serialize)]
@@ -178,7 +179,7 @@ pub async fn add_account(pool: &PgPool, scope: &Scope, new: &NewAccount) -> Resu
            RETURNING id, status, connected_at"#,
         scope.business().0,
         phone.as_str(),
-        new.token.trim(),
+        secrets::seal(secrets::installed(), scope.business(), new.token.trim()),
         phone_number_id,
         waba_id,
         new.api_base_url.as_deref(),
@@ -288,7 +289,7 @@ pub async fn edit_account(pool: &PgPool, scope: &Scope, id: AccountId, changes: 
                      COALESCE(status, 'active') AS "status!", api_base_url, api_version, connected_at"#,
         scope.business().0,
         id.0,
-        token,
+        token.map(|t| secrets::seal(secrets::installed(), scope.business(), t)),
         base,
         version,
         changes.active.map(|active| if active { "active" } else { "inactive" })

@@ -30,6 +30,8 @@ pub struct Settings {
     pub verify_token: Option<SecretString>,
     /// When set, wacrm-webhookd's `/metrics` answers only `Authorization: Bearer <this token>`.
     pub metrics_token: Option<SecretString>,
+    /// The key WhatsApp access tokens are encrypted with at rest (64 hex digits); see `secrets`.
+    pub token_key: Option<SecretString>,
     /// Graph API base URL, for accounts that do not set their own (a fake in tests and demo mode).
     pub graph_api_base: Option<String>,
     pub graph_api_version: Option<String>,
@@ -194,6 +196,7 @@ impl Settings {
             ("app_secret", secret(&self.app_secret)),
             ("verify_token", secret(&self.verify_token)),
             ("metrics_token", secret(&self.metrics_token)),
+            ("token_key", secret(&self.token_key)),
             ("graph_api_base", self.graph_api_base().to_string()),
             ("graph_api_version", self.graph_api_version().to_string()),
             ("conversation_price", self.conversation_price().to_string()),

@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod inbox;
 pub mod pipeline;
+pub mod secrets;
 pub mod templates;
 pub mod types;
 pub mod whatsapp;

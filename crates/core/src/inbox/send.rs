@@ -15,7 +15,6 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
-use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
@@ -27,6 +26,7 @@ use crate::config::Settings;
 use crate::contacts;
 use crate::error::{Error, Result};
 use crate::events::{self, EventKind};
+use crate::secrets;
 use crate::types::{AccountId, BusinessId, ContactId, MessageId, MessageStatus};
 use crate::whatsapp::client::{Accepted, ApiError, Endpoint, GraphClient};
 use crate::whatsapp::send::{Content, MAX_TEXT_CHARS, SendRequest};
@@ -224,15 +224,11 @@ pub(crate) async fn sending_account(
     };
     let phone_number_id =
         row.phone_number_id.clone().filter(|p| !p.is_empty()).ok_or_else(|| unusable("phone_number_id"))?;
-    let token = row.api_token.clone().filter(|t| !t.is_empty()).ok_or_else(|| unusable("access token"))?;
+    let stored = row.api_token.as_deref().filter(|t| !t.is_empty()).ok_or_else(|| unusable("access token"))?;
+    let token = secrets::open(secrets::installed(), business, AccountId(row.id), stored)?;
     Ok(SendingAccount {
         id: AccountId(row.id),
-        endpoint: Endpoint {
-            phone_number_id,
-            token: SecretString::from(token),
-            base_url: row.api_base_url,
-            version: row.api_version,
-        },
+        endpoint: Endpoint { phone_number_id, token, base_url: row.api_base_url, version: row.api_version },
     })
 }
 

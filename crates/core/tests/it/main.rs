@@ -10,3 +10,4 @@ mod ingest;
 mod phones;
 mod pipeline;
 mod sessions;
+mod tokens;

@@ -1,29 +1,7 @@
 //! `wacrm login` from the shell: the saved session is who acts, and naming a business never turns a
 //! logged-in agent into the system.
 
-use wacrm_e2e::{Run, TestDb, wacrm, wacrm_with_env};
-
-/// A config directory of the test's own, where `wacrm login` keeps its session file; removed at the end.
-struct ConfigDir(std::path::PathBuf);
-
-impl ConfigDir {
-    fn new() -> ConfigDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("wacrm-e2e-login-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("creating the test's config dir");
-        ConfigDir(dir)
-    }
-
-    fn config(&self) -> String {
-        self.0.join("config.toml").display().to_string()
-    }
-}
-
-impl Drop for ConfigDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use wacrm_e2e::{ConfigDir, Run, TestDb, wacrm, wacrm_with_env};
 
 #[tokio::test]
 async fn a_logged_in_agent_cannot_take_system_rights_by_naming_a_business() -> anyhow::Result<()> {
@@ -81,7 +59,7 @@ async fn a_logged_in_agent_cannot_take_system_rights_by_naming_a_business() -> a
     for args in [vec!["webhook", "events"], vec!["webhook", "replay", "--since", "1d", "--dry-run"]] {
         let refused = as_ana(&args, &[]);
         assert_eq!(refused.code, 8, "{args:?}: {refused:?}");
-        assert!(refused.stderr.contains("spans every business"), "{}", refused.stderr);
+        assert!(refused.stderr.contains("installation's operator"), "{}", refused.stderr);
     }
 
     // Logged out, naming a business is the administrators' and cron's way in, as before.
@@ -89,5 +67,51 @@ async fn a_logged_in_agent_cannot_take_system_rights_by_naming_a_business() -> a
     let who = as_ana(&["--json", "--business", "owner@acme.test", "whoami"], &[]).ok()?.json()?;
     assert_eq!(who["actor"], "system", "{who}");
     as_ana(&["webhook", "events"], &[]).ok()?;
+    Ok(())
+}
+
+/// Who may do what, walked command by command as a logged-in agent and a logged-in admin: commands that
+/// reach every business (or the shared database) are the installation operator's, never a login's.
+#[tokio::test]
+async fn every_command_is_allowed_or_refused_by_role_as_the_table_says() -> anyhow::Result<()> {
+    const FORBIDDEN: i32 = 8;
+    // (command, exit code as an agent, exit code as an admin)
+    let table: &[(&[&str], i32, i32)] = &[
+        (&["business", "list"], FORBIDDEN, FORBIDDEN),
+        (&["business", "create", "--name", "Mine", "--email", "mine@x.test"], FORBIDDEN, FORBIDDEN),
+        (&["db", "stop"], FORBIDDEN, FORBIDDEN),
+        (&["webhook", "events"], FORBIDDEN, FORBIDDEN),
+        (&["users", "add", "--name", "Eve", "--email", "eve@acme.test", "--role", "agent"], FORBIDDEN, 0),
+        (&["users", "list"], FORBIDDEN, 0),
+        (&["accounts", "deactivate", "999"], FORBIDDEN, 3),
+        (&["billing", "subscription"], FORBIDDEN, 0),
+        (&["business", "show"], 0, 0),
+        (&["inbox", "list"], 0, 0),
+        (&["contacts", "list"], 0, 0),
+        (&["pipeline", "board"], 0, 0),
+        (&["whoami"], 0, 0),
+    ];
+    let db = TestDb::new().await?;
+    wacrm(&db, &["business", "create", "--name", "Acme", "--email", "owner@acme.test"]).ok()?;
+    let password = ("WACRM_PASSWORD", "a long password");
+    for (email, role) in [("ana@acme.test", "agent"), ("bob@acme.test", "admin")] {
+        let add = ["--business", "owner@acme.test", "users", "add", "--name", role, "--email", email, "--role", role];
+        wacrm_with_env(&db, &add, &[password]).ok()?;
+    }
+    let mut wrong = Vec::new();
+    for (email, role) in [("ana@acme.test", "agent"), ("bob@acme.test", "admin")] {
+        let dir = ConfigDir::new();
+        let config = dir.config();
+        let env = [("WACRM_CONFIG", config.as_str()), password];
+        wacrm_with_env(&db, &["login", "--email", email], &env).ok()?;
+        for &(command, as_agent, as_admin) in table {
+            let expected = if role == "agent" { as_agent } else { as_admin };
+            let run = wacrm_with_env(&db, command, &env);
+            if run.code != expected {
+                wrong.push(format!("{role} {command:?}: exit {} not {expected}: {}", run.code, run.stderr.trim()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     Ok(())
 }

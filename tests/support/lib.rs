@@ -95,6 +95,34 @@ pub fn with_database(url: &str, name: &str) -> String {
     out
 }
 
+/// A config directory of the test's own (`wacrm login` keeps its session file there, `wacrm demo` its
+/// default business); removed at the end.
+pub struct ConfigDir(pub std::path::PathBuf);
+
+impl ConfigDir {
+    pub fn new() -> ConfigDir {
+        let dir = std::env::temp_dir().join(format!("wacrm-e2e-config-{}-{}", std::process::id(), rand_suffix()));
+        std::fs::create_dir_all(&dir).expect("creating the test's config dir");
+        ConfigDir(dir)
+    }
+
+    pub fn config(&self) -> String {
+        self.0.join("config.toml").display().to_string()
+    }
+}
+
+impl Default for ConfigDir {
+    fn default() -> ConfigDir {
+        ConfigDir::new()
+    }
+}
+
+impl Drop for ConfigDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// What a `wacrm` run printed and how it ended.
 #[derive(Debug)]
 pub struct Run {
@@ -127,11 +155,14 @@ pub fn wacrm_with_env(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Run {
     if !args.contains(&"--database-url") {
         command.args(["--database-url", &db.url]);
     }
+    // A config dir of this call's own unless the caller names one: a command that writes its config
+    // (the demo saves its default business) must not leak into the next test's.
+    let scratch = ConfigDir::new();
     command
         .args(args)
         .env_remove("WACRM_BUSINESS")
         .env_remove("DATABASE_URL")
-        .env("WACRM_CONFIG", "/nonexistent/wacrm-e2e-config.toml")
+        .env("WACRM_CONFIG", scratch.config())
         .env("NO_COLOR", "1");
     for (k, v) in env {
         command.env(k, v);

@@ -39,6 +39,18 @@ impl Context {
         Ok(self.read_pool.get_or_try_init(|| wacrm_core::db::open_read(&self.settings, primary)).await?)
     }
 
+    /// Ends the database connections cleanly (a Terminate message each): connections dropped with the
+    /// process leave "could not send data to client: Broken pipe" in the server's log.
+    pub async fn close(&self) {
+        // The read pool is the main pool's clone when no replica is set; closing twice is harmless.
+        if let Some(read) = self.read_pool.get() {
+            read.close().await;
+        }
+        if let Some(pool) = self.pool.get() {
+            pool.close().await;
+        }
+    }
+
     /// The acting business and actor. A saved `wacrm login` session is the identity: the user acts,
     /// with the current role core checks on every operation, and a named business (`--business` /
     /// `WACRM_BUSINESS` / config) must be the session's own or the command is refused — naming one never
@@ -76,7 +88,11 @@ impl Context {
     pub fn require_operator(&self, what: &str) -> Result<()> {
         if let Some(saved) = SavedSession::load()? {
             return Err(wacrm_core::Error::Forbidden {
-                message: format!("{what} spans every business, and {} is logged in to one", saved.email),
+                message: format!(
+                    "{what} is for the installation's operator (it reaches every business), and {} is logged in \
+                     to one business",
+                    saved.email
+                ),
                 hint: Some(
                     "run it as the installation's operator: `wacrm logout` first (or use another config dir)".into(),
                 ),
@@ -121,17 +137,32 @@ impl SavedSession {
     /// Writes the file readable by its owner only: the token is a password equivalent.
     pub fn save(&self) -> Result<PathBuf> {
         let path = SavedSession::path().context("no config directory to keep the login in; set WACRM_CONFIG")?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
+        self.save_to(&path)?;
+        Ok(path)
+    }
+
+    /// Writes a new file (mode 0600 from its creation) beside `path`, then renames it over `path`: an
+    /// existing file's mode (a 0666 one would keep the token world-readable) never carries over, and a
+    /// crash leaves the old session or the new one, never half of one.
+    fn save_to(&self, path: &std::path::Path) -> Result<()> {
+        let writing = || format!("writing {}", path.display());
+        let dir = path.parent().context("the session file has no directory")?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let temporary = dir.join(format!(".session.json.{}.tmp", std::process::id()));
+        let _ = std::fs::remove_file(&temporary);
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&path).with_context(|| format!("writing {}", path.display()))?;
-        std::io::Write::write_all(&mut file, serde_json::to_string_pretty(self)?.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok(path)
+        let written = options.open(&temporary).and_then(|mut file| {
+            std::io::Write::write_all(&mut file, serde_json::to_string_pretty(self)?.as_bytes())?;
+            file.sync_all()
+        });
+        if let Err(e) = written.and_then(|()| std::fs::rename(&temporary, path)) {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(e).with_context(writing);
+        }
+        Ok(())
     }
 
     /// Removes the file; returns whether there was one.
@@ -142,5 +173,28 @@ impl SavedSession {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_session_file_is_owner_only_whatever_mode_the_old_one_had() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("wacrm-session-mode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("session.json");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let session = SavedSession { token: "t0ken".into(), email: "ana@acme.test".into(), business: 1 };
+        session.save_to(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        let saved: SavedSession = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(mode, 0o600);
+        assert_eq!(saved.token, "t0ken");
     }
 }

@@ -152,7 +152,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli, format: Format) -> anyhow::Result<()> {
     let overrides = Overrides { database_url: cli.database_url, business: cli.business, ..Default::default() };
     let ctx = Context::new(&overrides, Output::new(format))?;
-    match cli.command {
+    let result = match cli.command {
         Command::Inbox(c) => cmd::inbox::run(&ctx, c).await,
         Command::Contacts(c) => cmd::contacts::run(&ctx, c).await,
         Command::Pipeline(c) => cmd::pipeline::run(&ctx, c).await,
@@ -176,7 +176,9 @@ async fn run(cli: Cli, format: Format) -> anyhow::Result<()> {
         Command::Whoami(c) => cmd::session::whoami(&ctx, c).await,
         Command::Completions(c) => cmd::completions::completions(c),
         Command::Man(c) => cmd::completions::man(c),
-    }
+    };
+    ctx.close().await;
+    result
 }
 
 /// The verb's name as typed (`List` → `list`).
@@ -225,9 +227,16 @@ fn usage_error(err: &clap::Error) -> ExitCode {
     ExitCode::from(exit::USAGE)
 }
 
-/// A closed pipe (`wacrm contacts list | head`) is a quiet success, as in ripgrep.
+/// A closed pipe (`wacrm contacts list | head`) is a quiet success, as in ripgrep. serde_json and csv
+/// wrap the write's io::Error without exposing it as their source, so each is asked for its kind.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().filter_map(|e| e.downcast_ref::<std::io::Error>()).any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    use std::io::ErrorKind::BrokenPipe;
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == BrokenPipe)
+            || e.downcast_ref::<serde_json::Error>().is_some_and(|e| e.io_error_kind() == Some(BrokenPipe))
+            || e.downcast_ref::<csv::Error>()
+                .is_some_and(|e| matches!(e.kind(), csv::ErrorKind::Io(io) if io.kind() == BrokenPipe))
+    })
 }
 
 #[cfg(test)]
@@ -235,6 +244,30 @@ mod tests {
     use clap::CommandFactory;
 
     use super::*;
+
+    /// A writer whose reader has gone, as `| head -1` leaves stdout.
+    struct ClosedPipe;
+
+    impl std::io::Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_is_a_quiet_success_whichever_writer_met_it() {
+        let json = serde_json::to_writer_pretty(ClosedPipe, &serde_json::json!([{"id": 1}])).unwrap_err();
+        assert!(is_broken_pipe(&anyhow::Error::new(json).context("printing the contacts")));
+        let mut csv = csv::Writer::from_writer(ClosedPipe);
+        let csv = csv.write_record(["id"]).and_then(|()| csv.flush().map_err(csv::Error::from)).unwrap_err();
+        assert!(is_broken_pipe(&anyhow::Error::new(csv)));
+        let plain = std::io::Write::write_all(&mut ClosedPipe, b"x").unwrap_err();
+        assert!(is_broken_pipe(&anyhow::Error::new(plain)));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("Broken pipe")));
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

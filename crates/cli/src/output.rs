@@ -57,7 +57,7 @@ impl Output {
                 let mut table = new_table();
                 table.set_header(columns.iter().map(|c| c.to_string()));
                 for v in &values {
-                    table.add_row(columns.iter().map(|c| cell(v.get(*c))));
+                    table.add_row(columns.iter().map(|c| table_cell(v.get(*c))));
                 }
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "{table}")?;
@@ -69,7 +69,7 @@ impl Output {
             Format::Table => {
                 let mut out = std::io::stdout().lock();
                 for v in &values {
-                    let line: Vec<String> = columns.iter().map(|c| cell(v.get(*c))).collect();
+                    let line: Vec<String> = columns.iter().map(|c| tsv_cell(v.get(*c))).collect();
                     writeln!(out, "{}", line.join("\t"))?;
                 }
                 Ok(())
@@ -95,12 +95,12 @@ impl Output {
                 if self.interactive {
                     let mut table = new_table();
                     for (k, v) in map {
-                        table.add_row(vec![k.clone(), cell(Some(v))]);
+                        table.add_row(vec![k.clone(), table_cell(Some(v))]);
                     }
                     writeln!(out, "{table}")?;
                 } else {
                     for (k, v) in map {
-                        writeln!(out, "{k}\t{}", cell(Some(v)))?;
+                        writeln!(out, "{k}\t{}", tsv_cell(Some(v)))?;
                     }
                 }
                 Ok(())
@@ -172,7 +172,20 @@ impl Failure {
 fn new_table() -> Table {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    let width = table_width(std::env::var("COLUMNS").ok().as_deref(), table.width());
+    table.set_width(width);
     table
+}
+
+/// The width tables are laid out in: `COLUMNS` when set, else the terminal's, else 80. A pseudo-terminal
+/// nobody sized (0×0, as some CI runners and `script` give) would squeeze every column to one character.
+fn table_width(columns: Option<&str>, terminal: Option<u16>) -> u16 {
+    const NARROWEST: u16 = 20;
+    columns
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|&c| c >= NARROWEST)
+        .or(terminal.filter(|&t| t >= NARROWEST))
+        .unwrap_or(80)
 }
 
 fn print_json(value: &Value) -> Result<()> {
@@ -218,6 +231,41 @@ fn csv_cell(value: Option<&Value>) -> String {
     }
 }
 
+/// A cell of a tab-separated row: one line per record and one tab per column whatever a message
+/// holds, so `cut` and `awk` work: a backslash, tab, newline and carriage return in a value are
+/// written `\\`, `\t`, `\n` and `\r` (as PostgreSQL's COPY text format does).
+fn tsv_cell(value: Option<&Value>) -> String {
+    let text = cell(value);
+    if !text.contains(['\\', '\t', '\n', '\r']) {
+        return text;
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '\t' => escaped.push_str("\\t"),
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// A cell of a table for people: times to the second, in UTC (`2026-12-06 05:47:46 UTC`); scripts get
+/// the full precision from tab-separated rows, `--json` and `--csv`.
+fn table_cell(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(s)) if s.len() > 19 && s.as_bytes().get(10) == Some(&b'T') => {
+            match chrono::DateTime::parse_from_rfc3339(s) {
+                Ok(time) => time.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                Err(_) => s.clone(),
+            }
+        }
+        other => cell(other),
+    }
+}
+
 fn cell(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
@@ -230,6 +278,31 @@ fn cell(value: Option<&Value>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tab_separated_cells_keep_a_record_on_one_line() {
+        let message = serde_json::json!("two\tcolumns\nand two lines\r\nC:\\path");
+        assert_eq!(tsv_cell(Some(&message)), "two\\tcolumns\\nand two lines\\r\\nC:\\\\path");
+        assert_eq!(tsv_cell(Some(&serde_json::json!("plain"))), "plain");
+    }
+
+    #[test]
+    fn tables_show_times_to_the_second_and_leave_other_text_alone() {
+        let time = serde_json::json!("2026-12-06T05:47:46.477783Z");
+        assert_eq!(table_cell(Some(&time)), "2026-12-06 05:47:46 UTC");
+        assert_eq!(table_cell(Some(&serde_json::json!("2026-12-06T07:47:46+02:00"))), "2026-12-06 05:47:46 UTC");
+        assert_eq!(table_cell(Some(&serde_json::json!("2026-12-06T is not a time"))), "2026-12-06T is not a time");
+        assert_eq!(tsv_cell(Some(&time)), "2026-12-06T05:47:46.477783Z");
+    }
+
+    #[test]
+    fn an_unsized_terminal_gets_columns_or_80_not_one_character_columns() {
+        assert_eq!(table_width(None, Some(0)), 80);
+        assert_eq!(table_width(None, None), 80);
+        assert_eq!(table_width(Some("132"), Some(0)), 132);
+        assert_eq!(table_width(Some("0"), Some(100)), 100);
+        assert_eq!(table_width(None, Some(100)), 100);
+    }
 
     #[test]
     fn cells_flatten_arrays_and_nulls() {

@@ -288,33 +288,94 @@ pub struct Login {
     pub role: String,
 }
 
+/// Failed logins an e-mail may have within [`FAILED_LOGIN_WINDOW_MINUTES`]; past them every login with
+/// it is refused, the right password included, until the window has moved on.
+pub const MAX_FAILED_LOGINS: i64 = 10;
+pub const FAILED_LOGIN_WINDOW_MINUTES: i32 = 15;
+
 /// Checks an e-mail and password against `users.password_hash`. The same e-mail may belong to users
 /// of several businesses; `business` picks one, otherwise the password decides (the first match).
-/// A wrong e-mail and a wrong password give the same answer.
+/// A wrong e-mail and a wrong password give the same answer, in the same time (an unknown e-mail is
+/// checked against a stand-in hash), and failures are limited per e-mail ([`MAX_FAILED_LOGINS`]).
 pub async fn verify_login(pool: &PgPool, email: &str, password: &str, business: Option<BusinessId>) -> Result<Login> {
+    let key = email.trim().to_lowercase();
+    let recent_failures = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM login_failures
+           WHERE email = $1 AND failed_at > NOW() - make_interval(mins => $2)"#,
+        key,
+        FAILED_LOGIN_WINDOW_MINUTES
+    )
+    .fetch_one(pool)
+    .await?;
+    if recent_failures >= MAX_FAILED_LOGINS {
+        return Err(Error::Forbidden {
+            message: format!("too many failed logins for {key}: logins with it are paused"),
+            hint: Some(format!(
+                "wait {FAILED_LOGIN_WINDOW_MINUTES} minutes and try again, or ask an admin to check the e-mail"
+            )),
+        });
+    }
+    let login = check_password(pool, &key, password, business).await?;
+    match &login {
+        Some(_) => sqlx::query!("DELETE FROM login_failures WHERE email = $1", key).execute(pool).await?,
+        None => {
+            sqlx::query!(
+                r#"WITH pruned AS (
+                       DELETE FROM login_failures
+                       WHERE email = $1 AND failed_at <= NOW() - make_interval(mins => $2)
+                   )
+                   INSERT INTO login_failures (email) VALUES ($1)"#,
+                key,
+                FAILED_LOGIN_WINDOW_MINUTES
+            )
+            .execute(pool)
+            .await?
+        }
+    };
+    login.ok_or_else(|| Error::forbidden("wrong e-mail or password"))
+}
+
+/// The user `email` and `password` name, if any; always at least one argon2 verification, so an
+/// unknown e-mail takes as long to refuse as a wrong password.
+async fn check_password(
+    pool: &PgPool,
+    email: &str,
+    password: &str,
+    business: Option<BusinessId>,
+) -> Result<Option<Login>> {
     let candidates = sqlx::query!(
         r#"SELECT u.id, u.business_id, u.name, u.role, u.password_hash, b.business_name
            FROM users u JOIN businesses b ON b.id = u.business_id
            WHERE lower(u.email) = lower($1) AND ($2::int IS NULL OR u.business_id = $2)
            ORDER BY u.business_id"#,
-        email.trim(),
+        email,
         business.map(|b| b.0)
     )
     .fetch_all(pool)
     .await?;
+    if candidates.is_empty() {
+        password_matches(password.to_string(), STAND_IN_HASH.to_string()).await;
+        return Ok(None);
+    }
     for c in candidates {
         if password_matches(password.to_string(), c.password_hash).await {
-            return Ok(Login {
+            return Ok(Some(Login {
                 business: BusinessId(c.business_id),
                 business_name: c.business_name,
                 user: UserId(c.id),
                 user_name: c.name,
                 role: stored_role(c.role),
-            });
+            }));
         }
     }
-    Err(Error::forbidden("wrong e-mail or password"))
+    Ok(None)
 }
+
+/// A hash made the way users' are (argon2's defaults), of a throwaway password, to verify
+/// unknown e-mails against (the outcome is ignored) in the time a known one takes. A constant: hashing one per `wacrm login`
+/// process would make unknown e-mails the slower ones.
+const STAND_IN_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$zAxulleV3/qXbhD7w39yfg$KP0gB8mVZUHDNLV9cNBwSvYkrYT+vqf8QlUgjNJMomI";
 
 /// How long a login lasts unused; every command made with it pushes the expiry forward again.
 pub const SESSION_IDLE_DAYS: i32 = 30;
@@ -433,6 +494,14 @@ pub async fn identity(pool: &PgPool, scope: &Scope) -> Result<Identity> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_stand_in_hash_costs_what_a_user_s_hash_costs() {
+        let fresh = hash_password("anything at all".into()).await.unwrap();
+        let params = |phc: &str| phc.rsplitn(3, '$').nth(2).map(str::to_string);
+        assert_eq!(params(STAND_IN_HASH), params(&fresh), "{STAND_IN_HASH} vs {fresh}");
+        assert!(!password_matches("a guess".into(), STAND_IN_HASH.into()).await);
+    }
 
     #[test]
     fn agents_reach_only_the_working_dashboards() {

@@ -8,6 +8,7 @@ use crate::analytics::range::Timezone;
 use crate::auth::{Area, Scope};
 use crate::billing::{self, Subscription};
 use crate::error::{Error, Result};
+use crate::secrets;
 use crate::types::{AccountId, BusinessId, Phone, email_address, plain_name};
 
 #[derive(Debug, Clone, Serialize)]
@@ -131,8 +132,8 @@ fn check_dashboard_id(id: &str, what: &str, label: &str) -> Result<()> {
 
 /// An account's own Graph API base URL and version, checked when they are set rather than at its first
 /// send.
-fn check_api_overrides(new: &NewAccount) -> Result<()> {
-    if let Some(base) = &new.api_base_url {
+fn check_api_overrides(api_base_url: Option<&str>, api_version: Option<&str>) -> Result<()> {
+    if let Some(base) = api_base_url {
         let usable = reqwest::Url::parse(base)
             .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some());
         if !usable {
@@ -142,7 +143,7 @@ fn check_api_overrides(new: &NewAccount) -> Result<()> {
             ));
         }
     }
-    if let Some(version) = &new.api_version {
+    if let Some(version) = api_version {
         let usable = version.strip_prefix('v').is_some_and(|number| number.split('.').all(all_digits));
         if !usable {
             return Err(Error::invalid(
@@ -157,7 +158,7 @@ fn check_api_overrides(new: &NewAccount) -> Result<()> {
 pub async fn add_account(pool: &PgPool, scope: &Scope, new: &NewAccount) -> Result<Account> {
     scope.require(Area::Admin)?;
     let region = get(pool, scope).await?.default_region;
-    let phone = Phone::parse(&new.phone, &region)?;
+    let phone = Phone::parse_possible(&new.phone, &region)?;
     let phone_number_id = new.phone_number_id.trim();
     check_dashboard_id(phone_number_id, "Cloud API phone_number_id", "Phone number ID")?;
     if new.token.trim().is_empty() {
@@ -167,7 +168,7 @@ pub async fn add_account(pool: &PgPool, scope: &Scope, new: &NewAccount) -> Resu
     if let Some(waba_id) = waba_id {
         check_dashboard_id(waba_id, "WhatsApp Business Account id", "WhatsApp Business Account ID")?;
     }
-    check_api_overrides(new)?;
+    check_api_overrides(new.api_base_url.as_deref(), new.api_version.as_deref())?;
     let mut tx = pool.begin().await?;
     if let Some(waba_id) = waba_id {
         claim_waba(&mut tx, scope, waba_id).await?;
@@ -179,7 +180,7 @@ pub async fn add_account(pool: &PgPool, scope: &Scope, new: &NewAccount) -> Resu
            RETURNING id, status, connected_at"#,
         scope.business().0,
         phone.as_str(),
-        new.token.trim(),
+        secrets::seal(secrets::installed(), scope.business(), new.token.trim()),
         phone_number_id,
         waba_id,
         new.api_base_url.as_deref(),
@@ -226,26 +227,15 @@ async fn claim_waba(conn: &mut sqlx::PgConnection, scope: &Scope, waba_id: &str)
 }
 
 pub async fn list_accounts(pool: &PgPool, scope: &Scope) -> Result<Vec<Account>> {
-    let rows = sqlx::query!(
-        r#"SELECT id, phone_number, phone_number_id, waba_id, status, api_base_url, api_version, connected_at
+    Ok(sqlx::query_as!(
+        Account,
+        r#"SELECT id AS "id: AccountId", phone_number, phone_number_id, waba_id,
+                  COALESCE(status, 'active') AS "status!", api_base_url, api_version, connected_at
            FROM whatsapp_accounts WHERE business_id = $1 ORDER BY id"#,
         scope.business().0
     )
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Account {
-            id: AccountId(r.id),
-            phone_number: r.phone_number,
-            phone_number_id: r.phone_number_id,
-            waba_id: r.waba_id,
-            status: r.status.unwrap_or_else(|| "active".into()),
-            api_base_url: r.api_base_url,
-            api_version: r.api_version,
-            connected_at: r.connected_at,
-        })
-        .collect())
+    .await?)
 }
 
 /// Activates or deactivates a number. Webhooks for an inactive number touch no tenant data.
@@ -290,4 +280,48 @@ pub async fn set_timezone(pool: &PgPool, scope: &Scope, timezone: &str) -> Resul
         .execute(pool)
         .await?;
     Ok(timezone)
+}
+
+/// What `accounts edit` changes; `None` leaves a field as it is. An empty base URL or version goes
+/// back to the configured default.
+#[derive(Debug, Clone, Default)]
+pub struct AccountChanges {
+    pub token: Option<String>,
+    pub api_base_url: Option<String>,
+    pub api_version: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// Changes a connected number's access token, Graph API base URL or version, or status.
+pub async fn edit_account(pool: &PgPool, scope: &Scope, id: AccountId, changes: &AccountChanges) -> Result<Account> {
+    scope.require(Area::Admin)?;
+    fn given(value: &Option<String>) -> Option<&str> {
+        value.as_deref().map(str::trim)
+    }
+    let (base, version) = (given(&changes.api_base_url), given(&changes.api_version));
+    check_api_overrides(base.filter(|b| !b.is_empty()), version.filter(|v| !v.is_empty()))?;
+    let token = given(&changes.token);
+    if token.is_some_and(str::is_empty) {
+        return Err(Error::invalid("the access token is empty", "pass --token with a system-user access token"));
+    }
+    sqlx::query_as!(
+        Account,
+        r#"UPDATE whatsapp_accounts SET
+               api_token = COALESCE($3, api_token),
+               api_base_url = CASE WHEN $4::text IS NULL THEN api_base_url ELSE NULLIF($4, '') END,
+               api_version = CASE WHEN $5::text IS NULL THEN api_version ELSE NULLIF($5, '') END,
+               status = COALESCE($6, status)
+           WHERE business_id = $1 AND id = $2
+           RETURNING id AS "id: AccountId", phone_number, phone_number_id, waba_id,
+                     COALESCE(status, 'active') AS "status!", api_base_url, api_version, connected_at"#,
+        scope.business().0,
+        id.0,
+        token.map(|t| secrets::seal(secrets::installed(), scope.business(), t)),
+        base,
+        version,
+        changes.active.map(|active| if active { "active" } else { "inactive" })
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("WhatsApp account {id}")))
 }

@@ -32,6 +32,8 @@ pub struct Settings {
     pub verify_token: Option<SecretString>,
     /// When set, wacrm-webhookd's `/metrics` answers only `Authorization: Bearer <this token>`.
     pub metrics_token: Option<SecretString>,
+    /// The key WhatsApp access tokens are encrypted with at rest (64 hex digits); see `secrets`.
+    pub token_key: Option<SecretString>,
     /// Graph API base URL, for accounts that do not set their own (a fake in tests and demo mode).
     pub graph_api_base: Option<String>,
     pub graph_api_version: Option<String>,
@@ -104,6 +106,27 @@ impl Settings {
         std::env::var_os("WACRM_CONFIG")
             .map(PathBuf::from)
             .or_else(|| dirs::config_dir().map(|d| d.join("wacrm").join("config.toml")))
+    }
+
+    /// Makes `business` (an id or e-mail) the acting business in the config file, created if missing.
+    /// The line goes first: a top-level key after a `[table]` header would belong to that table.
+    pub fn save_default_business(business: &str) -> Result<PathBuf> {
+        let path = Settings::file_path().ok_or_else(|| {
+            Error::invalid("there is no config directory to keep the default business in", "set WACRM_CONFIG")
+        })?;
+        let writing = |e| Error::io(format!("writing {}", path.display()), e);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(writing)?;
+        }
+        let existing = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(writing(e)),
+        };
+        // A JSON string is a TOML basic string (the same quotes and escapes).
+        let line = format!("business = {}\n", serde_json::Value::from(business));
+        std::fs::write(&path, line + &existing).map_err(writing)?;
+        Ok(path)
     }
 
     /// File, then `DATABASE_URL`, then `WACRM_*` variables, then flags.
@@ -182,6 +205,7 @@ impl Settings {
             ("app_secret", secret(&self.app_secret)),
             ("verify_token", secret(&self.verify_token)),
             ("metrics_token", secret(&self.metrics_token)),
+            ("token_key", secret(&self.token_key)),
             ("graph_api_base", self.graph_api_base().to_string()),
             ("graph_api_version", self.graph_api_version().to_string()),
             ("conversation_price", self.conversation_price().to_string()),

@@ -19,6 +19,7 @@ pub mod inbox;
 pub mod jobs;
 pub mod listing;
 pub mod pipeline;
+pub mod secrets;
 pub mod templates;
 pub mod types;
 pub mod whatsapp;

@@ -158,7 +158,7 @@ impl Phone {
             ));
         }
         let region = default_region.parse::<phonenumber::country::Id>().ok();
-        let parsed = phonenumber::parse(region, trimmed).map_err(|e| {
+        let parsed = parse_in_own_country(region, trimmed).map_err(|e| {
             Error::invalid(
                 format!("{trimmed:?} is not a phone number ({e})"),
                 "give the number with its country code, e.g. +14155552671",
@@ -171,6 +171,20 @@ impl Phone {
             ));
         }
         Ok(Phone(parsed.format().mode(phonenumber::Mode::E164).to_string()))
+    }
+
+    /// A number as a business's WhatsApp account has it: Meta issued it (its `+1 555` test numbers
+    /// among them, which no numbering plan lists), so only its length is checked for its country code.
+    pub fn parse_possible(input: &str, default_region: &str) -> Result<Phone, Error> {
+        let trimmed = input.trim();
+        if let Ok(phone) = Phone::parse(trimmed, default_region) {
+            return Ok(phone);
+        }
+        let region = default_region.parse::<phonenumber::country::Id>().ok();
+        match parse_in_own_country(region, trimmed) {
+            Ok(parsed) if is_possible(&parsed) => Ok(Phone(parsed.format().mode(phonenumber::Mode::E164).to_string())),
+            _ => Phone::parse(trimmed, default_region),
+        }
     }
 
     /// A WhatsApp `wa_id` (digits only, no `+`), as webhooks deliver it. WhatsApp has already
@@ -194,6 +208,60 @@ impl Phone {
     pub fn wa_id(&self) -> &str {
         self.0.trim_start_matches('+')
     }
+}
+
+/// Parses with the metadata of the number's own country, as libphonenumber does. The `phonenumber`
+/// crate (0.3.10) applies the *default region's* national-prefix rules to a number that carries its own
+/// country code: with region US, `+55 11 98765-4321` loses US's trunk prefix "1" twice and becomes the
+/// invalid `+55 987654321` (and `+49 1512 3456789` silently becomes another, "valid", number). So an
+/// international number (`+`, or the region's international dialling prefix such as `011` or `00`) is
+/// parsed without a region; only a national number is read with the default region's rules.
+fn parse_in_own_country(
+    region: Option<phonenumber::country::Id>,
+    input: &str,
+) -> Result<phonenumber::PhoneNumber, phonenumber::ParseError> {
+    if input.starts_with('+') {
+        return phonenumber::parse(None, input);
+    }
+    let digits: String = input.chars().filter(char::is_ascii_digit).collect();
+    let dialling_prefix_end = region
+        .and_then(|r| phonenumber::metadata::DATABASE.by_id(r.as_ref()))
+        .and_then(|meta| meta.international_prefix())
+        .and_then(|prefix| prefix.find(&digits))
+        .filter(|m| m.start() == 0)
+        .map(|m| m.end());
+    match dialling_prefix_end {
+        // As libphonenumber: what follows a dialling prefix is a country code, which never starts with 0.
+        Some(end) if !digits[end..].starts_with('0') => phonenumber::parse(None, format!("+{}", &digits[end..])),
+        _ => phonenumber::parse(region, input),
+    }
+}
+
+/// libphonenumber's possible-number check: the national number has the length of some type of number
+/// of its country code. (The crate's own length check reads its metadata the wrong way round, and its
+/// general descriptor lacks the union of lengths libphonenumber's build computes, so it is taken here.)
+fn is_possible(parsed: &phonenumber::PhoneNumber) -> bool {
+    let length = parsed.national().to_string().len() as u16;
+    let Some(meta) = phonenumber::metadata::DATABASE.by_code(&parsed.code().value()).and_then(|m| m.into_iter().next())
+    else {
+        return false;
+    };
+    let d = meta.descriptors();
+    [
+        d.fixed_line(),
+        d.mobile(),
+        d.toll_free(),
+        d.premium_rate(),
+        d.shared_cost(),
+        d.personal_number(),
+        d.voip(),
+        d.pager(),
+        d.uan(),
+        d.voicemail(),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|desc| desc.possible_length().contains(&length))
 }
 
 impl fmt::Display for Phone {

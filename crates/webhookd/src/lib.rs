@@ -8,11 +8,13 @@
 //! through `wacrm_core::inbox::ingest`, which makes every item exactly-once. PostgreSQL is the only
 //! shared state, so any number of daemons can run behind a load balancer.
 
+mod connections;
 pub mod jobs;
+mod quiet;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -23,8 +25,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
@@ -36,6 +36,17 @@ use wacrm_core::Error;
 use wacrm_core::db::Pool as PgPool;
 use wacrm_core::inbox::ingest::{self, IngestConfig, Outcome, ProcessedEvent};
 use wacrm_core::whatsapp::{signature, webhook};
+
+pub use crate::connections::default_max_connections;
+use crate::connections::{ConnectionLimits, serve_http};
+use crate::quiet::QuietLog;
+
+/// What a 503 says: the detail (a path, a driver's message) is for the log, not for whoever posted.
+pub const UNAVAILABLE: &str = "database unavailable, Meta will retry";
+
+/// Refused requests and failed background work, logged at a bounded rate (see [`quiet`]).
+static REFUSED: LazyLock<QuietLog> = LazyLock::new(|| QuietLog::new("webhook refused"));
+static FAILED: LazyLock<QuietLog> = LazyLock::new(|| QuietLog::new("webhook work failed; it is retried"));
 
 /// Meta's batches stay far below this; anything larger is not a webhook.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -84,6 +95,11 @@ pub struct DaemonConfig {
     pub sweep_every: Duration,
     /// How long a request may take from its headers to our answer, its body included (408 after it).
     pub request_timeout: Duration,
+    /// How long a connection may go without a complete request head (before its first byte, between
+    /// requests, or while its headers trickle in) before it is closed.
+    pub idle_timeout: Duration,
+    /// Connections open at once; at the cap the longest-open idle one is closed to make room.
+    pub max_connections: usize,
 }
 
 impl DaemonConfig {
@@ -97,6 +113,8 @@ impl DaemonConfig {
             workers: 4,
             sweep_every: Duration::from_secs(5),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -195,8 +213,9 @@ async fn explain_refusals(State(timeout): State<Duration>, request: Request, nex
         ),
         other => format!("{}: the request was refused", other.canonical_reason().unwrap_or("refused")),
     };
-    metrics::counter!("wacrm_webhook_requests_total", "outcome" => refusal_outcome(status)).increment(1);
-    tracing::warn!(status = status.as_u16(), %method, path = uri.path(), reason = %reason, "request refused");
+    let outcome = refusal_outcome(status);
+    metrics::counter!("wacrm_webhook_requests_total", "outcome" => outcome).increment(1);
+    REFUSED.warn_kind(outcome, &format!("{} {method} {}: {reason}", status.as_u16(), uri.path()));
     let (mut parts, _) = response.into_parts();
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -212,11 +231,11 @@ fn refusal_outcome(status: StatusCode) -> &'static str {
     }
 }
 
-/// A client gets this long to send a request's headers (hyper's timer), and a request this long from
-/// its headers to our answer, its body included (unless configured otherwise): Meta sends a webhook in
-/// well under a second, while a connection that trickles (or a stalled database) would otherwise hold
-/// a socket and its buffered body for ever.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection gets this long to send a request's headers, also before its first byte and between
+/// requests (hyper's timer), and a request this long from its headers to our answer, its body included
+/// (unless configured otherwise): Meta sends a webhook in well under a second, while a connection that
+/// idles or trickles (or a stalled database) would otherwise hold a socket and its buffered body for ever.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// After a shutdown signal, how long requests in flight get to finish before their connections close.
@@ -240,54 +259,19 @@ pub async fn serve(
     tasks.push(tokio::spawn(run_sweeper(state.clone(), stop_rx)));
     // Only the writers may feed the workers, so the workers see the queue close once they are gone.
     drop(events);
-    serve_http(listener, app(state), shutdown).await;
+    let config = &state.inner.config;
+    let limits = ConnectionLimits {
+        idle_timeout: config.idle_timeout,
+        max_connections: config.max_connections.max(1),
+        shutdown_grace: SHUTDOWN_GRACE,
+    };
+    serve_http(listener, app(state), limits, shutdown).await;
     // Every request has had its answer: nothing is waiting for a writer any more.
     let _ = stop_tx.send(true);
     for task in tasks {
         if let Err(e) = task.await {
             tracing::error!(error = %e, "background task ended abnormally");
         }
-    }
-}
-
-/// Accepts connections until `shutdown`, then waits (at most [`SHUTDOWN_GRACE`]) for the requests in
-/// flight. axum's own `serve` has no header timeout, and its graceful shutdown waits for ever on a
-/// client that never finishes its request.
-async fn serve_http(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) {
-    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    http.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
-    let connections = hyper_util::server::graceful::GracefulShutdown::new();
-    let service = TowerToHyperService::new(app);
-    tokio::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of file descriptors, or a connection reset before it was accepted: not fatal.
-                    tracing::error!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        // An answer is small and awaited: Nagle's algorithm would hold a second segment of it until the
-        // client's delayed ACK (up to 40 ms).
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-        let connection = http.serve_connection_with_upgrades(TokioIo::new(stream), service.clone()).into_owned();
-        let connection = connections.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown()).await.is_err() {
-        tracing::warn!(grace_secs = SHUTDOWN_GRACE.as_secs(), "requests still in flight at shutdown; closing them");
     }
 }
 
@@ -327,8 +311,9 @@ async fn run_store_writer(
                 });
             }
             Err(e) => {
-                tracing::error!(error = %e, bodies = batch.len(), "cannot store webhooks; answering 503 so Meta retries");
-                let refusal: Refusal = ("unavailable", error_status(&e), format!("not stored, retry later: {e}"));
+                FAILED.error(&format!("cannot store {} webhooks, answered 503 so Meta retries: {e}", batch.len()));
+                let (status, reason) = public_reason(&e);
+                let refusal: Refusal = ("unavailable", status, reason);
                 batch.into_iter().for_each(|b| {
                     let _ = b.stored.send(Err(refusal.clone()));
                 });
@@ -362,7 +347,7 @@ async fn run_workers(state: AppState, mut queue: mpsc::Receiver<i64>, mut stop: 
             let _permit = permit;
             match ingest::process_events(&state.inner.pool, &state.inner.config.ingest, &ids).await {
                 Ok(done) => done.iter().for_each(record_processed),
-                Err(e) => tracing::warn!(events = ?ids, error = %e, "processing failed; the sweep retries them"),
+                Err(e) => FAILED.warn_kind("process", &format!("processing events {ids:?} failed: {e}")),
             }
         });
         while running.try_join_next().is_some() {}
@@ -406,7 +391,7 @@ async fn sweep(state: &AppState) -> usize {
                 processed += done.iter().filter(|e| e.outcome != Outcome::Pending).count();
                 done.iter().for_each(record_processed);
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "sweep of pending webhook events failed"),
+            Ok(Err(e)) => FAILED.warn_kind("sweep", &format!("sweep of pending webhook events failed: {e}")),
             Err(e) => tracing::error!(error = %e, "sweep task ended abnormally"),
         }
     }
@@ -504,7 +489,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Result<Bytes, Bytes
 fn reply(outcome: &'static str, status: StatusCode, message: String) -> Response {
     metrics::counter!("wacrm_webhook_requests_total", "outcome" => outcome).increment(1);
     if status != StatusCode::OK {
-        tracing::warn!(status = status.as_u16(), outcome, reason = %message, "webhook refused");
+        REFUSED.warn_kind(outcome, &format!("{}: {message}", status.as_u16()));
     }
     (status, message).into_response()
 }
@@ -522,13 +507,24 @@ pub fn error_status(error: &Error) -> StatusCode {
     }
 }
 
+/// The status and the reason a client is told: its own mistakes in full, ours (503) without detail.
+fn public_reason(error: &Error) -> (StatusCode, String) {
+    match error_status(error) {
+        StatusCode::SERVICE_UNAVAILABLE => (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE.to_string()),
+        status => (status, error.to_string()),
+    }
+}
+
 async fn healthz(State(state): State<AppState>) -> Response {
     match ingest::pending_count(&state.inner.pool).await {
         Ok(pending) => {
             (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "pending_events": pending}))).into_response()
         }
-        Err(e) => (error_status(&e), axum::Json(serde_json::json!({"status": "unavailable", "error": e.to_string()})))
-            .into_response(),
+        Err(e) => {
+            FAILED.warn_kind("healthz", &format!("health check: {e}"));
+            let (status, reason) = public_reason(&e);
+            (status, axum::Json(serde_json::json!({"status": "unavailable", "error": reason}))).into_response()
+        }
     }
 }
 

@@ -21,6 +21,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Receives WhatsApp Cloud API webhooks: verifies, stores, acknowledges, then processes them.
 ///
+/// Point the Meta App Dashboard's callback URL at http(s)://<this host>/webhook (`/` works too): GET
+/// there answers the verification handshake, POST takes the webhooks. GET /healthz and GET /metrics
+/// are for monitoring.
+///
 /// Settings not given as flags come from the environment (WACRM_WEBHOOK_LISTEN, WACRM_APP_SECRET,
 /// WACRM_VERIFY_TOKEN, WACRM_METRICS_TOKEN, DATABASE_URL or WACRM_DATABASE_URL) or the wacrm config
 /// file; without a database URL the embedded default cluster is used, as `wacrm` does. With a metrics
@@ -53,6 +57,14 @@ struct Args {
     /// Jobs run at the same time.
     #[arg(long, env = "WACRM_JOBS_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs_concurrency: u16,
+    /// Seconds a connection may go without a complete request head (before its first byte, between
+    /// requests, or while its headers trickle in) before it is closed.
+    #[arg(long, env = "WACRM_WEBHOOK_IDLE_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    idle_timeout_secs: u64,
+    /// Connections open at once; at the cap the longest-idle one is closed to make room [default: the
+    /// open-file limit (`ulimit -n`) less 64].
+    #[arg(long, env = "WACRM_WEBHOOK_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: Option<u64>,
 }
 
 #[tokio::main]
@@ -93,6 +105,15 @@ async fn main() -> Result<()> {
     config.ingest = IngestConfig::from_settings(&settings);
     config.workers = args.workers;
     config.sweep_every = Duration::from_secs(args.sweep_secs.max(1));
+    config.idle_timeout = Duration::from_secs(args.idle_timeout_secs);
+    if let Some(max) = args.max_connections {
+        config.max_connections = usize::try_from(max).unwrap_or(usize::MAX);
+    }
+    tracing::info!(
+        max_connections = config.max_connections,
+        idle_timeout_secs = args.idle_timeout_secs,
+        "connection limits"
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -121,7 +142,10 @@ async fn main() -> Result<()> {
 
 /// JSON lines for log collectors, readable text on a terminal; `RUST_LOG` filters.
 fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // sqlx relays PostgreSQL's notices at INFO, e.g. `relation "_sqlx_migrations" already exists, skipping`
+    // from the migrator's CREATE TABLE IF NOT EXISTS on every start: noise, not news.
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if std::io::stdout().is_terminal() {
         builder.init();

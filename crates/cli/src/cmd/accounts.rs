@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 use wacrm_core::AccountId;
-use wacrm_core::business::{self, NewAccount};
+use wacrm_core::business::{self, AccountChanges, NewAccount};
 
 use crate::context::Context;
 
@@ -36,6 +36,26 @@ pub enum Command {
     ///
     /// Example: wacrm --business demo@wacrm.test accounts list --json
     List,
+    /// Change a number's access token, Graph API base URL or version, or status.
+    ///
+    /// Example: wacrm --business demo@wacrm.test accounts edit 1 --api-base-url http://127.0.0.1:9090
+    ///
+    /// Example: wacrm --business demo@wacrm.test accounts edit 1 --token "$NEW_WA_TOKEN" --api-version ""
+    Edit {
+        id: AccountId,
+        /// A new access token (a system-user token).
+        #[arg(long)]
+        token: Option<String>,
+        /// Graph API base URL for this number; "" goes back to the configured default.
+        #[arg(long)]
+        api_base_url: Option<String>,
+        /// Graph API version for this number, e.g. v23.0; "" goes back to the configured default.
+        #[arg(long)]
+        api_version: Option<String>,
+        /// Route webhooks and sends through the number (active) or not (inactive).
+        #[arg(long, value_parser = ["active", "inactive"])]
+        status: Option<String>,
+    },
     /// Stop routing webhooks and sends through a number.
     ///
     /// Example: wacrm --business demo@wacrm.test accounts deactivate 1
@@ -58,6 +78,11 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             )
             .await?;
             ctx.out.done(&format!("connected {} (account {})", account.phone_number, account.id), &account)
+        }
+        Command::Edit { id, token, api_base_url, api_version, status } => {
+            let changes = AccountChanges { token, api_base_url, api_version, active: status.map(|s| s == "active") };
+            let account = business::edit_account(pool, &scope, id, &changes).await?;
+            ctx.out.done(&format!("account {id} updated"), &account)
         }
         Command::List => {
             let accounts = business::list_accounts(pool, &scope).await?;

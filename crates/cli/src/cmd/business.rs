@@ -43,6 +43,7 @@ pub enum Command {
 pub async fn run(ctx: &Context, command: Command) -> Result<()> {
     match command {
         Command::Create { name, email, region } => {
+            ctx.require_operator("creating a business")?;
             let pool = ctx.pool().await?;
             let (business, subscription) = business::create(pool, &name, &email, &region).await?;
             ctx.out.done(
@@ -54,6 +55,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             )
         }
         Command::List => {
+            ctx.require_operator("the list of businesses")?;
             let rows = business::list(ctx.pool().await?).await?;
             ctx.out.list(&rows, &["id", "name", "email", "status", "default_region", "created_at"])
         }

@@ -424,7 +424,9 @@ async fn import(
                 bar.set_position(r.bytes_read);
                 bar.set_message(line);
             }
-            None => eprintln!("{line}"),
+            // Progress lines are for people: with --json or --csv stderr carries errors only.
+            None if ctx.out.format == Format::Table => eprintln!("{line}"),
+            None => {}
         }
     };
     let report = contacts::import::import(pool, scope, input, options, show).await;

@@ -13,7 +13,8 @@ pub enum Command {
     ///
     /// Example: wacrm db migrate
     Migrate,
-    /// Show where the database is, whether it runs, and which migrations it has.
+    /// Show where the database is, whether it runs, and which migrations it has. Starts nothing: a
+    /// stopped embedded cluster is reported stopped, without its migrations.
     ///
     /// Example: wacrm db status --json
     Status,
@@ -36,7 +37,8 @@ struct Status {
     source: &'static str,
     url: String,
     running: bool,
-    migrations_applied: usize,
+    /// Unknown (null) while the embedded cluster is stopped.
+    migrations_applied: Option<usize>,
     migrations_total: usize,
     pending: Vec<String>,
 }
@@ -50,25 +52,28 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             ctx.out.done(&format!("schema up to date ({} migrations applied)", states.len()), &states)
         }
         Command::Status => {
-            let (source_name, running) = match &source {
-                Source::Url(_) => ("url", true),
+            let (source_name, running, url) = match &source {
+                Source::Url(url) => ("url", true, url.clone()),
                 Source::Embedded => {
                     let cluster = blocking(Cluster::at_default_location).await?;
+                    let url = cluster.url();
                     let status = blocking(move || cluster.status()).await?;
-                    ("embedded", status.running)
+                    ("embedded", status.running, url)
                 }
             };
-            let url = source.url().await?;
-            let pool = wacrm_core::db::connect_url(&url).await?;
-            let states = db::migration_states(&pool).await?;
+            let states = match running {
+                true => Some(db::migration_states(&wacrm_core::db::connect_url(&url).await?).await?),
+                false => None,
+            };
             let status = Status {
                 source: source_name,
                 url: wacrm_core::config::mask_url_password(&url),
                 running,
-                migrations_applied: states.iter().filter(|s| s.applied).count(),
-                migrations_total: states.len(),
+                migrations_applied: states.as_ref().map(|s| s.iter().filter(|s| s.applied).count()),
+                migrations_total: db::MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()).count(),
                 pending: states
                     .iter()
+                    .flatten()
                     .filter(|s| !s.applied)
                     .map(|s| format!("{} {}", s.version, s.description))
                     .collect(),
@@ -81,6 +86,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             ctx.out.done(&format!("embedded database running at {url}"), &serde_json::json!({ "url": url }))
         }
         Command::Stop => {
+            ctx.require_operator("stopping the database")?;
             let Source::Embedded = source else { bail!(not_embedded()) };
             let cluster = blocking(Cluster::at_default_location).await?;
             blocking(move || cluster.stop()).await?;

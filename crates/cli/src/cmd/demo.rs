@@ -8,10 +8,11 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use secrecy::ExposeSecret;
 use wacrm_core::Scope;
+use wacrm_core::config::Settings;
 use wacrm_core::demo::{self, DEMO_PASSWORD, DemoTenant, Scale};
 use wacrm_core::whatsapp::fake::{FakeGraph, StatusWebhooks};
 
-use crate::context::Context;
+use crate::context::{Context, SavedSession};
 use crate::output::Format;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -54,13 +55,31 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
     }
     let tenant = demo::ensure(pool, scale, None).await?;
     let scope = Scope::for_business(pool, tenant.business).await?;
+    // The next command (`wacrm inbox list`, as the summary suggests) needs a business to act for: with
+    // none configured and nobody logged in, the demo's becomes the default, and the user is told.
+    let default_saved = match (&ctx.settings.business, SavedSession::load()?) {
+        (None, None) => Some(Settings::save_default_business(&tenant.email)?),
+        _ => None,
+    };
+    if let Some(path) = default_saved.as_ref().filter(|_| ctx.out.format == Format::Table) {
+        eprintln!(
+            "{} is now the default business (business = \"{}\" in {})",
+            tenant.email,
+            tenant.email,
+            path.display()
+        );
+    }
     let on_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if on_terminal && !command.no_tui && ctx.out.format == Format::Table {
         return open_dashboards(ctx, scope, &tenant).await;
     }
     let dashboards = demo::summary(pool, &scope).await?;
     if ctx.out.format != Format::Table {
-        return ctx.out.record(&serde_json::json!({ "tenant": tenant, "dashboards": dashboards }));
+        return ctx.out.record(&serde_json::json!({
+            "tenant": tenant,
+            "dashboards": dashboards,
+            "default_business_saved_in": default_saved,
+        }));
     }
     ctx.out.line(format_args!(
         "{} business {} ({}): {} contacts, {} messages ({:.1}s)",

@@ -152,6 +152,10 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
                 })
                 .collect();
             let columns: Vec<&str> = headers.iter().map(String::as_str).collect();
+            if ctx.out.format == Format::Table && !ctx.out.interactive {
+                // Piped rows carry no header, and without one a card's column would not say its stage.
+                ctx.out.line(columns.join("\t"))?;
+            }
             ctx.out.list(&rows, &columns)?;
             for column in board.iter().filter(|c| c.next.is_some()) {
                 if let Some(next) = &column.next {

@@ -93,6 +93,13 @@ pub async fn logout(ctx: &Context, _args: Logout) -> Result<()> {
 }
 
 pub async fn whoami(ctx: &Context, _args: Whoami) -> Result<()> {
+    let named = ctx.settings.business.as_deref().is_some_and(|b| !b.trim().is_empty());
+    if !named && SavedSession::load()?.is_none() {
+        return ctx.out.done(
+            "nobody is logged in and no business is named: run `wacrm login`, or pass --business <id|email>",
+            &serde_json::json!({ "logged_in": false, "actor": null }),
+        );
+    }
     let scope = ctx.scope().await?;
     let who = auth::identity(ctx.pool().await?, &scope).await?;
     ctx.out.done(&format!("{} at {} (business {})", who.label(), who.business_name, who.business), &who)

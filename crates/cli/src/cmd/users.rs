@@ -1,6 +1,6 @@
 //! `wacrm users`: the team of a business.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Subcommand;
 use wacrm_core::Role;
 use wacrm_core::auth;
@@ -50,7 +50,11 @@ pub fn read_password() -> Result<String> {
         return Ok(password);
     }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        bail!("no password: set WACRM_PASSWORD when not running on a terminal");
+        return Err(wacrm_core::Error::invalid(
+            "no password: there is no terminal to ask for it",
+            "set WACRM_PASSWORD in the environment (a password is never a flag)",
+        )
+        .into());
     }
     Ok(rpassword::prompt_password("Password: ")?)
 }

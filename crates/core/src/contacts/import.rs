@@ -398,11 +398,34 @@ fn spawn_reader<R: Read + Send + 'static>(
 struct Counting<R> {
     inner: R,
     bytes: u64,
+    /// Offsets of the line feeds read but not yet passed by [`Counting::line_at`] (a reader's buffer
+    /// ahead at most), and how many lines lie before the first of them.
+    newlines: std::collections::VecDeque<u64>,
+    lines_before: u64,
+}
+
+impl<R> Counting<R> {
+    fn new(inner: R) -> Counting<R> {
+        Counting { inner, bytes: 0, newlines: std::collections::VecDeque::new(), lines_before: 0 }
+    }
+
+    /// The 1-based line of a record starting at `offset`; offsets must not go backwards. The csv crate
+    /// ends a CRLF line at its `\r`, so its line numbers lose one after a CRLF header (Excel's files)
+    /// and the next record's offset is that of the `\n`: a line feed *at* the offset is before it.
+    fn line_at(&mut self, offset: u64) -> u64 {
+        while self.newlines.front().is_some_and(|&newline| newline <= offset) {
+            self.newlines.pop_front();
+            self.lines_before += 1;
+        }
+        self.lines_before + 1
+    }
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        let start = self.bytes;
+        self.newlines.extend(buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| start + i as u64));
         self.bytes += n as u64;
         Ok(n)
     }
@@ -427,7 +450,7 @@ fn read_error(e: impl std::fmt::Display) -> Error {
 
 impl<R: Read> RowSource<R> {
     fn new(input: R, format: FileFormat) -> Result<RowSource<R>> {
-        let input = Counting { inner: input, bytes: 0 };
+        let input = Counting::new(input);
         match format {
             FileFormat::Jsonl => Ok(RowSource::Jsonl { reader: BufReader::new(input), line: 0, buf: String::new() }),
             FileFormat::Csv => {
@@ -464,7 +487,7 @@ impl<R: Read> RowSource<R> {
             RowSource::Csv { reader, columns, record } => match reader.read_record(record) {
                 Ok(false) => Ok(None),
                 Ok(true) => {
-                    let line = record.position().map_or(0, |p| p.line());
+                    let line = record.position().map_or(0, |p| reader.get_mut().line_at(p.byte()));
                     let cell = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or("").to_string();
                     let tags = cell(columns.tags);
                     Ok(Some(Ok(RawRow {
@@ -477,7 +500,7 @@ impl<R: Read> RowSource<R> {
                 }
                 Err(e) if e.is_io_error() => Err(read_error(e)),
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
+                    let line = e.position().map_or(0, |p| reader.get_mut().line_at(p.byte()));
                     Ok(Some(Err(RejectedRow { line, phone: String::new(), reason: format!("unreadable row: {e}") })))
                 }
             },
@@ -585,6 +608,16 @@ mod tests {
                 tags: vec!["vip".into(), "hot".into()],
             })]
         );
+    }
+
+    #[test]
+    fn csv_line_numbers_are_the_same_for_lf_and_crlf_files() {
+        let lines = |text: &'static str| -> Vec<u64> {
+            rows(FileFormat::Csv, text).into_iter().map(|r| r.map_or_else(|e| e.line, |r| r.line)).collect()
+        };
+        let lf = "phone,name\n+1,A\n+2,\"two\nlines\"\n+3,C\n";
+        assert_eq!(lines(lf), vec![2, 3, 5]);
+        assert_eq!(lines(Box::leak(lf.replace('\n', "\r\n").into_boxed_str())), vec![2, 3, 5]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `default_region`. Contacts known only by a WhatsApp user id (BSUID) have no phone.
 
 pub mod export;
+pub mod identity;
 pub mod import;
 
 use std::fmt;
@@ -423,8 +424,10 @@ pub async fn resolve(pool: &PgPool, scope: &Scope, reference: &str) -> Result<Co
     let mut conn = pool.acquire().await?;
     let phone = Phone::parse(reference, &default_region(&mut conn, scope.business()).await?)?;
     sqlx::query_scalar!(
-        r#"SELECT id AS "id: ContactId" FROM contacts WHERE business_id = $1 AND phone = $2"#,
+        r#"SELECT id AS "id: ContactId" FROM contacts WHERE business_id = $1 AND phone = ANY($2)
+           ORDER BY phone = $3 DESC LIMIT 1"#,
         scope.business().0,
+        &identity::spellings(&phone),
         phone.as_str()
     )
     .fetch_optional(&mut *conn)
@@ -432,18 +435,46 @@ pub async fn resolve(pool: &PgPool, scope: &Scope, reference: &str) -> Result<Co
     .ok_or_else(|| Error::not_found(format!("contact with phone {phone}")))
 }
 
-/// The clear duplicate error: which contact already has the phone.
+/// The contact that already has `phone` under any of its spellings ([`identity::alias`]), but `except`.
+async fn same_person(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    phone: &Phone,
+    except: Option<ContactId>,
+) -> Result<Option<ContactId>> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT id AS "id: ContactId" FROM contacts
+           WHERE business_id = $1 AND phone = ANY($2) AND id IS DISTINCT FROM $3
+           ORDER BY phone = $4 DESC LIMIT 1"#,
+        business.0,
+        &identity::spellings(phone),
+        except.map(|c| c.0),
+        phone.as_str()
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The clear duplicate error: which contact already has the phone (under any of its spellings).
 async fn duplicate_phone(conn: &mut PgConnection, business: BusinessId, phone: &Phone) -> Result<Error> {
-    let existing =
-        sqlx::query!("SELECT id, name FROM contacts WHERE business_id = $1 AND phone = $2", business.0, phone.as_str())
-            .fetch_optional(conn)
-            .await?;
+    let existing = sqlx::query!(
+        "SELECT id, name, phone FROM contacts WHERE business_id = $1 AND phone = ANY($2) ORDER BY phone = $3 DESC LIMIT 1",
+        business.0,
+        &identity::spellings(phone),
+        phone.as_str()
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(match existing {
         Some(r) => Error::conflict(
             format!(
-                "{phone} already belongs to contact {} ({})",
+                "{phone} already belongs to contact {} ({}{})",
                 r.id,
-                r.name.as_deref().filter(|n| !n.is_empty()).unwrap_or("no name")
+                r.name.as_deref().filter(|n| !n.is_empty()).unwrap_or("no name"),
+                match r.phone.as_deref() {
+                    Some(stored) if stored != phone.as_str() => format!(", as {stored}: the same WhatsApp number"),
+                    _ => String::new(),
+                }
             ),
             format!("edit that contact instead: `wacrm contacts edit {} ...`", r.id),
         ),
@@ -465,6 +496,9 @@ pub async fn create(pool: &PgPool, scope: &Scope, new: &NewContact) -> Result<Co
     let name = clean_name(new.name.as_deref())?;
     let mut tx = pool.begin().await?;
     let phone = Phone::parse(&new.phone, &default_region(&mut tx, business).await?)?;
+    if same_person(&mut tx, business, &phone, None).await?.is_some() {
+        return Err(duplicate_phone(&mut tx, business, &phone).await?);
+    }
     let id = sqlx::query_scalar!(
         r#"INSERT INTO contacts (business_id, phone, name, stage) VALUES ($1, $2, $3, $4)
            ON CONFLICT (business_id, phone) DO NOTHING
@@ -501,27 +535,23 @@ pub async fn update(pool: &PgPool, scope: &Scope, id: ContactId, changes: &Conta
         Some(p) => Some(Phone::parse(p, &default_region(&mut tx, business).await?)?),
         None => None,
     };
-    if let Some(phone) = &phone {
-        let taken = sqlx::query_scalar!(
-            r#"SELECT EXISTS (SELECT 1 FROM contacts WHERE business_id = $1 AND phone = $2 AND id <> $3) AS "taken!""#,
-            business.0,
-            phone.as_str(),
-            id.0
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        if taken {
-            return Err(duplicate_phone(&mut tx, business, phone).await?);
-        }
+    if let Some(phone) = &phone
+        && same_person(&mut tx, business, phone, Some(id)).await?.is_some()
+    {
+        return Err(duplicate_phone(&mut tx, business, phone).await?);
     }
+    // A new number is a new WhatsApp account: the old wa_id goes, unless it spells the same number.
+    let kept_wa_id = phone.as_ref().map(identity::spellings);
     let done = sqlx::query!(
-        r#"UPDATE contacts SET name = CASE WHEN $3 THEN $4 ELSE name END, phone = coalesce($5, phone)
+        r#"UPDATE contacts SET name = CASE WHEN $3 THEN $4 ELSE name END, phone = coalesce($5, phone),
+                  wa_id = CASE WHEN $6::text[] IS NULL OR '+' || wa_id = ANY($6) THEN wa_id END
            WHERE business_id = $1 AND id = $2"#,
         business.0,
         id.0,
         changes.name.is_some(),
         name,
-        phone.as_ref().map(Phone::as_str)
+        phone.as_ref().map(Phone::as_str),
+        kept_wa_id.as_deref()
     )
     .execute(&mut *tx)
     .await?;

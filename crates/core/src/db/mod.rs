@@ -141,9 +141,17 @@ fn connect_error(options: &PgConnectOptions, err: sqlx::Error) -> Error {
 /// Connects to the configured database (starting the embedded one if needed) and brings its schema up
 /// to date, so every command can assume the current schema.
 pub async fn open(settings: &Settings) -> Result<PgPool> {
+    crate::secrets::install(settings.token_key.as_ref())?;
     let url = Source::from_settings(settings).url().await?;
     let pool = connect_url(&url).await?;
     migrate(&pool).await?;
+    // The data half of the migration to encrypted tokens: SQL cannot, as the key is not the database's.
+    if let Some(key) = crate::secrets::installed() {
+        let sealed = crate::secrets::seal_stored_tokens(&pool, key).await?;
+        if sealed > 0 {
+            tracing::info!(sealed, "encrypted access tokens stored before a token key was configured");
+        }
+    }
     Ok(pool)
 }
 

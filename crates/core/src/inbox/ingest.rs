@@ -934,6 +934,8 @@ impl KeywordRules {
 /// Who a contact is on WhatsApp. The BSUID is matched first: it survives a username hiding the number.
 struct Identity<'a> {
     phone: Option<Phone>,
+    /// The phone's other spelling (Mexico's "1", Argentina's "9", Brazil's ninth digit).
+    alias: Option<Phone>,
     wa_id: Option<&'a str>,
     bsuid: Option<&'a str>,
     parent_bsuid: Option<&'a str>,
@@ -956,7 +958,8 @@ impl<'a> Identity<'a> {
                 "nothing to do: WhatsApp sent no identity for this user",
             ));
         }
-        Ok(Identity { phone, wa_id, bsuid, parent_bsuid, username })
+        let alias = phone.as_ref().and_then(contacts::identity::alias);
+        Ok(Identity { phone, alias, wa_id, bsuid, parent_bsuid, username })
     }
 }
 
@@ -965,6 +968,7 @@ struct IdentityColumns<'w> {
     businesses: Vec<i32>,
     bsuids: Vec<Option<&'w str>>,
     phones: Vec<Option<&'w str>>,
+    aliases: Vec<Option<&'w str>>,
     parents: Vec<Option<&'w str>>,
     usernames: Vec<Option<&'w str>>,
     wa_ids: Vec<Option<&'w str>>,
@@ -977,6 +981,7 @@ impl<'w> IdentityColumns<'w> {
             businesses: rows.iter().map(|&i| who[i].0.0).collect(),
             bsuids: column(|w| w.bsuid),
             phones: column(|w| w.phone.as_ref().map(Phone::as_str)),
+            aliases: column(|w| w.alias.as_ref().map(Phone::as_str)),
             parents: column(|w| w.parent_bsuid),
             usernames: column(|w| w.username),
             wa_ids: column(|w| w.wa_id),
@@ -1007,8 +1012,9 @@ async fn upsert_contacts<'w>(
         // two would have to be merged by a person).
         let found = sqlx::query!(
             r#"WITH input AS (
-                   SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-                       WITH ORDINALITY AS i(business_id, bsuid, phone, parent_bsuid, username, wa_id, ord)
+                   SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                        $7::text[])
+                       WITH ORDINALITY AS i(business_id, bsuid, phone, parent_bsuid, username, wa_id, alias, ord)
                ), found AS (
                    SELECT i.*, f.id, f.bsuid AS had_bsuid, f.parent_bsuid AS had_parent, f.username AS had_username,
                           f.wa_id AS had_wa_id, f.phone AS had_phone
@@ -1018,7 +1024,8 @@ async fn upsert_contacts<'w>(
                        WHERE business_id = i.business_id
                          AND id = COALESCE(
                                  (SELECT id FROM contacts WHERE business_id = i.business_id AND bsuid = i.bsuid),
-                                 (SELECT id FROM contacts WHERE business_id = i.business_id AND phone = i.phone))
+                                 (SELECT id FROM contacts WHERE business_id = i.business_id AND phone = i.phone),
+                                 (SELECT id FROM contacts WHERE business_id = i.business_id AND phone = i.alias))
                        FOR UPDATE
                    ) f
                ), merged AS (
@@ -1057,7 +1064,8 @@ async fn upsert_contacts<'w>(
             &columns.phones as &[Option<&str>],
             &columns.parents as &[Option<&str>],
             &columns.usernames as &[Option<&str>],
-            &columns.wa_ids as &[Option<&str>]
+            &columns.wa_ids as &[Option<&str>],
+            &columns.aliases as &[Option<&str>]
         )
         .fetch_all(&mut *conn)
         .await?;

@@ -15,7 +15,6 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
-use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
@@ -24,9 +23,11 @@ use uuid::Uuid;
 use crate::auth::{Area, Scope};
 use crate::billing;
 use crate::config::Settings;
+use crate::contacts;
 use crate::error::{Error, Result};
 use crate::events::{self, Cause, Event};
-use crate::types::{AccountId, BusinessId, ContactId, MessageId, MessageStatus, Phone};
+use crate::secrets;
+use crate::types::{AccountId, BusinessId, ContactId, MessageId, MessageStatus};
 use crate::whatsapp::client::{Accepted, ApiError, Endpoint, GraphClient};
 use crate::whatsapp::send::{Content, MAX_TEXT_CHARS, SendRequest};
 
@@ -223,15 +224,11 @@ pub(crate) async fn sending_account(
     };
     let phone_number_id =
         row.phone_number_id.clone().filter(|p| !p.is_empty()).ok_or_else(|| unusable("phone_number_id"))?;
-    let token = row.api_token.clone().filter(|t| !t.is_empty()).ok_or_else(|| unusable("access token"))?;
+    let stored = row.api_token.as_deref().filter(|t| !t.is_empty()).ok_or_else(|| unusable("access token"))?;
+    let token = secrets::open(secrets::installed(), business, AccountId(row.id), stored)?;
     Ok(SendingAccount {
         id: AccountId(row.id),
-        endpoint: Endpoint {
-            phone_number_id,
-            token: SecretString::from(token),
-            base_url: row.api_base_url,
-            version: row.api_version,
-        },
+        endpoint: Endpoint { phone_number_id, token, base_url: row.api_base_url, version: row.api_version },
     })
 }
 
@@ -297,7 +294,7 @@ async fn gate_and_reserve(
     // The contact's row lock serialises sends to one contact with each other and with ingest, so the
     // window check and the conversation window both see every earlier message.
     let contact = sqlx::query!(
-        r#"SELECT phone, last_inbound_at, opted_out_at,
+        r#"SELECT phone, wa_id, last_inbound_at, opted_out_at,
                   COALESCE(name, profile_name, phone, username, bsuid) AS display_name
            FROM contacts WHERE business_id = $1 AND id = $2 FOR UPDATE"#,
         business.0,
@@ -307,9 +304,9 @@ async fn gate_and_reserve(
     .await?
     .ok_or_else(|| Error::not_found(format!("contact {}", outgoing.contact)))?;
     let who = contact.display_name.unwrap_or_else(|| format!("contact {}", outgoing.contact));
-    let phone = match contact.phone.as_deref().map(Phone::from_wa_id) {
-        Some(Ok(phone)) => phone,
-        _ => {
+    let phone = match contacts::identity::send_address(contact.wa_id.as_deref(), contact.phone.as_deref()) {
+        Some(phone) => phone,
+        None => {
             return Err(Error::invalid(
                 format!("{who} has no usable phone number, and WhatsApp sends need one"),
                 "add the contact's number with `wacrm contacts edit`",

@@ -35,7 +35,45 @@ pub fn parse(body: &[u8]) -> Result<Envelope> {
 /// a POST by this before it stores the body, and the worker that processes it parses it in full. The
 /// same rules, the same refusals; only a change's `value` is skipped (checked to be JSON, not kept).
 pub fn check(body: &[u8]) -> Result<()> {
+    // Skipping a value does not count its depth, while parsing it in full stops at serde_json's
+    // recursion limit (128): a deeper body would be acknowledged and then fail in processing.
+    let depth = nesting_depth(body);
+    if depth > MAX_NESTING {
+        return Err(Error::invalid(
+            format!("the body nests {depth} levels deep, more than the {MAX_NESTING} a webhook may: it is not one"),
+            "send the JSON body Meta posts (its webhooks nest fewer than 10 levels)",
+        ));
+    }
     parse_as::<serde::de::IgnoredAny>(body).map(drop)
+}
+
+/// The deepest nesting of arrays and objects a body may have; Meta's webhooks have fewer than 10.
+pub const MAX_NESTING: usize = 100;
+
+/// How deeply `body`'s arrays and objects nest (brackets inside strings do not count).
+fn nesting_depth(body: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &byte in body {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn parse_as<V: DeserializeOwned + Default>(body: &[u8]) -> Result<Envelope<V>> {
@@ -734,6 +772,23 @@ fn lenient_vec<'de, D: Deserializer<'de>, T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_nested_deeper_than_any_webhook_is_refused_before_it_is_acknowledged() {
+        let nested = |levels: usize| {
+            format!(
+                r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"x":{}0{}}}}}]}}]}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            )
+        };
+        let err = check(nested(10_000).as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("nests 10006 levels deep"), "{err}");
+        check(nested(MAX_NESTING - 6).as_bytes()).unwrap();
+        // Brackets inside strings (escaped quotes too) are text, not nesting.
+        let text = format!(r#"{{"object":"whatsapp_business_account","entry":[],"s":"\"{}"}}"#, "[".repeat(500));
+        check(text.as_bytes()).unwrap();
+    }
 
     #[test]
     fn parses_the_documented_text_message_and_ignores_unknown_fields() {

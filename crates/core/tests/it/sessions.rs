@@ -100,3 +100,42 @@ async fn a_logged_in_user_may_name_only_their_own_business(pool: PgPool) {
     let foreign = Scope::for_business(&pool, other.id).await.unwrap();
     assert!(foreign.require_named_business(&pool, "owner@session.test").await.is_ok());
 }
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn failed_logins_are_limited_per_e_mail_and_a_success_clears_them(pool: PgPool) {
+    tenant_with_agent(&pool).await;
+    let attempt = |email: &'static str, password: &'static str| {
+        let pool = pool.clone();
+        async move { auth::verify_login(&pool, email, password, None).await }
+    };
+    // One short of the limit, then the right password: the count starts again.
+    for _ in 1..auth::MAX_FAILED_LOGINS {
+        assert!(attempt("ana@session.test", "guess").await.is_err());
+    }
+    attempt("Ana@Session.test", "correct-horse").await.unwrap();
+    for _ in 0..auth::MAX_FAILED_LOGINS {
+        let wrong = attempt("ana@session.test", "guess").await.unwrap_err();
+        assert_eq!(wrong.to_string(), "wrong e-mail or password");
+    }
+    // Past the limit even the right password is refused, with how long to wait; other e-mails are not.
+    let paused = attempt("ANA@session.test", "correct-horse").await.unwrap_err();
+    assert!(matches!(paused, Error::Forbidden { .. }), "{paused:?}");
+    assert!(paused.to_string().contains("too many failed logins"), "{paused}");
+    assert!(paused.hint().is_some_and(|h| h.contains("15 minutes")), "{paused:?}");
+    // Unknown e-mails are counted (and answered) the same way as known ones.
+    for _ in 0..auth::MAX_FAILED_LOGINS {
+        assert_eq!(attempt("nobody@session.test", "guess").await.unwrap_err().to_string(), "wrong e-mail or password");
+    }
+    assert!(attempt("nobody@session.test", "guess").await.unwrap_err().to_string().contains("too many"));
+    auth::add_user(
+        &pool,
+        &Scope::for_business_ref(&pool, "owner@session.test").await.unwrap(),
+        "Bo",
+        "bo@session.test",
+        "another-horse",
+        Role::Agent,
+    )
+    .await
+    .unwrap();
+    attempt("bo@session.test", "another-horse").await.unwrap();
+}

@@ -13,6 +13,7 @@ use crate::panes::Env;
 use crate::theme::Theme;
 use crate::view::{
     BillingView, Card, ChatMessage, Column, ContactRow, ConversationPage, ConversationRow, DbState, HistoryRow,
+    TemplateRow,
 };
 
 pub fn now() -> DateTime<Utc> {
@@ -41,6 +42,18 @@ pub fn ctrl(c: char) -> KeyEvent {
 
 pub fn loads(intents: &[Intent]) -> Vec<Request> {
     intents.iter().filter_map(|i| if let Intent::Load(r) = i { Some(r.clone()) } else { None }).collect()
+}
+
+pub fn templates() -> Vec<TemplateRow> {
+    let row = |name: &str, preview: &str| TemplateRow {
+        name: name.into(),
+        language: "en_US".into(),
+        preview: preview.into(),
+    };
+    vec![
+        row("back_in_stock", "Good news: the beans you asked about are back."),
+        row("order_update", "Hi {{1}}, your order {{2}} ships today."),
+    ]
 }
 
 pub fn conversation(id: i32, name: &str, minutes_ago: i64) -> ConversationRow {

@@ -154,10 +154,12 @@ pub enum Request {
         contact: ContactId,
         text: String,
     },
+    /// A template with the parameters the agent filled in and confirmed.
     SendTemplate {
         contact: ContactId,
         name: String,
         language: String,
+        params: Vec<String>,
     },
     MarkRead(ContactId),
     AssignToMe(ContactId),

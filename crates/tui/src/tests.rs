@@ -30,8 +30,21 @@ fn inbox_composer_with_multiline_draft() {
 #[test]
 fn inbox_closed_window_offers_templates() {
     let mut app = loaded_app();
-    press(&mut app, &[ch('j'), ch('j'), key(KeyCode::Enter)]);
+    press(&mut app, &[ch('j'), ch('j'), key(KeyCode::Enter), ch('h'), ch('i'), key(KeyCode::Enter)]);
+    app.apply(Update::Templates(templates()));
     assert_snapshot!(render(&app, 120, 30));
+}
+
+#[test]
+fn inbox_template_form_and_preview() {
+    let mut app = loaded_app();
+    press(&mut app, &[ch('j'), ch('j'), ch('t')]);
+    app.apply(Update::Templates(templates()));
+    press(&mut app, &[ch('j'), key(KeyCode::Enter), ch('S'), ch('a'), ch('m')]);
+    assert_snapshot!("inbox_template_form", render(&app, 120, 30));
+    let intents = press(&mut app, &[key(KeyCode::Enter), ch('4'), ch('4'), ch('1'), ch('1'), key(KeyCode::Enter)]);
+    assert!(loads(&intents).is_empty());
+    assert_snapshot!("inbox_template_preview", render(&app, 120, 30));
 }
 
 #[test]
@@ -164,7 +177,32 @@ fn typing_in_the_composer_never_triggers_global_keys() {
     assert_eq!(app.tab(), Tab::Inbox);
     assert!(!intents.contains(&Intent::Quit));
     assert_eq!(app.inbox().composer_text(), "q3?:");
+    // The draft is named before quitting; a second Ctrl-C quits anyway (the draft is saved).
+    assert!(!press(&mut app, &[ctrl('c')]).contains(&Intent::Quit));
+    assert!(render(&app, 100, 30).contains("1 unsent draft: Maria Costa"));
     assert!(press(&mut app, &[ctrl('c')]).contains(&Intent::Quit));
+}
+
+#[test]
+fn quitting_with_drafts_asks_and_keys_do_not_leak_through_the_question() {
+    let mut app = loaded_app();
+    press(&mut app, &[key(KeyCode::Enter), ch('h'), ch('i'), key(KeyCode::Esc), key(KeyCode::Esc)]);
+    assert!(!press(&mut app, &[ch('q')]).contains(&Intent::Quit));
+    press(&mut app, &[ch('3'), key(KeyCode::Enter)]);
+    assert_eq!(app.tab(), Tab::Inbox, "a digit over the question does not switch tabs");
+    press(&mut app, &[key(KeyCode::Esc)]);
+    assert!(!app.should_quit());
+    press(&mut app, &[ch('q')]);
+    assert!(press(&mut app, &[ch('y')]).contains(&Intent::Quit));
+}
+
+#[test]
+fn number_keys_in_a_picker_do_not_switch_tabs() {
+    let mut app = loaded_app();
+    press(&mut app, &[ch('t'), ch('3')]);
+    assert_eq!(app.tab(), Tab::Inbox);
+    press(&mut app, &[key(KeyCode::Esc), ch('s'), ch('7')]);
+    assert_eq!(app.tab(), Tab::Inbox, "7 is no stage, and no tab either while the picker is open");
 }
 
 #[test]

@@ -108,17 +108,21 @@ impl Worker {
                 self.send(contact, Compose::Text { body: text, reply_to: None }).await?;
                 Update::Sent { contact }
             }
-            Request::SendTemplate { contact, name, language } => {
-                // Until the templates dashboard stores categories and parameter forms, every parameter is
-                // the contact's name (the seed's "Hi {{name}}"), and the category is the strictest one,
+            Request::SendTemplate { contact, name, language, params } => {
+                // The category is the strictest one until the templates dashboard stores categories,
                 // so an opted-out contact never gets a promotion from here.
                 let template = templates::approved(pool, scope)
                     .await?
                     .into_iter()
                     .find(|t| t.name == name)
                     .ok_or_else(|| Error::not_found(format!("approved template {name:?}")))?;
-                let who = inbox::get(pool, scope, contact).await?.name;
-                let params = vec![who; templates::parameter_count(&template.content)];
+                let wanted = templates::parameter_count(&template.content);
+                if params.len() != wanted {
+                    return Err(Error::invalid(
+                        format!("{name} takes {wanted} parameters, {} were filled in", params.len()),
+                        "fill in every field of the template form",
+                    ));
+                }
                 let compose = Compose::Template { name, language, params, category: TemplateCategory::Marketing };
                 self.send(contact, compose).await?;
                 Update::Sent { contact }

@@ -397,7 +397,7 @@ impl Pane for Contacts {
         }
     }
 
-    fn captures_text(&self) -> bool {
+    fn captures_keys(&self) -> bool {
         !matches!(self.mode, Mode::Browse)
     }
 
@@ -638,7 +638,7 @@ mod tests {
     fn the_form_checks_what_it_can_before_asking_core() {
         let (mut pane, mut queue) = loaded();
         keys(&mut pane, &mut queue, &[ch('n')]);
-        assert!(pane.captures_text());
+        assert!(pane.captures_keys());
         typed(&mut pane, &mut queue, "Bo");
         assert!(keys(&mut pane, &mut queue, &[key(KeyCode::Enter)]).is_empty());
         assert_eq!(pane.form_error(), Some((Some("Phone"), "a phone number is required")));
@@ -682,7 +682,7 @@ mod tests {
         assert_eq!(pane.form_error().map(|(f, _)| f), Some(Some("Phone")));
         let saved = ContactRow { name: "Maria C.".into(), ..contacts()[0].clone() };
         pane.apply(&Update::ContactSaved(saved), &env(), &mut queue);
-        assert!(!pane.captures_text());
+        assert!(!pane.captures_keys());
         assert_eq!(pane.selected().map(|r| r.name.as_str()), Some("Maria C."));
     }
 

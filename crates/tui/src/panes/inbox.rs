@@ -5,6 +5,7 @@
 //! live events and reload only the conversation row and chat they concern.
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
@@ -17,11 +18,15 @@ use wacrm_core::{ContactId, Direction, MessageStatus, Stage};
 
 use crate::intent::{ConversationFilter, Intent, Queue, Request, Update};
 use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, hint, scroll_to, step};
-use crate::text::{self, relative, span_of, spread, truncate, wrap};
+use crate::popups::Outcome;
+use crate::popups::confirm::Confirm;
+use crate::popups::picker::{Item, Picker};
+use crate::popups::template_send::TemplateSend;
+use crate::text::{self, relative, span_of, spread, wrap};
 use crate::theme::Theme;
-use crate::view::{ChatMessage, ConversationCursor, ConversationPage, ConversationRow, TemplateRow};
+use crate::view::{ChatMessage, ConversationCursor, ConversationPage, ConversationRow};
 use crate::widgets::input::{Edit, TextInput};
-use crate::widgets::popup::{boxed, centered, draw_input};
+use crate::widgets::popup::draw_input;
 
 /// Ask for the next page when the selection is this close to the last loaded row.
 const PREFETCH: usize = 20;
@@ -35,8 +40,14 @@ pub enum Focus {
     List,
     Chat,
     Composer,
-    Templates,
-    Stage,
+}
+
+/// The Inbox's popups; each acts on the conversation it was opened for, even if the list moves.
+#[derive(Debug)]
+enum InboxPopup {
+    Template { contact: ContactId, send: TemplateSend },
+    Stage { contact: ContactId, current: Stage, picker: Picker },
+    TakeOver { contact: ContactId, confirm: Confirm },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,11 +77,12 @@ pub struct Inbox {
     chat_scroll: usize,
     chat_scroll_max: Cell<usize>,
     focus: Focus,
+    /// The open chat's draft; the other chats' drafts wait in `drafts`.
     composer: TextInput,
-    /// Text sent but not yet confirmed, put back into the composer if the send fails.
-    unconfirmed: Option<String>,
-    templates: Vec<TemplateRow>,
-    picked: usize,
+    drafts: BTreeMap<ContactId, String>,
+    /// Text sent but not yet confirmed, put back as that chat's draft if the send fails.
+    unconfirmed: Option<(ContactId, String)>,
+    popup: Option<InboxPopup>,
 }
 
 impl Default for Inbox {
@@ -90,9 +102,9 @@ impl Default for Inbox {
             chat_scroll_max: Cell::new(0),
             focus: Focus::List,
             composer: TextInput::multi(),
+            drafts: BTreeMap::new(),
             unconfirmed: None,
-            templates: Vec::new(),
-            picked: 0,
+            popup: None,
         }
     }
 }
@@ -114,6 +126,51 @@ impl Inbox {
         self.composer.text()
     }
 
+    /// Every unsent draft, the open chat's included (what is saved for the next start).
+    pub fn drafts(&self) -> BTreeMap<ContactId, String> {
+        let mut drafts = self.drafts.clone();
+        if let Some(chat) = &self.chat
+            && !self.composer.is_blank()
+        {
+            drafts.insert(chat.contact, self.composer.text());
+        }
+        drafts
+    }
+
+    /// The names of the conversations with a draft (the quit warning lists them).
+    pub fn draft_names(&self) -> Vec<String> {
+        self.drafts()
+            .keys()
+            .map(|c| self.rows.iter().find(|r| r.contact == *c).map_or_else(|| format!("#{c}"), |r| r.name.clone()))
+            .collect()
+    }
+
+    /// Drafts saved by an earlier run.
+    pub fn restore_drafts(&mut self, drafts: BTreeMap<ContactId, String>) {
+        self.drafts = drafts;
+        self.drafts.retain(|_, text| !text.trim().is_empty());
+        if let Some(contact) = self.chat.as_ref().map(|c| c.contact)
+            && self.composer.is_blank()
+        {
+            self.load_draft(contact);
+        }
+    }
+
+    /// Keeps the composer's text as the draft of the chat it was typed for.
+    fn stash_draft(&mut self, contact: ContactId) {
+        if self.composer.is_blank() {
+            self.drafts.remove(&contact);
+        } else {
+            self.drafts.insert(contact, self.composer.text());
+        }
+        self.composer.clear();
+    }
+
+    fn load_draft(&mut self, contact: ContactId) {
+        let text = self.drafts.remove(&contact).unwrap_or_default();
+        self.composer.set_text(&text);
+    }
+
     /// Unread messages over the loaded conversations (the status bar prefers core's total).
     pub fn loaded_unread(&self) -> i64 {
         self.rows.iter().map(|r| i64::from(r.unread)).sum()
@@ -125,13 +182,21 @@ impl Inbox {
     }
 
     fn open_selected_chat(&mut self, queue: &mut Queue) {
+        let previous = self.chat.as_ref().map(|c| c.contact);
         let Some(contact) = self.selected().map(|r| r.contact) else {
+            if let Some(previous) = previous {
+                self.stash_draft(previous);
+            }
             self.chat = None;
             return;
         };
-        if self.chat.as_ref().is_some_and(|c| c.contact == contact) {
+        if previous == Some(contact) {
             return;
         }
+        if let Some(previous) = previous {
+            self.stash_draft(previous);
+        }
+        self.load_draft(contact);
         self.chat = Some(Chat { contact, messages: Vec::new(), loading: true, older: None, loading_older: false });
         self.chat_scroll = 0;
         queue.load(Request::Chat(contact));
@@ -157,7 +222,7 @@ impl Inbox {
         self.selected().is_some_and(|r| r.window_left(env.now).is_some())
     }
 
-    /// Enter on a conversation: read it and start replying (or pick a template when the window closed).
+    /// Enter on a conversation: read it and start writing (a draft, when the window is closed).
     fn enter_chat(&mut self, env: &Env, queue: &mut Queue) {
         let Some(row) = self.selected() else { return };
         let contact = row.contact;
@@ -168,37 +233,101 @@ impl Inbox {
         self.start_reply(env, queue);
     }
 
-    fn start_reply(&mut self, env: &Env, queue: &mut Queue) {
+    /// Typing always goes into the composer, whatever the window: keys typed as text never act.
+    fn start_reply(&mut self, _env: &Env, queue: &mut Queue) {
         if self.selected().is_none() {
             return;
         }
-        if self.window_open(env) {
-            self.focus = Focus::Composer;
-        } else {
-            self.open_templates(queue);
-        }
+        self.open_selected_chat(queue);
+        self.focus = Focus::Composer;
     }
 
     fn open_templates(&mut self, queue: &mut Queue) {
-        self.focus = Focus::Templates;
-        self.picked = 0;
+        let Some(row) = self.selected() else { return };
+        let send = TemplateSend::new(format!("{} {}", row.name, row.phone).trim().to_string());
+        self.popup = Some(InboxPopup::Template { contact: row.contact, send });
         queue.load(Request::Templates);
     }
 
     fn send(&mut self, env: &Env, queue: &mut Queue) {
-        let Some(contact) = self.selected().map(|r| r.contact) else { return };
+        let Some(contact) = self.chat.as_ref().map(|c| c.contact) else { return };
         if self.composer.is_blank() {
             return;
         }
         if !self.window_open(env) {
-            queue.push(Intent::Notify("the 24-hour window is closed: pick a template (t)".into()));
+            queue.push(Intent::Notify("window closed: send a template (draft kept)".into()));
             self.open_templates(queue);
             return;
         }
         let text = self.composer.text().trim_end().to_string();
         self.composer.clear();
-        self.unconfirmed = Some(text.clone());
+        self.unconfirmed = Some((contact, text.clone()));
         queue.load(Request::Send { contact, text });
+    }
+
+    /// `a`: the conversation becomes mine; taking it from another agent asks first.
+    fn assign_to_me(&mut self, env: &Env, queue: &mut Queue) {
+        let Some(row) = self.selected() else { return };
+        match (&row.assigned, row.assigned_id) {
+            (Some(agent), Some(id)) if Some(id) != env.me => {
+                let lines = vec![
+                    format!("{agent} is assigned to the conversation with {}.", row.name),
+                    "Take it over? They will no longer see it under \"mine\".".into(),
+                ];
+                let confirm = Confirm::new("Take over", lines, "take it over");
+                self.popup = Some(InboxPopup::TakeOver { contact: row.contact, confirm });
+            }
+            _ => queue.load(Request::AssignToMe(row.contact)),
+        }
+    }
+
+    fn open_stage_picker(&mut self) {
+        let Some(row) = self.selected() else { return };
+        let items =
+            Stage::ALL.iter().map(|s| Item::new(s.as_str(), if *s == row.stage { "(now)" } else { "" })).collect();
+        let picker = Picker::new("Move to stage", items).numbered().selecting(stage_index(row.stage));
+        self.popup = Some(InboxPopup::Stage { contact: row.contact, current: row.stage, picker });
+    }
+
+    /// Every key goes to the open popup; its answer becomes a request.
+    fn popup_key(&mut self, key: KeyEvent, queue: &mut Queue) {
+        let Some(popup) = self.popup.as_mut() else { return };
+        let close = match popup {
+            InboxPopup::Template { contact, send } => match send.handle_key(key) {
+                Outcome::Done(choice) => {
+                    queue.load(Request::SendTemplate {
+                        contact: *contact,
+                        name: choice.name,
+                        language: choice.language,
+                        params: choice.params,
+                    });
+                    true
+                }
+                Outcome::Cancelled => true,
+                Outcome::Open => false,
+            },
+            InboxPopup::Stage { contact, current, picker } => match picker.handle_key(key) {
+                Outcome::Done(index) => {
+                    if let Some(stage) = Stage::ALL.get(index).filter(|s| *s != current) {
+                        queue.load(Request::SetStage { contact: *contact, stage: *stage });
+                    }
+                    true
+                }
+                Outcome::Cancelled => true,
+                Outcome::Open => false,
+            },
+            InboxPopup::TakeOver { contact, confirm } => match confirm.handle_key(key) {
+                Outcome::Done(()) => {
+                    queue.load(Request::AssignToMe(*contact));
+                    true
+                }
+                Outcome::Cancelled => true,
+                Outcome::Open => false,
+            },
+        };
+        if close {
+            self.popup = None;
+        }
     }
 
     /// Keys shared by the list and the chat history: act on the selected conversation.
@@ -206,11 +335,8 @@ impl Inbox {
         let Some(contact) = self.selected().map(|r| r.contact) else { return false };
         match key.code {
             KeyCode::Char('r') => queue.load(Request::MarkRead(contact)),
-            KeyCode::Char('a') => queue.load(Request::AssignToMe(contact)),
-            KeyCode::Char('s') => {
-                self.focus = Focus::Stage;
-                self.picked = self.selected().map_or(0, |r| stage_index(r.stage));
-            }
+            KeyCode::Char('a') => self.assign_to_me(env, queue),
+            KeyCode::Char('s') => self.open_stage_picker(),
             KeyCode::Char('t') => self.open_templates(queue),
             KeyCode::Char('i') => self.start_reply(env, queue),
             _ => return false,
@@ -280,50 +406,6 @@ impl Inbox {
             Edit::Ignored => return false,
         }
         true
-    }
-
-    fn templates_key(&mut self, key: KeyEvent, queue: &mut Queue) -> bool {
-        match key.code {
-            KeyCode::Char('j') | KeyCode::Down => self.picked = step(self.picked, 1, self.templates.len()),
-            KeyCode::Char('k') | KeyCode::Up => self.picked = step(self.picked, -1, self.templates.len()),
-            KeyCode::Enter => {
-                if let (Some(row), Some(template)) = (self.selected(), self.templates.get(self.picked)) {
-                    queue.load(Request::SendTemplate {
-                        contact: row.contact,
-                        name: template.name.clone(),
-                        language: template.language.clone(),
-                    });
-                    self.focus = Focus::Chat;
-                }
-            }
-            KeyCode::Esc => self.focus = Focus::Chat,
-            _ => return false,
-        }
-        true
-    }
-
-    fn stage_key(&mut self, key: KeyEvent, queue: &mut Queue) -> bool {
-        match key.code {
-            KeyCode::Char('j') | KeyCode::Down => self.picked = step(self.picked, 1, Stage::ALL.len()),
-            KeyCode::Char('k') | KeyCode::Up => self.picked = step(self.picked, -1, Stage::ALL.len()),
-            KeyCode::Char(c @ '1'..='5') => {
-                self.picked = c as usize - '1' as usize;
-                self.set_stage(queue);
-            }
-            KeyCode::Enter => self.set_stage(queue),
-            KeyCode::Esc => self.focus = Focus::Chat,
-            _ => return false,
-        }
-        true
-    }
-
-    fn set_stage(&mut self, queue: &mut Queue) {
-        if let (Some(row), Some(stage)) = (self.selected(), Stage::ALL.get(self.picked)) {
-            if row.stage != *stage {
-                queue.load(Request::SetStage { contact: row.contact, stage: *stage });
-            }
-            self.focus = Focus::Chat;
-        }
     }
 
     fn take_page(&mut self, page: &ConversationPage, appended: bool, queue: &mut Queue) {
@@ -490,7 +572,7 @@ impl Inbox {
         let title = if window.is_some() {
             " Reply · Enter send · Alt-Enter newline · Ctrl-E editor "
         } else {
-            " Window closed · t: send a template "
+            " Window closed · draft only · Enter: choose a template "
         };
         let block = Block::default()
             .borders(Borders::ALL)
@@ -500,54 +582,17 @@ impl Inbox {
         frame.render_widget(block, composer_area);
         draw_input(frame, inner, &self.composer, composing, "");
         if self.composer.is_blank() && !composing {
-            let note = if window.is_some() { "i or Enter to reply" } else { "t to send a template" };
+            let note = if window.is_some() { "i or Enter to reply" } else { "i: write a draft · t: send a template" };
             frame.render_widget(Paragraph::new(Span::styled(note, theme.dim())), inner);
         }
     }
 
-    fn draw_picker(&self, frame: &mut Frame, area: Rect, env: &Env) {
-        let theme = env.theme;
-        match self.focus {
-            Focus::Templates => {
-                let popup = centered(area, 60, (self.templates.len() as u16 + 4).clamp(6, 16));
-                let inner = boxed(frame, popup, "Send a template", theme);
-                let lines: Vec<Line> = if self.templates.is_empty() {
-                    vec![
-                        Line::styled("No approved templates.", theme.dim()),
-                        Line::styled("Approve one in WhatsApp Manager; it appears here.", theme.dim()),
-                    ]
-                } else {
-                    self.templates
-                        .iter()
-                        .enumerate()
-                        .map(|(i, t)| {
-                            let line = Line::from(vec![
-                                Span::styled(t.name.clone(), theme.bold()),
-                                Span::raw("  "),
-                                Span::styled(truncate(&t.preview, inner.width as usize), theme.dim()),
-                            ]);
-                            if i == self.picked { line.patch_style(theme.selected()) } else { line }
-                        })
-                        .collect()
-                };
-                frame.render_widget(Paragraph::new(lines), inner);
-            }
-            Focus::Stage => {
-                let popup = centered(area, 30, Stage::ALL.len() as u16 + 2);
-                let inner = boxed(frame, popup, "Move to stage", theme);
-                let current = self.selected().map(|r| r.stage);
-                let lines: Vec<Line> = Stage::ALL
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        let mark = if Some(*s) == current { " (now)" } else { "" };
-                        let line = Line::from(format!("{} {s}{mark}", i + 1));
-                        if i == self.picked { line.patch_style(theme.selected()) } else { line }
-                    })
-                    .collect();
-                frame.render_widget(Paragraph::new(lines), inner);
-            }
-            _ => {}
+    fn draw_popup(&self, frame: &mut Frame, area: Rect, env: &Env) {
+        match &self.popup {
+            Some(InboxPopup::Template { send, .. }) => send.draw(frame, area, env.theme),
+            Some(InboxPopup::Stage { picker, .. }) => picker.draw(frame, area, env.theme),
+            Some(InboxPopup::TakeOver { confirm, .. }) => confirm.draw(frame, area, env.theme),
+            None => {}
         }
     }
 }
@@ -657,6 +702,25 @@ fn chat_lines<'a>(messages: &[ChatMessage], width: usize, want: usize, env: &Env
 
 impl Pane for Inbox {
     fn keys(&self) -> Vec<KeyHint> {
+        match &self.popup {
+            Some(InboxPopup::Template { .. }) => {
+                return vec![
+                    hint("j/k Enter", "choose a template"),
+                    hint("Tab Enter", "next parameter; on the last: preview"),
+                    hint("y", "send what the preview shows"),
+                    hint("Esc", "back a step / close"),
+                ];
+            }
+            Some(InboxPopup::Stage { .. }) => {
+                return vec![
+                    hint("j/k", "choose a stage"),
+                    hint("1-5 Enter", "move to that stage"),
+                    hint("Esc", "close"),
+                ];
+            }
+            Some(InboxPopup::TakeOver { .. }) => return vec![hint("y", "take it over"), hint("n Esc", "leave it")],
+            None => {}
+        }
         match self.focus {
             Focus::List => vec![
                 hint("j/k ↑/↓", "next / previous conversation"),
@@ -690,29 +754,22 @@ impl Pane for Inbox {
                 hint("Esc", "stop typing"),
                 hint("Tab", "back to the list"),
             ],
-            Focus::Templates => {
-                vec![hint("j/k", "choose a template"), hint("Enter", "send it"), hint("Esc", "close")]
-            }
-            Focus::Stage => vec![
-                hint("j/k", "choose a stage"),
-                hint("1-5", "move to that stage"),
-                hint("Enter", "move"),
-                hint("Esc", "close"),
-            ],
         }
     }
 
-    fn captures_text(&self) -> bool {
-        self.focus == Focus::Composer
+    fn captures_keys(&self) -> bool {
+        self.focus == Focus::Composer || self.popup.is_some()
     }
 
     fn handle_key(&mut self, key: KeyEvent, env: &Env, queue: &mut Queue) -> bool {
+        if self.popup.is_some() {
+            self.popup_key(key, queue);
+            return true;
+        }
         match self.focus {
             Focus::List => self.list_key(key, env, queue),
             Focus::Chat => self.chat_key(key, env, queue),
             Focus::Composer => self.composer_key(key, env, queue),
-            Focus::Templates => self.templates_key(key, queue),
-            Focus::Stage => self.stage_key(key, queue),
         }
     }
 
@@ -755,19 +812,27 @@ impl Pane for Inbox {
                     chat.loading_older = false;
                 }
             }
-            Update::Sent { .. } => self.unconfirmed = None,
+            Update::Sent { contact } => {
+                if self.unconfirmed.as_ref().is_some_and(|(c, _)| c == contact) {
+                    self.unconfirmed = None;
+                }
+            }
             Update::Failed { what: "send", .. } => {
-                if let Some(text) = self.unconfirmed.take()
-                    && self.composer.is_blank()
-                {
-                    self.composer.set_text(&text);
-                    self.focus = Focus::Composer;
+                if let Some((contact, text)) = self.unconfirmed.take() {
+                    let open = self.chat.as_ref().is_some_and(|c| c.contact == contact);
+                    if open && self.composer.is_blank() {
+                        self.composer.set_text(&text);
+                        self.focus = Focus::Composer;
+                    } else if !open {
+                        self.drafts.entry(contact).or_insert(text);
+                    }
                 }
             }
             Update::Failed { what: "conversations", .. } => self.loading = false,
             Update::Templates(templates) => {
-                self.templates = templates.clone();
-                self.picked = step(self.picked, 0, templates.len());
+                if let Some(InboxPopup::Template { send, .. }) = self.popup.as_mut() {
+                    send.set_templates(templates);
+                }
             }
             Update::Edited(Some(text)) => {
                 self.composer.set_text(text.trim_end_matches('\n'));
@@ -805,7 +870,7 @@ impl Pane for Inbox {
         ]
     }
 
-    fn run_command(&mut self, name: &str, arg: &str, _env: &Env, queue: &mut Queue) -> bool {
+    fn run_command(&mut self, name: &str, arg: &str, env: &Env, queue: &mut Queue) -> bool {
         let contact = self.selected().map(|r| r.contact);
         match (name, contact) {
             ("filter", _) => {
@@ -818,7 +883,7 @@ impl Pane for Inbox {
                 self.reload(queue);
             }
             ("read", Some(contact)) => queue.load(Request::MarkRead(contact)),
-            ("assign", Some(contact)) => queue.load(Request::AssignToMe(contact)),
+            ("assign", Some(_)) => self.assign_to_me(env, queue),
             ("stage", Some(contact)) => match arg.parse::<Stage>() {
                 Ok(stage) => queue.load(Request::SetStage { contact, stage }),
                 Err(e) => queue.push(Intent::Notify(e.to_string())),
@@ -847,7 +912,7 @@ impl Pane for Inbox {
             self.draw_list(frame, list, env);
             self.draw_chat(frame, chat, env);
         }
-        self.draw_picker(frame, area, env);
+        self.draw_popup(frame, area, env);
     }
 }
 
@@ -855,10 +920,11 @@ impl Pane for Inbox {
 mod tests {
     use chrono::Duration;
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-    use wacrm_core::{ContactId, Stage};
+    use wacrm_core::{ContactId, Stage, UserId};
 
     use super::*;
     use crate::fixtures::{ch, chat, conversation, conversations, env, key, live, loads};
+    use crate::view::TemplateRow;
 
     fn loaded() -> (Inbox, Queue) {
         let mut inbox = Inbox::default();
@@ -962,18 +1028,62 @@ mod tests {
     fn a_closed_window_leads_to_the_template_picker() {
         let (mut inbox, mut queue) = loaded();
         keys(&mut inbox, &mut queue, &[ch('j'), ch('j')]);
+        // Enter starts a draft, whatever the window: typed letters (`t`!) are text, never keys.
+        keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]);
+        assert_eq!(inbox.focus(), Focus::Composer);
+        assert!(keys(&mut inbox, &mut queue, &[ch('t'), ch('a'), ch('t')]).is_empty());
+        assert_eq!(inbox.composer_text(), "tat");
+        // Sending with the window closed opens the template form instead, keeping the draft.
         assert_eq!(keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]), vec![Request::Templates]);
-        assert_eq!(inbox.focus(), Focus::Templates);
-        let template = TemplateRow { name: "order_update".into(), language: "en_US".into(), preview: "Hi".into() };
+        assert_eq!(inbox.composer_text(), "tat");
+        let template =
+            TemplateRow { name: "order_update".into(), language: "en_US".into(), preview: "Hi {{1}}".into() };
         inbox.apply(&Update::Templates(vec![template]), &env(), &mut queue);
+        // Pick, two Enters on a blank parameter, a digit: nothing is sent.
+        let stray = [key(KeyCode::Enter), key(KeyCode::Enter), key(KeyCode::Enter), ch('1')];
+        assert!(keys(&mut inbox, &mut queue, &stray).is_empty());
+        let filled = [key(KeyCode::Backspace), ch('M'), ch('o'), key(KeyCode::Enter)];
+        assert!(keys(&mut inbox, &mut queue, &filled).is_empty(), "the preview waits for y");
         assert_eq!(
-            keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]),
+            keys(&mut inbox, &mut queue, &[ch('y')]),
             vec![Request::SendTemplate {
                 contact: ContactId(3),
                 name: "order_update".into(),
-                language: "en_US".into()
+                language: "en_US".into(),
+                params: vec!["Mo".into()],
             }]
         );
+    }
+
+    #[test]
+    fn each_chat_keeps_its_own_draft() {
+        let (mut inbox, mut queue) = loaded();
+        keys(&mut inbox, &mut queue, &[key(KeyCode::Enter), ch('f'), ch('o'), ch('r'), ch(' '), ch('A')]);
+        keys(&mut inbox, &mut queue, &[key(KeyCode::Esc), key(KeyCode::Esc), ch('j')]);
+        assert_eq!(inbox.composer_text(), "", "the next chat does not inherit the draft");
+        keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]);
+        assert_eq!(keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]), Vec::new(), "a blank draft sends nothing");
+        keys(&mut inbox, &mut queue, &[key(KeyCode::Esc), key(KeyCode::Esc), ch('k')]);
+        assert_eq!(inbox.composer_text(), "for A");
+        assert_eq!(inbox.drafts(), BTreeMap::from([(ContactId(1), "for A".to_string())]));
+        assert_eq!(inbox.draft_names().len(), 1);
+    }
+
+    #[test]
+    fn taking_over_another_agents_conversation_asks_first() {
+        let (mut inbox, mut queue) = loaded();
+        let theirs = ConversationRow {
+            assigned: Some("Bo Agent".into()),
+            assigned_id: Some(UserId(9)),
+            ..conversation(1, "Ana", 0)
+        };
+        inbox.apply(&Update::Conversation(theirs), &env(), &mut queue);
+        queue.drain();
+        assert!(keys(&mut inbox, &mut queue, &[ch('a')]).is_empty());
+        assert!(inbox.captures_keys(), "the confirmation has every key");
+        assert!(keys(&mut inbox, &mut queue, &[key(KeyCode::Enter), ch('2')]).is_empty());
+        assert_eq!(keys(&mut inbox, &mut queue, &[ch('y')]), vec![Request::AssignToMe(ContactId(1))]);
+        assert!(!inbox.captures_keys());
     }
 
     #[test]

@@ -54,8 +54,8 @@ pub trait Pane {
     /// Every key this pane understands in its current mode, for `?`.
     fn keys(&self) -> Vec<KeyHint>;
 
-    /// True while a text field has focus: typed characters (even `q`, `1`, `?`) go to the pane.
-    fn captures_text(&self) -> bool {
+    /// True while a text field or a popup has focus: every key (even `q`, `1`, `?`) goes to the pane.
+    fn captures_keys(&self) -> bool {
         false
     }
 

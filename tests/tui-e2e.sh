@@ -84,8 +84,26 @@ grep '^ready ' "$work/stack.out"
 
 step "log in as the demo agent and open the TUI"
 WACRM_PASSWORD=demo-password "$bin/wacrm" --business demo@wacrm.test login --email ana@wacrm.test </dev/null
-tmux new-session -d -s "$session" -x 160 -y 45 \
-  "env DATABASE_URL='$DATABASE_URL' WACRM_CONFIG='$WACRM_CONFIG' WACRM_TUI_LOG='$WACRM_TUI_LOG' NO_COLOR=1 '$bin/wacrm' tui"
+# A scripted $EDITOR: appends to whatever the composer handed it, as a person would.
+cat >"$work/editor.sh" <<'SH'
+#!/bin/sh
+printf '%s' "$(cat "$1") + from the editor" >"$1"
+SH
+chmod +x "$work/editor.sh"
+open_tui() {
+  tmux new-session -d -s "$session" -x "${1:-160}" -y "${2:-45}" \
+    "env DATABASE_URL='$DATABASE_URL' WACRM_CONFIG='$WACRM_CONFIG' WACRM_TUI_LOG='$WACRM_TUI_LOG' NO_COLOR=1 \
+      EDITOR='$work/editor.sh' WACRM_TUI_DRAFTS='$work/drafts.json' '$bin/wacrm' tui"
+}
+# Fails when the screen shows the extended regex $1.
+never_shows() {
+  if tmux capture-pane -p -t "$session" | grep -Eq -- "$1"; then
+    echo "FAILED: the screen shows /$1/" >&2
+    return 1
+  fi
+  echo "not shown: $1"
+}
+open_tui
 wait_for '● live'
 wait_for 'Demo Coffee Roasters · Ana Agent'
 
@@ -117,7 +135,54 @@ wait_for "e2e reply $stamp .* [0-9]{2}:[0-9]{2} ✓✓│" 20
 tmux capture-pane -p -t "$session" | sed -n '2,12p'
 
 
+step "Ctrl-E: the draft goes to \$EDITOR and comes back; the TUI keeps running"
+tmux send-keys -t "$session" -l "draft $stamp"
+tmux send-keys -t "$session" C-e
+wait_for "draft $stamp \+ from the editor"
+wait_for '● live'
+tmux send-keys -t "$session" Enter
+wait_for "draft $stamp \+ from the editor .* [0-9]{2}:[0-9]{2} ✓"
+
+step "a draft belongs to its conversation"
+tmux send-keys -t "$session" -l "for Erin only $stamp"
+tmux send-keys -t "$session" Escape Escape j
+wait_for "window closed: templates only"
+never_shows "for Erin only"
+
+step "typing in a closed-window chat is only text; the template goes through a form, a preview and y"
+tmux send-keys -t "$session" i
+tmux send-keys -t "$session" -l "that thing"
+wait_for "│that thing"
+never_shows "Send a template"
+tmux send-keys -t "$session" Enter
+wait_for "Send a template · 1/3 pick"
+wait_for "order_update"
+tmux send-keys -t "$session" Enter Enter
+wait_for "order_update · 2/3 parameters"
+wait_for "{{1}} is empty|\{\{1\}\} is empty|is empty"
+tmux send-keys -t "$session" -l "Pat"
+tmux send-keys -t "$session" Tab
+tmux send-keys -t "$session" -l "A-$stamp"
+tmux send-keys -t "$session" Enter
+wait_for "Hi Pat, your order A-$stamp is on its way!"
+tmux send-keys -t "$session" Enter 1
+wait_for "order_update · 3/3 preview"
+tmux send-keys -t "$session" y
+wait_for "Hi Pat, your order A-$stamp is on its way! .*✓"
+
+step "quit warns about the drafts; they come back after a restart"
+tmux send-keys -t "$session" Escape Escape q
+wait_for "2 unsent drafts"
+tmux send-keys -t "$session" y
+for _ in $(seq 25); do tmux has-session -t "$session" 2>/dev/null || break; sleep 0.2; done
+grep -q "for Erin only $stamp" "$work/drafts.json"
+open_tui
+wait_for '● live'
+wait_for "Erin Endtoend"
+tmux send-keys -t "$session" g
+wait_for "│for Erin only $stamp"
+
 step "quit"
-tmux send-keys -t "$session" q
+tmux send-keys -t "$session" q y
 sleep 0.5
 echo "PASS: tui-e2e"

@@ -45,6 +45,9 @@ enum Command {
     /// 1 Inbox: conversations, chat history, replies.
     #[command(subcommand)]
     Inbox(cmd::inbox::Command),
+    /// Canned replies for the inbox: `/shortcut` in the TUI's composer.
+    #[command(subcommand)]
+    Canned(cmd::canned::Command),
     /// 2 Contacts: create, edit, tag, search, import, export.
     #[command(subcommand)]
     Contacts(cmd::contacts::Command),
@@ -152,6 +155,7 @@ async fn run(cli: Cli, format: Format) -> anyhow::Result<()> {
     let ctx = Context::new(&overrides, Output::new(format))?;
     match cli.command {
         Command::Inbox(c) => cmd::inbox::run(&ctx, c).await,
+        Command::Canned(c) => cmd::canned::run(&ctx, c).await,
         Command::Contacts(c) => cmd::contacts::run(&ctx, c).await,
         Command::Pipeline(c) => cmd::pipeline::run(&ctx, c).await,
         Command::Automation(c) => planned::not_built("automation", &verb(&c)),

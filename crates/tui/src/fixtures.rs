@@ -8,7 +8,7 @@ use wacrm_core::events::Event;
 use wacrm_core::{BusinessId, ContactId, Direction, MessageId, MessageStatus, Stage, UserId};
 
 use crate::app::App;
-use crate::intent::{Intent, Request, Update};
+use crate::intent::{ConversationFilter, Intent, Request, Update};
 use crate::panes::Env;
 use crate::theme::Theme;
 use crate::view::{
@@ -69,6 +69,8 @@ pub fn conversation(id: i32, name: &str, minutes_ago: i64) -> ConversationRow {
         last_inbound_at: Some(now() - Duration::minutes(minutes_ago)),
         assigned: None,
         assigned_id: None,
+        resolved: false,
+        snoozed_until: None,
     }
 }
 
@@ -106,6 +108,7 @@ pub fn message(id: i32, direction: Direction, body: &str, status: MessageStatus,
         at: now() - Duration::minutes(minutes_ago),
         error: None,
         sender: None,
+        note: false,
     }
 }
 
@@ -205,7 +208,12 @@ pub fn loaded_app() -> App {
     });
     app.apply(Update::Db(DbState::Live));
     app.apply(Update::UnreadTotal { count: 2 });
-    app.apply(Update::Conversations { page: ConversationPage { rows: conversations(), next: None }, appended: false });
+    app.apply(Update::Conversations {
+        page: ConversationPage { rows: conversations(), next: None },
+        appended: false,
+        filter: ConversationFilter::All,
+        search: None,
+    });
     app.apply(Update::Chat { contact: ContactId(1), messages: chat(), older: None });
     app
 }

@@ -5,11 +5,12 @@
 use std::path::PathBuf;
 
 use wacrm_core::events::Event;
-use wacrm_core::{ContactId, Stage};
+use wacrm_core::inbox::workflow::SnoozeUntil;
+use wacrm_core::{ContactId, Stage, UserId};
 
 use crate::view::{
-    BillingView, ChatMessage, Column, ContactRow, ConversationCursor, ConversationPage, ConversationRow, DbState,
-    HistoryRow, TemplateRow,
+    BillingView, CannedRow, ChatMessage, Column, ContactRow, ConversationCursor, ConversationPage, ConversationRow,
+    DbState, HistoryRow, Teammate, TemplateRow,
 };
 
 /// The tabs, in the seed's order (keys 1–8).
@@ -63,16 +64,23 @@ pub enum ConversationFilter {
     Unread,
     Mine,
     Unassigned,
+    Snoozed,
+    Resolved,
 }
 
 impl ConversationFilter {
+    pub const ALL: [ConversationFilter; 6] = [
+        ConversationFilter::All,
+        ConversationFilter::Unread,
+        ConversationFilter::Mine,
+        ConversationFilter::Unassigned,
+        ConversationFilter::Snoozed,
+        ConversationFilter::Resolved,
+    ];
+
     pub fn next(self) -> ConversationFilter {
-        match self {
-            ConversationFilter::All => ConversationFilter::Unread,
-            ConversationFilter::Unread => ConversationFilter::Mine,
-            ConversationFilter::Mine => ConversationFilter::Unassigned,
-            ConversationFilter::Unassigned => ConversationFilter::All,
-        }
+        let at = ConversationFilter::ALL.iter().position(|f| *f == self).unwrap_or(0);
+        ConversationFilter::ALL[(at + 1) % ConversationFilter::ALL.len()]
     }
 
     pub fn label(self) -> &'static str {
@@ -81,7 +89,13 @@ impl ConversationFilter {
             ConversationFilter::Unread => "unread",
             ConversationFilter::Mine => "mine",
             ConversationFilter::Unassigned => "unassigned",
+            ConversationFilter::Snoozed => "snoozed",
+            ConversationFilter::Resolved => "resolved",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<ConversationFilter> {
+        ConversationFilter::ALL.into_iter().find(|f| f.label().eq_ignore_ascii_case(text.trim()))
     }
 }
 
@@ -163,6 +177,25 @@ pub enum Request {
     },
     MarkRead(ContactId),
     AssignToMe(ContactId),
+    Assign {
+        contact: ContactId,
+        user: UserId,
+    },
+    Unassign(ContactId),
+    Resolve(ContactId),
+    /// Reopens a resolved or snoozed conversation.
+    Reopen(ContactId),
+    Snooze {
+        contact: ContactId,
+        until: SnoozeUntil,
+    },
+    AddNote {
+        contact: ContactId,
+        body: String,
+    },
+    /// Who conversations can be assigned to.
+    Teammates,
+    Canned,
     SetStage {
         contact: ContactId,
         stage: Stage,
@@ -233,9 +266,12 @@ pub enum Update {
     UnreadTotal {
         count: i64,
     },
+    /// A page of the list for this filter and search (a late answer to an earlier filter is dropped).
     Conversations {
         page: ConversationPage,
         appended: bool,
+        filter: ConversationFilter,
+        search: Option<String>,
     },
     Conversation(ConversationRow),
     /// A chat's newest messages; `older` is the cursor of the page before them, if any.
@@ -254,6 +290,11 @@ pub enum Update {
         contact: ContactId,
     },
     Templates(Vec<TemplateRow>),
+    Teammates(Vec<Teammate>),
+    Canned(Vec<CannedRow>),
+    NoteAdded {
+        contact: ContactId,
+    },
     Contacts {
         rows: Vec<ContactRow>,
         next: Option<String>,

@@ -7,7 +7,7 @@ use wacrm_core::{ContactId, Stage};
 
 use crate::fixtures::*;
 use crate::intent::{ConversationFilter, Intent, Request, Tab, Update};
-use crate::view::DbState;
+use crate::view::{ChatMessage, ConversationPage, DbState};
 
 fn press(app: &mut crate::app::App, keys: &[crossterm::event::KeyEvent]) -> Vec<Intent> {
     keys.iter().flat_map(|k| app.handle_key(*k)).collect()
@@ -45,6 +45,30 @@ fn inbox_template_form_and_preview() {
     let intents = press(&mut app, &[key(KeyCode::Enter), ch('4'), ch('4'), ch('1'), ch('1'), key(KeyCode::Enter)]);
     assert!(loads(&intents).is_empty());
     assert_snapshot!("inbox_template_preview", render(&app, 120, 30));
+}
+
+#[test]
+fn inbox_notes_resolved_and_snoozed() {
+    let mut app = loaded_app();
+    let mut rows = conversations();
+    rows[1].resolved = true;
+    rows[2].snoozed_until = Some(now() + chrono::Duration::hours(21));
+    app.apply(Update::Conversations {
+        page: ConversationPage { rows, next: None },
+        appended: false,
+        filter: ConversationFilter::All,
+        search: None,
+    });
+    let mut messages = chat();
+    let note = ChatMessage {
+        body: "Called her: wants the 1 kg bag, refund the 250 g one".into(),
+        sender: Some("Ana Agent".into()),
+        note: true,
+        ..message(-1, wacrm_core::Direction::Out, "", wacrm_core::MessageStatus::Sent, 2)
+    };
+    messages.push(note);
+    app.apply(Update::Chat { contact: ContactId(1), messages, older: None });
+    assert_snapshot!(render(&app, 120, 30));
 }
 
 #[test]

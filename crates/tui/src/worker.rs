@@ -9,15 +9,17 @@ use wacrm_core::billing;
 use wacrm_core::contacts::import::{ImportOptions, import};
 use wacrm_core::contacts::{self, Contact, ContactChanges, ContactFilter, FileFormat, NewContact, Sort};
 use wacrm_core::db::Pool;
-use wacrm_core::inbox::conversations::{self as inbox, Assignee, Conversation, Filter};
+use wacrm_core::inbox::conversations::{self as inbox, Assignee, Conversation, Filter, Resolution};
 use wacrm_core::inbox::send::{self, Compose, Outgoing, Sender, TemplateCategory};
-use wacrm_core::{ContactId, Error, MessageStatus, Scope};
+use wacrm_core::inbox::workflow;
+use wacrm_core::inbox::{canned, notes};
+use wacrm_core::{ContactId, Direction, Error, MessageId, MessageStatus, Scope};
 use wacrm_core::{pipeline, templates};
 
 use crate::intent::{ContactDraft, ContactQuery, ContactSort, ConversationFilter, Request, Update};
 use crate::view::{
-    BillingView, Card, ChatMessage, Column, ContactRow, ConversationPage, ConversationRow, DbState, HistoryRow,
-    TemplateRow,
+    BillingView, CannedRow, Card, ChatMessage, Column, ContactRow, ConversationPage, ConversationRow, DbState,
+    HistoryRow, Teammate, TemplateRow,
 };
 
 /// The seed's templates carry no language; Meta needs one, so the picker sends this one.
@@ -69,15 +71,20 @@ impl Worker {
                 Update::Identity { user: who.label(), business: who.business_name, user_id: who.user }
             }
             Request::UnreadTotal => Update::UnreadTotal { count: inbox::unread_total(pool, scope).await? },
-            Request::Conversations { filter, search, after } => {
+            Request::Conversations { filter: shown, search, after } => {
                 let filter = Filter {
-                    unread_only: filter == ConversationFilter::Unread,
-                    assignee: match filter {
+                    unread_only: shown == ConversationFilter::Unread,
+                    assignee: match shown {
                         ConversationFilter::Mine => Assignee::Me,
                         ConversationFilter::Unassigned => Assignee::Unassigned,
                         _ => Assignee::Anyone,
                     },
-                    search,
+                    resolution: match shown {
+                        ConversationFilter::Snoozed => Some(Resolution::Snoozed),
+                        ConversationFilter::Resolved => Some(Resolution::Resolved),
+                        _ => None,
+                    },
+                    search: search.clone(),
                     ..Filter::default()
                 };
                 let page = inbox::list(pool, scope, &filter, after, CONVERSATION_PAGE).await?;
@@ -87,6 +94,8 @@ impl Worker {
                         next: page.next,
                     },
                     appended: after.is_some(),
+                    filter: shown,
+                    search,
                 }
             }
             Request::Conversation(contact) => {
@@ -94,7 +103,14 @@ impl Worker {
             }
             Request::Chat(contact) => {
                 let page = inbox::history(pool, scope, contact, None, CHAT_PAGE).await?;
-                Update::Chat { contact, messages: page.items.into_iter().map(chat_message).collect(), older: page.next }
+                let mut messages: Vec<ChatMessage> = page.items.into_iter().map(chat_message).collect();
+                // The notes among the loaded messages (all of them once the chat's start is loaded).
+                let since = if page.next.is_some() { messages.first().map(|m| m.at) } else { None };
+                let notes = notes::list(pool, scope, contact, CHAT_PAGE).await?;
+                messages
+                    .extend(notes.into_iter().filter(|n| since.is_none_or(|at| n.created_at >= at)).map(note_entry));
+                messages.sort_by_key(|m| m.at);
+                Update::Chat { contact, messages, older: page.next }
             }
             Request::OlderChat { contact, before } => {
                 let page = inbox::history(pool, scope, contact, Some(before), CHAT_PAGE).await?;
@@ -130,6 +146,35 @@ impl Worker {
             Request::MarkRead(contact) => Update::Conversation(conversation_row(
                 inbox::mark_read(pool, scope, contact, Some(&self.sender.client)).await?,
             )),
+            Request::Assign { contact, user } => {
+                Update::Conversation(conversation_row(inbox::assign(pool, scope, contact, user).await?))
+            }
+            Request::Unassign(contact) => {
+                Update::Conversation(conversation_row(inbox::unassign(pool, scope, contact).await?))
+            }
+            Request::Resolve(contact) => {
+                Update::Conversation(conversation_row(inbox::resolve(pool, scope, contact).await?))
+            }
+            Request::Reopen(contact) => {
+                Update::Conversation(conversation_row(inbox::reopen(pool, scope, contact).await?))
+            }
+            Request::Snooze { contact, until } => {
+                Update::Conversation(conversation_row(workflow::snooze(pool, scope, contact, until).await?))
+            }
+            Request::AddNote { contact, body } => {
+                notes::add(pool, scope, contact, &body).await?;
+                Update::NoteAdded { contact }
+            }
+            Request::Teammates => Update::Teammates(
+                auth::teammates(pool, scope).await?.into_iter().map(|t| Teammate { id: t.id, name: t.name }).collect(),
+            ),
+            Request::Canned => Update::Canned(
+                canned::list(pool, scope)
+                    .await?
+                    .into_iter()
+                    .map(|c| CannedRow { shortcut: c.shortcut.to_string(), body: c.body, fields: c.fields })
+                    .collect(),
+            ),
             Request::AssignToMe(contact) => {
                 let me = scope.user().ok_or_else(|| {
                     Error::invalid("nobody is logged in to assign to", "run `wacrm login`, then open the TUI again")
@@ -300,7 +345,13 @@ fn request_name(request: &Request) -> &'static str {
         Request::Chat(_) | Request::OlderChat { .. } => "chat",
         Request::Send { .. } | Request::SendTemplate { .. } => "send",
         Request::MarkRead(_) => "mark read",
-        Request::AssignToMe(_) => "assign",
+        Request::AssignToMe(_) | Request::Assign { .. } | Request::Unassign(_) => "assign",
+        Request::Resolve(_) => "resolve",
+        Request::Reopen(_) => "reopen",
+        Request::Snooze { .. } => "snooze",
+        Request::AddNote { .. } => "note",
+        Request::Teammates => "teammates",
+        Request::Canned => "canned replies",
         Request::SetStage { .. } => "stage",
         Request::Templates => "templates",
         Request::Contacts { .. } => "contacts",
@@ -333,6 +384,21 @@ fn conversation_row(c: Conversation) -> ConversationRow {
         last_inbound_at: c.last_inbound_at,
         assigned: c.assigned_to,
         assigned_id: c.assigned_user_id,
+        resolved: c.resolved_at.is_some(),
+        snoozed_until: c.snoozed_until,
+    }
+}
+
+fn note_entry(n: notes::Note) -> ChatMessage {
+    ChatMessage {
+        id: MessageId(-n.id),
+        direction: Direction::Out,
+        body: n.body,
+        status: MessageStatus::Sent,
+        at: n.created_at,
+        error: None,
+        sender: n.author,
+        note: true,
     }
 }
 
@@ -356,6 +422,7 @@ fn chat_message(m: inbox::ChatMessage) -> ChatMessage {
         at: m.sent_at,
         error,
         sender: m.sender_name,
+        note: false,
     }
 }
 

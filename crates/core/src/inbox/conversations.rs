@@ -87,11 +87,24 @@ pub enum Assignee {
     User(UserId),
 }
 
-/// Open (not resolved) or resolved conversations.
+/// Where a conversation stands in the workflow. Snoozed is read at query time (see
+/// [`crate::inbox::workflow::snooze`]): a snooze whose time passed, or that the customer answered, is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {
+    /// Neither resolved nor snoozed.
     Open,
     Resolved,
+    Snoozed,
+}
+
+impl Resolution {
+    fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Open => "open",
+            Resolution::Resolved => "resolved",
+            Resolution::Snoozed => "snoozed",
+        }
+    }
 }
 
 /// Filters of the conversation list; the default shows every conversation.
@@ -133,6 +146,8 @@ pub struct Conversation {
     /// Seconds until the window closes; 0 when it is closed.
     pub window_seconds_left: i64,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// When a snoozed conversation comes back (`None` unless it is snoozed now).
+    pub snoozed_until: Option<DateTime<Utc>>,
 }
 
 /// `%…%` for `LIKE`, with the user's own `%`, `_` and `\` taken literally.
@@ -195,7 +210,7 @@ pub async fn list(
             tag,
             unassigned,
             assignee,
-            resolved: filter.resolution.map(|r| r == Resolution::Resolved),
+            resolution: filter.resolution,
             closing_secs,
             search: search.as_deref(),
             limit: limit + 1,
@@ -230,7 +245,7 @@ struct Query<'a> {
     tag: Option<&'a str>,
     unassigned: bool,
     assignee: Option<UserId>,
-    resolved: Option<bool>,
+    resolution: Option<Resolution>,
     closing_secs: Option<f64>,
     search: Option<&'a str>,
     limit: i64,
@@ -251,7 +266,9 @@ async fn fetch(pool: &PgPool, scope: &Scope, q: Query<'_>) -> Result<Vec<Convers
                   c.last_inbound_at, c.last_inbound_at + INTERVAL '24 hours' AS window_open_until,
                   GREATEST(0, floor(EXTRACT(EPOCH FROM c.last_inbound_at + INTERVAL '24 hours' - NOW())))::int8
                       AS "window_seconds_left!",
-                  c.resolved_at
+                  c.resolved_at,
+                  CASE WHEN c.snoozed_until > NOW() AND (c.last_inbound_at IS NULL OR c.last_inbound_at <= c.snoozed_at)
+                       THEN c.snoozed_until END AS snoozed_until
            FROM contacts c
            LEFT JOIN messages m ON m.business_id = c.business_id AND m.id = c.last_message_id
            LEFT JOIN users u ON u.business_id = c.business_id AND u.id = c.assigned_user_id
@@ -265,7 +282,11 @@ async fn fetch(pool: &PgPool, scope: &Scope, q: Query<'_>) -> Result<Vec<Convers
                      WHERE t.business_id = $1 AND t.contact_id = c.id AND lower(t.tag) = lower($7)))
              AND (NOT $8::bool OR c.assigned_user_id IS NULL)
              AND ($9::int IS NULL OR c.assigned_user_id = $9)
-             AND ($10::bool IS NULL OR (c.resolved_at IS NOT NULL) = $10)
+             AND ($10::text IS NULL OR $10 = CASE
+                     WHEN c.resolved_at IS NOT NULL THEN 'resolved'
+                     WHEN c.snoozed_until > NOW() AND (c.last_inbound_at IS NULL OR c.last_inbound_at <= c.snoozed_at)
+                          THEN 'snoozed'
+                     ELSE 'open' END)
              AND ($11::float8 IS NULL OR (c.last_inbound_at > NOW() - INTERVAL '24 hours'
                   AND c.last_inbound_at <= NOW() - INTERVAL '24 hours' + make_interval(secs => $11)))
              AND ($12::text IS NULL
@@ -283,7 +304,7 @@ async fn fetch(pool: &PgPool, scope: &Scope, q: Query<'_>) -> Result<Vec<Convers
         q.tag,
         q.unassigned,
         q.assignee.map(|u| u.0),
-        q.resolved,
+        q.resolution.map(Resolution::as_str),
         q.closing_secs,
         q.search,
         q.limit
@@ -310,6 +331,7 @@ async fn fetch(pool: &PgPool, scope: &Scope, q: Query<'_>) -> Result<Vec<Convers
             window_open_until: r.window_open_until,
             window_seconds_left: r.window_seconds_left,
             resolved_at: r.resolved_at,
+            snoozed_until: r.snoozed_until,
         })
         .collect())
 }
@@ -405,7 +427,7 @@ pub async fn find_contact(pool: &PgPool, scope: &Scope, reference: &str) -> Resu
 }
 
 /// Records a conversation change in the outbox (the terminal's live inbox follows these).
-async fn announce(
+pub(crate) async fn announce(
     conn: &mut PgConnection,
     scope: &Scope,
     contact: ContactId,
@@ -490,7 +512,7 @@ pub async fn unread_total(pool: &PgPool, scope: &Scope) -> Result<i64> {
 }
 
 /// A contact without messages has no conversation to act on (and another business's has none either).
-fn no_conversation(contact: ContactId) -> Error {
+pub(crate) fn no_conversation(contact: ContactId) -> Error {
     Error::not_found(format!("conversation with contact {contact}"))
 }
 
@@ -545,7 +567,9 @@ async fn change_state(pool: &PgPool, scope: &Scope, contact: ContactId, change: 
            SET assigned_user_id = CASE WHEN $3 = 'unassigned' THEN NULL ELSE assigned_user_id END,
                resolved_at = CASE $3 WHEN 'resolved' THEN COALESCE(resolved_at, NOW())
                                      WHEN 'reopened' THEN NULL
-                                     ELSE resolved_at END
+                                     ELSE resolved_at END,
+               snoozed_until = CASE WHEN $3 IN ('resolved', 'reopened') THEN NULL ELSE snoozed_until END,
+               snoozed_at = CASE WHEN $3 IN ('resolved', 'reopened') THEN NULL ELSE snoozed_at END
            WHERE business_id = $1 AND id = $2 AND last_message_at IS NOT NULL"#,
         business.0,
         contact.0,
@@ -571,7 +595,7 @@ pub async fn resolve(pool: &PgPool, scope: &Scope, contact: ContactId) -> Result
     change_state(pool, scope, contact, StateChange::Resolve).await
 }
 
-/// Reopens a resolved conversation.
+/// Reopens a resolved or snoozed conversation.
 pub async fn reopen(pool: &PgPool, scope: &Scope, contact: ContactId) -> Result<Conversation> {
     change_state(pool, scope, contact, StateChange::Reopen).await
 }

@@ -9,3 +9,4 @@ mod inbox;
 mod ingest;
 mod pipeline;
 mod sessions;
+mod workflow;

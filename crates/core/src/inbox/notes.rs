@@ -1,0 +1,101 @@
+//! Private notes on a conversation: written by the team for the team, never sent to the customer,
+//! shown in the chat among the messages.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::auth::{Area, Scope};
+use crate::error::{Error, Result};
+use crate::inbox::conversations::{announce, no_conversation};
+use crate::types::{ContactId, UserId};
+
+/// The longest note (as long as a WhatsApp text).
+pub const MAX_NOTE: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    pub id: i32,
+    pub contact_id: ContactId,
+    pub author_user_id: Option<UserId>,
+    pub author: Option<String>,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn check_body(body: &str) -> Result<&str> {
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(Error::invalid("the note is empty", "write what the team should know"));
+    }
+    if body.chars().count() > MAX_NOTE {
+        return Err(Error::invalid(
+            format!("the note has {} characters", body.chars().count()),
+            format!("keep a note to {MAX_NOTE} characters"),
+        ));
+    }
+    Ok(body)
+}
+
+/// Adds a note to the conversation, by the acting user (none when the business acts as a whole).
+pub async fn add(pool: &PgPool, scope: &Scope, contact: ContactId, body: &str) -> Result<Note> {
+    scope.require(Area::Inbox)?;
+    let body = check_body(body)?;
+    let business = scope.business();
+    let mut tx = pool.begin().await?;
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO conversation_notes (business_id, contact_id, author_user_id, body)
+           SELECT c.business_id, c.id, $3, $4 FROM contacts c
+           WHERE c.business_id = $1 AND c.id = $2 AND c.last_message_at IS NOT NULL
+           RETURNING id"#,
+        business.0,
+        contact.0,
+        scope.user().map(|u| u.0),
+        body
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| no_conversation(contact))?;
+    announce(&mut tx, scope, contact, json!({"action": "noted", "note_id": id})).await?;
+    tx.commit().await?;
+    let mut notes = fetch(pool, scope, contact, Some(id), 1).await?;
+    notes.pop().ok_or_else(|| Error::not_found(format!("note {id}")))
+}
+
+/// The conversation's newest `limit` notes, oldest first.
+pub async fn list(pool: &PgPool, scope: &Scope, contact: ContactId, limit: i64) -> Result<Vec<Note>> {
+    scope.require(Area::Inbox)?;
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM contacts WHERE business_id = $1 AND id = $2) AS "e!""#,
+        scope.business().0,
+        contact.0
+    )
+    .fetch_one(pool)
+    .await?;
+    if !exists {
+        return Err(no_conversation(contact));
+    }
+    fetch(pool, scope, contact, None, limit.clamp(1, 500)).await
+}
+
+async fn fetch(pool: &PgPool, scope: &Scope, contact: ContactId, id: Option<i32>, limit: i64) -> Result<Vec<Note>> {
+    let mut notes = sqlx::query_as!(
+        Note,
+        r#"SELECT n.id, n.contact_id AS "contact_id: ContactId", n.author_user_id AS "author_user_id: UserId",
+                  u.name AS "author?", n.body, n.created_at
+           FROM conversation_notes n
+           LEFT JOIN users u ON u.business_id = n.business_id AND u.id = n.author_user_id
+           WHERE n.business_id = $1 AND n.contact_id = $2 AND ($3::int IS NULL OR n.id = $3)
+           ORDER BY n.created_at DESC, n.id DESC
+           LIMIT $4"#,
+        scope.business().0,
+        contact.0,
+        id,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    notes.reverse();
+    Ok(notes)
+}

@@ -1,0 +1,274 @@
+//! Drawing the Inbox: the conversation list, the chat with its notes, the composer and the popups.
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use wacrm_core::{Direction, MessageStatus};
+
+use super::{CHAT_PAGE_LINES, Focus, Inbox, ROW_LINES};
+use crate::panes::{Env, scroll_to};
+use crate::text::{relative, span_of, spread, wrap};
+use crate::theme::Theme;
+use crate::view::{ChatMessage, ConversationRow};
+use crate::widgets::popup::draw_input;
+
+impl Inbox {
+    pub(super) fn draw_list(&self, frame: &mut Frame, area: Rect, env: &Env) {
+        let theme = env.theme;
+        let more = if self.next.is_some() { "+" } else { "" };
+        let mut title = format!(" Conversations · {}", self.filter.label());
+        if let Some(search) = &self.search {
+            title.push_str(&format!(" · /{search}"));
+        }
+        title.push(' ');
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.focus_border(self.focus == Focus::List))
+            .title(Span::styled(title, theme.bold()))
+            .title_bottom(Line::from(format!(" {}{more} ", self.rows.len())).right_aligned());
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        self.list_area.set(inner);
+        if let Some(error) = &self.list_error {
+            let lines = vec![
+                Line::styled(format!("The {} list could not be loaded:", self.filter.label()), theme.bad()),
+                Line::raw(error.clone()),
+                Line::styled("f tries the next filter; the list reloads when the database answers.", theme.dim()),
+            ];
+            frame.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }), inner);
+            return;
+        }
+        if self.rows.is_empty() {
+            let note = if self.loading || !self.started { "loading…" } else { "No conversations." };
+            frame.render_widget(Paragraph::new(Span::styled(note, theme.dim())), inner);
+            return;
+        }
+        let visible = (inner.height / ROW_LINES) as usize;
+        let offset = scroll_to(self.selected, self.offset.get(), visible);
+        self.offset.set(offset);
+        let width = inner.width as usize;
+        let mut lines = Vec::with_capacity(visible * ROW_LINES as usize);
+        for (i, row) in self.rows.iter().enumerate().skip(offset).take(visible) {
+            let [first, second] = conversation_lines(row, width, env);
+            let style = if i == self.selected { theme.selected() } else { Style::new() };
+            lines.push(first.patch_style(style));
+            lines.push(second.patch_style(style));
+        }
+        if self.loading && offset + visible >= self.rows.len() && lines.len() < inner.height as usize {
+            lines.push(Line::styled("loading more…", theme.dim()));
+        }
+        frame.render_widget(Paragraph::new(lines), inner);
+    }
+
+    pub(super) fn draw_chat(&self, frame: &mut Frame, area: Rect, env: &Env) {
+        let theme = env.theme;
+        let Some(row) = self.selected() else {
+            let block = Block::default().borders(Borders::ALL).border_style(theme.dim());
+            let inner = block.inner(area);
+            frame.render_widget(block, area);
+            frame.render_widget(Paragraph::new(Span::styled("Select a conversation.", theme.dim())), inner);
+            return;
+        };
+        let window = row.window_left(env.now);
+        let composer_lines = self.composer.lines().len().clamp(1, 4) as u16;
+        let [history_area, composer_area] =
+            Layout::vertical([Constraint::Min(3), Constraint::Length(composer_lines + 2)]).areas(area);
+
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.focus_border(self.focus == Focus::Chat))
+            .title(Line::from(vec![
+                Span::styled(format!(" {} ", row.name), theme.bold()),
+                Span::styled(format!("{} ", row.phone), theme.dim()),
+            ]));
+        let inner = block.inner(history_area);
+        frame.render_widget(block, history_area);
+        let [header, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+
+        let mut badges = vec![Span::styled(format!("[{}]", row.stage), theme.accent()), Span::raw("  ")];
+        match &row.assigned {
+            Some(agent) => badges.push(Span::raw(format!("assigned: {agent}"))),
+            None => badges.push(Span::styled("unassigned", theme.dim())),
+        }
+        if row.resolved {
+            badges.push(Span::styled("  ✓ resolved", theme.good()));
+        } else if let Some(until) = row.snoozed_until {
+            badges.push(Span::styled(format!("  z snoozed till {}", relative_future(until, env)), theme.warn()));
+        }
+        badges.push(Span::raw("  ·  "));
+        badges.push(match window {
+            Some(left) => Span::styled(format!("window: {} left", span_of(left)), theme.good()),
+            None => Span::styled("window closed: templates only (t)", theme.warn()),
+        });
+        frame.render_widget(Paragraph::new(Line::from(badges)), header);
+
+        match &self.chat {
+            Some(chat) if chat.contact == row.contact && !chat.messages.is_empty() => {
+                let want = body.height as usize + self.chat_scroll + CHAT_PAGE_LINES;
+                let lines = chat_lines(&chat.messages, body.width as usize, want, env);
+                self.chat_scroll_max.set(lines.len().saturating_sub(body.height as usize));
+                let skip = lines.len().saturating_sub(body.height as usize + self.chat_scroll);
+                let shown: Vec<Line> = lines.into_iter().skip(skip).take(body.height as usize).collect();
+                // The newest message sits just above the composer, as in every chat.
+                let top = body.height.saturating_sub(shown.len() as u16);
+                frame.render_widget(Paragraph::new(shown), Rect { y: body.y + top, height: body.height - top, ..body });
+            }
+            Some(chat) if chat.contact == row.contact && chat.loading => {
+                frame.render_widget(Paragraph::new(Span::styled("loading…", theme.dim())), body);
+            }
+            _ => frame.render_widget(Paragraph::new(Span::styled("No messages yet.", theme.dim())), body),
+        }
+
+        let composing = self.focus == Focus::Composer;
+        let title = if window.is_some() {
+            " Reply · Enter send · Alt-Enter newline · Ctrl-E editor "
+        } else {
+            " Window closed · draft only · Enter: choose a template "
+        };
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.focus_border(composing))
+            .title(Span::styled(title, if composing { theme.bold() } else { theme.dim() }));
+        let inner = block.inner(composer_area);
+        frame.render_widget(block, composer_area);
+        draw_input(frame, inner, &self.composer, composing, "");
+        if self.composer.is_blank() && !composing {
+            let note = if window.is_some() { "i or Enter to reply" } else { "i: write a draft · t: send a template" };
+            frame.render_widget(Paragraph::new(Span::styled(note, theme.dim())), inner);
+        }
+    }
+
+    pub(super) fn draw_popup(&self, frame: &mut Frame, area: Rect, env: &Env) {
+        if let Some(popup) = &self.popup {
+            popup.draw(frame, area, env);
+        }
+    }
+}
+
+/// The two lines of one conversation in the list.
+fn conversation_lines<'a>(row: &ConversationRow, width: usize, env: &Env) -> [Line<'a>; 2] {
+    let theme = env.theme;
+    let unread = row.unread > 0;
+    let when = row.last_at.map(|at| relative(at, env.now, env.offset)).unwrap_or_default();
+    // Resolved and snoozed conversations are marked and dimmed: out of the way, still findable.
+    let (mark, name_style) = match (unread, row.resolved, row.snoozed_until.is_some()) {
+        (true, ..) => (Span::styled("● ", theme.accent()), theme.bold()),
+        (_, true, _) => (Span::styled("✓ ", theme.good()), theme.dim()),
+        (.., true) => (Span::styled("z ", theme.warn()), theme.dim()),
+        _ => (Span::raw("  "), Style::new()),
+    };
+    let first = spread(
+        vec![mark, Span::styled(row.name.clone(), name_style)],
+        vec![
+            Span::styled(format!("[{}]", row.stage), theme.accent()),
+            Span::styled(format!(" {when:>6}"), theme.dim()),
+        ],
+        width,
+    );
+    let mut right = Vec::new();
+    if let Some(until) = row.snoozed_until {
+        right.push(Span::styled(format!("till {} ", relative_future(until, env)), theme.warn()));
+    }
+    if unread {
+        right.push(Span::styled(format!("({})", row.unread), theme.bold()));
+    }
+    if let Some(agent) = &row.assigned {
+        right.push(Span::styled(format!(" @{}", first_name(agent)), theme.dim()));
+    }
+    let mut preview = String::from("  ");
+    if row.last_direction == Some(Direction::Out) {
+        preview.push_str("you: ");
+    }
+    preview.push_str(&row.last_message);
+    let second = spread(vec![Span::styled(preview, theme.dim())], right, width);
+    [first, second]
+}
+
+/// When a snooze ends: the time today, else the weekday and time.
+fn relative_future(at: DateTime<Utc>, env: &Env) -> String {
+    let local = at.with_timezone(&env.offset);
+    if local.date_naive() == env.now.with_timezone(&env.offset).date_naive() {
+        local.format("%H:%M").to_string()
+    } else {
+        local.format("%a %H:%M").to_string()
+    }
+}
+
+fn first_name(name: &str) -> &str {
+    name.split_whitespace().next().unwrap_or(name)
+}
+
+/// The status marks of an outbound message.
+fn marks(status: MessageStatus, theme: Theme) -> Span<'static> {
+    match status {
+        MessageStatus::Pending => Span::styled("…", theme.dim()),
+        MessageStatus::Sent => Span::raw("✓"),
+        MessageStatus::Delivered => Span::raw("✓✓"),
+        MessageStatus::Read => Span::styled("✓✓", theme.read()),
+        MessageStatus::Failed => Span::styled("✗", theme.bad()),
+    }
+}
+
+/// The chat as display lines, oldest first, built from the newest message back until `want` lines
+/// exist (older messages are never laid out).
+fn chat_lines<'a>(messages: &[ChatMessage], width: usize, want: usize, env: &Env) -> Vec<Line<'a>> {
+    let theme = env.theme;
+    let bubble = (width * 3 / 4).max(10);
+    let mut blocks: Vec<Vec<Line<'a>>> = Vec::new();
+    let mut count = 0;
+    let day = |at: DateTime<Utc>| at.with_timezone(&env.offset).date_naive();
+    for (i, m) in messages.iter().enumerate().rev() {
+        let mut lines = Vec::new();
+        let time = m.at.with_timezone(&env.offset).format("%H:%M").to_string();
+        match m.direction {
+            // A private note: in the middle, marked, never mistaken for something the customer saw.
+            _ if m.note => {
+                let by = m.sender.as_deref().map(|s| format!(" · {}", first_name(s))).unwrap_or_default();
+                let head = format!("✎ note{by} {time}: ");
+                for (n, part) in wrap(&format!("{head}{}", m.body), bubble).into_iter().enumerate() {
+                    let lead = if n == 0 { "" } else { "  " };
+                    lines.push(Line::styled(format!("{lead}{part}"), theme.warn()).alignment(Alignment::Center));
+                }
+            }
+            Direction::In => {
+                for (n, part) in wrap(&m.body, bubble.saturating_sub(7)).into_iter().enumerate() {
+                    let lead = if n == 0 { format!("{time}  ") } else { " ".repeat(7) };
+                    lines.push(Line::from(vec![Span::styled(lead, theme.dim()), Span::raw(part)]));
+                }
+            }
+            Direction::Out => {
+                let parts = wrap(&m.body, bubble.saturating_sub(10));
+                let last = parts.len() - 1;
+                for (n, part) in parts.into_iter().enumerate() {
+                    let mut spans = vec![Span::styled(part, theme.bold())];
+                    if n == last {
+                        let by = m.sender.as_deref().map(|s| format!("  {}", first_name(s))).unwrap_or_default();
+                        spans.push(Span::styled(format!("{by}  {time} "), theme.dim()));
+                        spans.push(marks(m.status, theme));
+                    }
+                    lines.push(Line::from(spans).alignment(Alignment::Right));
+                }
+                if m.status == MessageStatus::Failed {
+                    let reason = m.error.as_deref().unwrap_or("no reason given");
+                    for part in wrap(&format!("✗ failed: {reason}"), bubble) {
+                        lines.push(Line::styled(part, theme.bad()).alignment(Alignment::Right));
+                    }
+                }
+            }
+        }
+        let new_day = i == 0 || day(messages[i - 1].at) != day(m.at);
+        if new_day {
+            let label = m.at.with_timezone(&env.offset).format("%a %d %b %Y").to_string();
+            lines.insert(0, Line::styled(format!("── {label} ──"), theme.dim()).alignment(Alignment::Center));
+        }
+        count += lines.len();
+        blocks.push(lines);
+        if count >= want {
+            break;
+        }
+    }
+    blocks.into_iter().rev().flatten().collect()
+}

@@ -19,6 +19,7 @@ use crate::panes::pipeline::Pipeline;
 use crate::panes::planned::Planned;
 use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, hint};
 use crate::popups::confirm::Confirm;
+use crate::popups::log::{Log, LogView};
 use crate::popups::palette::{self, Palette};
 use crate::popups::{Outcome, help};
 use crate::text::spread;
@@ -32,6 +33,7 @@ const GLOBAL_KEYS: &[KeyHint] = &[
     hint("?", "this help"),
     hint(":", "command palette"),
     hint("/", "search in this dashboard"),
+    hint("L", "messages: every notice and error so far"),
     hint("mouse", "click tabs and rows, scroll lists"),
     hint("q Ctrl-C", "quit"),
 ];
@@ -47,6 +49,7 @@ const GLOBAL_COMMANDS: &[PaletteCommand] = &[
     command("billing", None, "8 Billing"),
     command("search", Some("TEXT"), "search in this dashboard"),
     command("help", None, "list the keys of this dashboard"),
+    command("log", None, "every notice and error so far"),
     command("quit", None, "leave wacrm tui"),
 ];
 
@@ -55,6 +58,7 @@ enum Popup {
     Help,
     Palette(Palette),
     Search(TextInput),
+    Log(LogView),
     /// Quitting with unsent drafts: they are kept, but the agent is told which.
     Quit(Confirm),
 }
@@ -66,6 +70,8 @@ struct Status {
     db: DbState,
     unread: Option<i64>,
     notice: Option<String>,
+    /// The notice is an error: the status bar points at the log, where it is kept whole.
+    notice_error: bool,
 }
 
 pub struct App {
@@ -80,6 +86,8 @@ pub struct App {
     billing: Billing,
     popup: Option<Popup>,
     status: Status,
+    /// Every notice and error of the session (`L`).
+    log: Log,
     env: Env,
     queue: Queue,
     tab_areas: [Cell<Rect>; 8],
@@ -99,12 +107,14 @@ impl App {
             analytics: Planned::new(Tab::Analytics),
             billing: Billing::default(),
             popup: None,
+            log: Log::default(),
             status: Status {
                 business: "…".into(),
                 user: "…".into(),
                 db: DbState::Connecting,
                 unread: None,
                 notice: None,
+                notice_error: false,
             },
             env: Env { now, offset, theme, me: None },
             queue: Queue::default(),
@@ -210,7 +220,7 @@ impl App {
                         self.pane_mut().activate(&mut queue);
                         self.queue = queue;
                     }
-                    Intent::Notify(message) => self.status.notice = Some(message),
+                    Intent::Notify(message) => self.tell(message, false),
                     Intent::Quit => {
                         self.quit = true;
                         out.push(Intent::Quit);
@@ -258,6 +268,13 @@ impl App {
         self.drain()
     }
 
+    /// Shows `text` in the status bar and keeps it in the log.
+    fn tell(&mut self, text: String, error: bool) {
+        self.log.push(self.env.now, text.clone(), error);
+        self.status.notice = Some(text);
+        self.status.notice_error = error;
+    }
+
     /// Quits, unless drafts are waiting: then asks first, naming them.
     fn request_quit(&mut self) {
         let drafts = self.inbox.draft_names();
@@ -283,6 +300,7 @@ impl App {
             KeyCode::Char('q') => self.request_quit(),
             KeyCode::Char(c @ '1'..='8') => self.queue.push(Intent::SwitchTab(Tab::ALL[c as usize - '1' as usize])),
             KeyCode::Char('?') => self.popup = Some(Popup::Help),
+            KeyCode::Char('L') => self.popup = Some(Popup::Log(LogView::default())),
             KeyCode::Char(':') => self.popup = Some(Popup::Palette(Palette::new())),
             KeyCode::Char('/') => self.popup = Some(Popup::Search(TextInput::single())),
             _ => return false,
@@ -319,6 +337,11 @@ impl App {
                 Outcome::Cancelled => self.popup = None,
                 Outcome::Open => {}
             },
+            Some(Popup::Log(view)) => {
+                if view.handle_key(key, self.log.len()) == Outcome::Cancelled {
+                    self.popup = None;
+                }
+            }
             Some(Popup::Quit(confirm)) => match confirm.handle_key(key) {
                 Outcome::Done(()) => self.queue.push(Intent::Quit),
                 Outcome::Cancelled => self.popup = None,
@@ -342,7 +365,7 @@ impl App {
             None => match matches.get(picked) {
                 Some(entry) => entry.name,
                 None => {
-                    self.status.notice = Some(format!("no command {word:?} here (? lists the keys)"));
+                    self.tell(format!("no command {word:?} here (? lists the keys)"), false);
                     return;
                 }
             },
@@ -354,10 +377,11 @@ impl App {
         match name {
             "search" => self.with_pane(|pane, _, queue| pane.search(arg, queue)),
             "help" => self.popup = Some(Popup::Help),
+            "log" => self.popup = Some(Popup::Log(LogView::default())),
             "quit" => self.request_quit(),
             _ => {
                 if !self.with_pane(|pane, env, queue| pane.run_command(name, arg, env, queue)) {
-                    self.status.notice = Some(format!("no command {name:?} here"));
+                    self.tell(format!("no command {name:?} here"), false);
                 }
             }
         }
@@ -400,9 +424,17 @@ impl App {
                     self.queue = queue;
                 }
             }
-            Update::Failed { what, message } => self.status.notice = Some(format!("{what}: {message}")),
-            Update::Sent { .. } => self.status.notice = Some("sent".into()),
-            Update::ImportDone(summary) => self.status.notice = Some(summary.clone()),
+            Update::Failed { what, message } => self.tell(format!("{what}: {message}"), true),
+            Update::Sent { .. } => {
+                self.status.notice = Some("sent".into());
+                self.status.notice_error = false;
+            }
+            Update::ImportDone(summary) => self.tell(summary.clone(), false),
+            Update::Notices(lines) => {
+                for line in lines {
+                    self.log.push(self.env.now, line.clone(), true);
+                }
+            }
             Update::Live(event)
                 if matches!(event.kind.as_str(), "message_received" | "conversation_updated" | "message_sent") =>
             {
@@ -445,21 +477,51 @@ impl App {
                 draw_input(frame, status, input, true, "/");
             }
             Some(Popup::Quit(confirm)) => confirm.draw(frame, body, theme),
+            Some(Popup::Log(view)) => view.draw(frame, body, &self.log, self.env.offset, theme),
             None => {}
         }
     }
 
     fn draw_tabs(&self, frame: &mut Frame, area: Rect) {
         let theme = self.env.theme;
+        let unread = self.status.unread.filter(|n| *n > 0);
+        // Full names, else short ones, else digits beside the current tab: every tab stays visible.
+        #[derive(Clone, Copy)]
+        enum Names {
+            Full,
+            Short,
+            Digits,
+        }
+        let labels = |names: Names| -> Vec<String> {
+            Tab::ALL
+                .iter()
+                .enumerate()
+                .map(|(i, tab)| {
+                    let name = match names {
+                        Names::Full => tab.title(),
+                        Names::Digits if *tab != self.tab => "",
+                        _ => tab.short(),
+                    };
+                    let count = match unread {
+                        Some(n) if *tab == Tab::Inbox && !name.is_empty() => format!(" ({n})"),
+                        _ => String::new(),
+                    };
+                    let gap = if name.is_empty() { "" } else { " " };
+                    format!(" {}{gap}{name}{count} ", i + 1)
+                })
+                .collect()
+        };
+        // The last label's trailing space may fall off the edge.
+        let fits =
+            |labels: &[String]| labels.iter().map(|l| l.chars().count()).sum::<usize>() <= area.width as usize + 1;
+        let labels = [Names::Full, Names::Short, Names::Digits]
+            .into_iter()
+            .map(labels)
+            .find(|l| fits(l))
+            .unwrap_or_else(|| labels(Names::Digits));
         let mut spans = Vec::new();
         let mut x = area.x;
-        for (i, tab) in Tab::ALL.iter().enumerate() {
-            let mut label = format!(" {} {} ", i + 1, tab.title());
-            if *tab == Tab::Inbox
-                && let Some(n) = self.status.unread.filter(|n| *n > 0)
-            {
-                label = format!(" {} {} ({n}) ", i + 1, tab.title());
-            }
+        for (i, (tab, label)) in Tab::ALL.iter().zip(labels).enumerate() {
             let w = (label.chars().count() as u16).min((area.x + area.width).saturating_sub(x));
             self.tab_areas[i].set(Rect { x, y: area.y, width: w, height: 1 });
             x += w;
@@ -487,6 +549,9 @@ impl App {
         ];
         if let Some(notice) = &self.status.notice {
             left.push(Span::styled(format!(" {notice}"), theme.warn()));
+            if self.status.notice_error {
+                left.push(Span::styled(" (L: log)", theme.dim()));
+            }
         }
         let right = vec![
             db,

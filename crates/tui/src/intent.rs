@@ -51,6 +51,20 @@ impl Tab {
         }
     }
 
+    /// The title where the full ones do not fit (an 80-column terminal).
+    pub fn short(self) -> &'static str {
+        match self {
+            Tab::Inbox => "Inbox",
+            Tab::Contacts => "Contacts",
+            Tab::Pipeline => "Pipeline",
+            Tab::Automation => "Auto",
+            Tab::Broadcast => "Bcast",
+            Tab::Templates => "Tmpl",
+            Tab::Analytics => "Stats",
+            Tab::Billing => "Bill",
+        }
+    }
+
     pub fn index(self) -> usize {
         Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
     }
@@ -308,6 +322,8 @@ pub enum Update {
         total: Option<u64>,
     },
     ImportDone(String),
+    /// Lines for the message log only (e.g. each rejected row of an import).
+    Notices(Vec<String>),
     Board(Vec<Column>),
     History {
         contact: ContactId,

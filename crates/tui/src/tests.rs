@@ -258,3 +258,35 @@ fn live_events_refresh_the_unread_total() {
     assert!(requests.contains(&Request::Conversation(ContactId(3))));
     assert!(intents.contains(&Intent::Bell), "a message in a chat that is not open rings the bell");
 }
+
+#[test]
+fn notices_and_errors_are_kept_in_the_log() {
+    let mut app = loaded_app();
+    app.apply(Update::Failed { what: "send", message: "the 24-hour window is closed (send a template)".into() });
+    app.apply(Update::Notices(vec!["contacts.csv: line 3 (+1 555): not a phone number".into()]));
+    app.apply(Update::ImportDone("imported contacts.csv: 2 created, 0 updated, 1 rejected".into()));
+    press(&mut app, &[ch('L')]);
+    let screen = render(&app, 100, 20);
+    for seen in ["send: the 24-hour window is closed", "line 3 (+1 555): not a phone number", "1 rejected"] {
+        assert!(screen.contains(seen), "{seen}\n{screen}");
+    }
+    press(&mut app, &[ch('2')]);
+    assert_eq!(app.tab(), Tab::Inbox, "the log swallows keys too");
+    press(&mut app, &[key(KeyCode::Esc)]);
+    assert!(!render(&app, 100, 20).contains("Messages · j/k"));
+}
+
+#[test]
+fn an_80_by_24_terminal_shows_every_tab_and_whole_badges() {
+    let mut app = loaded_app();
+    let screen = render(&app, 80, 24);
+    let tabs = screen.lines().next().unwrap_or_default().to_string();
+    for n in 1..=8 {
+        assert!(tabs.contains(&format!(" {n}")), "tab {n} missing: {tabs}");
+    }
+    assert!(tabs.contains("Inbox"), "{tabs}");
+    assert!(screen.contains("window: 23h 57m left"), "{screen}");
+    assert!(!screen.contains("assigned: Ana Age"), "a badge is left out whole, not cut: {screen}");
+    press(&mut app, &[key(KeyCode::Enter)]);
+    assert_snapshot!(render(&app, 80, 24));
+}

@@ -235,6 +235,15 @@ impl Worker {
                     let _ = updates.send(Update::ImportProgress { done: report.bytes_read, total });
                 })
                 .await?;
+                let rejected: Vec<String> = report
+                    .rejected_rows
+                    .iter()
+                    .chain(&report.stage_blocked)
+                    .map(|r| format!("{}: line {} ({}): {}", path.display(), r.line, r.phone, r.reason))
+                    .collect();
+                if !rejected.is_empty() {
+                    let _ = self.updates.send(Update::Notices(rejected));
+                }
                 Update::ImportDone(format!(
                     "imported {}: {} created, {} updated, {} rejected",
                     path.display(),
@@ -411,6 +420,8 @@ fn chat_message(m: inbox::ChatMessage) -> ChatMessage {
     };
     let body = match (m.kind.as_str(), m.content.is_empty()) {
         ("text", _) => m.content,
+        // Sends store templates already labelled ("[template order_update (en_US)]: …").
+        (_, false) if m.content.starts_with('[') => m.content,
         (kind, true) => format!("[{kind}]"),
         (kind, false) => format!("[{kind}] {}", m.content),
     };

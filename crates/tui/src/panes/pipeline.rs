@@ -32,6 +32,8 @@ pub struct Pipeline {
     offsets: [Cell<usize>; STAGES],
     areas: [Cell<Rect>; STAGES],
     loading: bool,
+    /// Something changed while the board was loading: load it again when the answer arrives.
+    stale: bool,
     started: bool,
 }
 
@@ -62,7 +64,13 @@ impl Pipeline {
         self.columns.iter().map(|c| (c.stage, c.count)).collect()
     }
 
+    /// One board request at a time: answers of concurrent requests can arrive in any order, and an older
+    /// one arriving last left the counts one change behind. A change during a load asks again after it.
     fn reload(&mut self, queue: &mut Queue) {
+        if self.loading {
+            self.stale = true;
+            return;
+        }
         self.loading = true;
         queue.load(Request::Board);
     }
@@ -282,6 +290,15 @@ impl Pane for Pipeline {
                 }
                 self.col = step(self.col, 0, self.columns.len());
                 self.follow(queue);
+                if std::mem::take(&mut self.stale) {
+                    self.reload(queue);
+                }
+            }
+            Update::Failed { what: "board", .. } => {
+                self.loading = false;
+                if std::mem::take(&mut self.stale) {
+                    self.reload(queue);
+                }
             }
             Update::History { contact, rows } => {
                 if let Some((c, history)) = self.history.as_mut()
@@ -291,6 +308,12 @@ impl Pane for Pipeline {
                 }
             }
             Update::Failed { what: "stage", .. } => self.reload(queue),
+            // New, deleted and imported contacts change the counts as much as stage moves do.
+            Update::Live(event)
+                if self.started && event.kind == "contact_updated" && event.payload.get("change").is_some() =>
+            {
+                self.reload(queue);
+            }
             Update::Live(event) if self.started && event.kind == "stage_changed" => {
                 self.reload(queue);
                 if let Some(contact) = event.contact_id.filter(|c| self.selected().is_some_and(|s| s.contact == *c)) {
@@ -381,6 +404,20 @@ mod tests {
         pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
         assert!(pane.selected().is_none(), "Lost is empty");
         assert!(!pane.handle_key(ch('x'), &env(), &mut queue));
+    }
+
+    #[test]
+    fn changes_during_a_load_load_the_board_once_more_after_it() {
+        let (mut pane, mut queue) = loaded();
+        let boards = |queue: &mut Queue| loads(&queue.drain()).iter().filter(|r| **r == Request::Board).count();
+        pane.apply(&crate::fixtures::live("stage_changed", 1), &env(), &mut queue);
+        pane.apply(&crate::fixtures::live("stage_changed", 2), &env(), &mut queue);
+        assert_eq!(boards(&mut queue), 1, "one request in flight");
+        // The answer may predate the second move: the board asks again.
+        pane.apply(&Update::Board(board()), &env(), &mut queue);
+        assert_eq!(boards(&mut queue), 1);
+        pane.apply(&Update::Board(board()), &env(), &mut queue);
+        assert_eq!(boards(&mut queue), 0, "up to date");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use wacrm_core::{Direction, MessageStatus};
 
 use super::{CHAT_PAGE_LINES, Focus, Inbox, ROW_LINES};
 use crate::panes::{Env, scroll_to};
-use crate::text::{relative, span_of, spread, wrap};
+use crate::text::{self, relative, span_of, spread, wrap};
 use crate::theme::Theme;
 use crate::view::{ChatMessage, ConversationRow};
 use crate::widgets::popup::draw_input;
@@ -88,22 +88,27 @@ impl Inbox {
         frame.render_widget(block, history_area);
         let [header, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
 
-        let mut badges = vec![Span::styled(format!("[{}]", row.stage), theme.accent()), Span::raw("  ")];
-        match &row.assigned {
-            Some(agent) => badges.push(Span::raw(format!("assigned: {agent}"))),
-            None => badges.push(Span::styled("unassigned", theme.dim())),
-        }
-        if row.resolved {
-            badges.push(Span::styled("  ✓ resolved", theme.good()));
-        } else if let Some(until) = row.snoozed_until {
-            badges.push(Span::styled(format!("  z snoozed till {}", relative_future(until, env)), theme.warn()));
-        }
-        badges.push(Span::raw("  ·  "));
-        badges.push(match window {
+        // Badges by importance: on a narrow screen the least important go whole, none is cut mid-word.
+        let window_badge = match window {
             Some(left) => Span::styled(format!("window: {} left", span_of(left)), theme.good()),
             None => Span::styled("window closed: templates only (t)", theme.warn()),
-        });
-        frame.render_widget(Paragraph::new(Line::from(badges)), header);
+        };
+        let state = if row.resolved {
+            Some(Span::styled("✓ resolved", theme.good()))
+        } else {
+            row.snoozed_until
+                .map(|until| Span::styled(format!("z snoozed till {}", relative_future(until, env)), theme.warn()))
+        };
+        let assignee = match &row.assigned {
+            Some(agent) => Span::raw(format!("assigned: {agent}")),
+            None => Span::styled("unassigned", theme.dim()),
+        };
+        let stage = Span::styled(format!("[{}]", row.stage), theme.accent());
+        let mut pieces: Vec<(u8, Span)> = vec![(2, stage), (3, assignee)];
+        pieces.extend(state.map(|s| (1, s)));
+        pieces.push((0, window_badge));
+        let badges = fit(pieces, header.width as usize);
+        frame.render_widget(Paragraph::new(badges), header);
 
         match &self.chat {
             Some(chat) if chat.contact == row.contact && !chat.messages.is_empty() => {
@@ -123,10 +128,12 @@ impl Inbox {
         }
 
         let composing = self.focus == Focus::Composer;
-        let title = if window.is_some() {
-            " Reply · Enter send · Alt-Enter newline · Ctrl-E editor "
-        } else {
-            " Window closed · draft only · Enter: choose a template "
+        let roomy = composer_area.width >= 60;
+        let title = match (window.is_some(), roomy) {
+            (true, true) => " Reply · Enter send · Alt-Enter newline · Ctrl-E editor ",
+            (true, false) => " Reply · Enter send · ? keys ",
+            (false, true) => " Window closed · draft only · Enter: choose a template ",
+            (false, false) => " Window closed · Enter: template ",
         };
         let block = Block::default()
             .borders(Borders::ALL)
@@ -185,6 +192,27 @@ fn conversation_lines<'a>(row: &ConversationRow, width: usize, env: &Env) -> [Li
     preview.push_str(&row.last_message);
     let second = spread(vec![Span::styled(preview, theme.dim())], right, width);
     [first, second]
+}
+
+/// The pieces that fit in `width`, in their order, separated by two spaces; the highest ranks (largest
+/// first number) are left out first.
+fn fit(mut pieces: Vec<(u8, Span<'static>)>, width: usize) -> Line<'static> {
+    let total = |pieces: &[(u8, Span)]| {
+        pieces.iter().map(|(_, s)| text::width(&s.content)).sum::<usize>() + 5 * pieces.len().saturating_sub(1)
+    };
+    while total(&pieces) > width && pieces.len() > 1 {
+        let Some(drop) = pieces.iter().enumerate().max_by_key(|(_, (rank, _))| *rank).map(|(i, _)| i) else { break };
+        pieces.remove(drop);
+    }
+    let mut spans = Vec::new();
+    for (i, (rank, span)) in pieces.into_iter().enumerate() {
+        if i > 0 {
+            // The window, the one thing that limits what can be sent, stands apart.
+            spans.push(Span::raw(if rank == 0 { "  ·  " } else { "  " }));
+        }
+        spans.push(span);
+    }
+    Line::from(spans)
 }
 
 /// When a snooze ends: the time today, else the weekday and time.

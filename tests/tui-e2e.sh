@@ -182,6 +182,7 @@ wait_for "2 unsent drafts"
 press y
 for _ in $(seq 25); do tmux has-session -t "$session" 2>/dev/null || break; sleep 0.2; done
 grep -q "for Erin only $stamp" "$work/drafts.json"
+"$bin/wacrm" canned add ship 'Hi {{name}}, it ships in {{days}} days.' >/dev/null
 open_tui
 wait_for '● live'
 press /
@@ -189,6 +190,65 @@ tmux send-keys -t "$session" -l "Erin"
 press Enter
 wait_for "┌ Erin Endtoend"
 wait_for "│for Erin only $stamp"
+
+step "a canned reply: /ship expands, its fields are filled in, nothing goes until Enter"
+press i C-u
+tmux send-keys -t "$session" -l "/ship"
+press Enter
+wait_for "Hi \\{\\{name\\}\\}, it ships in \\{\\{days\\}\\} days."
+press Tab
+tmux send-keys -t "$session" -l "3"
+press Enter
+wait_for "│Hi Erin Endtoend, it ships in 3 days."
+press Enter
+wait_for "it ships in 3 days.  Ana  [0-9]{2}:[0-9]{2} ✓"
+
+step "a private note shows in the chat, marked"
+press Escape n
+wait_for "Private note"
+tmux send-keys -t "$session" -l "vip $stamp"
+press Enter
+wait_for "✎ note · Ana [0-9]{2}:[0-9]{2}: vip $stamp"
+
+step "resolve, reopen, snooze"
+press x
+wait_for "✓ resolved"
+press x
+sleep 1
+never_shows "✓ resolved"
+press z
+wait_for "Snooze"
+press Enter
+wait_for "z snoozed till"
+press x
+sleep 1
+never_shows "z snoozed till"
+
+step "assign to a teammate; taking it back asks first"
+press A
+wait_for "Assign Erin Endtoend"
+wait_for "Ben Agent"
+press j j Enter
+wait_for "assigned: Ben Agent"
+press a
+wait_for "Ben Agent is assigned to the conversation with Erin Endtoend"
+press Enter 2
+wait_for "Take it over\\?"
+press y
+wait_for "assigned: Ana Agent"
+
+step "the message log keeps what the status bar showed"
+press Escape f L
+wait_for "Messages · j/k scroll"
+wait_for "[0-9]{2}:[0-9]{2}:[0-9]{2}  showing unread conversations"
+press Escape :
+tmux send-keys -t "$session" -l "filter all"
+press Enter
+
+step "80x24: every tab on the first line"
+tmux resize-window -t "$session" -x 80 -y 24
+wait_for "^ 1 Inbox.* 2 Contacts.* 8 Bill"
+wait_for "Conversations · all"
 
 step "quit"
 press q y

@@ -301,7 +301,7 @@ impl App {
             KeyCode::Char(c @ '1'..='8') => self.queue.push(Intent::SwitchTab(Tab::ALL[c as usize - '1' as usize])),
             KeyCode::Char('?') => self.popup = Some(Popup::Help),
             KeyCode::Char('L') => self.popup = Some(Popup::Log(LogView::default())),
-            KeyCode::Char(':') => self.popup = Some(Popup::Palette(Palette::new())),
+            KeyCode::Char(':') => self.popup = Some(Popup::Palette(Palette::default())),
             KeyCode::Char('/') => self.popup = Some(Popup::Search(TextInput::single())),
             _ => return false,
         }
@@ -337,11 +337,10 @@ impl App {
                 Outcome::Cancelled => self.popup = None,
                 Outcome::Open => {}
             },
-            Some(Popup::Log(view)) => {
-                if view.handle_key(key, self.log.len()) == Outcome::Cancelled {
-                    self.popup = None;
-                }
-            }
+            Some(Popup::Log(view)) => match view.handle_key(key, self.log.len()) {
+                Outcome::Cancelled => self.popup = None,
+                Outcome::Open | Outcome::Done(()) => {}
+            },
             Some(Popup::Quit(confirm)) => match confirm.handle_key(key) {
                 Outcome::Done(()) => self.queue.push(Intent::Quit),
                 Outcome::Cancelled => self.popup = None,

@@ -10,6 +10,7 @@ use sqlx::PgPool;
 
 use crate::auth::{Area, Scope};
 use crate::error::{Error, Result};
+use crate::inbox::bounded_text;
 
 /// The longest body (as long as a WhatsApp text).
 pub const MAX_BODY: usize = 4096;
@@ -92,24 +93,10 @@ pub fn expand(body: &str, values: &[(String, String)]) -> String {
     out
 }
 
-fn check_body(body: &str) -> Result<&str> {
-    let body = body.trim();
-    if body.is_empty() {
-        return Err(Error::invalid("the reply is empty", "write the text the shortcut should insert"));
-    }
-    if body.chars().count() > MAX_BODY {
-        return Err(Error::invalid(
-            format!("the reply has {} characters", body.chars().count()),
-            format!("keep a canned reply to {MAX_BODY} characters, as WhatsApp does a message"),
-        ));
-    }
-    Ok(body)
-}
-
 /// Saves a new canned reply; an existing shortcut is a conflict unless `replace`.
 pub async fn add(pool: &PgPool, scope: &Scope, shortcut: &Shortcut, body: &str, replace: bool) -> Result<CannedReply> {
     scope.require(Area::Inbox)?;
-    let body = check_body(body)?;
+    let body = bounded_text(body, "reply", MAX_BODY, "write the text the shortcut should insert")?;
     let saved = sqlx::query!(
         r#"INSERT INTO canned_replies (business_id, shortcut, body, created_by) VALUES ($1, $2, $3, $4)
            ON CONFLICT (business_id, shortcut) DO UPDATE SET body = EXCLUDED.body

@@ -371,16 +371,7 @@ pub async fn history(
 ) -> Result<Page<ChatMessage>> {
     scope.require(Area::Inbox)?;
     let limit = check_limit(limit)?;
-    let exists = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM contacts WHERE business_id = $1 AND id = $2) AS "e!""#,
-        scope.business().0,
-        contact.0
-    )
-    .fetch_one(pool)
-    .await?;
-    if !exists {
-        return Err(no_conversation(contact));
-    }
+    ensure_contact(pool, scope, contact).await?;
     let mut items = sqlx::query_as!(
         ChatMessage,
         r#"SELECT m.id AS "id: MessageId", m.direction AS "direction: Direction", m.kind, m.content,
@@ -409,6 +400,18 @@ pub async fn history(
     };
     items.reverse();
     Ok(Page { items, next })
+}
+
+/// NotFound unless the contact exists in the acting business (even without messages yet).
+pub(crate) async fn ensure_contact(pool: &PgPool, scope: &Scope, contact: ContactId) -> Result<()> {
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM contacts WHERE business_id = $1 AND id = $2) AS "e!""#,
+        scope.business().0,
+        contact.0
+    )
+    .fetch_one(pool)
+    .await?;
+    if exists { Ok(()) } else { Err(no_conversation(contact)) }
 }
 
 /// The contact a person named — an id, or a phone starting with `+` (see [`crate::contacts::resolve`],

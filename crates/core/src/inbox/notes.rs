@@ -8,7 +8,8 @@ use sqlx::PgPool;
 
 use crate::auth::{Area, Scope};
 use crate::error::{Error, Result};
-use crate::inbox::conversations::{announce, no_conversation};
+use crate::inbox::bounded_text;
+use crate::inbox::conversations::{announce, ensure_contact, no_conversation};
 use crate::types::{ContactId, UserId};
 
 /// The longest note (as long as a WhatsApp text).
@@ -24,24 +25,10 @@ pub struct Note {
     pub created_at: DateTime<Utc>,
 }
 
-fn check_body(body: &str) -> Result<&str> {
-    let body = body.trim();
-    if body.is_empty() {
-        return Err(Error::invalid("the note is empty", "write what the team should know"));
-    }
-    if body.chars().count() > MAX_NOTE {
-        return Err(Error::invalid(
-            format!("the note has {} characters", body.chars().count()),
-            format!("keep a note to {MAX_NOTE} characters"),
-        ));
-    }
-    Ok(body)
-}
-
 /// Adds a note to the conversation, by the acting user (none when the business acts as a whole).
 pub async fn add(pool: &PgPool, scope: &Scope, contact: ContactId, body: &str) -> Result<Note> {
     scope.require(Area::Inbox)?;
-    let body = check_body(body)?;
+    let body = bounded_text(body, "note", MAX_NOTE, "write what the team should know")?;
     let business = scope.business();
     let mut tx = pool.begin().await?;
     let id = sqlx::query_scalar!(
@@ -66,16 +53,7 @@ pub async fn add(pool: &PgPool, scope: &Scope, contact: ContactId, body: &str) -
 /// The conversation's newest `limit` notes, oldest first.
 pub async fn list(pool: &PgPool, scope: &Scope, contact: ContactId, limit: i64) -> Result<Vec<Note>> {
     scope.require(Area::Inbox)?;
-    let exists = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM contacts WHERE business_id = $1 AND id = $2) AS "e!""#,
-        scope.business().0,
-        contact.0
-    )
-    .fetch_one(pool)
-    .await?;
-    if !exists {
-        return Err(no_conversation(contact));
-    }
+    ensure_contact(pool, scope, contact).await?;
     fetch(pool, scope, contact, None, limit.clamp(1, 500)).await
 }
 

@@ -36,11 +36,13 @@ pub fn matching(commands: impl Iterator<Item = PaletteCommand>, typed: &str) -> 
     starts
 }
 
-impl Palette {
-    pub fn new() -> Palette {
+impl Default for Palette {
+    fn default() -> Palette {
         Palette { input: TextInput::single(), selected: 0 }
     }
+}
 
+impl Palette {
     pub fn text(&self) -> String {
         self.input.text()
     }

@@ -510,10 +510,10 @@ impl Pane for Inbox {
     fn apply(&mut self, update: &Update, env: &Env, queue: &mut Queue) {
         match update {
             // Only the answer for what the list shows now: `f` pressed twice quickly sends two requests.
-            Update::Conversations { page, appended, filter, search } => {
-                if *filter == self.filter && *search == self.search {
-                    self.take_page(page, *appended, queue);
-                }
+            Update::Conversations { page, appended, filter, search }
+                if *filter == self.filter && *search == self.search =>
+            {
+                self.take_page(page, *appended, queue);
             }
             Update::Conversation(row) => self.take_row(row, env, queue),
             Update::Chat { contact, messages, older } => {
@@ -531,10 +531,8 @@ impl Pane for Inbox {
                     chat.loading_older = false;
                 }
             }
-            Update::Sent { contact } => {
-                if self.unconfirmed.as_ref().is_some_and(|(c, _)| c == contact) {
-                    self.unconfirmed = None;
-                }
+            Update::Sent { contact } if self.unconfirmed.as_ref().is_some_and(|(c, _)| c == contact) => {
+                self.unconfirmed = None;
             }
             Update::Failed { what: "send", .. } => {
                 if let Some((contact, text)) = self.unconfirmed.take() {
@@ -570,10 +568,8 @@ impl Pane for Inbox {
                 self.take_teammates();
             }
             Update::Canned(canned) => self.canned = canned.clone(),
-            Update::NoteAdded { contact } => {
-                if self.chat.as_ref().is_some_and(|c| c.contact == *contact) {
-                    queue.load(Request::Chat(*contact));
-                }
+            Update::NoteAdded { contact } if self.chat.as_ref().is_some_and(|c| c.contact == *contact) => {
+                queue.load(Request::Chat(*contact));
             }
             _ => {}
         }

@@ -9,8 +9,8 @@ use wacrm_core::inbox::workflow::SnoozeUntil;
 use wacrm_core::{ContactId, Stage, UserId};
 
 use crate::view::{
-    BillingView, CannedRow, ChatMessage, Column, ContactRow, ConversationCursor, ConversationPage, ConversationRow,
-    DbState, HistoryRow, Teammate, TemplateRow,
+    BillingView, CannedRow, ChatMessage, Column, ContactPanel, ContactRow, ConversationCursor, ConversationPage,
+    ConversationRow, DbState, HistoryRow, Teammate, TemplateRow,
 };
 
 /// The tabs, in the seed's order (keys 1–8).
@@ -210,6 +210,8 @@ pub enum Request {
     /// Who conversations can be assigned to.
     Teammates,
     Canned,
+    /// The contact panel's details.
+    Panel(ContactId),
     SetStage {
         contact: ContactId,
         stage: Stage,
@@ -306,6 +308,7 @@ pub enum Update {
     Templates(Vec<TemplateRow>),
     Teammates(Vec<Teammate>),
     Canned(Vec<CannedRow>),
+    Panel(ContactPanel),
     NoteAdded {
         contact: ContactId,
     },

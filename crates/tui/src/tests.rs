@@ -290,3 +290,22 @@ fn an_80_by_24_terminal_shows_every_tab_and_whole_badges() {
     press(&mut app, &[key(KeyCode::Enter)]);
     assert_snapshot!(render(&app, 80, 24));
 }
+
+#[test]
+fn inbox_contact_panel() {
+    let mut app = loaded_app();
+    let intents = press(&mut app, &[ch('p')]);
+    assert_eq!(loads(&intents), vec![Request::Panel(ContactId(1))]);
+    app.apply(Update::Panel(crate::view::ContactPanel {
+        contact: ContactId(1),
+        profile_name: Some("Mari ☕".into()),
+        stage: Stage::Interested,
+        tags: vec!["lisbon".into(), "vip".into()],
+        opted_out: Some("stop_keyword".into()),
+        last_campaign: Some(("Spring sale".into(), now() - chrono::Duration::days(10))),
+        notes: 2,
+    }));
+    assert_snapshot!(render(&app, 120, 30));
+    // Another chat asks for its own panel.
+    assert_eq!(loads(&press(&mut app, &[ch('j')])), vec![Request::Chat(ContactId(2)), Request::Panel(ContactId(2))]);
+}

@@ -62,6 +62,19 @@ pub struct ChatMessage {
     pub note: bool,
 }
 
+/// The contact panel beside a chat (`p`); window and assignee come from the conversation row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactPanel {
+    pub contact: ContactId,
+    pub profile_name: Option<String>,
+    pub stage: Stage,
+    pub tags: Vec<String>,
+    /// How they opted out of marketing, when they did.
+    pub opted_out: Option<String>,
+    pub last_campaign: Option<(String, DateTime<Utc>)>,
+    pub notes: i64,
+}
+
 /// A canned reply: `/shortcut` in the composer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CannedRow {

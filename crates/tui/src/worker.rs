@@ -12,14 +12,14 @@ use wacrm_core::db::Pool;
 use wacrm_core::inbox::conversations::{self as inbox, Assignee, Conversation, Filter, Resolution};
 use wacrm_core::inbox::send::{self, Compose, Outgoing, Sender, TemplateCategory};
 use wacrm_core::inbox::workflow;
-use wacrm_core::inbox::{canned, notes};
+use wacrm_core::inbox::{canned, notes, panel};
 use wacrm_core::{ContactId, Direction, Error, MessageId, MessageStatus, Scope};
 use wacrm_core::{pipeline, templates};
 
 use crate::intent::{ContactDraft, ContactQuery, ContactSort, ConversationFilter, Request, Update};
 use crate::view::{
-    BillingView, CannedRow, Card, ChatMessage, Column, ContactRow, ConversationPage, ConversationRow, DbState,
-    HistoryRow, Teammate, TemplateRow,
+    BillingView, CannedRow, Card, ChatMessage, Column, ContactPanel, ContactRow, ConversationPage, ConversationRow,
+    DbState, HistoryRow, Teammate, TemplateRow,
 };
 
 /// The seed's templates carry no language; Meta needs one, so the picker sends this one.
@@ -175,6 +175,18 @@ impl Worker {
                     .map(|c| CannedRow { shortcut: c.shortcut.to_string(), body: c.body, fields: c.fields })
                     .collect(),
             ),
+            Request::Panel(contact) => {
+                let p = panel::contact_panel(pool, scope, contact).await?;
+                Update::Panel(ContactPanel {
+                    contact,
+                    profile_name: p.profile_name,
+                    stage: p.stage,
+                    tags: p.tags,
+                    opted_out: p.opted_out_at.map(|_| p.opt_out_source.unwrap_or_else(|| "unknown".into())),
+                    last_campaign: p.last_campaign.zip(p.last_campaign_at),
+                    notes: p.notes,
+                })
+            }
             Request::AssignToMe(contact) => {
                 let me = scope.user().ok_or_else(|| {
                     Error::invalid("nobody is logged in to assign to", "run `wacrm login`, then open the TUI again")
@@ -361,6 +373,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::AddNote { .. } => "note",
         Request::Teammates => "teammates",
         Request::Canned => "canned replies",
+        Request::Panel(_) => "contact panel",
         Request::SetStage { .. } => "stage",
         Request::Templates => "templates",
         Request::Contacts { .. } => "contacts",

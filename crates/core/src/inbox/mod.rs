@@ -4,6 +4,7 @@ pub mod canned;
 pub mod conversations;
 pub mod ingest;
 pub mod notes;
+pub mod panel;
 pub mod send;
 pub mod workflow;
 

@@ -6,8 +6,8 @@ use sqlx::PgPool;
 use wacrm_core::auth::Role;
 use wacrm_core::inbox::canned::{self, Shortcut};
 use wacrm_core::inbox::conversations::{self, Filter, Resolution};
-use wacrm_core::inbox::notes;
 use wacrm_core::inbox::workflow::{self, SnoozeUntil};
+use wacrm_core::inbox::{notes, panel};
 use wacrm_core::{ContactId, Error, Scope, auth, business};
 
 async fn tenant(pool: &PgPool, name: &str) -> Scope {
@@ -154,4 +154,18 @@ async fn another_business_cannot_snooze_note_or_read_canned_replies(pool: PgPool
     assert!(matches!(canned::remove(&pool, &ours, &secret).await, Err(Error::NotFound { .. })));
     assert_eq!(canned::list(&pool, &theirs).await.unwrap().len(), 1);
     assert!(conversations::get(&pool, &theirs, their_contact).await.unwrap().snoozed_until.is_none());
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn the_contact_panel_counts_notes_and_stays_in_its_business(pool: PgPool) {
+    let ours = tenant(&pool, "Panel").await;
+    let theirs = tenant(&pool, "Other").await;
+    let c = conversation(&pool, &ours, "+12025553006", Utc::now()).await;
+    wacrm_core::contacts::add_tags(&pool, &ours, c, &["vip".to_string(), "Lisbon".to_string()]).await.unwrap();
+    notes::add(&pool, &ours, c, "one").await.unwrap();
+    notes::add(&pool, &ours, c, "two").await.unwrap();
+    let panel = panel::contact_panel(&pool, &ours, c).await.unwrap();
+    assert_eq!((panel.notes, panel.tags.clone()), (2, vec!["Lisbon".to_string(), "vip".to_string()]));
+    assert_eq!((panel.opted_out_at, panel.last_campaign), (None, None));
+    assert!(matches!(panel::contact_panel(&pool, &theirs, c).await, Err(Error::NotFound { .. })));
 }

@@ -63,7 +63,7 @@ impl Inbox {
         frame.render_widget(Paragraph::new(lines), inner);
     }
 
-    pub(super) fn draw_chat(&self, frame: &mut Frame, area: Rect, env: &Env) {
+    fn draw_chat(&self, frame: &mut Frame, area: Rect, env: &Env) {
         let theme = env.theme;
         let Some(row) = self.selected() else {
             let block = Block::default().borders(Borders::ALL).border_style(theme.dim());
@@ -146,6 +146,67 @@ impl Inbox {
             let note = if window.is_some() { "i or Enter to reply" } else { "i: write a draft · t: send a template" };
             frame.render_widget(Paragraph::new(Span::styled(note, theme.dim())), inner);
         }
+    }
+
+    /// The chat, with the contact panel at its right when it is on (over the chat when narrow).
+    pub(super) fn draw_chat_and_panel(&self, frame: &mut Frame, area: Rect, env: &Env) {
+        if !self.show_panel {
+            return self.draw_chat(frame, area, env);
+        }
+        if area.width >= 70 {
+            let [chat, panel] = Layout::horizontal([Constraint::Min(0), Constraint::Length(30)]).areas(area);
+            self.draw_chat(frame, chat, env);
+            self.draw_panel(frame, panel, env);
+        } else {
+            self.draw_panel(frame, area, env);
+        }
+    }
+
+    fn draw_panel(&self, frame: &mut Frame, area: Rect, env: &Env) {
+        let theme = env.theme;
+        let block = Block::default().borders(Borders::ALL).border_style(theme.dim()).title(" Contact · p hides ");
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let (Some(row), Some(panel)) =
+            (self.selected(), self.panel.as_ref().filter(|p| Some(p.contact) == self.selected().map(|r| r.contact)))
+        else {
+            frame.render_widget(Paragraph::new(Span::styled("loading…", theme.dim())), inner);
+            return;
+        };
+        let label = |l: &str| Span::styled(format!("{l:<10}"), theme.dim());
+        let mut lines = vec![Line::styled(row.name.clone(), theme.bold()), Line::raw(row.phone.clone())];
+        if let Some(profile) = panel.profile_name.as_ref().filter(|p| **p != row.name) {
+            lines.push(Line::from(vec![label("WhatsApp"), Span::raw(profile.clone())]));
+        }
+        lines.push(Line::raw(""));
+        lines.push(Line::from(vec![label("stage"), Span::styled(panel.stage.to_string(), theme.accent())]));
+        let tags = if panel.tags.is_empty() { "—".to_string() } else { panel.tags.join(", ") };
+        lines.push(Line::from(vec![label("tags"), Span::raw(tags)]));
+        lines.push(Line::from(vec![
+            label("window"),
+            match row.window_left(env.now) {
+                Some(left) => Span::styled(format!("{} left", span_of(left)), theme.good()),
+                None => Span::styled("closed", theme.warn()),
+            },
+        ]));
+        lines.push(Line::from(vec![
+            label("assigned"),
+            Span::raw(row.assigned.clone().unwrap_or_else(|| "nobody".into())),
+        ]));
+        lines.push(Line::from(vec![
+            label("marketing"),
+            match &panel.opted_out {
+                Some(how) => Span::styled(format!("opted out ({how})"), theme.bad()),
+                None => Span::styled("may receive", theme.good()),
+            },
+        ]));
+        let campaign = match &panel.last_campaign {
+            Some((name, at)) => format!("{name}, {}", relative(*at, env.now, env.offset)),
+            None => "—".into(),
+        };
+        lines.push(Line::from(vec![label("campaign"), Span::raw(campaign)]));
+        lines.push(Line::from(vec![label("notes"), Span::raw(panel.notes.to_string())]));
+        frame.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }), inner);
     }
 
     pub(super) fn draw_popup(&self, frame: &mut Frame, area: Rect, env: &Env) {

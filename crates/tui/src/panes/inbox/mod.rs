@@ -17,7 +17,9 @@ use self::actions::InboxPopup;
 use crate::intent::{ConversationFilter, Intent, Queue, Request, Update};
 use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, hint, step};
 use crate::text;
-use crate::view::{CannedRow, ChatMessage, ConversationCursor, ConversationPage, ConversationRow, Teammate};
+use crate::view::{
+    CannedRow, ChatMessage, ContactPanel, ConversationCursor, ConversationPage, ConversationRow, Teammate,
+};
 use crate::widgets::input::{Edit, TextInput};
 
 /// Ask for the next page when the selection is this close to the last loaded row.
@@ -72,6 +74,9 @@ pub struct Inbox {
     canned: Vec<CannedRow>,
     /// Why the list could not be loaded (shown instead of a list that would not match its title).
     list_error: Option<String>,
+    /// The contact panel is shown (`p`), with the open chat's contact once loaded.
+    show_panel: bool,
+    panel: Option<ContactPanel>,
 }
 
 impl Default for Inbox {
@@ -97,6 +102,8 @@ impl Default for Inbox {
             teammates: Vec::new(),
             canned: Vec::new(),
             list_error: None,
+            show_panel: false,
+            panel: None,
         }
     }
 }
@@ -192,6 +199,9 @@ impl Inbox {
         self.chat = Some(Chat { contact, messages: Vec::new(), loading: true, older: None, loading_older: false });
         self.chat_scroll = 0;
         queue.load(Request::Chat(contact));
+        if self.show_panel {
+            queue.load(Request::Panel(contact));
+        }
     }
 
     fn select(&mut self, index: usize, queue: &mut Queue) {
@@ -262,6 +272,12 @@ impl Inbox {
             KeyCode::Char('x') => self.toggle_resolved(queue),
             KeyCode::Char('z') => self.open_snooze(),
             KeyCode::Char('n') => self.open_note(),
+            KeyCode::Char('p') => {
+                self.show_panel = !self.show_panel;
+                if self.show_panel {
+                    queue.load(Request::Panel(contact));
+                }
+            }
             KeyCode::Char('i') => self.start_reply(env, queue),
             _ => return false,
         }
@@ -411,6 +427,9 @@ impl Inbox {
             }
             "conversation_updated" | "stage_changed" | "contact_updated" => {
                 queue.load(Request::Conversation(contact));
+                if open && self.show_panel {
+                    queue.load(Request::Panel(contact));
+                }
                 if open && event.payload["action"] == "noted" {
                     queue.load(Request::Chat(contact));
                 }
@@ -444,6 +463,7 @@ impl Pane for Inbox {
                 hint("z", "snooze until a time (back when they write)"),
                 hint("n", "private note (never sent)"),
                 hint("s", "change stage"),
+                hint("p", "contact panel: tags, opt-out, last campaign, notes"),
                 hint("t", "send a template"),
                 hint("/", "search by name or phone"),
             ],
@@ -456,6 +476,7 @@ impl Pane for Inbox {
                 hint("a / A", "assign to me / to a teammate"),
                 hint("x z n", "resolve or reopen · snooze · note"),
                 hint("s", "change stage"),
+                hint("p", "contact panel: tags, opt-out, last campaign, notes"),
                 hint("t", "send a template"),
                 hint("Esc h ← Tab", "back to the list"),
             ],
@@ -568,6 +589,9 @@ impl Pane for Inbox {
                 self.take_teammates();
             }
             Update::Canned(canned) => self.canned = canned.clone(),
+            Update::Panel(panel) if self.chat.as_ref().is_some_and(|c| c.contact == panel.contact) => {
+                self.panel = Some(panel.clone());
+            }
             Update::NoteAdded { contact } if self.chat.as_ref().is_some_and(|c| c.contact == *contact) => {
                 queue.load(Request::Chat(*contact));
             }
@@ -641,13 +665,13 @@ impl Pane for Inbox {
                 self.draw_list(frame, area, env);
             } else {
                 self.list_area.set(Rect::default());
-                self.draw_chat(frame, area, env);
+                self.draw_chat_and_panel(frame, area, env);
             }
         } else {
             let list_width = (area.width * 2 / 5).clamp(32, 56);
             let [list, chat] = Layout::horizontal([Constraint::Length(list_width), Constraint::Min(0)]).areas(area);
             self.draw_list(frame, list, env);
-            self.draw_chat(frame, chat, env);
+            self.draw_chat_and_panel(frame, chat, env);
         }
         self.draw_popup(frame, area, env);
     }

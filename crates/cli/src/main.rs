@@ -45,9 +45,6 @@ enum Command {
     /// 1 Inbox: conversations, chat history, replies.
     #[command(subcommand)]
     Inbox(cmd::inbox::Command),
-    /// Canned replies for the inbox: `/shortcut` in the TUI's composer.
-    #[command(subcommand)]
-    Canned(cmd::canned::Command),
     /// 2 Contacts: create, edit, tag, search, import, export.
     #[command(subcommand)]
     Contacts(cmd::contacts::Command),
@@ -69,6 +66,9 @@ enum Command {
     /// 8 Billing: plans and subscription.
     #[command(subcommand)]
     Billing(cmd::billing::Command),
+    /// Canned replies for the inbox: `/shortcut` in the TUI's composer.
+    #[command(subcommand)]
+    Canned(cmd::canned::Command),
     /// Businesses (tenants).
     #[command(subcommand)]
     Business(cmd::business::Command),
@@ -236,6 +236,17 @@ mod tests {
     use clap::CommandFactory;
 
     use super::*;
+
+    #[test]
+    fn dashboards_come_first_in_core_s_order_and_numbered() {
+        let command = Cli::command();
+        let first: Vec<_> = command.get_subcommands().take(wacrm_core::Dashboard::ALL.len()).collect();
+        for (dashboard, sub) in wacrm_core::Dashboard::ALL.into_iter().zip(first) {
+            assert_eq!(sub.get_name(), dashboard.command());
+            let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+            assert!(about.starts_with(&format!("{} ", dashboard.number())), "{about}");
+        }
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

@@ -38,15 +38,8 @@ const GLOBAL_KEYS: &[KeyHint] = &[
     hint("q Ctrl-C", "quit"),
 ];
 
+/// Besides one entry per dashboard (its command name opens it).
 const GLOBAL_COMMANDS: &[PaletteCommand] = &[
-    command("inbox", None, "1 Inbox"),
-    command("contacts", None, "2 Contacts"),
-    command("pipeline", None, "3 Pipeline"),
-    command("automation", None, "4 Automation"),
-    command("broadcast", None, "5 Broadcast"),
-    command("templates", None, "6 Templates"),
-    command("analytics", None, "7 Analytics"),
-    command("billing", None, "8 Billing"),
     command("search", Some("TEXT"), "search in this dashboard"),
     command("help", None, "list the keys of this dashboard"),
     command("log", None, "every notice and error so far"),
@@ -351,7 +344,8 @@ impl App {
 
     /// Palette entries whose name contains the first word typed.
     fn palette_matches(&self, typed: &str) -> Vec<PaletteCommand> {
-        palette::matching(GLOBAL_COMMANDS.iter().copied().chain(self.pane().commands()), typed)
+        let dashboards = Tab::ALL.into_iter().map(|t| command(t.command(), None, t.title()));
+        palette::matching(dashboards.chain(GLOBAL_COMMANDS.iter().copied()).chain(self.pane().commands()), typed)
     }
 
     fn run_palette(&mut self, line: &str, picked: usize) {
@@ -369,7 +363,7 @@ impl App {
                 }
             },
         };
-        if let Some(tab) = Tab::ALL.iter().find(|t| t.title().eq_ignore_ascii_case(name)) {
+        if let Some(tab) = Tab::ALL.iter().find(|t| t.command() == name) {
             self.queue.push(Intent::SwitchTab(*tab));
             return;
         }
@@ -499,7 +493,7 @@ impl App {
                     let name = match names {
                         Names::Full => tab.title(),
                         Names::Digits if *tab != self.tab => "",
-                        _ => tab.short(),
+                        _ => tab.short_title(),
                     };
                     let count = match unread {
                         Some(n) if *tab == Tab::Inbox && !name.is_empty() => format!(" ({n})"),

@@ -13,62 +13,8 @@ use crate::view::{
     ConversationRow, DbState, HistoryRow, Teammate, TemplateRow,
 };
 
-/// The tabs, in the seed's order (keys 1–8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Tab {
-    Inbox,
-    Contacts,
-    Pipeline,
-    Automation,
-    Broadcast,
-    Templates,
-    Analytics,
-    Billing,
-}
-
-impl Tab {
-    pub const ALL: [Tab; 8] = [
-        Tab::Inbox,
-        Tab::Contacts,
-        Tab::Pipeline,
-        Tab::Automation,
-        Tab::Broadcast,
-        Tab::Templates,
-        Tab::Analytics,
-        Tab::Billing,
-    ];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Tab::Inbox => "Inbox",
-            Tab::Contacts => "Contacts",
-            Tab::Pipeline => "Pipeline",
-            Tab::Automation => "Automation",
-            Tab::Broadcast => "Broadcast",
-            Tab::Templates => "Templates",
-            Tab::Analytics => "Analytics",
-            Tab::Billing => "Billing",
-        }
-    }
-
-    /// The title where the full ones do not fit (an 80-column terminal).
-    pub fn short(self) -> &'static str {
-        match self {
-            Tab::Inbox => "Inbox",
-            Tab::Contacts => "Contacts",
-            Tab::Pipeline => "Pipeline",
-            Tab::Automation => "Auto",
-            Tab::Broadcast => "Bcast",
-            Tab::Templates => "Tmpl",
-            Tab::Analytics => "Stats",
-            Tab::Billing => "Bill",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
-    }
-}
+/// The tabs are the dashboards, in core's one list (keys 1–8).
+pub use wacrm_core::Dashboard as Tab;
 
 /// Which conversations the Inbox lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -324,11 +324,13 @@ impl Pane for Pipeline {
         }
     }
 
-    fn activate(&mut self, queue: &mut Queue) {
-        if !self.started {
-            self.started = true;
-            self.reload(queue);
-        }
+    fn loaded(&self) -> bool {
+        self.started
+    }
+
+    fn load(&mut self, queue: &mut Queue) {
+        self.started = true;
+        self.reload(queue);
     }
 
     fn search(&mut self, text: &str, queue: &mut Queue) {

@@ -599,12 +599,14 @@ impl Pane for Inbox {
         }
     }
 
-    fn activate(&mut self, queue: &mut Queue) {
-        if !self.started {
-            self.started = true;
-            self.reload(queue);
-            queue.load(Request::Canned);
-        }
+    fn loaded(&self) -> bool {
+        self.started
+    }
+
+    fn load(&mut self, queue: &mut Queue) {
+        self.started = true;
+        self.reload(queue);
+        queue.load(Request::Canned);
     }
 
     fn search(&mut self, text: &str, queue: &mut Queue) {

@@ -106,11 +106,21 @@ pub struct ContactDraft {
     pub tags: Vec<String>,
 }
 
-/// Database work, done off the render loop by the worker.
+/// Database work, done off the render loop by the worker: the app's own, and each pane's in its own
+/// type, handled by that pane's module of the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Identity,
     UnreadTotal,
+    Inbox(InboxRequest),
+    Contacts(ContactsRequest),
+    Pipeline(PipelineRequest),
+    Billing,
+}
+
+/// What the Inbox asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboxRequest {
     Conversations {
         filter: ConversationFilter,
         search: Option<String>,
@@ -163,21 +173,48 @@ pub enum Request {
         stage: Stage,
     },
     Templates,
-    /// A page of the Contacts table; `after` is the previous page's cursor.
-    Contacts {
+}
+
+/// What the Contacts table asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactsRequest {
+    /// A page of the table; `after` is the previous page's cursor.
+    Page {
         query: ContactQuery,
         after: Option<String>,
     },
-    SaveContact(ContactDraft),
+    Save(ContactDraft),
     Tags {
         contact: ContactId,
         add: Vec<String>,
         remove: Vec<String>,
     },
     Import(PathBuf),
+}
+
+impl From<InboxRequest> for Request {
+    fn from(request: InboxRequest) -> Request {
+        Request::Inbox(request)
+    }
+}
+
+impl From<ContactsRequest> for Request {
+    fn from(request: ContactsRequest) -> Request {
+        Request::Contacts(request)
+    }
+}
+
+impl From<PipelineRequest> for Request {
+    fn from(request: PipelineRequest) -> Request {
+        Request::Pipeline(request)
+    }
+}
+
+/// What the Pipeline board asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PipelineRequest {
     Board,
     History(ContactId),
-    Billing,
 }
 
 /// What a component asks for.
@@ -203,8 +240,8 @@ impl Queue {
         self.0.push(intent);
     }
 
-    pub fn load(&mut self, request: Request) {
-        self.0.push(Intent::Load(request));
+    pub fn load(&mut self, request: impl Into<Request>) {
+        self.0.push(Intent::Load(request.into()));
     }
 
     pub fn drain(&mut self) -> Vec<Intent> {

@@ -6,7 +6,7 @@ use insta::assert_snapshot;
 use wacrm_core::{ContactId, Stage};
 
 use crate::fixtures::*;
-use crate::intent::{ConversationFilter, Intent, Request, Tab, Update};
+use crate::intent::{ContactsRequest, ConversationFilter, InboxRequest, Intent, PipelineRequest, Request, Tab, Update};
 use crate::view::{ChatMessage, ConversationPage, DbState};
 
 fn press(app: &mut crate::app::App, keys: &[crossterm::event::KeyEvent]) -> Vec<Intent> {
@@ -125,9 +125,9 @@ fn contacts_import_progress() {
 fn pipeline_board_with_history() {
     let mut app = loaded_app();
     let intents = press(&mut app, &[ch('3')]);
-    assert!(loads(&intents).contains(&Request::Board));
+    assert!(loads(&intents).contains(&Request::Pipeline(PipelineRequest::Board)));
     let intents = app.apply(Update::Board(board()));
-    assert!(loads(&intents).contains(&Request::History(ContactId(3))));
+    assert!(loads(&intents).contains(&Request::Pipeline(PipelineRequest::History(ContactId(3)))));
     press(&mut app, &[key(KeyCode::Right)]);
     app.apply(Update::History { contact: ContactId(6), rows: history() });
     assert_snapshot!(render(&app, 120, 24));
@@ -164,7 +164,10 @@ fn palette_filters_and_runs_commands() {
     let intents = press(&mut app, &[ch('t'), ch('a'), ch('g'), ch('e'), ch(' '), ch('P'), ch('a'), ch('i'), ch('d')]);
     assert!(intents.is_empty());
     let intents = press(&mut app, &[key(KeyCode::Enter)]);
-    assert_eq!(loads(&intents), vec![Request::SetStage { contact: ContactId(1), stage: Stage::Paid }]);
+    assert_eq!(
+        loads(&intents),
+        vec![Request::Inbox(InboxRequest::SetStage { contact: ContactId(1), stage: Stage::Paid })]
+    );
     // A partial name runs the highlighted entry.
     press(&mut app, &[ch(':'), ch('p'), ch('i'), ch('p'), key(KeyCode::Enter)]);
     assert_eq!(app.tab(), Tab::Pipeline);
@@ -178,7 +181,11 @@ fn search_reloads_the_inbox_with_the_text() {
     let intents = press(&mut app, &[key(KeyCode::Enter)]);
     assert_eq!(
         loads(&intents),
-        vec![Request::Conversations { filter: ConversationFilter::All, search: Some("li".into()), after: None }]
+        vec![Request::Inbox(InboxRequest::Conversations {
+            filter: ConversationFilter::All,
+            search: Some("li".into()),
+            after: None
+        })]
     );
 }
 
@@ -234,7 +241,7 @@ fn tabs_switch_by_digit_and_by_click() {
     let mut app = loaded_app();
     let intents = press(&mut app, &[ch('2')]);
     assert_eq!(app.tab(), Tab::Contacts);
-    assert!(matches!(loads(&intents).as_slice(), [Request::Contacts { .. }]));
+    assert!(matches!(loads(&intents).as_slice(), [Request::Contacts(ContactsRequest::Page { .. })]));
     // The second visit does not load again: live events keep the pane current.
     press(&mut app, &[ch('1')]);
     assert!(loads(&press(&mut app, &[ch('2')])).is_empty());
@@ -255,7 +262,7 @@ fn live_events_refresh_the_unread_total() {
     let intents = app.apply(live("message_received", 3));
     let requests = loads(&intents);
     assert!(requests.contains(&Request::UnreadTotal));
-    assert!(requests.contains(&Request::Conversation(ContactId(3))));
+    assert!(requests.contains(&Request::Inbox(InboxRequest::Conversation(ContactId(3)))));
     assert!(intents.contains(&Intent::Bell), "a message in a chat that is not open rings the bell");
 }
 
@@ -295,7 +302,7 @@ fn an_80_by_24_terminal_shows_every_tab_and_whole_badges() {
 fn inbox_contact_panel() {
     let mut app = loaded_app();
     let intents = press(&mut app, &[ch('p')]);
-    assert_eq!(loads(&intents), vec![Request::Panel(ContactId(1))]);
+    assert_eq!(loads(&intents), vec![Request::Inbox(InboxRequest::Panel(ContactId(1)))]);
     app.apply(Update::Panel(crate::view::ContactPanel {
         contact: ContactId(1),
         profile_name: Some("Mari ☕".into()),
@@ -307,5 +314,8 @@ fn inbox_contact_panel() {
     }));
     assert_snapshot!(render(&app, 120, 30));
     // Another chat asks for its own panel.
-    assert_eq!(loads(&press(&mut app, &[ch('j')])), vec![Request::Chat(ContactId(2)), Request::Panel(ContactId(2))]);
+    assert_eq!(
+        loads(&press(&mut app, &[ch('j')])),
+        vec![Request::Inbox(InboxRequest::Chat(ContactId(2))), Request::Inbox(InboxRequest::Panel(ContactId(2)))]
+    );
 }

@@ -12,7 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, LineGauge, Paragraph};
 use wacrm_core::{ContactId, Stage};
 
-use crate::intent::{ContactDraft, ContactQuery, Intent, Queue, Request, Update};
+use crate::intent::{ContactDraft, ContactQuery, ContactsRequest, Intent, Queue, Update};
 use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, hint, scroll_to, step};
 use crate::text::{self, relative, truncate};
 use crate::view::ContactRow;
@@ -149,7 +149,7 @@ impl Contacts {
 
     fn reload(&mut self, queue: &mut Queue) {
         self.loading = true;
-        queue.load(Request::Contacts { query: self.query.clone(), after: None });
+        queue.load(ContactsRequest::Page { query: self.query.clone(), after: None });
     }
 
     /// Moves the selection and fetches the next page when it nears the end of what is loaded.
@@ -160,7 +160,7 @@ impl Contacts {
             && let Some(after) = self.next.clone()
         {
             self.loading = true;
-            queue.load(Request::Contacts { query: self.query.clone(), after: Some(after) });
+            queue.load(ContactsRequest::Page { query: self.query.clone(), after: Some(after) });
         }
     }
 
@@ -211,7 +211,7 @@ impl Contacts {
                 Edit::Submit => match form.draft() {
                     Ok(draft) => {
                         form.error = None;
-                        queue.load(Request::SaveContact(draft));
+                        queue.load(ContactsRequest::Save(draft));
                     }
                     Err(error) => form.error = Some(error),
                 },
@@ -239,7 +239,7 @@ impl Contacts {
                     }
                 }
                 if let Some(row) = self.selected() {
-                    queue.load(Request::Tags { contact: row.id, add, remove });
+                    queue.load(ContactsRequest::Tags { contact: row.id, add, remove });
                 }
                 self.mode = Mode::Browse;
             }
@@ -255,7 +255,7 @@ impl Contacts {
             Edit::Submit if !input.is_blank() => {
                 let path = PathBuf::from(input.text().trim());
                 self.import = Some(Import { done: 0, total: None, finished: None });
-                queue.load(Request::Import(path));
+                queue.load(ContactsRequest::Import(path));
                 self.mode = Mode::Browse;
             }
             Edit::Cancel => self.mode = Mode::Browse,
@@ -534,7 +534,7 @@ impl Pane for Contacts {
             },
             "import" if !arg.is_empty() => {
                 self.import = Some(Import { done: 0, total: None, finished: None });
-                queue.load(Request::Import(PathBuf::from(arg)));
+                queue.load(ContactsRequest::Import(PathBuf::from(arg)));
             }
             "import" => self.mode = Mode::ImportPath(TextInput::single()),
             _ => return false,
@@ -582,6 +582,7 @@ mod tests {
     use super::*;
     use crate::fixtures::{ch, contacts, env, key, loads};
     use crate::intent::ContactSort;
+    use crate::intent::Request;
 
     fn loaded() -> (Contacts, Queue) {
         let mut pane = Contacts::default();
@@ -610,11 +611,11 @@ mod tests {
         let (mut pane, mut queue) = loaded();
         let requests = keys(&mut pane, &mut queue, &[ch('o')]);
         let by_name = ContactQuery { sort: ContactSort::Name, ..Default::default() };
-        assert_eq!(requests, vec![Request::Contacts { query: by_name.clone(), after: None }]);
+        assert_eq!(requests, vec![Request::Contacts(ContactsRequest::Page { query: by_name.clone(), after: None })]);
         keys(&mut pane, &mut queue, &[ch('s'), ch('s')]);
         assert_eq!(pane.query().stage, Some(Stage::Engaged));
         let cleared = keys(&mut pane, &mut queue, &[key(KeyCode::Esc)]);
-        assert_eq!(cleared, vec![Request::Contacts { query: by_name, after: None }]);
+        assert_eq!(cleared, vec![Request::Contacts(ContactsRequest::Page { query: by_name, after: None })]);
     }
 
     #[test]
@@ -628,7 +629,10 @@ mod tests {
         let requests = keys(&mut pane, &mut queue, &[ch('j'), ch('j')]);
         assert_eq!(
             requests,
-            vec![Request::Contacts { query: ContactQuery::default(), after: Some("active:3:x".into()) }]
+            vec![Request::Contacts(ContactsRequest::Page {
+                query: ContactQuery::default(),
+                after: Some("active:3:x".into())
+            })]
         );
         let more = vec![ContactRow { id: ContactId(9), ..contacts()[0].clone() }];
         pane.apply(&Update::Contacts { rows: more, next: None, appended: true }, &env(), &mut queue);
@@ -662,13 +666,13 @@ mod tests {
         typed(&mut pane, &mut queue, "vip, lisbon");
         assert_eq!(
             keys(&mut pane, &mut queue, &[key(KeyCode::Enter)]),
-            vec![Request::SaveContact(ContactDraft {
+            vec![Request::Contacts(ContactsRequest::Save(ContactDraft {
                 id: None,
                 name: "Bo".into(),
                 phone: "+14155552671".into(),
                 stage: Some(Stage::Paid),
                 tags: vec!["vip".into(), "lisbon".into()],
-            })]
+            }))]
         );
     }
 
@@ -695,11 +699,11 @@ mod tests {
         typed(&mut pane, &mut queue, "+hot -vip wholesale");
         assert_eq!(
             keys(&mut pane, &mut queue, &[key(KeyCode::Enter)]),
-            vec![Request::Tags {
+            vec![Request::Contacts(ContactsRequest::Tags {
                 contact: ContactId(1),
                 add: vec!["hot".into(), "wholesale".into()],
                 remove: vec!["vip".into()],
-            }]
+            })]
         );
     }
 
@@ -710,9 +714,9 @@ mod tests {
         typed(&mut pane, &mut queue, "/tmp/leads.csv");
         assert_eq!(
             keys(&mut pane, &mut queue, &[key(KeyCode::Enter)]),
-            vec![Request::Import(PathBuf::from("/tmp/leads.csv"))]
+            vec![Request::Contacts(ContactsRequest::Import(PathBuf::from("/tmp/leads.csv")))]
         );
         pane.apply(&Update::ImportDone("imported: 3 created".into()), &env(), &mut queue);
-        assert!(matches!(loads(&queue.drain()).as_slice(), [Request::Contacts { .. }]));
+        assert!(matches!(loads(&queue.drain()).as_slice(), [Request::Contacts(ContactsRequest::Page { .. })]));
     }
 }

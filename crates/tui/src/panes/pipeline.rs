@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use wacrm_core::{ContactId, Stage};
 
-use crate::intent::{Queue, Request, Update};
+use crate::intent::{InboxRequest, PipelineRequest, Queue, Update};
 use crate::panes::{Env, KeyHint, Pane, contains, hint, scroll_to, step};
 use crate::text::{self, relative, span_of, spread, truncate};
 use crate::view::{Card, Column, HistoryRow};
@@ -72,7 +72,7 @@ impl Pipeline {
             return;
         }
         self.loading = true;
-        queue.load(Request::Board);
+        queue.load(PipelineRequest::Board);
     }
 
     /// After the selection moved: load the selected contact's history.
@@ -82,7 +82,7 @@ impl Pipeline {
         match contact {
             Some(contact) if self.history.as_ref().is_none_or(|(c, _)| *c != contact) => {
                 self.history = Some((contact, Vec::new()));
-                queue.load(Request::History(contact));
+                queue.load(PipelineRequest::History(contact));
             }
             Some(_) => {}
             None => self.history = None,
@@ -102,7 +102,7 @@ impl Pipeline {
         self.columns[to].count += 1;
         self.col = to;
         self.row = self.visible(to).iter().position(|c| c.contact == contact).unwrap_or(0);
-        queue.load(Request::SetStage { contact, stage: self.columns[to].stage });
+        queue.load(InboxRequest::SetStage { contact, stage: self.columns[to].stage });
         self.history = None;
         self.follow(queue);
     }
@@ -317,7 +317,7 @@ impl Pane for Pipeline {
             Update::Live(event) if self.started && event.kind == "stage_changed" => {
                 self.reload(queue);
                 if let Some(contact) = event.contact_id.filter(|c| self.selected().is_some_and(|s| s.contact == *c)) {
-                    queue.load(Request::History(contact));
+                    queue.load(PipelineRequest::History(contact));
                 }
             }
             _ => {}
@@ -363,6 +363,7 @@ mod tests {
 
     use super::*;
     use crate::fixtures::{board, ch, env, key, loads};
+    use crate::intent::Request;
 
     fn loaded() -> (Pipeline, Queue) {
         let mut pane = Pipeline::default();
@@ -379,7 +380,10 @@ mod tests {
         assert_eq!(pane.selected().map(|c| c.contact), Some(ContactId(3)));
         pane.handle_key(ch('l'), &env(), &mut queue);
         let requests = loads(&queue.drain());
-        assert_eq!(requests[0], Request::SetStage { contact: ContactId(3), stage: Stage::Engaged });
+        assert_eq!(
+            requests[0],
+            Request::Inbox(InboxRequest::SetStage { contact: ContactId(3), stage: Stage::Engaged })
+        );
         assert_eq!(pane.column(), 1);
         assert_eq!(pane.selected().map(|c| c.contact), Some(ContactId(3)), "the selection follows the card");
         assert_eq!(pane.counts()[0], (Stage::New, 40));
@@ -388,7 +392,7 @@ mod tests {
         pane.handle_key(ch('h'), &env(), &mut queue);
         let requests = loads(&queue.drain());
         assert_eq!(
-            requests.iter().filter(|r| matches!(r, Request::SetStage { .. })).count(),
+            requests.iter().filter(|r| matches!(r, Request::Inbox(InboxRequest::SetStage { .. }))).count(),
             1,
             "nothing moves left of New"
         );
@@ -398,9 +402,9 @@ mod tests {
     fn arrows_choose_columns_and_cards_and_load_history() {
         let (mut pane, mut queue) = loaded();
         pane.handle_key(ch('j'), &env(), &mut queue);
-        assert_eq!(loads(&queue.drain()), vec![Request::History(ContactId(5))]);
+        assert_eq!(loads(&queue.drain()), vec![Request::Pipeline(PipelineRequest::History(ContactId(5)))]);
         pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
-        assert_eq!(loads(&queue.drain()), vec![Request::History(ContactId(6))]);
+        assert_eq!(loads(&queue.drain()), vec![Request::Pipeline(PipelineRequest::History(ContactId(6)))]);
         pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
         pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
         pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
@@ -411,7 +415,9 @@ mod tests {
     #[test]
     fn changes_during_a_load_load_the_board_once_more_after_it() {
         let (mut pane, mut queue) = loaded();
-        let boards = |queue: &mut Queue| loads(&queue.drain()).iter().filter(|r| **r == Request::Board).count();
+        let boards = |queue: &mut Queue| {
+            loads(&queue.drain()).iter().filter(|r| **r == Request::Pipeline(PipelineRequest::Board)).count()
+        };
         pane.apply(&crate::fixtures::live("stage_changed", 1), &env(), &mut queue);
         pane.apply(&crate::fixtures::live("stage_changed", 2), &env(), &mut queue);
         assert_eq!(boards(&mut queue), 1, "one request in flight");
@@ -428,7 +434,7 @@ mod tests {
         pane.handle_key(ch('l'), &env(), &mut queue);
         queue.drain();
         pane.apply(&Update::Failed { what: "stage", message: "blocked".into() }, &env(), &mut queue);
-        assert_eq!(loads(&queue.drain()), vec![Request::Board]);
+        assert_eq!(loads(&queue.drain()), vec![Request::Pipeline(PipelineRequest::Board)]);
     }
 
     #[test]
@@ -443,7 +449,10 @@ mod tests {
         pane.handle_mouse(at(MouseEventKind::Drag(MouseButton::Left), 40), &env(), &mut queue);
         pane.handle_mouse(at(MouseEventKind::Up(MouseButton::Left), 62), &env(), &mut queue);
         let requests = loads(&queue.drain());
-        assert!(requests.contains(&Request::SetStage { contact: ContactId(3), stage: Stage::Paid }), "{requests:?}");
+        assert!(
+            requests.contains(&Request::Inbox(InboxRequest::SetStage { contact: ContactId(3), stage: Stage::Paid })),
+            "{requests:?}"
+        );
         assert_eq!(pane.counts()[3], (Stage::Paid, 2));
     }
 

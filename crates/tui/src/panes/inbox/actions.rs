@@ -12,7 +12,7 @@ use wacrm_core::inbox::canned::expand;
 use wacrm_core::inbox::workflow::SnoozeUntil;
 
 use super::{Focus, Inbox, stage_index};
-use crate::intent::{Intent, Queue, Request};
+use crate::intent::{InboxRequest, Intent, Queue};
 use crate::panes::{Env, KeyHint, hint};
 use crate::popups::Outcome;
 use crate::popups::confirm::Confirm;
@@ -101,7 +101,7 @@ impl Inbox {
         let Some(row) = self.selected() else { return };
         let send = TemplateSend::new(format!("{} {}", row.name, row.phone).trim().to_string());
         self.popup = Some(InboxPopup::Template { contact: row.contact, send });
-        queue.load(Request::Templates);
+        queue.load(InboxRequest::Templates);
     }
 
     /// `a`: the conversation becomes mine; taking it from another agent asks first.
@@ -116,7 +116,7 @@ impl Inbox {
                 let confirm = Confirm::new("Take over", lines, "take it over");
                 self.popup = Some(InboxPopup::TakeOver { contact: row.contact, confirm });
             }
-            _ => queue.load(Request::AssignToMe(row.contact)),
+            _ => queue.load(InboxRequest::AssignToMe(row.contact)),
         }
     }
 
@@ -126,7 +126,7 @@ impl Inbox {
         let mut picker = Picker::new(format!("Assign {}", row.name), Vec::new());
         picker.set_items(self.assign_items(row.assigned_id), &["loading…"]);
         self.popup = Some(InboxPopup::AssignTo { contact: row.contact, picker });
-        queue.load(Request::Teammates);
+        queue.load(InboxRequest::Teammates);
     }
 
     fn assign_items(&self, current: Option<wacrm_core::UserId>) -> Vec<Item> {
@@ -157,9 +157,9 @@ impl Inbox {
     pub(super) fn toggle_resolved(&mut self, queue: &mut Queue) {
         let Some(row) = self.selected() else { return };
         if row.resolved || row.snoozed_until.is_some() {
-            queue.load(Request::Reopen(row.contact));
+            queue.load(InboxRequest::Reopen(row.contact));
         } else {
-            queue.load(Request::Resolve(row.contact));
+            queue.load(InboxRequest::Resolve(row.contact));
         }
     }
 
@@ -192,7 +192,7 @@ impl Inbox {
         let Some(reply) = self.canned.iter().find(|c| c.shortcut.eq_ignore_ascii_case(name)).cloned() else {
             queue
                 .push(Intent::Notify(format!("no canned reply /{name} (wacrm canned list); a space sends it as text")));
-            queue.load(Request::Canned);
+            queue.load(InboxRequest::Canned);
             return true;
         };
         if reply.fields.is_empty() {
@@ -219,7 +219,7 @@ impl Inbox {
             InboxPopup::Template { contact, send } => match send.handle_key(key) {
                 Outcome::Done(choice) => {
                     let (name, language, params) = (choice.name, choice.language, choice.params);
-                    queue.load(Request::SendTemplate { contact: *contact, name, language, params });
+                    queue.load(InboxRequest::SendTemplate { contact: *contact, name, language, params });
                     Then::Close
                 }
                 other => closed(&other),
@@ -227,7 +227,7 @@ impl Inbox {
             InboxPopup::Stage { contact, current, picker } => match picker.handle_key(key) {
                 Outcome::Done(index) => {
                     if let Some(stage) = Stage::ALL.get(index).filter(|s| *s != current) {
-                        queue.load(Request::SetStage { contact: *contact, stage: *stage });
+                        queue.load(InboxRequest::SetStage { contact: *contact, stage: *stage });
                     }
                     Then::Close
                 }
@@ -235,19 +235,19 @@ impl Inbox {
             },
             InboxPopup::TakeOver { contact, confirm } => match confirm.handle_key(key) {
                 Outcome::Done(()) => {
-                    queue.load(Request::AssignToMe(*contact));
+                    queue.load(InboxRequest::AssignToMe(*contact));
                     Then::Close
                 }
                 other => closed(&other),
             },
             InboxPopup::AssignTo { contact, picker } => match picker.handle_key(key) {
                 Outcome::Done(0) => {
-                    queue.load(Request::Unassign(*contact));
+                    queue.load(InboxRequest::Unassign(*contact));
                     Then::Close
                 }
                 Outcome::Done(index) => {
                     if let Some(user) = self.teammates.get(index - 1).map(|t| t.id) {
-                        queue.load(Request::Assign { contact: *contact, user });
+                        queue.load(InboxRequest::Assign { contact: *contact, user });
                     }
                     Then::Close
                 }
@@ -258,7 +258,7 @@ impl Inbox {
                     let offset = env.offset;
                     match snooze_until(&values[0], env.now, offset) {
                         Ok(until) => {
-                            queue.load(Request::Snooze { contact: *contact, until });
+                            queue.load(InboxRequest::Snooze { contact: *contact, until });
                             Then::Close
                         }
                         Err(message) => {
@@ -271,7 +271,7 @@ impl Inbox {
             },
             InboxPopup::Note { contact, form } => match form.handle_key(key) {
                 Outcome::Done(values) => {
-                    queue.load(Request::AddNote { contact: *contact, body: values[0].clone() });
+                    queue.load(InboxRequest::AddNote { contact: *contact, body: values[0].clone() });
                     Then::Close
                 }
                 other => closed(&other),

@@ -14,7 +14,7 @@ use wacrm_core::events::Event;
 use wacrm_core::{ContactId, Stage};
 
 use self::actions::InboxPopup;
-use crate::intent::{ConversationFilter, Intent, Queue, Request, Update};
+use crate::intent::{ConversationFilter, InboxRequest, Intent, Queue, Update};
 use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, hint, step};
 use crate::text;
 use crate::view::{
@@ -177,7 +177,7 @@ impl Inbox {
 
     fn reload(&mut self, queue: &mut Queue) {
         self.loading = true;
-        queue.load(Request::Conversations { filter: self.filter, search: self.search.clone(), after: None });
+        queue.load(InboxRequest::Conversations { filter: self.filter, search: self.search.clone(), after: None });
     }
 
     fn open_selected_chat(&mut self, queue: &mut Queue) {
@@ -198,9 +198,9 @@ impl Inbox {
         self.load_draft(contact);
         self.chat = Some(Chat { contact, messages: Vec::new(), loading: true, older: None, loading_older: false });
         self.chat_scroll = 0;
-        queue.load(Request::Chat(contact));
+        queue.load(InboxRequest::Chat(contact));
         if self.show_panel {
-            queue.load(Request::Panel(contact));
+            queue.load(InboxRequest::Panel(contact));
         }
     }
 
@@ -211,7 +211,11 @@ impl Inbox {
             && let Some(after) = self.next
         {
             self.loading = true;
-            queue.load(Request::Conversations { filter: self.filter, search: self.search.clone(), after: Some(after) });
+            queue.load(InboxRequest::Conversations {
+                filter: self.filter,
+                search: self.search.clone(),
+                after: Some(after),
+            });
         }
         self.open_selected_chat(queue);
     }
@@ -229,7 +233,7 @@ impl Inbox {
         let Some(row) = self.selected() else { return };
         let contact = row.contact;
         if row.unread > 0 {
-            queue.load(Request::MarkRead(contact));
+            queue.load(InboxRequest::MarkRead(contact));
         }
         self.open_selected_chat(queue);
         self.start_reply(env, queue);
@@ -257,14 +261,14 @@ impl Inbox {
         let text = self.composer.text().trim_end().to_string();
         self.composer.clear();
         self.unconfirmed = Some((contact, text.clone()));
-        queue.load(Request::Send { contact, text });
+        queue.load(InboxRequest::Send { contact, text });
     }
 
     /// Keys shared by the list and the chat history: act on the selected conversation.
     fn conversation_key(&mut self, key: KeyEvent, env: &Env, queue: &mut Queue) -> bool {
         let Some(contact) = self.selected().map(|r| r.contact) else { return false };
         match key.code {
-            KeyCode::Char('r') => queue.load(Request::MarkRead(contact)),
+            KeyCode::Char('r') => queue.load(InboxRequest::MarkRead(contact)),
             KeyCode::Char('a') => self.assign_to_me(env, queue),
             KeyCode::Char('A') => self.open_assign(queue),
             KeyCode::Char('s') => self.open_stage_picker(),
@@ -275,7 +279,7 @@ impl Inbox {
             KeyCode::Char('p') => {
                 self.show_panel = !self.show_panel;
                 if self.show_panel {
-                    queue.load(Request::Panel(contact));
+                    queue.load(InboxRequest::Panel(contact));
                 }
             }
             KeyCode::Char('i') => self.start_reply(env, queue),
@@ -318,7 +322,7 @@ impl Inbox {
             && let Some(before) = chat.older
         {
             chat.loading_older = true;
-            queue.load(Request::OlderChat { contact: chat.contact, before });
+            queue.load(InboxRequest::OlderChat { contact: chat.contact, before });
         }
     }
 
@@ -408,30 +412,30 @@ impl Inbox {
         let open = self.chat.as_ref().is_some_and(|c| c.contact == contact);
         match event.kind.as_str() {
             "message_received" => {
-                queue.load(Request::Conversation(contact));
+                queue.load(InboxRequest::Conversation(contact));
                 if open {
-                    queue.load(Request::Chat(contact));
+                    queue.load(InboxRequest::Chat(contact));
                     // The agent is in this chat: what arrives is read, not counted unread.
                     if self.focus != Focus::List {
-                        queue.load(Request::MarkRead(contact));
+                        queue.load(InboxRequest::MarkRead(contact));
                     }
                 } else {
                     queue.push(Intent::Bell);
                 }
             }
             "message_sent" | "message_status" => {
-                queue.load(Request::Conversation(contact));
+                queue.load(InboxRequest::Conversation(contact));
                 if open {
-                    queue.load(Request::Chat(contact));
+                    queue.load(InboxRequest::Chat(contact));
                 }
             }
             "conversation_updated" | "stage_changed" | "contact_updated" => {
-                queue.load(Request::Conversation(contact));
+                queue.load(InboxRequest::Conversation(contact));
                 if open && self.show_panel {
-                    queue.load(Request::Panel(contact));
+                    queue.load(InboxRequest::Panel(contact));
                 }
                 if open && event.payload["action"] == "noted" {
-                    queue.load(Request::Chat(contact));
+                    queue.load(InboxRequest::Chat(contact));
                 }
             }
             _ => {}
@@ -593,7 +597,7 @@ impl Pane for Inbox {
                 self.panel = Some(panel.clone());
             }
             Update::NoteAdded { contact } if self.chat.as_ref().is_some_and(|c| c.contact == *contact) => {
-                queue.load(Request::Chat(*contact));
+                queue.load(InboxRequest::Chat(*contact));
             }
             _ => {}
         }
@@ -606,7 +610,7 @@ impl Pane for Inbox {
     fn load(&mut self, queue: &mut Queue) {
         self.started = true;
         self.reload(queue);
-        queue.load(Request::Canned);
+        queue.load(InboxRequest::Canned);
     }
 
     fn search(&mut self, text: &str, queue: &mut Queue) {
@@ -638,14 +642,14 @@ impl Pane for Inbox {
                 self.reload(queue);
             }
             ("assign-to", Some(_)) => self.open_assign(queue),
-            ("resolve", Some(contact)) => queue.load(Request::Resolve(contact)),
-            ("reopen", Some(contact)) => queue.load(Request::Reopen(contact)),
+            ("resolve", Some(contact)) => queue.load(InboxRequest::Resolve(contact)),
+            ("reopen", Some(contact)) => queue.load(InboxRequest::Reopen(contact)),
             ("snooze", Some(_)) => self.open_snooze(),
             ("note", Some(_)) => self.open_note(),
-            ("read", Some(contact)) => queue.load(Request::MarkRead(contact)),
+            ("read", Some(contact)) => queue.load(InboxRequest::MarkRead(contact)),
             ("assign", Some(_)) => self.assign_to_me(env, queue),
             ("stage", Some(contact)) => match arg.parse::<Stage>() {
-                Ok(stage) => queue.load(Request::SetStage { contact, stage }),
+                Ok(stage) => queue.load(InboxRequest::SetStage { contact, stage }),
                 Err(e) => queue.push(Intent::Notify(e.to_string())),
             },
             ("template", Some(_)) => self.open_templates(queue),

@@ -6,6 +6,7 @@ use wacrm_core::{ContactId, Stage, UserId};
 
 use super::*;
 use crate::fixtures::{ch, chat, conversation, conversations, ctrl, env, key, live, loads};
+use crate::intent::Request;
 use crate::view::CannedRow;
 use crate::view::TemplateRow;
 
@@ -40,16 +41,19 @@ fn first_activation_loads_the_first_page_once() {
     inbox.activate(&mut queue);
     assert_eq!(
         loads(&queue.drain()),
-        vec![Request::Conversations { filter: ConversationFilter::All, search: None, after: None }, Request::Canned]
+        vec![
+            Request::Inbox(InboxRequest::Conversations { filter: ConversationFilter::All, search: None, after: None }),
+            Request::Inbox(InboxRequest::Canned)
+        ]
     );
 }
 
 #[test]
 fn moving_the_selection_opens_that_chat() {
     let (mut inbox, mut queue) = loaded();
-    assert_eq!(keys(&mut inbox, &mut queue, &[ch('j')]), vec![Request::Chat(ContactId(2))]);
+    assert_eq!(keys(&mut inbox, &mut queue, &[ch('j')]), vec![Request::Inbox(InboxRequest::Chat(ContactId(2)))]);
     assert_eq!(inbox.selected().map(|r| r.contact), Some(ContactId(2)));
-    assert_eq!(keys(&mut inbox, &mut queue, &[ch('G')]), vec![Request::Chat(ContactId(4))]);
+    assert_eq!(keys(&mut inbox, &mut queue, &[ch('G')]), vec![Request::Inbox(InboxRequest::Chat(ContactId(4)))]);
     assert!(keys(&mut inbox, &mut queue, &[ch('j')]).is_empty(), "the last row stays selected");
 }
 
@@ -75,10 +79,15 @@ fn nearing_the_end_fetches_the_next_page_once_by_cursor() {
         &mut queue,
         &[ch('j'), ch('j'), ch('j'), ch('j'), ch('j'), ch('j'), ch('j'), ch('j'), ch('j'), ch('j'), ch('j')],
     );
-    let pages: Vec<_> = requests.iter().filter(|r| matches!(r, Request::Conversations { .. })).collect();
+    let pages: Vec<_> =
+        requests.iter().filter(|r| matches!(r, Request::Inbox(InboxRequest::Conversations { .. }))).collect();
     assert_eq!(
         pages,
-        vec![&Request::Conversations { filter: ConversationFilter::All, search: None, after: Some(cursor) }]
+        vec![&Request::Inbox(InboxRequest::Conversations {
+            filter: ConversationFilter::All,
+            search: None,
+            after: Some(cursor)
+        })]
     );
     // The page arrives and is appended without moving the selection.
     let more: Vec<ConversationRow> = (31..=40).map(|i| conversation(i, "D", i64::from(i))).collect();
@@ -103,10 +112,13 @@ fn fixtures_now() -> chrono::DateTime<chrono::Utc> {
 #[test]
 fn enter_marks_read_and_focuses_the_composer_then_enter_sends() {
     let (mut inbox, mut queue) = loaded();
-    assert_eq!(keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]), vec![Request::MarkRead(ContactId(1))]);
+    assert_eq!(
+        keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]),
+        vec![Request::Inbox(InboxRequest::MarkRead(ContactId(1)))]
+    );
     assert_eq!(inbox.focus(), Focus::Composer);
     let sent = keys(&mut inbox, &mut queue, &[ch('h'), ch('i'), key(KeyCode::Enter)]);
-    assert_eq!(sent, vec![Request::Send { contact: ContactId(1), text: "hi".into() }]);
+    assert_eq!(sent, vec![Request::Inbox(InboxRequest::Send { contact: ContactId(1), text: "hi".into() })]);
     assert_eq!(inbox.composer_text(), "");
     // A blank composer sends nothing.
     assert!(keys(&mut inbox, &mut queue, &[ch(' '), key(KeyCode::Enter)]).is_empty());
@@ -131,7 +143,7 @@ fn a_closed_window_leads_to_the_template_picker() {
     assert!(keys(&mut inbox, &mut queue, &[ch('t'), ch('a'), ch('t')]).is_empty());
     assert_eq!(inbox.composer_text(), "tat");
     // Sending with the window closed opens the template form instead, keeping the draft.
-    assert_eq!(keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]), vec![Request::Templates]);
+    assert_eq!(keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]), vec![Request::Inbox(InboxRequest::Templates)]);
     assert_eq!(inbox.composer_text(), "tat");
     let template = TemplateRow { name: "order_update".into(), language: "en_US".into(), preview: "Hi {{1}}".into() };
     inbox.apply(&Update::Templates(vec![template]), &env(), &mut queue);
@@ -142,12 +154,12 @@ fn a_closed_window_leads_to_the_template_picker() {
     assert!(keys(&mut inbox, &mut queue, &filled).is_empty(), "the preview waits for y");
     assert_eq!(
         keys(&mut inbox, &mut queue, &[ch('y')]),
-        vec![Request::SendTemplate {
+        vec![Request::Inbox(InboxRequest::SendTemplate {
             contact: ContactId(3),
             name: "order_update".into(),
             language: "en_US".into(),
             params: vec!["Mo".into()],
-        }]
+        })]
     );
 }
 
@@ -178,7 +190,7 @@ fn taking_over_another_agents_conversation_asks_first() {
     assert!(keys(&mut inbox, &mut queue, &[ch('a')]).is_empty());
     assert!(inbox.captures_keys(), "the confirmation has every key");
     assert!(keys(&mut inbox, &mut queue, &[key(KeyCode::Enter), ch('2')]).is_empty());
-    assert_eq!(keys(&mut inbox, &mut queue, &[ch('y')]), vec![Request::AssignToMe(ContactId(1))]);
+    assert_eq!(keys(&mut inbox, &mut queue, &[ch('y')]), vec![Request::Inbox(InboxRequest::AssignToMe(ContactId(1)))]);
     assert!(!inbox.captures_keys());
 }
 
@@ -197,11 +209,14 @@ fn stage_assign_and_read_from_the_chat() {
     assert_eq!(inbox.focus(), Focus::Chat);
     assert_eq!(
         keys(&mut inbox, &mut queue, &[ch('s'), ch('4')]),
-        vec![Request::SetStage { contact: ContactId(1), stage: Stage::Paid }]
+        vec![Request::Inbox(InboxRequest::SetStage { contact: ContactId(1), stage: Stage::Paid })]
     );
     assert_eq!(
         keys(&mut inbox, &mut queue, &[ch('a'), ch('r')]),
-        vec![Request::AssignToMe(ContactId(1)), Request::MarkRead(ContactId(1))]
+        vec![
+            Request::Inbox(InboxRequest::AssignToMe(ContactId(1))),
+            Request::Inbox(InboxRequest::MarkRead(ContactId(1)))
+        ]
     );
     // Choosing the current stage changes nothing.
     assert!(keys(&mut inbox, &mut queue, &[ch('s'), key(KeyCode::Enter)]).is_empty());
@@ -215,7 +230,7 @@ fn scrolling_past_the_oldest_loaded_message_loads_the_page_before() {
     keys(&mut inbox, &mut queue, &[key(KeyCode::Tab)]);
     let before = wacrm_core::inbox::conversations::Cursor { at: fixtures_now(), id: 1 };
     let requests = keys(&mut inbox, &mut queue, &[key(KeyCode::PageUp), key(KeyCode::PageUp)]);
-    assert_eq!(requests, vec![Request::OlderChat { contact: ContactId(1), before }], "asked once");
+    assert_eq!(requests, vec![Request::Inbox(InboxRequest::OlderChat { contact: ContactId(1), before })], "asked once");
     let older = vec![crate::fixtures::message(
         0,
         wacrm_core::Direction::In,
@@ -232,7 +247,11 @@ fn filters_cycle_and_reload() {
     let (mut inbox, mut queue) = loaded();
     assert_eq!(
         keys(&mut inbox, &mut queue, &[ch('f')]),
-        vec![Request::Conversations { filter: ConversationFilter::Unread, search: None, after: None }]
+        vec![Request::Inbox(InboxRequest::Conversations {
+            filter: ConversationFilter::Unread,
+            search: None,
+            after: None
+        })]
     );
 }
 
@@ -242,14 +261,26 @@ fn live_messages_reload_the_row_and_ring_only_for_other_chats() {
     let env = env();
     inbox.apply(&live("message_received", 1), &env, &mut queue);
     let intents = queue.drain();
-    assert_eq!(loads(&intents), vec![Request::Conversation(ContactId(1)), Request::Chat(ContactId(1))]);
+    assert_eq!(
+        loads(&intents),
+        vec![
+            Request::Inbox(InboxRequest::Conversation(ContactId(1))),
+            Request::Inbox(InboxRequest::Chat(ContactId(1)))
+        ]
+    );
     assert!(!intents.contains(&Intent::Bell));
     inbox.apply(&live("message_received", 3), &env, &mut queue);
     let intents = queue.drain();
-    assert_eq!(loads(&intents), vec![Request::Conversation(ContactId(3))]);
+    assert_eq!(loads(&intents), vec![Request::Inbox(InboxRequest::Conversation(ContactId(3)))]);
     assert!(intents.contains(&Intent::Bell));
     inbox.apply(&live("message_status", 1), &env, &mut queue);
-    assert_eq!(loads(&queue.drain()), vec![Request::Conversation(ContactId(1)), Request::Chat(ContactId(1))]);
+    assert_eq!(
+        loads(&queue.drain()),
+        vec![
+            Request::Inbox(InboxRequest::Conversation(ContactId(1))),
+            Request::Inbox(InboxRequest::Chat(ContactId(1)))
+        ]
+    );
 }
 
 #[test]
@@ -290,11 +321,11 @@ fn typed(inbox: &mut Inbox, queue: &mut Queue, text: &str) -> Vec<Request> {
 #[test]
 fn resolve_reopen_snooze_and_note_from_the_list() {
     let (mut inbox, mut queue) = loaded();
-    assert_eq!(keys(&mut inbox, &mut queue, &[ch('x')]), vec![Request::Resolve(ContactId(1))]);
+    assert_eq!(keys(&mut inbox, &mut queue, &[ch('x')]), vec![Request::Inbox(InboxRequest::Resolve(ContactId(1)))]);
     let resolved = ConversationRow { resolved: true, ..conversations()[0].clone() };
     inbox.apply(&Update::Conversation(resolved), &env(), &mut queue);
     queue.drain();
-    assert_eq!(keys(&mut inbox, &mut queue, &[ch('x')]), vec![Request::Reopen(ContactId(1))]);
+    assert_eq!(keys(&mut inbox, &mut queue, &[ch('x')]), vec![Request::Inbox(InboxRequest::Reopen(ContactId(1)))]);
 
     // The snooze form starts at "tomorrow"; nonsense is refused in the form, which stays open.
     keys(&mut inbox, &mut queue, &[ch('z'), ctrl('u')]);
@@ -306,14 +337,14 @@ fn resolve_reopen_snooze_and_note_from_the_list() {
     let until = wacrm_core::inbox::workflow::SnoozeUntil::parse("2h", fixtures_now(), crate::fixtures::utc()).unwrap();
     assert_eq!(
         keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]),
-        vec![Request::Snooze { contact: ContactId(1), until }]
+        vec![Request::Inbox(InboxRequest::Snooze { contact: ContactId(1), until })]
     );
 
     keys(&mut inbox, &mut queue, &[ch('n')]);
     typed(&mut inbox, &mut queue, "qx1 refund ok");
     assert_eq!(
         keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]),
-        vec![Request::AddNote { contact: ContactId(1), body: "qx1 refund ok".into() }]
+        vec![Request::Inbox(InboxRequest::AddNote { contact: ContactId(1), body: "qx1 refund ok".into() })]
     );
 }
 
@@ -343,7 +374,7 @@ fn a_canned_reply_expands_with_its_fields_and_is_not_sent() {
         inbox.handle_key(key(KeyCode::Enter), &env(), &mut queue);
         queue.drain()
     };
-    assert!(!loads(&intents).iter().any(|r| matches!(r, Request::Send { .. })));
+    assert!(!loads(&intents).iter().any(|r| matches!(r, Request::Inbox(InboxRequest::Send { .. }))));
     assert_eq!(inbox.composer_text(), "/nope");
 }
 
@@ -368,15 +399,18 @@ fn a_message_arriving_in_the_chat_being_read_is_marked_read() {
     let (mut inbox, mut queue) = loaded();
     keys(&mut inbox, &mut queue, &[key(KeyCode::Tab)]);
     inbox.apply(&live("message_received", 1), &env(), &mut queue);
-    assert!(loads(&queue.drain()).contains(&Request::MarkRead(ContactId(1))));
+    assert!(loads(&queue.drain()).contains(&Request::Inbox(InboxRequest::MarkRead(ContactId(1)))));
     inbox.apply(&live("message_received", 3), &env(), &mut queue);
-    assert!(!loads(&queue.drain()).contains(&Request::MarkRead(ContactId(3))), "another chat stays unread");
+    assert!(
+        !loads(&queue.drain()).contains(&Request::Inbox(InboxRequest::MarkRead(ContactId(3)))),
+        "another chat stays unread"
+    );
 }
 
 #[test]
 fn assigning_to_a_teammate_or_nobody() {
     let (mut inbox, mut queue) = loaded();
-    assert_eq!(keys(&mut inbox, &mut queue, &[ch('A')]), vec![Request::Teammates]);
+    assert_eq!(keys(&mut inbox, &mut queue, &[ch('A')]), vec![Request::Inbox(InboxRequest::Teammates)]);
     let team = vec![
         crate::view::Teammate { id: UserId(2), name: "Ana Agent".into() },
         crate::view::Teammate { id: UserId(5), name: "Bo Agent".into() },
@@ -384,8 +418,11 @@ fn assigning_to_a_teammate_or_nobody() {
     inbox.apply(&Update::Teammates(team), &env(), &mut queue);
     assert_eq!(
         keys(&mut inbox, &mut queue, &[ch('j'), ch('j'), key(KeyCode::Enter)]),
-        vec![Request::Assign { contact: ContactId(1), user: UserId(5) }]
+        vec![Request::Inbox(InboxRequest::Assign { contact: ContactId(1), user: UserId(5) })]
     );
     keys(&mut inbox, &mut queue, &[ch('A')]);
-    assert_eq!(keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]), vec![Request::Unassign(ContactId(1))]);
+    assert_eq!(
+        keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]),
+        vec![Request::Inbox(InboxRequest::Unassign(ContactId(1)))]
+    );
 }

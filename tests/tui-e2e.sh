@@ -4,7 +4,12 @@
 #      signed sent/delivered/read status webhooks to the daemon, as Meta does);
 #   2. an agent logs in and opens the TUI;
 #   3. a signed inbound-message webhook is POSTed: the message must appear live (LISTEN/NOTIFY);
-#   4. the agent opens that chat and replies: the reply must show ✓ and then ✓✓ as statuses arrive.
+#   4. the agent opens that chat and replies: the reply must show ✓ and then ✓✓ as statuses arrive;
+#   5. composing safely: a scripted $EDITOR round trip (Ctrl-E), a draft per chat kept across a restart
+#      (with the quit warning), a closed-window chat where typing is only text and a template goes
+#      through pick → parameters → preview → y;
+#   6. the workflow: a canned reply with fields, a private note, resolve/reopen/snooze, assign and take
+#      over, the message log (L), and the layout at 80×24.
 #
 # Needs: a PostgreSQL server where it may create a throwaway database — DATABASE_URL (scripts/test runs this
 # script against its private cluster), else E2E_PG, else postgres://postgres@127.0.0.1:5432/postgres —

@@ -4,7 +4,12 @@
 #      signed sent/delivered/read status webhooks to the daemon, as Meta does);
 #   2. an agent logs in and opens the TUI;
 #   3. a signed inbound-message webhook is POSTed: the message must appear live (LISTEN/NOTIFY);
-#   4. the agent opens that chat and replies: the reply must show ✓ and then ✓✓ as statuses arrive.
+#   4. the agent opens that chat and replies: the reply must show ✓ and then ✓✓ as statuses arrive;
+#   5. composing safely: a scripted $EDITOR round trip (Ctrl-E), a draft per chat kept across a restart
+#      (with the quit warning), a closed-window chat where typing is only text and a template goes
+#      through pick → parameters → preview → y;
+#   6. the workflow: a canned reply with fields, a private note, resolve/reopen/snooze, assign and take
+#      over, the message log (L), and the layout at 80×24.
 #
 # Needs: a PostgreSQL server where it may create a throwaway database — DATABASE_URL (scripts/test runs this
 # script against its private cluster), else E2E_PG, else postgres://postgres@127.0.0.1:5432/postgres —
@@ -84,8 +89,30 @@ grep '^ready ' "$work/stack.out"
 
 step "log in as the demo agent and open the TUI"
 WACRM_PASSWORD=demo-password "$bin/wacrm" --business demo@wacrm.test login --email ana@wacrm.test </dev/null
-tmux new-session -d -s "$session" -x 160 -y 45 \
-  "env DATABASE_URL='$DATABASE_URL' WACRM_CONFIG='$WACRM_CONFIG' WACRM_TUI_LOG='$WACRM_TUI_LOG' NO_COLOR=1 '$bin/wacrm' tui"
+# A scripted $EDITOR: appends to whatever the composer handed it, as a person would.
+cat >"$work/editor.sh" <<'SH'
+#!/bin/sh
+printf '%s' "$(cat "$1") + from the editor" >"$1"
+SH
+chmod +x "$work/editor.sh"
+open_tui() {
+  tmux new-session -d -s "$session" -x "${1:-160}" -y "${2:-45}" \
+    "env DATABASE_URL='$DATABASE_URL' WACRM_CONFIG='$WACRM_CONFIG' WACRM_TUI_LOG='$WACRM_TUI_LOG' NO_COLOR=1 \
+      EDITOR='$work/editor.sh' WACRM_TUI_DRAFTS='$work/drafts.json' '$bin/wacrm' tui"
+}
+# Sends each key on its own, a moment apart.
+press() {
+  for k in "$@"; do tmux send-keys -t "$session" "$k"; sleep 0.3; done
+}
+# Fails when the screen shows the extended regex $1.
+never_shows() {
+  if tmux capture-pane -p -t "$session" | grep -Eq -- "$1"; then
+    echo "FAILED: the screen shows /$1/" >&2
+    return 1
+  fi
+  echo "not shown: $1"
+}
+open_tui
 wait_for '● live'
 wait_for 'Demo Coffee Roasters · Ana Agent'
 
@@ -117,7 +144,118 @@ wait_for "e2e reply $stamp .* [0-9]{2}:[0-9]{2} ✓✓│" 20
 tmux capture-pane -p -t "$session" | sed -n '2,12p'
 
 
+step "Ctrl-E: the draft goes to \$EDITOR and comes back; the TUI keeps running"
+tmux send-keys -t "$session" -l "draft $stamp"
+tmux send-keys -t "$session" C-e
+wait_for "draft $stamp \+ from the editor"
+wait_for '● live'
+tmux send-keys -t "$session" Enter
+wait_for "draft $stamp \+ from the editor .* [0-9]{2}:[0-9]{2} ✓"
+
+step "a draft belongs to its conversation"
+tmux send-keys -t "$session" -l "for Erin only $stamp"
+# One key at a time: Esc followed at once by a letter reads as Alt+letter.
+press Escape Escape G
+wait_for "window closed: templates only"
+never_shows "for Erin only"
+
+step "typing in a closed-window chat is only text; the template goes through a form, a preview and y"
+press i
+tmux send-keys -t "$session" -l "that thing"
+wait_for "│that thing"
+never_shows "Send a template"
+press Enter
+wait_for "Send a template · 1/3 pick"
+wait_for "order_update"
+press Enter
+wait_for "order_update · 2/3 parameters"
+press Enter Enter
+wait_for "\\{\\{1\\}\\} is empty"
+tmux send-keys -t "$session" -l "Pat"
+press Tab
+tmux send-keys -t "$session" -l "A-$stamp"
+press Enter
+wait_for "Hi Pat, your order A-$stamp is on its way!"
+press Enter 1
+wait_for "order_update · 3/3 preview"
+press y
+wait_for "A-$stamp  Ana  [0-9]{2}:[0-9]{2} ✓"
+
+step "quit warns about the drafts; they come back after a restart"
+press Escape Escape q
+wait_for "2 unsent drafts"
+press y
+for _ in $(seq 25); do tmux has-session -t "$session" 2>/dev/null || break; sleep 0.2; done
+grep -q "for Erin only $stamp" "$work/drafts.json"
+"$bin/wacrm" canned add ship 'Hi {{name}}, it ships in {{days}} days.' >/dev/null
+open_tui
+wait_for '● live'
+press /
+tmux send-keys -t "$session" -l "Erin"
+press Enter
+wait_for "┌ Erin Endtoend"
+wait_for "│for Erin only $stamp"
+
+step "a canned reply: /ship expands, its fields are filled in, nothing goes until Enter"
+press i C-u
+tmux send-keys -t "$session" -l "/ship"
+press Enter
+wait_for "Hi \\{\\{name\\}\\}, it ships in \\{\\{days\\}\\} days."
+press Tab
+tmux send-keys -t "$session" -l "3"
+press Enter
+wait_for "│Hi Erin Endtoend, it ships in 3 days."
+press Enter
+wait_for "it ships in 3 days.  Ana  [0-9]{2}:[0-9]{2} ✓"
+
+step "a private note shows in the chat, marked"
+press Escape n
+wait_for "Private note"
+tmux send-keys -t "$session" -l "vip $stamp"
+press Enter
+wait_for "✎ note · Ana [0-9]{2}:[0-9]{2}: vip $stamp"
+
+step "resolve, reopen, snooze"
+press x
+wait_for "✓ resolved"
+press x
+sleep 1
+never_shows "✓ resolved"
+press z
+wait_for "Snooze"
+press Enter
+wait_for "z snoozed till"
+press x
+sleep 1
+never_shows "z snoozed till"
+
+step "assign to a teammate; taking it back asks first"
+press A
+wait_for "Assign Erin Endtoend"
+wait_for "Ben Agent"
+press j j Enter
+wait_for "assigned: Ben Agent"
+press a
+wait_for "Ben Agent is assigned to the conversation with Erin Endtoend"
+press Enter 2
+wait_for "Take it over\\?"
+press y
+wait_for "assigned: Ana Agent"
+
+step "the message log keeps what the status bar showed"
+press Escape f L
+wait_for "Messages · j/k scroll"
+wait_for "[0-9]{2}:[0-9]{2}:[0-9]{2}  showing unread conversations"
+press Escape :
+tmux send-keys -t "$session" -l "filter all"
+press Enter
+
+step "80x24: every tab on the first line"
+tmux resize-window -t "$session" -x 80 -y 24
+wait_for "^ 1 Inbox.* 2 Contacts.* 8 Bill"
+wait_for "Conversations · all"
+
 step "quit"
-tmux send-keys -t "$session" q
+press q y
 sleep 0.5
 echo "PASS: tui-e2e"

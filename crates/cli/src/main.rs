@@ -65,6 +65,9 @@ enum Command {
     /// 8 Billing: plans and subscription.
     #[command(subcommand)]
     Billing(cmd::billing::Command),
+    /// Canned replies for the inbox: `/shortcut` in the TUI's composer.
+    #[command(subcommand)]
+    Canned(cmd::canned::Command),
     /// Businesses (tenants).
     #[command(subcommand)]
     Business(cmd::business::Command),
@@ -154,6 +157,7 @@ async fn run(cli: Cli, format: Format) -> anyhow::Result<()> {
     let ctx = Context::new(&overrides, Output::new(format))?;
     let result = match cli.command {
         Command::Inbox(c) => cmd::inbox::run(&ctx, c).await,
+        Command::Canned(c) => cmd::canned::run(&ctx, c).await,
         Command::Contacts(c) => cmd::contacts::run(&ctx, c).await,
         Command::Pipeline(c) => cmd::pipeline::run(&ctx, c).await,
         Command::Automation(c) => planned::not_built("automation", &verb(&c)),
@@ -267,6 +271,17 @@ mod tests {
         let plain = std::io::Write::write_all(&mut ClosedPipe, b"x").unwrap_err();
         assert!(is_broken_pipe(&anyhow::Error::new(plain)));
         assert!(!is_broken_pipe(&anyhow::anyhow!("Broken pipe")));
+    }
+
+    #[test]
+    fn dashboards_come_first_in_core_s_order_and_numbered() {
+        let command = Cli::command();
+        let first: Vec<_> = command.get_subcommands().take(wacrm_core::Dashboard::ALL.len()).collect();
+        for (dashboard, sub) in wacrm_core::Dashboard::ALL.into_iter().zip(first) {
+            assert_eq!(sub.get_name(), dashboard.command());
+            let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+            assert!(about.starts_with(&format!("{} ", dashboard.number())), "{about}");
+        }
     }
 
     #[test]

@@ -258,6 +258,22 @@ pub async fn add_user(
     Ok(User { id: UserId(row.id), name: name.to_string(), email, role: role.to_string(), created_at: row.created_at })
 }
 
+/// A team member a conversation can be assigned to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Teammate {
+    pub id: UserId,
+    pub name: String,
+}
+
+/// The business's users by name, for whoever works the inbox (assigning needs no admin rights).
+pub async fn teammates(pool: &PgPool, scope: &Scope) -> Result<Vec<Teammate>> {
+    scope.require(Area::Inbox)?;
+    let rows = sqlx::query!("SELECT id, name FROM users WHERE business_id = $1 ORDER BY name, id", scope.business().0)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().map(|r| Teammate { id: UserId(r.id), name: r.name }).collect())
+}
+
 pub async fn list_users(pool: &PgPool, scope: &Scope) -> Result<Vec<User>> {
     scope.require(Area::Admin)?;
     let rows = sqlx::query!(

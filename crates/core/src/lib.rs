@@ -11,6 +11,7 @@ pub mod broadcast;
 pub mod business;
 pub mod config;
 pub mod contacts;
+pub mod dashboards;
 pub mod db;
 pub mod demo;
 pub mod error;
@@ -25,5 +26,6 @@ pub mod types;
 pub mod whatsapp;
 
 pub use auth::{Actor, Area, Role, Scope};
+pub use dashboards::Dashboard;
 pub use error::{Error, Result};
 pub use types::*;

@@ -17,7 +17,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use wacrm_core::{ContactId, Direction, MessageId, MessageStatus, Stage, UserId};
 use wacrm_tui::app::App;
-use wacrm_tui::intent::{Intent, Request, Update};
+use wacrm_tui::intent::{ConversationFilter, Intent, Request, Update};
 use wacrm_tui::theme::Theme;
 use wacrm_tui::view::{ChatMessage, ConversationPage, ConversationRow};
 
@@ -54,6 +54,8 @@ fn conversations(now: DateTime<Utc>) -> Vec<ConversationRow> {
             last_inbound_at: Some(now - chrono::Duration::minutes(i as i64 + 5)),
             assigned: (i % 2 == 0).then(|| "Ana Agent".to_string()),
             assigned_id: (i % 2 == 0).then_some(UserId(2)),
+            resolved: false,
+            snoozed_until: None,
         })
         .collect()
 }
@@ -68,6 +70,7 @@ fn chat(now: DateTime<Utc>) -> Vec<ChatMessage> {
             at: now - chrono::Duration::minutes(300 - i as i64 * 3),
             error: None,
             sender: None,
+            note: false,
         })
         .collect()
 }
@@ -94,7 +97,12 @@ fn frames() {
     app.start();
     let rows = conversations(now);
     let first = rows[0].contact;
-    app.apply(Update::Conversations { page: ConversationPage { rows, next: None }, appended: false });
+    app.apply(Update::Conversations {
+        page: ConversationPage { rows, next: None },
+        appended: false,
+        filter: ConversationFilter::All,
+        search: None,
+    });
     app.apply(Update::Chat { contact: first, messages: chat(now), older: None });
     let mut terminal = match Terminal::new(TestBackend::new(200, 50)) {
         Ok(t) => t,

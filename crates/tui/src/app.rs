@@ -17,41 +17,43 @@ use crate::panes::contacts::Contacts;
 use crate::panes::inbox::Inbox;
 use crate::panes::pipeline::Pipeline;
 use crate::panes::planned::Planned;
-use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, hint, step};
-use crate::text::{spread, truncate};
+use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, hint};
+use crate::popups::confirm::Confirm;
+use crate::popups::log::{Log, LogView};
+use crate::popups::palette::{self, Palette};
+use crate::popups::{Outcome, help};
+use crate::text::spread;
 use crate::theme::Theme;
 use crate::view::DbState;
 use crate::widgets::input::{Edit, TextInput};
-use crate::widgets::popup::{boxed, centered, draw_input};
+use crate::widgets::popup::draw_input;
 
 const GLOBAL_KEYS: &[KeyHint] = &[
     hint("1-8", "switch dashboard (Inbox … Billing)"),
     hint("?", "this help"),
     hint(":", "command palette"),
     hint("/", "search in this dashboard"),
+    hint("L", "messages: every notice and error so far"),
     hint("mouse", "click tabs and rows, scroll lists"),
     hint("q Ctrl-C", "quit"),
 ];
 
+/// Besides one entry per dashboard (its command name opens it).
 const GLOBAL_COMMANDS: &[PaletteCommand] = &[
-    command("inbox", None, "1 Inbox"),
-    command("contacts", None, "2 Contacts"),
-    command("pipeline", None, "3 Pipeline"),
-    command("automation", None, "4 Automation"),
-    command("broadcast", None, "5 Broadcast"),
-    command("templates", None, "6 Templates"),
-    command("analytics", None, "7 Analytics"),
-    command("billing", None, "8 Billing"),
     command("search", Some("TEXT"), "search in this dashboard"),
     command("help", None, "list the keys of this dashboard"),
+    command("log", None, "every notice and error so far"),
     command("quit", None, "leave wacrm tui"),
 ];
 
 #[derive(Debug)]
 enum Popup {
     Help,
-    Palette { input: TextInput, selected: usize },
+    Palette(Palette),
     Search(TextInput),
+    Log(LogView),
+    /// Quitting with unsent drafts: they are kept, but the agent is told which.
+    Quit(Confirm),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +63,8 @@ struct Status {
     db: DbState,
     unread: Option<i64>,
     notice: Option<String>,
+    /// The notice is an error: the status bar points at the log, where it is kept whole.
+    notice_error: bool,
 }
 
 pub struct App {
@@ -75,6 +79,8 @@ pub struct App {
     billing: Billing,
     popup: Option<Popup>,
     status: Status,
+    /// Every notice and error of the session (`L`).
+    log: Log,
     env: Env,
     queue: Queue,
     tab_areas: [Cell<Rect>; 8],
@@ -94,12 +100,14 @@ impl App {
             analytics: Planned::new(Tab::Analytics),
             billing: Billing::default(),
             popup: None,
+            log: Log::default(),
             status: Status {
                 business: "…".into(),
                 user: "…".into(),
                 db: DbState::Connecting,
                 unread: None,
                 notice: None,
+                notice_error: false,
             },
             env: Env { now, offset, theme, me: None },
             queue: Queue::default(),
@@ -114,6 +122,15 @@ impl App {
         self.queue.load(Request::UnreadTotal);
         self.queue.push(Intent::SwitchTab(self.tab));
         self.drain()
+    }
+
+    /// Every unsent draft (saved for the next start).
+    pub fn drafts(&self) -> std::collections::BTreeMap<wacrm_core::ContactId, String> {
+        self.inbox.drafts()
+    }
+
+    pub fn restore_drafts(&mut self, drafts: std::collections::BTreeMap<wacrm_core::ContactId, String>) {
+        self.inbox.restore_drafts(drafts);
     }
 
     pub fn tab(&self) -> Tab {
@@ -196,7 +213,7 @@ impl App {
                         self.pane_mut().activate(&mut queue);
                         self.queue = queue;
                     }
-                    Intent::Notify(message) => self.status.notice = Some(message),
+                    Intent::Notify(message) => self.tell(message, false),
                     Intent::Quit => {
                         self.quit = true;
                         out.push(Intent::Quit);
@@ -223,7 +240,12 @@ impl App {
 
     pub fn handle_key(&mut self, key: KeyEvent) -> Vec<Intent> {
         if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
-            self.queue.push(Intent::Quit);
+            // A second Ctrl-C over the warning quits at once.
+            if matches!(self.popup, Some(Popup::Quit(_))) {
+                self.queue.push(Intent::Quit);
+            } else {
+                self.request_quit();
+            }
             return self.drain();
         }
         self.status.notice = None;
@@ -231,11 +253,36 @@ impl App {
             self.popup_key(key);
             return self.drain();
         }
-        if !self.pane().captures_text() && self.global_key(key) {
+        // A pane with a popup or a focused text field gets every key (even `q`, `1`, `?`).
+        if !self.pane().captures_keys() && self.global_key(key) {
             return self.drain();
         }
         self.with_pane(|pane, env, queue| pane.handle_key(key, env, queue));
         self.drain()
+    }
+
+    /// Shows `text` in the status bar and keeps it in the log.
+    fn tell(&mut self, text: String, error: bool) {
+        self.log.push(self.env.now, text.clone(), error);
+        self.status.notice = Some(text);
+        self.status.notice_error = error;
+    }
+
+    /// Quits, unless drafts are waiting: then asks first, naming them.
+    fn request_quit(&mut self) {
+        let drafts = self.inbox.draft_names();
+        if drafts.is_empty() {
+            self.queue.push(Intent::Quit);
+            return;
+        }
+        let mut lines = vec![format!(
+            "{} unsent draft{}: {}.",
+            drafts.len(),
+            if drafts.len() == 1 { "" } else { "s" },
+            drafts.join(", ")
+        )];
+        lines.push("They are kept and come back when you open wacrm tui again.".into());
+        self.popup = Some(Popup::Quit(Confirm::new("Quit with unsent drafts?", lines, "quit")));
     }
 
     fn global_key(&mut self, key: KeyEvent) -> bool {
@@ -243,10 +290,11 @@ impl App {
             return false;
         }
         match key.code {
-            KeyCode::Char('q') => self.queue.push(Intent::Quit),
+            KeyCode::Char('q') => self.request_quit(),
             KeyCode::Char(c @ '1'..='8') => self.queue.push(Intent::SwitchTab(Tab::ALL[c as usize - '1' as usize])),
             KeyCode::Char('?') => self.popup = Some(Popup::Help),
-            KeyCode::Char(':') => self.popup = Some(Popup::Palette { input: TextInput::single(), selected: 0 }),
+            KeyCode::Char('L') => self.popup = Some(Popup::Log(LogView::default())),
+            KeyCode::Char(':') => self.popup = Some(Popup::Palette(Palette::default())),
             KeyCode::Char('/') => self.popup = Some(Popup::Search(TextInput::single())),
             _ => return false,
         }
@@ -255,7 +303,7 @@ impl App {
 
     fn popup_key(&mut self, key: KeyEvent) {
         let matches = match &self.popup {
-            Some(Popup::Palette { input, .. }) => self.palette_matches(&input.text()).len(),
+            Some(Popup::Palette(palette)) => self.palette_matches(&palette.text()).len(),
             _ => 0,
         };
         match self.popup.as_mut() {
@@ -274,27 +322,30 @@ impl App {
                 Edit::Cancel => self.popup = None,
                 _ => {}
             },
-            Some(Popup::Palette { input, selected }) => match key.code {
-                KeyCode::Down | KeyCode::Tab => *selected = step(*selected, 1, matches),
-                KeyCode::Up | KeyCode::BackTab => *selected = step(*selected, -1, matches),
-                _ => match input.handle_key(key) {
-                    Edit::Submit => {
-                        let (line, picked) = (input.text(), *selected);
-                        self.popup = None;
-                        self.run_palette(&line, picked);
-                    }
-                    Edit::Cancel => self.popup = None,
-                    Edit::Changed => *selected = 0,
-                    _ => {}
-                },
+            Some(Popup::Palette(palette)) => match palette.handle_key(key, matches) {
+                Outcome::Done(run) => {
+                    self.popup = None;
+                    self.run_palette(&run.line, run.picked);
+                }
+                Outcome::Cancelled => self.popup = None,
+                Outcome::Open => {}
+            },
+            Some(Popup::Log(view)) => match view.handle_key(key, self.log.len()) {
+                Outcome::Cancelled => self.popup = None,
+                Outcome::Open | Outcome::Done(()) => {}
+            },
+            Some(Popup::Quit(confirm)) => match confirm.handle_key(key) {
+                Outcome::Done(()) => self.queue.push(Intent::Quit),
+                Outcome::Cancelled => self.popup = None,
+                Outcome::Open => {}
             },
         }
     }
 
-    /// Palette entries whose name starts with the first word typed.
+    /// Palette entries whose name contains the first word typed.
     fn palette_matches(&self, typed: &str) -> Vec<PaletteCommand> {
-        let word = typed.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
-        GLOBAL_COMMANDS.iter().copied().chain(self.pane().commands()).filter(|c| c.name.starts_with(&word)).collect()
+        let dashboards = Tab::ALL.into_iter().map(|t| command(t.command(), None, t.title()));
+        palette::matching(dashboards.chain(GLOBAL_COMMANDS.iter().copied()).chain(self.pane().commands()), typed)
     }
 
     fn run_palette(&mut self, line: &str, picked: usize) {
@@ -307,22 +358,23 @@ impl App {
             None => match matches.get(picked) {
                 Some(entry) => entry.name,
                 None => {
-                    self.status.notice = Some(format!("no command {word:?} here (? lists the keys)"));
+                    self.tell(format!("no command {word:?} here (? lists the keys)"), false);
                     return;
                 }
             },
         };
-        if let Some(tab) = Tab::ALL.iter().find(|t| t.title().eq_ignore_ascii_case(name)) {
+        if let Some(tab) = Tab::ALL.iter().find(|t| t.command() == name) {
             self.queue.push(Intent::SwitchTab(*tab));
             return;
         }
         match name {
             "search" => self.with_pane(|pane, _, queue| pane.search(arg, queue)),
             "help" => self.popup = Some(Popup::Help),
-            "quit" => self.queue.push(Intent::Quit),
+            "log" => self.popup = Some(Popup::Log(LogView::default())),
+            "quit" => self.request_quit(),
             _ => {
                 if !self.with_pane(|pane, env, queue| pane.run_command(name, arg, env, queue)) {
-                    self.status.notice = Some(format!("no command {name:?} here"));
+                    self.tell(format!("no command {name:?} here"), false);
                 }
             }
         }
@@ -365,9 +417,17 @@ impl App {
                     self.queue = queue;
                 }
             }
-            Update::Failed { what, message } => self.status.notice = Some(format!("{what}: {message}")),
-            Update::Sent { .. } => self.status.notice = Some("sent".into()),
-            Update::ImportDone(summary) => self.status.notice = Some(summary.clone()),
+            Update::Failed { what, message } => self.tell(format!("{what}: {message}"), true),
+            Update::Sent { .. } => {
+                self.status.notice = Some("sent".into());
+                self.status.notice_error = false;
+            }
+            Update::ImportDone(summary) => self.tell(summary.clone(), false),
+            Update::Notices(lines) => {
+                for line in lines {
+                    self.log.push(self.env.now, line.clone(), true);
+                }
+            }
             Update::Live(event)
                 if matches!(event.kind.as_str(), "message_received" | "conversation_updated" | "message_sent") =>
             {
@@ -397,28 +457,64 @@ impl App {
         self.draw_tabs(frame, tabs);
         self.pane().draw(frame, body, &self.env);
         self.draw_status(frame, status);
+        let theme = self.env.theme;
         match &self.popup {
-            Some(Popup::Help) => self.draw_help(frame, body),
-            Some(Popup::Palette { input, selected }) => self.draw_palette(frame, body, input, *selected),
+            Some(Popup::Help) => {
+                help::draw(frame, body, self.tab.title(), &self.pane().keys(), GLOBAL_KEYS, theme);
+            }
+            Some(Popup::Palette(palette)) => {
+                palette.draw(frame, body, &self.palette_matches(&palette.text()), theme);
+            }
             Some(Popup::Search(input)) => {
                 frame.render_widget(ratatui::widgets::Clear, status);
                 draw_input(frame, status, input, true, "/");
             }
+            Some(Popup::Quit(confirm)) => confirm.draw(frame, body, theme),
+            Some(Popup::Log(view)) => view.draw(frame, body, &self.log, self.env.offset, theme),
             None => {}
         }
     }
 
     fn draw_tabs(&self, frame: &mut Frame, area: Rect) {
         let theme = self.env.theme;
+        let unread = self.status.unread.filter(|n| *n > 0);
+        // Full names, else short ones, else digits beside the current tab: every tab stays visible.
+        #[derive(Clone, Copy)]
+        enum Names {
+            Full,
+            Short,
+            Digits,
+        }
+        let labels = |names: Names| -> Vec<String> {
+            Tab::ALL
+                .iter()
+                .enumerate()
+                .map(|(i, tab)| {
+                    let name = match names {
+                        Names::Full => tab.title(),
+                        Names::Digits if *tab != self.tab => "",
+                        _ => tab.short_title(),
+                    };
+                    let count = match unread {
+                        Some(n) if *tab == Tab::Inbox && !name.is_empty() => format!(" ({n})"),
+                        _ => String::new(),
+                    };
+                    let gap = if name.is_empty() { "" } else { " " };
+                    format!(" {}{gap}{name}{count} ", i + 1)
+                })
+                .collect()
+        };
+        // The last label's trailing space may fall off the edge.
+        let fits =
+            |labels: &[String]| labels.iter().map(|l| l.chars().count()).sum::<usize>() <= area.width as usize + 1;
+        let labels = [Names::Full, Names::Short, Names::Digits]
+            .into_iter()
+            .map(labels)
+            .find(|l| fits(l))
+            .unwrap_or_else(|| labels(Names::Digits));
         let mut spans = Vec::new();
         let mut x = area.x;
-        for (i, tab) in Tab::ALL.iter().enumerate() {
-            let mut label = format!(" {} {} ", i + 1, tab.title());
-            if *tab == Tab::Inbox
-                && let Some(n) = self.status.unread.filter(|n| *n > 0)
-            {
-                label = format!(" {} {} ({n}) ", i + 1, tab.title());
-            }
+        for (i, (tab, label)) in Tab::ALL.iter().zip(labels).enumerate() {
             let w = (label.chars().count() as u16).min((area.x + area.width).saturating_sub(x));
             self.tab_areas[i].set(Rect { x, y: area.y, width: w, height: 1 });
             x += w;
@@ -446,6 +542,9 @@ impl App {
         ];
         if let Some(notice) = &self.status.notice {
             left.push(Span::styled(format!(" {notice}"), theme.warn()));
+            if self.status.notice_error {
+                left.push(Span::styled(" (L: log)", theme.dim()));
+            }
         }
         let right = vec![
             db,
@@ -456,52 +555,5 @@ impl App {
             Span::raw(" "),
         ];
         frame.render_widget(Paragraph::new(spread(left, right, area.width as usize)), area);
-    }
-
-    fn draw_help(&self, frame: &mut Frame, area: Rect) {
-        let theme = self.env.theme;
-        let keys = self.pane().keys();
-        let height = (keys.len() + GLOBAL_KEYS.len() + 5) as u16;
-        let widest = keys.iter().chain(GLOBAL_KEYS).map(|k| k.does.chars().count()).max().unwrap_or(0);
-        let popup = centered(area, (widest + 26) as u16, height);
-        let inner = boxed(frame, popup, &format!("Keys · {}", self.tab.title()), theme);
-        let line =
-            |k: &KeyHint| Line::from(vec![Span::styled(format!("{:>20}  ", k.keys), theme.bold()), Span::raw(k.does)]);
-        let mut lines: Vec<Line> = keys.iter().map(line).collect();
-        if keys.is_empty() {
-            lines.push(Line::styled("This dashboard has no keys of its own yet.", theme.dim()));
-        }
-        lines.push(Line::raw(""));
-        lines.push(Line::styled("Everywhere", theme.dim()));
-        lines.extend(GLOBAL_KEYS.iter().map(line));
-        frame.render_widget(Paragraph::new(lines), inner);
-    }
-
-    fn draw_palette(&self, frame: &mut Frame, area: Rect, input: &TextInput, selected: usize) {
-        let theme = self.env.theme;
-        let matches = self.palette_matches(&input.text());
-        let popup = centered(area, 70, (matches.len() as u16 + 4).min(18));
-        let inner = boxed(frame, popup, "Command", theme);
-        let [field, list] = Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(inner);
-        draw_input(frame, Rect { height: 1, ..field }, input, true, ":");
-        let width = list.width as usize;
-        let usage = |c: &PaletteCommand| match c.arg {
-            Some(arg) => format!("{} {arg}", c.name),
-            None => c.name.to_string(),
-        };
-        let column = matches.iter().map(|c| usage(c).chars().count()).max().unwrap_or(0) + 2;
-        let lines: Vec<Line> = matches
-            .iter()
-            .enumerate()
-            .take(list.height as usize)
-            .map(|(i, c)| {
-                let line = Line::from(vec![
-                    Span::styled(format!("{:<column$}", usage(c)), theme.bold()),
-                    Span::styled(truncate(c.does, width.saturating_sub(column)), theme.dim()),
-                ]);
-                if i == selected { line.patch_style(theme.selected()) } else { line }
-            })
-            .collect();
-        frame.render_widget(Paragraph::new(lines), list);
     }
 }

@@ -8,11 +8,12 @@ use wacrm_core::events::Recorded as Event;
 use wacrm_core::{BusinessId, ContactId, Direction, MessageId, MessageStatus, Stage, UserId};
 
 use crate::app::App;
-use crate::intent::{Intent, Request, Update};
+use crate::intent::{ConversationFilter, Intent, Request, Update};
 use crate::panes::Env;
 use crate::theme::Theme;
 use crate::view::{
     BillingView, Card, ChatMessage, Column, ContactRow, ConversationPage, ConversationRow, DbState, HistoryRow,
+    TemplateRow,
 };
 
 pub fn now() -> DateTime<Utc> {
@@ -43,6 +44,18 @@ pub fn loads(intents: &[Intent]) -> Vec<Request> {
     intents.iter().filter_map(|i| if let Intent::Load(r) = i { Some(r.clone()) } else { None }).collect()
 }
 
+pub fn templates() -> Vec<TemplateRow> {
+    let row = |name: &str, preview: &str| TemplateRow {
+        name: name.into(),
+        language: "en_US".into(),
+        preview: preview.into(),
+    };
+    vec![
+        row("back_in_stock", "Good news: the beans you asked about are back."),
+        row("order_update", "Hi {{1}}, your order {{2}} ships today."),
+    ]
+}
+
 pub fn conversation(id: i32, name: &str, minutes_ago: i64) -> ConversationRow {
     ConversationRow {
         contact: ContactId(id),
@@ -56,6 +69,8 @@ pub fn conversation(id: i32, name: &str, minutes_ago: i64) -> ConversationRow {
         last_inbound_at: Some(now() - Duration::minutes(minutes_ago)),
         assigned: None,
         assigned_id: None,
+        resolved: false,
+        snoozed_until: None,
     }
 }
 
@@ -93,6 +108,7 @@ pub fn message(id: i32, direction: Direction, body: &str, status: MessageStatus,
         at: now() - Duration::minutes(minutes_ago),
         error: None,
         sender: None,
+        note: false,
     }
 }
 
@@ -192,7 +208,12 @@ pub fn loaded_app() -> App {
     });
     app.apply(Update::Db(DbState::Live));
     app.apply(Update::UnreadTotal { count: 2 });
-    app.apply(Update::Conversations { page: ConversationPage { rows: conversations(), next: None }, appended: false });
+    app.apply(Update::Conversations {
+        page: ConversationPage { rows: conversations(), next: None },
+        appended: false,
+        filter: ConversationFilter::All,
+        search: None,
+    });
     app.apply(Update::Chat { contact: ContactId(1), messages: chat(), older: None });
     app
 }

@@ -5,55 +5,16 @@
 use std::path::PathBuf;
 
 use wacrm_core::events::Recorded as Event;
-use wacrm_core::{ContactId, Stage};
+use wacrm_core::inbox::workflow::SnoozeUntil;
+use wacrm_core::{ContactId, Stage, UserId};
 
 use crate::view::{
-    BillingView, ChatMessage, Column, ContactRow, ConversationCursor, ConversationPage, ConversationRow, DbState,
-    HistoryRow, TemplateRow,
+    BillingView, CannedRow, ChatMessage, Column, ContactPanel, ContactRow, ConversationCursor, ConversationPage,
+    ConversationRow, DbState, HistoryRow, Teammate, TemplateRow,
 };
 
-/// The tabs, in the seed's order (keys 1–8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Tab {
-    Inbox,
-    Contacts,
-    Pipeline,
-    Automation,
-    Broadcast,
-    Templates,
-    Analytics,
-    Billing,
-}
-
-impl Tab {
-    pub const ALL: [Tab; 8] = [
-        Tab::Inbox,
-        Tab::Contacts,
-        Tab::Pipeline,
-        Tab::Automation,
-        Tab::Broadcast,
-        Tab::Templates,
-        Tab::Analytics,
-        Tab::Billing,
-    ];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Tab::Inbox => "Inbox",
-            Tab::Contacts => "Contacts",
-            Tab::Pipeline => "Pipeline",
-            Tab::Automation => "Automation",
-            Tab::Broadcast => "Broadcast",
-            Tab::Templates => "Templates",
-            Tab::Analytics => "Analytics",
-            Tab::Billing => "Billing",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
-    }
-}
+/// The tabs are the dashboards, in core's one list (keys 1–8).
+pub use wacrm_core::Dashboard as Tab;
 
 /// Which conversations the Inbox lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,16 +24,23 @@ pub enum ConversationFilter {
     Unread,
     Mine,
     Unassigned,
+    Snoozed,
+    Resolved,
 }
 
 impl ConversationFilter {
+    pub const ALL: [ConversationFilter; 6] = [
+        ConversationFilter::All,
+        ConversationFilter::Unread,
+        ConversationFilter::Mine,
+        ConversationFilter::Unassigned,
+        ConversationFilter::Snoozed,
+        ConversationFilter::Resolved,
+    ];
+
     pub fn next(self) -> ConversationFilter {
-        match self {
-            ConversationFilter::All => ConversationFilter::Unread,
-            ConversationFilter::Unread => ConversationFilter::Mine,
-            ConversationFilter::Mine => ConversationFilter::Unassigned,
-            ConversationFilter::Unassigned => ConversationFilter::All,
-        }
+        let at = ConversationFilter::ALL.iter().position(|f| *f == self).unwrap_or(0);
+        ConversationFilter::ALL[(at + 1) % ConversationFilter::ALL.len()]
     }
 
     pub fn label(self) -> &'static str {
@@ -81,7 +49,13 @@ impl ConversationFilter {
             ConversationFilter::Unread => "unread",
             ConversationFilter::Mine => "mine",
             ConversationFilter::Unassigned => "unassigned",
+            ConversationFilter::Snoozed => "snoozed",
+            ConversationFilter::Resolved => "resolved",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<ConversationFilter> {
+        ConversationFilter::ALL.into_iter().find(|f| f.label().eq_ignore_ascii_case(text.trim()))
     }
 }
 
@@ -132,11 +106,21 @@ pub struct ContactDraft {
     pub tags: Vec<String>,
 }
 
-/// Database work, done off the render loop by the worker.
+/// Database work, done off the render loop by the worker: the app's own, and each pane's in its own
+/// type, handled by that pane's module of the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Identity,
     UnreadTotal,
+    Inbox(InboxRequest),
+    Contacts(ContactsRequest),
+    Pipeline(PipelineRequest),
+    Billing,
+}
+
+/// What the Inbox asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboxRequest {
     Conversations {
         filter: ConversationFilter,
         search: Option<String>,
@@ -154,33 +138,83 @@ pub enum Request {
         contact: ContactId,
         text: String,
     },
+    /// A template with the parameters the agent filled in and confirmed.
     SendTemplate {
         contact: ContactId,
         name: String,
         language: String,
+        params: Vec<String>,
     },
     MarkRead(ContactId),
     AssignToMe(ContactId),
+    Assign {
+        contact: ContactId,
+        user: UserId,
+    },
+    Unassign(ContactId),
+    Resolve(ContactId),
+    /// Reopens a resolved or snoozed conversation.
+    Reopen(ContactId),
+    Snooze {
+        contact: ContactId,
+        until: SnoozeUntil,
+    },
+    AddNote {
+        contact: ContactId,
+        body: String,
+    },
+    /// Who conversations can be assigned to.
+    Teammates,
+    Canned,
+    /// The contact panel's details.
+    Panel(ContactId),
     SetStage {
         contact: ContactId,
         stage: Stage,
     },
     Templates,
-    /// A page of the Contacts table; `after` is the previous page's cursor.
-    Contacts {
+}
+
+/// What the Contacts table asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactsRequest {
+    /// A page of the table; `after` is the previous page's cursor.
+    Page {
         query: ContactQuery,
         after: Option<String>,
     },
-    SaveContact(ContactDraft),
+    Save(ContactDraft),
     Tags {
         contact: ContactId,
         add: Vec<String>,
         remove: Vec<String>,
     },
     Import(PathBuf),
+}
+
+impl From<InboxRequest> for Request {
+    fn from(request: InboxRequest) -> Request {
+        Request::Inbox(request)
+    }
+}
+
+impl From<ContactsRequest> for Request {
+    fn from(request: ContactsRequest) -> Request {
+        Request::Contacts(request)
+    }
+}
+
+impl From<PipelineRequest> for Request {
+    fn from(request: PipelineRequest) -> Request {
+        Request::Pipeline(request)
+    }
+}
+
+/// What the Pipeline board asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PipelineRequest {
     Board,
     History(ContactId),
-    Billing,
 }
 
 /// What a component asks for.
@@ -206,8 +240,8 @@ impl Queue {
         self.0.push(intent);
     }
 
-    pub fn load(&mut self, request: Request) {
-        self.0.push(Intent::Load(request));
+    pub fn load(&mut self, request: impl Into<Request>) {
+        self.0.push(Intent::Load(request.into()));
     }
 
     pub fn drain(&mut self) -> Vec<Intent> {
@@ -231,9 +265,12 @@ pub enum Update {
     UnreadTotal {
         count: i64,
     },
+    /// A page of the list for this filter and search (a late answer to an earlier filter is dropped).
     Conversations {
         page: ConversationPage,
         appended: bool,
+        filter: ConversationFilter,
+        search: Option<String>,
     },
     Conversation(ConversationRow),
     /// A chat's newest messages; `older` is the cursor of the page before them, if any.
@@ -252,6 +289,12 @@ pub enum Update {
         contact: ContactId,
     },
     Templates(Vec<TemplateRow>),
+    Teammates(Vec<Teammate>),
+    Canned(Vec<CannedRow>),
+    Panel(ContactPanel),
+    NoteAdded {
+        contact: ContactId,
+    },
     Contacts {
         rows: Vec<ContactRow>,
         next: Option<String>,
@@ -265,6 +308,8 @@ pub enum Update {
         total: Option<u64>,
     },
     ImportDone(String),
+    /// Lines for the message log only (e.g. each rejected row of an import).
+    Notices(Vec<String>),
     Board(Vec<Column>),
     History {
         contact: ContactId,

@@ -6,8 +6,10 @@
 //! state. Nothing in a frame waits for the database.
 
 pub mod app;
+pub mod drafts;
 pub mod intent;
 pub mod panes;
+pub mod popups;
 pub mod text;
 pub mod theme;
 pub mod view;
@@ -32,8 +34,8 @@ use crossterm::event::{
 };
 use crossterm::execute;
 use crossterm::terminal::{
-    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode,
-    enable_raw_mode,
+    BeginSynchronizedUpdate, Clear, ClearType, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
+    disable_raw_mode, enable_raw_mode,
 };
 use futures::StreamExt;
 use ratatui::Terminal;
@@ -46,6 +48,7 @@ use wacrm_core::events;
 use wacrm_core::inbox::send::Sender;
 
 use crate::app::App;
+use crate::drafts::DraftFile;
 use crate::intent::{Intent, Update};
 use crate::theme::Theme;
 use crate::view::DbState;
@@ -140,6 +143,7 @@ pub async fn run(pool: Pool, scope: Scope, options: Options) -> Result<()> {
         sender: Sender::from_settings(&options.settings),
         updates: updates.clone(),
     });
+    let mut drafts = DraftFile::for_scope(&scope);
     let listener = tokio::spawn(follow_events(pool, scope, updates));
 
     let default_hook = std::panic::take_hook();
@@ -149,11 +153,13 @@ pub async fn run(pool: Pool, scope: Scope, options: Options) -> Result<()> {
         default_hook(info);
     }));
     let guard = TerminalGuard::enter(mouse)?;
-    let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
-    terminal.clear()?;
+    let mut terminal = fresh_terminal()?;
 
     let offset = Local::now().offset().fix();
     let mut app = App::new(Utc::now(), offset, Theme { color: color_allowed() });
+    if let Some(file) = drafts.as_mut() {
+        app.restore_drafts(file.load());
+    }
     let mut pending = app.start();
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -173,11 +179,14 @@ pub async fn run(pool: Pool, scope: Scope, options: Options) -> Result<()> {
                     let edited = tokio::task::block_in_place(|| edit_externally(&text));
                     TerminalGuard::setup(mouse)?;
                     keys = EventStream::new();
-                    terminal.clear()?;
+                    terminal = fresh_terminal()?;
                     pending.extend(app.apply(Update::Edited(edited)));
                     dirty = true;
                 }
                 Intent::Quit => {
+                    if let Some(file) = drafts.as_mut() {
+                        file.save(&app.drafts());
+                    }
                     listener.abort();
                     drop(guard);
                     return Ok(());
@@ -211,9 +220,24 @@ pub async fn run(pool: Pool, scope: Scope, options: Options) -> Result<()> {
                 }
                 dirty = true;
             }
-            _ = tick.tick() => dirty |= app.tick(Utc::now()),
+            _ = tick.tick() => {
+                dirty |= app.tick(Utc::now());
+                if let Some(file) = drafts.as_mut() {
+                    file.save(&app.drafts());
+                }
+            }
         }
     }
+}
+
+/// A cleared screen and a terminal whose first draw paints every cell. Deliberately not
+/// `Terminal::clear`: it asks the terminal for the cursor position, and after a suspended key reader
+/// (the editor) crossterm's woken poll answers that query with a timeout error — the TUI crashed and
+/// the terminal's late `ESC[1;1R` answer was left in the shell.
+fn fresh_terminal() -> Result<Terminal<CrosstermBackend<std::io::Stdout>>> {
+    let mut out = std::io::stdout();
+    execute!(out, Clear(ClearType::All))?;
+    Ok(Terminal::new(CrosstermBackend::new(out))?)
 }
 
 fn handle_terminal_event(app: &mut App, event: Event) -> Vec<Intent> {

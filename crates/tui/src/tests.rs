@@ -6,8 +6,8 @@ use insta::assert_snapshot;
 use wacrm_core::{ContactId, Stage};
 
 use crate::fixtures::*;
-use crate::intent::{ConversationFilter, Intent, Request, Tab, Update};
-use crate::view::DbState;
+use crate::intent::{ContactsRequest, ConversationFilter, InboxRequest, Intent, PipelineRequest, Request, Tab, Update};
+use crate::view::{ChatMessage, ConversationPage, DbState};
 
 fn press(app: &mut crate::app::App, keys: &[crossterm::event::KeyEvent]) -> Vec<Intent> {
     keys.iter().flat_map(|k| app.handle_key(*k)).collect()
@@ -30,7 +30,44 @@ fn inbox_composer_with_multiline_draft() {
 #[test]
 fn inbox_closed_window_offers_templates() {
     let mut app = loaded_app();
-    press(&mut app, &[ch('j'), ch('j'), key(KeyCode::Enter)]);
+    press(&mut app, &[ch('j'), ch('j'), key(KeyCode::Enter), ch('h'), ch('i'), key(KeyCode::Enter)]);
+    app.apply(Update::Templates(templates()));
+    assert_snapshot!(render(&app, 120, 30));
+}
+
+#[test]
+fn inbox_template_form_and_preview() {
+    let mut app = loaded_app();
+    press(&mut app, &[ch('j'), ch('j'), ch('t')]);
+    app.apply(Update::Templates(templates()));
+    press(&mut app, &[ch('j'), key(KeyCode::Enter), ch('S'), ch('a'), ch('m')]);
+    assert_snapshot!("inbox_template_form", render(&app, 120, 30));
+    let intents = press(&mut app, &[key(KeyCode::Enter), ch('4'), ch('4'), ch('1'), ch('1'), key(KeyCode::Enter)]);
+    assert!(loads(&intents).is_empty());
+    assert_snapshot!("inbox_template_preview", render(&app, 120, 30));
+}
+
+#[test]
+fn inbox_notes_resolved_and_snoozed() {
+    let mut app = loaded_app();
+    let mut rows = conversations();
+    rows[1].resolved = true;
+    rows[2].snoozed_until = Some(now() + chrono::Duration::hours(21));
+    app.apply(Update::Conversations {
+        page: ConversationPage { rows, next: None },
+        appended: false,
+        filter: ConversationFilter::All,
+        search: None,
+    });
+    let mut messages = chat();
+    let note = ChatMessage {
+        body: "Called her: wants the 1 kg bag, refund the 250 g one".into(),
+        sender: Some("Ana Agent".into()),
+        note: true,
+        ..message(-1, wacrm_core::Direction::Out, "", wacrm_core::MessageStatus::Sent, 2)
+    };
+    messages.push(note);
+    app.apply(Update::Chat { contact: ContactId(1), messages, older: None });
     assert_snapshot!(render(&app, 120, 30));
 }
 
@@ -88,9 +125,9 @@ fn contacts_import_progress() {
 fn pipeline_board_with_history() {
     let mut app = loaded_app();
     let intents = press(&mut app, &[ch('3')]);
-    assert!(loads(&intents).contains(&Request::Board));
+    assert!(loads(&intents).contains(&Request::Pipeline(PipelineRequest::Board)));
     let intents = app.apply(Update::Board(board()));
-    assert!(loads(&intents).contains(&Request::History(ContactId(3))));
+    assert!(loads(&intents).contains(&Request::Pipeline(PipelineRequest::History(ContactId(3)))));
     press(&mut app, &[key(KeyCode::Right)]);
     app.apply(Update::History { contact: ContactId(6), rows: history() });
     assert_snapshot!(render(&app, 120, 24));
@@ -127,7 +164,10 @@ fn palette_filters_and_runs_commands() {
     let intents = press(&mut app, &[ch('t'), ch('a'), ch('g'), ch('e'), ch(' '), ch('P'), ch('a'), ch('i'), ch('d')]);
     assert!(intents.is_empty());
     let intents = press(&mut app, &[key(KeyCode::Enter)]);
-    assert_eq!(loads(&intents), vec![Request::SetStage { contact: ContactId(1), stage: Stage::Paid }]);
+    assert_eq!(
+        loads(&intents),
+        vec![Request::Inbox(InboxRequest::SetStage { contact: ContactId(1), stage: Stage::Paid })]
+    );
     // A partial name runs the highlighted entry.
     press(&mut app, &[ch(':'), ch('p'), ch('i'), ch('p'), key(KeyCode::Enter)]);
     assert_eq!(app.tab(), Tab::Pipeline);
@@ -141,7 +181,11 @@ fn search_reloads_the_inbox_with_the_text() {
     let intents = press(&mut app, &[key(KeyCode::Enter)]);
     assert_eq!(
         loads(&intents),
-        vec![Request::Conversations { filter: ConversationFilter::All, search: Some("li".into()), after: None }]
+        vec![Request::Inbox(InboxRequest::Conversations {
+            filter: ConversationFilter::All,
+            search: Some("li".into()),
+            after: None
+        })]
     );
 }
 
@@ -164,7 +208,32 @@ fn typing_in_the_composer_never_triggers_global_keys() {
     assert_eq!(app.tab(), Tab::Inbox);
     assert!(!intents.contains(&Intent::Quit));
     assert_eq!(app.inbox().composer_text(), "q3?:");
+    // The draft is named before quitting; a second Ctrl-C quits anyway (the draft is saved).
+    assert!(!press(&mut app, &[ctrl('c')]).contains(&Intent::Quit));
+    assert!(render(&app, 100, 30).contains("1 unsent draft: Maria Costa"));
     assert!(press(&mut app, &[ctrl('c')]).contains(&Intent::Quit));
+}
+
+#[test]
+fn quitting_with_drafts_asks_and_keys_do_not_leak_through_the_question() {
+    let mut app = loaded_app();
+    press(&mut app, &[key(KeyCode::Enter), ch('h'), ch('i'), key(KeyCode::Esc), key(KeyCode::Esc)]);
+    assert!(!press(&mut app, &[ch('q')]).contains(&Intent::Quit));
+    press(&mut app, &[ch('3'), key(KeyCode::Enter)]);
+    assert_eq!(app.tab(), Tab::Inbox, "a digit over the question does not switch tabs");
+    press(&mut app, &[key(KeyCode::Esc)]);
+    assert!(!app.should_quit());
+    press(&mut app, &[ch('q')]);
+    assert!(press(&mut app, &[ch('y')]).contains(&Intent::Quit));
+}
+
+#[test]
+fn number_keys_in_a_picker_do_not_switch_tabs() {
+    let mut app = loaded_app();
+    press(&mut app, &[ch('t'), ch('3')]);
+    assert_eq!(app.tab(), Tab::Inbox);
+    press(&mut app, &[key(KeyCode::Esc), ch('s'), ch('7')]);
+    assert_eq!(app.tab(), Tab::Inbox, "7 is no stage, and no tab either while the picker is open");
 }
 
 #[test]
@@ -172,7 +241,7 @@ fn tabs_switch_by_digit_and_by_click() {
     let mut app = loaded_app();
     let intents = press(&mut app, &[ch('2')]);
     assert_eq!(app.tab(), Tab::Contacts);
-    assert!(matches!(loads(&intents).as_slice(), [Request::Contacts { .. }]));
+    assert!(matches!(loads(&intents).as_slice(), [Request::Contacts(ContactsRequest::Page { .. })]));
     // The second visit does not load again: live events keep the pane current.
     press(&mut app, &[ch('1')]);
     assert!(loads(&press(&mut app, &[ch('2')])).is_empty());
@@ -193,6 +262,60 @@ fn live_events_refresh_the_unread_total() {
     let intents = app.apply(live("message_received", 3));
     let requests = loads(&intents);
     assert!(requests.contains(&Request::UnreadTotal));
-    assert!(requests.contains(&Request::Conversation(ContactId(3))));
+    assert!(requests.contains(&Request::Inbox(InboxRequest::Conversation(ContactId(3)))));
     assert!(intents.contains(&Intent::Bell), "a message in a chat that is not open rings the bell");
+}
+
+#[test]
+fn notices_and_errors_are_kept_in_the_log() {
+    let mut app = loaded_app();
+    app.apply(Update::Failed { what: "send", message: "the 24-hour window is closed (send a template)".into() });
+    app.apply(Update::Notices(vec!["contacts.csv: line 3 (+1 555): not a phone number".into()]));
+    app.apply(Update::ImportDone("imported contacts.csv: 2 created, 0 updated, 1 rejected".into()));
+    press(&mut app, &[ch('L')]);
+    let screen = render(&app, 100, 20);
+    for seen in ["send: the 24-hour window is closed", "line 3 (+1 555): not a phone number", "1 rejected"] {
+        assert!(screen.contains(seen), "{seen}\n{screen}");
+    }
+    press(&mut app, &[ch('2')]);
+    assert_eq!(app.tab(), Tab::Inbox, "the log swallows keys too");
+    press(&mut app, &[key(KeyCode::Esc)]);
+    assert!(!render(&app, 100, 20).contains("Messages · j/k"));
+}
+
+#[test]
+fn an_80_by_24_terminal_shows_every_tab_and_whole_badges() {
+    let mut app = loaded_app();
+    let screen = render(&app, 80, 24);
+    let tabs = screen.lines().next().unwrap_or_default().to_string();
+    for n in 1..=8 {
+        assert!(tabs.contains(&format!(" {n}")), "tab {n} missing: {tabs}");
+    }
+    assert!(tabs.contains("Inbox"), "{tabs}");
+    assert!(screen.contains("window: 23h 57m left"), "{screen}");
+    assert!(!screen.contains("assigned: Ana Age"), "a badge is left out whole, not cut: {screen}");
+    press(&mut app, &[key(KeyCode::Enter)]);
+    assert_snapshot!(render(&app, 80, 24));
+}
+
+#[test]
+fn inbox_contact_panel() {
+    let mut app = loaded_app();
+    let intents = press(&mut app, &[ch('p')]);
+    assert_eq!(loads(&intents), vec![Request::Inbox(InboxRequest::Panel(ContactId(1)))]);
+    app.apply(Update::Panel(crate::view::ContactPanel {
+        contact: ContactId(1),
+        profile_name: Some("Mari ☕".into()),
+        stage: Stage::Interested,
+        tags: vec!["lisbon".into(), "vip".into()],
+        opted_out: Some("stop_keyword".into()),
+        last_campaign: Some(("Spring sale".into(), now() - chrono::Duration::days(10))),
+        notes: 2,
+    }));
+    assert_snapshot!(render(&app, 120, 30));
+    // Another chat asks for its own panel.
+    assert_eq!(
+        loads(&press(&mut app, &[ch('j')])),
+        vec![Request::Inbox(InboxRequest::Chat(ContactId(2))), Request::Inbox(InboxRequest::Panel(ContactId(2)))]
+    );
 }

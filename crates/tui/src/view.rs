@@ -22,6 +22,9 @@ pub struct ConversationRow {
     pub last_inbound_at: Option<DateTime<Utc>>,
     pub assigned: Option<String>,
     pub assigned_id: Option<UserId>,
+    pub resolved: bool,
+    /// When a snoozed conversation comes back (`None`: not snoozed).
+    pub snoozed_until: Option<DateTime<Utc>>,
 }
 
 impl ConversationRow {
@@ -53,8 +56,39 @@ pub struct ChatMessage {
     pub at: DateTime<Utc>,
     /// Why a send failed, as WhatsApp reported it.
     pub error: Option<String>,
-    /// The team member who sent it (outbound only).
+    /// The team member who sent it (outbound only), or who wrote the note.
     pub sender: Option<String>,
+    /// A private note of the team, never sent: shown among the messages, marked.
+    pub note: bool,
+}
+
+/// The contact panel beside a chat (`p`); window and assignee come from the conversation row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactPanel {
+    pub contact: ContactId,
+    pub profile_name: Option<String>,
+    pub stage: Stage,
+    pub tags: Vec<String>,
+    /// How they opted out of marketing, when they did.
+    pub opted_out: Option<String>,
+    pub last_campaign: Option<(String, DateTime<Utc>)>,
+    pub notes: i64,
+}
+
+/// A canned reply: `/shortcut` in the composer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CannedRow {
+    pub shortcut: String,
+    pub body: String,
+    /// Its `{{name}}` fields, filled in before the text goes into the composer.
+    pub fields: Vec<String>,
+}
+
+/// Someone a conversation can be assigned to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Teammate {
+    pub id: UserId,
+    pub name: String,
 }
 
 /// An approved template offered when the service window is closed.

@@ -3,10 +3,13 @@
 use std::io::Write;
 
 use anyhow::Result;
+use chrono::{Local, Offset, Utc};
 use clap::{ArgGroup, Subcommand};
 use serde::Serialize;
 use wacrm_core::inbox::conversations::{self, Assignee, Conversation, Cursor, Filter, Page, Resolution};
+use wacrm_core::inbox::notes;
 use wacrm_core::inbox::send::{self, Compose, Outgoing, Sender, TemplateCategory};
+use wacrm_core::inbox::workflow::{self, SnoozeUntil};
 use wacrm_core::whatsapp::client::GraphClient;
 use wacrm_core::{AccountId, MessageId, Stage, UserId};
 
@@ -20,7 +23,7 @@ pub enum Command {
     ///
     /// Example: wacrm inbox list --unread --mine --closing-within 2
     #[command(group(ArgGroup::new("view").args(["mine", "unassigned", "assigned"])))]
-    #[command(group(ArgGroup::new("state").args(["open", "resolved"])))]
+    #[command(group(ArgGroup::new("state").args(["open", "resolved", "snoozed"])))]
     List {
         /// Only conversations with unread customer messages.
         #[arg(long)]
@@ -40,12 +43,15 @@ pub enum Command {
         /// Only conversations assigned to this user id (`wacrm users list` shows ids).
         #[arg(long, value_name = "USER")]
         assigned: Option<UserId>,
-        /// Only conversations not resolved.
+        /// Only conversations neither resolved nor snoozed.
         #[arg(long)]
         open: bool,
         /// Only resolved conversations.
         #[arg(long)]
         resolved: bool,
+        /// Only snoozed conversations (until their time comes or the customer writes).
+        #[arg(long)]
+        snoozed: bool,
         /// Only conversations whose 24-hour window is open and closes within this many hours.
         #[arg(long, value_name = "HOURS")]
         closing_within: Option<f64>,
@@ -135,12 +141,43 @@ pub enum Command {
         /// The contact: its id or phone number.
         contact: String,
     },
-    /// Reopen a resolved conversation.
+    /// Reopen a resolved or snoozed conversation.
     ///
     /// Example: wacrm inbox reopen 42
     Reopen {
         /// The contact: its id or phone number.
         contact: String,
+    },
+    /// Snooze a conversation: out of the open view until a time, or until the customer writes.
+    ///
+    /// Example: wacrm inbox snooze 42 --until 2h
+    /// Example: wacrm inbox snooze +14155552671 --until "2026-03-12 09:00"
+    Snooze {
+        /// The contact: its id or phone number.
+        contact: String,
+        /// When it comes back: 30m, 2h, 3d, 1w, tomorrow (09:00), 17:30, "2026-03-12 09:00" (local time) or
+        /// an RFC 3339 time.
+        #[arg(long, value_name = "WHEN")]
+        until: String,
+    },
+    /// Add a private note to a conversation (seen by the team, never sent to the customer).
+    ///
+    /// Example: wacrm inbox note 42 "Refund approved by Sam"
+    Note {
+        /// The contact: its id or phone number.
+        contact: String,
+        /// The note.
+        text: String,
+    },
+    /// List a conversation's private notes, oldest first.
+    ///
+    /// Example: wacrm inbox notes 42 --json
+    Notes {
+        /// The contact: its id or phone number.
+        contact: String,
+        /// The newest this many notes (1-500).
+        #[arg(long, default_value_t = 50, value_parser = rows(conversations::MAX_PAGE))]
+        limit: i64,
     },
 }
 
@@ -181,6 +218,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             assigned,
             open,
             resolved,
+            snoozed,
             closing_within,
             search,
             limit,
@@ -192,9 +230,10 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
                 (.., Some(user)) => Assignee::User(user),
                 _ => Assignee::Anyone,
             };
-            let resolution = match (open, resolved) {
-                (true, _) => Some(Resolution::Open),
-                (_, true) => Some(Resolution::Resolved),
+            let resolution = match (open, resolved, snoozed) {
+                (true, ..) => Some(Resolution::Open),
+                (_, true, _) => Some(Resolution::Resolved),
+                (.., true) => Some(Resolution::Snoozed),
                 _ => None,
             };
             let filter = Filter {
@@ -262,6 +301,24 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             let contact = conversations::find_contact(pool, &scope, &contact).await?;
             let c = conversations::reopen(pool, &scope, contact).await?;
             ctx.out.done(&format!("conversation with {} reopened", c.name), &c)
+        }
+        Command::Snooze { contact, until } => {
+            let contact = conversations::find_contact(pool, &scope, &contact).await?;
+            let now = Utc::now();
+            let until = SnoozeUntil::parse(&until, now, Local::now().offset().fix())?;
+            let c = workflow::snooze(pool, &scope, contact, until).await?;
+            let back = until.at().with_timezone(&Local).format("%a %d %b %H:%M");
+            ctx.out.done(&format!("conversation with {} snoozed until {back} (or until they write)", c.name), &c)
+        }
+        Command::Note { contact, text } => {
+            let contact = conversations::find_contact(pool, &scope, &contact).await?;
+            let note = notes::add(pool, &scope, contact, &text).await?;
+            ctx.out.done(&format!("note {} added to the conversation with contact {contact}", note.id), &note)
+        }
+        Command::Notes { contact, limit } => {
+            let contact = conversations::find_contact(pool, &scope, &contact).await?;
+            let notes = notes::list(pool, &scope, contact, limit).await?;
+            ctx.out.list(&notes, &["id", "created_at", "author", "body"])
         }
     }
 }

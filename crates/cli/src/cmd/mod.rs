@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod analytics;
 pub mod billing;
 pub mod business;
+pub mod canned;
 pub mod completions;
 pub mod config;
 pub mod contacts;

@@ -101,11 +101,17 @@ pub enum Event {
         source: String,
         detail: Option<String>,
     },
-    /// A conversation was read, assigned, resolved or reopened.
+    /// A conversation was read, assigned, resolved, reopened, snoozed or got a private note.
     ConversationUpdated {
         action: ConversationAction,
+        /// Read: how many messages were marked read.
         messages: Option<i64>,
+        /// Assigned: to whom.
         assigned_user_id: Option<UserId>,
+        /// Noted: the note.
+        note_id: Option<i64>,
+        /// Snoozed: until when.
+        until: Option<DateTime<Utc>>,
     },
     /// Meta moved a message template's review status.
     TemplateStatusChanged {
@@ -138,6 +144,8 @@ pub enum ConversationAction {
     Unassigned,
     Resolved,
     Reopened,
+    Snoozed,
+    Noted,
 }
 
 impl ConversationAction {
@@ -148,11 +156,18 @@ impl ConversationAction {
             ConversationAction::Unassigned => "unassigned",
             ConversationAction::Resolved => "resolved",
             ConversationAction::Reopened => "reopened",
+            ConversationAction::Snoozed => "snoozed",
+            ConversationAction::Noted => "noted",
         }
     }
 }
 
 impl Event {
+    /// A conversation change with no detail beyond its action.
+    pub fn conversation(action: ConversationAction) -> Event {
+        Event::ConversationUpdated { action, messages: None, assigned_user_id: None, note_id: None, until: None }
+    }
+
     /// The stored kind: the variant's name in snake case.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -78,11 +78,24 @@ pub enum Assignee {
     User(UserId),
 }
 
-/// Open (not resolved) or resolved conversations.
+/// Where a conversation stands in the workflow. Snoozed is read at query time (see
+/// [`crate::inbox::workflow::snooze`]): a snooze whose time passed, or that the customer answered, is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {
+    /// Neither resolved nor snoozed.
     Open,
     Resolved,
+    Snoozed,
+}
+
+impl Resolution {
+    fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Open => "open",
+            Resolution::Resolved => "resolved",
+            Resolution::Snoozed => "snoozed",
+        }
+    }
 }
 
 /// Filters of the conversation list; the default shows every conversation.
@@ -124,6 +137,8 @@ pub struct Conversation {
     /// Seconds until the window closes; 0 when it is closed.
     pub window_seconds_left: i64,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// When a snoozed conversation comes back (`None` unless it is snoozed now).
+    pub snoozed_until: Option<DateTime<Utc>>,
 }
 
 /// `%…%` for `LIKE`, with the user's own `%`, `_` and `\` taken literally.
@@ -186,7 +201,7 @@ pub async fn list(
             tag,
             unassigned,
             assignee,
-            resolved: filter.resolution.map(|r| r == Resolution::Resolved),
+            resolution: filter.resolution,
             closing_secs,
             search: search.as_deref(),
             limit: limit + 1,
@@ -221,7 +236,7 @@ struct Query<'a> {
     tag: Option<&'a str>,
     unassigned: bool,
     assignee: Option<UserId>,
-    resolved: Option<bool>,
+    resolution: Option<Resolution>,
     closing_secs: Option<f64>,
     search: Option<&'a str>,
     limit: i64,
@@ -242,7 +257,9 @@ async fn fetch(pool: &PgPool, scope: &Scope, q: Query<'_>) -> Result<Vec<Convers
                   c.last_inbound_at, c.last_inbound_at + INTERVAL '24 hours' AS window_open_until,
                   GREATEST(0, floor(EXTRACT(EPOCH FROM c.last_inbound_at + INTERVAL '24 hours' - NOW())))::int8
                       AS "window_seconds_left!",
-                  c.resolved_at
+                  c.resolved_at,
+                  CASE WHEN c.snoozed_until > NOW() AND (c.last_inbound_at IS NULL OR c.last_inbound_at <= c.snoozed_at)
+                       THEN c.snoozed_until END AS snoozed_until
            FROM contacts c
            LEFT JOIN messages m ON m.business_id = c.business_id AND m.id = c.last_message_id
            LEFT JOIN users u ON u.business_id = c.business_id AND u.id = c.assigned_user_id
@@ -256,7 +273,11 @@ async fn fetch(pool: &PgPool, scope: &Scope, q: Query<'_>) -> Result<Vec<Convers
                      WHERE t.business_id = $1 AND t.contact_id = c.id AND lower(t.tag) = lower($7)))
              AND (NOT $8::bool OR c.assigned_user_id IS NULL)
              AND ($9::int IS NULL OR c.assigned_user_id = $9)
-             AND ($10::bool IS NULL OR (c.resolved_at IS NOT NULL) = $10)
+             AND ($10::text IS NULL OR $10 = CASE
+                     WHEN c.resolved_at IS NOT NULL THEN 'resolved'
+                     WHEN c.snoozed_until > NOW() AND (c.last_inbound_at IS NULL OR c.last_inbound_at <= c.snoozed_at)
+                          THEN 'snoozed'
+                     ELSE 'open' END)
              AND ($11::float8 IS NULL OR (c.last_inbound_at > NOW() - INTERVAL '24 hours'
                   AND c.last_inbound_at <= NOW() - INTERVAL '24 hours' + make_interval(secs => $11)))
              AND ($12::text IS NULL
@@ -274,7 +295,7 @@ async fn fetch(pool: &PgPool, scope: &Scope, q: Query<'_>) -> Result<Vec<Convers
         q.tag,
         q.unassigned,
         q.assignee.map(|u| u.0),
-        q.resolved,
+        q.resolution.map(Resolution::as_str),
         q.closing_secs,
         q.search,
         q.limit
@@ -301,6 +322,7 @@ async fn fetch(pool: &PgPool, scope: &Scope, q: Query<'_>) -> Result<Vec<Convers
             window_open_until: r.window_open_until,
             window_seconds_left: r.window_seconds_left,
             resolved_at: r.resolved_at,
+            snoozed_until: r.snoozed_until,
         })
         .collect())
 }
@@ -340,16 +362,7 @@ pub async fn history(
 ) -> Result<Page<ChatMessage>> {
     scope.require(Area::Inbox)?;
     let limit = check_limit(limit)?;
-    let exists = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM contacts WHERE business_id = $1 AND id = $2) AS "e!""#,
-        scope.business().0,
-        contact.0
-    )
-    .fetch_one(pool)
-    .await?;
-    if !exists {
-        return Err(no_conversation(contact));
-    }
+    ensure_contact(pool, scope, contact).await?;
     let mut items = sqlx::query_as!(
         ChatMessage,
         r#"SELECT m.id AS "id: MessageId", m.direction AS "direction: Direction", m.kind, m.content,
@@ -380,6 +393,18 @@ pub async fn history(
     Ok(Page { items, next })
 }
 
+/// NotFound unless the contact exists in the acting business (even without messages yet).
+pub(crate) async fn ensure_contact(pool: &PgPool, scope: &Scope, contact: ContactId) -> Result<()> {
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM contacts WHERE business_id = $1 AND id = $2) AS "e!""#,
+        scope.business().0,
+        contact.0
+    )
+    .fetch_one(pool)
+    .await?;
+    if exists { Ok(()) } else { Err(no_conversation(contact)) }
+}
+
 /// The contact a person named — an id, or a phone starting with `+` (see [`crate::contacts::resolve`],
 /// the one place that reads references) — checked to exist in this business.
 pub async fn find_contact(pool: &PgPool, scope: &Scope, reference: &str) -> Result<ContactId> {
@@ -396,16 +421,8 @@ pub async fn find_contact(pool: &PgPool, scope: &Scope, reference: &str) -> Resu
 }
 
 /// Records a conversation change in the outbox (the terminal's live inbox follows these).
-async fn announce(
-    conn: &mut PgConnection,
-    scope: &Scope,
-    contact: ContactId,
-    action: ConversationAction,
-    messages: Option<i64>,
-    assigned_user_id: Option<UserId>,
-) -> Result<()> {
-    let event = Event::ConversationUpdated { action, messages, assigned_user_id };
-    events::emit(conn, scope.business(), Some(contact), event, Cause::of(scope)).await?;
+pub(crate) async fn announce(conn: &mut PgConnection, scope: &Scope, contact: ContactId, change: Event) -> Result<()> {
+    events::emit(conn, scope.business(), Some(contact), change, Cause::of(scope)).await?;
     Ok(())
 }
 
@@ -460,7 +477,14 @@ pub async fn mark_read(
         _ => None,
     };
     if before > 0 || newest.count > 0 {
-        announce(&mut tx, scope, contact, ConversationAction::Read, Some(newest.count), None).await?;
+        let read = Event::ConversationUpdated {
+            action: ConversationAction::Read,
+            messages: Some(newest.count),
+            assigned_user_id: None,
+            note_id: None,
+            until: None,
+        };
+        announce(&mut tx, scope, contact, read).await?;
     }
     tx.commit().await?;
     if let (Some(client), Some(account), Some(wamid)) = (receipts, account, newest.newest_wamid)
@@ -484,7 +508,7 @@ pub async fn unread_total(pool: &PgPool, scope: &Scope) -> Result<i64> {
 }
 
 /// A contact without messages has no conversation to act on (and another business's has none either).
-fn no_conversation(contact: ContactId) -> Error {
+pub(crate) fn no_conversation(contact: ContactId) -> Error {
     Error::not_found(format!("conversation with contact {contact}"))
 }
 
@@ -508,7 +532,14 @@ pub async fn assign(pool: &PgPool, scope: &Scope, contact: ContactId, user: User
     if done.rows_affected() == 0 {
         return Err(no_conversation(contact));
     }
-    announce(&mut tx, scope, contact, ConversationAction::Assigned, None, Some(user)).await?;
+    let assigned = Event::ConversationUpdated {
+        action: ConversationAction::Assigned,
+        messages: None,
+        assigned_user_id: Some(user),
+        note_id: None,
+        until: None,
+    };
+    announce(&mut tx, scope, contact, assigned).await?;
     tx.commit().await?;
     get(pool, scope, contact).await
 }
@@ -539,7 +570,9 @@ async fn change_state(pool: &PgPool, scope: &Scope, contact: ContactId, change: 
            SET assigned_user_id = CASE WHEN $3 = 'unassigned' THEN NULL ELSE assigned_user_id END,
                resolved_at = CASE $3 WHEN 'resolved' THEN COALESCE(resolved_at, NOW())
                                      WHEN 'reopened' THEN NULL
-                                     ELSE resolved_at END
+                                     ELSE resolved_at END,
+               snoozed_until = CASE WHEN $3 IN ('resolved', 'reopened') THEN NULL ELSE snoozed_until END,
+               snoozed_at = CASE WHEN $3 IN ('resolved', 'reopened') THEN NULL ELSE snoozed_at END
            WHERE business_id = $1 AND id = $2 AND last_message_at IS NOT NULL"#,
         business.0,
         contact.0,
@@ -550,7 +583,7 @@ async fn change_state(pool: &PgPool, scope: &Scope, contact: ContactId, change: 
     if done.rows_affected() == 0 {
         return Err(no_conversation(contact));
     }
-    announce(&mut tx, scope, contact, change.action(), None, None).await?;
+    announce(&mut tx, scope, contact, Event::conversation(change.action())).await?;
     tx.commit().await?;
     get(pool, scope, contact).await
 }
@@ -565,7 +598,7 @@ pub async fn resolve(pool: &PgPool, scope: &Scope, contact: ContactId) -> Result
     change_state(pool, scope, contact, StateChange::Resolve).await
 }
 
-/// Reopens a resolved conversation.
+/// Reopens a resolved or snoozed conversation.
 pub async fn reopen(pool: &PgPool, scope: &Scope, contact: ContactId) -> Result<Conversation> {
     change_state(pool, scope, contact, StateChange::Reopen).await
 }

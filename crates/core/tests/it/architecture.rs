@@ -58,6 +58,10 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("FROM subscriptions WHERE status = 'active' AND renews_at <= NOW()", "the renewal sweep over every business"),
     ("FROM events WHERE (tx, id) >", "durable consumers read every business's events"),
     ("UPDATE event_consumers", "a consumer's position, set from the event it reached"),
+    (
+        "FROM whatsapp_accounts WHERE api_token IS NOT NULL AND api_token <> '' AND api_token NOT LIKE 'enc:%'",
+        "sealing, at start-up, the access tokens of every business stored before encryption existed",
+    ),
     ("FROM waba_owners WHERE waba_id", "the WABA ownership registry: which one business a WABA belongs to"),
     (
         "FROM message_template_history WHERE waba_id",
@@ -98,11 +102,14 @@ const OWNERS: &[(&str, &str)] = &[
     ("whatsapp_accounts", "business.rs"),
     ("users", "auth.rs"),
     ("user_sessions", "auth.rs"),
+    ("login_failures", "auth.rs"),
     ("contacts", "contacts/"),
     ("contact_tags", "contacts/"),
     ("contact_import_rows", "contacts/"),
     ("contact_import_seen", "contacts/"),
     ("messages", "inbox/"),
+    ("canned_replies", "inbox/"),
+    ("conversation_notes", "inbox/"),
     ("webhook_events", "inbox/"),
     ("webhook_pending", "inbox/"),
     ("pipeline_history", "pipeline"),
@@ -137,6 +144,11 @@ const FOREIGN_WRITES: &[(&str, &str, &str)] = &[
          resolved), which the inbox owns; inbound contacts are upserted in the batched ingest statement",
     ),
     ("contacts", "pipeline", "the pipeline owns the stage column, changed only by pipeline::move_stage_on"),
+    (
+        "whatsapp_accounts",
+        "secrets.rs",
+        "sealing, at start-up, the access tokens stored in plain text before encryption existed",
+    ),
 ];
 
 /// The tables a source file writes (INSERT INTO, UPDATE, DELETE FROM inside its SQL).

@@ -15,3 +15,4 @@ mod platform;
 mod sessions;
 mod templates;
 mod tokens;
+mod workflow;

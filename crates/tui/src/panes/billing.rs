@@ -38,11 +38,13 @@ impl Pane for Billing {
         }
     }
 
-    fn activate(&mut self, queue: &mut Queue) {
-        if !self.started {
-            self.started = true;
-            queue.load(Request::Billing);
-        }
+    fn loaded(&self) -> bool {
+        self.started
+    }
+
+    fn load(&mut self, queue: &mut Queue) {
+        self.started = true;
+        queue.load(Request::Billing);
     }
 
     fn draw(&self, frame: &mut Frame, area: Rect, env: &Env) {

@@ -13,7 +13,7 @@ use ratatui::widgets::{Block, Borders, LineGauge, Paragraph};
 use wacrm_core::events;
 use wacrm_core::{ContactId, Stage};
 
-use crate::intent::{ContactDraft, ContactQuery, Intent, Queue, Request, Update};
+use crate::intent::{ContactDraft, ContactQuery, ContactsRequest, Intent, Queue, Update};
 use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, hint, scroll_to, step};
 use crate::text::{self, relative, truncate};
 use crate::view::ContactRow;
@@ -150,7 +150,7 @@ impl Contacts {
 
     fn reload(&mut self, queue: &mut Queue) {
         self.loading = true;
-        queue.load(Request::Contacts { query: self.query.clone(), after: None });
+        queue.load(ContactsRequest::Page { query: self.query.clone(), after: None });
     }
 
     /// Moves the selection and fetches the next page when it nears the end of what is loaded.
@@ -161,7 +161,7 @@ impl Contacts {
             && let Some(after) = self.next.clone()
         {
             self.loading = true;
-            queue.load(Request::Contacts { query: self.query.clone(), after: Some(after) });
+            queue.load(ContactsRequest::Page { query: self.query.clone(), after: Some(after) });
         }
     }
 
@@ -212,7 +212,7 @@ impl Contacts {
                 Edit::Submit => match form.draft() {
                     Ok(draft) => {
                         form.error = None;
-                        queue.load(Request::SaveContact(draft));
+                        queue.load(ContactsRequest::Save(draft));
                     }
                     Err(error) => form.error = Some(error),
                 },
@@ -240,7 +240,7 @@ impl Contacts {
                     }
                 }
                 if let Some(row) = self.selected() {
-                    queue.load(Request::Tags { contact: row.id, add, remove });
+                    queue.load(ContactsRequest::Tags { contact: row.id, add, remove });
                 }
                 self.mode = Mode::Browse;
             }
@@ -256,7 +256,7 @@ impl Contacts {
             Edit::Submit if !input.is_blank() => {
                 let path = PathBuf::from(input.text().trim());
                 self.import = Some(Import { done: 0, total: None, finished: None });
-                queue.load(Request::Import(path));
+                queue.load(ContactsRequest::Import(path));
                 self.mode = Mode::Browse;
             }
             Edit::Cancel => self.mode = Mode::Browse,
@@ -398,7 +398,7 @@ impl Pane for Contacts {
         }
     }
 
-    fn captures_text(&self) -> bool {
+    fn captures_keys(&self) -> bool {
         !matches!(self.mode, Mode::Browse)
     }
 
@@ -491,11 +491,13 @@ impl Pane for Contacts {
         }
     }
 
-    fn activate(&mut self, queue: &mut Queue) {
-        if !self.started {
-            self.started = true;
-            self.reload(queue);
-        }
+    fn loaded(&self) -> bool {
+        self.started
+    }
+
+    fn load(&mut self, queue: &mut Queue) {
+        self.started = true;
+        self.reload(queue);
     }
 
     fn search(&mut self, text: &str, queue: &mut Queue) {
@@ -533,7 +535,7 @@ impl Pane for Contacts {
             },
             "import" if !arg.is_empty() => {
                 self.import = Some(Import { done: 0, total: None, finished: None });
-                queue.load(Request::Import(PathBuf::from(arg)));
+                queue.load(ContactsRequest::Import(PathBuf::from(arg)));
             }
             "import" => self.mode = Mode::ImportPath(TextInput::single()),
             _ => return false,
@@ -581,6 +583,7 @@ mod tests {
     use super::*;
     use crate::fixtures::{ch, contacts, env, key, loads};
     use crate::intent::ContactSort;
+    use crate::intent::Request;
 
     fn loaded() -> (Contacts, Queue) {
         let mut pane = Contacts::default();
@@ -609,11 +612,11 @@ mod tests {
         let (mut pane, mut queue) = loaded();
         let requests = keys(&mut pane, &mut queue, &[ch('o')]);
         let by_name = ContactQuery { sort: ContactSort::Name, ..Default::default() };
-        assert_eq!(requests, vec![Request::Contacts { query: by_name.clone(), after: None }]);
+        assert_eq!(requests, vec![Request::Contacts(ContactsRequest::Page { query: by_name.clone(), after: None })]);
         keys(&mut pane, &mut queue, &[ch('s'), ch('s')]);
         assert_eq!(pane.query().stage, Some(Stage::Engaged));
         let cleared = keys(&mut pane, &mut queue, &[key(KeyCode::Esc)]);
-        assert_eq!(cleared, vec![Request::Contacts { query: by_name, after: None }]);
+        assert_eq!(cleared, vec![Request::Contacts(ContactsRequest::Page { query: by_name, after: None })]);
     }
 
     #[test]
@@ -627,7 +630,10 @@ mod tests {
         let requests = keys(&mut pane, &mut queue, &[ch('j'), ch('j')]);
         assert_eq!(
             requests,
-            vec![Request::Contacts { query: ContactQuery::default(), after: Some("active:3:x".into()) }]
+            vec![Request::Contacts(ContactsRequest::Page {
+                query: ContactQuery::default(),
+                after: Some("active:3:x".into())
+            })]
         );
         let more = vec![ContactRow { id: ContactId(9), ..contacts()[0].clone() }];
         pane.apply(&Update::Contacts { rows: more, next: None, appended: true }, &env(), &mut queue);
@@ -639,7 +645,7 @@ mod tests {
     fn the_form_checks_what_it_can_before_asking_core() {
         let (mut pane, mut queue) = loaded();
         keys(&mut pane, &mut queue, &[ch('n')]);
-        assert!(pane.captures_text());
+        assert!(pane.captures_keys());
         typed(&mut pane, &mut queue, "Bo");
         assert!(keys(&mut pane, &mut queue, &[key(KeyCode::Enter)]).is_empty());
         assert_eq!(pane.form_error(), Some((Some("Phone"), "a phone number is required")));
@@ -661,13 +667,13 @@ mod tests {
         typed(&mut pane, &mut queue, "vip, lisbon");
         assert_eq!(
             keys(&mut pane, &mut queue, &[key(KeyCode::Enter)]),
-            vec![Request::SaveContact(ContactDraft {
+            vec![Request::Contacts(ContactsRequest::Save(ContactDraft {
                 id: None,
                 name: "Bo".into(),
                 phone: "+14155552671".into(),
                 stage: Some(Stage::Paid),
                 tags: vec!["vip".into(), "lisbon".into()],
-            })]
+            }))]
         );
     }
 
@@ -683,7 +689,7 @@ mod tests {
         assert_eq!(pane.form_error().map(|(f, _)| f), Some(Some("Phone")));
         let saved = ContactRow { name: "Maria C.".into(), ..contacts()[0].clone() };
         pane.apply(&Update::ContactSaved(saved), &env(), &mut queue);
-        assert!(!pane.captures_text());
+        assert!(!pane.captures_keys());
         assert_eq!(pane.selected().map(|r| r.name.as_str()), Some("Maria C."));
     }
 
@@ -694,11 +700,11 @@ mod tests {
         typed(&mut pane, &mut queue, "+hot -vip wholesale");
         assert_eq!(
             keys(&mut pane, &mut queue, &[key(KeyCode::Enter)]),
-            vec![Request::Tags {
+            vec![Request::Contacts(ContactsRequest::Tags {
                 contact: ContactId(1),
                 add: vec!["hot".into(), "wholesale".into()],
                 remove: vec!["vip".into()],
-            }]
+            })]
         );
     }
 
@@ -709,9 +715,9 @@ mod tests {
         typed(&mut pane, &mut queue, "/tmp/leads.csv");
         assert_eq!(
             keys(&mut pane, &mut queue, &[key(KeyCode::Enter)]),
-            vec![Request::Import(PathBuf::from("/tmp/leads.csv"))]
+            vec![Request::Contacts(ContactsRequest::Import(PathBuf::from("/tmp/leads.csv")))]
         );
         pane.apply(&Update::ImportDone("imported: 3 created".into()), &env(), &mut queue);
-        assert!(matches!(loads(&queue.drain()).as_slice(), [Request::Contacts { .. }]));
+        assert!(matches!(loads(&queue.drain()).as_slice(), [Request::Contacts(ContactsRequest::Page { .. })]));
     }
 }

@@ -54,8 +54,8 @@ pub trait Pane {
     /// Every key this pane understands in its current mode, for `?`.
     fn keys(&self) -> Vec<KeyHint>;
 
-    /// True while a text field has focus: typed characters (even `q`, `1`, `?`) go to the pane.
-    fn captures_text(&self) -> bool {
+    /// True while a text field or a popup has focus: every key (even `q`, `1`, `?`) goes to the pane.
+    fn captures_keys(&self) -> bool {
         false
     }
 
@@ -70,8 +70,21 @@ pub trait Pane {
     /// Takes a background result or a live event; panes ignore what is not theirs.
     fn apply(&mut self, update: &Update, env: &Env, queue: &mut Queue);
 
-    /// Called when the tab is shown: the first visit loads the pane's data.
-    fn activate(&mut self, _queue: &mut Queue) {}
+    /// Whether the pane's data was asked for (panes without data of their own count as loaded).
+    fn loaded(&self) -> bool {
+        true
+    }
+
+    /// Asks for the pane's data; [`Pane::activate`] calls it on the first visit only.
+    fn load(&mut self, _queue: &mut Queue) {}
+
+    /// Called when the tab is shown: the first visit loads the pane's data, later visits rely on what
+    /// live events keep current.
+    fn activate(&mut self, queue: &mut Queue) {
+        if !self.loaded() {
+            self.load(queue);
+        }
+    }
 
     /// The database came back after an outage: load again what was shown (events may have been missed).
     fn refresh(&mut self, _queue: &mut Queue) {}

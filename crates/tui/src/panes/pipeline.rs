@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use wacrm_core::{ContactId, Stage};
 
-use crate::intent::{Queue, Request, Update};
+use crate::intent::{InboxRequest, PipelineRequest, Queue, Update};
 use crate::panes::{Env, KeyHint, Pane, contains, hint, scroll_to, step};
 use crate::text::{self, relative, span_of, spread, truncate};
 use crate::view::{Card, Column, HistoryRow};
@@ -32,6 +32,8 @@ pub struct Pipeline {
     offsets: [Cell<usize>; STAGES],
     areas: [Cell<Rect>; STAGES],
     loading: bool,
+    /// Something changed while the board was loading: load it again when the answer arrives.
+    stale: bool,
     started: bool,
 }
 
@@ -62,9 +64,15 @@ impl Pipeline {
         self.columns.iter().map(|c| (c.stage, c.count)).collect()
     }
 
+    /// One board request at a time: answers of concurrent requests can arrive in any order, and an older
+    /// one arriving last left the counts one change behind. A change during a load asks again after it.
     fn reload(&mut self, queue: &mut Queue) {
+        if self.loading {
+            self.stale = true;
+            return;
+        }
         self.loading = true;
-        queue.load(Request::Board);
+        queue.load(PipelineRequest::Board);
     }
 
     /// After the selection moved: load the selected contact's history.
@@ -74,7 +82,7 @@ impl Pipeline {
         match contact {
             Some(contact) if self.history.as_ref().is_none_or(|(c, _)| *c != contact) => {
                 self.history = Some((contact, Vec::new()));
-                queue.load(Request::History(contact));
+                queue.load(PipelineRequest::History(contact));
             }
             Some(_) => {}
             None => self.history = None,
@@ -94,7 +102,7 @@ impl Pipeline {
         self.columns[to].count += 1;
         self.col = to;
         self.row = self.visible(to).iter().position(|c| c.contact == contact).unwrap_or(0);
-        queue.load(Request::SetStage { contact, stage: self.columns[to].stage });
+        queue.load(InboxRequest::SetStage { contact, stage: self.columns[to].stage });
         self.history = None;
         self.follow(queue);
     }
@@ -282,6 +290,15 @@ impl Pane for Pipeline {
                 }
                 self.col = step(self.col, 0, self.columns.len());
                 self.follow(queue);
+                if std::mem::take(&mut self.stale) {
+                    self.reload(queue);
+                }
+            }
+            Update::Failed { what: "board", .. } => {
+                self.loading = false;
+                if std::mem::take(&mut self.stale) {
+                    self.reload(queue);
+                }
             }
             Update::History { contact, rows } => {
                 if let Some((c, history)) = self.history.as_mut()
@@ -291,21 +308,30 @@ impl Pane for Pipeline {
                 }
             }
             Update::Failed { what: "stage", .. } => self.reload(queue),
+            // New, deleted and imported contacts change the counts as much as stage moves do.
+            Update::Live(event)
+                if self.started
+                    && matches!(event.kind.as_str(), "contact_created" | "contact_deleted" | "contacts_imported") =>
+            {
+                self.reload(queue);
+            }
             Update::Live(event) if self.started && event.kind == "stage_changed" => {
                 self.reload(queue);
                 if let Some(contact) = event.contact_id.filter(|c| self.selected().is_some_and(|s| s.contact == *c)) {
-                    queue.load(Request::History(contact));
+                    queue.load(PipelineRequest::History(contact));
                 }
             }
             _ => {}
         }
     }
 
-    fn activate(&mut self, queue: &mut Queue) {
-        if !self.started {
-            self.started = true;
-            self.reload(queue);
-        }
+    fn loaded(&self) -> bool {
+        self.started
+    }
+
+    fn load(&mut self, queue: &mut Queue) {
+        self.started = true;
+        self.reload(queue);
     }
 
     fn search(&mut self, text: &str, queue: &mut Queue) {
@@ -338,6 +364,7 @@ mod tests {
 
     use super::*;
     use crate::fixtures::{board, ch, env, key, loads};
+    use crate::intent::Request;
 
     fn loaded() -> (Pipeline, Queue) {
         let mut pane = Pipeline::default();
@@ -354,7 +381,10 @@ mod tests {
         assert_eq!(pane.selected().map(|c| c.contact), Some(ContactId(3)));
         pane.handle_key(ch('l'), &env(), &mut queue);
         let requests = loads(&queue.drain());
-        assert_eq!(requests[0], Request::SetStage { contact: ContactId(3), stage: Stage::Engaged });
+        assert_eq!(
+            requests[0],
+            Request::Inbox(InboxRequest::SetStage { contact: ContactId(3), stage: Stage::Engaged })
+        );
         assert_eq!(pane.column(), 1);
         assert_eq!(pane.selected().map(|c| c.contact), Some(ContactId(3)), "the selection follows the card");
         assert_eq!(pane.counts()[0], (Stage::New, 40));
@@ -363,7 +393,7 @@ mod tests {
         pane.handle_key(ch('h'), &env(), &mut queue);
         let requests = loads(&queue.drain());
         assert_eq!(
-            requests.iter().filter(|r| matches!(r, Request::SetStage { .. })).count(),
+            requests.iter().filter(|r| matches!(r, Request::Inbox(InboxRequest::SetStage { .. }))).count(),
             1,
             "nothing moves left of New"
         );
@@ -373,9 +403,9 @@ mod tests {
     fn arrows_choose_columns_and_cards_and_load_history() {
         let (mut pane, mut queue) = loaded();
         pane.handle_key(ch('j'), &env(), &mut queue);
-        assert_eq!(loads(&queue.drain()), vec![Request::History(ContactId(5))]);
+        assert_eq!(loads(&queue.drain()), vec![Request::Pipeline(PipelineRequest::History(ContactId(5)))]);
         pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
-        assert_eq!(loads(&queue.drain()), vec![Request::History(ContactId(6))]);
+        assert_eq!(loads(&queue.drain()), vec![Request::Pipeline(PipelineRequest::History(ContactId(6)))]);
         pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
         pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
         pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
@@ -384,12 +414,28 @@ mod tests {
     }
 
     #[test]
+    fn changes_during_a_load_load_the_board_once_more_after_it() {
+        let (mut pane, mut queue) = loaded();
+        let boards = |queue: &mut Queue| {
+            loads(&queue.drain()).iter().filter(|r| **r == Request::Pipeline(PipelineRequest::Board)).count()
+        };
+        pane.apply(&crate::fixtures::live("stage_changed", 1), &env(), &mut queue);
+        pane.apply(&crate::fixtures::live("stage_changed", 2), &env(), &mut queue);
+        assert_eq!(boards(&mut queue), 1, "one request in flight");
+        // The answer may predate the second move: the board asks again.
+        pane.apply(&Update::Board(board()), &env(), &mut queue);
+        assert_eq!(boards(&mut queue), 1);
+        pane.apply(&Update::Board(board()), &env(), &mut queue);
+        assert_eq!(boards(&mut queue), 0, "up to date");
+    }
+
+    #[test]
     fn a_refused_move_reloads_the_board() {
         let (mut pane, mut queue) = loaded();
         pane.handle_key(ch('l'), &env(), &mut queue);
         queue.drain();
         pane.apply(&Update::Failed { what: "stage", message: "blocked".into() }, &env(), &mut queue);
-        assert_eq!(loads(&queue.drain()), vec![Request::Board]);
+        assert_eq!(loads(&queue.drain()), vec![Request::Pipeline(PipelineRequest::Board)]);
     }
 
     #[test]
@@ -404,7 +450,10 @@ mod tests {
         pane.handle_mouse(at(MouseEventKind::Drag(MouseButton::Left), 40), &env(), &mut queue);
         pane.handle_mouse(at(MouseEventKind::Up(MouseButton::Left), 62), &env(), &mut queue);
         let requests = loads(&queue.drain());
-        assert!(requests.contains(&Request::SetStage { contact: ContactId(3), stage: Stage::Paid }), "{requests:?}");
+        assert!(
+            requests.contains(&Request::Inbox(InboxRequest::SetStage { contact: ContactId(3), stage: Stage::Paid })),
+            "{requests:?}"
+        );
         assert_eq!(pane.counts()[3], (Stage::Paid, 2));
     }
 

@@ -1,0 +1,121 @@
+//! Database work off the render loop: each request runs as its own task against core and reports back
+//! as an [`Update`]. The only place the TUI touches core's operations.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedSender;
+use wacrm_core::db::Pool;
+use wacrm_core::inbox::conversations as inbox;
+use wacrm_core::inbox::send::Sender;
+use wacrm_core::{Error, Scope, auth, billing};
+
+use crate::intent::{ContactsRequest, InboxRequest, PipelineRequest, Request, Update};
+use crate::view::{BillingView, DbState};
+
+mod contacts;
+mod inbox_requests;
+mod pipeline;
+
+/// The seed's templates carry no language; Meta needs one, so the picker sends this one.
+const DEFAULT_TEMPLATE_LANGUAGE: &str = "en_US";
+
+/// Conversations per page: a few screens' worth, so scrolling rarely waits.
+pub const CONVERSATION_PAGE: i64 = 200;
+/// Messages of a chat loaded when it opens.
+pub const CHAT_PAGE: i64 = 100;
+/// Contacts per page of the table.
+pub const CONTACT_PAGE: i64 = 200;
+/// Cards per board column.
+pub const BOARD_CARDS: i64 = 100;
+
+/// What every task needs.
+pub struct Worker {
+    pub pool: Pool,
+    pub scope: Scope,
+    pub sender: Sender,
+    pub updates: UnboundedSender<Update>,
+}
+
+impl Worker {
+    /// Runs `request` in the background; its outcome arrives on the update channel.
+    pub fn spawn(self: &Arc<Self>, request: Request) {
+        let worker = Arc::clone(self);
+        tokio::spawn(async move {
+            let what = request_name(&request);
+            let update = match worker.perform(request).await {
+                Ok(update) => update,
+                Err(error) => {
+                    tracing::warn!(what, "request failed: {error}");
+                    if matches!(error, Error::Unavailable { .. }) {
+                        let _ = worker.updates.send(Update::Db(DbState::Reconnecting));
+                    }
+                    failure(what, &error)
+                }
+            };
+            let _ = worker.updates.send(update);
+        });
+    }
+
+    /// Does one request now (the benches time this; the event loop goes through [`Worker::spawn`]).
+    pub async fn perform(&self, request: Request) -> Result<Update, Error> {
+        let (pool, scope) = (&self.pool, &self.scope);
+        Ok(match request {
+            Request::Identity => {
+                let who = auth::identity(pool, scope).await?;
+                Update::Identity { user: who.label(), business: who.business_name, user_id: who.user }
+            }
+            Request::UnreadTotal => Update::UnreadTotal { count: inbox::unread_total(pool, scope).await? },
+            Request::Inbox(request) => self.inbox(request).await?,
+            Request::Contacts(request) => self.contacts(request).await?,
+            Request::Pipeline(request) => self.pipeline(request).await?,
+            Request::Billing => match billing::subscription(pool, scope).await? {
+                Some(s) => Update::Billing(BillingView {
+                    plan: s.plan,
+                    conversation_limit: s.conversation_limit,
+                    status: s.status.to_string(),
+                    renews_at: s.renews_at,
+                }),
+                None => Update::Failed { what: "billing", message: "no active subscription".into() },
+            },
+        })
+    }
+}
+
+/// The name a failed request goes by in the status bar (and that panes match on).
+fn request_name(request: &Request) -> &'static str {
+    match request {
+        Request::Identity => "identity",
+        Request::UnreadTotal => "unread",
+        Request::Inbox(InboxRequest::Conversations { .. }) => "conversations",
+        Request::Inbox(InboxRequest::Conversation(_)) => "conversation",
+        Request::Inbox(InboxRequest::Chat(_)) | Request::Inbox(InboxRequest::OlderChat { .. }) => "chat",
+        Request::Inbox(InboxRequest::Send { .. }) | Request::Inbox(InboxRequest::SendTemplate { .. }) => "send",
+        Request::Inbox(InboxRequest::MarkRead(_)) => "mark read",
+        Request::Inbox(InboxRequest::AssignToMe(_))
+        | Request::Inbox(InboxRequest::Assign { .. })
+        | Request::Inbox(InboxRequest::Unassign(_)) => "assign",
+        Request::Inbox(InboxRequest::Resolve(_)) => "resolve",
+        Request::Inbox(InboxRequest::Reopen(_)) => "reopen",
+        Request::Inbox(InboxRequest::Snooze { .. }) => "snooze",
+        Request::Inbox(InboxRequest::AddNote { .. }) => "note",
+        Request::Inbox(InboxRequest::Teammates) => "teammates",
+        Request::Inbox(InboxRequest::Canned) => "canned replies",
+        Request::Inbox(InboxRequest::Panel(_)) => "contact panel",
+        Request::Inbox(InboxRequest::SetStage { .. }) => "stage",
+        Request::Inbox(InboxRequest::Templates) => "templates",
+        Request::Contacts(ContactsRequest::Page { .. }) => "contacts",
+        Request::Contacts(ContactsRequest::Save(_)) | Request::Contacts(ContactsRequest::Tags { .. }) => "contact",
+        Request::Contacts(ContactsRequest::Import(_)) => "import",
+        Request::Pipeline(PipelineRequest::Board) => "board",
+        Request::Pipeline(PipelineRequest::History(_)) => "history",
+        Request::Billing => "billing",
+    }
+}
+
+fn failure(what: &'static str, error: &Error) -> Update {
+    let message = match error.hint() {
+        Some(hint) => format!("{error} ({hint})"),
+        None => error.to_string(),
+    };
+    Update::Failed { what, message }
+}

@@ -166,6 +166,7 @@ fn blocked_error(moved: &StageMove) -> Error {
     )
 }
 
+/// What a bulk move did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BulkMoveReport {
     pub matched: u64,

@@ -162,6 +162,7 @@ fn action_path(action: &Value, index: usize) -> String {
 /// Adds a rule after checking it; a rule of the same name is a conflict.
 pub async fn add(pool: &PgPool, scope: &Scope, spec: &RuleSpec) -> Result<Rule> {
     scope.require(Area::Automation)?;
+    let spec = &spec.normalized();
     let mut tx = pool.begin().await?;
     check(&mut tx, scope.business(), spec).await?;
     let id = insert(&mut tx, scope, spec).await?.ok_or_else(|| {
@@ -178,8 +179,8 @@ async fn insert(conn: &mut PgConnection, scope: &Scope, spec: &RuleSpec) -> Resu
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (business_id, name) DO NOTHING RETURNING id",
         scope.business().0,
-        spec.name.trim(),
-        spec.trigger.trim(),
+        spec.name,
+        spec.trigger,
         spec.condition,
         spec.action,
         spec.delay_minutes,
@@ -243,12 +244,13 @@ pub async fn import(pool: &PgPool, scope: &Scope, specs: &[RuleSpec], dry_run: b
     let mut tx = pool.begin().await?;
     let existing = load_rules(&mut tx, business).await?;
     let mut report = ImportReport { dry_run, ..ImportReport::default() };
-    for (i, spec) in specs.iter().enumerate() {
+    for (i, spec) in specs.iter().map(RuleSpec::normalized).enumerate() {
+        let spec = &spec;
         check(&mut tx, business, spec).await.map_err(|e| match e {
             Error::Invalid { message, hint } => Error::Invalid { message: format!("rule [{i}] ({:?}): {message}", spec.name), hint },
             other => other,
         })?;
-        match existing.iter().find(|r| r.name == spec.name.trim()) {
+        match existing.iter().find(|r| r.name == spec.name) {
             Some(rule) if rule.spec() == *spec => report.unchanged.push(spec.name.clone()),
             Some(rule) => {
                 sqlx::query!(
@@ -258,7 +260,7 @@ pub async fn import(pool: &PgPool, scope: &Scope, specs: &[RuleSpec], dry_run: b
                      WHERE business_id = $1 AND id = $2",
                     business.0,
                     rule.id,
-                    spec.trigger.trim(),
+                    spec.trigger,
                     spec.condition,
                     spec.action,
                     spec.delay_minutes,

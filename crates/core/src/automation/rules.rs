@@ -168,6 +168,23 @@ impl RuleSpec {
             .collect()
     }
 
+    /// The rule as stored: PostgreSQL's jsonb keeps an object's keys in its own order, not the
+    /// writer's, so an action object of several keys becomes a list of one-key objects, which keeps
+    /// the order the actions run in.
+    pub fn normalized(&self) -> RuleSpec {
+        let mut spec = self.clone();
+        spec.name = spec.name.trim().to_string();
+        spec.trigger = spec.trigger.trim().to_string();
+        if let Value::Object(fields) = &self.action
+            && fields.len() > 1
+        {
+            spec.action = Value::Array(
+                fields.iter().map(|(k, v)| Value::Object([(k.clone(), v.clone())].into_iter().collect())).collect(),
+            );
+        }
+        spec
+    }
+
     /// Checks everything that does not need the database and compiles the rule.
     pub fn compile(&self) -> Result<Compiled, Problem> {
         if self.name.trim().is_empty() || self.name.chars().count() > 100 {

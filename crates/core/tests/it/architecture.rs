@@ -58,6 +58,8 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("FROM subscriptions WHERE status = 'active' AND renews_at <= NOW()", "the renewal sweep over every business"),
     ("FROM events WHERE (tx, id) >", "durable consumers read every business's events"),
     ("UPDATE event_consumers", "a consumer's position, set from the event it reached"),
+    ("FROM automation_pending WHERE status = 'pending' AND due_at <= now()", "the automation sweep of due delays"),
+    ("FROM automation_actions WHERE status = 'pending' OR", "the automation sweep of claimed sends"),
 ];
 
 /// Every query in `.sqlx/` that touches a table with a `business_id` column filters by it (the named
@@ -115,6 +117,9 @@ const OWNERS: &[(&str, &str)] = &[
     ("campaigns", "broadcast"),
     ("campaign_logs", "broadcast"),
     ("automation_rules", "automation"),
+    ("automation_runs", "automation/"),
+    ("automation_actions", "automation/"),
+    ("automation_pending", "automation/"),
 ];
 
 /// Writes outside the owner, each with its reason: (table, file, reason).

@@ -1,6 +1,7 @@
 //! One module per area of `wacrm <area> <verb>`.
 
 pub mod accounts;
+pub mod automation;
 pub mod billing;
 pub mod business;
 pub mod completions;

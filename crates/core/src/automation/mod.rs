@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod conditions;
 mod engine;
+mod lint;
 pub mod rules;
 mod runs;
 mod template;
@@ -23,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::types::{BusinessId, UserId};
 
 pub use actions::{Action, TemplateRef};
+pub use lint::{Finding, lint};
 pub use engine::{AutomationTick, DryRun, Engine, Tick, dry_run, run_once};
 pub use rules::{MAX_DEPTH, Problem, RuleSpec, Trigger};
 pub use runs::{ActionResult, MAX_RUNS, Run, RunFilter, runs};

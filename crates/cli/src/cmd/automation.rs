@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use clap::Subcommand;
-use wacrm_core::automation::{self, RuleSpec, RunFilter};
 use wacrm_core::Scope;
+use wacrm_core::automation::{self, RuleSpec, RunFilter};
 use wacrm_core::contacts;
 use wacrm_core::db::Pool;
 use wacrm_core::inbox::send::Sender;
@@ -195,7 +195,8 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
                 Some(c) => Some(contacts::resolve(pool, &scope, &c).await?),
                 None => None,
             };
-            let runs = automation::runs(ctx.read_pool().await?, &scope, &RunFilter { rule, contact, failed }, limit).await?;
+            let runs =
+                automation::runs(ctx.read_pool().await?, &scope, &RunFilter { rule, contact, failed }, limit).await?;
             ctx.out.list(&runs, &["id", "created_at", "rule", "contact_id", "matched", "reason", "actions"])
         }
         Command::RunOnce => {

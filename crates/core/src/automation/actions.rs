@@ -22,15 +22,30 @@ pub enum TemplateRef {
 pub enum Action {
     /// An approved template; `params` fill its `{{1}}`, `{{2}}`… and may name contact fields
     /// (`{name}`, `{phone}`).
-    SendTemplate { template: TemplateRef, params: Vec<String> },
+    SendTemplate {
+        template: TemplateRef,
+        params: Vec<String>,
+    },
     /// Free-form text: only inside the 24-hour window, else skipped with the reason.
-    SendText { text: String },
-    MoveStage { stage: Stage },
-    AddTag { tags: Vec<String> },
-    RemoveTag { tags: Vec<String> },
-    Assign { user: UserId },
+    SendText {
+        text: String,
+    },
+    MoveStage {
+        stage: Stage,
+    },
+    AddTag {
+        tags: Vec<String>,
+    },
+    RemoveTag {
+        tags: Vec<String>,
+    },
+    Assign {
+        user: UserId,
+    },
     /// A note for the team, kept in the run log.
-    Notify { text: String },
+    Notify {
+        text: String,
+    },
 }
 
 impl Action {
@@ -73,13 +88,12 @@ impl Action {
     }
 
     fn parse(key: &str, value: &Value, at: &str) -> Result<Action, Problem> {
-        let text = |what: &str| {
-            value
-                .as_str()
-                .filter(|s| !s.trim().is_empty())
-                .map(str::to_string)
-                .ok_or_else(|| Problem::new(at, format!("`{key}` takes {what}"), format!(r#"write "{key}": "...""#)))
-        };
+        let text =
+            |what: &str| {
+                value.as_str().filter(|s| !s.trim().is_empty()).map(str::to_string).ok_or_else(|| {
+                    Problem::new(at, format!("`{key}` takes {what}"), format!(r#"write "{key}": "...""#))
+                })
+            };
         Ok(match key {
             "send_message" | "send_template" => {
                 let (template, params) = match value {
@@ -107,15 +121,22 @@ impl Action {
             "send_text" => Action::SendText { text: text("the message text")? },
             "move_stage" => Action::MoveStage {
                 stage: value.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
-                    Problem::new(at, format!("{value} is not a pipeline stage"), "use one of: New, Engaged, Interested, Paid, Lost")
+                    Problem::new(
+                        at,
+                        format!("{value} is not a pipeline stage"),
+                        "use one of: New, Engaged, Interested, Paid, Lost",
+                    )
                 })?,
             },
             "add_tag" | "add_tags" => Action::AddTag { tags: strings(value, at)? },
             "remove_tag" | "remove_tags" => Action::RemoveTag { tags: strings(value, at)? },
             "assign" => Action::Assign {
-                user: value.as_i64().and_then(|u| i32::try_from(u).ok()).filter(|u| *u > 0).map(UserId).ok_or_else(
-                    || Problem::new(at, "`assign` takes a user id", "see `wacrm users list` for ids"),
-                )?,
+                user: value
+                    .as_i64()
+                    .and_then(|u| i32::try_from(u).ok())
+                    .filter(|u| *u > 0)
+                    .map(UserId)
+                    .ok_or_else(|| Problem::new(at, "`assign` takes a user id", "see `wacrm users list` for ids"))?,
             },
             "notify" => Action::Notify { text: text("the note's text")? },
             other => {

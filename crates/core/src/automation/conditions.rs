@@ -159,17 +159,18 @@ impl Condition {
         match self {
             Condition::From(s) => (Some(*s), None),
             Condition::To(s) => (None, Some(*s)),
-            Condition::All(all) => all.iter().map(Condition::transition).fold((None, None), |acc, t| (acc.0.or(t.0), acc.1.or(t.1))),
+            Condition::All(all) => {
+                all.iter().map(Condition::transition).fold((None, None), |acc, t| (acc.0.or(t.0), acc.1.or(t.1)))
+            }
             _ => (None, None),
         }
     }
 }
 
 fn stage(value: &Value, at: &str) -> Result<Stage, Problem> {
-    value
-        .as_str()
-        .and_then(|s| s.parse::<Stage>().ok())
-        .ok_or_else(|| Problem::new(at, format!("{value} is not a pipeline stage"), "use one of: New, Engaged, Interested, Paid, Lost"))
+    value.as_str().and_then(|s| s.parse::<Stage>().ok()).ok_or_else(|| {
+        Problem::new(at, format!("{value} is not a pipeline stage"), "use one of: New, Engaged, Interested, Paid, Lost")
+    })
 }
 
 fn lower(tags: Vec<String>) -> Vec<String> {

@@ -89,7 +89,10 @@ pub fn decide(rules: &[Active], trigger: Trigger, cause: &Cause, facts: &Facts) 
             continue;
         }
         if cause.depth >= MAX_DEPTH {
-            out.push((i, Some(format!("loop guard: {} automated steps led here (the limit is {MAX_DEPTH})", cause.depth))));
+            out.push((
+                i,
+                Some(format!("loop guard: {} automated steps led here (the limit is {MAX_DEPTH})", cause.depth)),
+            ));
             continue;
         }
         out.push((i, None));
@@ -145,7 +148,9 @@ impl Consumer for Engine {
         let business = recorded.business_id;
         let Some(contact) = recorded.contact_id else { return Ok(()) };
         match recorded.kind.as_str() {
-            "message_received" => cancel_contact(conn, business, contact, Some(recorded.id), "the customer replied").await?,
+            "message_received" => {
+                cancel_contact(conn, business, contact, Some(recorded.id), "the customer replied").await?
+            }
             "contact_deleted" => cancel_contact(conn, business, contact, None, "the contact was deleted").await?,
             _ => {}
         }
@@ -171,7 +176,12 @@ impl Consumer for Engine {
 }
 
 /// The contact as conditions see it, with the event's own facts; `None` when the contact is gone.
-async fn facts(conn: &mut PgConnection, business: BusinessId, contact: ContactId, event: &Event) -> Result<Option<Facts>> {
+async fn facts(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    contact: ContactId,
+    event: &Event,
+) -> Result<Option<Facts>> {
     let Some(row) = sqlx::query!(
         r#"SELECT coalesce(c.stage, 'New') AS "stage!: Stage", c.last_inbound_at,
                   array(SELECT lower(t.tag) FROM contact_tags t
@@ -186,7 +196,8 @@ async fn facts(conn: &mut PgConnection, business: BusinessId, contact: ContactId
         return Ok(None);
     };
     let window_open = row.last_inbound_at.is_some_and(|t| t + Duration::hours(SERVICE_WINDOW_HOURS) > Utc::now());
-    let mut facts = Facts { stage: Some(row.stage), tags: row.tags.into_iter().collect(), window_open, ..Facts::default() };
+    let mut facts =
+        Facts { stage: Some(row.stage), tags: row.tags.into_iter().collect(), window_open, ..Facts::default() };
     match event {
         Event::MessageReceived { text, .. } => facts = facts.with_text(text),
         Event::StageChanged { from, to, .. } => (facts.from, facts.to) = (Some(*from), Some(*to)),
@@ -270,9 +281,14 @@ async fn fire(
         .await?;
     }
     let latency = i32::try_from(started.elapsed().as_micros()).unwrap_or(i32::MAX);
-    sqlx::query!("UPDATE automation_runs SET latency_us = $3 WHERE business_id = $1 AND id = $2", business.0, run, latency)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE automation_runs SET latency_us = $3 WHERE business_id = $1 AND id = $2",
+        business.0,
+        run,
+        latency
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -334,15 +350,17 @@ async fn apply(
                 },
             )
         }
-        Action::AddTag { tags } => contacts::add_tags_as_on(&mut savepoint, scope, contact, tags, cause)
-            .await
-            .map(|added| if added.is_empty() { ("skipped", "already tagged".into()) } else { ("done", added.join(", ")) }),
+        Action::AddTag { tags } => {
+            contacts::add_tags_as_on(&mut savepoint, scope, contact, tags, cause).await.map(|added| {
+                if added.is_empty() { ("skipped", "already tagged".into()) } else { ("done", added.join(", ")) }
+            })
+        }
         Action::RemoveTag { tags } => contacts::remove_tags_as_on(&mut savepoint, scope, contact, tags, cause)
             .await
             .map(|n| if n == 0 { ("skipped", "no such tag".into()) } else { ("done", format!("{n} removed")) }),
-        Action::Assign { user } => {
-            conversations::assign_as_on(&mut savepoint, scope, contact, *user, cause).await.map(|()| ("done", format!("user {user}")))
-        }
+        Action::Assign { user } => conversations::assign_as_on(&mut savepoint, scope, contact, *user, cause)
+            .await
+            .map(|()| ("done", format!("user {user}"))),
         Action::Notify { text } => Ok(("done", text.clone())),
         Action::SendTemplate { .. } | Action::SendText { .. } => Err(Error::internal("a send is claimed, not applied")),
     };
@@ -366,7 +384,13 @@ fn described(e: &Error) -> String {
 }
 
 /// Arms a delayed rule: one pending row per (rule, contact, episode) and a job at its minute.
-async fn arm(conn: &mut PgConnection, business: BusinessId, rule: &Active, event: i64, contact: ContactId) -> Result<()> {
+async fn arm(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    rule: &Active,
+    event: i64,
+    contact: ContactId,
+) -> Result<()> {
     let due = Utc::now() + Duration::minutes(i64::from(rule.delay_minutes));
     let armed = sqlx::query!(
         "INSERT INTO automation_pending (business_id, rule_id, contact_id, event_id, episode_key, due_at)
@@ -382,7 +406,11 @@ async fn arm(conn: &mut PgConnection, business: BusinessId, rule: &Active, event
     .await?;
     if armed.rows_affected() > 0 {
         // One wake-up per minute, however many delays fall due in it.
-        let schedule = Schedule { run_at: Some(due), key: Some(format!("automation:due:{}", due.timestamp() / 60)), ..Schedule::default() };
+        let schedule = Schedule {
+            run_at: Some(due),
+            key: Some(format!("automation:due:{}", due.timestamp() / 60)),
+            ..Schedule::default()
+        };
         jobs::enqueue_on(conn, &AutomationTick {}, &schedule).await?;
     }
     Ok(())
@@ -453,7 +481,8 @@ async fn fire_due(pool: &PgPool, engine: &mut Engine) -> Result<usize> {
         let cause = recorded.cause();
         match decide(std::slice::from_ref(rule), rule.trigger, &cause, &facts).first() {
             Some((_, None)) => {
-                fire(&mut tx, &Scope::system(row.business_id), rule, row.event_id, row.contact_id, &cause, &facts).await?
+                fire(&mut tx, &Scope::system(row.business_id), rule, row.event_id, row.contact_id, &cause, &facts)
+                    .await?
             }
             Some((_, Some(reason))) => {
                 log_refusal(&mut tx, row.business_id, rule.id, row.event_id, row.contact_id, &cause, reason).await?
@@ -502,8 +531,14 @@ async fn send_claimed(pool: &PgPool, sender: &Sender) -> Result<(usize, usize)> 
     let (mut sent, mut failed) = (0, 0);
     for row in claimed {
         let scope = Scope::system(row.business_id);
-        let result = match (serde_json::from_value::<Action>(row.spec), serde_json::from_value::<Cause>(row.cause), row.contact_id) {
-            (Ok(action), Ok(cause), Some(contact)) => send_one(pool, &scope, sender, contact, &action, cause, row.client_ref).await,
+        let result = match (
+            serde_json::from_value::<Action>(row.spec),
+            serde_json::from_value::<Cause>(row.cause),
+            row.contact_id,
+        ) {
+            (Ok(action), Ok(cause), Some(contact)) => {
+                send_one(pool, &scope, sender, contact, &action, cause, row.client_ref).await
+            }
             _ => Err(Error::internal("the claimed send's record is unreadable")),
         };
         let (status, detail) = match result {
@@ -632,7 +667,9 @@ pub async fn dry_run(pool: &PgPool, scope: &Scope, contact: ContactId, text: &st
         sent_at: Utc::now(),
     };
     // The message itself would open the window.
-    let mut facts = facts(&mut conn, business, contact, &event).await?.ok_or_else(|| Error::not_found(format!("contact {contact}")))?;
+    let mut facts = facts(&mut conn, business, contact, &event)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("contact {contact}")))?;
     facts.window_open = true;
     Ok(decide(&rules, Trigger::MessageReceived, &Cause::customer(), &facts)
         .into_iter()

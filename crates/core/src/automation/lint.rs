@@ -29,13 +29,16 @@ pub fn lint(specs: &[RuleSpec]) -> Vec<Finding> {
     }
     let enabled: Vec<&(&RuleSpec, Compiled)> = compiled.iter().filter(|(s, _)| s.enabled).collect();
     for (i, (spec, rule)) in enabled.iter().enumerate() {
-        if let Some((shadow, _)) = enabled[..i]
-            .iter()
-            .find(|(s, r)| s.stop_processing && r.trigger == rule.trigger && always(&r.condition) && s.priority < spec.priority)
-        {
+        if let Some((shadow, _)) = enabled[..i].iter().find(|(s, r)| {
+            s.stop_processing && r.trigger == rule.trigger && always(&r.condition) && s.priority < spec.priority
+        }) {
             findings.push(Finding {
                 rule: spec.name.clone(),
-                problem: format!("unreachable: {:?} matches every {} event first and stops processing", shadow.name, rule.trigger.as_str()),
+                problem: format!(
+                    "unreachable: {:?} matches every {} event first and stops processing",
+                    shadow.name,
+                    rule.trigger.as_str()
+                ),
                 fix: format!("give {:?} a lower priority number, or a condition to {:?}", spec.name, shadow.name),
             });
         }
@@ -51,7 +54,11 @@ pub fn lint(specs: &[RuleSpec]) -> Vec<Finding> {
             {
                 findings.push(Finding {
                     rule: other_spec.name.clone(),
-                    problem: format!("conflicts with {:?}: on every {} one moves to {a}, the other to {b}", spec.name, rule.trigger.as_str()),
+                    problem: format!(
+                        "conflicts with {:?}: on every {} one moves to {a}, the other to {b}",
+                        spec.name,
+                        rule.trigger.as_str()
+                    ),
                     fix: "give one of them a condition, or stop processing after the first".into(),
                 });
             }
@@ -61,7 +68,10 @@ pub fn lint(specs: &[RuleSpec]) -> Vec<Finding> {
             if entered.is_some() && entered == other_moved && moved.is_some() && moved == other_entered {
                 findings.push(Finding {
                     rule: other_spec.name.clone(),
-                    problem: format!("cycles with {:?}: each moves the contact back into the other's trigger", spec.name),
+                    problem: format!(
+                        "cycles with {:?}: each moves the contact back into the other's trigger",
+                        spec.name
+                    ),
                     fix: "remove one of the moves; the loop guard stops the cycle, but only after several moves".into(),
                 });
             }
@@ -93,10 +103,18 @@ mod tests {
     #[test]
     fn shadowed_cycling_and_invalid_rules_are_found() {
         let rules = [
-            spec(r#"{"name": "catch all", "trigger": "message_received", "action": {"notify": "n"}, "stop_processing": true, "priority": 1}"#),
-            spec(r#"{"name": "pricing", "trigger": "message_received", "condition": {"contains": "price"}, "action": {"notify": "p"}}"#),
-            spec(r#"{"name": "ping", "trigger": "stage_changed", "condition": {"to": "Interested"}, "action": {"move_stage": "Engaged"}}"#),
-            spec(r#"{"name": "pong", "trigger": "stage_changed", "condition": {"to": "Engaged"}, "action": {"move_stage": "Interested"}}"#),
+            spec(
+                r#"{"name": "catch all", "trigger": "message_received", "action": {"notify": "n"}, "stop_processing": true, "priority": 1}"#,
+            ),
+            spec(
+                r#"{"name": "pricing", "trigger": "message_received", "condition": {"contains": "price"}, "action": {"notify": "p"}}"#,
+            ),
+            spec(
+                r#"{"name": "ping", "trigger": "stage_changed", "condition": {"to": "Interested"}, "action": {"move_stage": "Engaged"}}"#,
+            ),
+            spec(
+                r#"{"name": "pong", "trigger": "stage_changed", "condition": {"to": "Engaged"}, "action": {"move_stage": "Interested"}}"#,
+            ),
             spec(r#"{"name": "broken", "trigger": "nope", "action": {"notify": "n"}}"#),
         ];
         let found: Vec<(String, String)> =

@@ -24,8 +24,9 @@ use crate::error::{Error, Result};
 use crate::types::{BusinessId, UserId};
 
 pub use actions::{Action, TemplateRef};
+pub use conditions::Facts;
+pub use engine::{Active, AutomationTick, DryRun, Engine, Tick, decide, dry_run, run_once};
 pub use lint::{Finding, lint};
-pub use engine::{AutomationTick, DryRun, Engine, Tick, dry_run, run_once};
 pub use rules::{MAX_DEPTH, Problem, RuleSpec, Trigger};
 pub use runs::{ActionResult, MAX_RUNS, Run, RunFilter, runs};
 
@@ -110,14 +111,21 @@ pub async fn check(conn: &mut PgConnection, business: BusinessId, spec: &RuleSpe
                 }
             }
             Action::AddTag { tags } | Action::RemoveTag { tags } => {
-                contacts::validate_tags(tags).map_err(|e| Error::invalid(format!("the rule is invalid at {at}: {e}"), "fix the tag"))?;
+                contacts::validate_tags(tags)
+                    .map_err(|e| Error::invalid(format!("the rule is invalid at {at}: {e}"), "fix the tag"))?;
             }
             Action::Assign { user } => {
-                let found = sqlx::query_scalar!("SELECT id FROM users WHERE business_id = $1 AND id = $2", business.0, user.0)
-                    .fetch_optional(&mut *conn)
-                    .await?;
+                let found =
+                    sqlx::query_scalar!("SELECT id FROM users WHERE business_id = $1 AND id = $2", business.0, user.0)
+                        .fetch_optional(&mut *conn)
+                        .await?;
                 if found.is_none() {
-                    return Err(Problem::new(&at, format!("there is no user {user} in this business"), "see `wacrm users list`").into());
+                    return Err(Problem::new(
+                        &at,
+                        format!("there is no user {user} in this business"),
+                        "see `wacrm users list`",
+                    )
+                    .into());
                 }
             }
             _ => {}
@@ -249,7 +257,9 @@ pub async fn import(pool: &PgPool, scope: &Scope, specs: &[RuleSpec], dry_run: b
     for (i, spec) in specs.iter().map(RuleSpec::normalized).enumerate() {
         let spec = &spec;
         check(&mut tx, business, spec).await.map_err(|e| match e {
-            Error::Invalid { message, hint } => Error::Invalid { message: format!("rule [{i}] ({:?}): {message}", spec.name), hint },
+            Error::Invalid { message, hint } => {
+                Error::Invalid { message: format!("rule [{i}] ({:?}): {message}", spec.name), hint }
+            }
             other => other,
         })?;
         match existing.iter().find(|r| r.name == spec.name) {

@@ -54,9 +54,9 @@ pub(crate) fn strings(value: &Value, at: &str) -> Result<Vec<String>, Problem> {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                v.as_str().map(str::to_string).ok_or_else(|| {
-                    Problem::new(&format!("{at}[{i}]"), format!("{v} is not a string"), "quote it")
-                })
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| Problem::new(&format!("{at}[{i}]"), format!("{v} is not a string"), "quote it"))
             })
             .collect::<Result<_, _>>()?,
         _ => return Err(Problem::new(at, "expected a string or a list of strings", r#"write ["a", "b"]"#)),
@@ -155,8 +155,9 @@ impl RuleSpec {
 
     /// Reads a list of rules (what `export` prints), naming each problem's rule by index.
     pub fn list_from_json(text: &str) -> Result<Vec<RuleSpec>, Problem> {
-        let values: Vec<Value> = serde_json::from_str(text)
-            .map_err(|e| Problem::new("$", format!("invalid JSON: {e}"), "the file holds a list of rules, as `export` prints"))?;
+        let values: Vec<Value> = serde_json::from_str(text).map_err(|e| {
+            Problem::new("$", format!("invalid JSON: {e}"), "the file holds a list of rules, as `export` prints")
+        })?;
         values
             .into_iter()
             .enumerate()
@@ -188,13 +189,21 @@ impl RuleSpec {
     /// Checks everything that does not need the database and compiles the rule.
     pub fn compile(&self) -> Result<Compiled, Problem> {
         if self.name.trim().is_empty() || self.name.chars().count() > 100 {
-            return Err(Problem::new("$.name", "a rule needs a name of 1-100 characters", "name it, e.g. \"pricing reply\""));
+            return Err(Problem::new(
+                "$.name",
+                "a rule needs a name of 1-100 characters",
+                "name it, e.g. \"pricing reply\"",
+            ));
         }
         let trigger: Trigger = self.trigger.parse()?;
         let condition = Condition::parse(&self.condition, "$.condition")?;
         let actions = Action::parse_all(&self.action, "$.action")?;
         if !(0..=43_200).contains(&self.delay_minutes) {
-            return Err(Problem::new("$.delay_minutes", "the delay is out of range", "use 0 to 43200 minutes (30 days)"));
+            return Err(Problem::new(
+                "$.delay_minutes",
+                "the delay is out of range",
+                "use 0 to 43200 minutes (30 days)",
+            ));
         }
         if self.delay_minutes > 24 * 60 && actions.iter().any(|a| matches!(a, Action::SendText { .. })) {
             return Err(Problem::new(
@@ -204,7 +213,11 @@ impl RuleSpec {
             ));
         }
         if self.contact_limit_hours < 0 {
-            return Err(Problem::new("$.contact_limit_hours", "the limit is negative", "use 0 (no limit) or more hours"));
+            return Err(Problem::new(
+                "$.contact_limit_hours",
+                "the limit is negative",
+                "use 0 (no limit) or more hours",
+            ));
         }
         Ok(Compiled { trigger, condition, actions })
     }

@@ -63,7 +63,11 @@ pub(crate) async fn compose(
         params.iter().map(|p| p.replace("{name}", &fields.name).replace("{phone}", &fields.phone)).collect();
     if params.len() != templates::parameter_count(&body) {
         return Err(Error::invalid(
-            format!("template {name} takes {} parameters; the rule gives {}", templates::parameter_count(&body), params.len()),
+            format!(
+                "template {name} takes {} parameters; the rule gives {}",
+                templates::parameter_count(&body),
+                params.len()
+            ),
             "give the rule's template action one `params` value per {{n}} of the template",
         ));
     }

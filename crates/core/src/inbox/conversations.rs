@@ -521,7 +521,11 @@ pub async fn assign_as_on(
     if done.rows_affected() == 0 {
         return Err(no_conversation(contact));
     }
-    let event = Event::ConversationUpdated { action: ConversationAction::Assigned, messages: None, assigned_user_id: Some(user) };
+    let event = Event::ConversationUpdated {
+        action: ConversationAction::Assigned,
+        messages: None,
+        assigned_user_id: Some(user),
+    };
     events::emit(conn, business, Some(contact), event, cause).await?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
-use wacrm_core::automation::{self, RunFilter, RuleSpec};
+use wacrm_core::automation::{self, RuleSpec, RunFilter};
 use wacrm_core::events::{self, Cause, Event};
 use wacrm_core::inbox::send::Sender;
 use wacrm_core::pipeline;
@@ -265,10 +265,11 @@ async fn a_rule_of_another_business_never_fires(pool: PgPool) {
     settle(&pool).await;
     assert!(all_runs(&pool, &b).await.is_empty());
     assert!(all_runs(&pool, &a).await.is_empty());
-    let tags = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM contact_tags WHERE business_id = $1"#, a.business().0)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let tags =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM contact_tags WHERE business_id = $1"#, a.business().0)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(tags, 0);
 }
 
@@ -292,7 +293,9 @@ async fn invalid_rules_are_refused_with_the_path(pool: PgPool) {
     assert!(e.contains("$.condition") && e.contains("vip"), "{e}");
     let e = refused(r#"{"name": "x", "trigger": "message_received", "condition": {"all": [{"regex": "(x"}]}, "action": {"notify": "n"}}"#).await;
     assert!(e.contains("$.condition.all[0].regex"), "{e}");
-    let e = refused(r#"{"name": "x", "trigger": "message_received", "action": [{"notify": "n"}, {"move_stage": "Won"}]}"#).await;
+    let e =
+        refused(r#"{"name": "x", "trigger": "message_received", "action": [{"notify": "n"}, {"move_stage": "Won"}]}"#)
+            .await;
     assert!(e.contains("$.action[1].move_stage") && e.contains("Interested"), "{e}");
     assert!(automation::list(&pool, &scope).await.unwrap().is_empty());
 }
@@ -305,8 +308,10 @@ async fn text_outside_the_window_is_skipped_and_other_actions_still_run(pool: Pg
     automation::add(
         &pool,
         &scope,
-        &rule(r#"{"name": "vip", "trigger": "stage_changed", "condition": {"from": "New", "to": "Paid"},
-                  "action": {"send_text": "Thanks!", "assign": 999999, "add_tag": "customer"}}"#),
+        &rule(
+            r#"{"name": "vip", "trigger": "stage_changed", "condition": {"from": "New", "to": "Paid"},
+                  "action": {"send_text": "Thanks!", "assign": 999999, "add_tag": "customer"}}"#,
+        ),
     )
     .await
     .map(|_| ())
@@ -314,8 +319,10 @@ async fn text_outside_the_window_is_skipped_and_other_actions_still_run(pool: Pg
     automation::add(
         &pool,
         &scope,
-        &rule(r#"{"name": "vip", "trigger": "stage_changed", "condition": {"from": "New", "to": "Paid"},
-                  "action": {"send_text": "Thanks!", "add_tag": "customer"}}"#),
+        &rule(
+            r#"{"name": "vip", "trigger": "stage_changed", "condition": {"from": "New", "to": "Paid"},
+                  "action": {"send_text": "Thanks!", "add_tag": "customer"}}"#,
+        ),
     )
     .await
     .unwrap();
@@ -338,8 +345,10 @@ async fn a_delayed_follow_up_is_cancelled_by_a_reply_and_fires_otherwise(pool: P
     automation::add(
         &pool,
         &scope,
-        &rule(r#"{"name": "chase", "trigger": "message_received", "condition": {"contains": "price"},
-                  "action": {"send_text": "Still interested?"}, "delay_minutes": 30}"#),
+        &rule(
+            r#"{"name": "chase", "trigger": "message_received", "condition": {"contains": "price"},
+                  "action": {"send_text": "Still interested?"}, "delay_minutes": 30}"#,
+        ),
     )
     .await
     .unwrap();
@@ -348,14 +357,47 @@ async fn a_delayed_follow_up_is_cancelled_by_a_reply_and_fires_otherwise(pool: P
     settle(&pool).await;
     inbound(&pool, &scope, ana, "never mind, thanks").await;
     settle(&pool).await;
-    sqlx::query!("UPDATE automation_pending SET due_at = now() - interval '1 minute' WHERE business_id = $1", scope.business().0)
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query!(
+        "UPDATE automation_pending SET due_at = now() - interval '1 minute' WHERE business_id = $1",
+        scope.business().0
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     let tick = settle(&pool).await;
     assert_eq!(tick.delays, 1, "{tick:?}");
     let sent: Vec<String> = fake.requests().iter().filter_map(|r| r.to().map(str::to_string)).collect();
     assert_eq!(sent, ["12025550109"]);
     // Due again: nothing is left to fire.
     assert_eq!(settle(&pool).await.delays, 0);
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn importing_the_same_rules_again_changes_nothing(pool: PgPool) {
+    let fake = FakeGraph::start().await.unwrap();
+    let scope = tenant(&pool, "gitops", "1000000009", &fake).await;
+    let file =
+        format!("[{SEED_RULE}, {}]", r#"{"name": "vip", "trigger": "tag_added", "action": {"notify": "new vip"}}"#);
+    let specs = RuleSpec::list_from_json(&file).unwrap();
+
+    let dry = automation::import(&pool, &scope, &specs, true).await.unwrap();
+    assert_eq!(dry.created, ["pricing", "vip"]);
+    assert!(automation::list(&pool, &scope).await.unwrap().is_empty(), "a dry run changes nothing");
+
+    let first = automation::import(&pool, &scope, &specs, false).await.unwrap();
+    assert_eq!((first.created.len(), first.updated.len()), (2, 0));
+    let again = automation::import(&pool, &scope, &specs, false).await.unwrap();
+    assert_eq!((again.created.len(), again.updated.len(), again.unchanged.len()), (0, 0, 2));
+    // What export prints imports as unchanged too.
+    let exported = automation::export(&pool, &scope).await.unwrap();
+    let round = automation::import(&pool, &scope, &exported, false).await.unwrap();
+    assert_eq!(round.unchanged.len(), 2, "{round:?}");
+
+    // One bad rule refuses the whole file, naming the rule.
+    let mut bad = specs.clone();
+    bad[1].action = serde_json::json!({"move_stage": "Won"});
+    bad[0].priority = 5;
+    let err = automation::import(&pool, &scope, &bad, false).await.unwrap_err().to_string();
+    assert!(err.contains("rule [1]") && err.contains("$.action.move_stage"), "{err}");
+    assert_eq!(automation::get(&pool, &scope, "pricing").await.unwrap().priority, 100);
 }

@@ -101,7 +101,8 @@ pub async fn check(conn: &mut PgConnection, business: BusinessId, spec: &RuleSpe
         let at = action_path(&spec.action, i);
         match action {
             Action::SendTemplate { template, .. } => {
-                if template::find_approved(conn, business, template).await?.is_none() {
+                let approved = template::find_approved(conn, business, template).await?;
+                if approved.is_none() {
                     return Err(Problem::new(
                         &at,
                         format!("{template:?} is not an approved template of this business"),

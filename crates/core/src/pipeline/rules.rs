@@ -208,8 +208,6 @@ pub async fn reset_rules(pool: &PgPool, scope: &Scope) -> Result<Rules> {
     rules(pool, scope).await
 }
 
-/// What a bulk move did.
-
 #[cfg(test)]
 mod tests {
     use super::*;

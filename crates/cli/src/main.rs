@@ -51,9 +51,9 @@ enum Command {
     /// 3 Sales pipeline: board, stage moves, history, metrics.
     #[command(subcommand)]
     Pipeline(cmd::pipeline::Command),
-    /// 4 Automation rules (not built yet).
+    /// 4 Automation: JSON rules on events, run log, rules as code.
     #[command(subcommand)]
-    Automation(planned::Automation),
+    Automation(cmd::automation::Command),
     /// 5 Broadcast campaigns (not built yet).
     #[command(subcommand)]
     Broadcast(planned::Broadcast),
@@ -160,7 +160,7 @@ async fn run(cli: Cli, format: Format) -> anyhow::Result<()> {
         Command::Canned(c) => cmd::canned::run(&ctx, c).await,
         Command::Contacts(c) => cmd::contacts::run(&ctx, c).await,
         Command::Pipeline(c) => cmd::pipeline::run(&ctx, c).await,
-        Command::Automation(c) => planned::not_built("automation", &verb(&c)),
+        Command::Automation(c) => cmd::automation::run(&ctx, c).await,
         Command::Broadcast(c) => planned::not_built("broadcast", &verb(&c)),
         Command::Templates(c) => cmd::templates::run(&ctx, c).await,
         Command::Analytics(c) => cmd::analytics::run(&ctx, c).await,

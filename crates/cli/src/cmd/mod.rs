@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod analytics;
+pub mod automation;
 pub mod billing;
 pub mod business;
 pub mod canned;

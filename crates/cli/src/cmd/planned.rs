@@ -5,22 +5,6 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
-pub enum Automation {
-    /// List automation rules.
-    ///
-    /// Example: wacrm automation list --json
-    List,
-    /// Add a rule (trigger, JSON condition, JSON action, delay).
-    ///
-    /// Example: wacrm automation add
-    Add,
-    /// Remove a rule.
-    ///
-    /// Example: wacrm automation rm
-    Rm,
-}
-
-#[derive(Debug, Subcommand)]
 pub enum Broadcast {
     /// Create a campaign from an approved template and a contact filter.
     ///

@@ -634,42 +634,73 @@ async fn insert_tags(
 /// contact with its tags.
 pub async fn add_tags(pool: &PgPool, scope: &Scope, id: ContactId, tags: &[String]) -> Result<Contact> {
     scope.require(Area::Contacts)?;
-    let business = scope.business();
-    let tags = validate_tags(tags)?;
     let mut tx = pool.begin().await?;
-    // Checked first so another business's id is NotFound rather than a silent no-op.
-    load(&mut tx, business, id).await?;
-    let added = insert_tags(&mut tx, business, id, &tags).await?;
-    if !added.is_empty() {
-        contact_event(&mut tx, scope, id, Event::TagAdded { tags: added }).await?;
-    }
-    let contact = load(&mut tx, business, id).await?;
+    add_tags_as_on(&mut tx, scope, id, tags, Cause::of(scope)).await?;
+    let contact = load(&mut tx, scope.business(), id).await?;
     tx.commit().await?;
     Ok(contact)
+}
+
+/// [`add_tags`] in the caller's transaction with the caller's cause (an automation rule's); returns the
+/// tags that were new.
+pub async fn add_tags_as_on(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    id: ContactId,
+    tags: &[String],
+    cause: Cause,
+) -> Result<Vec<String>> {
+    scope.require(Area::Contacts)?;
+    let business = scope.business();
+    let tags = validate_tags(tags)?;
+    // Checked first so another business's id is NotFound rather than a silent no-op.
+    load(conn, business, id).await?;
+    let added = insert_tags(conn, business, id, &tags).await?;
+    if !added.is_empty() {
+        events::emit(conn, business, Some(id), Event::TagAdded { tags: added.clone() }, cause).await?;
+    }
+    Ok(added)
 }
 
 /// Removes tags (any case) from a contact. A tag the contact does not have is `NotFound`.
 pub async fn remove_tags(pool: &PgPool, scope: &Scope, id: ContactId, tags: &[String]) -> Result<Contact> {
     scope.require(Area::Contacts)?;
-    let business = scope.business();
-    let wanted = lower_all(tags);
     let mut tx = pool.begin().await?;
-    let before = load(&mut tx, business, id).await?;
-    if let Some(missing) = wanted.iter().find(|w| !before.tags.iter().any(|t| t.to_lowercase() == **w)) {
+    let before = load(&mut tx, scope.business(), id).await?;
+    if let Some(missing) = lower_all(tags).iter().find(|w| !before.tags.iter().any(|t| t.to_lowercase() == **w)) {
         return Err(Error::not_found(format!("tag {missing:?} on contact {id}")));
     }
-    sqlx::query!(
+    remove_tags_as_on(&mut tx, scope, id, tags, Cause::of(scope)).await?;
+    let contact = load(&mut tx, scope.business(), id).await?;
+    tx.commit().await?;
+    Ok(contact)
+}
+
+/// Removes tags (any case) in the caller's transaction with the caller's cause; a tag the contact does
+/// not have is ignored. Returns how many were removed.
+pub async fn remove_tags_as_on(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    id: ContactId,
+    tags: &[String],
+    cause: Cause,
+) -> Result<u64> {
+    scope.require(Area::Contacts)?;
+    let business = scope.business();
+    let wanted = lower_all(tags);
+    let removed = sqlx::query!(
         "DELETE FROM contact_tags WHERE business_id = $1 AND contact_id = $2 AND lower(tag) = ANY($3)",
         business.0,
         id.0,
         &wanted
     )
-    .execute(&mut *tx)
-    .await?;
-    contact_event(&mut tx, scope, id, Event::TagRemoved { tags: wanted }).await?;
-    let contact = load(&mut tx, business, id).await?;
-    tx.commit().await?;
-    Ok(contact)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if removed > 0 {
+        events::emit(conn, business, Some(id), Event::TagRemoved { tags: wanted }, cause).await?;
+    }
+    Ok(removed)
 }
 
 /// A tag in use and how many contacts carry it.

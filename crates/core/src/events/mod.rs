@@ -168,6 +168,17 @@ impl Event {
         Event::ConversationUpdated { action, messages: None, assigned_user_id: None, note_id: None, until: None }
     }
 
+    /// A conversation assigned to `user`.
+    pub fn assigned(user: UserId) -> Event {
+        Event::ConversationUpdated {
+            action: ConversationAction::Assigned,
+            messages: None,
+            assigned_user_id: Some(user),
+            note_id: None,
+            until: None,
+        }
+    }
+
     /// The stored kind: the variant's name in snake case.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -514,11 +514,24 @@ pub(crate) fn no_conversation(contact: ContactId) -> Error {
 
 /// Assigns the conversation to a team member of the same business.
 pub async fn assign(pool: &PgPool, scope: &Scope, contact: ContactId, user: UserId) -> Result<Conversation> {
+    let mut tx = pool.begin().await?;
+    assign_as_on(&mut tx, scope, contact, user, Cause::of(scope)).await?;
+    tx.commit().await?;
+    get(pool, scope, contact).await
+}
+
+/// [`assign`] in the caller's transaction with the caller's cause (an automation rule's).
+pub async fn assign_as_on(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    contact: ContactId,
+    user: UserId,
+    cause: Cause,
+) -> Result<()> {
     scope.require(Area::Inbox)?;
     let business = scope.business();
-    let mut tx = pool.begin().await?;
     sqlx::query_scalar!("SELECT id FROM users WHERE business_id = $1 AND id = $2", business.0, user.0)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| Error::not_found(format!("user {user}")))?;
     let done = sqlx::query!(
@@ -527,21 +540,13 @@ pub async fn assign(pool: &PgPool, scope: &Scope, contact: ContactId, user: User
         contact.0,
         user.0
     )
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {
         return Err(no_conversation(contact));
     }
-    let assigned = Event::ConversationUpdated {
-        action: ConversationAction::Assigned,
-        messages: None,
-        assigned_user_id: Some(user),
-        note_id: None,
-        until: None,
-    };
-    announce(&mut tx, scope, contact, assigned).await?;
-    tx.commit().await?;
-    get(pool, scope, contact).await
+    events::emit(conn, business, Some(contact), Event::assigned(user), cause).await?;
+    Ok(())
 }
 
 /// Which conversation field a state change sets.

@@ -7,6 +7,7 @@ use graphile_worker::{Cron, WorkerOptions};
 use sqlx::PgPool;
 
 use super::{SCHEMA, Schedule, enqueue_on};
+use crate::automation::AutomationTick;
 use crate::billing::{RenewDueSubscriptions, RenewSubscription};
 use crate::error::{Error, Result};
 
@@ -30,6 +31,9 @@ fn options(pool: &PgPool, config: &RunnerConfig) -> Result<WorkerOptions> {
     let every_15_minutes = Cron::every_n_minutes::<RenewDueSubscriptions>(15)
         .map_err(|e| Error::internal(format!("renewal schedule: {e}")))?
         .job_key(RenewDueSubscriptions::KEY);
+    let every_minute = Cron::every_n_minutes::<AutomationTick>(1)
+        .map_err(|e| Error::internal(format!("automation schedule: {e}")))?
+        .job_key(AutomationTick::KEY);
     let threshold = config.recovery_after.max(Duration::from_secs(1));
     Ok(WorkerOptions::default()
         .pg_pool(pool.clone())
@@ -38,6 +42,8 @@ fn options(pool: &PgPool, config: &RunnerConfig) -> Result<WorkerOptions> {
         .define_job::<RenewSubscription>()
         .define_job::<RenewDueSubscriptions>()
         .with_cron(every_15_minutes)
+        .define_job::<AutomationTick>()
+        .with_cron(every_minute)
         .heartbeat_interval((threshold / 4).max(Duration::from_millis(250)))
         .sweep_interval((threshold / 2).max(Duration::from_millis(500)))
         .sweep_threshold(threshold)
@@ -64,6 +70,8 @@ pub async fn run_once(pool: &PgPool, config: &RunnerConfig) -> Result<()> {
     let mut conn = pool.acquire().await?;
     let sweep = Schedule { key: Some(RenewDueSubscriptions::KEY.into()), keep_run_at: true, ..Schedule::default() };
     enqueue_on(&mut conn, &RenewDueSubscriptions {}, &sweep).await?;
+    let pass = Schedule { key: Some(AutomationTick::KEY.into()), keep_run_at: true, ..Schedule::default() };
+    enqueue_on(&mut conn, &AutomationTick {}, &pass).await?;
     drop(conn);
     worker.run_once().await.map_err(|e| Error::unavailable(format!("running due jobs failed: {e}"), RETRY_HINT))
 }

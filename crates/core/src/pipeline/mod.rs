@@ -80,6 +80,21 @@ pub async fn move_stage_on(
     to: Stage,
     source: MoveSource,
 ) -> Result<StageMove> {
+    // A keyword move is the customer's doing: their message named the stage.
+    let cause = if source == MoveSource::Keyword { Cause::customer() } else { Cause::of(scope) };
+    move_stage_as_on(conn, scope, contact, to, source, cause).await
+}
+
+/// [`move_stage_on`] with the caller's cause on the event: an automation rule's, so the engine's loop
+/// guard sees which rule moved the contact and how deep the chain is.
+pub async fn move_stage_as_on(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    contact: ContactId,
+    to: Stage,
+    source: MoveSource,
+    cause: Cause,
+) -> Result<StageMove> {
     scope.require(Area::Pipeline)?;
     let business = scope.business();
     let from = sqlx::query_scalar!(
@@ -133,8 +148,6 @@ pub async fn move_stage_on(
     )
     .fetch_one(&mut *conn)
     .await?;
-    // A keyword move is the customer's doing: their message named the stage.
-    let cause = if source == MoveSource::Keyword { Cause::customer() } else { Cause::of(scope) };
     let event = Event::StageChanged { contact_id: contact, from, to, source, history_id, user_id: scope.user() };
     events::emit(conn, business, Some(contact), event, cause).await?;
     result.outcome = MoveOutcome::Moved;

@@ -67,6 +67,8 @@ const UNSCOPED: &[(&str, &str)] = &[
         "FROM message_template_history WHERE waba_id",
         "Meta's creation limit counts per WABA, and a WABA belongs to one business (waba_owners)",
     ),
+    ("FROM automation_pending WHERE status = 'pending' AND due_at <= now()", "the automation sweep of due delays"),
+    ("FROM automation_actions WHERE status = 'pending' OR", "the automation sweep of claimed sends"),
 ];
 
 /// Every query in `.sqlx/` that touches a table with a `business_id` column filters by it (the named
@@ -132,6 +134,9 @@ const OWNERS: &[(&str, &str)] = &[
     ("campaigns", "broadcast"),
     ("campaign_logs", "broadcast"),
     ("automation_rules", "automation"),
+    ("automation_runs", "automation/"),
+    ("automation_actions", "automation/"),
+    ("automation_pending", "automation/"),
 ];
 
 /// Writes outside the owner, each with its reason: (table, file, reason).

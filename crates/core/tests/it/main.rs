@@ -4,6 +4,7 @@
 
 mod analytics;
 mod architecture;
+mod automation;
 mod cluster;
 mod contacts;
 mod foundation;

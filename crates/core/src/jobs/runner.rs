@@ -37,6 +37,7 @@ fn options(pool: &PgPool, config: &RunnerConfig) -> Result<WorkerOptions> {
         .concurrency(config.concurrency.max(1))
         .define_job::<RenewSubscription>()
         .define_job::<RenewDueSubscriptions>()
+        .define_job::<crate::broadcast::CampaignTick>()
         .with_cron(every_15_minutes)
         .heartbeat_interval((threshold / 4).max(Duration::from_millis(250)))
         .sweep_interval((threshold / 2).max(Duration::from_millis(500)))

@@ -114,6 +114,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("message_templates", "templates"),
     ("campaigns", "broadcast"),
     ("campaign_logs", "broadcast"),
+    ("campaign_recipients", "broadcast/"),
     ("automation_rules", "automation"),
 ];
 

@@ -3,6 +3,7 @@
 //! each dashboard adds a module here.
 
 mod architecture;
+mod broadcast;
 mod cluster;
 mod contacts;
 mod foundation;

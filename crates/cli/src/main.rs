@@ -54,9 +54,9 @@ enum Command {
     /// 4 Automation rules (not built yet).
     #[command(subcommand)]
     Automation(planned::Automation),
-    /// 5 Broadcast campaigns (not built yet).
+    /// 5 Broadcast campaigns: create, schedule, start, pause, recipients, delivery funnel.
     #[command(subcommand)]
-    Broadcast(planned::Broadcast),
+    Broadcast(cmd::broadcast::Command),
     /// 6 Message templates (not built yet).
     #[command(subcommand)]
     Templates(planned::Templates),
@@ -158,7 +158,7 @@ async fn run(cli: Cli, format: Format) -> anyhow::Result<()> {
         Command::Contacts(c) => cmd::contacts::run(&ctx, c).await,
         Command::Pipeline(c) => cmd::pipeline::run(&ctx, c).await,
         Command::Automation(c) => planned::not_built("automation", &verb(&c)),
-        Command::Broadcast(c) => planned::not_built("broadcast", &verb(&c)),
+        Command::Broadcast(c) => cmd::broadcast::run(&ctx, c).await,
         Command::Templates(c) => planned::not_built("templates", &verb(&c)),
         Command::Analytics(c) => planned::not_built("analytics", &verb(&c)),
         Command::Billing(c) => cmd::billing::run(&ctx, c).await,

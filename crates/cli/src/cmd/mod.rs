@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod billing;
+pub mod broadcast;
 pub mod business;
 pub mod completions;
 pub mod config;

@@ -21,22 +21,6 @@ pub enum Automation {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Broadcast {
-    /// Create a campaign from an approved template and a contact filter.
-    ///
-    /// Example: wacrm broadcast create
-    Create,
-    /// List campaigns with delivery and reply counts.
-    ///
-    /// Example: wacrm broadcast list --json
-    List,
-    /// Send (or resume) due campaigns.
-    ///
-    /// Example: wacrm broadcast run
-    Run,
-}
-
-#[derive(Debug, Subcommand)]
 pub enum Templates {
     /// List templates with their approval status.
     ///

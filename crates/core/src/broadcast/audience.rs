@@ -1,6 +1,7 @@
 //! Who a campaign reaches and what it says: the stored audience filter, the snapshot of recipients, the
 //! template and its parameters.
 
+use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
@@ -24,6 +25,9 @@ pub struct Audience {
     pub tags_any: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags_all: Vec<String>,
+    /// Last active at or after this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_after: Option<DateTime<Utc>>,
 }
 
 impl Audience {
@@ -33,6 +37,7 @@ impl Audience {
             stage: self.stage,
             tags_any: self.tags_any.clone(),
             tags_all: self.tags_all.clone(),
+            active_after: self.active_after,
             ..ContactFilter::default()
         }
     }

@@ -178,6 +178,17 @@ pub async fn create(pool: &PgPool, scope: &Scope, new: &NewCampaign) -> Result<C
     get(pool, scope, CampaignId(id)).await
 }
 
+/// What [`create`] would make, changing nothing (`--dry-run`): the template and parameters are
+/// checked, and the audience counted as a start would snapshot it now.
+pub async fn dry_run(pool: &PgPool, scope: &Scope, new: &NewCampaign) -> Result<AudienceCount> {
+    scope.require(Area::Broadcast)?;
+    let mut conn = pool.acquire().await?;
+    let template = audience::template_by_name(&mut conn, scope.business(), &new.template).await?;
+    audience::check_params(&template, &new.params)?;
+    drop(conn);
+    audience::count(pool, scope, &new.audience).await
+}
+
 /// The business's campaigns, newest first.
 pub async fn list(pool: &PgPool, scope: &Scope) -> Result<Vec<Campaign>> {
     scope.require(Area::Broadcast)?;

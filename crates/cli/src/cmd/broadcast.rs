@@ -111,7 +111,8 @@ pub enum Command {
 
 fn parse_param(input: &str) -> Result<(usize, String), String> {
     let (n, value) = input.split_once('=').ok_or_else(|| format!("{input:?} is not N=VALUE, e.g. 1=@first_name"))?;
-    let n = n.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| format!("{n:?} is not a parameter number"))?;
+    let n =
+        n.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| format!("{n:?} is not a parameter number"))?;
     Ok((n, value.to_string()))
 }
 

@@ -111,7 +111,12 @@ pub(super) async fn template_by_id(conn: &mut PgConnection, business: BusinessId
     lookup(conn, business, Some(id), None).await
 }
 
-async fn lookup(conn: &mut PgConnection, business: BusinessId, id: Option<i32>, name: Option<&str>) -> Result<Template> {
+async fn lookup(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    id: Option<i32>,
+    name: Option<&str>,
+) -> Result<Template> {
     let row = sqlx::query!(
         r#"SELECT id, name, content, coalesce(status, 'pending') AS "status!" FROM message_templates
            WHERE business_id = $1 AND ($2::int IS NULL OR id = $2) AND ($3::text IS NULL OR name = $3)

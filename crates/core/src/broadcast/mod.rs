@@ -43,7 +43,10 @@ impl FromStr for CampaignId {
     type Err = Error;
     fn from_str(s: &str) -> Result<CampaignId> {
         s.trim().parse::<i32>().ok().filter(|id| *id > 0).map(CampaignId).ok_or_else(|| {
-            Error::invalid(format!("{s:?} is not a valid campaign id"), "campaign ids are shown by `wacrm broadcast list`")
+            Error::invalid(
+                format!("{s:?} is not a valid campaign id"),
+                "campaign ids are shown by `wacrm broadcast list`",
+            )
         })
     }
 }

@@ -96,13 +96,25 @@ struct Running {
 
 /// What happened to one recipient.
 enum Outcome {
-    Sent { message: i32, wamid: String },
-    Failed { code: Option<i64>, detail: String },
+    Sent {
+        message: i32,
+        wamid: String,
+    },
+    Failed {
+        code: Option<i64>,
+        detail: String,
+    },
     Skipped(String),
     /// Meta refused it for now: try again at the time, with a fresh ref.
-    Retry { code: Option<i64>, detail: String, at: DateTime<Utc> },
+    Retry {
+        code: Option<i64>,
+        detail: String,
+        at: DateTime<Utc>,
+    },
     /// Back to pending unchanged and stop: the campaign pauses (`Some`) or the number is throttled.
-    Stop { pause: Option<String> },
+    Stop {
+        pause: Option<String>,
+    },
     /// The outcome is not known (a lost answer, a reservation already made): the row stays `sending`
     /// and is settled later.
     Unknown,
@@ -325,7 +337,9 @@ async fn send_one(
 
 fn classify(error: Error, attempts: i32) -> Outcome {
     match error {
-        Error::WhatsApp { code: 131048, message, .. } => Outcome::Stop { pause: Some(format!("Meta's spam rate limit: {message}")) },
+        Error::WhatsApp { code: 131048, message, .. } => {
+            Outcome::Stop { pause: Some(format!("Meta's spam rate limit: {message}")) }
+        }
         Error::WhatsApp { code: code @ (132015 | 132016), message, .. } => {
             Outcome::Stop { pause: Some(format!("the template is paused or disabled by Meta ({code}): {message}")) }
         }
@@ -340,7 +354,9 @@ fn classify(error: Error, attempts: i32) -> Outcome {
         Error::Conflict { .. } | Error::WhatsAppUnreachable { .. } => Outcome::Unknown,
         // A contact the gate refuses (no usable number, opted out since the claim) is skipped; a problem of
         // the business (no active number) would refuse every recipient, so it pauses the campaign.
-        Error::Invalid { message, .. } if message.contains("no active WhatsApp number") || message.contains("WhatsApp account") => {
+        Error::Invalid { message, .. }
+            if message.contains("no active WhatsApp number") || message.contains("WhatsApp account") =>
+        {
             Outcome::Stop { pause: Some(message) }
         }
         Error::Invalid { message, .. } | Error::Forbidden { message, .. } => Outcome::Skipped(message),
@@ -477,4 +493,30 @@ async fn requeue(conn: &mut PgConnection, task: &CampaignTick, at: DateTime<Utc>
     let schedule = jobs::Schedule { run_at: Some(at), key: Some(key(task.campaign_id)), ..jobs::Schedule::default() };
     jobs::enqueue_on(conn, task, &schedule).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(code: i64, retryable: bool) -> Error {
+        Error::WhatsApp { code, message: format!("({code})"), retryable }
+    }
+
+    #[test]
+    fn meta_errors_pause_hold_retry_or_fail() {
+        assert!(matches!(classify(meta(131048, false), 1), Outcome::Stop { pause: Some(_) }));
+        assert!(matches!(classify(meta(132015, false), 1), Outcome::Stop { pause: Some(_) }));
+        assert!(matches!(classify(meta(130429, true), 1), Outcome::Stop { pause: None }));
+        assert!(matches!(classify(meta(131056, true), 1), Outcome::Retry { code: Some(131056), .. }));
+        assert!(matches!(classify(meta(131056, true), MAX_ATTEMPTS), Outcome::Failed { code: Some(131056), .. }));
+        assert!(matches!(classify(meta(131026, false), 1), Outcome::Failed { code: Some(131026), .. }));
+        assert!(matches!(classify(Error::limit("the plan's limit", "upgrade"), 1), Outcome::Stop { pause: Some(_) }));
+        assert!(matches!(classify(Error::conflict("sent already", "look it up"), 1), Outcome::Unknown));
+        assert!(matches!(
+            classify(Error::invalid("the business has no active WhatsApp number to send from", "connect"), 1),
+            Outcome::Stop { pause: Some(_) }
+        ));
+        assert!(matches!(classify(Error::invalid("Ann has no usable phone number", "add it"), 1), Outcome::Skipped(_)));
+    }
 }

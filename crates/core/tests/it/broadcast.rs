@@ -123,7 +123,11 @@ async fn a_campaign_reaches_its_audience_once_and_completes(pool: PgPool) {
     let scope = tenant(&pool, "Shop", "1000000001", fake.base_url()).await;
     let reached = customers(&pool, &scope, 3).await;
     let opted_out = contact(&pool, &scope, Some("+14155559998"), "Olga Out", Some("vip")).await;
-    sqlx::query("UPDATE contacts SET opted_out_at = NOW() WHERE id = $1").bind(opted_out.0).execute(&pool).await.unwrap();
+    sqlx::query("UPDATE contacts SET opted_out_at = NOW() WHERE id = $1")
+        .bind(opted_out.0)
+        .execute(&pool)
+        .await
+        .unwrap();
     contact(&pool, &scope, None, "No Number", Some("vip")).await;
     contact(&pool, &scope, Some("+14155559997"), "Not Tagged", None).await;
 
@@ -364,8 +368,18 @@ async fn pause_resume_cancel_and_stats(pool: PgPool) {
 
     // Delivered, read and a reply within the window, from the campaign's messages.
     let b = scope.business().0;
-    sqlx::query("UPDATE messages SET status = 'read' WHERE business_id = $1 AND contact_id = $2").bind(b).bind(contacts[0].0).execute(&pool).await.unwrap();
-    sqlx::query("UPDATE messages SET status = 'delivered' WHERE business_id = $1 AND contact_id = $2").bind(b).bind(contacts[1].0).execute(&pool).await.unwrap();
+    sqlx::query("UPDATE messages SET status = 'read' WHERE business_id = $1 AND contact_id = $2")
+        .bind(b)
+        .bind(contacts[0].0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE messages SET status = 'delivered' WHERE business_id = $1 AND contact_id = $2")
+        .bind(b)
+        .bind(contacts[1].0)
+        .execute(&pool)
+        .await
+        .unwrap();
     sqlx::query(
         "INSERT INTO messages (business_id, contact_id, direction, content, status, sent_at, kind)
          VALUES ($1, $2, 'in', 'yes please', 'delivered', NOW() + INTERVAL '1 minute', 'text')",
@@ -435,7 +449,11 @@ async fn another_business_campaign_ids_are_not_found_and_change_nothing(pool: Pg
     ));
     assert!(broadcast::list(&pool, &intruder).await.unwrap().is_empty());
     // Its own templates only: the owner's template name resolves to the intruder's own one, never across.
-    sqlx::query("DELETE FROM message_templates WHERE business_id = $1").bind(intruder.business().0).execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM message_templates WHERE business_id = $1")
+        .bind(intruder.business().0)
+        .execute(&pool)
+        .await
+        .unwrap();
     let new = NewCampaign {
         name: "Steal".into(),
         template: "spring_sale".into(),
@@ -455,11 +473,13 @@ async fn campaigns_need_an_approved_template_and_every_parameter(pool: PgPool) {
     db::migrate(&pool).await.unwrap();
     let fake = FakeGraph::start().await.unwrap();
     let scope = tenant(&pool, "Checks", "1000000010", fake.base_url()).await;
-    sqlx::query("INSERT INTO message_templates (business_id, name, content, status) VALUES ($1, 'draft_one', 'Hi', 'pending')")
-        .bind(scope.business().0)
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO message_templates (business_id, name, content, status) VALUES ($1, 'draft_one', 'Hi', 'pending')",
+    )
+    .bind(scope.business().0)
+    .execute(&pool)
+    .await
+    .unwrap();
     let mut new = NewCampaign {
         name: "Checks".into(),
         template: "spring_sale".into(),

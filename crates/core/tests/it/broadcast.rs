@@ -12,7 +12,7 @@ use wacrm_core::broadcast::{self, Audience, CampaignId, CampaignStatus, NewCampa
 use wacrm_core::inbox::send::{Sender, TemplateCategory};
 use wacrm_core::whatsapp::client::{GraphClient, RetryPolicy};
 use wacrm_core::whatsapp::fake::{Failure, FakeGraph};
-use wacrm_core::{ContactId, Error, Scope, business, db, jobs};
+use wacrm_core::{ContactId, Error, Scope, db, jobs};
 
 fn sender() -> Sender {
     let retry = RetryPolicy {
@@ -24,24 +24,9 @@ fn sender() -> Sender {
     Sender { client: GraphClient::new("http://127.0.0.1:9", "v23.0", retry), conversation_price: Decimal::new(5, 2) }
 }
 
-async fn tenant(pool: &PgPool, name: &str, phone_number_id: &str, base_url: &str) -> Scope {
-    let email = format!("{}@example.com", name.to_lowercase().replace(' ', "-"));
-    let (b, _) = business::create(pool, name, &email, "US").await.unwrap();
-    let scope = Scope::for_business(pool, b.id).await.unwrap();
-    business::add_account(
-        pool,
-        &scope,
-        &business::NewAccount {
-            phone: format!("+1202555{}", &phone_number_id[phone_number_id.len() - 4..]),
-            phone_number_id: phone_number_id.into(),
-            waba_id: Some(format!("9{phone_number_id}")),
-            token: "test-token".into(),
-            api_base_url: Some(base_url.to_string()),
-            api_version: Some("v25.0".into()),
-        },
-    )
-    .await
-    .unwrap();
+/// The inbox tests' business with one number on the fake, and an approved one-parameter template.
+async fn tenant(pool: &PgPool, name: &str, phone_number_id: &str, fake: &FakeGraph) -> Scope {
+    let scope = crate::inbox::tenant(pool, name, phone_number_id, fake).await;
     sqlx::query(
         "INSERT INTO message_templates (business_id, name, content, status) VALUES ($1, 'spring_sale', 'Hi {{1}}, 20% off!', 'approved')",
     )
@@ -120,7 +105,7 @@ async fn states(pool: &PgPool, scope: &Scope, id: CampaignId) -> HashMap<Contact
 async fn a_campaign_reaches_its_audience_once_and_completes(pool: PgPool) {
     db::migrate(&pool).await.unwrap();
     let fake = FakeGraph::start().await.unwrap();
-    let scope = tenant(&pool, "Shop", "1000000001", fake.base_url()).await;
+    let scope = tenant(&pool, "Shop", "1000000001", &fake).await;
     let reached = customers(&pool, &scope, 3).await;
     let opted_out = contact(&pool, &scope, Some("+14155559998"), "Olga Out", Some("vip")).await;
     sqlx::query("UPDATE contacts SET opted_out_at = NOW() WHERE id = $1")
@@ -168,6 +153,16 @@ async fn a_campaign_reaches_its_audience_once_and_completes(pool: PgPool) {
     assert_eq!(fake.requests().len(), 3);
 }
 
+/// Moves the business's number to another Graph API base URL.
+async fn point_at(pool: &PgPool, scope: &Scope, base_url: &str) {
+    sqlx::query("UPDATE whatsapp_accounts SET api_base_url = $1 WHERE business_id = $2")
+        .bind(base_url)
+        .bind(scope.business().0)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
 /// A tiny HTTP server that takes requests and never answers: the runner is "killed" while its send is
 /// in flight, after the send path reserved the message.
 async fn black_hole() -> (String, tokio::sync::mpsc::UnboundedReceiver<()>) {
@@ -191,10 +186,11 @@ async fn a_run_killed_mid_batch_resumes_without_a_duplicate_or_a_miss(pool: PgPo
     db::migrate(&pool).await.unwrap();
     let fake = FakeGraph::start().await.unwrap();
     let (hole, mut arrived) = black_hole().await;
-    let scope = tenant(&pool, "Crash", "1000000002", &hole).await;
+    let scope = tenant(&pool, "Crash", "1000000002", &fake).await;
     let contacts = customers(&pool, &scope, 4).await;
     let id = campaign(&pool, &scope).await;
     broadcast::start(&pool, &scope, id).await.unwrap();
+    point_at(&pool, &scope, &hole).await;
 
     // The first send is reserved and on the wire when the runner dies: its future is dropped.
     let dying = sender();
@@ -208,12 +204,7 @@ async fn a_run_killed_mid_batch_resumes_without_a_duplicate_or_a_miss(pool: PgPo
     assert!(after_crash.values().all(|s| *s == RecipientState::Sending), "{after_crash:?}");
 
     // Meta is reachable again. Within the reconcile window nothing claimed is touched.
-    sqlx::query("UPDATE whatsapp_accounts SET api_base_url = $1 WHERE business_id = $2")
-        .bind(fake.base_url())
-        .bind(scope.business().0)
-        .execute(&pool)
-        .await
-        .unwrap();
+    point_at(&pool, &scope, fake.base_url()).await;
     let waiting = broadcast::tick(&pool, &sender(), scope.business(), id, TickOptions::default()).await.unwrap();
     assert_eq!((waiting.sent, waiting.settled), (0, 0));
     assert_eq!(waiting.status, Some(CampaignStatus::Running));
@@ -237,7 +228,7 @@ async fn a_run_killed_mid_batch_resumes_without_a_duplicate_or_a_miss(pool: PgPo
 async fn a_send_meta_accepted_before_a_crash_is_never_sent_again(pool: PgPool) {
     db::migrate(&pool).await.unwrap();
     let fake = FakeGraph::start().await.unwrap();
-    let scope = tenant(&pool, "Accepted", "1000000003", fake.base_url()).await;
+    let scope = tenant(&pool, "Accepted", "1000000003", &fake).await;
     let contacts = customers(&pool, &scope, 2).await;
     let id = campaign(&pool, &scope).await;
     broadcast::start(&pool, &scope, id).await.unwrap();
@@ -282,7 +273,7 @@ async fn a_send_meta_accepted_before_a_crash_is_never_sent_again(pool: PgPool) {
 async fn two_runners_on_one_campaign_never_share_a_recipient(pool: PgPool) {
     db::migrate(&pool).await.unwrap();
     let fake = FakeGraph::start().await.unwrap();
-    let scope = tenant(&pool, "Twins", "1000000004", fake.base_url()).await;
+    let scope = tenant(&pool, "Twins", "1000000004", &fake).await;
     customers(&pool, &scope, 24).await;
     let id = campaign(&pool, &scope).await;
     broadcast::start(&pool, &scope, id).await.unwrap();
@@ -310,7 +301,7 @@ async fn two_runners_on_one_campaign_never_share_a_recipient(pool: PgPool) {
 async fn meta_errors_fail_retry_or_hold_recipients(pool: PgPool) {
     db::migrate(&pool).await.unwrap();
     let fake = FakeGraph::start().await.unwrap();
-    let scope = tenant(&pool, "Errors", "1000000005", fake.base_url()).await;
+    let scope = tenant(&pool, "Errors", "1000000005", &fake).await;
     let contacts = customers(&pool, &scope, 3).await;
     let id = campaign(&pool, &scope).await;
     broadcast::start(&pool, &scope, id).await.unwrap();
@@ -353,7 +344,7 @@ async fn meta_errors_fail_retry_or_hold_recipients(pool: PgPool) {
 async fn pause_resume_cancel_and_stats(pool: PgPool) {
     db::migrate(&pool).await.unwrap();
     let fake = FakeGraph::start().await.unwrap();
-    let scope = tenant(&pool, "Life", "1000000006", fake.base_url()).await;
+    let scope = tenant(&pool, "Life", "1000000006", &fake).await;
     let contacts = customers(&pool, &scope, 3).await;
     let id = campaign(&pool, &scope).await;
     assert!(matches!(broadcast::pause(&pool, &scope, id).await, Err(Error::Conflict { .. })));
@@ -407,7 +398,7 @@ async fn pause_resume_cancel_and_stats(pool: PgPool) {
 async fn a_scheduled_campaign_starts_from_its_job(pool: PgPool) {
     db::migrate(&pool).await.unwrap();
     let fake = FakeGraph::start().await.unwrap();
-    let scope = tenant(&pool, "Later", "1000000007", fake.base_url()).await;
+    let scope = tenant(&pool, "Later", "1000000007", &fake).await;
     customers(&pool, &scope, 2).await;
     let id = campaign(&pool, &scope).await;
     let at = chrono::Utc::now() + chrono::Duration::hours(2);
@@ -430,8 +421,8 @@ async fn a_scheduled_campaign_starts_from_its_job(pool: PgPool) {
 async fn another_business_campaign_ids_are_not_found_and_change_nothing(pool: PgPool) {
     db::migrate(&pool).await.unwrap();
     let fake = FakeGraph::start().await.unwrap();
-    let owner = tenant(&pool, "Owner", "1000000008", fake.base_url()).await;
-    let intruder = tenant(&pool, "Intruder", "1000000009", fake.base_url()).await;
+    let owner = tenant(&pool, "Owner", "1000000008", &fake).await;
+    let intruder = tenant(&pool, "Intruder", "1000000009", &fake).await;
     customers(&pool, &owner, 2).await;
     let id = campaign(&pool, &owner).await;
     let not_found = |r: Result<_, Error>| matches!(r, Err(Error::NotFound { .. }));
@@ -472,7 +463,7 @@ async fn another_business_campaign_ids_are_not_found_and_change_nothing(pool: Pg
 async fn campaigns_need_an_approved_template_and_every_parameter(pool: PgPool) {
     db::migrate(&pool).await.unwrap();
     let fake = FakeGraph::start().await.unwrap();
-    let scope = tenant(&pool, "Checks", "1000000010", fake.base_url()).await;
+    let scope = tenant(&pool, "Checks", "1000000010", &fake).await;
     sqlx::query(
         "INSERT INTO message_templates (business_id, name, content, status) VALUES ($1, 'draft_one', 'Hi', 'pending')",
     )

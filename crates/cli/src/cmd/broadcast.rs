@@ -24,6 +24,7 @@ pub enum Command {
     ///
     /// Example: wacrm broadcast create --name "Spring sale" --template spring_sale --tag vip --param 1=@first_name
     Create {
+        /// The campaign's name, as lists show it.
         #[arg(long)]
         name: String,
         /// The approved template's name.

@@ -38,6 +38,9 @@ use crate::types::{BusinessId, ContactId};
 /// Attempts per recipient before a retryable error counts as final.
 pub const MAX_ATTEMPTS: i32 = 5;
 
+/// Sends between two looks at the campaign's status during a batch.
+const STEER_EVERY: usize = 10;
+
 /// The campaign's job key: one live tick per campaign.
 pub(super) fn key(id: CampaignId) -> String {
     format!("campaign:{id}:tick")
@@ -167,6 +170,7 @@ pub async fn tick(
     let claimed = claim(pool, business, id, options.batch).await?;
     let mut rest = claimed.iter();
     let mut stopped_at = None;
+    let mut tried = 0;
     for row in rest.by_ref() {
         let outcome = send_one(pool, &scope, sender, id, &campaign, &template.name, row).await;
         match &outcome {
@@ -187,8 +191,14 @@ pub async fn tick(
         if stopped_at.is_some() {
             break;
         }
+        // A pause or cancel takes effect within a few sends, not at the end of the batch.
+        tried += 1;
+        if tried % STEER_EVERY == 0 && status(pool, business, id).await? != Some(CampaignStatus::Running) {
+            break;
+        }
     }
-    // Rows claimed but not tried go back untouched: no reservation was made with their ref.
+    // Rows claimed but not tried go back (or are skipped, if the campaign was cancelled meanwhile): no
+    // reservation was made with their ref.
     let untried: Vec<i64> = rest.map(|r| r.id).collect();
     release(pool, business, &untried).await?;
     report.next = finish(pool, business, id, options, stopped_at.is_some()).await?;
@@ -406,8 +416,13 @@ async fn release(pool: &PgPool, business: BusinessId, rows: &[i64]) -> Result<()
         return Ok(());
     }
     sqlx::query!(
-        r#"UPDATE campaign_recipients SET state = 'pending', attempts = attempts - 1, claimed_at = NULL, updated_at = NOW()
-           WHERE business_id = $1 AND id = ANY($2) AND state = 'sending'"#,
+        r#"UPDATE campaign_recipients r
+           SET state = CASE WHEN c.status = 'cancelled' THEN 'skipped'::campaign_recipient_state ELSE 'pending' END,
+               detail = CASE WHEN c.status = 'cancelled' THEN 'campaign cancelled' END,
+               attempts = r.attempts - 1, claimed_at = NULL, updated_at = NOW()
+           FROM campaigns c
+           WHERE r.business_id = $1 AND r.id = ANY($2) AND r.state = 'sending'
+             AND c.business_id = r.business_id AND c.id = r.campaign_id"#,
         business.0,
         rows
     )

@@ -491,7 +491,12 @@ impl TaskHandler for CampaignTick {
         let pool = ctx.pg_pool();
         let result = async {
             let sender = Sender::from_settings(&Settings::load(&Overrides::default())?);
-            let report = tick(pool, &sender, self.business_id, self.campaign_id, TickOptions::default()).await?;
+            let report = match tick(pool, &sender, self.business_id, self.campaign_id, TickOptions::default()).await {
+                Ok(report) => report,
+                // The campaign (or its business) was deleted: nothing is left to do, and retrying cannot help.
+                Err(Error::NotFound { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            };
             if report.status == Some(CampaignStatus::Running)
                 && let Some(at) = report.next
             {

@@ -486,3 +486,38 @@ async fn campaigns_need_an_approved_template_and_every_parameter(pool: PgPool) {
     assert!(err.to_string().contains("approved"), "{err}");
     assert!("@nickname".parse::<broadcast::Param>().is_err());
 }
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn an_opt_out_after_the_start_is_honoured_and_the_billing_limit_pauses(pool: PgPool) {
+    db::migrate(&pool).await.unwrap();
+    let fake = FakeGraph::start().await.unwrap();
+    let scope = tenant(&pool, "Limits", "1000000011", &fake).await;
+    let contacts = customers(&pool, &scope, 4).await;
+    let id = campaign(&pool, &scope).await;
+    broadcast::start(&pool, &scope, id).await.unwrap();
+    // The first recipient opts out after the snapshot; the plan allows two new conversations.
+    sqlx::query("UPDATE contacts SET opted_out_at = NOW() WHERE id = $1")
+        .bind(contacts[0].0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE plans SET conversation_limit = 2 WHERE id = (SELECT plan_id FROM subscriptions WHERE business_id = $1)",
+    )
+    .bind(scope.business().0)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let tick = broadcast::tick(&pool, &sender(), scope.business(), id, TickOptions::default()).await.unwrap();
+    assert_eq!((tick.skipped, tick.sent), (1, 2));
+    assert_eq!(tick.status, Some(CampaignStatus::Paused));
+    assert!(tick.paused.as_deref().unwrap_or_default().starts_with("billing"), "{tick:?}");
+    let seen = accepted_per_recipient(&fake);
+    assert!(!seen.contains_key("14155550000"), "an opted-out contact never gets a marketing message");
+    assert_eq!(seen.len(), 2);
+    let by_state = states(&pool, &scope, id).await;
+    assert_eq!(by_state[&contacts[0]], RecipientState::Skipped);
+    assert_eq!(by_state[&contacts[3]], RecipientState::Pending, "the recipient the limit stopped waits for a resume");
+    let shown = broadcast::get(&pool, &scope, id).await.unwrap();
+    assert!(shown.paused_reason.unwrap().contains("conversations are used up"));
+}

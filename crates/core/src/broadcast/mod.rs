@@ -51,9 +51,8 @@ impl FromStr for CampaignId {
     }
 }
 
-/// Where a campaign is in its life (`campaign_status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
-#[sqlx(type_name = "campaign_status", rename_all = "lowercase")]
+/// Where a campaign is in its life (`campaigns.status`, text checked by the database).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CampaignStatus {
     Draft,
@@ -74,6 +73,30 @@ impl CampaignStatus {
             CampaignStatus::Completed => "completed",
             CampaignStatus::Cancelled => "cancelled",
         }
+    }
+}
+
+impl FromStr for CampaignStatus {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<CampaignStatus> {
+        use CampaignStatus::*;
+        [Draft, Scheduled, Running, Paused, Completed, Cancelled]
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| Error::internal(format!("{s:?} is not a campaign status")))
+    }
+}
+
+// Stored as text (the seed's column), so it reads and binds as text.
+impl sqlx::Type<sqlx::Postgres> for CampaignStatus {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <String as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for CampaignStatus {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+        Ok(<&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?.parse()?)
     }
 }
 
@@ -208,7 +231,7 @@ async fn select(pool: &PgPool, business: BusinessId, id: Option<CampaignId>) -> 
     Ok(sqlx::query_as!(
         Campaign,
         r#"SELECT c.id AS "id: CampaignId", c.name, t.name AS template, c.language, c.category, c.params, c.audience,
-                  c.status AS "status: CampaignStatus", c.scheduled_at, c.created_at, c.started_at, c.finished_at,
+                  coalesce(c.status, 'draft') AS "status!: CampaignStatus", c.scheduled_at, c.created_at, c.started_at, c.finished_at,
                   c.paused_reason,
                   count(r.id) AS "recipients!",
                   count(r.id) FILTER (WHERE r.state = 'sent') AS "sent!",
@@ -230,7 +253,8 @@ async fn select(pool: &PgPool, business: BusinessId, id: Option<CampaignId>) -> 
 /// Locks the campaign's row and returns its status; "not found" for another business's ids.
 async fn lock(conn: &mut PgConnection, business: BusinessId, id: CampaignId) -> Result<CampaignStatus> {
     sqlx::query_scalar!(
-        r#"SELECT status AS "status: CampaignStatus" FROM campaigns WHERE business_id = $1 AND id = $2 FOR UPDATE"#,
+        r#"SELECT coalesce(status, 'draft') AS "status!: CampaignStatus" FROM campaigns
+           WHERE business_id = $1 AND id = $2 FOR UPDATE"#,
         business.0,
         id.0
     )
@@ -249,13 +273,13 @@ async fn set_status(
     sqlx::query!(
         r#"UPDATE campaigns
            SET status = $3, paused_reason = $4,
-               started_at = CASE WHEN $3 = 'running'::campaign_status THEN coalesce(started_at, NOW()) ELSE started_at END,
-               finished_at = CASE WHEN $3 IN ('completed'::campaign_status, 'cancelled'::campaign_status)
+               started_at = CASE WHEN $3 = 'running' THEN coalesce(started_at, NOW()) ELSE started_at END,
+               finished_at = CASE WHEN $3 IN ('completed', 'cancelled')
                                   THEN NOW() ELSE finished_at END
            WHERE business_id = $1 AND id = $2"#,
         business.0,
         id.0,
-        status as CampaignStatus,
+        status.as_str(),
         reason
     )
     .execute(conn)

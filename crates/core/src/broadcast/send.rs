@@ -134,7 +134,7 @@ pub async fn tick(
     let scope = Scope::for_business(pool, business).await?;
     let mut report = Tick::default();
     let due_start = sqlx::query_scalar!(
-        r#"SELECT status = 'scheduled' AND coalesce(scheduled_at <= NOW(), true) AS "due!" FROM campaigns
+        r#"SELECT coalesce(status = 'scheduled' AND coalesce(scheduled_at <= NOW(), true), false) AS "due!" FROM campaigns
            WHERE business_id = $1 AND id = $2"#,
         business.0,
         id.0
@@ -225,7 +225,7 @@ async fn running(pool: &PgPool, business: BusinessId, id: CampaignId) -> Result<
 
 async fn status(pool: &PgPool, business: BusinessId, id: CampaignId) -> Result<Option<CampaignStatus>> {
     Ok(sqlx::query_scalar!(
-        r#"SELECT status AS "status: CampaignStatus" FROM campaigns WHERE business_id = $1 AND id = $2"#,
+        r#"SELECT coalesce(status, 'draft') AS "status!: CampaignStatus" FROM campaigns WHERE business_id = $1 AND id = $2"#,
         business.0,
         id.0
     )

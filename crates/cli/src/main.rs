@@ -12,7 +12,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use wacrm_core::config::Overrides;
 
-use crate::cmd::planned;
 use crate::context::Context;
 use crate::output::{Failure, Format, Output};
 
@@ -54,9 +53,9 @@ enum Command {
     /// 4 Automation: JSON rules on events, run log, rules as code.
     #[command(subcommand)]
     Automation(cmd::automation::Command),
-    /// 5 Broadcast campaigns (not built yet).
+    /// 5 Broadcast campaigns: create, schedule, start, pause, recipients, delivery funnel.
     #[command(subcommand)]
-    Broadcast(planned::Broadcast),
+    Broadcast(cmd::broadcast::Command),
     /// 6 Message templates: lint, create, submit, sync, edit, delete, render.
     #[command(subcommand)]
     Templates(cmd::templates::Command),
@@ -161,7 +160,7 @@ async fn run(cli: Cli, format: Format) -> anyhow::Result<()> {
         Command::Contacts(c) => cmd::contacts::run(&ctx, c).await,
         Command::Pipeline(c) => cmd::pipeline::run(&ctx, c).await,
         Command::Automation(c) => cmd::automation::run(&ctx, c).await,
-        Command::Broadcast(c) => planned::not_built("broadcast", &verb(&c)),
+        Command::Broadcast(c) => cmd::broadcast::run(&ctx, c).await,
         Command::Templates(c) => cmd::templates::run(&ctx, c).await,
         Command::Analytics(c) => cmd::analytics::run(&ctx, c).await,
         Command::Billing(c) => cmd::billing::run(&ctx, c).await,
@@ -183,11 +182,6 @@ async fn run(cli: Cli, format: Format) -> anyhow::Result<()> {
     };
     ctx.close().await;
     result
-}
-
-/// The verb's name as typed (`List` → `list`).
-fn verb(command: &impl std::fmt::Debug) -> String {
-    format!("{command:?}").to_lowercase()
 }
 
 /// What went wrong, its causes, how to fix it and the exit code that says which kind of failure it was.

@@ -41,6 +41,7 @@ fn options(pool: &PgPool, config: &RunnerConfig) -> Result<WorkerOptions> {
         .concurrency(config.concurrency.max(1))
         .define_job::<RenewSubscription>()
         .define_job::<RenewDueSubscriptions>()
+        .define_job::<crate::broadcast::CampaignTick>()
         .with_cron(every_15_minutes)
         .define_job::<AutomationTick>()
         .with_cron(every_minute)

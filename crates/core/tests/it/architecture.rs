@@ -133,6 +133,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("analytics_dirty_contacts", "analytics"),
     ("campaigns", "broadcast"),
     ("campaign_logs", "broadcast"),
+    ("campaign_recipients", "broadcast/"),
     ("automation_rules", "automation"),
     ("automation_runs", "automation/"),
     ("automation_actions", "automation/"),

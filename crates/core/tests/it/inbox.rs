@@ -36,7 +36,7 @@ fn sender(max_attempts: u32) -> Sender {
 }
 
 /// A business with one WhatsApp number pointed at the fake.
-async fn tenant(pool: &PgPool, name: &str, phone_number_id: &str, fake: &FakeGraph) -> Scope {
+pub(crate) async fn tenant(pool: &PgPool, name: &str, phone_number_id: &str, fake: &FakeGraph) -> Scope {
     let email = format!("{}@example.com", name.to_lowercase().replace(' ', "-"));
     let (b, _) = business::create(pool, name, &email, "US").await.unwrap();
     let scope = Scope::for_business(pool, b.id).await.unwrap();

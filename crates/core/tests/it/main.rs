@@ -5,6 +5,7 @@
 mod analytics;
 mod architecture;
 mod automation;
+mod broadcast;
 mod cluster;
 mod contacts;
 mod foundation;

@@ -1,1 +1,0 @@
-//! The broadcast dashboard: its flows land with its issue; the CLI and TUI say so until then.

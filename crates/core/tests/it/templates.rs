@@ -353,7 +353,7 @@ async fn delete_is_refused_while_used_or_disabled_and_locks_the_name(pool: PgPoo
             && e.to_string().contains(&format!("campaign {campaign} (Spring, scheduled)")),
         "{e}"
     );
-    sqlx::query("UPDATE campaigns SET status = 'done' WHERE id = $1").bind(campaign).execute(&pool).await.unwrap();
+    sqlx::query("UPDATE campaigns SET status = 'completed' WHERE id = $1").bind(campaign).execute(&pool).await.unwrap();
     sqlx::query("INSERT INTO automation_rules (business_id, trigger, condition, action) VALUES ($1, 'message_received', '{}', $2)")
         .bind(a.business().0)
         .bind(json!({"send_message": id.0.to_string()}))

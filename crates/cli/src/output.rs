@@ -9,6 +9,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 use serde::Serialize;
 use serde_json::Value;
+use wacrm_core::spreadsheet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -214,7 +215,7 @@ fn print_csv(values: &[Value], fields: &[String]) -> Result<()> {
     let mut writer = csv::Writer::from_writer(std::io::stdout().lock());
     writer.write_record(fields)?;
     for v in values {
-        writer.write_record(fields.iter().map(|f| csv_cell(v.get(f))))?;
+        writer.write_record(fields.iter().map(|f| spreadsheet::neutralise(&csv_cell(v.get(f))).into_owned()))?;
     }
     writer.flush()?;
     Ok(())
@@ -235,7 +236,7 @@ fn csv_cell(value: Option<&Value>) -> String {
 /// holds, so `cut` and `awk` work: a backslash, tab, newline and carriage return in a value are
 /// written `\\`, `\t`, `\n` and `\r` (as PostgreSQL's COPY text format does).
 fn tsv_cell(value: Option<&Value>) -> String {
-    let text = cell(value);
+    let text = spreadsheet::neutralise(&cell(value)).into_owned();
     if !text.contains(['\\', '\t', '\n', '\r']) {
         return text;
     }

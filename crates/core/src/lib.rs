@@ -21,6 +21,7 @@ pub mod jobs;
 pub mod listing;
 pub mod pipeline;
 pub mod secrets;
+pub mod spreadsheet;
 pub mod templates;
 pub mod types;
 pub mod whatsapp;

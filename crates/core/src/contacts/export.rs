@@ -11,6 +11,7 @@ use sqlx::PgPool;
 use super::{Contact, ContactFilter, FileFormat, Sort, stream};
 use crate::auth::Scope;
 use crate::error::{Error, Result};
+use crate::spreadsheet;
 
 /// One exported line. Contacts known only by a WhatsApp user id have no phone and are left out:
 /// import needs a phone.
@@ -79,16 +80,21 @@ pub async fn export<W: Write>(
         match &mut sink {
             Sink::Csv(csv) => {
                 let optional = |v: &Option<String>| v.clone().unwrap_or_default();
-                csv.write_record([
-                    line.phone,
-                    line.name,
-                    line.stage,
-                    &line.tags.join(";"),
-                    &line.id.to_string(),
-                    &optional(&line.created_at),
-                    &optional(&line.last_active),
-                    &optional(&line.opted_out_at),
-                ])
+                let tags = line.tags.join(";");
+                csv.write_record(
+                    [
+                        spreadsheet::neutralise(line.phone),
+                        spreadsheet::neutralise(line.name),
+                        spreadsheet::neutralise(line.stage),
+                        spreadsheet::neutralise(&tags),
+                        line.id.to_string().into(),
+                        optional(&line.created_at).into(),
+                        optional(&line.last_active).into(),
+                        optional(&line.opted_out_at).into(),
+                    ]
+                    .iter()
+                    .map(|cell| cell.as_bytes()),
+                )
                 .map_err(csv_error)?;
             }
             Sink::Jsonl(out) => {

@@ -488,7 +488,10 @@ impl<R: Read> RowSource<R> {
                 Ok(false) => Ok(None),
                 Ok(true) => {
                     let line = record.position().map_or(0, |p| reader.get_mut().line_at(p.byte()));
-                    let cell = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or("").to_string();
+                    // A cell that an export quoted against spreadsheet formulas reads as its value.
+                    let cell = |i: Option<usize>| {
+                        crate::spreadsheet::restore(i.and_then(|i| record.get(i)).unwrap_or("")).to_string()
+                    };
                     let tags = cell(columns.tags);
                     Ok(Some(Ok(RawRow {
                         line,

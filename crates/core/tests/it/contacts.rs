@@ -412,3 +412,22 @@ async fn names_with_control_characters_and_phones_with_letters_are_refused(pool:
     assert!(matches!(contacts::update(&pool, &scope, ann.id, &changes).await, Err(Error::Invalid { .. })));
     assert_eq!(contacts::get(&pool, &scope, ann.id).await.unwrap().name.as_deref(), Some("Ann"));
 }
+
+/// A name a spreadsheet would run as a formula is exported quoted, and imported back as it was.
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn exported_formulas_are_quoted_and_import_back_unchanged(pool: PgPool) {
+    let source = tenant(&pool, "formula-source").await;
+    let name = "=cmd|' /C calc'!A0";
+    contacts::create(&pool, &source, &new("+14155552671", name)).await.unwrap();
+    let mut out = Vec::new();
+    export(&pool, &source, &ContactFilter::default(), FileFormat::Csv, &mut out).await.unwrap();
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert!(text.contains("'=cmd"), "{text}");
+    assert!(text.contains("'+14155552671"), "{text}");
+    let target = tenant(&pool, "formula-target").await;
+    let report = run_import(&pool, &target, out, FileFormat::Csv, false, false).await;
+    assert_eq!((report.created, report.rejected), (1, 0), "{report:?}");
+    let imported = all(&pool, &target).await;
+    assert_eq!(imported[0].name.as_deref(), Some(name));
+    assert_eq!(imported[0].phone.as_deref(), Some("+14155552671"));
+}

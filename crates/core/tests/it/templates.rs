@@ -354,12 +354,15 @@ async fn delete_is_refused_while_used_or_disabled_and_locks_the_name(pool: PgPoo
         "{e}"
     );
     sqlx::query("UPDATE campaigns SET status = 'completed' WHERE id = $1").bind(campaign).execute(&pool).await.unwrap();
-    sqlx::query("INSERT INTO automation_rules (business_id, trigger, condition, action) VALUES ($1, 'message_received', '{}', $2)")
-        .bind(a.business().0)
-        .bind(json!({"send_message": id.0.to_string()}))
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO automation_rules (business_id, name, trigger, condition, action)
+         VALUES ($1, 'price reply', 'message_received', '{}', $2)",
+    )
+    .bind(a.business().0)
+    .bind(json!({"send_message": id.0.to_string()}))
+    .execute(&pool)
+    .await
+    .unwrap();
     let e = templates::remove(&pool, &graph(), &a, &reference).await.unwrap_err();
     assert!(e.to_string().contains("automation rule"), "{e}");
     sqlx::query("DELETE FROM automation_rules").execute(&pool).await.unwrap();

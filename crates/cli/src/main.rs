@@ -67,6 +67,9 @@ enum Command {
     /// Canned replies for the inbox: `/shortcut` in the TUI's composer.
     #[command(subcommand)]
     Canned(cmd::canned::Command),
+    /// In-app notifications: rule alerts and usage alerts.
+    #[command(subcommand)]
+    Notifications(cmd::notifications::Command),
     /// Businesses (tenants).
     #[command(subcommand)]
     Business(cmd::business::Command),
@@ -157,6 +160,7 @@ async fn run(cli: Cli, format: Format) -> anyhow::Result<()> {
     let result = match cli.command {
         Command::Inbox(c) => cmd::inbox::run(&ctx, c).await,
         Command::Canned(c) => cmd::canned::run(&ctx, c).await,
+        Command::Notifications(c) => cmd::notifications::run(&ctx, c).await,
         Command::Contacts(c) => cmd::contacts::run(&ctx, c).await,
         Command::Pipeline(c) => cmd::pipeline::run(&ctx, c).await,
         Command::Automation(c) => cmd::automation::run(&ctx, c).await,

@@ -19,6 +19,7 @@ pub mod events;
 pub mod inbox;
 pub mod jobs;
 pub mod listing;
+pub mod notifications;
 pub mod pipeline;
 pub mod secrets;
 pub mod spreadsheet;

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod events;
 pub mod inbox;
 pub mod jobs;
+pub mod notifications;
 pub mod pipeline;
 pub mod session;
 pub mod templates;

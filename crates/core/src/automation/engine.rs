@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::events::{self, Cause, Consumer, Event, Recorded};
 use crate::inbox::conversations;
 use crate::inbox::send::{self, Compose, Origin, Outgoing, SERVICE_WINDOW_HOURS, Sender};
-use crate::jobs::{self, Schedule};
+use crate::jobs::{self, Recurring, Schedule};
 use crate::pipeline::{self, MoveOutcome, MoveSource};
 use crate::types::{BusinessId, ContactId, Stage};
 
@@ -619,12 +619,12 @@ pub async fn run_once(pool: &PgPool, sender: &Sender) -> Result<Tick> {
 }
 
 /// The engine's job: a pass every minute, and at each minute a delay falls due.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AutomationTick {}
 
-impl AutomationTick {
-    /// The recurring pass's job key: one live pass at a time.
-    pub const KEY: &'static str = "automation:tick";
+impl Recurring for AutomationTick {
+    const KEY: &'static str = "automation:tick";
+    const EVERY_MINUTES: u32 = 1;
 }
 
 impl TaskHandler for AutomationTick {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
 use crate::error::Result;
-use crate::jobs::{self, Schedule};
+use crate::jobs::{self, Recurring, Schedule};
 use crate::types::{BusinessId, SubscriptionId};
 
 /// A subscription period's length (seed Billing: 30-day subscriptions).
@@ -37,12 +37,12 @@ impl TaskHandler for RenewSubscription {
 }
 
 /// Queues a renewal for every subscription that is due.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RenewDueSubscriptions {}
 
-impl RenewDueSubscriptions {
-    /// The sweep's job key: one live sweep at a time.
-    pub const KEY: &'static str = "billing:renew-due";
+impl Recurring for RenewDueSubscriptions {
+    const KEY: &'static str = "billing:renew-due";
+    const EVERY_MINUTES: u32 = 15;
 }
 
 impl TaskHandler for RenewDueSubscriptions {

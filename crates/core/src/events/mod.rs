@@ -120,6 +120,22 @@ pub enum Event {
         status: String,
         reason: Option<String>,
     },
+    /// A recipient of a campaign wrote back within the campaign's attribution window (the seed's
+    /// `message_received_after_campaign` automation trigger); written with the `message_received` it
+    /// follows.
+    MessageReceivedAfterCampaign {
+        campaign_id: i32,
+        message_id: MessageId,
+        text: String,
+    },
+    /// An in-app notification was written (`crate::notifications`).
+    Notified {
+        notification_id: i64,
+        /// The one team member it is for; none: everyone.
+        user_id: Option<UserId>,
+        source: String,
+        title: String,
+    },
 }
 
 /// The kinds that change how a contact shows in a list (name, stage, tags, opt-out): live panes reload
@@ -196,6 +212,8 @@ impl Event {
             Event::OptedIn { .. } => "opted_in",
             Event::ConversationUpdated { .. } => "conversation_updated",
             Event::TemplateStatusChanged { .. } => "template_status_changed",
+            Event::MessageReceivedAfterCampaign { .. } => "message_received_after_campaign",
+            Event::Notified { .. } => "notified",
         }
     }
 

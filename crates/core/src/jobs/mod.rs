@@ -67,6 +67,14 @@ pub async fn enqueue_on<T: TaskHandler>(conn: &mut PgConnection, task: &T, sched
     Ok(id)
 }
 
+/// A task that runs on a fixed period, one live job at a time (its key). The runner schedules every one
+/// of them, and `wacrm jobs run --once` queues them, from the one list in the runner.
+pub trait Recurring: TaskHandler + Default {
+    /// The job key: at most one live job of the task.
+    const KEY: &'static str;
+    const EVERY_MINUTES: u32;
+}
+
 /// What a task reports when it fails: graphile_worker records it as the job's `last_error` and retries
 /// with backoff.
 pub(crate) fn failure(task: &str, error: &Error) -> String {

@@ -4,9 +4,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use graphile_worker::{Cron, WorkerOptions};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
-use super::{SCHEMA, Schedule, enqueue_on};
+use super::{Recurring, SCHEMA, Schedule, enqueue_on};
 use crate::automation::AutomationTick;
 use crate::billing::{RenewDueSubscriptions, RenewSubscription};
 use crate::error::{Error, Result};
@@ -26,30 +26,44 @@ impl Default for RunnerConfig {
     }
 }
 
+/// The one list of recurring tasks: [`options`] schedules each, [`run_once`] queues each. `$each` is a
+/// macro taking one task type.
+macro_rules! recurring_tasks {
+    ($each:ident) => {
+        $each!(RenewDueSubscriptions);
+        $each!(AutomationTick);
+    };
+}
+
 /// Every task and recurring schedule of wacrm.
 fn options(pool: &PgPool, config: &RunnerConfig) -> Result<WorkerOptions> {
-    let every_15_minutes = Cron::every_n_minutes::<RenewDueSubscriptions>(15)
-        .map_err(|e| Error::internal(format!("renewal schedule: {e}")))?
-        .job_key(RenewDueSubscriptions::KEY);
-    let every_minute = Cron::every_n_minutes::<AutomationTick>(1)
-        .map_err(|e| Error::internal(format!("automation schedule: {e}")))?
-        .job_key(AutomationTick::KEY);
     let threshold = config.recovery_after.max(Duration::from_secs(1));
-    Ok(WorkerOptions::default()
+    let mut options = WorkerOptions::default()
         .pg_pool(pool.clone())
         .schema(SCHEMA)
         .concurrency(config.concurrency.max(1))
         .define_job::<RenewSubscription>()
-        .define_job::<RenewDueSubscriptions>()
         .define_job::<crate::broadcast::CampaignTick>()
-        .with_cron(every_15_minutes)
-        .define_job::<AutomationTick>()
-        .with_cron(every_minute)
         .heartbeat_interval((threshold / 4).max(Duration::from_millis(250)))
         .sweep_interval((threshold / 2).max(Duration::from_millis(500)))
         .sweep_threshold(threshold)
         .recovery_delay(Duration::from_secs(1))
-        .listen_os_shutdown_signals(false))
+        .listen_os_shutdown_signals(false);
+    macro_rules! schedule {
+        ($task:ty) => {
+            options = scheduled::<$task>(options)?;
+        };
+    }
+    recurring_tasks!(schedule);
+    Ok(options)
+}
+
+/// Defines a recurring task and its schedule.
+fn scheduled<T: Recurring>(options: WorkerOptions) -> Result<WorkerOptions> {
+    let cron = Cron::every_n_minutes::<T>(T::EVERY_MINUTES)
+        .map_err(|e| Error::internal(format!("the schedule of {}: {e}", T::IDENTIFIER)))?
+        .job_key(T::KEY);
+    Ok(options.define_job::<T>().with_cron(cron))
 }
 
 /// Runs jobs as they fall due until `shutdown` completes; jobs in flight get 5 s to finish, and any
@@ -69,12 +83,20 @@ pub async fn run(
 pub async fn run_once(pool: &PgPool, config: &RunnerConfig) -> Result<()> {
     let worker = options(pool, config)?.init().await.map_err(init_error)?;
     let mut conn = pool.acquire().await?;
-    let sweep = Schedule { key: Some(RenewDueSubscriptions::KEY.into()), keep_run_at: true, ..Schedule::default() };
-    enqueue_on(&mut conn, &RenewDueSubscriptions {}, &sweep).await?;
-    let pass = Schedule { key: Some(AutomationTick::KEY.into()), keep_run_at: true, ..Schedule::default() };
-    enqueue_on(&mut conn, &AutomationTick {}, &pass).await?;
+    macro_rules! queue {
+        ($task:ty) => {
+            queued::<$task>(&mut conn).await?;
+        };
+    }
+    recurring_tasks!(queue);
     drop(conn);
     worker.run_once().await.map_err(|e| Error::unavailable(format!("running due jobs failed: {e}"), RETRY_HINT))
+}
+
+/// Queues a recurring task now, unless one is live (its key).
+async fn queued<T: Recurring>(conn: &mut PgConnection) -> Result<i64> {
+    let schedule = Schedule { key: Some(T::KEY.into()), keep_run_at: true, ..Schedule::default() };
+    enqueue_on(conn, &T::default(), &schedule).await
 }
 
 const RETRY_HINT: &str = "check the database connection (`wacrm db status`) and run it again";

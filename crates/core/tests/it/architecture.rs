@@ -134,6 +134,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("campaigns", "broadcast"),
     ("campaign_logs", "broadcast"),
     ("campaign_recipients", "broadcast/"),
+    ("notifications", "notifications.rs"),
     ("automation_rules", "automation"),
     ("automation_runs", "automation/"),
     ("automation_actions", "automation/"),

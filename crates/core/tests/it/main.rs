@@ -11,6 +11,7 @@ mod contacts;
 mod foundation;
 mod inbox;
 mod ingest;
+mod notifications;
 mod phones;
 mod pipeline;
 mod platform;

@@ -10,6 +10,7 @@ use super::{Recurring, SCHEMA, Schedule, enqueue_on};
 use crate::automation::AutomationTick;
 use crate::billing::{RenewDueSubscriptions, RenewSubscription};
 use crate::error::{Error, Result};
+use crate::templates::SyncTemplates;
 
 /// How a runner works.
 #[derive(Debug, Clone)]
@@ -32,6 +33,7 @@ macro_rules! recurring_tasks {
     ($each:ident) => {
         $each!(RenewDueSubscriptions);
         $each!(AutomationTick);
+        $each!(SyncTemplates);
     };
 }
 

@@ -3,7 +3,6 @@
 //! so templates made in Meta's own UI appear here too. [`sync_business`] is what a recurring job calls.
 
 use chrono::Duration;
-use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
@@ -13,7 +12,8 @@ use super::store::{TemplateRef, fetch, find_on, refuse_lint};
 use super::{TemplateRecord, status_for_event};
 use crate::auth::{Area, Scope};
 use crate::error::{Error, Result};
-use crate::types::{BusinessId, TemplateId};
+use crate::secrets;
+use crate::types::{AccountId, BusinessId, TemplateId};
 use crate::whatsapp::client::{Endpoint, GraphClient};
 use crate::whatsapp::manage::Listed;
 
@@ -34,7 +34,7 @@ pub(crate) struct Waba {
 /// The business's WABAs with an active, usable number (one account each), by WABA id.
 pub(crate) async fn wabas_on(conn: &mut PgConnection, business: BusinessId) -> Result<Vec<Waba>> {
     let rows = sqlx::query!(
-        r#"SELECT DISTINCT ON (waba_id) waba_id AS "waba_id!", phone_number_id, api_token AS "api_token!",
+        r#"SELECT DISTINCT ON (waba_id) id, waba_id AS "waba_id!", phone_number_id, api_token AS "api_token!",
                   api_base_url, api_version
            FROM whatsapp_accounts
            WHERE business_id = $1 AND status = 'active' AND waba_id IS NOT NULL AND api_token <> ''
@@ -43,18 +43,21 @@ pub(crate) async fn wabas_on(conn: &mut PgConnection, business: BusinessId) -> R
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Waba {
-            id: r.waba_id,
-            endpoint: Endpoint {
-                phone_number_id: r.phone_number_id.unwrap_or_default(),
-                token: SecretString::from(r.api_token),
-                base_url: r.api_base_url,
-                version: r.api_version,
-            },
+    rows.into_iter()
+        .map(|r| {
+            // Stored sealed when a token key is configured: Meta gets the token itself.
+            let token = secrets::open(secrets::installed(), business, AccountId(r.id), &r.api_token)?;
+            Ok(Waba {
+                id: r.waba_id,
+                endpoint: Endpoint {
+                    phone_number_id: r.phone_number_id.unwrap_or_default(),
+                    token,
+                    base_url: r.api_base_url,
+                    version: r.api_version,
+                },
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The WABA to call for a template: its own, else the business's only one.

@@ -16,6 +16,7 @@ pub mod render;
 pub mod spec;
 pub mod status;
 pub mod store;
+pub mod sync_job;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -33,6 +34,7 @@ pub use render::{Rendered, Values, render};
 pub use spec::{Category, ParameterFormat, TemplateSpec};
 pub use status::apply_update_on;
 pub use store::{TemplateDetail, TemplateRef, create, get, list, render_for_contact, show, usage_blockers_on};
+pub use sync_job::{SyncAllReport, SyncTemplates, sync_all};
 
 /// What the inbox shows and sends: an approved template's name and body.
 #[derive(Debug, Clone, Serialize)]

@@ -62,6 +62,10 @@ const UNSCOPED: &[(&str, &str)] = &[
         "FROM whatsapp_accounts WHERE api_token IS NOT NULL AND api_token <> '' AND api_token NOT LIKE 'enc:%'",
         "sealing, at start-up, the access tokens of every business stored before encryption existed",
     ),
+    (
+        "SELECT DISTINCT business_id AS \"business_id!\" FROM whatsapp_accounts",
+        "the recurring template sync over every business with a WABA",
+    ),
     ("FROM waba_owners WHERE waba_id", "the WABA ownership registry: which one business a WABA belongs to"),
     (
         "FROM message_template_history WHERE waba_id",

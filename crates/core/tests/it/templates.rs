@@ -441,3 +441,22 @@ async fn another_business_s_template_ids_are_not_found_and_nothing_changes(pool:
     assert!(fake.requests().is_empty());
     assert_eq!(templates::get(&pool, &a, &theirs).await.unwrap().status, "draft");
 }
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn the_recurring_sync_reaches_every_business_and_one_failure_stops_none(pool: PgPool) {
+    let fake = FakeGraph::start().await.unwrap();
+    let broken = tenant(&pool, "broken", "106540352240001", WABA_B, &fake).await;
+    let a = tenant(&pool, "a", "106540352242922", WABA_A, &fake).await;
+    // The first business's number points at a Graph API that is not there (a dead test server).
+    let accounts = business::list_accounts(&pool, &broken).await.unwrap();
+    let edit = business::AccountChanges { api_base_url: Some("http://127.0.0.1:9".into()), ..Default::default() };
+    business::edit_account(&pool, &broken, accounts[0].id, &edit).await.unwrap();
+    let body = json!([{"type": "BODY", "text": "Made in Meta's UI."}]);
+    fake.add_template(WABA_A, "from_meta_ui", "en_US", "UTILITY", "APPROVED", body);
+
+    let report = templates::sync_all(&pool, &graph()).await.unwrap();
+    assert_eq!((report.businesses, report.failed), (2, 1), "{report:?}");
+    let synced = templates::get(&pool, &a, &"from_meta_ui".parse().unwrap()).await.unwrap();
+    assert_eq!(synced.status.as_str(), "approved");
+    assert!(templates::get(&pool, &broken, &"from_meta_ui".parse().unwrap()).await.is_err(), "stays A's own");
+}

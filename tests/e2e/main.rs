@@ -5,6 +5,7 @@ mod admin;
 mod broadcast;
 mod files;
 mod jobs;
+mod readme;
 mod roundtrip;
 mod sessions;
 mod templates;

@@ -5,6 +5,7 @@ mod admin;
 mod broadcast;
 mod files;
 mod jobs;
+mod logs;
 mod readme;
 mod roundtrip;
 mod sessions;

@@ -16,7 +16,9 @@ use sqlx::PgPool;
 use support::{Stats, ms, time};
 use wacrm_core::Scope;
 use wacrm_core::analytics::pipeline::DEFAULT_STUCK_DAYS;
-use wacrm_core::analytics::{self, Granularity, Range, RangeRequest, leads, messages, pipeline, summary, usage};
+use wacrm_core::analytics::{
+    self, Granularity, Range, RangeRequest, automation, campaigns, leads, messages, pipeline, summary, templates, usage,
+};
 
 const RUNS: usize = 15;
 const SEED_RUNS: usize = 10;
@@ -148,6 +150,9 @@ async fn measure(
     bench!("messages::response_times", Duration::from_millis(100), messages::response_times(pool, scope, range));
     bench!("messages::report", target, messages::report(pool, scope, range));
     bench!("usage::report", target, usage::report(pool, scope, range));
+    bench!("campaigns::report", target, campaigns::report(pool, scope, range));
+    bench!("templates::report", target, templates::report(pool, scope, range));
+    bench!("automation::report", target, automation::report(pool, scope, range));
     bench!("summary (wacrm analytics)", target, summary::summary(pool, scope, range));
     Ok(rows)
 }

@@ -16,7 +16,9 @@ use sqlx::PgPool;
 use support::{Stats, ms, time};
 use wacrm_core::Scope;
 use wacrm_core::analytics::pipeline::DEFAULT_STUCK_DAYS;
-use wacrm_core::analytics::{self, Granularity, Range, RangeRequest, leads, messages, pipeline, summary, usage};
+use wacrm_core::analytics::{
+    self, Granularity, Range, RangeRequest, automation, campaigns, leads, messages, pipeline, summary, templates, usage,
+};
 
 const RUNS: usize = 15;
 const SEED_RUNS: usize = 10;
@@ -40,11 +42,13 @@ struct Row {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (pool, tenant, scope) = support::large_tenant().await?;
+    let sends = campaign_and_automation_sends(&pool, tenant.business.0).await?;
     let compacted = analytics::verify::compact(&pool, &scope).await?;
     analytics::verify::refresh(&pool, &scope).await?;
     // As autovacuum leaves them in steady state: visibility map set (index-only scans), statistics fresh.
     sqlx::query(
-        "VACUUM ANALYZE analytics_message_counts, analytics_usage_counts, analytics_waits, contacts, pipeline_history",
+        "VACUUM ANALYZE analytics_message_counts, analytics_usage_counts, analytics_waits, contacts, pipeline_history, \
+         messages, automation_actions, automation_runs",
     )
     .execute(&pool)
     .await?;
@@ -89,7 +93,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
 
     println!(
-        "analytics on the large tenant: {} contacts, {} messages (rollup rows {} → {} after compaction)",
+        "analytics on the large tenant: {} contacts, {} messages (rollup rows {} → {} after compaction); \
+         {sends} of its outbound messages are campaign template sends with an automation action each",
         tenant.contacts, tenant.messages, compacted.rows_before, compacted.rows_after
     );
     println!("{:<44} {:>9} {:>9} {:>5} {:>7}", "report", "median ms", "p95 ms", "runs", "target");
@@ -123,6 +128,62 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The demo tenant has no campaign messages nor rule actions: on the first run, one outbound message
+/// of each of 20,000 contacts (their latest) becomes a send of the demo's campaign, with the template in
+/// its payload, and an automation action of one rule claims each (its client_ref), so the campaign,
+/// template and automation reports read real rows. Returns how many such sends there are.
+async fn campaign_and_automation_sends(pool: &PgPool, business: i32) -> Result<i64, Box<dyn std::error::Error>> {
+    let done: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM messages WHERE business_id = $1 AND campaign_id IS NOT NULL")
+            .bind(business)
+            .fetch_one(pool)
+            .await?;
+    if done > 0 {
+        return Ok(done);
+    }
+    eprintln!("turning 20,000 outbound messages into campaign sends with rule actions (first run only)…");
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "WITH c AS (SELECT id, template_id FROM campaigns WHERE business_id = $1 ORDER BY id LIMIT 1),
+              latest AS (
+                  SELECT DISTINCT ON (contact_id) id FROM messages
+                  WHERE business_id = $1 AND direction = 'out' ORDER BY contact_id, sent_at DESC, id DESC
+              ),
+              picked AS (SELECT id FROM latest ORDER BY id LIMIT 20000)
+         UPDATE messages m SET campaign_id = c.id, kind = 'template', client_ref = gen_random_uuid(),
+                payload = jsonb_build_object('template', jsonb_build_object('name', t.name, 'language', t.language))
+         FROM c, message_templates t, picked
+         WHERE m.business_id = $1 AND m.id = picked.id AND t.business_id = $1 AND t.id = c.template_id",
+    )
+    .bind(business)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "WITH r AS (
+             INSERT INTO automation_rules (business_id, name, trigger, condition, action)
+             VALUES ($1, 'bench follow-up', 'message_received', '{}', '{}') RETURNING id
+         ), runs AS (
+             INSERT INTO automation_runs (business_id, rule_id, event_id, contact_id, matched, cause, created_at)
+             SELECT $1, r.id, m.id, m.contact_id, true, '{}', m.sent_at
+             FROM messages m, r WHERE m.business_id = $1 AND m.campaign_id IS NOT NULL
+             RETURNING id, rule_id, contact_id, event_id, created_at
+         )
+         INSERT INTO automation_actions (business_id, run_id, rule_id, contact_id, position, kind, spec, status,
+                                         client_ref, created_at)
+         SELECT $1, runs.id, runs.rule_id, runs.contact_id, 0, 'send_template', '{}', 'done', m.client_ref,
+                runs.created_at
+         FROM runs JOIN messages m ON m.business_id = $1 AND m.id = runs.event_id",
+    )
+    .bind(business)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(sqlx::query_scalar("SELECT count(*) FROM messages WHERE business_id = $1 AND campaign_id IS NOT NULL")
+        .bind(business)
+        .fetch_one(pool)
+        .await?)
+}
+
 async fn measure(
     pool: &PgPool,
     scope: &Scope,
@@ -148,6 +209,9 @@ async fn measure(
     bench!("messages::response_times", Duration::from_millis(100), messages::response_times(pool, scope, range));
     bench!("messages::report", target, messages::report(pool, scope, range));
     bench!("usage::report", target, usage::report(pool, scope, range));
+    bench!("campaigns::report", target, campaigns::report(pool, scope, range));
+    bench!("templates::report", target, templates::report(pool, scope, range));
+    bench!("automation::report", target, automation::report(pool, scope, range));
     bench!("summary (wacrm analytics)", target, summary::summary(pool, scope, range));
     Ok(rows)
 }

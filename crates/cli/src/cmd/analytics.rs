@@ -7,11 +7,12 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 use serde_json::{Value, json};
 use wacrm_core::analytics::messages::MessagesReport;
+use wacrm_core::analytics::outcomes::SendOutcomes;
 use wacrm_core::analytics::pipeline::{DEFAULT_STUCK_DAYS, PipelineReport};
 use wacrm_core::analytics::range::parse_date;
 use wacrm_core::analytics::summary::Summary;
 use wacrm_core::analytics::{
-    self, Granularity, Range, RangeRequest, leads, messages, pipeline, planned, usage, verify,
+    self, Granularity, Range, RangeRequest, automation, campaigns, leads, messages, pipeline, templates, usage, verify,
 };
 
 use crate::context::Context;
@@ -42,7 +43,7 @@ fn date(input: &str) -> Result<NaiveDate, String> {
     parse_date(input).map_err(|e| format!("{e} ({})", e.hint().unwrap_or_default()))
 }
 
-/// Lead growth, pipeline, messaging and usage figures, over local days of the business's timezone
+/// Lead growth, pipeline, messaging, campaign, template, automation and usage figures, over local days of the business's timezone
 /// (`wacrm business timezone`). Without a report: a one-screen summary of this month.
 ///
 /// Example: wacrm analytics
@@ -81,11 +82,18 @@ pub enum Report {
     ///
     /// Example: wacrm analytics usage --by month --from 2026-01-01
     Usage,
-    /// Campaign delivery, read and reply rates (empty until the broadcast dashboard exists).
+    /// Campaign delivery, read and reply rates, sends limited by Meta and conversions after a reply,
+    /// per campaign and per template, for the campaign messages sent in the range.
     ///
-    /// Example: wacrm analytics campaigns
+    /// Example: wacrm analytics campaigns --from 2026-01-01 --json
     Campaigns,
-    /// Messages and stage moves by automation rules (empty until the automation dashboard exists).
+    /// Per template, its sends in the range by anyone (inbox, campaigns, rules): delivered, read,
+    /// replied and conversions after a reply.
+    ///
+    /// Example: wacrm analytics templates --csv
+    Templates,
+    /// Per automation rule: runs, messages sent and their replies, stage moves, and contacts that moved
+    /// to Paid after one of its actions.
     ///
     /// Example: wacrm analytics automation
     Automation,
@@ -156,8 +164,86 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             ];
             show(ctx, &r, &range, headline, &r.periods, &["period", "conversations", "cost"])
         }
-        Some(Report::Campaigns) => print_planned(ctx, &planned::campaigns(pool, &scope, &range).await?),
-        Some(Report::Automation) => print_planned(ctx, &planned::automation(pool, &scope, &range).await?),
+        Some(Report::Campaigns) => {
+            let r = campaigns::report(pool, &scope, &range).await?;
+            let mut headline = outcome_lines(&r.total, r.reply_window_hours, r.conversion_window_days);
+            for t in &r.per_template {
+                headline.push((
+                    "template",
+                    format!(
+                        "{}: {} campaigns, {} sent, {} delivered, {} replied, {} converted",
+                        t.template_name,
+                        t.campaigns,
+                        t.outcomes.sent,
+                        t.outcomes.delivered,
+                        t.outcomes.replied,
+                        t.outcomes.converted
+                    ),
+                ));
+            }
+            show(
+                ctx,
+                &r,
+                &range,
+                headline,
+                &r.campaigns,
+                &[&["campaign", "name", "status", "template_name"], OUTCOME_COLUMNS].concat(),
+            )
+        }
+        Some(Report::Templates) => {
+            let r = templates::report(pool, &scope, &range).await?;
+            let headline = outcome_lines(&r.total, r.reply_window_hours, r.conversion_window_days);
+            show(
+                ctx,
+                &r,
+                &range,
+                headline,
+                &r.templates,
+                &[&["template", "name", "language", "campaign_messages"], OUTCOME_COLUMNS].concat(),
+            )
+        }
+        Some(Report::Automation) => {
+            let r = automation::report(pool, &scope, &range).await?;
+            let headline = vec![
+                ("rule runs", r.runs.to_string()),
+                (
+                    "messages sent by rules",
+                    format!("{} ({} replied within {} h)", r.messages_sent, r.replied, r.reply_window_hours),
+                ),
+                ("stage moves by rules", r.stage_moves.to_string()),
+                (
+                    "conversions after an automated action",
+                    format!(
+                        "{} of {} contacts ({}; Paid within {} days)",
+                        r.conversions,
+                        r.contacts,
+                        r.conversion_rate.map(percent).unwrap_or_else(|| "n/a".into()),
+                        r.conversion_window_days
+                    ),
+                ),
+            ];
+            show(
+                ctx,
+                &r,
+                &range,
+                headline,
+                &r.rules,
+                &[
+                    "rule",
+                    "name",
+                    "enabled",
+                    "runs",
+                    "held_back",
+                    "messages_sent",
+                    "messages_not_sent",
+                    "delivered",
+                    "replied",
+                    "stage_moves",
+                    "contacts",
+                    "conversions",
+                ],
+            )
+        }
         Some(Report::Verify { repair }) => {
             let v = verify::verify(pool, &scope, repair).await?;
             if ctx.out.format == Format::Table {
@@ -296,12 +382,26 @@ fn print_messages(ctx: &Context, r: &MessagesReport) -> Result<()> {
     show(ctx, r, &r.range, headline, &r.periods, &["period", "received", "sent"])
 }
 
-fn print_planned(ctx: &Context, r: &planned::PlannedReport) -> Result<()> {
-    match ctx.out.format {
-        Format::Json => ctx.out.record(r),
-        Format::Csv => ctx.out.list(&r.rows, &[]),
-        Format::Table => ctx.out.line(format_args!("no figures yet: {}", r.note)),
-    }
+/// The table columns of a row of send outcomes.
+const OUTCOME_COLUMNS: &[&str] =
+    &["messages", "sent", "failed", "limited_by_meta", "delivered", "read", "replied", "converted"];
+
+/// The headline of a set of sends: counts with their rates.
+fn outcome_lines(o: &SendOutcomes, reply_hours: i32, conversion_days: i32) -> Vec<(&'static str, String)> {
+    let rate = |r: Option<f64>| r.map(percent).unwrap_or_else(|| "n/a".into());
+    vec![
+        (
+            "messages",
+            format!("{} ({} sent, {} failed, {} limited by Meta)", o.messages, o.sent, o.failed, o.limited_by_meta),
+        ),
+        ("delivered", format!("{} ({} of sent)", o.delivered, rate(o.delivery_rate))),
+        ("read", format!("{} ({} of delivered)", o.read, rate(o.read_rate))),
+        ("replied", format!("{} ({} of delivered, within {reply_hours} h)", o.replied, rate(o.reply_rate))),
+        (
+            "converted",
+            format!("{} ({} of replied, Paid within {conversion_days} days)", o.converted, rate(o.conversion_rate)),
+        ),
+    ]
 }
 
 fn print_summary(ctx: &Context, s: &Summary) -> Result<()> {
@@ -345,6 +445,23 @@ fn print_summary(ctx: &Context, s: &Summary) -> Result<()> {
         ),
         ("forecast / cost this month", format!("{} conversations / {}", m.forecast_conversations, m.cost)),
         ("total spend", s.usage.total_spend.to_string()),
+        (
+            "campaigns",
+            format!(
+                "{} messages, {} delivered, {} replied, {} converted",
+                s.campaigns.total.messages,
+                s.campaigns.total.delivered,
+                s.campaigns.total.replied,
+                s.campaigns.total.converted
+            ),
+        ),
+        (
+            "automation",
+            format!(
+                "{} runs, {} messages, {} stage moves, {} conversions",
+                s.automation.runs, s.automation.messages_sent, s.automation.stage_moves, s.automation.conversions
+            ),
+        ),
     ];
     if ctx.out.format == Format::Csv {
         let rows: Vec<Value> =

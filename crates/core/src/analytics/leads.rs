@@ -69,10 +69,9 @@ pub async fn report_at(pool: &PgPool, scope: &Scope, range: &Range, now: DateTim
     );
     let periods: Vec<LeadsPeriod> =
         periods.into_iter().map(|(period, p)| LeadsPeriod { period, ..p }).collect::<Vec<_>>();
-    // The expression of idx_contacts_active, so this is a range scan of the recently active.
+    // Index-only scans (idx_analytics_contacts_last_active, migration 0061).
     let counts = sqlx::query!(
-        r#"SELECT (SELECT count(*) FROM contacts
-                   WHERE business_id = $1 AND coalesce(last_active, '0001-01-01Z'::timestamptz) >= $2) AS "active!",
+        r#"SELECT (SELECT count(*) FROM contacts WHERE business_id = $1 AND last_active >= $2) AS "active!",
                   (SELECT count(*) FROM contacts WHERE business_id = $1) AS "total!""#,
         business,
         now - Duration::days(7)

@@ -1,19 +1,22 @@
 //! The analytics dashboard (seed Analytics section, issue 23): lead growth, pipeline performance,
 //! messaging performance and usage and cost, each over a range of local days of the business's IANA
-//! timezone, cut by day, week or month. Campaign and automation figures are empty until those
-//! dashboards exist ([`planned`]).
+//! timezone, cut by day, week or month; campaign ROI, per-template figures and automation impact,
+//! from the broadcast and automation dashboards' own records ([`outcomes`] says how sends are counted).
 //!
 //! Figures are exact. Counts that would otherwise scan raw messages or conversation windows come from
 //! rollups that triggers keep in the writing transaction (migration 0036); [`verify`] recomputes them
 //! from the raw rows. Empty data gives zeros, never an error. Reports only read, through the pool they
 //! are given (a read replica's, once there is one), and every statement filters by the business.
 
+pub mod automation;
+pub mod campaigns;
 pub mod leads;
 pub mod messages;
+pub mod outcomes;
 pub mod pipeline;
-pub mod planned;
 pub mod range;
 pub mod summary;
+pub mod templates;
 pub mod usage;
 pub mod verify;
 

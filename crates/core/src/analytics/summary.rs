@@ -3,6 +3,8 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::analytics::automation::{self, AutomationReport};
+use crate::analytics::campaigns::{self, CampaignsReport};
 use crate::analytics::leads::{self, LeadsReport};
 use crate::analytics::messages::{self, MessagesReport};
 use crate::analytics::pipeline::{self, DEFAULT_STUCK_DAYS, PipelineReport};
@@ -18,6 +20,8 @@ pub struct Summary {
     pub pipeline: PipelineReport,
     pub messages: MessagesReport,
     pub usage: UsageReport,
+    pub campaigns: CampaignsReport,
+    pub automation: AutomationReport,
 }
 
 pub async fn summary(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Summary> {
@@ -27,5 +31,7 @@ pub async fn summary(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Summ
         pipeline: pipeline::report(pool, scope, range, None, DEFAULT_STUCK_DAYS).await?,
         messages: messages::report(pool, scope, range).await?,
         usage: usage::report(pool, scope, range).await?,
+        campaigns: campaigns::report(pool, scope, range).await?,
+        automation: automation::report(pool, scope, range).await?,
     })
 }

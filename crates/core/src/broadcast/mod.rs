@@ -25,7 +25,7 @@ use crate::types::{BusinessId, ContactId};
 
 pub use audience::{Audience, AudienceCount, Param};
 pub use send::{CampaignTick, Tick, TickOptions, tick};
-pub use stats::{Stats, stats};
+pub use stats::{REPLY_WINDOW_HOURS, Stats, stats};
 
 /// A campaign's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]

@@ -1,0 +1,148 @@
+//! Automation impact (seed Analytics 5 and "automation metrics"): per rule, its runs in the range, the
+//! messages it sent and the replies they got, the stage moves it made, and the contacts that moved to
+//! Paid after one of its actions.
+//!
+//! Read from the engine's own records: one `automation_runs` row per (rule, event), one
+//! `automation_actions` row per action, its send's message found by the action's `client_ref` (the
+//! send's idempotency key). Actions count in the range they were taken in.
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::analytics::outcomes::{CONVERSION_WINDOW_DAYS, REPLY_WINDOW_HOURS};
+use crate::analytics::range::Range;
+use crate::analytics::ratio;
+use crate::auth::{Area, Scope};
+use crate::error::Result;
+
+/// One rule's work in the range.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RuleImpact {
+    pub rule: i32,
+    pub name: String,
+    pub enabled: bool,
+    /// Events the rule matched and acted on.
+    pub runs: i64,
+    /// Events the rule matched but a guard held it back on (a loop guard, a limit).
+    pub held_back: i64,
+    /// Send actions done (the message was handed to the send path).
+    pub messages_sent: i64,
+    /// Send actions that failed or were skipped (window closed, per-contact limit).
+    pub messages_not_sent: i64,
+    /// Of the messages sent, those delivered (or read).
+    pub delivered: i64,
+    /// Of the messages sent, those the customer answered within the reply window.
+    pub replied: i64,
+    /// Stage moves the rule made.
+    pub stage_moves: i64,
+    /// Distinct contacts that moved to Paid within the conversion window after one of the rule's done
+    /// actions (a move to Paid by the rule itself included).
+    pub conversions: i64,
+    /// Distinct contacts the rule's done actions touched: the conversion rate's base.
+    pub contacts: i64,
+    /// conversions / contacts
+    pub conversion_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AutomationReport {
+    pub range: Range,
+    pub reply_window_hours: i32,
+    pub conversion_window_days: i32,
+    pub runs: i64,
+    pub messages_sent: i64,
+    pub replied: i64,
+    pub stage_moves: i64,
+    /// Distinct contacts converted after any rule's action (a contact two rules touched counts once).
+    pub conversions: i64,
+    pub contacts: i64,
+    pub conversion_rate: Option<f64>,
+    /// Every rule of the business (zeros when idle in the range), by id.
+    pub rules: Vec<RuleImpact>,
+}
+
+pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<AutomationReport> {
+    scope.require(Area::Analytics)?;
+    let business = scope.business().0;
+    // GROUPING SETS: one row per rule and one (rule NULL) for the business, whose distinct contacts are
+    // not the sum of the rules'.
+    let counts = sqlx::query!(
+        r#"WITH acts AS (
+               SELECT a.rule_id, a.contact_id, a.created_at, a.status, a.kind IN ('send_template', 'send_text') AS send,
+                      a.kind = 'move_stage' AS move, m.status AS message_status, m.sent_at
+               FROM automation_actions a
+               LEFT JOIN messages m ON m.business_id = $1 AND m.client_ref = a.client_ref
+                                   AND a.kind IN ('send_template', 'send_text')
+               WHERE a.business_id = $1 AND a.created_at >= $2 AND a.created_at < $3
+           )
+           SELECT GROUPING(rule_id) = 1 AS "all!", rule_id AS "rule_id?",
+                  count(*) FILTER (WHERE send AND status = 'done') AS "sent!",
+                  count(*) FILTER (WHERE send AND status IN ('failed', 'skipped')) AS "not_sent!",
+                  count(*) FILTER (WHERE send AND message_status IN ('delivered', 'read')) AS "delivered!",
+                  count(*) FILTER (WHERE send AND message_status IN ('sent', 'delivered', 'read')
+                                     AND wacrm_reply_after($1, contact_id, sent_at, make_interval(hours => $4))
+                                         IS NOT NULL) AS "replied!",
+                  count(*) FILTER (WHERE move AND status = 'done') AS "moves!",
+                  count(DISTINCT contact_id) FILTER (WHERE status = 'done') AS "contacts!",
+                  count(DISTINCT contact_id) FILTER (WHERE status = 'done' AND wacrm_paid_after(
+                      $1, contact_id, created_at, make_interval(days => $5))) AS "conversions!"
+           FROM acts GROUP BY GROUPING SETS ((rule_id), ())"#,
+        business,
+        range.start,
+        range.end,
+        REPLY_WINDOW_HOURS,
+        CONVERSION_WINDOW_DAYS
+    )
+    .fetch_all(pool)
+    .await?;
+    let runs = sqlx::query!(
+        r#"SELECT rule_id, count(*) FILTER (WHERE matched) AS "runs!", count(*) FILTER (WHERE NOT matched) AS "held!"
+           FROM automation_runs WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
+           GROUP BY rule_id"#,
+        business,
+        range.start,
+        range.end
+    )
+    .fetch_all(pool)
+    .await?;
+    let rules =
+        sqlx::query!("SELECT id, name, enabled FROM automation_rules WHERE business_id = $1 ORDER BY id", business)
+            .fetch_all(pool)
+            .await?;
+    let rules: Vec<RuleImpact> = rules
+        .into_iter()
+        .map(|rule| {
+            let mut impact = RuleImpact { rule: rule.id, name: rule.name, enabled: rule.enabled, ..Default::default() };
+            if let Some(r) = runs.iter().find(|r| r.rule_id == rule.id) {
+                (impact.runs, impact.held_back) = (r.runs, r.held);
+            }
+            if let Some(c) = counts.iter().find(|c| !c.all && c.rule_id == Some(rule.id)) {
+                impact.messages_sent = c.sent;
+                impact.messages_not_sent = c.not_sent;
+                impact.delivered = c.delivered;
+                impact.replied = c.replied;
+                impact.stage_moves = c.moves;
+                impact.conversions = c.conversions;
+                impact.contacts = c.contacts;
+                impact.conversion_rate = ratio(c.conversions, c.contacts);
+            }
+            impact
+        })
+        .collect();
+    let all = counts.iter().find(|c| c.all);
+    let total = |f: fn(&RuleImpact) -> i64| rules.iter().map(f).sum::<i64>();
+    let (conversions, contacts) = all.map_or((0, 0), |a| (a.conversions, a.contacts));
+    Ok(AutomationReport {
+        range: *range,
+        reply_window_hours: REPLY_WINDOW_HOURS,
+        conversion_window_days: CONVERSION_WINDOW_DAYS,
+        runs: total(|r| r.runs),
+        messages_sent: total(|r| r.messages_sent),
+        replied: total(|r| r.replied),
+        stage_moves: total(|r| r.stage_moves),
+        conversions,
+        contacts,
+        conversion_rate: ratio(conversions, contacts),
+        rules,
+    })
+}

@@ -71,6 +71,7 @@ fn chat(now: DateTime<Utc>) -> Vec<ChatMessage> {
             error: None,
             sender: None,
             note: false,
+            media: false,
         })
         .collect()
 }

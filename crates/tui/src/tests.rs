@@ -47,7 +47,11 @@ fn inbox_template_form_and_preview() {
     // The preview is core's rendering, asked for when the form is done; nothing is sent yet.
     assert_eq!(
         loads(&intents),
-        vec![Request::Inbox(InboxRequest::RenderTemplate { contact: ContactId(3), name: name.clone(), params: params.clone() })]
+        vec![Request::Inbox(InboxRequest::RenderTemplate {
+            contact: ContactId(3),
+            name: name.clone(),
+            params: params.clone()
+        })]
     );
     let result = Ok("Hi Sam, your order 4411 ships today.".to_string());
     app.apply(Update::TemplatePreview { contact: ContactId(3), name, params, result });
@@ -335,7 +339,8 @@ fn long_chat() -> Vec<ChatMessage> {
         let body = if i % 4 == 0 { format!("espresso question {i}") } else { format!("filler {i}") };
         messages.push(message(10 + i, Direction::In, &body, MessageStatus::Delivered, 2));
     }
-    messages.push(ChatMessage { media: true, ..message(30, Direction::In, "[image] the label", MessageStatus::Read, 1) });
+    messages
+        .push(ChatMessage { media: true, ..message(30, Direction::In, "[image] the label", MessageStatus::Read, 1) });
     messages
 }
 
@@ -360,4 +365,20 @@ fn inbox_chat_search_and_new_messages_marker() {
     let screen = render(&app, 120, 24);
     assert!(!screen.contains("Esc clears") && !screen.contains("new message below"), "{screen}");
     assert!(screen.contains("are you there?") && screen.contains("📎 [image] the label"), "{screen}");
+}
+
+#[test]
+fn remapped_keys_act_outside_text_fields_and_show_in_help() {
+    let mut app = loaded_app();
+    let mut table: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> = Default::default();
+    table.entry("inbox".into()).or_default().insert("ctrl-n".into(), "j".into());
+    table.entry("pipline".into()).or_default().insert("x".into(), "y".into());
+    app.set_keymap(&table);
+    let intents = press(&mut app, &[ctrl('n')]);
+    assert_eq!(loads(&intents), vec![Request::Inbox(InboxRequest::Chat(ContactId(2)))], "ctrl-n acts as j");
+    press(&mut app, &[ch('?')]);
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("ctrl-n  acts as j"), "{screen}");
+    press(&mut app, &[key(KeyCode::Esc), ch('L')]);
+    assert!(render(&app, 120, 40).contains("keys.pipline: no such dashboard"), "the bad entry is in the log");
 }

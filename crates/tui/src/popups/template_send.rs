@@ -31,7 +31,11 @@ enum Step {
     Pick,
     Params(Form),
     /// `rendered` is core's text (or why it cannot be rendered), `None` while on its way.
-    Preview { params: Vec<String>, form: Option<Form>, rendered: Option<Result<String, String>> },
+    Preview {
+        params: Vec<String>,
+        form: Option<Form>,
+        rendered: Option<Result<String, String>>,
+    },
 }
 
 /// The rendering the popup waits for: core renders `name` with `params` for the conversation's contact.

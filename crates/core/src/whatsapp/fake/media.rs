@@ -83,9 +83,7 @@ pub(super) async fn bytes(
     let authorization = authorized(&headers);
     let found = guard.media.get(&attachment.mid).cloned();
     let response = match (&authorization, found) {
-        (Some(_), Some(media)) => {
-            ([(header::CONTENT_TYPE, media.mime_type)], media.bytes).into_response()
-        }
+        (Some(_), Some(media)) => ([(header::CONTENT_TYPE, media.mime_type)], media.bytes).into_response(),
         (None, _) => StatusCode::UNAUTHORIZED.into_response(),
         (Some(_), None) => {
             let error = GraphError { message: "media not found".into(), code: 100, ..GraphError::default() };

@@ -6,9 +6,9 @@ use chrono::{FixedOffset, Utc};
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use wacrm_core::{ContactId, MessageId, Stage};
 use wacrm_core::inbox::canned::expand;
 use wacrm_core::inbox::workflow::SnoozeUntil;
+use wacrm_core::{ContactId, MessageId, Stage};
 
 use super::{Focus, Inbox, stage_index};
 use crate::intent::{InboxRequest, Intent, Queue};

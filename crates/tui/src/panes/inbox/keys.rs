@@ -22,7 +22,8 @@ pub(super) fn hints(focus: Focus) -> Vec<KeyHint> {
             hint("p", "contact panel: tags, opt-out, last campaign, notes"),
             hint("t", "send a template"),
             hint("o", "open the chat's file (image, document, audio, video)"),
-            hint("/", "search by name or phone (empty: clear)"),
+            hint("/", "search by name or phone"),
+            hint("Esc", "clear the search"),
         ],
         Focus::Chat => vec![
             hint("k/j ↑/↓", "scroll older / newer"),

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use wacrm_core::events::{self, Recorded as Event};
 use wacrm_core::{ContactId, Stage};
 
 use self::actions::InboxPopup;
@@ -319,6 +318,10 @@ impl Inbox {
             KeyCode::Char('G') | KeyCode::End => self.select(self.rows.len().saturating_sub(1), queue),
             KeyCode::Enter | KeyCode::Char('l') | KeyCode::Right => self.enter_chat(env, queue),
             KeyCode::Tab => self.focus = Focus::Chat,
+            KeyCode::Esc if self.search.is_some() => {
+                self.search = None;
+                self.reload(queue);
+            }
             KeyCode::Char('f') => {
                 self.filter = self.filter.next();
                 queue.push(Intent::Notify(format!("showing {} conversations", self.filter.label())));

@@ -151,7 +151,18 @@ fn a_closed_window_leads_to_the_template_picker() {
     let stray = [key(KeyCode::Enter), key(KeyCode::Enter), key(KeyCode::Enter), ch('1')];
     assert!(keys(&mut inbox, &mut queue, &stray).is_empty());
     let filled = [key(KeyCode::Backspace), ch('M'), ch('o'), key(KeyCode::Enter)];
-    assert!(keys(&mut inbox, &mut queue, &filled).is_empty(), "the preview waits for y");
+    let render =
+        InboxRequest::RenderTemplate { contact: ContactId(3), name: "order_update".into(), params: vec!["Mo".into()] };
+    assert_eq!(keys(&mut inbox, &mut queue, &filled), vec![Request::Inbox(render)], "core renders the preview");
+    assert!(keys(&mut inbox, &mut queue, &[ch('y')]).is_empty(), "y waits for core's rendering");
+    let result = Ok("Hi Mo".to_string());
+    let preview = Update::TemplatePreview {
+        contact: ContactId(3),
+        name: "order_update".into(),
+        params: vec!["Mo".into()],
+        result,
+    };
+    inbox.apply(&preview, &env(), &mut queue);
     assert_eq!(
         keys(&mut inbox, &mut queue, &[ch('y')]),
         vec![Request::Inbox(InboxRequest::SendTemplate {
@@ -474,4 +485,14 @@ fn n_searches_only_while_a_chat_search_is_on_and_esc_clears_it_first() {
     assert_eq!(inbox.focus(), Focus::Chat, "the first Esc only clears the search");
     keys(&mut inbox, &mut queue, &[ch('n')]);
     assert!(inbox.popup.is_some(), "without a search, n writes a note");
+}
+
+#[test]
+fn esc_clears_the_list_search() {
+    let (mut inbox, mut queue) = loaded();
+    inbox.search("maria", &mut queue);
+    queue.drain();
+    let all = InboxRequest::Conversations { filter: ConversationFilter::All, search: None, after: None };
+    assert_eq!(keys(&mut inbox, &mut queue, &[key(KeyCode::Esc)]), vec![Request::Inbox(all)]);
+    assert!(keys(&mut inbox, &mut queue, &[key(KeyCode::Esc)]).is_empty(), "nothing left to clear");
 }

@@ -243,9 +243,10 @@ wait_for "✎ note · Ana [0-9]{2}:[0-9]{2}: vip $stamp"
 step "o: a photo is downloaded through the media endpoint and opened; an expired one says so"
 deliver "$(from_erin "\"id\":\"wamid.E2EIMG$stamp\",\"type\":\"image\",
 \"image\":{\"id\":\"e2emedia1\",\"mime_type\":\"image/jpeg\",\"caption\":\"label photo $stamp\"}")"
-wait_for "📎 label photo $stamp"
+wait_for "📎 \[image\] label photo $stamp"
 press o
 wait_for "opened: .*/media/business[0-9]+/[0-9]+-image\.jpg"
+for _ in $(seq 25); do [[ -s "$work/opened.txt" ]] && break; sleep 0.2; done
 [[ "$(cat "$(cat "$work/opened.txt")")" == "e2e-jpeg-bytes" ]] || { echo "FAILED: the opened file is not the photo" >&2; exit 1; }
 deliver "$(from_erin "\"id\":\"wamid.E2EDOC$stamp\",\"type\":\"document\",
 \"document\":{\"id\":\"e2egone1\",\"mime_type\":\"application/pdf\",\"filename\":\"old-invoice.pdf\"}")"

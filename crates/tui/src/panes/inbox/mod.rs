@@ -18,9 +18,7 @@ use crate::intent::{ConversationFilter, InboxRequest, Intent, Queue, Update};
 use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, step};
 use crate::popups::template_send::RenderWanted;
 use crate::text;
-use crate::view::{
-    CannedRow, ChatMessage, ContactPanel, ConversationCursor, ConversationPage, ConversationRow, Teammate,
-};
+use crate::view::{CannedRow, ChatMessage, ContactPanel, ConversationCursor, ConversationRow, Teammate};
 use crate::widgets::input::{Edit, TextInput};
 
 /// Ask for the next page when the selection is this close to the last loaded row.
@@ -514,7 +512,7 @@ impl Pane for Inbox {
                 self.panel = Some(panel.clone());
             }
             Update::Media { path, opened } => {
-                let what = if *opened { "opened" } else { "saved (no display here to open it on)" };
+                let what = if *opened { "opened" } else { "saved (no display or opener here to open it with)" };
                 queue.push(Intent::Notify(format!("{what}: {}", path.display())));
             }
             Update::NoteAdded { contact } if self.chat.as_ref().is_some_and(|c| c.contact == *contact) => {

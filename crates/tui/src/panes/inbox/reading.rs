@@ -3,9 +3,9 @@
 
 use wacrm_core::MessageId;
 
+use super::Inbox;
 use super::actions::InboxPopup;
 use super::draw::chat_blocks;
-use super::{Focus, Inbox};
 use crate::intent::{InboxRequest, Intent, Queue};
 use crate::panes::Env;
 use crate::popups::picker::{Item, Picker};
@@ -109,9 +109,6 @@ impl Inbox {
                 let ids = many.iter().map(|m| m.id).collect();
                 self.popup = Some(InboxPopup::Media { picker: Picker::new("Open a file", items), messages: ids });
             }
-        }
-        if self.focus == Focus::Composer {
-            self.focus = Focus::Chat;
         }
     }
 }

@@ -7,8 +7,8 @@ use wacrm_core::{ContactId, Stage, UserId};
 use super::*;
 use crate::fixtures::{ch, chat, conversation, conversations, ctrl, env, key, live, loads};
 use crate::intent::Request;
-use crate::view::CannedRow;
 use crate::view::TemplateRow;
+use crate::view::{CannedRow, ConversationPage};
 
 fn loaded() -> (Inbox, Queue) {
     let mut inbox = Inbox::default();

@@ -108,9 +108,10 @@ open_tui() {
       EDITOR='$work/editor.sh' WACRM_TUI_DRAFTS='$work/drafts.json' WACRM_MEDIA_DIR='$work/media' \
       WACRM_OPENER='$work/opener.sh' '$bin/wacrm' tui"
 }
-# Sends each key on its own, a moment apart.
+# Sends each key on its own, a moment apart (E2E_KEY_PAUSE seconds: raise it on a loaded machine, where
+# keys sent too close together reach the TUI in one read and an Esc merges with the next key into Alt+key).
 press() {
-  for k in "$@"; do tmux send-keys -t "$session" "$k"; sleep 0.3; done
+  for k in "$@"; do tmux send-keys -t "$session" "$k"; sleep "${E2E_KEY_PAUSE:-0.3}"; done
 }
 # Fails when the screen shows the extended regex $1.
 never_shows() {

@@ -8,8 +8,9 @@
 #   5. composing safely: a scripted $EDITOR round trip (Ctrl-E), a draft per chat kept across a restart
 #      (with the quit warning), a closed-window chat where typing is only text and a template goes
 #      through pick → parameters → preview → y;
-#   6. the workflow: a canned reply with fields, a private note, resolve/reopen/snooze, assign and take
-#      over, the message log (L), and the layout at 80×24.
+#   6. the workflow: a canned reply with fields, a private note, a photo opened with `o` (and an expired
+#      one refused clearly), a search within the chat, resolve/reopen/snooze, assign and take over, the
+#      message log (L), and the layout at 80×24.
 #
 # Needs: a PostgreSQL server where it may create a throwaway database — DATABASE_URL (scripts/test runs this
 # script against its private cluster), else E2E_PG, else postgres://postgres@127.0.0.1:5432/postgres —
@@ -95,14 +96,22 @@ cat >"$work/editor.sh" <<'SH'
 printf '%s' "$(cat "$1") + from the editor" >"$1"
 SH
 chmod +x "$work/editor.sh"
+# A scripted system opener: notes which file it was asked to open.
+cat >"$work/opener.sh" <<'SH'
+#!/bin/sh
+printf '%s' "$1" >"$(dirname "$0")/opened.txt"
+SH
+chmod +x "$work/opener.sh"
 open_tui() {
   tmux new-session -d -s "$session" -x "${1:-160}" -y "${2:-45}" \
     "env DATABASE_URL='$DATABASE_URL' WACRM_CONFIG='$WACRM_CONFIG' WACRM_TUI_LOG='$WACRM_TUI_LOG' NO_COLOR=1 \
-      EDITOR='$work/editor.sh' WACRM_TUI_DRAFTS='$work/drafts.json' '$bin/wacrm' tui"
+      EDITOR='$work/editor.sh' WACRM_TUI_DRAFTS='$work/drafts.json' WACRM_MEDIA_DIR='$work/media' \
+      WACRM_OPENER='$work/opener.sh' '$bin/wacrm' tui"
 }
-# Sends each key on its own, a moment apart.
+# Sends each key on its own, a moment apart (E2E_KEY_PAUSE seconds: raise it on a loaded machine, where
+# keys sent too close together reach the TUI in one read and an Esc merges with the next key into Alt+key).
 press() {
-  for k in "$@"; do tmux send-keys -t "$session" "$k"; sleep 0.3; done
+  for k in "$@"; do tmux send-keys -t "$session" "$k"; sleep "${E2E_KEY_PAUSE:-0.3}"; done
 }
 # Fails when the screen shows the extended regex $1.
 never_shows() {
@@ -115,6 +124,23 @@ never_shows() {
 open_tui
 wait_for '● live'
 wait_for 'Demo Coffee Roasters · Ana Agent'
+
+# POSTs the webhook body $1, signed as Meta signs it.
+deliver() {
+  local signature
+  signature="sha256=$(printf '%s' "$1" | openssl dgst -sha256 -hmac "$secret" | sed 's/^.*= //')"
+  curl -fsS -X POST "http://127.0.0.1:$port/webhook" -H 'Content-Type: application/json' \
+    -H "X-Hub-Signature-256: $signature" --data-binary "$1" >/dev/null
+}
+# A webhook of one message from Erin: $1 is the message's JSON without "from" and "timestamp".
+from_erin() {
+  cat <<JSON
+{"object":"whatsapp_business_account","entry":[{"id":"200000000000001","changes":[{"field":"messages","value":{
+"messaging_product":"whatsapp","metadata":{"display_phone_number":"12025550100","phone_number_id":"100000000000001"},
+"contacts":[{"profile":{"name":"Erin Endtoend"},"wa_id":"15550009876"}],
+"messages":[{"from":"15550009876","timestamp":"$(date +%s)",$1}]}}]}]}
+JSON
+}
 
 step "a customer writes (signed webhook)"
 now="$(date +%s)"
@@ -214,6 +240,30 @@ wait_for "Private note"
 tmux send-keys -t "$session" -l "vip $stamp"
 press Enter
 wait_for "✎ note · Ana [0-9]{2}:[0-9]{2}: vip $stamp"
+
+step "o: a photo is downloaded through the media endpoint and opened; an expired one says so"
+deliver "$(from_erin "\"id\":\"wamid.E2EIMG$stamp\",\"type\":\"image\",
+\"image\":{\"id\":\"e2emedia1\",\"mime_type\":\"image/jpeg\",\"caption\":\"label photo $stamp\"}")"
+wait_for "📎 \[image\] label photo $stamp"
+press o
+wait_for "opened: .*/media/business[0-9]+/[0-9]+-image\.jpg"
+for _ in $(seq 25); do [[ -s "$work/opened.txt" ]] && break; sleep 0.2; done
+[[ "$(cat "$(cat "$work/opened.txt")")" == "e2e-jpeg-bytes" ]] || { echo "FAILED: the opened file is not the photo" >&2; exit 1; }
+deliver "$(from_erin "\"id\":\"wamid.E2EDOC$stamp\",\"type\":\"document\",
+\"document\":{\"id\":\"e2egone1\",\"mime_type\":\"application/pdf\",\"filename\":\"old-invoice.pdf\"}")"
+wait_for "📎 \[document: old-invoice.pdf\]"
+press o
+wait_for "Open a file"
+press Enter
+wait_for "media: the document of message [0-9]+ is no longer on WhatsApp's servers"
+
+step "/ in the chat searches its messages; Esc clears the search"
+press /
+tmux send-keys -t "$session" -l "label photo"
+press Enter
+wait_for "/label photo 1/1 · n/N · Esc clears"
+press Escape
+never_shows "Esc clears"
 
 step "resolve, reopen, snooze"
 press x

@@ -42,6 +42,10 @@ pub struct Settings {
     /// Inbound texts that mark a contact opted out of marketing (case-insensitive, whole message).
     #[serde(default, deserialize_with = "list_or_commas")]
     pub opt_out_keywords: Option<Vec<String>>,
+    /// `wacrm tui` keys remapped, per dashboard (`inbox`, `contacts`, …, or `all`): the key pressed →
+    /// the key it acts as, e.g. `[keys.all] "ctrl-n" = "j"`.
+    #[serde(default)]
+    pub keys: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 /// `business = 1` in the config file is an id, as `business = "1"` is.
@@ -210,6 +214,14 @@ impl Settings {
             ("graph_api_version", self.graph_api_version().to_string()),
             ("conversation_price", self.conversation_price().to_string()),
             ("opt_out_keywords", self.opt_out_keywords().join(",")),
+            (
+                "keys",
+                self.keys
+                    .iter()
+                    .flat_map(|(pane, map)| map.iter().map(move |(from, to)| format!("{pane}:{from}={to}")))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
         ]
     }
 }

@@ -7,7 +7,9 @@
 //! The frame part renders state already in memory: 50,000 conversations (the large tenant, as if every
 //! page had been scrolled through) and a 100-message chat, into a 200×50 `TestBackend`. The start-up
 //! part loads the large demo tenant's (`wacrm demo --scale large`) identity, first conversation page and
-//! first chat through core, as `wacrm tui` does, and draws the first frame.
+//! first chat through core, as `wacrm tui` does, and draws the first frame. A third part draws the
+//! same data with the chat focused while reading it (issue 20): a search within the chat highlighting
+//! a hit, files among the messages, and the new-messages marker, against the plain frame of the same run.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +28,7 @@ const FRAMES: usize = 2_000;
 
 fn main() {
     frames();
+    frames_while_reading();
     match std::env::var("WACRM_BENCH_DATABASE_URL") {
         Ok(url) => startup(&url),
         Err(_) => {
@@ -71,6 +74,7 @@ fn chat(now: DateTime<Utc>) -> Vec<ChatMessage> {
             error: None,
             sender: None,
             note: false,
+            media: false,
         })
         .collect()
 }
@@ -126,6 +130,57 @@ fn frames() {
         times.push(started.elapsed());
     }
     report(&format!("frame (Inbox, {CONVERSATIONS} conversations loaded, 200x50)"), times);
+}
+
+/// The Inbox with the chat focused, a search within it on, a file in every tenth message and new
+/// messages arriving below the view every 50 frames.
+fn frames_while_reading() {
+    let now = now();
+    let mut app =
+        App::new(now, FixedOffset::east_opt(0).unwrap_or(FixedOffset::west_opt(0).unwrap()), Theme { color: true });
+    app.start();
+    let rows = conversations(now);
+    let first = rows[0].contact;
+    app.apply(Update::Conversations {
+        page: ConversationPage { rows, next: None },
+        appended: false,
+        filter: ConversationFilter::All,
+        search: None,
+    });
+    let with_files = |n: usize| -> Vec<ChatMessage> {
+        let mut messages = chat(now);
+        messages.iter_mut().enumerate().for_each(|(i, m)| m.media = i % 10 == 0);
+        messages.extend(chat(now).into_iter().take(n).map(|m| ChatMessage { id: MessageId(m.id.0 + 1000), ..m }));
+        messages
+    };
+    app.apply(Update::Chat { contact: first, messages: with_files(0), older: None });
+    let mut terminal = match Terminal::new(TestBackend::new(200, 50)) {
+        Ok(t) => t,
+        Err(e) => return println!("frame: cannot create the test terminal: {e}"),
+    };
+    let key = |c: KeyCode| KeyEvent::new(c, KeyModifiers::NONE);
+    app.handle_key(key(KeyCode::Tab));
+    let _ = terminal.draw(|frame| app.draw(frame));
+    for k in [KeyCode::Char('/'), KeyCode::Char('r'), KeyCode::Char('o'), KeyCode::Char('a'), KeyCode::Enter] {
+        app.handle_key(key(k));
+    }
+    let mut times = Vec::with_capacity(FRAMES);
+    for i in 0..FRAMES {
+        // Older and newer matches in turn, so the view jumps and the highlight moves.
+        app.handle_key(key(KeyCode::Char(if i % 2 == 0 { 'n' } else { 'N' })));
+        if i % 50 == 0 {
+            app.apply(Update::Chat { contact: first, messages: with_files(i / 50 % 20), older: None });
+        }
+        let started = Instant::now();
+        if let Err(e) = terminal.draw(|frame| app.draw(frame)) {
+            return println!("frame: drawing failed: {e}");
+        }
+        times.push(started.elapsed());
+    }
+    report(
+        &format!("frame while reading (chat search, files, new-messages marker; {CONVERSATIONS} conversations)"),
+        times,
+    );
 }
 
 fn startup(url: &str) {

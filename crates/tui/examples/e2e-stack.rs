@@ -33,6 +33,8 @@ async fn main() -> Result<()> {
         // Slow enough that a person (and the script) sees ✓ before ✓✓.
         delay: Duration::from_millis(700),
     });
+    // The photo the script's customer sends; its second file (`e2egone1`) has expired at Meta.
+    fake.add_media("e2emedia1", "image/jpeg", b"e2e-jpeg-bytes");
     demo::ensure(&pool, Scale::Small, Some(fake.base_url())).await?;
     println!("ready {}", fake.base_url());
     tokio::signal::ctrl_c().await?;

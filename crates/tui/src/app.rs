@@ -12,6 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::intent::{Intent, Queue, Request, Tab, Update};
+use crate::keymap::Keymap;
 use crate::panes::billing::Billing;
 use crate::panes::contacts::Contacts;
 use crate::panes::inbox::Inbox;
@@ -85,6 +86,8 @@ pub struct App {
     queue: Queue,
     tab_areas: [Cell<Rect>; 8],
     quit: bool,
+    /// Keys remapped in the config file.
+    keymap: Keymap,
 }
 
 impl App {
@@ -113,6 +116,19 @@ impl App {
             queue: Queue::default(),
             tab_areas: Default::default(),
             quit: false,
+            keymap: Keymap::default(),
+        }
+    }
+
+    /// The config file's `keys` table; entries that cannot be used are reported in the log.
+    pub fn set_keymap(
+        &mut self,
+        table: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    ) {
+        let (keymap, problems) = Keymap::parse(table);
+        self.keymap = keymap;
+        for problem in problems {
+            self.tell(format!("config: {problem}"), true);
         }
     }
 
@@ -253,6 +269,8 @@ impl App {
             self.popup_key(key);
             return self.drain();
         }
+        // Typing is never remapped: only keys that act.
+        let key = if self.pane().captures_keys() { key } else { self.keymap.translate(self.tab, key) };
         // A pane with a popup or a focused text field gets every key (even `q`, `1`, `?`).
         if !self.pane().captures_keys() && self.global_key(key) {
             return self.drain();
@@ -460,7 +478,8 @@ impl App {
         let theme = self.env.theme;
         match &self.popup {
             Some(Popup::Help) => {
-                help::draw(frame, body, self.tab.title(), &self.pane().keys(), GLOBAL_KEYS, theme);
+                let remaps = self.keymap.hints(self.tab);
+                help::draw(frame, body, self.tab.title(), &self.pane().keys(), GLOBAL_KEYS, &remaps, theme);
             }
             Some(Popup::Palette(palette)) => {
                 palette.draw(frame, body, &self.palette_matches(&palette.text()), theme);

@@ -109,6 +109,7 @@ pub fn message(id: i32, direction: Direction, body: &str, status: MessageStatus,
         error: None,
         sender: None,
         note: false,
+        media: false,
     }
 }
 

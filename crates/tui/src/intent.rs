@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use wacrm_core::events::Recorded as Event;
 use wacrm_core::inbox::workflow::SnoozeUntil;
-use wacrm_core::{ContactId, Stage, UserId};
+use wacrm_core::{ContactId, MessageId, Stage, UserId};
 
 use crate::view::{
     BillingView, CannedRow, ChatMessage, Column, ContactPanel, ContactRow, ConversationCursor, ConversationPage,
@@ -173,6 +173,14 @@ pub enum InboxRequest {
         stage: Stage,
     },
     Templates,
+    /// Core's rendering of a template with these values for the contact (the send form's preview).
+    RenderTemplate {
+        contact: ContactId,
+        name: String,
+        params: Vec<String>,
+    },
+    /// Download a message's file (image, document, audio, video) and open it.
+    Media(MessageId),
 }
 
 /// What the Contacts table asks for.
@@ -289,11 +297,23 @@ pub enum Update {
         contact: ContactId,
     },
     Templates(Vec<TemplateRow>),
+    /// The text the contact would get, or why core cannot render it.
+    TemplatePreview {
+        contact: ContactId,
+        name: String,
+        params: Vec<String>,
+        result: Result<String, String>,
+    },
     Teammates(Vec<Teammate>),
     Canned(Vec<CannedRow>),
     Panel(ContactPanel),
     NoteAdded {
         contact: ContactId,
+    },
+    /// A message's file is saved at `path`; `opened` when the system opener was started on it.
+    Media {
+        path: PathBuf,
+        opened: bool,
     },
     Contacts {
         rows: Vec<ContactRow>,

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod drafts;
 pub mod intent;
+pub mod keymap;
 pub mod panes;
 pub mod popups;
 pub mod text;
@@ -157,6 +158,7 @@ pub async fn run(pool: Pool, scope: Scope, options: Options) -> Result<()> {
 
     let offset = Local::now().offset().fix();
     let mut app = App::new(Utc::now(), offset, Theme { color: color_allowed() });
+    app.set_keymap(&options.settings.keys);
     if let Some(file) = drafts.as_mut() {
         app.restore_drafts(file.load());
     }

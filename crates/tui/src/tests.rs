@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, MouseButton, MouseEvent, MouseEventKind};
 use insta::assert_snapshot;
-use wacrm_core::{ContactId, Stage};
+use wacrm_core::{ContactId, Direction, MessageStatus, Stage};
 
 use crate::fixtures::*;
 use crate::intent::{ContactsRequest, ConversationFilter, InboxRequest, Intent, PipelineRequest, Request, Tab, Update};
@@ -43,7 +43,18 @@ fn inbox_template_form_and_preview() {
     press(&mut app, &[ch('j'), key(KeyCode::Enter), ch('S'), ch('a'), ch('m')]);
     assert_snapshot!("inbox_template_form", render(&app, 120, 30));
     let intents = press(&mut app, &[key(KeyCode::Enter), ch('4'), ch('4'), ch('1'), ch('1'), key(KeyCode::Enter)]);
-    assert!(loads(&intents).is_empty());
+    let (name, params) = ("order_update".to_string(), vec!["Sam".to_string(), "4411".to_string()]);
+    // The preview is core's rendering, asked for when the form is done; nothing is sent yet.
+    assert_eq!(
+        loads(&intents),
+        vec![Request::Inbox(InboxRequest::RenderTemplate {
+            contact: ContactId(3),
+            name: name.clone(),
+            params: params.clone()
+        })]
+    );
+    let result = Ok("Hi Sam, your order 4411 ships today.".to_string());
+    app.apply(Update::TemplatePreview { contact: ContactId(3), name, params, result });
     assert_snapshot!("inbox_template_preview", render(&app, 120, 30));
 }
 
@@ -64,6 +75,7 @@ fn inbox_notes_resolved_and_snoozed() {
         body: "Called her: wants the 1 kg bag, refund the 250 g one".into(),
         sender: Some("Ana Agent".into()),
         note: true,
+        media: false,
         ..message(-1, wacrm_core::Direction::Out, "", wacrm_core::MessageStatus::Sent, 2)
     };
     messages.push(note);
@@ -318,4 +330,55 @@ fn inbox_contact_panel() {
         loads(&press(&mut app, &[ch('j')])),
         vec![Request::Inbox(InboxRequest::Chat(ContactId(2))), Request::Inbox(InboxRequest::Panel(ContactId(2)))]
     );
+}
+
+/// A chat long enough to scroll, with a photo among the messages.
+fn long_chat() -> Vec<ChatMessage> {
+    let mut messages = chat();
+    for i in 0..12 {
+        let body = if i % 4 == 0 { format!("espresso question {i}") } else { format!("filler {i}") };
+        messages.push(message(10 + i, Direction::In, &body, MessageStatus::Delivered, 2));
+    }
+    messages
+        .push(ChatMessage { media: true, ..message(30, Direction::In, "[image] the label", MessageStatus::Read, 1) });
+    messages
+}
+
+#[test]
+fn inbox_chat_search_and_new_messages_marker() {
+    let mut app = loaded_app();
+    app.apply(Update::Chat { contact: ContactId(1), messages: long_chat(), older: None });
+    press(&mut app, &[key(KeyCode::Tab)]);
+    render(&app, 120, 24);
+    press(&mut app, &[ch('/'), ch('e'), ch('s'), ch('p'), key(KeyCode::Enter)]);
+    press(&mut app, &[ch('n')]);
+    // A message arrives while the agent reads further up.
+    let mut more = long_chat();
+    more.push(message(40, Direction::In, "are you there?", MessageStatus::Delivered, 0));
+    app.apply(Update::Chat { contact: ContactId(1), messages: more, older: None });
+    let screen = render(&app, 120, 24);
+    assert!(screen.contains("/esp 2/3 · n/N · Esc clears"), "{screen}");
+    assert!(screen.contains("↓ 1 new message below · G"), "{screen}");
+    assert!(!screen.contains("are you there?"), "the view stays where the agent reads");
+    assert_snapshot!(screen);
+    press(&mut app, &[key(KeyCode::Esc), ch('G')]);
+    let screen = render(&app, 120, 24);
+    assert!(!screen.contains("Esc clears") && !screen.contains("new message below"), "{screen}");
+    assert!(screen.contains("are you there?") && screen.contains("📎 [image] the label"), "{screen}");
+}
+
+#[test]
+fn remapped_keys_act_outside_text_fields_and_show_in_help() {
+    let mut app = loaded_app();
+    let mut table: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> = Default::default();
+    table.entry("inbox".into()).or_default().insert("ctrl-n".into(), "j".into());
+    table.entry("pipline".into()).or_default().insert("x".into(), "y".into());
+    app.set_keymap(&table);
+    let intents = press(&mut app, &[ctrl('n')]);
+    assert_eq!(loads(&intents), vec![Request::Inbox(InboxRequest::Chat(ContactId(2)))], "ctrl-n acts as j");
+    press(&mut app, &[ch('?')]);
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("ctrl-n  acts as j"), "{screen}");
+    press(&mut app, &[key(KeyCode::Esc), ch('L')]);
+    assert!(render(&app, 120, 40).contains("keys.pipline: no such dashboard"), "the bad entry is in the log");
 }

@@ -36,6 +36,15 @@ pub fn truncate(s: &str, max: usize) -> String {
     out
 }
 
+/// `s` cut to fit in `cells - 1` cells (a column gap stays), then padded with spaces to exactly `cells`
+/// cells: a table column of CJK or emoji names stays aligned (`format!("{:<n$}")` counts characters).
+pub fn cell(s: &str, cells: usize) -> String {
+    let mut out = truncate(s, cells.saturating_sub(1));
+    let used = width(&out);
+    out.extend(std::iter::repeat_n(' ', cells.saturating_sub(used)));
+    out
+}
+
 /// Wraps `s` into lines of at most `max` cells, breaking at spaces where possible and keeping the
 /// message's own line breaks.
 pub fn wrap(s: &str, max: usize) -> Vec<String> {
@@ -128,6 +137,15 @@ mod tests {
         assert_eq!(truncate("日本語テキスト", 7), "日本語…");
         assert_eq!(truncate("short", 10), "short");
         assert_eq!(truncate("two\nlines", 20), "two lines");
+    }
+
+    #[test]
+    fn cells_pad_by_display_width() {
+        for name in ["Ana", "李伟 Li Wei", "Zoë 👋🏽 café", "❤️ Rosa"] {
+            assert_eq!(width(&cell(name, 12)), 12, "{name}");
+            assert_eq!(width(&cell(name, 6)), 6, "{name}");
+        }
+        assert_eq!(cell("日本語テキスト", 8), "日本語… ");
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub struct ChatMessage {
     pub sender: Option<String>,
     /// A private note of the team, never sent: shown among the messages, marked.
     pub note: bool,
+    /// A file came with it (`o` downloads and opens it).
+    pub media: bool,
 }
 
 /// The contact panel beside a chat (`p`); window and assignee come from the conversation row.

@@ -349,6 +349,8 @@ pub struct ChatMessage {
     /// The team member who sent it (outbound messages from the dashboard).
     pub sender_user_id: Option<UserId>,
     pub sender_name: Option<String>,
+    /// A file came with it (image, document, audio, video, sticker): [`crate::inbox::media::download`].
+    pub has_media: bool,
 }
 
 /// A chat's messages in chronological order (seed Inbox FLOW 3): the newest `limit` before `before`
@@ -368,7 +370,8 @@ pub async fn history(
         r#"SELECT m.id AS "id: MessageId", m.direction AS "direction: Direction", m.kind, m.content,
                   m.status AS "status: MessageStatus", m.wamid, m.context_wamid, m.sent_at AS "sent_at!",
                   m.delivered_at, m.read_at, m.failed_at, m.error_code, m.error_title, m.error_detail,
-                  m.sender_user_id AS "sender_user_id: UserId", u.name AS "sender_name?"
+                  m.sender_user_id AS "sender_user_id: UserId", u.name AS "sender_name?",
+                  m.media IS NOT NULL AS "has_media!"
            FROM messages m
            LEFT JOIN users u ON u.business_id = m.business_id AND u.id = m.sender_user_id
            WHERE m.business_id = $1 AND m.contact_id = $2

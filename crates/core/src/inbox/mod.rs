@@ -3,6 +3,7 @@
 pub mod canned;
 pub mod conversations;
 pub mod ingest;
+pub mod media;
 pub mod notes;
 pub mod panel;
 pub mod send;

@@ -11,6 +11,7 @@ mod contacts;
 mod foundation;
 mod inbox;
 mod ingest;
+mod media;
 mod notifications;
 mod phones;
 mod pipeline;

@@ -15,7 +15,7 @@ use wacrm_core::{ContactId, Stage};
 
 use crate::intent::{ContactDraft, ContactQuery, ContactsRequest, Intent, Queue, Update};
 use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, hint, scroll_to, step};
-use crate::text::{self, relative, truncate};
+use crate::text::{self, relative};
 use crate::view::ContactRow;
 use crate::widgets::input::{Edit, TextInput};
 use crate::widgets::popup::{boxed, centered, draw_input};
@@ -295,9 +295,8 @@ impl Contacts {
         let [header, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
         self.area.set(body);
         let widths = column_widths(inner.width as usize);
-        let cells = |values: [String; 5]| -> String {
-            values.iter().zip(widths).map(|(v, w)| format!("{:<w$}", truncate(v, w.saturating_sub(1)))).collect()
-        };
+        let cells =
+            |values: [String; 5]| -> String { values.iter().zip(widths).map(|(v, w)| text::cell(v, w)).collect() };
         let head = cells(["Name".into(), "Phone".into(), "Stage".into(), "Tags".into(), "Last active".into()]);
         frame.render_widget(Paragraph::new(Line::styled(head, theme.bold())), header);
         if self.rows.is_empty() {

@@ -1,6 +1,8 @@
 //! Sending a template outside the 24-hour window, in three deliberate steps: pick an approved
 //! template, fill in each of its parameters, then read the message as the customer will and confirm
-//! with `y`. Nothing is filled in on the agent's behalf, and no single key sends.
+//! with `y`. Nothing is filled in on the agent's behalf, and no single key sends. The preview is core's
+//! own rendering (`templates::render`, the path every send takes), asked for when the form is done:
+//! `y` waits for it, and a template core cannot render is never sent.
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
@@ -28,7 +30,19 @@ pub struct TemplateChoice {
 enum Step {
     Pick,
     Params(Form),
-    Preview { params: Vec<String>, form: Option<Form> },
+    /// `rendered` is core's text (or why it cannot be rendered), `None` while on its way.
+    Preview {
+        params: Vec<String>,
+        form: Option<Form>,
+        rendered: Option<Result<String, String>>,
+    },
+}
+
+/// The rendering the popup waits for: core renders `name` with `params` for the conversation's contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderWanted {
+    pub name: String,
+    pub params: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -38,32 +52,8 @@ pub struct TemplateSend {
     templates: Vec<TemplateRow>,
     picker: Picker,
     step: Step,
-}
-
-/// The body with `{{n}}` replaced by the n-th parameter (missing ones stay as written).
-pub fn render(content: &str, params: &[String]) -> String {
-    let mut out = String::with_capacity(content.len());
-    let mut rest = content;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let filled = after.split_once("}}").and_then(|(index, tail)| {
-            let value = params.get(index.trim().parse::<usize>().ok()?.checked_sub(1)?)?;
-            Some((value, tail))
-        });
-        match filled {
-            Some((value, tail)) => {
-                out.push_str(value);
-                rest = tail;
-            }
-            None => {
-                out.push_str("{{");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    /// Set when the preview step opens; the Inbox turns it into a request.
+    wanted: Option<RenderWanted>,
 }
 
 impl TemplateSend {
@@ -73,7 +63,31 @@ impl TemplateSend {
             templates: Vec::new(),
             picker: Picker::new("Send a template · 1/3 pick", Vec::new()),
             step: Step::Pick,
+            wanted: None,
         }
+    }
+
+    /// The rendering to ask core for, once per preview.
+    pub fn take_render_request(&mut self) -> Option<RenderWanted> {
+        self.wanted.take()
+    }
+
+    /// Core's rendering arrived (for the template and values the preview shows).
+    pub fn set_preview(&mut self, wanted: &RenderWanted, result: Result<String, String>) {
+        let current = self.template().map(|t| t.name.clone());
+        if let Step::Preview { params, rendered, .. } = &mut self.step
+            && current.as_ref() == Some(&wanted.name)
+            && *params == wanted.params
+        {
+            *rendered = Some(result);
+        }
+    }
+
+    fn preview(&mut self, params: Vec<String>, form: Option<Form>) {
+        if let Some(t) = self.template() {
+            self.wanted = Some(RenderWanted { name: t.name.clone(), params: params.clone() });
+        }
+        self.step = Step::Preview { params, form, rendered: None };
     }
 
     /// The approved templates arrived.
@@ -93,16 +107,16 @@ impl TemplateSend {
                 Outcome::Done(_) => {
                     let Some(template) = self.template() else { return Outcome::Open };
                     let count = parameter_count(&template.preview);
-                    self.step = if count == 0 {
-                        Step::Preview { params: Vec::new(), form: None }
+                    if count == 0 {
+                        self.preview(Vec::new(), None);
                     } else {
                         let labels = (1..=count).map(|i| format!("{{{{{i}}}}}")).collect();
-                        Step::Params(Form::new(
+                        self.step = Step::Params(Form::new(
                             format!("{} · 2/3 parameters", template.name),
                             vec![template.preview.clone()],
                             labels,
-                        ))
-                    };
+                        ));
+                    }
                     Outcome::Open
                 }
                 Outcome::Cancelled => Outcome::Cancelled,
@@ -113,7 +127,7 @@ impl TemplateSend {
                     let Step::Params(form) = std::mem::replace(&mut self.step, Step::Pick) else {
                         unreachable!("matched above")
                     };
-                    self.step = Step::Preview { params, form: Some(form) };
+                    self.preview(params, Some(form));
                     Outcome::Open
                 }
                 Outcome::Cancelled => {
@@ -122,7 +136,9 @@ impl TemplateSend {
                 }
                 Outcome::Open => Outcome::Open,
             },
-            Step::Preview { params, form } => match key.code {
+            Step::Preview { params, form, rendered } => match key.code {
+                // Only what core rendered is sent: not while it is on its way, never when it failed.
+                KeyCode::Char('y' | 'Y') if !matches!(rendered, Some(Ok(_))) => Outcome::Open,
                 KeyCode::Char('y' | 'Y') => match self.templates.get(self.picker.selected()) {
                     Some(t) => Outcome::Done(TemplateChoice {
                         name: t.name.clone(),
@@ -147,24 +163,27 @@ impl TemplateSend {
         match &self.step {
             Step::Pick => self.picker.draw(frame, area, theme),
             Step::Params(form) => form.draw(frame, area, theme),
-            Step::Preview { params, .. } => {
+            Step::Preview { rendered, .. } => {
                 let Some(template) = self.template() else { return };
-                let text = render(&template.preview, params);
-                let body_lines = (text.chars().count() / 60 + text.lines().count()).max(1) as u16;
+                let (text, style, keys) = match rendered {
+                    Some(Ok(text)) => (text.clone(), theme.bold(), vec![("y", " send   "), ("Esc", " back")]),
+                    Some(Err(why)) => (why.clone(), theme.bad(), vec![("Esc", " back to the parameters")]),
+                    None => ("rendering…".to_string(), theme.dim(), vec![("Esc", " back")]),
+                };
+                let body_lines = text.lines().map(|l| l.chars().count() / 60 + 1).sum::<usize>().max(1) as u16;
                 let title = format!("{} · 3/3 preview", template.name);
                 let inner = boxed(frame, centered(area, 68, body_lines + 6), &title, theme);
-                let lines = vec![
+                let mut lines = vec![
                     Line::styled(format!("To {} ({}):", self.recipient, template.language), theme.dim()),
                     Line::raw(""),
-                    Line::styled(text, theme.bold()),
-                    Line::raw(""),
-                    Line::from(vec![
-                        Span::styled("y", theme.bold()),
-                        Span::raw(" send   "),
-                        Span::styled("Esc", theme.bold()),
-                        Span::raw(" back"),
-                    ]),
                 ];
+                lines.extend(text.lines().map(|l| Line::styled(l.to_string(), style)));
+                lines.push(Line::raw(""));
+                lines.push(Line::from(
+                    keys.into_iter()
+                        .flat_map(|(k, does)| [Span::styled(k, theme.bold()), Span::raw(does)])
+                        .collect::<Vec<_>>(),
+                ));
                 frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
             }
         }
@@ -185,13 +204,6 @@ mod tests {
     }
 
     #[test]
-    fn parameters_are_substituted_by_position() {
-        let params = vec!["Ana".to_string(), "4411".to_string()];
-        assert_eq!(render("Hi {{1}}, order {{ 2 }} ships", &params), "Hi Ana, order 4411 ships");
-        assert_eq!(render("{{3}} and {{x}} stay", &params), "{{3}} and {{x}} stay");
-    }
-
-    #[test]
     fn enter_alone_never_sends() {
         let mut popup = TemplateSend::new("Ana");
         popup.set_templates(&[order_update()]);
@@ -206,6 +218,13 @@ mod tests {
             popup.handle_key(ch(c));
         }
         assert_eq!(popup.handle_key(key(KeyCode::Enter)), Outcome::Open, "on to the preview");
+        let wanted = popup.take_render_request().expect("core is asked to render");
+        assert_eq!(wanted, RenderWanted { name: "order_update".into(), params: vec!["Ana".into(), "4411".into()] });
+        assert_eq!(popup.take_render_request(), None, "once");
+        assert_eq!(popup.handle_key(ch('y')), Outcome::Open, "nothing is sent before core rendered it");
+        popup.set_preview(&wanted, Err("template order_update cannot be rendered".into()));
+        assert_eq!(popup.handle_key(ch('y')), Outcome::Open, "nor when core refused it");
+        popup.set_preview(&wanted, Ok("Hi Ana, order 4411 ships today".into()));
         assert_eq!(popup.handle_key(key(KeyCode::Enter)), Outcome::Open, "the preview wants y");
         assert_eq!(
             popup.handle_key(ch('y')),

@@ -1,11 +1,15 @@
 //! The Inbox's requests: the list, chats, sending and the conversation workflow.
 
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
 use wacrm_core::inbox::conversations::{self as inbox, Assignee, Conversation, Filter, Resolution};
 use wacrm_core::inbox::send::{self, Compose, Outgoing, TemplateCategory};
-use wacrm_core::inbox::{canned, notes, panel, workflow};
+use wacrm_core::inbox::{canned, media, notes, panel, workflow};
+use wacrm_core::templates::TemplateRef;
 use wacrm_core::{ContactId, Direction, Error, MessageId, MessageStatus, auth, pipeline, templates};
 
-use super::{CHAT_PAGE, CONVERSATION_PAGE, DEFAULT_TEMPLATE_LANGUAGE, Worker};
+use super::{CHAT_PAGE, CONVERSATION_PAGE, DEFAULT_TEMPLATE_LANGUAGE, Worker, explain};
 use crate::intent::{ConversationFilter, InboxRequest, Update};
 use crate::view::{CannedRow, ChatMessage, ContactPanel, ConversationPage, ConversationRow, Teammate, TemplateRow};
 
@@ -74,13 +78,8 @@ impl Worker {
                     .into_iter()
                     .find(|t| t.name == name)
                     .ok_or_else(|| Error::not_found(format!("approved template {name:?}")))?;
-                let wanted = templates::parameter_count(&template.content);
-                if params.len() != wanted {
-                    return Err(Error::invalid(
-                        format!("{name} takes {wanted} parameters, {} were filled in", params.len()),
-                        "fill in every field of the template form",
-                    ));
-                }
+                // The one render path: what core cannot render (a missing or unusable value) is not sent.
+                self.render(contact, &template.name, &params).await?;
                 let compose = Compose::Template { name, language, params, category: TemplateCategory::Marketing };
                 self.send(contact, compose).await?;
                 Update::Sent { contact }
@@ -151,7 +150,25 @@ impl Worker {
                     })
                     .collect(),
             ),
+            InboxRequest::RenderTemplate { contact, name, params } => {
+                let result = self.render(contact, &name, &params).await.map_err(|e| explain(&e));
+                Update::TemplatePreview { contact, name, params, result }
+            }
+            InboxRequest::Media(message) => {
+                let saved = media::download(pool, scope, &self.sender.client, message, &media_cache()).await?;
+                Update::Media { opened: open_file(&saved.path), path: saved.path }
+            }
         })
+    }
+
+    /// The template as `contact` would get it: header, body, footer and buttons, one per line.
+    async fn render(&self, contact: ContactId, name: &str, params: &[String]) -> Result<String, Error> {
+        let explicit = params.iter().enumerate().map(|(i, p)| ((i + 1).to_string(), p.clone())).collect();
+        let reference = TemplateRef::Name { name: name.to_string(), language: None };
+        let r = templates::render_for_contact(&self.pool, &self.scope, &reference, contact, explicit).await?;
+        let buttons = r.buttons.iter().map(|b| format!("[{}]", b.text.as_deref().unwrap_or(&b.kind)));
+        let lines: Vec<String> = r.header.into_iter().chain([r.body]).chain(r.footer).chain(buttons).collect();
+        Ok(lines.join("\n"))
     }
 
     async fn send(&self, contact: ContactId, compose: Compose) -> Result<(), Error> {
@@ -188,6 +205,7 @@ fn note_entry(n: notes::Note) -> ChatMessage {
         error: None,
         sender: n.author,
         note: true,
+        media: false,
     }
 }
 
@@ -214,5 +232,38 @@ fn chat_message(m: inbox::ChatMessage) -> ChatMessage {
         error,
         sender: m.sender_name,
         note: false,
+        media: m.has_media,
     }
+}
+
+/// Where downloaded media is kept: `$WACRM_MEDIA_DIR`, else the user's cache directory.
+fn media_cache() -> PathBuf {
+    std::env::var_os("WACRM_MEDIA_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("wacrm").join("media")))
+        .unwrap_or_else(|| std::env::temp_dir().join("wacrm-media"))
+}
+
+/// Starts the system opener on `path` (`$WACRM_OPENER` if set); false when there is no display to open
+/// it on (over ssh, or no X/Wayland session), so the path is shown instead.
+fn open_file(path: &Path) -> bool {
+    let opener = match std::env::var_os("WACRM_OPENER") {
+        Some(opener) => opener,
+        None if std::env::var_os("SSH_CONNECTION").is_some() => return false,
+        None if cfg!(target_os = "macos") => "open".into(),
+        None if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() => {
+            return false;
+        }
+        None => "xdg-open".into(),
+    };
+    // Detached and silent: the opener's chatter must not draw over the screen.
+    std::process::Command::new(opener)
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        // Reaped in the background, so a finished opener leaves no zombie behind.
+        .map(|mut child| std::thread::spawn(move || child.wait()))
+        .is_ok()
 }

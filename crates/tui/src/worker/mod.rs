@@ -103,6 +103,8 @@ fn request_name(request: &Request) -> &'static str {
         Request::Inbox(InboxRequest::Panel(_)) => "contact panel",
         Request::Inbox(InboxRequest::SetStage { .. }) => "stage",
         Request::Inbox(InboxRequest::Templates) => "templates",
+        Request::Inbox(InboxRequest::Media(_)) => "media",
+        Request::Inbox(InboxRequest::RenderTemplate { .. }) => "template preview",
         Request::Contacts(ContactsRequest::Page { .. }) => "contacts",
         Request::Contacts(ContactsRequest::Save(_)) | Request::Contacts(ContactsRequest::Tags { .. }) => "contact",
         Request::Contacts(ContactsRequest::Import(_)) => "import",
@@ -113,9 +115,13 @@ fn request_name(request: &Request) -> &'static str {
 }
 
 fn failure(what: &'static str, error: &Error) -> Update {
-    let message = match error.hint() {
+    Update::Failed { what, message: explain(error) }
+}
+
+/// Core's message with its hint, as the status bar and inline errors show it.
+fn explain(error: &Error) -> String {
+    match error.hint() {
         Some(hint) => format!("{error} ({hint})"),
         None => error.to_string(),
-    };
-    Update::Failed { what, message }
+    }
 }

@@ -6,10 +6,9 @@ use chrono::{FixedOffset, Utc};
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use wacrm_core::ContactId;
-use wacrm_core::Stage;
 use wacrm_core::inbox::canned::expand;
 use wacrm_core::inbox::workflow::SnoozeUntil;
+use wacrm_core::{ContactId, MessageId, Stage};
 
 use super::{Focus, Inbox, stage_index};
 use crate::intent::{InboxRequest, Intent, Queue};
@@ -18,7 +17,7 @@ use crate::popups::Outcome;
 use crate::popups::confirm::Confirm;
 use crate::popups::form::Form;
 use crate::popups::picker::{Item, Picker};
-use crate::popups::template_send::TemplateSend;
+use crate::popups::template_send::{RenderWanted, TemplateSend};
 use crate::view::CannedRow;
 
 #[derive(Debug)]
@@ -49,6 +48,11 @@ pub(super) enum InboxPopup {
         contact: ContactId,
         form: Form,
     },
+    /// The chat's files, newest first.
+    Media {
+        picker: Picker,
+        messages: Vec<MessageId>,
+    },
     /// The fields of a canned reply; the result goes into this chat's composer, not out.
     Canned {
         contact: ContactId,
@@ -71,6 +75,7 @@ impl InboxPopup {
             }
             InboxPopup::TakeOver { .. } => vec![hint("y", "take it over"), hint("n Esc", "leave it")],
             InboxPopup::AssignTo { .. } => vec![hint("j/k Enter", "assign to (or nobody)"), hint("Esc", "close")],
+            InboxPopup::Media { .. } => vec![hint("j/k Enter", "download and open that file"), hint("Esc", "close")],
             InboxPopup::Snooze { .. } | InboxPopup::Note { .. } | InboxPopup::Canned { .. } => {
                 vec![hint("Tab", "next field"), hint("Enter", "on the last field: done"), hint("Esc", "close")]
             }
@@ -81,7 +86,9 @@ impl InboxPopup {
         let theme = env.theme;
         match self {
             InboxPopup::Template { send, .. } => send.draw(frame, area, theme),
-            InboxPopup::Stage { picker, .. } | InboxPopup::AssignTo { picker, .. } => picker.draw(frame, area, theme),
+            InboxPopup::Stage { picker, .. }
+            | InboxPopup::AssignTo { picker, .. }
+            | InboxPopup::Media { picker, .. } => picker.draw(frame, area, theme),
             InboxPopup::TakeOver { confirm, .. } => confirm.draw(frame, area, theme),
             InboxPopup::Snooze { form, .. } | InboxPopup::Note { form, .. } | InboxPopup::Canned { form, .. } => {
                 form.draw(frame, area, theme)
@@ -216,14 +223,20 @@ impl Inbox {
     pub(super) fn popup_key(&mut self, key: KeyEvent, env: &Env, queue: &mut Queue) {
         let Some(popup) = self.popup.as_mut() else { return };
         let then = match popup {
-            InboxPopup::Template { contact, send } => match send.handle_key(key) {
-                Outcome::Done(choice) => {
-                    let (name, language, params) = (choice.name, choice.language, choice.params);
-                    queue.load(InboxRequest::SendTemplate { contact: *contact, name, language, params });
-                    Then::Close
+            InboxPopup::Template { contact, send } => {
+                let outcome = send.handle_key(key);
+                if let Some(RenderWanted { name, params }) = send.take_render_request() {
+                    queue.load(InboxRequest::RenderTemplate { contact: *contact, name, params });
                 }
-                other => closed(&other),
-            },
+                match outcome {
+                    Outcome::Done(choice) => {
+                        let (name, language, params) = (choice.name, choice.language, choice.params);
+                        queue.load(InboxRequest::SendTemplate { contact: *contact, name, language, params });
+                        Then::Close
+                    }
+                    other => closed(&other),
+                }
+            }
             InboxPopup::Stage { contact, current, picker } => match picker.handle_key(key) {
                 Outcome::Done(index) => {
                     if let Some(stage) = Stage::ALL.get(index).filter(|s| *s != current) {
@@ -248,6 +261,15 @@ impl Inbox {
                 Outcome::Done(index) => {
                     if let Some(user) = self.teammates.get(index - 1).map(|t| t.id) {
                         queue.load(InboxRequest::Assign { contact: *contact, user });
+                    }
+                    Then::Close
+                }
+                other => closed(&other),
+            },
+            InboxPopup::Media { picker, messages } => match picker.handle_key(key) {
+                Outcome::Done(index) => {
+                    if let Some(message) = messages.get(index) {
+                        queue.load(InboxRequest::Media(*message));
                     }
                     Then::Close
                 }

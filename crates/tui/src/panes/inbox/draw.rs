@@ -6,7 +6,7 @@ use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
-use wacrm_core::{Direction, MessageStatus};
+use wacrm_core::{Direction, MessageId, MessageStatus};
 
 use super::{CHAT_PAGE_LINES, Focus, Inbox, ROW_LINES};
 use crate::panes::{Env, scroll_to};
@@ -77,13 +77,22 @@ impl Inbox {
         let [history_area, composer_area] =
             Layout::vertical([Constraint::Min(3), Constraint::Length(composer_lines + 2)]).areas(area);
 
-        let block = Block::default()
+        let mut block = Block::default()
             .borders(Borders::ALL)
             .border_style(theme.focus_border(self.focus == Focus::Chat))
             .title(Line::from(vec![
                 Span::styled(format!(" {} ", row.name), theme.bold()),
                 Span::styled(format!("{} ", row.phone), theme.dim()),
             ]));
+        if self.unseen_below > 0 && self.chat_scroll > 0 {
+            let s = if self.unseen_below == 1 { "" } else { "s" };
+            let marker = format!(" ↓ {} new message{s} below · G ", self.unseen_below);
+            block = block.title_bottom(Line::styled(marker, theme.accent()).right_aligned());
+        }
+        if let Some(search) = &self.chat_search {
+            let label = format!(" {} · n/N · Esc clears ", search.label());
+            block = block.title_bottom(Line::styled(label, theme.warn()).left_aligned());
+        }
         let inner = block.inner(history_area);
         frame.render_widget(block, history_area);
         let [header, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
@@ -112,8 +121,10 @@ impl Inbox {
 
         match &self.chat {
             Some(chat) if chat.contact == row.contact && !chat.messages.is_empty() => {
+                self.chat_view.set((body.width, body.height));
                 let want = body.height as usize + self.chat_scroll + CHAT_PAGE_LINES;
-                let lines = chat_lines(&chat.messages, body.width as usize, want, env);
+                let mark = self.chat_search.as_ref().and_then(|s| s.current());
+                let lines = chat_lines(&chat.messages, body.width as usize, want, mark, env);
                 self.chat_scroll_max.set(lines.len().saturating_sub(body.height as usize));
                 let skip = lines.len().saturating_sub(body.height as usize + self.chat_scroll);
                 let shown: Vec<Line> = lines.into_iter().skip(skip).take(body.height as usize).collect();
@@ -302,8 +313,25 @@ fn marks(status: MessageStatus, theme: Theme) -> Span<'static> {
 }
 
 /// The chat as display lines, oldest first, built from the newest message back until `want` lines
-/// exist (older messages are never laid out).
-fn chat_lines<'a>(messages: &[ChatMessage], width: usize, want: usize, env: &Env) -> Vec<Line<'a>> {
+/// exist (older messages are never laid out). The message `mark` (a search hit) is highlighted.
+fn chat_lines<'a>(
+    messages: &[ChatMessage],
+    width: usize,
+    want: usize,
+    mark: Option<MessageId>,
+    env: &Env,
+) -> Vec<Line<'a>> {
+    chat_blocks(messages, width, want, mark, env).into_iter().rev().flatten().collect()
+}
+
+/// Each message's display lines (with its day separator), newest message first, until `want` lines.
+pub(super) fn chat_blocks<'a>(
+    messages: &[ChatMessage],
+    width: usize,
+    want: usize,
+    mark: Option<MessageId>,
+    env: &Env,
+) -> Vec<Vec<Line<'a>>> {
     let theme = env.theme;
     let bubble = (width * 3 / 4).max(10);
     let mut blocks: Vec<Vec<Line<'a>>> = Vec::new();
@@ -312,24 +340,26 @@ fn chat_lines<'a>(messages: &[ChatMessage], width: usize, want: usize, env: &Env
     for (i, m) in messages.iter().enumerate().rev() {
         let mut lines = Vec::new();
         let time = m.at.with_timezone(&env.offset).format("%H:%M").to_string();
+        // A file shows as a clip, so `o` has something to point at.
+        let body = if m.media { format!("📎 {}", m.body) } else { m.body.clone() };
         match m.direction {
             // A private note: in the middle, marked, never mistaken for something the customer saw.
             _ if m.note => {
                 let by = m.sender.as_deref().map(|s| format!(" · {}", first_name(s))).unwrap_or_default();
                 let head = format!("✎ note{by} {time}: ");
-                for (n, part) in wrap(&format!("{head}{}", m.body), bubble).into_iter().enumerate() {
+                for (n, part) in wrap(&format!("{head}{body}"), bubble).into_iter().enumerate() {
                     let lead = if n == 0 { "" } else { "  " };
                     lines.push(Line::styled(format!("{lead}{part}"), theme.warn()).alignment(Alignment::Center));
                 }
             }
             Direction::In => {
-                for (n, part) in wrap(&m.body, bubble.saturating_sub(7)).into_iter().enumerate() {
+                for (n, part) in wrap(&body, bubble.saturating_sub(7)).into_iter().enumerate() {
                     let lead = if n == 0 { format!("{time}  ") } else { " ".repeat(7) };
                     lines.push(Line::from(vec![Span::styled(lead, theme.dim()), Span::raw(part)]));
                 }
             }
             Direction::Out => {
-                let parts = wrap(&m.body, bubble.saturating_sub(10));
+                let parts = wrap(&body, bubble.saturating_sub(10));
                 let last = parts.len() - 1;
                 for (n, part) in parts.into_iter().enumerate() {
                     let mut spans = vec![Span::styled(part, theme.bold())];
@@ -353,11 +383,14 @@ fn chat_lines<'a>(messages: &[ChatMessage], width: usize, want: usize, env: &Env
             let label = m.at.with_timezone(&env.offset).format("%a %d %b %Y").to_string();
             lines.insert(0, Line::styled(format!("── {label} ──"), theme.dim()).alignment(Alignment::Center));
         }
+        if mark == Some(m.id) {
+            lines = lines.into_iter().map(|l| l.patch_style(theme.selected())).collect();
+        }
         count += lines.len();
         blocks.push(lines);
         if count >= want {
             break;
         }
     }
-    blocks.into_iter().rev().flatten().collect()
+    blocks
 }

@@ -10,16 +10,15 @@ use std::collections::BTreeMap;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use wacrm_core::events::{self, Recorded as Event};
 use wacrm_core::{ContactId, Stage};
 
 use self::actions::InboxPopup;
+use self::reading::ChatSearch;
 use crate::intent::{ConversationFilter, InboxRequest, Intent, Queue, Update};
-use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, hint, step};
+use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, step};
+use crate::popups::template_send::RenderWanted;
 use crate::text;
-use crate::view::{
-    CannedRow, ChatMessage, ContactPanel, ConversationCursor, ConversationPage, ConversationRow, Teammate,
-};
+use crate::view::{CannedRow, ChatMessage, ContactPanel, ConversationCursor, ConversationRow, Teammate};
 use crate::widgets::input::{Edit, TextInput};
 
 /// Ask for the next page when the selection is this close to the last loaded row.
@@ -77,6 +76,14 @@ pub struct Inbox {
     /// The contact panel is shown (`p`), with the open chat's contact once loaded.
     show_panel: bool,
     panel: Option<ContactPanel>,
+    /// A search within the open chat (`/` while the chat has focus).
+    chat_search: Option<ChatSearch>,
+    /// Messages that arrived below the view while the agent was scrolled up.
+    unseen_below: usize,
+    /// The chat body's width and height at the last draw (where a search hit lands depends on them).
+    chat_view: Cell<(u16, u16)>,
+    /// The clock and offset of the last draw: `/` reaches the pane without them.
+    last_env: Cell<Option<Env>>,
 }
 
 impl Default for Inbox {
@@ -104,6 +111,10 @@ impl Default for Inbox {
             list_error: None,
             show_panel: false,
             panel: None,
+            chat_search: None,
+            unseen_below: 0,
+            chat_view: Cell::new((0, 0)),
+            last_env: Cell::new(None),
         }
     }
 }
@@ -198,6 +209,8 @@ impl Inbox {
         self.load_draft(contact);
         self.chat = Some(Chat { contact, messages: Vec::new(), loading: true, older: None, loading_older: false });
         self.chat_scroll = 0;
+        self.unseen_below = 0;
+        self.chat_search = None;
         queue.load(InboxRequest::Chat(contact));
         if self.show_panel {
             queue.load(InboxRequest::Panel(contact));
@@ -283,6 +296,7 @@ impl Inbox {
                 }
             }
             KeyCode::Char('i') => self.start_reply(env, queue),
+            KeyCode::Char('o') => self.open_media(queue, env),
             _ => return false,
         }
         true
@@ -302,6 +316,10 @@ impl Inbox {
             KeyCode::Char('G') | KeyCode::End => self.select(self.rows.len().saturating_sub(1), queue),
             KeyCode::Enter | KeyCode::Char('l') | KeyCode::Right => self.enter_chat(env, queue),
             KeyCode::Tab => self.focus = Focus::Chat,
+            KeyCode::Esc if self.search.is_some() => {
+                self.search = None;
+                self.reload(queue);
+            }
             KeyCode::Char('f') => {
                 self.filter = self.filter.next();
                 queue.push(Intent::Notify(format!("showing {} conversations", self.filter.label())));
@@ -327,15 +345,23 @@ impl Inbox {
     }
 
     fn chat_key(&mut self, key: KeyEvent, env: &Env, queue: &mut Queue) -> bool {
+        let page = (self.chat_view.get().1 as usize).saturating_sub(2).max(CHAT_PAGE_LINES);
+        let searching = self.chat_search.is_some();
         match key.code {
             KeyCode::Char('k') | KeyCode::Up => self.scroll_up(1, queue),
             KeyCode::Char('j') | KeyCode::Down => self.chat_scroll = self.chat_scroll.saturating_sub(1),
-            KeyCode::PageUp => self.scroll_up(CHAT_PAGE_LINES, queue),
-            KeyCode::PageDown => self.chat_scroll = self.chat_scroll.saturating_sub(CHAT_PAGE_LINES),
+            KeyCode::PageUp => self.scroll_up(page, queue),
+            KeyCode::PageDown => self.chat_scroll = self.chat_scroll.saturating_sub(page),
             KeyCode::Char('G') | KeyCode::End => self.chat_scroll = 0,
+            KeyCode::Char('n') if searching => self.next_hit(-1, env),
+            KeyCode::Char('N') if searching => self.next_hit(1, env),
+            KeyCode::Esc if searching => self.chat_search = None,
             KeyCode::Enter => self.start_reply(env, queue),
             KeyCode::Esc | KeyCode::Char('h') | KeyCode::Left | KeyCode::Tab => self.focus = Focus::List,
             _ => return self.conversation_key(key, env, queue),
+        }
+        if self.chat_scroll == 0 {
+            self.unseen_below = 0;
         }
         true
     }
@@ -360,87 +386,6 @@ impl Inbox {
         }
         true
     }
-
-    fn take_page(&mut self, page: &ConversationPage, appended: bool, queue: &mut Queue) {
-        self.list_error = None;
-        let keep = self.selected().map(|r| r.contact);
-        if appended {
-            let fresh: Vec<ConversationRow> =
-                page.rows.iter().filter(|r| !self.rows.iter().any(|have| have.contact == r.contact)).cloned().collect();
-            self.rows.extend(fresh);
-        } else {
-            self.rows = page.rows.clone();
-        }
-        self.next = page.next;
-        self.loading = false;
-        self.selected = keep.and_then(|c| self.rows.iter().position(|r| r.contact == c)).unwrap_or(if appended {
-            self.selected
-        } else {
-            0
-        });
-        self.selected = step(self.selected, 0, self.rows.len());
-        self.open_selected_chat(queue);
-    }
-
-    /// Puts a refreshed row where it now sorts (newest first), or drops it when it left the filter.
-    fn take_row(&mut self, row: &ConversationRow, env: &Env, queue: &mut Queue) {
-        let keep = self.selected().map(|r| r.contact);
-        self.rows.retain(|r| r.contact != row.contact);
-        let belongs = match self.filter {
-            ConversationFilter::All => true,
-            ConversationFilter::Unread => row.unread > 0 || keep == Some(row.contact),
-            ConversationFilter::Mine => row.assigned_id.is_some() && row.assigned_id == env.me,
-            ConversationFilter::Unassigned => row.assigned_id.is_none(),
-            ConversationFilter::Snoozed => row.snoozed_until.is_some(),
-            ConversationFilter::Resolved => row.resolved,
-        };
-        if belongs {
-            let at = self.rows.iter().position(|r| (r.last_at, r.contact) < (row.last_at, row.contact));
-            // Beyond the loaded pages it will come with a later page.
-            match at {
-                Some(i) => self.rows.insert(i, row.clone()),
-                None if self.next.is_none() => self.rows.push(row.clone()),
-                None => {}
-            }
-        }
-        self.selected = keep.and_then(|c| self.rows.iter().position(|r| r.contact == c)).unwrap_or(self.selected);
-        self.selected = step(self.selected, 0, self.rows.len());
-        self.open_selected_chat(queue);
-    }
-
-    fn on_live(&mut self, event: &Event, contact: ContactId, queue: &mut Queue) {
-        let open = self.chat.as_ref().is_some_and(|c| c.contact == contact);
-        match event.kind.as_str() {
-            "message_received" => {
-                queue.load(InboxRequest::Conversation(contact));
-                if open {
-                    queue.load(InboxRequest::Chat(contact));
-                    // The agent is in this chat: what arrives is read, not counted unread.
-                    if self.focus != Focus::List {
-                        queue.load(InboxRequest::MarkRead(contact));
-                    }
-                } else {
-                    queue.push(Intent::Bell);
-                }
-            }
-            "message_sent" | "status_changed" => {
-                queue.load(InboxRequest::Conversation(contact));
-                if open {
-                    queue.load(InboxRequest::Chat(contact));
-                }
-            }
-            kind if kind == "conversation_updated" || events::CONTACT_CHANGES.contains(&kind) => {
-                queue.load(InboxRequest::Conversation(contact));
-                if open && self.show_panel {
-                    queue.load(InboxRequest::Panel(contact));
-                }
-                if open && event.payload["action"] == "noted" {
-                    queue.load(InboxRequest::Chat(contact));
-                }
-            }
-            _ => {}
-        }
-    }
 }
 
 fn stage_index(stage: Stage) -> usize {
@@ -452,48 +397,7 @@ impl Pane for Inbox {
         if let Some(popup) = &self.popup {
             return popup.keys();
         }
-        match self.focus {
-            Focus::List => vec![
-                hint("j/k ↑/↓", "next / previous conversation"),
-                hint("PgDn/PgUp Ctrl-d/u", "page down / up"),
-                hint("g/G", "first / last loaded conversation"),
-                hint("Enter l →", "open the chat and reply (marks it read)"),
-                hint("Tab", "focus the chat history"),
-                hint("f", "filter: all, unread, mine, unassigned, snoozed, resolved"),
-                hint("r", "mark read"),
-                hint("a", "assign to me (asks before taking it from someone)"),
-                hint("A", "assign to a teammate, or nobody"),
-                hint("x", "resolve / reopen"),
-                hint("z", "snooze until a time (back when they write)"),
-                hint("n", "private note (never sent)"),
-                hint("s", "change stage"),
-                hint("p", "contact panel: tags, opt-out, last campaign, notes"),
-                hint("t", "send a template"),
-                hint("/", "search by name or phone"),
-            ],
-            Focus::Chat => vec![
-                hint("k/j ↑/↓", "scroll older / newer"),
-                hint("PgUp/PgDn", "scroll a page"),
-                hint("G End", "newest message"),
-                hint("i Enter", "reply"),
-                hint("r", "mark read"),
-                hint("a / A", "assign to me / to a teammate"),
-                hint("x z n", "resolve or reopen · snooze · note"),
-                hint("s", "change stage"),
-                hint("p", "contact panel: tags, opt-out, last campaign, notes"),
-                hint("t", "send a template"),
-                hint("Esc h ← Tab", "back to the list"),
-            ],
-            Focus::Composer => vec![
-                hint("Enter", "send (a closed window: choose a template)"),
-                hint("/name Tab", "insert the canned reply /name"),
-                hint("Alt-Enter Ctrl-J", "new line"),
-                hint("Ctrl-E", "edit in $EDITOR"),
-                hint("Ctrl-W Ctrl-U", "delete word / to start of line"),
-                hint("Esc", "stop typing"),
-                hint("Tab", "back to the list"),
-            ],
-        }
+        keys::hints(self.focus)
     }
 
     fn captures_keys(&self) -> bool {
@@ -543,9 +447,12 @@ impl Pane for Inbox {
             Update::Conversation(row) => self.take_row(row, env, queue),
             Update::Chat { contact, messages, older } => {
                 if let Some(chat) = self.chat.as_mut().filter(|c| c.contact == *contact) {
-                    chat.messages = messages.clone();
+                    let before = std::mem::replace(&mut chat.messages, messages.clone());
                     chat.loading = false;
                     chat.older = *older;
+                    if !before.is_empty() {
+                        self.count_unseen(&before, messages);
+                    }
                 }
             }
             // Lines are counted from the newest message, so putting older ones on top keeps the view still.
@@ -579,6 +486,14 @@ impl Pane for Inbox {
                     send.set_templates(templates);
                 }
             }
+            Update::TemplatePreview { contact, name, params, result } => {
+                if let Some(InboxPopup::Template { send, contact: open }) = self.popup.as_mut()
+                    && open == contact
+                {
+                    let wanted = RenderWanted { name: name.clone(), params: params.clone() };
+                    send.set_preview(&wanted, result.clone());
+                }
+            }
             Update::Edited(Some(text)) => {
                 self.composer.set_text(text.trim_end_matches('\n'));
                 self.focus = Focus::Composer;
@@ -595,6 +510,10 @@ impl Pane for Inbox {
             Update::Canned(canned) => self.canned = canned.clone(),
             Update::Panel(panel) if self.chat.as_ref().is_some_and(|c| c.contact == panel.contact) => {
                 self.panel = Some(panel.clone());
+            }
+            Update::Media { path, opened } => {
+                let what = if *opened { "opened" } else { "saved (no display or opener here to open it with)" };
+                queue.push(Intent::Notify(format!("{what}: {}", path.display())));
             }
             Update::NoteAdded { contact } if self.chat.as_ref().is_some_and(|c| c.contact == *contact) => {
                 queue.load(InboxRequest::Chat(*contact));
@@ -614,6 +533,11 @@ impl Pane for Inbox {
     }
 
     fn search(&mut self, text: &str, queue: &mut Queue) {
+        if self.focus == Focus::Chat
+            && let Some(env) = self.last_env.get()
+        {
+            return self.search_chat(text, &env, queue);
+        }
         self.search = text::search_term(text);
         self.focus = Focus::List;
         self.reload(queue);
@@ -665,6 +589,7 @@ impl Pane for Inbox {
     }
 
     fn draw(&self, frame: &mut Frame, area: Rect, env: &Env) {
+        self.last_env.set(Some(*env));
         // Narrow terminals show one side at a time: the list, or the chat once a chat has focus.
         if area.width < 80 {
             if self.focus == Focus::List {
@@ -688,3 +613,6 @@ mod tests;
 
 mod actions;
 mod draw;
+mod keys;
+mod reading;
+mod updates;

@@ -7,8 +7,8 @@ use wacrm_core::{ContactId, Stage, UserId};
 use super::*;
 use crate::fixtures::{ch, chat, conversation, conversations, ctrl, env, key, live, loads};
 use crate::intent::Request;
-use crate::view::CannedRow;
 use crate::view::TemplateRow;
+use crate::view::{CannedRow, ConversationPage};
 
 fn loaded() -> (Inbox, Queue) {
     let mut inbox = Inbox::default();
@@ -151,7 +151,18 @@ fn a_closed_window_leads_to_the_template_picker() {
     let stray = [key(KeyCode::Enter), key(KeyCode::Enter), key(KeyCode::Enter), ch('1')];
     assert!(keys(&mut inbox, &mut queue, &stray).is_empty());
     let filled = [key(KeyCode::Backspace), ch('M'), ch('o'), key(KeyCode::Enter)];
-    assert!(keys(&mut inbox, &mut queue, &filled).is_empty(), "the preview waits for y");
+    let render =
+        InboxRequest::RenderTemplate { contact: ContactId(3), name: "order_update".into(), params: vec!["Mo".into()] };
+    assert_eq!(keys(&mut inbox, &mut queue, &filled), vec![Request::Inbox(render)], "core renders the preview");
+    assert!(keys(&mut inbox, &mut queue, &[ch('y')]).is_empty(), "y waits for core's rendering");
+    let result = Ok("Hi Mo".to_string());
+    let preview = Update::TemplatePreview {
+        contact: ContactId(3),
+        name: "order_update".into(),
+        params: vec!["Mo".into()],
+        result,
+    };
+    inbox.apply(&preview, &env(), &mut queue);
     assert_eq!(
         keys(&mut inbox, &mut queue, &[ch('y')]),
         vec![Request::Inbox(InboxRequest::SendTemplate {
@@ -425,4 +436,63 @@ fn assigning_to_a_teammate_or_nobody() {
         keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]),
         vec![Request::Inbox(InboxRequest::Unassign(ContactId(1)))]
     );
+}
+
+#[test]
+fn o_opens_the_one_file_or_offers_a_picker_of_several() {
+    let (mut inbox, mut queue) = loaded();
+    inbox.handle_key(ch('o'), &env(), &mut queue);
+    let intents = queue.drain();
+    assert!(loads(&intents).is_empty(), "no file, no download");
+    assert!(intents.iter().any(|i| matches!(i, Intent::Notify(t) if t.contains("no image, document"))));
+
+    let mut messages = chat();
+    messages[0].media = true;
+    let contact = ContactId(1);
+    inbox.apply(&Update::Chat { contact, messages: messages.clone(), older: None }, &env(), &mut queue);
+    let first = messages[0].id;
+    assert_eq!(keys(&mut inbox, &mut queue, &[ch('o')]), vec![Request::Inbox(InboxRequest::Media(first))]);
+
+    messages[4].media = true;
+    let newest = messages[4].id;
+    inbox.apply(&Update::Chat { contact, messages, older: None }, &env(), &mut queue);
+    assert!(keys(&mut inbox, &mut queue, &[ch('o')]).is_empty(), "several files: a picker first");
+    assert_eq!(
+        keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]),
+        vec![Request::Inbox(InboxRequest::Media(newest))],
+        "the newest file is offered first"
+    );
+    inbox.apply(&Update::Media { path: "/tmp/x/7-image.jpg".into(), opened: false }, &env(), &mut queue);
+    assert!(queue.drain().iter().any(|i| matches!(i, Intent::Notify(t) if t.contains("/tmp/x/7-image.jpg"))));
+}
+
+#[test]
+fn n_searches_only_while_a_chat_search_is_on_and_esc_clears_it_first() {
+    let (mut inbox, mut queue) = loaded();
+    keys(&mut inbox, &mut queue, &[key(KeyCode::Tab)]);
+    assert_eq!(inbox.focus(), Focus::Chat);
+    inbox.search_chat("o", &env(), &mut queue);
+    let hits = inbox.chat_search.as_ref().map(|s| s.hits.len()).unwrap_or_default();
+    assert!(hits >= 2, "{hits}");
+    assert_eq!(inbox.chat_search.as_ref().map(|s| s.current), Some(hits - 1));
+    keys(&mut inbox, &mut queue, &[ch('n')]);
+    assert_eq!(inbox.chat_search.as_ref().map(|s| s.current), Some(hits - 2));
+    keys(&mut inbox, &mut queue, &[ch('N'), ch('N')]);
+    assert_eq!(inbox.chat_search.as_ref().map(|s| s.current), Some(0), "wraps around");
+    assert!(inbox.popup.is_none(), "n is the next match, not a note, while searching");
+    keys(&mut inbox, &mut queue, &[key(KeyCode::Esc)]);
+    assert!(inbox.chat_search.is_none());
+    assert_eq!(inbox.focus(), Focus::Chat, "the first Esc only clears the search");
+    keys(&mut inbox, &mut queue, &[ch('n')]);
+    assert!(inbox.popup.is_some(), "without a search, n writes a note");
+}
+
+#[test]
+fn esc_clears_the_list_search() {
+    let (mut inbox, mut queue) = loaded();
+    inbox.search("maria", &mut queue);
+    queue.drain();
+    let all = InboxRequest::Conversations { filter: ConversationFilter::All, search: None, after: None };
+    assert_eq!(keys(&mut inbox, &mut queue, &[key(KeyCode::Esc)]), vec![Request::Inbox(all)]);
+    assert!(keys(&mut inbox, &mut queue, &[key(KeyCode::Esc)]).is_empty(), "nothing left to clear");
 }

@@ -5,7 +5,9 @@
 //! `delivered` and `read` status webhooks to a configured URL. It also keeps WABAs' message templates
 //! (`/{version}/{waba_id}/message_templates`: create, paged list, delete; `POST /{version}/{id}`: edit)
 //! with Meta's answers, and lets a test play Meta's reviewers ([`FakeGraph::set_template_status`]) or
-//! Meta's own UI ([`FakeGraph::add_template`]).
+//! Meta's own UI ([`FakeGraph::add_template`]). It serves the media customers sent
+//! ([`FakeGraph::add_media`]) through Meta's two-step download, and forgets them as Meta does
+//! ([`FakeGraph::expire_media`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -26,6 +28,10 @@ use tokio::task::JoinHandle;
 use crate::whatsapp::manage::{Created, Cursors, Listed, Page, Paging, QualityScore, Success};
 use crate::whatsapp::send::{ErrorData, ErrorResponse, GraphError, SendRequest};
 use crate::whatsapp::signature;
+
+use self::media::FakeMedia;
+
+mod media;
 
 /// A failure the fake answers with instead of accepting a send, each in Meta's documented shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +162,9 @@ struct State {
     templates: Vec<FakeTemplate>,
     /// The most templates one list page holds (whatever `limit` asks); Meta's default is 25.
     page_size: Option<usize>,
+    /// Received media by id, and this server's own URL (the media URLs point back at it).
+    media: HashMap<String, FakeMedia>,
+    base_url: String,
 }
 
 /// A template the fake keeps for a WABA.
@@ -191,13 +200,15 @@ impl FakeGraph {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let state = Shared::default();
+        lock(&state).base_url = base_url.clone();
         let app = Router::new()
             .route("/{version}/{phone_number_id}/messages", post(messages))
             .route(
                 "/{version}/{waba_id}/message_templates",
                 get(list_templates).post(create_template).delete(delete_template),
             )
-            .route("/{version}/{template_id}", post(edit_template))
+            .route("/{version}/{template_id}", post(edit_template).get(media::info))
+            .route("/whatsapp_business/attachments/", get(media::bytes))
             .fallback(unknown_path)
             .with_state(state.clone());
         let server = tokio::spawn(async move {
@@ -286,6 +297,17 @@ impl FakeGraph {
             t.listed.status = status.into();
             t.listed.rejected_reason = reason.map(Into::into);
         }
+    }
+
+    /// A file a customer sent: `GET /{version}/{id}` finds it until it expires.
+    pub fn add_media(&self, id: &str, mime_type: &str, bytes: &[u8]) {
+        let media = FakeMedia { mime_type: mime_type.into(), bytes: bytes.to_vec() };
+        lock(&self.state).media.insert(id.into(), media);
+    }
+
+    /// Forgets media `id`, as Meta does after its retention period.
+    pub fn expire_media(&self, id: &str) {
+        lock(&self.state).media.remove(id);
     }
 
     /// Caps list pages at `n` templates, to exercise paging with a few.

@@ -144,6 +144,7 @@ fn startup(url: &str) {
         };
         let (updates, _incoming) = tokio::sync::mpsc::unbounded_channel();
         let worker = wacrm_tui::worker::Worker {
+            read: pool.clone(),
             pool: pool.clone(),
             scope,
             sender: wacrm_core::inbox::send::Sender::from_settings(&Default::default()),

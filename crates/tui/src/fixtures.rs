@@ -10,15 +10,14 @@ use wacrm_core::{BusinessId, ContactId, Direction, MessageId, MessageStatus, Sta
 use crate::app::App;
 use crate::intent::{ConversationFilter, Intent, Request, Update};
 use crate::panes::Env;
-use crate::theme::Theme;
 use crate::panes::analytics::{AnalyticsView, RangeChoice};
 use crate::panes::automation::{RuleRow, RunRow};
 use crate::panes::billing::BillingView;
 use crate::panes::broadcast::{CampaignDetail, CampaignRow, Failure};
 use crate::panes::templates::TemplateItem;
+use crate::theme::Theme;
 use crate::view::{
-    Card, ChatMessage, Column, ContactRow, ConversationPage, ConversationRow, DbState, HistoryRow,
-    TemplateRow,
+    Card, ChatMessage, Column, ContactRow, ConversationPage, ConversationRow, DbState, HistoryRow, TemplateRow,
 };
 
 pub fn now() -> DateTime<Utc> {

@@ -15,8 +15,8 @@ pub use crate::panes::broadcast::{BroadcastRequest, BroadcastUpdate};
 pub use crate::panes::templates::{TemplatesRequest, TemplatesUpdate};
 pub use crate::popups::notifications::{NotificationsRequest, NotificationsUpdate};
 use crate::view::{
-    CannedRow, ChatMessage, Column, ContactPanel, ContactRow, ConversationCursor, ConversationPage,
-    ConversationRow, DbState, HistoryRow, Teammate, TemplateRow,
+    CannedRow, ChatMessage, Column, ContactPanel, ContactRow, ConversationCursor, ConversationPage, ConversationRow,
+    DbState, HistoryRow, Teammate, TemplateRow,
 };
 
 /// The tabs are the dashboards, in core's one list (keys 1–8).

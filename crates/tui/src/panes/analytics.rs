@@ -246,7 +246,7 @@ impl Pane for Analytics {
     fn draw(&self, frame: &mut Frame, area: Rect, env: &Env) {
         let theme = env.theme;
         let [head, charts, spark, gauge] =
-            Layout::vertical([Constraint::Length(2), Constraint::Min(7), Constraint::Length(5), Constraint::Length(3)])
+            Layout::vertical([Constraint::Length(2), Constraint::Length(7), Constraint::Min(3), Constraint::Length(3)])
                 .areas(area);
         let keys = Span::styled("  r range · d/w/m per day/week/month", theme.dim());
         let Some(v) = &self.view else {
@@ -259,7 +259,13 @@ impl Pane for Analytics {
         };
         let mut title = vec![
             Span::styled(format!(" {} ", self.span.label()), theme.bold()),
-            Span::raw(format!("{} – {} ({}) · per {}", v.from.format("%d %b"), v.to.format("%d %b %Y"), v.timezone, self.by)),
+            Span::raw(format!(
+                "{} – {} ({}) · per {}",
+                v.from.format("%d %b"),
+                v.to.format("%d %b %Y"),
+                v.timezone,
+                self.by
+            )),
         ];
         if self.reload.loading() || v.span != self.span || v.by != self.by {
             title.push(Span::styled(" · loading…", theme.dim()));
@@ -272,7 +278,10 @@ impl Pane for Analytics {
             second = vec![Span::styled(format!(" {problem}"), theme.warn())];
         }
         second.push(keys);
-        frame.render_widget(Paragraph::new(vec![Line::from(title), Line::from(second)]).wrap(Wrap { trim: false }), head);
+        frame.render_widget(
+            Paragraph::new(vec![Line::from(title), Line::from(second)]).wrap(Wrap { trim: false }),
+            head,
+        );
         self.draw_charts(frame, charts, v, theme);
         let reply = v.median_reply_seconds.map_or("–".into(), |s| span_of(chrono::Duration::seconds(s as i64)));
         let spark_block = Block::default().borders(Borders::ALL).border_style(theme.dim()).title(format!(

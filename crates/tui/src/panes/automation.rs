@@ -307,10 +307,8 @@ impl Pane for Automation {
                     queue.load(AutomationRequest::Rules);
                 }
             }
-            Update::Failed { what: "automation runs", .. } => {
-                if self.runs_reload.done() {
-                    queue.load(AutomationRequest::Runs);
-                }
+            Update::Failed { what: "automation runs", .. } if self.runs_reload.done() => {
+                queue.load(AutomationRequest::Runs);
             }
             // The engine runs rules on these events: their runs follow.
             Update::Live(event)

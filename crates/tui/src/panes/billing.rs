@@ -66,23 +66,24 @@ impl Billing {
 
     fn draw_costs(&self, frame: &mut Frame, area: Rect, v: &BillingView, env: &Env) {
         let theme = env.theme;
-        let block = Block::default().borders(Borders::ALL).border_style(theme.dim()).title(" Cost this month ");
+        let block = Block::default().borders(Borders::ALL).border_style(theme.dim()).title(" Cost ");
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let mut lines = vec![
-            Line::from(vec![Span::raw("Meta cost   "), Span::styled(v.cost.clone(), theme.bold())]),
+            Line::from(vec![Span::raw("This month  "), Span::styled(v.cost.clone(), theme.bold())]),
             Line::from(format!("Forecast    {}", v.forecast_cost)),
             Line::from(format!("Total spend {}", v.total_spend)),
             Line::raw(""),
+            Line::styled("Priced messages, these months", theme.dim()),
         ];
         if v.categories.is_empty() {
-            lines.push(Line::styled("No priced messages this month.", theme.dim()));
+            lines.push(Line::styled("none yet", theme.dim()));
         }
         for (category, billable, free) in &v.categories {
             lines.push(Line::from(vec![
-                Span::raw(format!("{:<15}", category.to_lowercase())),
+                Span::raw(format!("{:<14}", category.to_lowercase())),
                 Span::styled(format!("{billable:>6}"), theme.bold()),
-                Span::styled(format!(" billable · {free} free"), theme.dim()),
+                Span::styled(format!(" paid · {free} free"), theme.dim()),
             ]));
         }
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
@@ -90,7 +91,8 @@ impl Billing {
 
     fn draw_months(&self, frame: &mut Frame, area: Rect, v: &BillingView, env: &Env) {
         let theme = env.theme;
-        let block = Block::default().borders(Borders::ALL).border_style(theme.dim()).title(" Months · conversations · cost ");
+        let block =
+            Block::default().borders(Borders::ALL).border_style(theme.dim()).title(" Months · conversations · cost ");
         // The most recent months that fit, one row each.
         let fit = block.inner(area).height as usize;
         let bars: Vec<Bar> = v
@@ -163,7 +165,8 @@ impl Pane for Billing {
 
     fn draw(&self, frame: &mut Frame, area: Rect, env: &Env) {
         let theme = env.theme;
-        let [plan_area, rest] = Layout::vertical([Constraint::Length(5), Constraint::Min(0)]).areas(area);
+        let plan_height = if self.problem.is_some() { 5 } else { 4 };
+        let [plan_area, rest] = Layout::vertical([Constraint::Length(plan_height), Constraint::Min(0)]).areas(area);
         let block = Block::default().borders(Borders::ALL).border_style(theme.dim()).title(" Billing ");
         let inner = block.inner(plan_area);
         frame.render_widget(block, plan_area);
@@ -189,7 +192,8 @@ impl Pane for Billing {
         if let Some(at) = v.renews_at {
             let days = (at - env.now).num_days();
             let when = at.with_timezone(&env.offset).format("%d %b %Y");
-            let text = if days >= 0 { format!(" · renews in {days} days ({when})") } else { format!(" · due since {when}") };
+            let text =
+                if days >= 0 { format!(" · renews in {days} days ({when})") } else { format!(" · due since {when}") };
             spans.push(Span::styled(text, if days < 3 { theme.warn() } else { theme.dim() }));
         }
         frame.render_widget(Paragraph::new(Line::from(spans)), line);

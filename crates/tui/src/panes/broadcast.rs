@@ -176,10 +176,8 @@ impl Broadcast {
             ),
             _ => return,
         };
-        let lines = vec![
-            format!("{} · {} · {}/{} settled", c.name, c.status, c.done(), c.recipients),
-            line.to_string(),
-        ];
+        let lines =
+            vec![format!("{} · {} · {}/{} settled", c.name, c.status, c.done(), c.recipients), line.to_string()];
         self.confirm = Some((Confirm::new(format!("{title} campaign {}?", c.id), lines, yes), request));
     }
 

@@ -77,7 +77,9 @@ impl NotificationList {
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, env: &Env) {
         let theme = env.theme;
-        let popup = centered(area, 90, 20);
+        // Room for the list, the selected one's body and the frame.
+        let height = self.rows.as_ref().map_or(3, |r| r.len() + 3).clamp(3, 20) as u16;
+        let popup = centered(area, 90, height);
         let inner = boxed(frame, popup, "Notifications · j/k · r mark all read · Esc close", theme);
         let Some(rows) = &self.rows else {
             frame.render_widget(Paragraph::new(Span::styled("loading…", theme.dim())), inner);

@@ -1,7 +1,7 @@
 //! The Broadcast pane's requests: thin calls of `core::broadcast`.
 
-use wacrm_core::broadcast::{self, Campaign, RecipientState};
 use wacrm_core::Error;
+use wacrm_core::broadcast::{self, Campaign, RecipientState};
 
 use super::Worker;
 use crate::intent::{BroadcastRequest, BroadcastUpdate, Update};

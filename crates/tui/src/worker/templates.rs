@@ -23,7 +23,11 @@ impl Worker {
                     r.created,
                     r.updated,
                     r.unchanged,
-                    if r.skipped.is_empty() { String::new() } else { format!(", {} unreadable (log)", r.skipped.len()) }
+                    if r.skipped.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} unreadable (log)", r.skipped.len())
+                    }
                 ))
             }
         }))

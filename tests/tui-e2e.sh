@@ -275,8 +275,8 @@ wait_for "○ e2e pricing"
 press 5
 wait_for "#[0-9]+ Spring sale · spring_sale .*completed"
 press 6
-wait_for "order_update +APPROVED"
-wait_for "feedback_request +PENDING"
+wait_for "order_update .*APPROVED"
+wait_for "feedback_request .*PENDING"
 press 7
 wait_for "Funnel \\(reached in range\\)"
 wait_for "Leads: [0-9]+ new"

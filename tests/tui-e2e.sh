@@ -10,7 +10,8 @@
 #      through pick → parameters → preview → y;
 #   6. the workflow: a canned reply with fields, a private note, a photo opened with `o` (and an expired
 #      one refused clearly), a search within the chat, resolve/reopen/snooze, assign and take over, the
-#      message log (L), and the layout at 80×24.
+#      message log (L), and the layout at 80×24;
+#   7. the owner's dashboards 4-8 and the notification list, each showing the demo business's data.
 #
 # Needs: a PostgreSQL server where it may create a throwaway database — DATABASE_URL (scripts/test runs this
 # script against its private cluster), else E2E_PG, else postgres://postgres@127.0.0.1:5432/postgres —
@@ -307,5 +308,35 @@ wait_for "Conversations · all"
 
 step "quit"
 press q y
+for _ in $(seq 25); do tmux has-session -t "$session" 2>/dev/null || break; sleep 0.2; done
+
+step "the owner's dashboards: each tab reachable, showing the demo business's data"
+"$bin/wacrm" logout >/dev/null
+WACRM_PASSWORD=demo-password "$bin/wacrm" --business demo@wacrm.test login --email owner@wacrm.test </dev/null
+echo '{"name": "e2e pricing", "trigger": "message_received", "condition": {"contains": ["price"]},
+       "action": {"add_tag": "pricing"}}' | "$bin/wacrm" automation add - >/dev/null
+open_tui 100 30
+wait_for '● live'
+press 4
+wait_for "● e2e pricing · message_received"
+press t
+wait_for "rule e2e pricing disabled"
+wait_for "○ e2e pricing"
+press 5
+wait_for "#[0-9]+ Spring sale · spring_sale .*completed"
+press 6
+wait_for "order_update .*APPROVED"
+wait_for "feedback_request .*PENDING"
+press 7
+wait_for "Funnel \\(reached in range\\)"
+wait_for "Leads: [0-9]+ new"
+press r
+wait_for " last 7 days "
+press 8
+wait_for "Plan [A-Za-z]+ · active"
+wait_for "conversations \\([0-9]+%\\)"
+press N
+wait_for "Notifications · j/k"
+press Escape q
 sleep 0.5
 echo "PASS: tui-e2e"

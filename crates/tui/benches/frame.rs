@@ -4,6 +4,9 @@
 //!     cargo bench -p wacrm-tui --bench frame
 //!     WACRM_BENCH_DATABASE_URL=postgres://… cargo bench -p wacrm-tui --bench frame   # also start-up
 //!
+//! The dashboards part renders each of panes 4-8 with a large business's worth of rows (1,000 rules and
+//! 200 runs, 500 campaigns, 250 templates, 31 days, 12 months) at 200×50 and at 80×24.
+//!
 //! The frame part renders state already in memory: 50,000 conversations (the large tenant, as if every
 //! page had been scrolled through) and a 100-message chat, into a 200×50 `TestBackend`. The start-up
 //! part loads the large demo tenant's (`wacrm demo --scale large`) identity, first conversation page and
@@ -13,7 +16,7 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -29,6 +32,7 @@ const FRAMES: usize = 2_000;
 fn main() {
     frames();
     frames_while_reading();
+    dashboards();
     match std::env::var("WACRM_BENCH_DATABASE_URL") {
         Ok(url) => startup(&url),
         Err(_) => {
@@ -199,6 +203,7 @@ fn startup(url: &str) {
         };
         let (updates, _incoming) = tokio::sync::mpsc::unbounded_channel();
         let worker = wacrm_tui::worker::Worker {
+            read: pool.clone(),
             pool: pool.clone(),
             scope,
             sender: wacrm_core::inbox::send::Sender::from_settings(&Default::default()),
@@ -237,4 +242,137 @@ fn startup(url: &str) {
         }
         report("start-up to first full paint (large tenant, warm database)", times);
     });
+}
+
+/// Frames of the Automation, Broadcast, Templates, Analytics and Billing panes with large data.
+fn dashboards() {
+    use wacrm_core::analytics::Granularity;
+    use wacrm_core::broadcast::{CampaignId, CampaignStatus};
+    use wacrm_tui::intent::{AnalyticsUpdate, AutomationUpdate, BillingUpdate, BroadcastUpdate, TemplatesUpdate};
+    use wacrm_tui::panes::analytics::{AnalyticsView, RangeChoice};
+    use wacrm_tui::panes::automation::{RuleRow, RunRow};
+    use wacrm_tui::panes::billing::BillingView;
+    use wacrm_tui::panes::broadcast::{CampaignDetail, CampaignRow, Failure};
+    use wacrm_tui::panes::templates::TemplateItem;
+
+    let now = now();
+    let utc = FixedOffset::east_opt(0).unwrap_or(FixedOffset::west_opt(0).unwrap());
+    let mut app = App::new(now, utc, Theme { color: true });
+    app.start();
+    let rules: Vec<RuleRow> = (0..1_000)
+        .map(|i| RuleRow {
+            id: i,
+            name: format!("rule {i} for keyword replies"),
+            trigger: "message_received".into(),
+            enabled: i % 3 != 0,
+            priority: 100,
+            delay_minutes: i % 60,
+            json: "{}".into(),
+        })
+        .collect();
+    let runs: Vec<RunRow> = (0..200)
+        .map(|i| RunRow {
+            id: i,
+            rule_id: (i % 10) as i32,
+            contact: Some(ContactId(i as i32)),
+            matched: i % 2 == 0,
+            reason: None,
+            at: now - chrono::Duration::minutes(i),
+            actions: vec!["send_template done".into(), "move_stage done".into()],
+            failed: i % 7 == 0,
+        })
+        .collect();
+    let campaigns: Vec<CampaignRow> = (0..500)
+        .map(|i| CampaignRow {
+            id: CampaignId(i + 1),
+            name: format!("Campaign {i}"),
+            template: "spring_sale".into(),
+            status: if i % 2 == 0 { CampaignStatus::Running } else { CampaignStatus::Completed },
+            recipients: 100_000,
+            sent: 1_000 * i as i64 % 100_000,
+            failed: 12,
+            skipped: 3,
+            paused_reason: None,
+        })
+        .collect();
+    let detail = CampaignDetail {
+        id: CampaignId(1),
+        pending: 40_000,
+        delivered: 50_000,
+        read: 30_000,
+        replied: 2_000,
+        failures: (0..50)
+            .map(|i| Failure {
+                name: format!("Customer {i}"),
+                phone: "+12025550100".into(),
+                code: Some(131_026),
+                detail: Some("Message undeliverable".into()),
+            })
+            .collect(),
+    };
+    let templates: Vec<TemplateItem> = (0..250)
+        .map(|i| TemplateItem {
+            id: i,
+            name: format!("template_{i}"),
+            language: "en_US".into(),
+            category: Some("MARKETING".into()),
+            status: ["approved", "pending", "rejected", "paused"][i as usize % 4].into(),
+            rejection_reason: Some("INVALID_FORMAT".into()),
+            quality: Some("GREEN".into()),
+            preview: vec!["Hi {{1}}, your order {{2}} is on its way!".into(); 4],
+            lint: vec!["body.example.body_text: 2 parameter(s) but 0 example value(s)".into()],
+            updated_at: now,
+        })
+        .collect();
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap_or_default();
+    let analytics = AnalyticsView {
+        span: RangeChoice::Last30,
+        by: Granularity::Day,
+        from: day(1),
+        to: day(31),
+        timezone: "Europe/Lisbon".into(),
+        funnel: ["New", "Engaged", "Interested", "Paid"].iter().map(|s| (s.to_string(), 1_000, Some(0.5))).collect(),
+        stages: ["New", "Engaged", "Interested", "Paid", "Lost"].iter().map(|s| (s.to_string(), 10_000)).collect(),
+        messages: (0..31).map(|i| 30_000 + i * 100).collect(),
+        conversation_limit: Some(20_000),
+        conversations: 17_000,
+        ..AnalyticsView::default()
+    };
+    let billing = BillingView {
+        plan: Some("Growth".into()),
+        conversation_limit: Some(20_000),
+        status: Some("active".into()),
+        renews_at: Some(now + chrono::Duration::days(12)),
+        months: (1..=12).map(|m| (day(1).with_month(m).unwrap_or_default(), 15_000, "4120.55".into())).collect(),
+        ..BillingView::default()
+    };
+    let panes: [(char, &str, Update); 5] = [
+        ('4', "Automation", Update::Automation(AutomationUpdate::Rules(rules))),
+        ('5', "Broadcast", Update::Broadcast(BroadcastUpdate::List(campaigns))),
+        ('6', "Templates", Update::TemplatesPane(TemplatesUpdate::List(templates))),
+        ('7', "Analytics", Update::Analytics(AnalyticsUpdate::Loaded(Box::new(analytics)))),
+        ('8', "Billing", Update::Billing(BillingUpdate::Overview(Box::new(billing)))),
+    ];
+    for (key, name, update) in panes {
+        app.handle_key(KeyEvent::new(KeyCode::Char(key), KeyModifiers::NONE));
+        app.apply(update);
+        app.apply(Update::Automation(AutomationUpdate::Runs(runs.clone())));
+        app.apply(Update::Broadcast(BroadcastUpdate::Detail(detail.clone())));
+        for (w, h) in [(200, 50), (80, 24)] {
+            let mut terminal = match Terminal::new(TestBackend::new(w, h)) {
+                Ok(t) => t,
+                Err(e) => return println!("dashboards: cannot create the test terminal: {e}"),
+            };
+            let mut times = Vec::with_capacity(FRAMES / 4);
+            for _ in 0..FRAMES / 4 {
+                app.handle_key(KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
+                let started = Instant::now();
+                if let Err(e) = terminal.draw(|frame| app.draw(frame)) {
+                    return println!("dashboards: drawing failed: {e}");
+                }
+                times.push(started.elapsed());
+            }
+            report(&format!("frame ({name}, {w}x{h})"), times);
+        }
+    }
 }

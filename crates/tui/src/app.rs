@@ -13,14 +13,18 @@ use ratatui::widgets::Paragraph;
 
 use crate::intent::{Intent, Queue, Request, Tab, Update};
 use crate::keymap::Keymap;
+use crate::panes::analytics::Analytics;
+use crate::panes::automation::Automation;
 use crate::panes::billing::Billing;
+use crate::panes::broadcast::Broadcast;
 use crate::panes::contacts::Contacts;
 use crate::panes::inbox::Inbox;
 use crate::panes::pipeline::Pipeline;
-use crate::panes::planned::Planned;
+use crate::panes::templates::Templates;
 use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, hint};
 use crate::popups::confirm::Confirm;
 use crate::popups::log::{Log, LogView};
+use crate::popups::notifications::{ListAction, NotificationList, NotificationsRequest, NotificationsUpdate};
 use crate::popups::palette::{self, Palette};
 use crate::popups::{Outcome, help};
 use crate::text::spread;
@@ -35,6 +39,7 @@ const GLOBAL_KEYS: &[KeyHint] = &[
     hint(":", "command palette"),
     hint("/", "search in this dashboard"),
     hint("L", "messages: every notice and error so far"),
+    hint("N", "notifications (new ones also show below)"),
     hint("mouse", "click tabs and rows, scroll lists"),
     hint("q Ctrl-C", "quit"),
 ];
@@ -53,6 +58,7 @@ enum Popup {
     Palette(Palette),
     Search(TextInput),
     Log(LogView),
+    Notifications(NotificationList),
     /// Quitting with unsent drafts: they are kept, but the agent is told which.
     Quit(Confirm),
 }
@@ -73,10 +79,10 @@ pub struct App {
     inbox: Inbox,
     contacts: Contacts,
     pipeline: Pipeline,
-    automation: Planned,
-    broadcast: Planned,
-    templates: Planned,
-    analytics: Planned,
+    automation: Automation,
+    broadcast: Broadcast,
+    templates: Templates,
+    analytics: Analytics,
     billing: Billing,
     popup: Option<Popup>,
     status: Status,
@@ -97,10 +103,10 @@ impl App {
             inbox: Inbox::default(),
             contacts: Contacts::default(),
             pipeline: Pipeline::default(),
-            automation: Planned::new(Tab::Automation),
-            broadcast: Planned::new(Tab::Broadcast),
-            templates: Planned::new(Tab::Templates),
-            analytics: Planned::new(Tab::Analytics),
+            automation: Automation::default(),
+            broadcast: Broadcast::default(),
+            templates: Templates::default(),
+            analytics: Analytics::default(),
             billing: Billing::default(),
             popup: None,
             log: Log::default(),
@@ -312,6 +318,10 @@ impl App {
             KeyCode::Char(c @ '1'..='8') => self.queue.push(Intent::SwitchTab(Tab::ALL[c as usize - '1' as usize])),
             KeyCode::Char('?') => self.popup = Some(Popup::Help),
             KeyCode::Char('L') => self.popup = Some(Popup::Log(LogView::default())),
+            KeyCode::Char('N') => {
+                self.popup = Some(Popup::Notifications(NotificationList::default()));
+                self.queue.load(NotificationsRequest::List);
+            }
             KeyCode::Char(':') => self.popup = Some(Popup::Palette(Palette::default())),
             KeyCode::Char('/') => self.popup = Some(Popup::Search(TextInput::single())),
             _ => return false,
@@ -351,6 +361,11 @@ impl App {
             Some(Popup::Log(view)) => match view.handle_key(key, self.log.len()) {
                 Outcome::Cancelled => self.popup = None,
                 Outcome::Open | Outcome::Done(()) => {}
+            },
+            Some(Popup::Notifications(list)) => match list.handle_key(key) {
+                Outcome::Done(ListAction::MarkAllRead) => self.queue.load(NotificationsRequest::MarkAllRead),
+                Outcome::Cancelled => self.popup = None,
+                Outcome::Open => {}
             },
             Some(Popup::Quit(confirm)) => match confirm.handle_key(key) {
                 Outcome::Done(()) => self.queue.push(Intent::Quit),
@@ -451,15 +466,40 @@ impl App {
             {
                 self.queue.load(Request::UnreadTotal);
             }
+            Update::Live(event) if event.kind == "notified" => self.notified(event),
+            Update::Notifications(NotificationsUpdate::List(rows)) => {
+                if let Some(Popup::Notifications(list)) = self.popup.as_mut() {
+                    list.set(rows.clone());
+                }
+            }
             _ => {}
         }
         let env = self.env;
         let mut queue = std::mem::take(&mut self.queue);
-        for pane in self.panes_mut() {
-            pane.apply(&update, &env, &mut queue);
+        // The editor was opened by the pane on screen (it is modal): only that pane takes its text.
+        if matches!(update, Update::Edited(_)) {
+            self.pane_mut().apply(&update, &env, &mut queue);
+        } else {
+            for pane in self.panes_mut() {
+                pane.apply(&update, &env, &mut queue);
+            }
         }
         self.queue = queue;
         self.drain()
+    }
+
+    /// A notification for this user (or for everyone) arrived: said in the status bar and kept in the
+    /// log; an open list reloads.
+    fn notified(&mut self, event: &wacrm_core::events::Recorded) {
+        let for_user = event.payload.get("user_id").and_then(serde_json::Value::as_i64);
+        if for_user.is_some_and(|u| self.env.me.is_none_or(|me| i64::from(me.0) != u)) {
+            return;
+        }
+        let title = event.payload.get("title").and_then(serde_json::Value::as_str).unwrap_or("notification");
+        self.tell(format!("🔔 {title} (N: notifications)"), false);
+        if matches!(self.popup, Some(Popup::Notifications(_))) {
+            self.queue.load(NotificationsRequest::List);
+        }
     }
 
     /// Moves the clock; returns whether the screen shows something that changed (the minute).
@@ -490,6 +530,7 @@ impl App {
             }
             Some(Popup::Quit(confirm)) => confirm.draw(frame, body, theme),
             Some(Popup::Log(view)) => view.draw(frame, body, &self.log, self.env.offset, theme),
+            Some(Popup::Notifications(list)) => list.draw(frame, body, &self.env),
             None => {}
         }
     }

@@ -10,10 +10,14 @@ use wacrm_core::{BusinessId, ContactId, Direction, MessageId, MessageStatus, Sta
 use crate::app::App;
 use crate::intent::{ConversationFilter, Intent, Request, Update};
 use crate::panes::Env;
+use crate::panes::analytics::{AnalyticsView, RangeChoice};
+use crate::panes::automation::{RuleRow, RunRow};
+use crate::panes::billing::BillingView;
+use crate::panes::broadcast::{CampaignDetail, CampaignRow, Failure};
+use crate::panes::templates::TemplateItem;
 use crate::theme::Theme;
 use crate::view::{
-    BillingView, Card, ChatMessage, Column, ContactRow, ConversationPage, ConversationRow, DbState, HistoryRow,
-    TemplateRow,
+    Card, ChatMessage, Column, ContactRow, ConversationPage, ConversationRow, DbState, HistoryRow, TemplateRow,
 };
 
 pub fn now() -> DateTime<Utc> {
@@ -220,11 +224,151 @@ pub fn loaded_app() -> App {
 }
 
 pub fn billing() -> BillingView {
+    let month = |m: u32, conversations: i64, cost: &str| {
+        (chrono::NaiveDate::from_ymd_opt(2026, m, 1).expect("a date"), conversations, cost.to_string())
+    };
     BillingView {
-        plan: "Starter".into(),
-        conversation_limit: 2000,
-        status: "active".into(),
+        plan: Some("Starter".into()),
+        conversation_limit: Some(2000),
+        status: Some("active".into()),
         renews_at: Some(now() + Duration::days(12)),
+        conversations: 1712,
+        forecast_conversations: 5306,
+        cost: "41.09".into(),
+        forecast_cost: "127.38".into(),
+        total_spend: "388.20".into(),
+        categories: vec![("MARKETING".into(), 820, 0), ("UTILITY".into(), 96, 4), ("SERVICE".into(), 0, 796)],
+        months: vec![month(1, 1480, "35.52"), month(2, 1631, "39.14"), month(3, 1712, "41.09")],
+    }
+}
+
+pub fn template_items() -> Vec<TemplateItem> {
+    let item = |id: i32, name: &str, status: &str, preview: &[&str]| TemplateItem {
+        id,
+        name: name.into(),
+        language: "en_US".into(),
+        category: Some("UTILITY".into()),
+        status: status.into(),
+        rejection_reason: None,
+        quality: Some("GREEN".into()),
+        preview: preview.iter().map(|l| l.to_string()).collect(),
+        lint: Vec::new(),
+        updated_at: now() - Duration::hours(5),
+    };
+    vec![
+        item(1, "back_in_stock", "approved", &["Good news: the beans you asked about are back."]),
+        item(2, "order_update", "pending", &["▌Your order", "Hi {{1}}, your order {{2}} ships today.", "[ Track ]"]),
+        TemplateItem {
+            category: Some("MARKETING".into()),
+            rejection_reason: Some("INVALID_FORMAT: the body starts with a parameter".into()),
+            lint: vec!["body: starts with a parameter (fix: put words before {{1}})".into()],
+            ..item(3, "spring_sale", "rejected", &["{{1}}: 20% off all beans this week!"])
+        },
+        item(4, "old_promo", "paused", &["Last chance for winter blends."]),
+    ]
+}
+
+pub fn campaigns() -> Vec<CampaignRow> {
+    let row = |id: i32, name: &str, status, recipients, sent, failed| CampaignRow {
+        id: wacrm_core::broadcast::CampaignId(id),
+        name: name.into(),
+        template: "back_in_stock".into(),
+        status,
+        recipients,
+        sent,
+        failed,
+        skipped: 2,
+        paused_reason: None,
+    };
+    use wacrm_core::broadcast::CampaignStatus::*;
+    vec![
+        row(3, "Spring sale", Running, 1000, 600, 12),
+        CampaignRow { paused_reason: Some("paused by a user".into()), ..row(2, "Restock", Paused, 200, 90, 0) },
+        row(1, "Welcome", Completed, 50, 48, 0),
+    ]
+}
+
+pub fn campaign_detail() -> CampaignDetail {
+    CampaignDetail {
+        id: wacrm_core::broadcast::CampaignId(3),
+        pending: 386,
+        delivered: 580,
+        read: 410,
+        replied: 37,
+        failures: vec![
+            Failure {
+                name: "Li Wei".into(),
+                phone: "+12025550003".into(),
+                code: Some(131026),
+                detail: Some("Message undeliverable".into()),
+            },
+            Failure { name: "Sam O'Neil".into(), phone: "+12025550004".into(), code: Some(131049), detail: None },
+        ],
+    }
+}
+
+pub fn rules() -> Vec<RuleRow> {
+    let rule = |id: i32, name: &str, trigger: &str, enabled: bool| RuleRow {
+        id,
+        name: name.into(),
+        trigger: trigger.into(),
+        enabled,
+        priority: 100,
+        delay_minutes: 0,
+        json: format!("{{\n  \"name\": \"{name}\",\n  \"trigger\": \"{trigger}\"\n}}"),
+    };
+    vec![
+        rule(1, "pricing reply", "message_received", true),
+        RuleRow { delay_minutes: 60, ..rule(2, "follow up interested", "stage_changed", false) },
+    ]
+}
+
+pub fn rule_runs() -> Vec<RunRow> {
+    let run = |id: i64, rule_id: i32, minutes: i64, matched: bool, failed: bool, actions: &[&str]| RunRow {
+        id,
+        rule_id,
+        contact: Some(ContactId(1)),
+        matched,
+        reason: (!matched).then(|| "no keyword matched".to_string()),
+        at: now() - Duration::minutes(minutes),
+        actions: actions.iter().map(|a| a.to_string()).collect(),
+        failed,
+    };
+    vec![
+        run(5, 1, 3, true, true, &["send_template failed: 131026 undeliverable", "move_stage done"]),
+        run(4, 1, 50, true, false, &["send_template done", "move_stage done"]),
+        run(3, 1, 90, false, false, &[]),
+    ]
+}
+
+pub fn analytics_view() -> AnalyticsView {
+    let stages = ["New", "Engaged", "Interested", "Paid", "Lost"];
+    AnalyticsView {
+        span: RangeChoice::ThisMonth,
+        by: wacrm_core::analytics::Granularity::Day,
+        from: chrono::NaiveDate::from_ymd_opt(2026, 3, 1).expect("a date"),
+        to: chrono::NaiveDate::from_ymd_opt(2026, 3, 10).expect("a date"),
+        timezone: "Europe/Lisbon".into(),
+        new_leads: 41,
+        active_leads: 63,
+        total_leads: 212,
+        win_rate: Some(0.12),
+        funnel: vec![
+            ("New".into(), 41, None),
+            ("Engaged".into(), 30, Some(0.73)),
+            ("Interested".into(), 14, Some(0.47)),
+            ("Paid".into(), 6, Some(0.43)),
+        ],
+        stages: stages.iter().zip([80, 52, 30, 25, 25]).map(|(s, n)| (s.to_string(), n)).collect(),
+        messages: vec![12, 30, 25, 0, 44, 51, 38, 20, 61, 17],
+        received: 170,
+        sent: 128,
+        median_reply_seconds: Some(252.0),
+        unanswered_now: 3,
+        plan: Some("Starter".into()),
+        conversations: 1712,
+        conversation_limit: Some(2000),
+        forecast_conversations: 5306,
     }
 }
 

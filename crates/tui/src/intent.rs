@@ -8,9 +8,15 @@ use wacrm_core::events::Recorded as Event;
 use wacrm_core::inbox::workflow::SnoozeUntil;
 use wacrm_core::{ContactId, MessageId, Stage, UserId};
 
+pub use crate::panes::analytics::{AnalyticsRequest, AnalyticsUpdate};
+pub use crate::panes::automation::{AutomationRequest, AutomationUpdate};
+pub use crate::panes::billing::{BillingRequest, BillingUpdate};
+pub use crate::panes::broadcast::{BroadcastRequest, BroadcastUpdate};
+pub use crate::panes::templates::{TemplatesRequest, TemplatesUpdate};
+pub use crate::popups::notifications::{NotificationsRequest, NotificationsUpdate};
 use crate::view::{
-    BillingView, CannedRow, ChatMessage, Column, ContactPanel, ContactRow, ConversationCursor, ConversationPage,
-    ConversationRow, DbState, HistoryRow, Teammate, TemplateRow,
+    CannedRow, ChatMessage, Column, ContactPanel, ContactRow, ConversationCursor, ConversationPage, ConversationRow,
+    DbState, HistoryRow, Teammate, TemplateRow,
 };
 
 /// The tabs are the dashboards, in core's one list (keys 1–8).
@@ -115,7 +121,12 @@ pub enum Request {
     Inbox(InboxRequest),
     Contacts(ContactsRequest),
     Pipeline(PipelineRequest),
-    Billing,
+    Automation(AutomationRequest),
+    Broadcast(BroadcastRequest),
+    Templates(TemplatesRequest),
+    Analytics(AnalyticsRequest),
+    Billing(BillingRequest),
+    Notifications(NotificationsRequest),
 }
 
 /// What the Inbox asks for.
@@ -217,6 +228,26 @@ impl From<PipelineRequest> for Request {
         Request::Pipeline(request)
     }
 }
+
+/// `impl From<PaneRequest> for Request` for the panes whose types live beside them.
+macro_rules! nested_request {
+    ($($pane:ident($request:ty)),* $(,)?) => {$(
+        impl From<$request> for Request {
+            fn from(request: $request) -> Request {
+                Request::$pane(request)
+            }
+        }
+    )*};
+}
+
+nested_request!(
+    Automation(AutomationRequest),
+    Broadcast(BroadcastRequest),
+    Templates(TemplatesRequest),
+    Analytics(AnalyticsRequest),
+    Billing(BillingRequest),
+    Notifications(NotificationsRequest),
+);
 
 /// What the Pipeline board asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,7 +366,13 @@ pub enum Update {
         contact: ContactId,
         rows: Vec<HistoryRow>,
     },
-    Billing(BillingView),
+    Automation(AutomationUpdate),
+    Broadcast(BroadcastUpdate),
+    /// The Templates pane's (the Inbox's approved templates are [`Update::Templates`]).
+    TemplatesPane(TemplatesUpdate),
+    Analytics(AnalyticsUpdate),
+    Billing(BillingUpdate),
+    Notifications(NotificationsUpdate),
     /// A committed event from the LISTEN stream.
     Live(Event),
     Db(DbState),

@@ -138,7 +138,15 @@ impl Drop for TerminalGuard {
 /// Runs the dashboards until the user quits.
 pub async fn run(pool: Pool, scope: Scope, options: Options) -> Result<()> {
     let (updates, mut incoming) = mpsc::unbounded_channel();
+    let read = match wacrm_core::db::open_read(&options.settings, &pool).await {
+        Ok(read) => read,
+        Err(e) => {
+            tracing::warn!("reports read from the main database: the read pool failed: {e}");
+            pool.clone()
+        }
+    };
     let worker = Arc::new(Worker {
+        read,
         pool: pool.clone(),
         scope: scope.clone(),
         sender: Sender::from_settings(&options.settings),

@@ -145,17 +145,113 @@ fn pipeline_board_with_history() {
     assert_snapshot!(render(&app, 120, 24));
 }
 
+/// Each dashboard pane at 100×24 and at 80×24 with its fixture data, as its first visit loads it.
 #[test]
-fn planned_and_billing_panes() {
+fn dashboard_panes() {
+    use crate::intent::{AnalyticsUpdate, AutomationUpdate, BillingUpdate, BroadcastUpdate, TemplatesUpdate};
     let mut app = loaded_app();
     for (i, tab) in Tab::ALL.iter().enumerate().skip(3) {
-        press(&mut app, &[ch(char::from(b'1' + i as u8))]);
+        let intents = press(&mut app, &[ch(char::from(b'1' + i as u8))]);
         assert_eq!(app.tab(), *tab);
-        if *tab == Tab::Billing {
-            app.apply(Update::Billing(billing()));
+        assert!(!loads(&intents).is_empty(), "the first visit of {tab:?} loads it");
+        match tab {
+            Tab::Automation => {
+                app.apply(Update::Automation(AutomationUpdate::Rules(rules())));
+                app.apply(Update::Automation(AutomationUpdate::Runs(rule_runs())));
+            }
+            Tab::Broadcast => {
+                app.apply(Update::Broadcast(BroadcastUpdate::List(campaigns())));
+                app.apply(Update::Broadcast(BroadcastUpdate::Detail(campaign_detail())));
+            }
+            Tab::Templates => {
+                app.apply(Update::TemplatesPane(TemplatesUpdate::List(template_items())));
+                press(&mut app, &[ch('j'), ch('j')]);
+            }
+            Tab::Analytics => {
+                app.apply(Update::Analytics(AnalyticsUpdate::Loaded(Box::new(analytics_view()))));
+            }
+            _ => {
+                app.apply(Update::Billing(BillingUpdate::Overview(Box::new(billing()))));
+            }
         }
-        assert_snapshot!(format!("pane_{}", tab.title().to_lowercase()), render(&app, 100, 12));
+        let name = tab.title().to_lowercase();
+        assert_snapshot!(format!("pane_{name}"), render(&app, 100, 24));
+        assert_snapshot!(format!("pane_{name}_80x24"), render(&app, 80, 24));
+        for (w, h) in [(1, 1), (20, 5), (40, 10), (80, 8)] {
+            render(&app, w, h);
+        }
     }
+}
+
+#[test]
+fn broadcast_cancel_asks_in_a_popup_over_the_pane() {
+    use crate::intent::{BroadcastRequest, BroadcastUpdate};
+    let mut app = loaded_app();
+    press(&mut app, &[ch('5')]);
+    app.apply(Update::Broadcast(BroadcastUpdate::List(campaigns())));
+    press(&mut app, &[ch('c')]);
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("Cancel campaign 3?"), "{screen}");
+    assert!(press(&mut app, &[ch('1')]).is_empty());
+    assert_eq!(app.tab(), Tab::Broadcast, "a digit over the question does not switch tabs");
+    let intents = press(&mut app, &[ch('y')]);
+    assert_eq!(
+        loads(&intents),
+        vec![Request::Broadcast(BroadcastRequest::Cancel(wacrm_core::broadcast::CampaignId(3)))]
+    );
+}
+
+#[test]
+fn an_edited_rule_goes_to_the_automation_pane_only() {
+    use crate::intent::{AutomationRequest, AutomationUpdate};
+    let mut app = loaded_app();
+    press(&mut app, &[ch('4')]);
+    app.apply(Update::Automation(AutomationUpdate::Rules(rules())));
+    let intents = press(&mut app, &[ch('e')]);
+    assert!(matches!(intents.as_slice(), [Intent::OpenEditor(_)]));
+    let intents = app.apply(Update::Edited(Some("{}".into())));
+    assert_eq!(
+        loads(&intents),
+        vec![Request::Automation(AutomationRequest::Save { name: "pricing reply".into(), text: "{}".into() })]
+    );
+    assert_eq!(app.inbox().composer_text(), "", "the inbox composer did not take the rule");
+    app.apply(Update::Automation(AutomationUpdate::Invalid(
+        "rule [0] (\"pricing reply\"): the rule is invalid at $.action.send_message: unknown action".into(),
+    )));
+    let screen = render(&app, 100, 24);
+    assert!(screen.contains("$.action.send_message"), "{screen}");
+}
+
+#[test]
+fn notifications_show_in_the_status_bar_and_n_lists_them() {
+    use crate::intent::{NotificationsRequest, NotificationsUpdate};
+    use crate::popups::notifications::NotificationRow;
+    let mut app = loaded_app();
+    let mut event = live("notified", 1);
+    if let Update::Live(e) = &mut event {
+        e.payload = serde_json::json!({"title": "80% of this month's conversations used", "user_id": null});
+    }
+    app.apply(event.clone());
+    assert_eq!(app.notice(), Some("🔔 80% of this month's conversations used (N: notifications)"));
+    // One for another team member is not shown here.
+    if let Update::Live(e) = &mut event {
+        e.payload = serde_json::json!({"title": "for Ben", "user_id": 3});
+    }
+    app.apply(event);
+    assert!(!app.notice().unwrap_or_default().contains("for Ben"));
+    let intents = press(&mut app, &[ch('N')]);
+    assert_eq!(loads(&intents), vec![Request::Notifications(NotificationsRequest::List)]);
+    app.apply(Update::Notifications(NotificationsUpdate::List(vec![NotificationRow {
+        id: 1,
+        source: "usage_alert".into(),
+        title: "80% of this month's conversations used".into(),
+        body: "1,600 of 2,000 on Starter".into(),
+        at: now() - chrono::Duration::minutes(2),
+        read: false,
+    }])));
+    assert_snapshot!(render(&app, 100, 24));
+    assert!(press(&mut app, &[ch('3')]).is_empty(), "the list swallows digits");
+    assert_eq!(loads(&press(&mut app, &[ch('r')])), vec![Request::Notifications(NotificationsRequest::MarkAllRead)]);
 }
 
 #[test]

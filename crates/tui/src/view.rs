@@ -138,15 +138,6 @@ pub struct HistoryRow {
     pub source: String,
 }
 
-/// The Billing pane's content.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BillingView {
-    pub plan: String,
-    pub conversation_limit: i32,
-    pub status: String,
-    pub renews_at: Option<DateTime<Utc>>,
-}
-
 /// How the status bar describes the database connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbState {

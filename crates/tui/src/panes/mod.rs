@@ -2,11 +2,15 @@
 //! mouse event (saying whether it was used), take updates. Panes push intents on the queue and never
 //! call each other or the database.
 
+pub mod analytics;
+pub mod automation;
 pub mod billing;
+pub mod broadcast;
 pub mod contacts;
 pub mod inbox;
 pub mod pipeline;
-pub mod planned;
+pub mod reload;
+pub mod templates;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};

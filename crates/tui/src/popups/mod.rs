@@ -7,6 +7,7 @@ pub mod confirm;
 pub mod form;
 pub mod help;
 pub mod log;
+pub mod notifications;
 pub mod palette;
 pub mod picker;
 pub mod template_send;

@@ -7,14 +7,20 @@ use tokio::sync::mpsc::UnboundedSender;
 use wacrm_core::db::Pool;
 use wacrm_core::inbox::conversations as inbox;
 use wacrm_core::inbox::send::Sender;
-use wacrm_core::{Error, Scope, auth, billing};
+use wacrm_core::{Error, Scope, auth};
 
 use crate::intent::{ContactsRequest, InboxRequest, PipelineRequest, Request, Update};
-use crate::view::{BillingView, DbState};
+use crate::view::DbState;
 
+mod analytics;
+mod automation;
+mod billing;
+mod broadcast;
 mod contacts;
 mod inbox_requests;
+mod notifications;
 mod pipeline;
+mod templates;
 
 /// The seed's templates carry no language; Meta needs one, so the picker sends this one.
 const DEFAULT_TEMPLATE_LANGUAGE: &str = "en_US";
@@ -31,6 +37,8 @@ pub const BOARD_CARDS: i64 = 100;
 /// What every task needs.
 pub struct Worker {
     pub pool: Pool,
+    /// Reports read here: the read replica when one is configured, else `pool`.
+    pub read: Pool,
     pub scope: Scope,
     pub sender: Sender,
     pub updates: UnboundedSender<Update>,
@@ -68,15 +76,12 @@ impl Worker {
             Request::Inbox(request) => self.inbox(request).await?,
             Request::Contacts(request) => self.contacts(request).await?,
             Request::Pipeline(request) => self.pipeline(request).await?,
-            Request::Billing => match billing::subscription(pool, scope).await? {
-                Some(s) => Update::Billing(BillingView {
-                    plan: s.plan,
-                    conversation_limit: s.conversation_limit,
-                    status: s.status.to_string(),
-                    renews_at: s.renews_at,
-                }),
-                None => Update::Failed { what: "billing", message: "no active subscription".into() },
-            },
+            Request::Automation(request) => self.automation(request).await?,
+            Request::Broadcast(request) => self.broadcast(request).await?,
+            Request::Templates(request) => self.templates(request).await?,
+            Request::Analytics(request) => self.analytics(request).await?,
+            Request::Billing(request) => self.billing(request).await?,
+            Request::Notifications(request) => self.notifications(request).await?,
         })
     }
 }
@@ -110,7 +115,12 @@ fn request_name(request: &Request) -> &'static str {
         Request::Contacts(ContactsRequest::Import(_)) => "import",
         Request::Pipeline(PipelineRequest::Board) => "board",
         Request::Pipeline(PipelineRequest::History(_)) => "history",
-        Request::Billing => "billing",
+        Request::Automation(request) => request.what(),
+        Request::Broadcast(request) => request.what(),
+        Request::Templates(request) => request.what(),
+        Request::Analytics(request) => request.what(),
+        Request::Billing(request) => request.what(),
+        Request::Notifications(request) => request.what(),
     }
 }
 

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use graphile_worker::{Cron, WorkerOptions};
+use graphile_worker::{Cron, CronBuilder, WorkerOptions};
 use sqlx::{PgConnection, PgPool};
 
 use super::{Recurring, SCHEMA, Schedule, enqueue_on};
@@ -62,10 +62,18 @@ fn options(pool: &PgPool, config: &RunnerConfig) -> Result<WorkerOptions> {
 
 /// Defines a recurring task and its schedule.
 fn scheduled<T: Recurring>(options: WorkerOptions) -> Result<WorkerOptions> {
-    let cron = Cron::every_n_minutes::<T>(T::EVERY_MINUTES)
-        .map_err(|e| Error::internal(format!("the schedule of {}: {e}", T::IDENTIFIER)))?
-        .job_key(T::KEY);
-    Ok(options.define_job::<T>().with_cron(cron))
+    Ok(options.define_job::<T>().with_cron(cron::<T>()?))
+}
+
+/// A recurring task's schedule. Its jobs carry the task's own (default) payload: without one a cron
+/// job's payload is null, which a task struct does not deserialize from, and every run would fail.
+fn cron<T: Recurring>() -> Result<CronBuilder<T>> {
+    let schedule = |e: &dyn std::fmt::Display| Error::internal(format!("the schedule of {}: {e}", T::IDENTIFIER));
+    Cron::every_n_minutes::<T>(T::EVERY_MINUTES)
+        .map_err(|e| schedule(&e))?
+        .job_key(T::KEY)
+        .payload(T::default())
+        .map_err(|e| schedule(&e))
 }
 
 /// Runs jobs as they fall due until `shutdown` completes; jobs in flight get 5 s to finish, and any
@@ -105,4 +113,26 @@ const RETRY_HINT: &str = "check the database connection (`wacrm db status`) and 
 
 fn init_error(e: graphile_worker::WorkerBuildError) -> Error {
     Error::unavailable(format!("cannot start the job runner: {e}"), RETRY_HINT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the runner does with a cron job's payload: deserialize it into the task.
+    fn runs_from_its_cron_payload<T: Recurring + serde::de::DeserializeOwned>() {
+        let crontab = cron::<T>().unwrap().build();
+        let payload = crontab.payload.unwrap_or(serde_json::Value::Null);
+        assert!(serde_json::from_value::<T>(payload).is_ok(), "{}: its cron payload does not deserialize", T::IDENTIFIER);
+    }
+
+    #[test]
+    fn every_recurring_task_deserializes_from_its_cron_payload() {
+        macro_rules! check {
+            ($task:ty) => {
+                runs_from_its_cron_payload::<$task>();
+            };
+        }
+        recurring_tasks!(check);
+    }
 }

@@ -42,6 +42,10 @@ pub struct Settings {
     /// Inbound texts that mark a contact opted out of marketing (case-insensitive, whole message).
     #[serde(default, deserialize_with = "list_or_commas")]
     pub opt_out_keywords: Option<Vec<String>>,
+    /// The key automation's `notify` webhooks are signed with (HMAC-SHA256 of the body).
+    pub automation_webhook_secret: Option<SecretString>,
+    /// An automation delay or schedule this many minutes late is dropped with a log line (default 3 days).
+    pub automation_max_late_minutes: Option<i64>,
 }
 
 /// `business = 1` in the config file is an id, as `business = "1"` is.

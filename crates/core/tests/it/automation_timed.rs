@@ -290,9 +290,12 @@ async fn create_campaign_goes_through_broadcast_once_even_when_retried(pool: PgP
     assert!(err.contains("$.action.create_campaign"), "{err}");
 }
 
+/// A webhook delivery as the receiver saw it: headers and body.
+type Delivery = (HeaderMap, Vec<u8>);
+
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
 async fn a_notify_webhook_is_signed_with_hmac_sha256(pool: PgPool) {
-    let received: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>> = Arc::default();
+    let received: Arc<Mutex<Vec<Delivery>>> = Arc::default();
     let sink = received.clone();
     let app = Router::new().route(
         "/hook",
@@ -319,7 +322,7 @@ async fn a_notify_webhook_is_signed_with_hmac_sha256(pool: PgPool) {
     inbound(&pool, &scope, ana, "I want to buy").await;
     let options = Options { webhook_secret: Some(SecretString::from("s3cret")), ..Options::default() };
     settle_with(&pool, &options).await;
-    let received = received.lock().unwrap();
+    let received: Vec<Delivery> = received.lock().unwrap().clone();
     assert_eq!(received.len(), 1);
     let (headers, body) = &received[0];
     let expected = format!("sha256={}", automation::signature(b"s3cret", body));

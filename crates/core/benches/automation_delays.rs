@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use rust_decimal::Decimal;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use wacrm_core::automation::{self, Options, RuleSpec};
 use wacrm_core::events::{self, Cause, Event, NewEvent};
 use wacrm_core::inbox::send::Sender;
@@ -31,8 +31,8 @@ fn sender() -> Sender {
 async fn measure(server: &str, n: i32) -> Duration {
     let name = format!("wacrm_bench_delays_{n}_{}", std::process::id());
     let mut admin = PgConnection::connect(server).await.expect("the server at DATABASE_URL");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&mut admin).await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
     let url = format!("{}/{name}", server.rsplit_once('/').expect("a database URL").0);
     let pool = db::connect_url(&url).await.unwrap();
     db::migrate(&pool).await.unwrap();
@@ -95,7 +95,7 @@ async fn measure(server: &str, n: i32) -> Duration {
         .unwrap();
     assert_eq!(tagged, i64::from(n), "every action ran");
     pool.close().await;
-    sqlx::query(&format!("DROP DATABASE {name}")).execute(&mut admin).await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("DROP DATABASE {name}"))).execute(&mut admin).await.unwrap();
     println!(
         "{n:>6} delays due at one minute: all fired in {elapsed:>8.2?} ({:.0} per second)",
         f64::from(n) / elapsed.as_secs_f64()

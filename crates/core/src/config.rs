@@ -46,6 +46,10 @@ pub struct Settings {
     /// the key it acts as, e.g. `[keys.all] "ctrl-n" = "j"`.
     #[serde(default)]
     pub keys: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// The key automation's `notify` webhooks are signed with (HMAC-SHA256 of the body).
+    pub automation_webhook_secret: Option<SecretString>,
+    /// An automation delay or schedule this many minutes late is dropped with a log line (default 3 days).
+    pub automation_max_late_minutes: Option<i64>,
 }
 
 /// `business = 1` in the config file is an id, as `business = "1"` is.

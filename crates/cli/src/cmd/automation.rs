@@ -36,6 +36,12 @@ pub enum Command {
         /// The rule's JSON file, or - for stdin.
         file: PathBuf,
     },
+    /// Edit a rule (by id or name) as JSON in $VISUAL or $EDITOR (vi by default). Saving checks it: a
+    /// problem is printed with its JSON path and the editor opens again on the text as written; saving
+    /// it unchanged again, or saving an empty file, gives up without changing the rule.
+    ///
+    /// Example: EDITOR=nano wacrm automation edit pricing
+    Edit { rule: String },
     /// Turn a rule on.
     ///
     /// Example: wacrm automation enable pricing
@@ -114,6 +120,23 @@ fn read(file: &PathBuf) -> Result<String> {
     Ok(text)
 }
 
+/// Runs $VISUAL or $EDITOR (a command line, run by the shell) on `path` and waits for it.
+fn open_editor(path: &std::path::Path) -> Result<()> {
+    let editor = ["VISUAL", "EDITOR"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
+        .unwrap_or_else(|| "vi".into());
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("wacrm-editor")
+        .arg(path)
+        .status()
+        .with_context(|| format!("cannot start the editor {editor:?}"))?;
+    anyhow::ensure!(status.success(), "the editor {editor:?} failed ({status}); the rule is not changed");
+    Ok(())
+}
+
 /// The acting business's pool and scope.
 async fn scoped(ctx: &Context) -> Result<(&Pool, Scope)> {
     let scope = ctx.scope().await?;
@@ -136,6 +159,44 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             let (pool, scope) = scoped(ctx).await?;
             let rule = automation::add(pool, &scope, &spec).await?;
             ctx.out.done(&format!("added rule {} ({})", rule.id, rule.name), &rule)
+        }
+        Command::Edit { rule } => {
+            let (pool, scope) = scoped(ctx).await?;
+            let current = automation::get(pool, &scope, &rule).await?;
+            let original = serde_json::to_string_pretty(&current.spec())? + "\n";
+            let path = std::env::temp_dir().join(format!("wacrm-rule-{}-{}.json", current.id, std::process::id()));
+            let mut text = original.clone();
+            let mut failed: Option<String> = None;
+            let outcome = loop {
+                std::fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+                open_editor(&path)?;
+                let edited =
+                    std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                if edited.trim().is_empty() || edited == original || failed.as_deref() == Some(edited.as_str()) {
+                    break None;
+                }
+                let saved = match RuleSpec::from_json(&edited) {
+                    Ok(spec) => automation::update(pool, &scope, &current.id.to_string(), &spec).await,
+                    Err(problem) => Err(problem.into()),
+                };
+                match saved {
+                    Ok(rule) => break Some(rule),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        if let Some(hint) = e.hint() {
+                            eprintln!("hint: {hint}");
+                        }
+                        eprintln!("(the editor opens again; save it unchanged or empty to give up)");
+                        failed = Some(edited.clone());
+                        text = edited;
+                    }
+                }
+            };
+            let _ = std::fs::remove_file(&path);
+            match outcome {
+                Some(rule) => ctx.out.done(&format!("rule {} ({}) saved", rule.id, rule.name), &rule),
+                None => ctx.out.done(&format!("rule {} ({}) not changed", current.id, current.name), &current),
+            }
         }
         Command::Enable { rule } => {
             let (pool, scope) = scoped(ctx).await?;
@@ -201,9 +262,12 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
         }
         Command::RunOnce => {
             ctx.require_operator("automation run-once")?;
-            let tick = automation::run_once(ctx.pool().await?, &Sender::from_settings(&ctx.settings)).await?;
-            let message =
-                format!("{} events, {} delays, {} sent, {} failed", tick.events, tick.delays, tick.sent, tick.failed);
+            let options = automation::Options::from_settings(&ctx.settings);
+            let tick = automation::run_once(ctx.pool().await?, &Sender::from_settings(&ctx.settings), &options).await?;
+            let message = format!(
+                "{} events, {} delays, {} schedules, {} carried out, {} failed",
+                tick.events, tick.delays, tick.schedules, tick.sent, tick.failed
+            );
             ctx.out.done(&message, &tick)
         }
     }

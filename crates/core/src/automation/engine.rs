@@ -15,31 +15,60 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
 use graphile_worker::{IntoTaskHandlerResult, TaskHandler, WorkerContext};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sqlx::{Connection, PgConnection, PgPool};
-use uuid::Uuid;
 
 use super::actions::Action;
 use super::conditions::{Condition, Facts};
+use super::cron::Cron;
+use super::deferred;
+use super::delays;
 use super::rules::{MAX_DEPTH, RuleSpec, Trigger};
-use super::template;
-use crate::auth::{Area, Scope};
+use super::schedule;
+use crate::auth::Scope;
 use crate::config::{Overrides, Settings};
-use crate::contacts;
+use crate::contacts::{self, MarketingChoice};
 use crate::error::{Error, Result};
 use crate::events::{self, Cause, Consumer, Event, Recorded};
 use crate::inbox::conversations;
-use crate::inbox::send::{self, Compose, Origin, Outgoing, SERVICE_WINDOW_HOURS, Sender};
-use crate::jobs::{self, Recurring, Schedule};
+use crate::inbox::send::{SERVICE_WINDOW_HOURS, Sender};
+use crate::jobs::{self, Recurring};
+use crate::notifications;
 use crate::pipeline::{self, MoveOutcome, MoveSource};
-use crate::types::{BusinessId, ContactId, Stage};
+use crate::types::{BusinessId, ContactId, MessageId, Stage, UserId};
 
-/// Delays due more than this long ago are dropped, not fired (bounds the replay after downtime).
-const EXPIRE_AFTER_DAYS: i64 = 3;
-/// A send claimed this long ago and still `sending` was cut short by a crash: it is retried, and its
-/// idempotency key makes the retry a no-op if the first attempt reached the reservation.
-const STALE_SEND_MINUTES: i64 = 5;
+/// Waits and schedules due more than this long ago are dropped, not fired (bounds the replay after
+/// downtime), unless the settings say otherwise.
+pub const DEFAULT_MAX_LATE_MINUTES: i64 = 3 * 24 * 60;
+
+/// How the engine runs, from the settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A wait or a schedule later than this is dropped with a log line.
+    pub max_late: Duration,
+    /// The key `notify` webhooks are signed with; unsigned without one.
+    pub webhook_secret: Option<SecretString>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { max_late: Duration::minutes(DEFAULT_MAX_LATE_MINUTES), webhook_secret: None }
+    }
+}
+
+impl Options {
+    pub fn from_settings(settings: &Settings) -> Options {
+        Options {
+            max_late: Duration::minutes(
+                settings.automation_max_late_minutes.unwrap_or(DEFAULT_MAX_LATE_MINUTES).max(1),
+            ),
+            webhook_secret: settings.automation_webhook_secret.clone(),
+        }
+    }
+}
 
 /// An enabled rule, compiled.
 #[derive(Debug, Clone)]
@@ -52,6 +81,7 @@ pub struct Active {
     pub delay_minutes: i32,
     pub condition: Condition,
     pub actions: Vec<Action>,
+    pub cron: Option<Cron>,
 }
 
 impl Active {
@@ -67,6 +97,7 @@ impl Active {
                 delay_minutes: spec.delay_minutes,
                 condition: c.condition,
                 actions: c.actions,
+                cron: c.cron,
             }),
             Err(problem) => {
                 tracing::warn!(rule = id, %problem, "automation rule does not compile; it is skipped");
@@ -113,7 +144,7 @@ pub struct Engine {
 type Stamp = (i64, Option<DateTime<Utc>>, i64);
 
 impl Engine {
-    async fn rules(&mut self, conn: &mut PgConnection, business: BusinessId) -> Result<Arc<Vec<Active>>> {
+    pub(super) async fn rules(&mut self, conn: &mut PgConnection, business: BusinessId) -> Result<Arc<Vec<Active>>> {
         let row = sqlx::query!(
             r#"SELECT count(*) AS "n!", max(updated_at) AS updated, coalesce(sum(id), 0)::bigint AS "ids!"
                FROM automation_rules WHERE business_id = $1"#,
@@ -147,28 +178,39 @@ impl Consumer for Engine {
     async fn handle(&mut self, conn: &mut PgConnection, recorded: &Recorded) -> Result<()> {
         let business = recorded.business_id;
         let Some(contact) = recorded.contact_id else { return Ok(()) };
-        match recorded.kind.as_str() {
+        let kind = recorded.kind.as_str();
+        match kind {
             "message_received" => {
-                cancel_contact(conn, business, contact, Some(recorded.id), "the customer replied").await?
+                delays::end_waits(conn, business, contact, Some(kind), recorded.id, "the customer replied").await?
             }
-            "contact_deleted" => cancel_contact(conn, business, contact, None, "the contact was deleted").await?,
+            "message_sent" => {
+                delays::end_waits(conn, business, contact, Some(kind), recorded.id, "we answered").await?
+            }
+            "contact_deleted" => {
+                delays::end_waits(conn, business, contact, None, i64::MAX, "the contact was deleted").await?
+            }
             _ => {}
         }
-        let Some(trigger) = Trigger::ALL.into_iter().find(|t| t.as_str() == recorded.kind) else { return Ok(()) };
+        let triggers: Vec<Trigger> = Trigger::ALL.into_iter().filter(|t| t.event_kind() == Some(kind)).collect();
+        if triggers.is_empty() {
+            return Ok(());
+        }
         let rules = self.rules(conn, business).await?;
-        if !rules.iter().any(|r| r.trigger == trigger) {
+        if !rules.iter().any(|r| triggers.contains(&r.trigger)) {
             return Ok(());
         }
         let Some(event) = recorded.event() else { return Ok(()) };
-        let Some(facts) = facts(conn, business, contact, &event).await? else { return Ok(()) };
+        let Some(facts) = facts(conn, business, contact, Some(&event)).await? else { return Ok(()) };
         let cause = recorded.cause();
         let scope = Scope::system(business);
-        for (i, guard) in decide(&rules, trigger, &cause, &facts) {
-            let rule = &rules[i];
-            match guard {
-                Some(reason) => log_refusal(conn, business, rule.id, recorded.id, contact, &cause, &reason).await?,
-                None if rule.delay_minutes > 0 => arm(conn, business, rule, recorded.id, contact).await?,
-                None => fire(conn, &scope, rule, recorded.id, contact, &cause, &facts).await?,
+        for trigger in triggers {
+            for (i, guard) in decide(&rules, trigger, &cause, &facts) {
+                let rule = &rules[i];
+                match guard {
+                    Some(reason) => log_refusal(conn, business, rule.id, recorded.id, contact, &cause, &reason).await?,
+                    None if rule.delay_minutes > 0 => delays::arm(conn, business, rule, recorded.id, contact).await?,
+                    None => fire(conn, &scope, rule, recorded.id, contact, &cause, &facts).await?,
+                }
             }
         }
         Ok(())
@@ -176,38 +218,95 @@ impl Consumer for Engine {
 }
 
 /// The contact as conditions see it, with the event's own facts; `None` when the contact is gone.
-async fn facts(
+pub(super) async fn facts(
     conn: &mut PgConnection,
     business: BusinessId,
     contact: ContactId,
-    event: &Event,
+    event: Option<&Event>,
 ) -> Result<Option<Facts>> {
-    let Some(row) = sqlx::query!(
-        r#"SELECT coalesce(c.stage, 'New') AS "stage!: Stage", c.last_inbound_at,
-                  array(SELECT lower(t.tag) FROM contact_tags t
-                        WHERE t.business_id = $1 AND t.contact_id = c.id) AS "tags!"
-           FROM contacts c WHERE c.business_id = $1 AND c.id = $2"#,
-        business.0,
-        contact.0
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
+    let Some((_, mut facts)) = contacts_facts(conn, business, Some(&[contact.0])).await?.pop() else {
         return Ok(None);
     };
-    let window_open = row.last_inbound_at.is_some_and(|t| t + Duration::hours(SERVICE_WINDOW_HOURS) > Utc::now());
-    let mut facts =
-        Facts { stage: Some(row.stage), tags: row.tags.into_iter().collect(), window_open, ..Facts::default() };
     match event {
-        Event::MessageReceived { text, .. } => facts = facts.with_text(text),
-        Event::StageChanged { from, to, .. } => (facts.from, facts.to) = (Some(*from), Some(*to)),
+        Some(Event::MessageReceived { text, kind, message_id, .. }) => {
+            facts = facts.with_text(text);
+            if kind == "interactive" || kind == "button" {
+                facts.reply_id = reply_id(conn, business, *message_id).await?;
+            }
+        }
+        Some(Event::MessageReceivedAfterCampaign { campaign_id, text, message_id }) => {
+            facts = facts.with_text(text);
+            facts.campaign = Some(*campaign_id);
+            facts.reply_id = reply_id(conn, business, *message_id).await?;
+        }
+        Some(Event::StageChanged { from, to, .. }) => (facts.from, facts.to) = (Some(*from), Some(*to)),
         _ => {}
     }
     Ok(Some(facts))
 }
 
+/// The contacts (all of the business's, or those of `ids`) as conditions see them, without an event.
+pub(super) async fn contacts_facts(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    ids: Option<&[i32]>,
+) -> Result<Vec<(ContactId, Facts)>> {
+    let rows = sqlx::query!(
+        r#"SELECT c.id AS "id: ContactId", coalesce(c.stage, 'New') AS "stage!: Stage", c.last_inbound_at,
+                  c.name, c.phone, c.source, c.username, c.opted_out_at IS NOT NULL AS "opted_out!",
+                  c.assigned_user_id IS NOT NULL AS "assigned!", b.timezone,
+                  array(SELECT lower(t.tag) FROM contact_tags t
+                        WHERE t.business_id = $1 AND t.contact_id = c.id) AS "tags!"
+           FROM contacts c JOIN businesses b ON b.id = c.business_id
+           WHERE c.business_id = $1 AND ($2::int[] IS NULL OR c.id = ANY($2))
+           ORDER BY c.id"#,
+        business.0,
+        ids
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let now = Utc::now();
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let window_open = row.last_inbound_at.is_some_and(|t| t + Duration::hours(SERVICE_WINDOW_HOURS) > now);
+            let tz: Tz = row.timezone.parse().unwrap_or(Tz::UTC);
+            let fields =
+                [("name", row.name), ("phone", row.phone), ("source", Some(row.source)), ("username", row.username)]
+                    .into_iter()
+                    .filter_map(|(k, v)| v.filter(|v| !v.trim().is_empty()).map(|v| (k.to_string(), v)))
+                    .collect();
+            let facts = Facts {
+                stage: Some(row.stage),
+                tags: row.tags.into_iter().collect(),
+                window_open,
+                local: Some(now.with_timezone(&tz).naive_local()),
+                fields,
+                opted_out: row.opted_out,
+                assigned: row.assigned,
+                ..Facts::default()
+            };
+            (row.id, facts)
+        })
+        .collect())
+}
+
+/// The id of the button or list row a customer's interactive reply chose.
+async fn reply_id(conn: &mut PgConnection, business: BusinessId, message: MessageId) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT coalesce(payload #>> '{interactive,button_reply,id}', payload #>> '{interactive,list_reply,id}',
+                           payload #>> '{button,payload}')
+           FROM messages WHERE business_id = $1 AND id = $2"#,
+        business.0,
+        message.0
+    )
+    .fetch_optional(conn)
+    .await?
+    .flatten())
+}
+
 /// Records that a rule matched but a guard held it back (once per rule and event).
-async fn log_refusal(
+pub(super) async fn log_refusal(
     conn: &mut PgConnection,
     business: BusinessId,
     rule: i32,
@@ -232,7 +331,7 @@ async fn log_refusal(
 }
 
 /// Runs a matched rule once for an event: claims the run, then each action in order.
-async fn fire(
+pub(super) async fn fire(
     conn: &mut PgConnection,
     scope: &Scope,
     rule: &Active,
@@ -259,10 +358,11 @@ async fn fire(
         return Ok(());
     };
     for (position, action) in rule.actions.iter().enumerate() {
-        let (status, detail) = if action.is_send() {
-            claim_send(conn, business, rule, contact, action, facts).await?
+        let (status, detail) = if action.is_deferred() {
+            claim(conn, business, rule, contact, action, facts).await?
         } else {
-            apply(conn, scope, contact, action, effect).await?
+            let key = format!("{run}:{position}");
+            apply(conn, scope, rule.id, contact, action, effect, &key).await?
         };
         sqlx::query!(
             "INSERT INTO automation_actions (business_id, run_id, rule_id, contact_id, position, kind, spec, status, detail)
@@ -292,8 +392,9 @@ async fn fire(
     Ok(())
 }
 
-/// Whether a send may be claimed: text only inside the window, and the rule's per-contact limit.
-async fn claim_send(
+/// Whether a deferred action may be claimed: text only inside the window, and the rule's per-contact
+/// limit on sends.
+async fn claim(
     conn: &mut PgConnection,
     business: BusinessId,
     rule: &Active,
@@ -304,7 +405,7 @@ async fn claim_send(
     if matches!(action, Action::SendText { .. }) && !facts.window_open {
         return Ok(("skipped", Some("the 24-hour customer-service window is closed; text is not allowed".into())));
     }
-    if rule.contact_limit_hours > 0 {
+    if action.is_send() && rule.contact_limit_hours > 0 {
         let last = sqlx::query_scalar!(
             "SELECT max(created_at) FROM automation_actions
              WHERE business_id = $1 AND rule_id = $2 AND contact_id = $3 AND kind IN ('send_template', 'send_text')
@@ -330,14 +431,16 @@ async fn claim_send(
     Ok(("pending", None))
 }
 
-/// Applies a stage, tag, assignment or note action in a savepoint: a failure is recorded and undone
-/// alone.
+/// Applies a stage, tag, assignment, opt-out or notification action in a savepoint: a failure is
+/// recorded and undone alone. `key` is unique to the action (its run and position).
 async fn apply(
     conn: &mut PgConnection,
     scope: &Scope,
+    rule: i32,
     contact: ContactId,
     action: &Action,
     cause: Cause,
+    key: &str,
 ) -> Result<(&'static str, Option<String>)> {
     let mut savepoint = conn.begin().await?;
     let outcome = match action {
@@ -361,8 +464,40 @@ async fn apply(
         Action::Assign { user } => conversations::assign_as_on(&mut savepoint, scope, contact, *user, cause)
             .await
             .map(|()| ("done", format!("user {user}"))),
-        Action::Notify { text } => Ok(("done", text.clone())),
-        Action::SendTemplate { .. } | Action::SendText { .. } => Err(Error::internal("a send is claimed, not applied")),
+        Action::AssignRoundRobin {} => match next_agent(&mut savepoint, scope.business(), rule).await {
+            Ok(Some(user)) => conversations::assign_as_on(&mut savepoint, scope, contact, user, cause)
+                .await
+                .map(|()| ("done", format!("user {user} (round robin)"))),
+            Ok(None) => Err(Error::invalid("the business has no agents to assign to", "add an agent user")),
+            Err(e) => Err(e),
+        },
+        Action::OptOut {} => {
+            let choice = MarketingChoice {
+                stop: true,
+                source: "automation",
+                detail: Some(format!("rule {rule}")),
+                at: Utc::now(),
+                cause,
+            };
+            contacts::apply_marketing_choice_on(&mut savepoint, scope.business(), contact, &choice).await.map(|out| {
+                match out {
+                    Some(true) => ("done", "opted out of marketing".into()),
+                    _ => ("skipped", "no such contact".into()),
+                }
+            })
+        }
+        Action::Notify { text, .. } => {
+            let notification = deferred::notification(Some(contact), key, text);
+            notifications::notify_on(&mut savepoint, scope.business(), &notification, cause).await.map(|id| {
+                (
+                    "done",
+                    format!("notification {}", id.map(|i| i.to_string()).unwrap_or_else(|| "already written".into())),
+                )
+            })
+        }
+        Action::SendTemplate { .. } | Action::SendText { .. } | Action::CreateCampaign { .. } => {
+            Err(Error::internal("a deferred action is claimed, not applied"))
+        }
     };
     match outcome {
         Ok((status, detail)) => {
@@ -376,219 +511,36 @@ async fn apply(
     }
 }
 
-fn described(e: &Error) -> String {
-    match e.hint() {
-        Some(hint) => format!("{e} (hint: {hint})"),
-        None => e.to_string(),
-    }
-}
-
-/// Arms a delayed rule: one pending row per (rule, contact, episode) and a job at its minute.
-async fn arm(
-    conn: &mut PgConnection,
-    business: BusinessId,
-    rule: &Active,
-    event: i64,
-    contact: ContactId,
-) -> Result<()> {
-    let due = Utc::now() + Duration::minutes(i64::from(rule.delay_minutes));
-    let armed = sqlx::query!(
-        "INSERT INTO automation_pending (business_id, rule_id, contact_id, event_id, episode_key, due_at)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (business_id, rule_id, contact_id, episode_key) DO NOTHING",
-        business.0,
-        rule.id,
-        contact.0,
-        event,
-        format!("event:{event}"),
-        due
-    )
-    .execute(&mut *conn)
-    .await?;
-    if armed.rows_affected() > 0 {
-        // One wake-up per minute, however many delays fall due in it.
-        let schedule = Schedule {
-            run_at: Some(due),
-            key: Some(format!("automation:due:{}", due.timestamp() / 60)),
-            ..Schedule::default()
-        };
-        jobs::enqueue_on(conn, &AutomationTick {}, &schedule).await?;
-    }
-    Ok(())
-}
-
-/// Cancels a contact's armed delays (those armed before event `before`, when given).
-async fn cancel_contact(
-    conn: &mut PgConnection,
-    business: BusinessId,
-    contact: ContactId,
-    before: Option<i64>,
-    reason: &str,
-) -> Result<()> {
-    sqlx::query!(
-        "UPDATE automation_pending SET status = 'cancelled', reason = $4
-         WHERE business_id = $1 AND contact_id = $2 AND status = 'pending' AND event_id < coalesce($3, 9223372036854775807)",
-        business.0,
-        contact.0,
-        before,
-        reason
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Cancels a rule's armed delays (it was disabled).
-pub(super) async fn cancel_rule(conn: &mut PgConnection, business: BusinessId, rule: i32) -> Result<()> {
-    sqlx::query!(
-        "UPDATE automation_pending SET status = 'cancelled', reason = 'the rule was disabled'
-         WHERE business_id = $1 AND rule_id = $2 AND status = 'pending'",
+/// The business's next agent after the one `rule` assigned last (by id, wrapping round), remembered.
+async fn next_agent(conn: &mut PgConnection, business: BusinessId, rule: i32) -> Result<Option<UserId>> {
+    let next = sqlx::query_scalar!(
+        r#"SELECT u.id FROM users u
+           LEFT JOIN automation_assign_cursor c ON c.business_id = u.business_id AND c.rule_id = $2
+           WHERE u.business_id = $1 AND u.role = 'agent'
+           ORDER BY u.id <= coalesce(c.user_id, 0), u.id
+           LIMIT 1"#,
         business.0,
         rule
     )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(next) = next else { return Ok(None) };
+    sqlx::query!(
+        "INSERT INTO automation_assign_cursor (business_id, rule_id, user_id) VALUES ($1, $2, $3)
+         ON CONFLICT (business_id, rule_id) DO UPDATE SET user_id = excluded.user_id",
+        business.0,
+        rule,
+        next
+    )
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(Some(UserId(next)))
 }
 
-/// Fires the delays that are due: each is claimed, its rule and conditions re-checked against the
-/// contact as it is now, and run as if the triggering event had just happened.
-async fn fire_due(pool: &PgPool, engine: &mut Engine) -> Result<usize> {
-    let mut tx = pool.begin().await?;
-    // Every business's due delays: the sweep is the one statement here not scoped to a business.
-    let due = sqlx::query!(
-        r#"UPDATE automation_pending p
-           SET status = CASE WHEN p.due_at < now() - make_interval(days => $1) THEN 'expired' ELSE 'fired' END,
-               reason = CASE WHEN p.due_at < now() - make_interval(days => $1) THEN $2 END
-           WHERE p.id IN (SELECT id FROM automation_pending WHERE status = 'pending' AND due_at <= now()
-                          ORDER BY due_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
-           RETURNING p.business_id AS "business_id: BusinessId", p.rule_id, p.contact_id AS "contact_id: ContactId",
-                     p.event_id, p.status"#,
-        EXPIRE_AFTER_DAYS as i32,
-        format!("dropped: more than {EXPIRE_AFTER_DAYS} days late")
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    for row in &due {
-        if row.status == "expired" {
-            tracing::warn!(rule = row.rule_id, contact = %row.contact_id, "automation delay dropped: more than {EXPIRE_AFTER_DAYS} days late");
-            continue;
-        }
-        let rules = engine.rules(&mut tx, row.business_id).await?;
-        let Some(rule) = rules.iter().find(|r| r.id == row.rule_id) else { continue };
-        let Some(recorded) = load_event(&mut tx, row.business_id, row.event_id).await? else { continue };
-        let Some(event) = recorded.event() else { continue };
-        let Some(facts) = facts(&mut tx, row.business_id, row.contact_id, &event).await? else { continue };
-        let cause = recorded.cause();
-        match decide(std::slice::from_ref(rule), rule.trigger, &cause, &facts).first() {
-            Some((_, None)) => {
-                fire(&mut tx, &Scope::system(row.business_id), rule, row.event_id, row.contact_id, &cause, &facts)
-                    .await?
-            }
-            Some((_, Some(reason))) => {
-                log_refusal(&mut tx, row.business_id, rule.id, row.event_id, row.contact_id, &cause, reason).await?
-            }
-            None => {
-                let reason = "the conditions no longer held when the delay ended";
-                log_refusal(&mut tx, row.business_id, rule.id, row.event_id, row.contact_id, &cause, reason).await?
-            }
-        }
-    }
-    tx.commit().await?;
-    Ok(due.len())
-}
-
-async fn load_event(conn: &mut PgConnection, business: BusinessId, id: i64) -> Result<Option<Recorded>> {
-    Ok(sqlx::query_as!(
-        Recorded,
-        r#"SELECT id, kind, business_id AS "business_id: BusinessId", contact_id AS "contact_id: ContactId",
-                  payload, created_at
-           FROM events WHERE business_id = $1 AND id = $2"#,
-        business.0,
-        id
-    )
-    .fetch_optional(conn)
-    .await?)
-}
-
-/// Sends the claimed messages: each action row is marked `sending` before the call and carries its
-/// own `client_ref`, so a send retried after a crash is refused before Meta is called.
-async fn send_claimed(pool: &PgPool, sender: &Sender) -> Result<(usize, usize)> {
-    // Every business's claimed sends: the one statement here not scoped to a business.
-    let claimed = sqlx::query!(
-        r#"UPDATE automation_actions a SET status = 'sending', updated_at = now()
-           FROM automation_runs r
-           WHERE a.id IN (SELECT id FROM automation_actions
-                          WHERE status = 'pending'
-                             OR (status = 'sending' AND updated_at < now() - make_interval(mins => $1))
-                          ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED)
-             AND r.business_id = a.business_id AND r.id = a.run_id
-           RETURNING a.id, a.business_id AS "business_id: BusinessId", a.contact_id AS "contact_id: ContactId",
-                     a.spec, a.client_ref, r.cause"#,
-        STALE_SEND_MINUTES as i32
-    )
-    .fetch_all(pool)
-    .await?;
-    let (mut sent, mut failed) = (0, 0);
-    for row in claimed {
-        let scope = Scope::system(row.business_id);
-        let result = match (
-            serde_json::from_value::<Action>(row.spec),
-            serde_json::from_value::<Cause>(row.cause),
-            row.contact_id,
-        ) {
-            (Ok(action), Ok(cause), Some(contact)) => {
-                send_one(pool, &scope, sender, contact, &action, cause, row.client_ref).await
-            }
-            _ => Err(Error::internal("the claimed send's record is unreadable")),
-        };
-        let (status, detail) = match result {
-            Ok(detail) => {
-                sent += 1;
-                ("done", detail)
-            }
-            Err(Error::Invalid { message, .. }) => ("skipped", message),
-            Err(e) => {
-                failed += 1;
-                ("failed", described(&e))
-            }
-        };
-        sqlx::query!(
-            "UPDATE automation_actions SET status = $3, detail = $4, updated_at = now() WHERE business_id = $1 AND id = $2",
-            row.business_id.0,
-            row.id,
-            status,
-            detail
-        )
-        .execute(pool)
-        .await?;
-    }
-    Ok((sent, failed))
-}
-
-async fn send_one(
-    pool: &PgPool,
-    scope: &Scope,
-    sender: &Sender,
-    contact: ContactId,
-    action: &Action,
-    cause: Cause,
-    client_ref: Uuid,
-) -> Result<String> {
-    let compose = match action {
-        Action::SendText { text } => Compose::Text { body: text.clone(), reply_to: None },
-        Action::SendTemplate { template, params } => {
-            let mut conn = pool.acquire().await?;
-            template::compose(&mut conn, scope.business(), contact, template, params).await?
-        }
-        _ => return Err(Error::internal("not a send")),
-    };
-    let outgoing = Outgoing { contact, compose, account: None };
-    let origin = Origin { cause: Some(cause), campaign: None, client_ref: Some(client_ref) };
-    match send::send_as(pool, scope, sender, &outgoing, &origin).await {
-        Ok(message) => Ok(format!("message {} ({})", message.id, message.wamid)),
-        // The key was reserved by an earlier attempt: that attempt's message is the one.
-        Err(Error::Conflict { .. }) => Ok(format!("already sent as {client_ref}; not sent again")),
-        Err(e) => Err(e),
+pub(super) fn described(e: &Error) -> String {
+    match e.hint() {
+        Some(hint) => format!("{e} (hint: {hint})"),
+        None => e.to_string(),
     }
 }
 
@@ -597,13 +549,15 @@ async fn send_one(
 pub struct Tick {
     pub events: usize,
     pub delays: usize,
+    pub schedules: usize,
+    /// Deferred actions carried out (sends, campaigns, webhooks).
     pub sent: usize,
     pub failed: usize,
 }
 
-/// One pass: the new events, the delays that fell due, then the claimed sends. The job runs it; so
-/// does `wacrm automation run-once`.
-pub async fn run_once(pool: &PgPool, sender: &Sender) -> Result<Tick> {
+/// One pass: the new events, the waits and schedules that fell due, then the claimed sends. The job
+/// runs it; so does `wacrm automation run-once`.
+pub async fn run_once(pool: &PgPool, sender: &Sender, options: &Options) -> Result<Tick> {
     let mut engine = Engine::default();
     let mut tick = Tick::default();
     loop {
@@ -613,8 +567,9 @@ pub async fn run_once(pool: &PgPool, sender: &Sender) -> Result<Tick> {
             break;
         }
     }
-    tick.delays = fire_due(pool, &mut engine).await?;
-    (tick.sent, tick.failed) = send_claimed(pool, sender).await?;
+    tick.delays = delays::fire_due(pool, &mut engine, options).await?;
+    tick.schedules = schedule::fire_schedules(pool, &mut engine, options).await?;
+    (tick.sent, tick.failed) = deferred::run_claimed(pool, sender, options).await?;
     Ok(tick)
 }
 
@@ -633,67 +588,8 @@ impl TaskHandler for AutomationTick {
     async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
         let pass = async {
             let settings = Settings::load(&Overrides::default())?;
-            run_once(ctx.pg_pool(), &Sender::from_settings(&settings)).await
+            run_once(ctx.pg_pool(), &Sender::from_settings(&settings), &Options::from_settings(&settings)).await
         };
         pass.await.map(|_| ()).map_err(|e| jobs::failure(Self::IDENTIFIER, &e))
-    }
-}
-
-/// What a dry run says one rule would do.
-#[derive(Debug, Clone, Serialize)]
-pub struct DryRun {
-    pub rule_id: i32,
-    pub rule: String,
-    /// `None`: it would fire; else why a guard holds it back.
-    pub held_back: Option<String>,
-    pub delay_minutes: i32,
-    pub actions: Vec<String>,
-}
-
-/// `wacrm automation test --message TEXT --contact ID`: which rules a customer's message would fire,
-/// in order, and what each action would do. Nothing is written or sent.
-pub async fn dry_run(pool: &PgPool, scope: &Scope, contact: ContactId, text: &str) -> Result<Vec<DryRun>> {
-    scope.require(Area::Automation)?;
-    let business = scope.business();
-    let mut conn = pool.acquire().await?;
-    let rules = Engine::default().rules(&mut conn, business).await?;
-    let event = Event::MessageReceived {
-        message_id: crate::types::MessageId(0),
-        wamid: String::new(),
-        account_id: crate::types::AccountId(0),
-        kind: "text".into(),
-        text: text.into(),
-        context_wamid: None,
-        sent_at: Utc::now(),
-    };
-    // The message itself would open the window.
-    let mut facts = facts(&mut conn, business, contact, &event)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("contact {contact}")))?;
-    facts.window_open = true;
-    Ok(decide(&rules, Trigger::MessageReceived, &Cause::customer(), &facts)
-        .into_iter()
-        .map(|(i, held_back)| {
-            let rule = &rules[i];
-            DryRun {
-                rule_id: rule.id,
-                rule: rule.name.clone(),
-                held_back,
-                delay_minutes: rule.delay_minutes,
-                actions: rule.actions.iter().map(describe).collect(),
-            }
-        })
-        .collect())
-}
-
-fn describe(action: &Action) -> String {
-    match action {
-        Action::SendTemplate { template, params } => format!("send template {template:?} with {params:?}"),
-        Action::SendText { text } => format!("send text {text:?}"),
-        Action::MoveStage { stage } => format!("move to {stage}"),
-        Action::AddTag { tags } => format!("add tags {}", tags.join(", ")),
-        Action::RemoveTag { tags } => format!("remove tags {}", tags.join(", ")),
-        Action::Assign { user } => format!("assign to user {user}"),
-        Action::Notify { text } => format!("notify: {text}"),
     }
 }

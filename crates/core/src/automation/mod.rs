@@ -7,10 +7,15 @@
 
 pub mod actions;
 pub mod conditions;
+pub mod cron;
+mod deferred;
+mod delays;
+mod dry_run;
 mod engine;
 mod lint;
 pub mod rules;
 mod runs;
+pub mod schedule;
 mod template;
 
 use chrono::{DateTime, Utc};
@@ -25,7 +30,9 @@ use crate::types::{BusinessId, UserId};
 
 pub use actions::{Action, TemplateRef};
 pub use conditions::Facts;
-pub use engine::{Active, AutomationTick, DryRun, Engine, Tick, decide, dry_run, run_once};
+pub use deferred::signature;
+pub use dry_run::{DryRun, dry_run};
+pub use engine::{Active, AutomationTick, DEFAULT_MAX_LATE_MINUTES, Engine, Options, Tick, decide, run_once};
 pub use lint::{Finding, lint};
 pub use rules::{MAX_DEPTH, Problem, RuleSpec, Trigger};
 pub use runs::{ActionResult, MAX_RUNS, Run, RunFilter, runs};
@@ -43,6 +50,7 @@ pub struct Rule {
     pub stop_processing: bool,
     pub contact_limit_hours: i32,
     pub enabled: bool,
+    pub cron: Option<String>,
     pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -61,6 +69,7 @@ impl Rule {
             stop_processing: self.stop_processing,
             contact_limit_hours: self.contact_limit_hours,
             enabled: self.enabled,
+            cron: self.cron.clone(),
         }
     }
 }
@@ -76,7 +85,7 @@ pub(crate) async fn load_rules(conn: &mut PgConnection, business: BusinessId) ->
     Ok(sqlx::query_as!(
         Rule,
         r#"SELECT id, name, trigger, condition, action, delay_minutes, priority, stop_processing,
-                  contact_limit_hours, enabled, created_by AS "created_by: UserId", created_at, updated_at
+                  contact_limit_hours, enabled, cron, created_by AS "created_by: UserId", created_at, updated_at
            FROM automation_rules WHERE business_id = $1 ORDER BY priority, id"#,
         business.0
     )
@@ -103,6 +112,17 @@ pub async fn check(conn: &mut PgConnection, business: BusinessId, spec: &RuleSpe
             Action::SendTemplate { template, .. } => {
                 let approved = template::find_approved(conn, business, template).await?;
                 if approved.is_none() {
+                    return Err(Problem::new(
+                        &at,
+                        format!("{template:?} is not an approved template of this business"),
+                        "name an approved template (`wacrm templates list`)",
+                    )
+                    .into());
+                }
+            }
+            Action::CreateCampaign { template, .. } => {
+                let name = TemplateRef::Name(template.clone());
+                if template::find_approved(conn, business, &name).await?.is_none() {
                     return Err(Problem::new(
                         &at,
                         format!("{template:?} is not an approved template of this business"),
@@ -186,8 +206,8 @@ pub async fn add(pool: &PgPool, scope: &Scope, spec: &RuleSpec) -> Result<Rule> 
 async fn insert(conn: &mut PgConnection, scope: &Scope, spec: &RuleSpec) -> Result<Option<i32>> {
     Ok(sqlx::query_scalar!(
         "INSERT INTO automation_rules (business_id, name, trigger, condition, action, delay_minutes, priority,
-                                       stop_processing, contact_limit_hours, enabled, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                       stop_processing, contact_limit_hours, enabled, created_by, cron)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (business_id, name) DO NOTHING RETURNING id",
         scope.business().0,
         spec.name,
@@ -199,10 +219,50 @@ async fn insert(conn: &mut PgConnection, scope: &Scope, spec: &RuleSpec) -> Resu
         spec.stop_processing,
         spec.contact_limit_hours,
         spec.enabled,
-        scope.user().map(|u| u.0)
+        scope.user().map(|u| u.0),
+        spec.cron
     )
     .fetch_optional(conn)
     .await?)
+}
+
+/// Replaces a rule (by id or name) with `spec` after checking it, as `edit` saves it; a new name
+/// taken by another rule is a conflict. Disabling it cancels its armed waits.
+pub async fn update(pool: &PgPool, scope: &Scope, reference: &str, spec: &RuleSpec) -> Result<Rule> {
+    scope.require(Area::Automation)?;
+    let rule = get(pool, scope, reference).await?;
+    let spec = &spec.normalized();
+    let mut tx = pool.begin().await?;
+    check(&mut tx, scope.business(), spec).await?;
+    let updated = sqlx::query!(
+        "UPDATE automation_rules SET name = $3, trigger = $4, condition = $5, action = $6, delay_minutes = $7,
+                priority = $8, stop_processing = $9, contact_limit_hours = $10, enabled = $11, cron = $12,
+                updated_at = now()
+         WHERE business_id = $1 AND id = $2
+           AND NOT EXISTS (SELECT 1 FROM automation_rules o WHERE o.business_id = $1 AND o.name = $3 AND o.id <> $2)",
+        scope.business().0,
+        rule.id,
+        spec.name,
+        spec.trigger,
+        spec.condition,
+        spec.action,
+        spec.delay_minutes,
+        spec.priority,
+        spec.stop_processing,
+        spec.contact_limit_hours,
+        spec.enabled,
+        spec.cron
+    )
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(Error::conflict(format!("another rule is named {:?}", spec.name), "pick another name"));
+    }
+    if !spec.enabled {
+        delays::cancel_rule(&mut tx, scope.business(), rule.id).await?;
+    }
+    tx.commit().await?;
+    get(pool, scope, &rule.id.to_string()).await
 }
 
 /// Turns a rule on or off; turning it off cancels its armed delays.
@@ -218,7 +278,7 @@ pub async fn set_enabled(pool: &PgPool, scope: &Scope, reference: &str, enabled:
     .execute(&mut *tx)
     .await?;
     if !enabled {
-        engine::cancel_rule(&mut tx, scope.business(), rule.id).await?;
+        delays::cancel_rule(&mut tx, scope.business(), rule.id).await?;
     }
     tx.commit().await?;
     get(pool, scope, &rule.id.to_string()).await
@@ -269,7 +329,7 @@ pub async fn import(pool: &PgPool, scope: &Scope, specs: &[RuleSpec], dry_run: b
                 sqlx::query!(
                     "UPDATE automation_rules SET trigger = $3, condition = $4, action = $5, delay_minutes = $6,
                             priority = $7, stop_processing = $8, contact_limit_hours = $9, enabled = $10,
-                            updated_at = now()
+                            cron = $11, updated_at = now()
                      WHERE business_id = $1 AND id = $2",
                     business.0,
                     rule.id,
@@ -280,7 +340,8 @@ pub async fn import(pool: &PgPool, scope: &Scope, specs: &[RuleSpec], dry_run: b
                     spec.priority,
                     spec.stop_processing,
                     spec.contact_limit_hours,
-                    spec.enabled
+                    spec.enabled,
+                    spec.cron
                 )
                 .execute(&mut *tx)
                 .await?;

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::actions::Action;
 use super::conditions::Condition;
+use super::cron::Cron;
 use crate::error::Error;
 
 /// How many automated steps may lead to a rule firing (a rule's effects are one step deeper than
@@ -77,16 +78,28 @@ pub enum Trigger {
     ContactCreated,
     TagAdded,
     OptedOut,
+    /// A campaign's recipient wrote back within the campaign's attribution window.
+    MessageReceivedAfterCampaign,
+    /// The customer has not answered `delay_minutes` after our last message.
+    NoReply,
+    /// We have not answered the customer's message within `delay_minutes`.
+    Unanswered,
+    /// The rule's `cron` expression, in the business's timezone, over the contacts its condition selects.
+    Schedule,
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 6] = [
+    pub const ALL: [Trigger; 10] = [
         Trigger::MessageReceived,
         Trigger::MessageSent,
         Trigger::StageChanged,
         Trigger::ContactCreated,
         Trigger::TagAdded,
         Trigger::OptedOut,
+        Trigger::MessageReceivedAfterCampaign,
+        Trigger::NoReply,
+        Trigger::Unanswered,
+        Trigger::Schedule,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +110,29 @@ impl Trigger {
             Trigger::ContactCreated => "contact_created",
             Trigger::TagAdded => "tag_added",
             Trigger::OptedOut => "opted_out",
+            Trigger::MessageReceivedAfterCampaign => "message_received_after_campaign",
+            Trigger::NoReply => "no_reply",
+            Trigger::Unanswered => "unanswered",
+            Trigger::Schedule => "schedule",
+        }
+    }
+
+    /// The stored event kind that sets the trigger off (for no_reply and unanswered: arms it); none
+    /// for a schedule, which the clock sets off.
+    pub fn event_kind(self) -> Option<&'static str> {
+        match self {
+            Trigger::NoReply => Some("message_sent"),
+            Trigger::Unanswered => Some("message_received"),
+            Trigger::Schedule => None,
+            other => Some(other.as_str()),
+        }
+    }
+
+    /// What ends a no_reply or unanswered wait before it fires: the customer's reply, or our answer.
+    pub fn ended_by(self) -> &'static str {
+        match self {
+            Trigger::Unanswered => "message_sent",
+            _ => "message_received",
         }
     }
 }
@@ -130,6 +166,10 @@ pub struct RuleSpec {
     pub contact_limit_hours: i32,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// The `schedule` trigger's cron expression (minute hour day month weekday), in the business's
+    /// timezone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
 }
 
 fn empty_object() -> Value {
@@ -196,6 +236,31 @@ impl RuleSpec {
             ));
         }
         let trigger: Trigger = self.trigger.parse()?;
+        let cron = match (trigger, &self.cron) {
+            (Trigger::Schedule, Some(expression)) => Some(Cron::parse(expression, "$.cron")?),
+            (Trigger::Schedule, None) => {
+                return Err(Problem::new(
+                    "$.cron",
+                    "a schedule rule needs a cron expression",
+                    r#"add e.g. "cron": "0 9 * * 1-5" (09:00 on weekdays, in the business's timezone)"#,
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(Problem::new(
+                    "$.cron",
+                    "only a schedule rule has a cron expression",
+                    r#"remove `cron`, or use "trigger": "schedule""#,
+                ));
+            }
+            (_, None) => None,
+        };
+        if matches!(trigger, Trigger::NoReply | Trigger::Unanswered) && self.delay_minutes == 0 {
+            return Err(Problem::new(
+                "$.delay_minutes",
+                format!("a {} rule waits `delay_minutes` minutes, and 0 would never wait", trigger.as_str()),
+                "set delay_minutes to the wait, e.g. 60",
+            ));
+        }
         let condition = Condition::parse(&self.condition, "$.condition")?;
         let actions = Action::parse_all(&self.action, "$.action")?;
         if !(0..=43_200).contains(&self.delay_minutes) {
@@ -219,7 +284,7 @@ impl RuleSpec {
                 "use 0 (no limit) or more hours",
             ));
         }
-        Ok(Compiled { trigger, condition, actions })
+        Ok(Compiled { trigger, condition, actions, cron })
     }
 }
 
@@ -229,6 +294,7 @@ pub struct Compiled {
     pub trigger: Trigger,
     pub condition: Condition,
     pub actions: Vec<Action>,
+    pub cron: Option<Cron>,
 }
 
 #[cfg(test)]

@@ -1,16 +1,16 @@
-//! The automation engine's only contact with templates: finding a rule's approved template and
-//! composing its message. Kept in one place so the templates rewrite's render path replaces it here.
+//! The automation engine's only contact with templates: finding a rule's approved template (on save)
+//! and rendering its message through the templates' one render path (on send).
 
-use sqlx::PgConnection;
+use std::collections::BTreeMap;
+
+use sqlx::{PgConnection, PgPool};
 
 use super::actions::TemplateRef;
+use crate::auth::Scope;
 use crate::error::{Error, Result};
 use crate::inbox::send::{Compose, TemplateCategory};
 use crate::templates;
-use crate::types::{BusinessId, ContactId};
-
-/// The language of the business's templates until templates carry their own (the inbox's default).
-const LANGUAGE: &str = "en_US";
+use crate::types::{BusinessId, ContactId, TemplateId};
 
 /// The business's approved template a rule names, as (name, body); `None` when there is none.
 pub(crate) async fn find_approved(
@@ -24,7 +24,8 @@ pub(crate) async fn find_approved(
     };
     let row = sqlx::query!(
         "SELECT name, content FROM message_templates
-         WHERE business_id = $1 AND status = 'approved' AND (id = $2 OR name = $3)
+         WHERE business_id = $1 AND status IN ('approved', 'flagged') AND deleted_at IS NULL
+           AND (id = $2 OR name = $3)
          ORDER BY id LIMIT 1",
         business.0,
         id,
@@ -35,21 +36,30 @@ pub(crate) async fn find_approved(
     Ok(row.map(|r| (r.name, r.content)))
 }
 
-/// The message a template action sends to a contact: its parameters filled from the rule's values,
-/// where `{name}` and `{phone}` stand for the contact's fields.
+/// The message a template action sends to a contact, rendered by the templates' one render path:
+/// the rule's values fill `{{1}}`, `{{2}}`… in order (`{name}`, `{first_name}` and `{phone}` in them stand
+/// for the contact's fields), named parameters come from the contact's fields.
 pub(crate) async fn compose(
-    conn: &mut PgConnection,
-    business: BusinessId,
+    pool: &PgPool,
+    scope: &Scope,
     contact: ContactId,
     template: &TemplateRef,
     params: &[String],
 ) -> Result<Compose> {
-    let (name, body) = find_approved(conn, business, template).await?.ok_or_else(|| {
+    let business = scope.business();
+    let mut conn = pool.acquire().await?;
+    let not_approved = || {
         Error::invalid(
             format!("the rule's template {template:?} is not an approved template of this business"),
             "approve the template, or point the rule at another (`wacrm automation edit`)",
         )
-    })?;
+    };
+    let (name, _) = find_approved(&mut conn, business, template).await?.ok_or_else(not_approved)?;
+    let reference = match template {
+        TemplateRef::Id(id) => templates::TemplateRef::Id(TemplateId(*id)),
+        TemplateRef::Name(_) => templates::TemplateRef::Name { name, language: None },
+    };
+    let record = templates::store::find_on(&mut conn, business, &reference).await?;
     let fields = sqlx::query!(
         r#"SELECT coalesce(name, profile_name, '') AS "name!", coalesce(phone, '') AS "phone!"
            FROM contacts WHERE business_id = $1 AND id = $2"#,
@@ -59,17 +69,26 @@ pub(crate) async fn compose(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| Error::not_found(format!("contact {contact}")))?;
-    let params: Vec<String> =
-        params.iter().map(|p| p.replace("{name}", &fields.name).replace("{phone}", &fields.phone)).collect();
-    if params.len() != templates::parameter_count(&body) {
-        return Err(Error::invalid(
-            format!(
-                "template {name} takes {} parameters; the rule gives {}",
-                templates::parameter_count(&body),
-                params.len()
-            ),
-            "give the rule's template action one `params` value per {{n}} of the template",
-        ));
-    }
-    Ok(Compose::Template { name, language: LANGUAGE.into(), params, category: TemplateCategory::Marketing })
+    drop(conn);
+    let first = fields.name.split_whitespace().next().unwrap_or_default();
+    let explicit: BTreeMap<String, String> = params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let value =
+                p.replace("{first_name}", first).replace("{name}", &fields.name).replace("{phone}", &fields.phone);
+            ((i + 1).to_string(), value)
+        })
+        .collect();
+    let rendered = templates::render_for_contact(pool, scope, &reference, contact, explicit).await?;
+    // The send path takes the body's parameter values in order.
+    let params = rendered
+        .components
+        .iter()
+        .filter(|c| c["type"] == "body")
+        .flat_map(|c| c["parameters"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p["text"].as_str().map(str::to_string))
+        .collect();
+    let category = record.category.as_deref().and_then(|c| c.parse().ok()).unwrap_or(TemplateCategory::Marketing);
+    Ok(Compose::Template { name: record.name, language: record.language, params, category })
 }

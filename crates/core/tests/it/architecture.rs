@@ -73,6 +73,7 @@ const UNSCOPED: &[(&str, &str)] = &[
     ),
     ("FROM automation_pending WHERE status = 'pending' AND due_at <= now()", "the automation sweep of due delays"),
     ("FROM automation_actions WHERE status = 'pending' OR", "the automation sweep of claimed sends"),
+    ("WHERE r.enabled AND r.trigger = 'schedule'", "the automation clock's sweep of schedule rules"),
 ];
 
 /// Every query in `.sqlx/` that touches a table with a `business_id` column filters by it (the named
@@ -143,6 +144,8 @@ const OWNERS: &[(&str, &str)] = &[
     ("automation_runs", "automation/"),
     ("automation_actions", "automation/"),
     ("automation_pending", "automation/"),
+    ("automation_schedule_slots", "automation/"),
+    ("automation_assign_cursor", "automation/"),
 ];
 
 /// Writes outside the owner, each with its reason: (table, file, reason).

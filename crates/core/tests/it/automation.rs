@@ -15,7 +15,7 @@ use wacrm_core::whatsapp::client::{GraphClient, RetryPolicy};
 use wacrm_core::whatsapp::fake::FakeGraph;
 use wacrm_core::{AccountId, ContactId, Error, MessageId, Scope, Stage, business};
 
-fn sender() -> Sender {
+pub(crate) fn sender() -> Sender {
     let retry = RetryPolicy {
         max_attempts: 1,
         base_delay: Duration::from_millis(2),
@@ -25,7 +25,7 @@ fn sender() -> Sender {
     Sender { client: GraphClient::new("http://127.0.0.1:9", "v23.0", retry), conversation_price: Decimal::new(5, 2) }
 }
 
-async fn tenant(pool: &PgPool, name: &str, phone_number_id: &str, fake: &FakeGraph) -> Scope {
+pub(crate) async fn tenant(pool: &PgPool, name: &str, phone_number_id: &str, fake: &FakeGraph) -> Scope {
     let (b, _) = business::create(pool, name, &format!("{name}@example.com"), "US").await.unwrap();
     let scope = Scope::for_business(pool, b.id).await.unwrap();
     business::add_account(
@@ -53,7 +53,7 @@ async fn tenant(pool: &PgPool, name: &str, phone_number_id: &str, fake: &FakeGra
     scope
 }
 
-async fn contact(pool: &PgPool, scope: &Scope, phone: &str) -> ContactId {
+pub(crate) async fn contact(pool: &PgPool, scope: &Scope, phone: &str) -> ContactId {
     ContactId(
         sqlx::query_scalar!(
             "INSERT INTO contacts (business_id, phone, wa_id, name) VALUES ($1, $2, $3, 'Ana') RETURNING id",
@@ -68,7 +68,7 @@ async fn contact(pool: &PgPool, scope: &Scope, phone: &str) -> ContactId {
 }
 
 /// A customer's message as ingest records it: the message, the window on the contact, the event.
-async fn inbound(pool: &PgPool, scope: &Scope, contact: ContactId, text: &str) {
+pub(crate) async fn inbound(pool: &PgPool, scope: &Scope, contact: ContactId, text: &str) {
     let b = scope.business().0;
     let mut tx = pool.begin().await.unwrap();
     let message = sqlx::query_scalar!(
@@ -104,14 +104,20 @@ async fn inbound(pool: &PgPool, scope: &Scope, contact: ContactId, text: &str) {
 
 /// Runs the engine until every event is handed over (other tests' open transactions on the cluster
 /// hold the commit-safe horizon back for a moment) and nothing is left to do; the passes' sum.
-async fn settle(pool: &PgPool) -> automation::Tick {
+pub(crate) async fn settle(pool: &PgPool) -> automation::Tick {
+    settle_with(pool, &automation::Options::default()).await
+}
+
+/// [`settle`] with the engine's options.
+pub(crate) async fn settle_with(pool: &PgPool, options: &automation::Options) -> automation::Tick {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut total = automation::Tick::default();
     loop {
         assert!(std::time::Instant::now() < deadline, "the engine did not catch up within 30 s");
-        let tick = automation::run_once(pool, &sender()).await.unwrap();
+        let tick = automation::run_once(pool, &sender(), options).await.unwrap();
         total.events += tick.events;
         total.delays += tick.delays;
+        total.schedules += tick.schedules;
         total.sent += tick.sent;
         total.failed += tick.failed;
         // Across every business, so not a checked query (the tenant lint reads those).
@@ -123,14 +129,15 @@ async fn settle(pool: &PgPool) -> automation::Tick {
         .fetch_one(pool)
         .await
         .unwrap();
-        if !behind && tick.events == 0 && tick.delays == 0 && tick.sent == 0 && tick.failed == 0 {
+        if !behind && tick.events == 0 && tick.delays == 0 && tick.schedules == 0 && tick.sent == 0 && tick.failed == 0
+        {
             return total;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-fn rule(json: &str) -> RuleSpec {
+pub(crate) fn rule(json: &str) -> RuleSpec {
     RuleSpec::from_json(json).unwrap()
 }
 
@@ -139,7 +146,7 @@ const SEED_RULE: &str = r#"{"name": "pricing", "trigger": "message_received",
     "condition": {"contains": ["price", "cost"]},
     "action": {"send_message": "pricing_template_id", "move_stage": "Interested"}, "delay_minutes": 0}"#;
 
-async fn stage(pool: &PgPool, scope: &Scope, contact: ContactId) -> Stage {
+pub(crate) async fn stage(pool: &PgPool, scope: &Scope, contact: ContactId) -> Stage {
     sqlx::query_scalar!(
         r#"SELECT coalesce(stage, 'New') AS "stage!: Stage" FROM contacts WHERE business_id = $1 AND id = $2"#,
         scope.business().0,
@@ -150,7 +157,7 @@ async fn stage(pool: &PgPool, scope: &Scope, contact: ContactId) -> Stage {
     .unwrap()
 }
 
-async fn all_runs(pool: &PgPool, scope: &Scope) -> Vec<automation::Run> {
+pub(crate) async fn all_runs(pool: &PgPool, scope: &Scope) -> Vec<automation::Run> {
     automation::runs(pool, scope, &RunFilter::default(), 1000).await.unwrap()
 }
 

@@ -5,6 +5,7 @@
 mod analytics;
 mod architecture;
 mod automation;
+mod automation_timed;
 mod broadcast;
 mod cluster;
 mod contacts;

@@ -5,6 +5,7 @@
 mod analytics;
 mod architecture;
 mod automation;
+mod billing;
 mod broadcast;
 mod cluster;
 mod contacts;

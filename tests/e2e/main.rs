@@ -2,6 +2,7 @@
 //! real PostgreSQL (a fresh database per test). One test binary for the suite (link time on 2 cores).
 
 mod admin;
+mod billing;
 mod broadcast;
 mod files;
 mod jobs;

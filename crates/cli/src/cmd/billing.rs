@@ -145,12 +145,24 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Plans { action: Some(PlansCommand::Create { name, fields }) } => {
             ctx.require_operator("managing plans")?;
             let plan = billing::create_plan(pool, &fields.changes(Some(name))).await?;
-            ctx.out.done(&format!("created plan {} ({} conversations a month, {})", plan.name, plan.conversation_limit, plan.price), &plan)
+            ctx.out.done(
+                &format!(
+                    "created plan {} ({} conversations a month, {})",
+                    plan.name, plan.conversation_limit, plan.price
+                ),
+                &plan,
+            )
         }
         Command::Plans { action: Some(PlansCommand::Update { plan, name, fields }) } => {
             ctx.require_operator("managing plans")?;
             let plan = billing::update_plan(pool, &plan, &fields.changes(name)).await?;
-            ctx.out.done(&format!("updated plan {} ({} conversations a month, {})", plan.name, plan.conversation_limit, plan.price), &plan)
+            ctx.out.done(
+                &format!(
+                    "updated plan {} ({} conversations a month, {})",
+                    plan.name, plan.conversation_limit, plan.price
+                ),
+                &plan,
+            )
         }
         Command::Subscription => {
             let scope = ctx.scope().await?;
@@ -167,14 +179,19 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             let scope = ctx.scope().await?;
             let status = billing::status(ctx.read_pool().await?, &scope).await?;
             let check = billing::check(&status, warn, fail)?;
-            ctx.out.done(&format!("{}: {}", serde_json::to_value(check.level)?.as_str().unwrap_or_default(), check.reason), &check)?;
+            ctx.out.done(
+                &format!("{}: {}", serde_json::to_value(check.level)?.as_str().unwrap_or_default(), check.reason),
+                &check,
+            )?;
             match check.level {
                 Level::Ok => Ok(()),
                 Level::Warn => Err(exit::Quiet(exit::USAGE_WARNING).into()),
                 Level::Fail => Err(exit::Quiet(exit::LIMIT_REACHED).into()),
             }
         }
-        Command::Subscribe { plan } => changed(ctx, &billing::change_plan(pool, &ctx.scope().await?, &plan, None).await?),
+        Command::Subscribe { plan } => {
+            changed(ctx, &billing::change_plan(pool, &ctx.scope().await?, &plan, None).await?)
+        }
         Command::Upgrade { plan } => {
             changed(ctx, &billing::change_plan(pool, &ctx.scope().await?, &plan, Some(Change::Upgrade)).await?)
         }

@@ -144,7 +144,9 @@ pub async fn gate_send(
 ) -> Result<Option<String>> {
     let Some(live) = subscriptions::lock_live_on(conn, business).await? else {
         return Err(match subscriptions::latest_on(conn, business).await? {
-            Some(ended) => ended.entitlement(at).err().unwrap_or_else(|| Error::internal("an ended subscription entitles")),
+            Some(ended) => {
+                ended.entitlement(at).err().unwrap_or_else(|| Error::internal("an ended subscription entitles"))
+            }
             None => Error::limit(
                 "the business has no subscription, so messages cannot be sent",
                 "subscribe to a plan (billing subscribe)",

@@ -174,8 +174,7 @@ pub(crate) async fn renew_on(
     let plan = plan_on(conn, current.next_plan_id.unwrap_or(current.plan_id)).await?;
     let free = plan.price.is_zero();
     if free || current.prepaid_periods > 0 {
-        let (starts_at, ends_at) =
-            start_period(conn, business, subscription, &plan, current.renews_at, !free).await?;
+        let (starts_at, ends_at) = start_period(conn, business, subscription, &plan, current.renews_at, !free).await?;
         queue_step(conn, business, subscription, ends_at).await?;
         return Ok(Renewal::Renewed { starts_at, ends_at });
     }

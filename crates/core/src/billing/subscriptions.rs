@@ -43,16 +43,21 @@ impl Subscription {
         let way_out = "have the payment recorded by the installation's operator (billing mark-paid), or \
                        subscribe to a free plan (billing subscribe)";
         let ended = |what: String| Err(Error::limit(format!("{what}, so messages cannot be sent"), way_out));
-        let day = |t: Option<DateTime<Utc>>| t.map_or_else(|| "an unknown date".into(), |t| t.format("%Y-%m-%d").to_string());
+        let day =
+            |t: Option<DateTime<Utc>>| t.map_or_else(|| "an unknown date".into(), |t| t.format("%Y-%m-%d").to_string());
         match self.status {
-            SubscriptionStatus::Expired => ended(format!("the {} subscription expired on {}", self.plan, day(self.ended_at))),
+            SubscriptionStatus::Expired => {
+                ended(format!("the {} subscription expired on {}", self.plan, day(self.ended_at)))
+            }
             SubscriptionStatus::Cancelled => {
                 ended(format!("the {} subscription was cancelled on {}", self.plan, day(self.ended_at)))
             }
-            SubscriptionStatus::PastDue
-                if self.renews_at.is_some_and(|r| r + Duration::days(GRACE_DAYS) <= at) =>
-            {
-                ended(format!("the {} subscription expired unpaid on {}", self.plan, day(self.renews_at.map(|r| r + Duration::days(GRACE_DAYS)))))
+            SubscriptionStatus::PastDue if self.renews_at.is_some_and(|r| r + Duration::days(GRACE_DAYS) <= at) => {
+                ended(format!(
+                    "the {} subscription expired unpaid on {}",
+                    self.plan,
+                    day(self.renews_at.map(|r| r + Duration::days(GRACE_DAYS)))
+                ))
             }
             _ if self.cancel_at_period_end && self.renews_at.is_some_and(|r| r <= at) => {
                 ended(format!("the {} subscription was cancelled on {}", self.plan, day(self.renews_at)))
@@ -104,12 +109,15 @@ pub(crate) async fn lock_live_on(conn: &mut PgConnection, business: BusinessId) 
     else {
         return Ok(None);
     };
-    let subscription = latest_on(conn, business).await?.ok_or_else(|| Error::internal("the live subscription vanished"))?;
+    let subscription =
+        latest_on(conn, business).await?.ok_or_else(|| Error::internal("the live subscription vanished"))?;
     Ok(Some(Live {
         id: row.id,
         plan_id: row.plan_id,
         next_plan_id: row.next_plan_id,
-        conversation_limit: row.conversation_limit, subscription }))
+        conversation_limit: row.conversation_limit,
+        subscription,
+    }))
 }
 
 /// The business's subscription (the live one, else the one that ended last).
@@ -137,8 +145,11 @@ pub(crate) async fn subscribe_default(
         .fetch_optional(&mut *conn)
         .await?
         .is_some();
-    let (status, days) =
-        if trial { (SubscriptionStatus::Trialing, i64::from(plan.trial_days)) } else { (SubscriptionStatus::Active, PERIOD_DAYS) };
+    let (status, days) = if trial {
+        (SubscriptionStatus::Trialing, i64::from(plan.trial_days))
+    } else {
+        (SubscriptionStatus::Active, PERIOD_DAYS)
+    };
     start_new(conn, business, &plan, status, Utc::now() + Duration::days(days)).await
 }
 
@@ -152,15 +163,14 @@ async fn start_new(
 ) -> Result<Subscription> {
     // No job is queued for its date here: the sweep finds it then (a business is created before the
     // job queue may be installed).
-    let id = sqlx::query_scalar!(
-        r#"INSERT INTO subscriptions (business_id, plan_id, renews_at, status) VALUES ($1, $2, $3, $4)
-           RETURNING id AS "id: SubscriptionId""#,
+    sqlx::query!(
+        "INSERT INTO subscriptions (business_id, plan_id, renews_at, status) VALUES ($1, $2, $3, $4)",
         business.0,
         plan.id.0,
         renews_at,
         status as SubscriptionStatus
     )
-    .fetch_one(&mut *conn)
+    .execute(&mut *conn)
     .await?;
     latest_on(conn, business).await?.ok_or_else(|| Error::internal("the new subscription vanished"))
 }
@@ -189,9 +199,14 @@ pub(crate) async fn trial_waba_on(conn: &mut PgConnection, business: BusinessId,
     let Some(live) = lock_live_on(conn, business).await? else { return Ok(()) };
     if live.subscription.status == SubscriptionStatus::Trialing {
         let now = Utc::now();
-        sqlx::query!("UPDATE subscriptions SET renews_at = $3 WHERE business_id = $1 AND id = $2", business.0, live.id.0, now)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query!(
+            "UPDATE subscriptions SET renews_at = $3 WHERE business_id = $1 AND id = $2",
+            business.0,
+            live.id.0,
+            now
+        )
+        .execute(&mut *conn)
+        .await?;
         renew_on(conn, business, live.id, now).await?;
     }
     Ok(())
@@ -214,7 +229,12 @@ pub async fn subscribe(pool: &PgPool, scope: &Scope, plan_name: &str) -> Result<
 }
 
 /// [`subscribe`] that insists on the direction (`billing upgrade` / `billing downgrade`).
-pub async fn change_plan(pool: &PgPool, scope: &Scope, plan_name: &str, wanted: Option<Change>) -> Result<Subscription> {
+pub async fn change_plan(
+    pool: &PgPool,
+    scope: &Scope,
+    plan_name: &str,
+    wanted: Option<Change>,
+) -> Result<Subscription> {
     scope.require(Area::Billing)?;
     let business = scope.business();
     let mut tx = pool.begin().await?;
@@ -222,11 +242,16 @@ pub async fn change_plan(pool: &PgPool, scope: &Scope, plan_name: &str, wanted: 
     let Some(live) = lock_live_on(&mut tx, business).await? else {
         if !plan.price.is_zero() {
             return Err(Error::limit(
-                format!("the {} plan costs {} a month, and the business has no live subscription", plan.name, plan.price),
+                format!(
+                    "the {} plan costs {} a month, and the business has no live subscription",
+                    plan.name, plan.price
+                ),
                 "pay, and have the installation's operator record it (billing mark-paid), or choose a free plan",
             ));
         }
-        let subscription = start_new(&mut tx, business, &plan, SubscriptionStatus::Active, Utc::now() + Duration::days(PERIOD_DAYS)).await?;
+        let subscription =
+            start_new(&mut tx, business, &plan, SubscriptionStatus::Active, Utc::now() + Duration::days(PERIOD_DAYS))
+                .await?;
         tx.commit().await?;
         return Ok(subscription);
     };
@@ -269,7 +294,8 @@ pub async fn change_plan(pool: &PgPool, scope: &Scope, plan_name: &str, wanted: 
     )
     .execute(&mut *tx)
     .await?;
-    let subscription = latest_on(&mut tx, business).await?.ok_or_else(|| Error::internal("the subscription vanished"))?;
+    let subscription =
+        latest_on(&mut tx, business).await?.ok_or_else(|| Error::internal("the subscription vanished"))?;
     tx.commit().await?;
     Ok(subscription)
 }
@@ -279,9 +305,9 @@ pub async fn cancel(pool: &PgPool, scope: &Scope, undo: bool) -> Result<Subscrip
     scope.require(Area::Billing)?;
     let business = scope.business();
     let mut tx = pool.begin().await?;
-    let live = lock_live_on(&mut tx, business).await?.ok_or_else(|| {
-        Error::not_found("live subscription (it has ended already)")
-    })?;
+    let live = lock_live_on(&mut tx, business)
+        .await?
+        .ok_or_else(|| Error::not_found("live subscription (it has ended already)"))?;
     sqlx::query!(
         "UPDATE subscriptions SET cancel_at_period_end = $3 WHERE business_id = $1 AND id = $2",
         business.0,
@@ -290,7 +316,8 @@ pub async fn cancel(pool: &PgPool, scope: &Scope, undo: bool) -> Result<Subscrip
     )
     .execute(&mut *tx)
     .await?;
-    let subscription = latest_on(&mut tx, business).await?.ok_or_else(|| Error::internal("the subscription vanished"))?;
+    let subscription =
+        latest_on(&mut tx, business).await?.ok_or_else(|| Error::internal("the subscription vanished"))?;
     tx.commit().await?;
     Ok(subscription)
 }
@@ -335,7 +362,8 @@ pub async fn mark_paid(pool: &PgPool, scope: &Scope, periods: i32, now: DateTime
         }
         None => restart(&mut tx, business, periods - 1, now).await?,
     }
-    let subscription = latest_on(&mut tx, business).await?.ok_or_else(|| Error::internal("the subscription vanished"))?;
+    let subscription =
+        latest_on(&mut tx, business).await?.ok_or_else(|| Error::internal("the subscription vanished"))?;
     tx.commit().await?;
     Ok(subscription)
 }
@@ -357,7 +385,8 @@ pub async fn renew_now(pool: &PgPool, scope: &Scope, now: DateTime<Utc>) -> Resu
             Renewal::Renewed { starts_at: now, ends_at: now + Duration::days(PERIOD_DAYS) }
         }
     };
-    let subscription = latest_on(&mut tx, business).await?.ok_or_else(|| Error::internal("the subscription vanished"))?;
+    let subscription =
+        latest_on(&mut tx, business).await?.ok_or_else(|| Error::internal("the subscription vanished"))?;
     tx.commit().await?;
     Ok((subscription, renewal))
 }

@@ -51,9 +51,12 @@ async fn operator_plans_and_a_trial_once_per_email_and_per_waba(pool: PgPool) {
     let s = live(&pool, &plain).await;
     assert_eq!((s.plan.as_str(), s.status), (billing::DEFAULT_PLAN, SubscriptionStatus::Active));
 
-    let pro = billing::create_plan(&pool, &PlanChanges { trial_days: Some(14), is_default: Some(true), ..plan("Pro", 5000, 49) })
-        .await
-        .unwrap();
+    let pro = billing::create_plan(
+        &pool,
+        &PlanChanges { trial_days: Some(14), is_default: Some(true), ..plan("Pro", 5000, 49) },
+    )
+    .await
+    .unwrap();
     assert!(pro.is_default && pro.trial_days == 14);
     let plans = billing::list_plans(&pool).await.unwrap();
     assert_eq!(plans.iter().filter(|p| p.is_default).map(|p| p.name.as_str()).collect::<Vec<_>>(), ["Pro"]);
@@ -61,9 +64,13 @@ async fn operator_plans_and_a_trial_once_per_email_and_per_waba(pool: PgPool) {
     assert!(matches!(bad, Error::Invalid { .. }), "{bad:?}");
     let dup = billing::create_plan(&pool, &plan("pro", 10, 5)).await;
     assert!(dup.is_err(), "plan names are unique whatever their case");
-    let updated = billing::update_plan(&pool, "starter", &PlanChanges { conversation_limit: Some(2500), ..PlanChanges::default() })
-        .await
-        .unwrap();
+    let updated = billing::update_plan(
+        &pool,
+        "starter",
+        &PlanChanges { conversation_limit: Some(2500), ..PlanChanges::default() },
+    )
+    .await
+    .unwrap();
     assert_eq!((updated.name.as_str(), updated.conversation_limit), ("Starter", 2500));
 
     let first = tenant(&pool, "Trial@Example.com").await;
@@ -142,7 +149,10 @@ async fn an_unpaid_period_falls_past_due_then_expires_and_a_payment_restores_it(
     assert!(matches!(step(&pool, &scope, next).await, Renewal::PastDue { .. }));
     // A payment while past due starts the next period at once, from where the last one ended.
     let back = billing::mark_paid(&pool, &scope, 1, next + Duration::days(2)).await.unwrap();
-    assert_eq!((back.status, renews_at(&back)), (SubscriptionStatus::Active, next + Duration::days(billing::PERIOD_DAYS)));
+    assert_eq!(
+        (back.status, renews_at(&back)),
+        (SubscriptionStatus::Active, next + Duration::days(billing::PERIOD_DAYS))
+    );
     let periods: i64 = sqlx::query_scalar("SELECT count(*) FROM subscription_periods WHERE business_id = $1")
         .bind(scope.business().0)
         .fetch_one(&pool)
@@ -159,9 +169,13 @@ async fn free_plans_renew_and_a_paid_trial_needs_a_payment(pool: PgPool) {
     assert!(matches!(step(&pool, &free, end).await, Renewal::Renewed { .. }));
     assert_eq!(renews_at(&live(&pool, &free).await), end + Duration::days(billing::PERIOD_DAYS));
 
-    billing::update_plan(&pool, "Growth", &PlanChanges { is_default: Some(true), trial_days: Some(10), ..PlanChanges::default() })
-        .await
-        .unwrap();
+    billing::update_plan(
+        &pool,
+        "Growth",
+        &PlanChanges { is_default: Some(true), trial_days: Some(10), ..PlanChanges::default() },
+    )
+    .await
+    .unwrap();
     let trying = tenant(&pool, "trying@example.com").await;
     let paying = tenant(&pool, "paying@example.com").await;
     billing::mark_paid(&pool, &paying, 1, Utc::now()).await.unwrap();
@@ -208,7 +222,8 @@ async fn upgrades_apply_at_once_downgrades_and_cancellations_at_the_period_end(p
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
 async fn payments_are_recorded_by_the_operator_only(pool: PgPool) {
     let scope = tenant(&pool, "owner@example.com").await;
-    let owner = auth::add_user(&pool, &scope, "Olga Owner", "olga@example.com", "password-1", Role::Owner).await.unwrap();
+    let owner =
+        auth::add_user(&pool, &scope, "Olga Owner", "olga@example.com", "password-1", Role::Owner).await.unwrap();
     let as_owner = Scope::for_user(&pool, scope.business(), owner.id).await.unwrap();
     let refused = billing::mark_paid(&pool, &as_owner, 1, Utc::now()).await.unwrap_err();
     assert!(matches!(refused, Error::Forbidden { .. }), "{refused:?}");
@@ -292,21 +307,21 @@ async fn usage_alerts_are_raised_once_each_per_month(pool: PgPool) {
         let mut tx = pool.begin().await.unwrap();
         let gate = billing::gate_send(&mut tx, b, ContactId(contact), now, Decimal::new(5, 2)).await;
         tx.commit().await.unwrap();
-        let titles: Vec<String> =
-            sqlx::query_scalar("SELECT title FROM notifications WHERE business_id = $1 AND source = 'usage_alert' ORDER BY id")
-                .bind(b.0)
-                .fetch_all(&pool)
-                .await
-                .unwrap();
+        let titles: Vec<String> = sqlx::query_scalar(
+            "SELECT title FROM notifications WHERE business_id = $1 AND source = 'usage_alert' ORDER BY id",
+        )
+        .bind(b.0)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
         alerts.push((gate.is_ok(), titles.len()));
     }
     // 8, 9 and 10 of 10 conversations: one alert each; the 11th is refused and alerts nothing new.
     assert_eq!(alerts, [(true, 1), (true, 2), (true, 3), (false, 3), (false, 3)]);
-    let events: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE business_id = $1 AND kind = 'notified'")
-            .bind(b.0)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE business_id = $1 AND kind = 'notified'")
+        .bind(b.0)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(events, 3);
 }

@@ -156,7 +156,8 @@ async fn fifty_concurrent_sends_from_mixed_senders_open_exactly_one_conversation
     let replies = futures::future::join_all(inbox.iter().map(|&contact| {
         let (pool, scope, sender) = (&pool, &scope, &sender);
         async move {
-            let outgoing = Outgoing { contact, compose: Compose::Text { body: "welcome!".into(), reply_to: None }, account: None };
+            let outgoing =
+                Outgoing { contact, compose: Compose::Text { body: "welcome!".into(), reply_to: None }, account: None };
             send::send(pool, scope, sender, &outgoing).await
         }
     }));

@@ -3,6 +3,7 @@
 
 mod admin;
 mod automation;
+mod billing;
 mod broadcast;
 mod files;
 mod jobs;

@@ -16,6 +16,21 @@ pub const DATABASE_UNREACHABLE: u8 = 6;
 pub const WHATSAPP_API: u8 = 7;
 /// The acting user's role does not allow the action, or a login failed.
 pub const FORBIDDEN: u8 = 8;
+/// A check passed its warning threshold (`billing check --warn`), short of failing.
+pub const USAGE_WARNING: u8 = 10;
+
+/// Ends the command with `code` after it printed its own result (a check's verdict): no failure is
+/// printed on top of it.
+#[derive(Debug)]
+pub struct Quiet(pub u8);
+
+impl std::fmt::Display for Quiet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Quiet {}
 
 /// The table printed under `wacrm --help`.
 pub const HELP: &str = "\
@@ -28,7 +43,8 @@ Exit codes:
   5  limit reached (billing plan, inactive subscription)
   6  database unreachable
   7  WhatsApp API failure
-  8  forbidden (role) or login failed";
+  8  forbidden (role) or login failed
+ 10  warning: a check passed its warning threshold (billing check)";
 
 pub fn code_for(err: &anyhow::Error) -> u8 {
     match err.downcast_ref::<Error>() {
@@ -54,6 +70,7 @@ pub fn name(code: u8) -> &'static str {
         DATABASE_UNREACHABLE => "database_unreachable",
         WHATSAPP_API => "whatsapp_api",
         FORBIDDEN => "forbidden",
+        USAGE_WARNING => "warning",
         _ => "failure",
     }
 }
@@ -64,8 +81,18 @@ mod tests {
 
     #[test]
     fn every_exit_code_has_its_own_name() {
-        let codes =
-            [OK, FAILURE, USAGE, NOT_FOUND, CONFLICT, LIMIT_REACHED, DATABASE_UNREACHABLE, WHATSAPP_API, FORBIDDEN];
+        let codes = [
+            OK,
+            FAILURE,
+            USAGE,
+            NOT_FOUND,
+            CONFLICT,
+            LIMIT_REACHED,
+            DATABASE_UNREACHABLE,
+            WHATSAPP_API,
+            FORBIDDEN,
+            USAGE_WARNING,
+        ];
         let names: std::collections::BTreeSet<&str> = codes.iter().map(|&c| name(c)).collect();
         assert_eq!(names.len(), codes.len(), "{names:?}");
         assert_eq!((name(NOT_FOUND), name(FAILURE)), ("not_found", "failure"));

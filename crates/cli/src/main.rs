@@ -146,6 +146,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli, format)) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(err) if is_broken_pipe(&err) => ExitCode::from(exit::OK),
+        Err(ref err) if let Some(&exit::Quiet(code)) = err.downcast_ref::<exit::Quiet>() => ExitCode::from(code),
         Err(err) => {
             let failure = failure(&err);
             failure.print(format);

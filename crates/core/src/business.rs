@@ -61,7 +61,7 @@ pub async fn create(pool: &PgPool, name: &str, email: &str, region: &str) -> Res
         default_region: region,
         created_at: row.created_at,
     };
-    let subscription = billing::subscribe_default(&mut tx, business.id).await?;
+    let subscription = billing::subscribe_default(&mut tx, business.id, &business.email).await?;
     tx.commit().await?;
     Ok((business, subscription))
 }
@@ -172,6 +172,7 @@ pub async fn add_account(pool: &PgPool, scope: &Scope, new: &NewAccount) -> Resu
     let mut tx = pool.begin().await?;
     if let Some(waba_id) = waba_id {
         claim_waba(&mut tx, scope, waba_id).await?;
+        billing::trial_waba_on(&mut tx, scope.business(), waba_id).await?;
     }
     let row = sqlx::query!(
         r#"INSERT INTO whatsapp_accounts

@@ -140,10 +140,11 @@ const CONSTRAINT_MESSAGES: &[(&str, &str, &str)] = &[
         "list numbers with `wacrm accounts list`",
     ),
     ("plans_name_key", "a plan with this name already exists", "list plans with `wacrm billing plans`"),
+    ("plans_name_lower_key", "a plan with this name already exists", "list plans with `wacrm billing plans`"),
     (
-        "subscriptions_one_active",
-        "the business already has an active subscription",
-        "change plan with `wacrm billing subscribe <plan>`",
+        "subscriptions_one_live",
+        "the business already has a live subscription",
+        "change its plan with `wacrm billing upgrade` or `wacrm billing downgrade`",
     ),
 ];
 

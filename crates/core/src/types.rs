@@ -112,9 +112,11 @@ pg_enum!(/// Delivery state of a message (`message_status`); `pending` is a rese
     MessageStatus, "message_status", "message status", {
     Pending => "pending", Sent => "sent", Delivered => "delivered", Failed => "failed", Read => "read",
 });
-pg_enum!(/// State of a business's subscription (`subscription_status`).
+pg_enum!(/// State of a business's subscription (`subscription_status`): trialing, active and past_due are
+    /// live (sends go), expired and cancelled have ended.
     SubscriptionStatus, "subscription_status", "subscription status", {
-    Active => "active", Expired => "expired", Cancelled => "cancelled",
+    Trialing => "trialing", Active => "active", PastDue => "past_due", Expired => "expired",
+    Cancelled => "cancelled",
 });
 
 impl MessageStatus {

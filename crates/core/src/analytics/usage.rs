@@ -144,3 +144,32 @@ fn month_around(timezone: Timezone, now: DateTime<Utc>) -> (DateTime<Utc>, DateT
     let next = first.checked_add_months(Months::new(1)).unwrap_or_else(|| first + Days::new(31));
     (timezone.start_of_day(first), timezone.start_of_day(next))
 }
+
+/// Conversation windows and their recorded price from `from` to `to`, and the business's total spend,
+/// from the rollups (billing's status reads these; a few thousand rows even on a large tenant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageTotals {
+    pub conversations: i64,
+    pub cost: Decimal,
+    pub total_spend: Decimal,
+}
+
+pub async fn usage_totals_on(
+    conn: &mut sqlx::PgConnection,
+    business: crate::types::BusinessId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<UsageTotals> {
+    Ok(sqlx::query_as!(
+        UsageTotals,
+        r#"SELECT coalesce(sum(conversations) FILTER (WHERE bucket >= $2 AND bucket < $3), 0)::bigint AS "conversations!",
+                  coalesce(sum(cost) FILTER (WHERE bucket >= $2 AND bucket < $3), 0) AS "cost!",
+                  coalesce(sum(cost), 0) AS "total_spend!"
+           FROM analytics_usage_counts WHERE business_id = $1"#,
+        business.0,
+        from,
+        to
+    )
+    .fetch_one(conn)
+    .await?)
+}

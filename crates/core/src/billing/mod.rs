@@ -4,124 +4,28 @@
 //! when the contact has none open. The send gate (limit per month, active subscription) lives here too,
 //! so every sender (inbox, automation, broadcast) passes the same check.
 
+mod plans;
 mod renewal;
+mod status;
+mod subscriptions;
 
-pub use renewal::{PERIOD_DAYS, RenewDueSubscriptions, RenewSubscription, Renewal, queue_due_renewals, renew};
+pub use plans::{DEFAULT_PLAN, Plan, PlanChanges, create_plan, ensure_default_plans, list_plans, update_plan};
+pub use renewal::{
+    GRACE_DAYS, PERIOD_DAYS, RenewDueSubscriptions, RenewSubscription, Renewal, queue_due_renewals,
+    queue_due_renewals_at, renew, renew_at,
+};
+pub use status::{ALERT_PERCENTS, Check, Level, Status, check, status, status_at};
+pub use subscriptions::{Change, Subscription, cancel, change_plan, mark_paid, renew_now, subscribe, subscription};
+pub(crate) use subscriptions::{subscribe_default, trial_waba_on};
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
-use crate::auth::{Area, Scope};
 use crate::error::{Error, Result};
-use crate::types::{BusinessId, ContactId, PlanId, SubscriptionId, SubscriptionStatus};
-
-/// The plan every new business starts on.
-pub const DEFAULT_PLAN: &str = "Free";
-
-/// The plans a fresh installation offers: (name, conversations per month, monthly price).
-const DEFAULT_PLANS: &[(&str, i32, i64)] = &[(DEFAULT_PLAN, 250, 0), ("Starter", 2_000, 29), ("Growth", 20_000, 99)];
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Plan {
-    pub id: PlanId,
-    pub name: String,
-    pub conversation_limit: i32,
-    pub price: Decimal,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Subscription {
-    pub id: SubscriptionId,
-    pub plan: String,
-    pub conversation_limit: i32,
-    pub status: SubscriptionStatus,
-    pub renews_at: Option<DateTime<Utc>>,
-}
-
-/// Creates the default plans if they are missing; existing plans are left as they are.
-pub async fn ensure_default_plans(pool: &PgPool) -> Result<()> {
-    for (name, limit, price) in DEFAULT_PLANS {
-        sqlx::query!(
-            "INSERT INTO plans (name, conversation_limit, price) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-            name,
-            limit,
-            Decimal::from(*price)
-        )
-        .execute(pool)
-        .await?;
-    }
-    Ok(())
-}
-
-pub async fn list_plans(pool: &PgPool) -> Result<Vec<Plan>> {
-    ensure_default_plans(pool).await?;
-    Ok(sqlx::query_as!(
-        Plan,
-        r#"SELECT id AS "id: PlanId", name, conversation_limit, price FROM plans ORDER BY price, id"#
-    )
-    .fetch_all(pool)
-    .await?)
-}
-
-/// Subscribes a new business to the default plan for 30 days (seed Billing FLOW 1).
-pub(crate) async fn subscribe_default(conn: &mut PgConnection, business: BusinessId) -> Result<Subscription> {
-    let plan = sqlx::query_scalar!("SELECT id FROM plans WHERE name = $1", DEFAULT_PLAN)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("plan {DEFAULT_PLAN:?}")))?;
-    activate(&mut *conn, business, plan).await
-}
-
-/// Puts the business on `plan`: a new 30-day subscription, or the active one moved to the plan. One
-/// upsert on the one-active-subscription index, so concurrent changes cannot both insert.
-async fn activate(conn: &mut PgConnection, business: BusinessId, plan: i32) -> Result<Subscription> {
-    sqlx::query!(
-        r#"INSERT INTO subscriptions (business_id, plan_id, renews_at, status)
-           VALUES ($1, $2, NOW() + INTERVAL '30 days', 'active')
-           ON CONFLICT (business_id) WHERE status = 'active' DO UPDATE SET plan_id = EXCLUDED.plan_id"#,
-        business.0,
-        plan
-    )
-    .execute(&mut *conn)
-    .await?;
-    current(&mut *conn, business).await?.ok_or_else(|| Error::not_found("active subscription"))
-}
-
-async fn current(conn: &mut PgConnection, business: BusinessId) -> Result<Option<Subscription>> {
-    Ok(sqlx::query_as!(
-        Subscription,
-        r#"SELECT s.id AS "id: SubscriptionId", p.name AS plan, p.conversation_limit,
-                  s.status AS "status!: SubscriptionStatus", s.renews_at
-           FROM subscriptions s JOIN plans p ON p.id = s.plan_id
-           WHERE s.business_id = $1 AND s.status = 'active'"#,
-        business.0
-    )
-    .fetch_optional(conn)
-    .await?)
-}
-
-/// The business's active subscription, if any.
-pub async fn subscription(pool: &PgPool, scope: &Scope) -> Result<Option<Subscription>> {
-    scope.require(Area::Billing)?;
-    let mut conn = pool.acquire().await?;
-    current(&mut conn, scope.business()).await
-}
-
-/// Moves the business to another plan, effective at once (seed Billing FLOW 5); a business without an
-/// active subscription gets a new one.
-pub async fn subscribe(pool: &PgPool, scope: &Scope, plan_name: &str) -> Result<Subscription> {
-    scope.require(Area::Billing)?;
-    let plan = sqlx::query_scalar!("SELECT id FROM plans WHERE lower(name) = lower($1)", plan_name.trim())
-        .fetch_optional(pool)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("plan {plan_name:?}")))?;
-    let mut conn = pool.acquire().await?;
-    activate(&mut conn, scope.business(), plan).await
-}
+use crate::types::{BusinessId, ContactId};
 
 /// Opens a conversation window for `contact` at `at` and logs its price, unless one opened less than
 /// 24 hours before or after `at`. Returns the new window's conversation id. The "after" side is for
@@ -222,11 +126,13 @@ async fn window_open(
 }
 
 /// The send gate (seed Billing FLOW 3) for one outbound message to `contact` at `at`, run in the
-/// sender's transaction: the business needs an active subscription, and a send that would open a new
+/// sender's transaction: the business needs a live subscription that still entitles it to send (not
+/// expired, cancelled, or past due beyond the grace period), and a send that would open a new
 /// conversation window needs the month's conversation limit not yet reached. Returns the id of the
-/// window this send opened, if it opened one.
+/// window this send opened, if it opened one; reaching 80, 90 and 100 % of the limit notifies the team,
+/// once each per month.
 ///
-/// Atomic under concurrency: the active subscription row is locked (`FOR UPDATE`) before counting, so
+/// Atomic under concurrency: the live subscription row is locked (`FOR UPDATE`) before counting, so
 /// concurrent senders of one business pass one at a time and the count they see includes every window
 /// opened before them; at limit − 1, exactly one new conversation gets through.
 pub async fn gate_send(
@@ -236,24 +142,22 @@ pub async fn gate_send(
     at: DateTime<Utc>,
     price: Decimal,
 ) -> Result<Option<String>> {
-    let limit = sqlx::query_scalar!(
-        r#"SELECT p.conversation_limit
-           FROM subscriptions s JOIN plans p ON p.id = s.plan_id
-           WHERE s.business_id = $1 AND s.status = 'active'
-           FOR UPDATE OF s"#,
-        business.0
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| {
-        Error::limit(
-            "the business has no active subscription (expired or cancelled), so messages cannot be sent",
-            "renew it or choose a plan with `wacrm billing subscribe <plan>`",
-        )
-    })?;
+    let Some(live) = subscriptions::lock_live_on(conn, business).await? else {
+        return Err(match subscriptions::latest_on(conn, business).await? {
+            Some(ended) => {
+                ended.entitlement(at).err().unwrap_or_else(|| Error::internal("an ended subscription entitles"))
+            }
+            None => Error::limit(
+                "the business has no subscription, so messages cannot be sent",
+                "subscribe to a plan (billing subscribe)",
+            ),
+        });
+    };
+    live.subscription.entitlement(at)?;
     if window_open(conn, business, contact, at).await? {
         return Ok(None);
     }
+    let limit = live.conversation_limit;
     let used = sqlx::query_scalar!(
         r#"SELECT COUNT(DISTINCT conversation_id) AS "used!" FROM usage_logs
            WHERE business_id = $1 AND timestamp >= date_trunc('month', $2::timestamptz)"#,
@@ -265,10 +169,14 @@ pub async fn gate_send(
     if used >= i64::from(limit) {
         return Err(Error::limit(
             format!("this month's {limit} conversations are used up, so no new conversation can be opened"),
-            "upgrade with `wacrm billing subscribe <plan>`, or reply to customers whose window is still open",
+            "upgrade to a bigger plan (billing upgrade), or reply to customers whose window is still open",
         ));
     }
-    open_window_if_closed(conn, business, contact, at, price).await
+    let opened = open_window_if_closed(conn, business, contact, at, price).await?;
+    if opened.is_some() {
+        status::alert_usage_on(conn, business, &live.subscription.plan, used + 1, limit, at).await?;
+    }
+    Ok(opened)
 }
 
 /// Gives back the window a send opened when Meta refused that send: a failed message is not charged

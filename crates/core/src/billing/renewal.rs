@@ -1,22 +1,27 @@
-//! Subscription renewals: when a subscription's period ends, the next one is recorded (the period and
-//! its plan price, once) and the subscription's renewal date moves a period on.
+//! The subscription lifecycle at `renews_at`: a period ends and the next one starts (free plan, or a
+//! period paid ahead), or the subscription falls past due; a past-due one expires after the grace
+//! period; a cancellation or a downgrade takes effect.
 //!
 //! `subscriptions.renews_at` is the truth; the job queue only wakes renewals up. A renewal job is
-//! queued for each subscription when it falls due (the sweep below runs every 15 minutes), and a job
-//! that runs twice (retried after its runner died) finds the period written and the date moved.
+//! queued for each subscription when it falls due (the sweep below runs every 15 minutes, and each step
+//! queues the next one for its date), and a job that runs twice (retried after its runner died) finds
+//! the period written and the date moved. Every step takes "now" as an argument, so tests run it with a
+//! controlled clock.
 
 use chrono::{DateTime, Duration, Utc};
 use graphile_worker::{IntoTaskHandlerResult, TaskHandler, WorkerContext};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
+use super::plans::{Plan, plan_on};
 use crate::error::Result;
 use crate::jobs::{self, Recurring, Schedule};
-use crate::types::{BusinessId, SubscriptionId};
+use crate::types::{BusinessId, PlanId, SubscriptionId, SubscriptionStatus};
 
 /// A subscription period's length (seed Billing: 30-day subscriptions).
 pub const PERIOD_DAYS: i64 = 30;
+/// How long a past-due subscription keeps sending before it expires.
+pub const GRACE_DAYS: i64 = 7;
 
 /// Renews one subscription if it is due.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,14 +63,22 @@ fn key(subscription: SubscriptionId) -> String {
     format!("billing:renew:{subscription}")
 }
 
-/// Queues, in one transaction, a renewal job for each active subscription whose renewal date has
-/// passed (a live one is kept as it is). Returns how many were due.
 pub async fn queue_due_renewals(pool: &PgPool) -> Result<usize> {
+    queue_due_renewals_at(pool, Utc::now()).await
+}
+
+/// Queues, in one transaction, a renewal job for each live subscription with a step due at `now` (its
+/// period ended, or its grace period when past due); a live job is kept as it is. Returns how many.
+pub async fn queue_due_renewals_at(pool: &PgPool, now: DateTime<Utc>) -> Result<usize> {
     let mut tx = pool.begin().await?;
     // Every business's subscriptions: the one statement of the sweep that is not scoped to a business.
     let due = sqlx::query!(
         r#"SELECT business_id AS "business_id: BusinessId", id AS "id: SubscriptionId" FROM subscriptions
-           WHERE status = 'active' AND renews_at <= NOW() ORDER BY renews_at"#
+           WHERE status IN ('trialing', 'active', 'past_due') AND renews_at <= $1
+             AND (status <> 'past_due' OR renews_at <= $1 - make_interval(days => $2))
+           ORDER BY renews_at"#,
+        now,
+        GRACE_DAYS as i32
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -78,32 +91,54 @@ pub async fn queue_due_renewals(pool: &PgPool) -> Result<usize> {
     Ok(due.len())
 }
 
-/// What a renewal did.
+/// What a lifecycle step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Renewal {
-    /// The next period was recorded and the renewal date moved on.
+    /// The next period started (recorded once) and the renewal date moved on.
     Renewed { starts_at: DateTime<Utc>, ends_at: DateTime<Utc> },
-    /// Not due yet; the renewal is queued for its date.
+    /// The period ended unpaid: sends go on until `grace_until`, then it expires.
+    PastDue { grace_until: DateTime<Utc> },
+    /// The grace period ended unpaid.
+    Expired,
+    /// A cancellation took effect at the period's end.
+    Cancelled,
+    /// Not due yet; the step is queued for its date.
     NotDue,
-    /// The subscription is gone or no longer active.
+    /// The subscription is gone or no longer live.
     Inactive,
 }
 
-/// Renews the subscription if its date has passed: records the period (once: its row is unique), moves
-/// the date a period on and queues the next renewal, all in one transaction.
 pub async fn renew(pool: &PgPool, business: BusinessId, subscription: SubscriptionId) -> Result<Renewal> {
+    renew_at(pool, business, subscription, Utc::now()).await
+}
+
+/// Takes the subscription's step due at `now`, if any, in one transaction.
+pub async fn renew_at(
+    pool: &PgPool,
+    business: BusinessId,
+    subscription: SubscriptionId,
+    now: DateTime<Utc>,
+) -> Result<Renewal> {
     let mut tx = pool.begin().await?;
-    let renewal = renew_on(&mut tx, business, subscription).await?;
+    let renewal = renew_on(&mut tx, business, subscription, now).await?;
     tx.commit().await?;
     Ok(renewal)
 }
 
-async fn renew_on(conn: &mut PgConnection, business: BusinessId, subscription: SubscriptionId) -> Result<Renewal> {
+pub(crate) async fn renew_on(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    subscription: SubscriptionId,
+    now: DateTime<Utc>,
+) -> Result<Renewal> {
     let Some(current) = sqlx::query!(
-        r#"SELECT s.renews_at AS "renews_at!", s.plan_id, p.price AS "price: Decimal"
-           FROM subscriptions s JOIN plans p ON p.id = s.plan_id
-           WHERE s.business_id = $1 AND s.id = $2 AND s.status = 'active' AND s.renews_at IS NOT NULL
-           FOR UPDATE OF s"#,
+        r#"SELECT status AS "status!: SubscriptionStatus", renews_at AS "renews_at!", plan_id AS "plan_id: PlanId",
+                  next_plan_id AS "next_plan_id: PlanId", cancel_at_period_end, prepaid_periods
+           FROM subscriptions
+           WHERE business_id = $1 AND id = $2 AND status IN ('trialing', 'active', 'past_due')
+             AND renews_at IS NOT NULL
+           FOR UPDATE"#,
         business.0,
         subscription.0
     )
@@ -112,36 +147,99 @@ async fn renew_on(conn: &mut PgConnection, business: BusinessId, subscription: S
     else {
         return Ok(Renewal::Inactive);
     };
-    let task = RenewSubscription { business_id: business, subscription_id: subscription };
-    if current.renews_at > Utc::now() {
-        let schedule =
-            Schedule { run_at: Some(current.renews_at), key: Some(key(subscription)), ..Schedule::default() };
-        jobs::enqueue_on(conn, &task, &schedule).await?;
+    let past_due = current.status == SubscriptionStatus::PastDue;
+    let due_at = if past_due { current.renews_at + Duration::days(GRACE_DAYS) } else { current.renews_at };
+    if due_at > now {
+        queue_step(conn, business, subscription, due_at).await?;
         return Ok(Renewal::NotDue);
     }
-    let (starts_at, ends_at) = (current.renews_at, current.renews_at + Duration::days(PERIOD_DAYS));
+    if past_due || current.cancel_at_period_end {
+        let (status, renewal) = if past_due {
+            (SubscriptionStatus::Expired, Renewal::Expired)
+        } else {
+            (SubscriptionStatus::Cancelled, Renewal::Cancelled)
+        };
+        sqlx::query!(
+            "UPDATE subscriptions SET status = $3, ended_at = $4 WHERE business_id = $1 AND id = $2",
+            business.0,
+            subscription.0,
+            status as SubscriptionStatus,
+            due_at
+        )
+        .execute(&mut *conn)
+        .await?;
+        return Ok(renewal);
+    }
+    // A downgrade takes effect now, at the period's end.
+    let plan = plan_on(conn, current.next_plan_id.unwrap_or(current.plan_id)).await?;
+    let free = plan.price.is_zero();
+    if free || current.prepaid_periods > 0 {
+        let (starts_at, ends_at) = start_period(conn, business, subscription, &plan, current.renews_at, !free).await?;
+        queue_step(conn, business, subscription, ends_at).await?;
+        return Ok(Renewal::Renewed { starts_at, ends_at });
+    }
+    sqlx::query!(
+        "UPDATE subscriptions SET status = 'past_due', plan_id = $3, next_plan_id = NULL WHERE business_id = $1 AND id = $2",
+        business.0,
+        subscription.0,
+        plan.id.0
+    )
+    .execute(&mut *conn)
+    .await?;
+    queue_step(conn, business, subscription, due_at + Duration::days(GRACE_DAYS)).await?;
+    Ok(Renewal::PastDue { grace_until: due_at + Duration::days(GRACE_DAYS) })
+}
+
+/// Starts the subscription's next period at `starts_at` on `plan`: records it (once: its row is
+/// unique), makes the subscription active with its renewal a period on, and uses up a period paid ahead
+/// when `paid_ahead`. Returns the period.
+pub(crate) async fn start_period(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    subscription: SubscriptionId,
+    plan: &Plan,
+    starts_at: DateTime<Utc>,
+    paid_ahead: bool,
+) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let ends_at = starts_at + Duration::days(PERIOD_DAYS);
     sqlx::query!(
         "INSERT INTO subscription_periods (business_id, subscription_id, plan_id, starts_at, ends_at, price)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT ON CONSTRAINT subscription_periods_once DO NOTHING",
         business.0,
         subscription.0,
-        current.plan_id,
+        plan.id.0,
         starts_at,
         ends_at,
-        current.price
+        plan.price
     )
     .execute(&mut *conn)
     .await?;
     sqlx::query!(
-        "UPDATE subscriptions SET renews_at = $3 WHERE business_id = $1 AND id = $2",
+        "UPDATE subscriptions
+         SET status = 'active', plan_id = $3, next_plan_id = NULL, renews_at = $4,
+             prepaid_periods = prepaid_periods - $5::int, cancel_at_period_end = false, ended_at = NULL
+         WHERE business_id = $1 AND id = $2",
         business.0,
         subscription.0,
-        ends_at
+        plan.id.0,
+        ends_at,
+        i32::from(paid_ahead)
     )
     .execute(&mut *conn)
     .await?;
-    let next = Schedule { run_at: Some(ends_at), key: Some(key(subscription)), ..Schedule::default() };
-    jobs::enqueue_on(conn, &task, &next).await?;
-    Ok(Renewal::Renewed { starts_at, ends_at })
+    Ok((starts_at, ends_at))
+}
+
+/// Queues the subscription's next lifecycle step for `at` (replacing a queued one).
+async fn queue_step(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    subscription: SubscriptionId,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let task = RenewSubscription { business_id: business, subscription_id: subscription };
+    let schedule = Schedule { run_at: Some(at), key: Some(key(subscription)), ..Schedule::default() };
+    jobs::enqueue_on(conn, &task, &schedule).await?;
+    Ok(())
 }

@@ -55,7 +55,11 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("FROM whatsapp_accounts WHERE phone_number_id", "routing: which business a webhook's number belongs to"),
     ("FROM whatsapp_accounts WHERE waba_id", "routing: which business a template webhook's WABA belongs to"),
     ("DELETE FROM user_sessions WHERE token_hash", "logout: the secret session token names its own business"),
-    ("FROM subscriptions WHERE status = 'active' AND renews_at <= NOW()", "the renewal sweep over every business"),
+    (
+        "FROM subscriptions WHERE status IN ('trialing', 'active', 'past_due') AND renews_at <= $1",
+        "the renewal sweep over every business",
+    ),
+    ("FROM billing_trials WHERE waba_id", "a free trial is granted once per WABA, whichever business had it"),
     ("FROM events WHERE (tx, id) >", "durable consumers read every business's events"),
     ("UPDATE event_consumers", "a consumer's position, set from the event it reached"),
     (
@@ -126,6 +130,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("plans", "billing/"),
     ("subscriptions", "billing/"),
     ("subscription_periods", "billing/"),
+    ("billing_trials", "billing/"),
     ("usage_logs", "billing/"),
     ("message_pricing", "billing/"),
     ("events", "events/"),

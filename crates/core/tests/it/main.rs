@@ -6,6 +6,7 @@ mod analytics;
 mod architecture;
 mod automation;
 mod automation_timed;
+mod billing;
 mod broadcast;
 mod cluster;
 mod contacts;

@@ -583,7 +583,7 @@ async fn send_one(
         _ => return Err(Error::internal("not a send")),
     };
     let outgoing = Outgoing { contact, compose, account: None };
-    let origin = Origin { cause: Some(cause), campaign: None, client_ref: Some(client_ref) };
+    let origin = Origin { cause: Some(cause), campaign: None, client_ref: Some(client_ref), pacer: None };
     match send::send_as(pool, scope, sender, &outgoing, &origin).await {
         Ok(message) => Ok(format!("message {} ({})", message.id, message.wamid)),
         // The key was reserved by an earlier attempt: that attempt's message is the one.

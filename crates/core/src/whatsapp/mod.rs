@@ -4,6 +4,7 @@ pub mod client;
 #[cfg(feature = "fake-graph")]
 pub mod fake;
 pub mod manage;
+pub mod pacing;
 pub mod send;
 pub mod signature;
 pub mod webhook;

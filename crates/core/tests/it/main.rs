@@ -6,6 +6,7 @@ mod analytics;
 mod architecture;
 mod automation;
 mod broadcast;
+mod campaign_flow;
 mod cluster;
 mod contacts;
 mod foundation;

@@ -88,7 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (b, _) = business::create(&pool, "Broadcast bench", &format!("bench-{stamp}@example.com"), "GB").await?;
     let scope = Scope::for_business(&pool, b.id).await?;
     let account = business::NewAccount {
-        phone: "+447700900123".into(),
+        phone: format!("+4477009{:05}", stamp % 100_000),
         phone_number_id: format!("{PHONE_NUMBER_ID}{}", stamp % 1000),
         waba_id: None,
         token: "bench-token".into(),
@@ -140,7 +140,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     broadcast::start(&pool, &scope, id).await?;
     let snapshot = started.elapsed();
 
-    let ceiling = fake_ceiling(&fake, 20_000).await;
+    let ceiling = fake_ceiling(&fake, (n as usize).min(20_000)).await;
     let before_sending = fake.requests().len();
     let rss_before = peak_rss_mb();
 

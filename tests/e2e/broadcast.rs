@@ -33,10 +33,10 @@ async fn a_campaign_goes_out_once_from_the_shell() -> anyhow::Result<()> {
     )
     .execute(&mut conn)
     .await?;
-    for (phone, name) in [("+14155550001", "Ann Lee"), ("+14155550002", "Bo Chen"), ("+14155550003", "Cy Diaz")] {
+    for (phone, name) in [("+447946000001", "Ann Lee"), ("+447946000002", "Bo Chen"), ("+447946000003", "Cy Diaz")] {
         run(&["contacts", "add", "--phone", phone, "--name", name, "--tag", "vip"]).ok()?;
     }
-    run(&["contacts", "opt-out", "+14155550003"]).ok()?;
+    run(&["contacts", "opt-out", "+447946000003"]).ok()?;
 
     let create = ["broadcast", "create", "--name", "Spring", "--template", "spring_sale", "--tag", "vip"];
     let planned = run(&[&["--json"][..], &create, &["--param", "1=@first_name", "--dry-run"]].concat()).ok()?.json()?;
@@ -54,7 +54,7 @@ async fn a_campaign_goes_out_once_from_the_shell() -> anyhow::Result<()> {
     assert_eq!((shown["stats"]["sent"].as_i64(), shown["stats"]["skipped"].as_i64()), (Some(2), Some(1)));
     let mut to: Vec<String> = fake.requests().iter().filter_map(|r| r.to().map(str::to_string)).collect();
     to.sort();
-    assert_eq!(to, ["14155550001", "14155550002"]);
+    assert_eq!(to, ["447946000001", "447946000002"]);
     let failed = run(&["--json", "broadcast", "recipients", &id, "--state", "skipped"]).ok()?.json()?;
     assert_eq!(failed[0]["detail"], "opted out");
     Ok(())

@@ -50,6 +50,15 @@ pub struct Settings {
     pub automation_webhook_secret: Option<SecretString>,
     /// An automation delay or schedule this many minutes late is dropped with a log line (default 3 days).
     pub automation_max_late_minutes: Option<i64>,
+    /// Campaign messages per second per business number (1 to 1,000; Meta's default throughput is 80).
+    #[serde(default, deserialize_with = "number_or_text")]
+    pub broadcast_rate: Option<u32>,
+    /// A campaign pauses itself when more than this share (0 to 1) of its last sends failed.
+    #[serde(default, deserialize_with = "number_or_text")]
+    pub broadcast_failure_share: Option<f64>,
+    /// How many of a campaign's last sends that share is taken over.
+    #[serde(default, deserialize_with = "number_or_text")]
+    pub broadcast_failure_window: Option<i64>,
 }
 
 /// `business = 1` in the config file is an id, as `business = "1"` is.
@@ -64,6 +73,26 @@ fn id_or_text<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result
         IdOrText::Id(id) => id.to_string(),
         IdOrText::Text(text) => text,
     }))
+}
+
+/// A TOML number, or the text a `WACRM_*` variable holds.
+fn number_or_text<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumberOrText<T> {
+        Number(T),
+        Text(String),
+    }
+    match Option::<NumberOrText<T>>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(NumberOrText::Number(n)) => Ok(Some(n)),
+        Some(NumberOrText::Text(text)) => text.trim().parse().map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 /// A TOML list, or the comma-separated form `wacrm config show` prints and an environment variable holds.
@@ -181,6 +210,18 @@ impl Settings {
         self.opt_out_keywords.clone().unwrap_or_else(|| vec!["STOP".into(), "UNSUBSCRIBE".into()])
     }
 
+    pub fn broadcast_rate(&self) -> u32 {
+        self.broadcast_rate.unwrap_or(crate::whatsapp::pacing::DEFAULT_RATE)
+    }
+
+    pub fn broadcast_failure_share(&self) -> f64 {
+        self.broadcast_failure_share.unwrap_or(0.5).clamp(0.0, 1.0)
+    }
+
+    pub fn broadcast_failure_window(&self) -> i64 {
+        self.broadcast_failure_window.unwrap_or(100).max(1)
+    }
+
     /// Every effective setting as (name, value) with secrets masked, for `wacrm config show`.
     pub fn masked(&self) -> Vec<(&'static str, String)> {
         fn secret(value: &Option<SecretString>) -> String {
@@ -226,6 +267,9 @@ impl Settings {
                     .collect::<Vec<_>>()
                     .join(","),
             ),
+            ("broadcast_rate", self.broadcast_rate().to_string()),
+            ("broadcast_failure_share", self.broadcast_failure_share().to_string()),
+            ("broadcast_failure_window", self.broadcast_failure_window().to_string()),
         ]
     }
 }

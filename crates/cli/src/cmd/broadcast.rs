@@ -2,13 +2,17 @@
 //! Broadcast). Sending runs on the job queue (`wacrm-webhookd` or `wacrm jobs run`), exactly once per
 //! recipient; these verbs create, schedule, start, steer and inspect campaigns.
 
-use anyhow::Result;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde::Serialize;
 use wacrm_core::Stage;
-use wacrm_core::broadcast::{self, Audience, AudienceCount, CampaignId, NewCampaign, Param, RecipientState};
-use wacrm_core::inbox::send::TemplateCategory;
+use wacrm_core::broadcast::{
+    self, Audience, AudienceCount, CampaignId, NewCampaign, Param, Params, RecipientState, Retarget,
+};
+use wacrm_core::templates::{TemplateRef, Values};
 
 use crate::cmd::contacts::parse_time;
 use crate::cmd::rows;
@@ -16,47 +20,39 @@ use crate::context::Context;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a draft campaign from an approved template and a contact filter (nothing is sent until
-    /// `start` or `schedule`). With --dry-run, check it and count its audience without creating it.
+    /// Create a draft campaign from an approved template and a contact filter or list (nothing is sent
+    /// until `start` or `schedule`). With --dry-run, check it and count its audience without creating it.
     ///
-    /// Each template parameter is mapped with --param N=VALUE: @name, @first_name or @phone take the
-    /// recipient's field, anything else is the same text for everyone.
+    /// The message is the template rendered for each recipient (`wacrm templates render` shows it); a
+    /// recipient lacking a value is skipped with the reason, never sent a blank.
     ///
     /// Example: wacrm broadcast create --name "Spring sale" --template spring_sale --tag vip --param 1=@first_name
     Create {
         /// The campaign's name, as lists show it.
         #[arg(long)]
         name: String,
-        /// The approved template's name.
-        #[arg(long)]
-        template: String,
-        /// The template's language code.
-        #[arg(long = "lang", default_value = "en_US")]
-        language: String,
-        /// The template's category: marketing (never sent to opted-out contacts), utility, authentication.
-        #[arg(long, default_value = "marketing")]
-        category: TemplateCategory,
-        /// A template parameter, N=VALUE; one per {{N}} of the body.
-        #[arg(long = "param", value_name = "N=VALUE", value_parser = parse_param)]
-        params: Vec<(usize, String)>,
-        /// Only contacts in this stage.
-        #[arg(long)]
-        stage: Option<Stage>,
-        /// Contacts with any of these tags; repeat for several.
-        #[arg(long = "tag", value_name = "TAG")]
-        tags_any: Vec<String>,
-        /// Contacts with all of these tags; repeat for several.
-        #[arg(long = "all-tags", value_name = "TAG")]
-        tags_all: Vec<String>,
-        /// A substring of the name or the phone.
-        #[arg(long)]
-        query: Option<String>,
-        /// Contacts last active on or after (YYYY-MM-DD or RFC 3339).
-        #[arg(long, value_parser = parse_time, value_name = "TIME")]
-        active_after: Option<DateTime<Utc>>,
+        #[command(flatten)]
+        message: Message,
+        #[command(flatten)]
+        audience: AudienceArgs,
         /// Check and count only; create nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Create a draft follow-up campaign for some recipients of an earlier one: those whose message
+    /// failed, was not read, or got no reply within the campaign's window.
+    ///
+    /// Example: wacrm broadcast retarget 7 --not-replied --name "Spring sale, reminder" --template spring_reminder
+    Retarget {
+        /// The earlier campaign.
+        id: CampaignId,
+        #[command(flatten)]
+        who: Who,
+        /// The follow-up's name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        message: Message,
     },
     /// List the business's campaigns, newest first, with their progress.
     ///
@@ -74,6 +70,11 @@ pub enum Command {
         #[arg(long, value_parser = parse_time, value_name = "TIME")]
         at: DateTime<Utc>,
     },
+    /// Who a draft or scheduled campaign would reach now and why the others are left out (opted out, no
+    /// number, US numbers for a MARKETING template), changing nothing: run it before `start`.
+    ///
+    /// Example: wacrm broadcast plan 7 --json
+    Plan { id: CampaignId },
     /// Start a draft or scheduled campaign now: its recipients are fixed (opted-out contacts and contacts
     /// without a number are skipped) and a runner sends. With --dry-run, count only.
     ///
@@ -110,27 +111,96 @@ pub enum Command {
     },
 }
 
-fn parse_param(input: &str) -> Result<(usize, String), String> {
-    let (n, value) = input.split_once('=').ok_or_else(|| format!("{input:?} is not N=VALUE, e.g. 1=@first_name"))?;
-    let n =
-        n.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| format!("{n:?} is not a parameter number"))?;
-    Ok((n, value.to_string()))
+/// What a campaign sends.
+#[derive(Debug, Args)]
+pub struct Message {
+    /// The approved template, by name or id.
+    #[arg(long)]
+    template: TemplateRef,
+    /// The template's language, when its name exists in several.
+    #[arg(long = "lang")]
+    language: Option<String>,
+    /// A template parameter, KEY=VALUE: 1=… for {{1}}, first_name=… for {{first_name}}, header.1=…,
+    /// button.0=…. A value @name, @first_name or @phone takes the recipient's field; anything else is the
+    /// same text for everyone. Named parameters left out come from the recipient's field of that name.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    params: Vec<String>,
+    /// Replies within this many hours of a recipient's message count for the campaign.
+    #[arg(long, value_name = "HOURS", default_value_t = broadcast::DEFAULT_REPLY_WINDOW_HOURS)]
+    reply_window: i32,
 }
 
-/// The parameters in order; each of 1..=N exactly once.
-fn ordered(mut params: Vec<(usize, String)>) -> Result<Vec<Param>> {
-    params.sort_by_key(|(n, _)| *n);
-    let mut out = Vec::with_capacity(params.len());
-    for (i, (n, value)) in params.into_iter().enumerate() {
-        if n != i + 1 {
-            anyhow::bail!(wacrm_core::Error::invalid(
-                format!("parameter {{{{{}}}}} is missing or given twice", i + 1),
-                "give each --param N=VALUE once, numbered from 1",
-            ));
+/// Who a campaign reaches.
+#[derive(Debug, Args)]
+pub struct AudienceArgs {
+    /// Only contacts in this stage.
+    #[arg(long)]
+    stage: Option<Stage>,
+    /// Contacts with any of these tags; repeat for several.
+    #[arg(long = "tag", value_name = "TAG")]
+    tags_any: Vec<String>,
+    /// Contacts with all of these tags; repeat for several.
+    #[arg(long = "all-tags", value_name = "TAG")]
+    tags_all: Vec<String>,
+    /// A substring of the name or the phone.
+    #[arg(long)]
+    query: Option<String>,
+    /// Contacts last active on or after (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    active_after: Option<DateTime<Utc>>,
+    /// Only the contacts with the phones of this CSV file (a `phone` column, or the first one).
+    #[arg(long, value_name = "FILE.csv")]
+    list: Option<PathBuf>,
+}
+
+/// Which recipients a follow-up targets (one of).
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Who {
+    /// Those Meta refused.
+    #[arg(long)]
+    failed: bool,
+    /// Those who did not read it.
+    #[arg(long)]
+    unread: bool,
+    /// Those who did not reply within the campaign's window.
+    #[arg(long)]
+    not_replied: bool,
+}
+
+impl Message {
+    fn into_campaign(self, name: String, audience: Audience) -> Result<NewCampaign> {
+        let mut params = Params::new();
+        for (key, value) in Values::parse_pairs(&self.params)? {
+            params.insert(key, value.parse::<Param>()?);
         }
-        out.push(value.parse::<Param>()?);
+        Ok(NewCampaign {
+            name,
+            template: self.template.with_language(self.language),
+            params,
+            audience,
+            reply_window_hours: self.reply_window,
+        })
     }
-    Ok(out)
+}
+
+async fn audience(ctx: &Context, args: AudienceArgs) -> Result<Audience> {
+    let contacts = match &args.list {
+        Some(path) => {
+            let file = std::fs::File::open(path).with_context(|| format!("cannot open the list {}", path.display()))?;
+            let phones = broadcast::phones_from_csv(std::io::BufReader::new(file))?;
+            broadcast::contacts_by_phone(ctx.pool().await?, &ctx.scope().await?, &phones).await?
+        }
+        None => Vec::new(),
+    };
+    Ok(Audience {
+        query: args.query,
+        stage: args.stage,
+        tags_any: args.tags_any,
+        tags_all: args.tags_all,
+        active_after: args.active_after,
+        contacts,
+    })
 }
 
 const COLUMNS: &[&str] =
@@ -146,8 +216,9 @@ struct Shown {
 
 fn counted(what: &str, count: &AudienceCount) -> String {
     format!(
-        "{what}: {} of {} matching contacts ({} opted out, {} without a number, excluded)",
-        count.reachable, count.matched, count.opted_out, count.no_phone
+        "{what}: {} of {} matching contacts ({} opted out, {} without a number, {} US numbers for a marketing \
+         template: excluded)",
+        count.reachable, count.matched, count.opted_out, count.no_phone, count.us_marketing
     )
 }
 
@@ -155,33 +226,24 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
     let scope = ctx.scope().await?;
     let pool = ctx.pool().await?;
     match command {
-        Command::Create {
-            name,
-            template,
-            language,
-            category,
-            params,
-            stage,
-            tags_any,
-            tags_all,
-            query,
-            active_after,
-            dry_run,
-        } => {
-            let new = NewCampaign {
-                name,
-                template,
-                language,
-                category,
-                params: ordered(params)?,
-                audience: Audience { query, stage, tags_any, tags_all, active_after },
-            };
+        Command::Create { name, message, audience: args, dry_run } => {
+            let new = message.into_campaign(name, audience(ctx, args).await?)?;
             if dry_run {
                 let count = broadcast::dry_run(pool, &scope, &new).await?;
                 return ctx.out.done(&counted("would reach", &count), &count);
             }
             let campaign = broadcast::create(pool, &scope, &new).await?;
             ctx.out.done(&format!("campaign {} created as a draft", campaign.id), &campaign)
+        }
+        Command::Retarget { id, who, name, message } => {
+            let target = match (who.failed, who.unread) {
+                (true, _) => Retarget::Failed,
+                (_, true) => Retarget::Unread,
+                _ => Retarget::NotReplied,
+            };
+            let new = message.into_campaign(name, Audience::default())?;
+            let campaign = broadcast::retarget(pool, &scope, id, target, &new).await?;
+            ctx.out.done(&format!("campaign {} created as a draft follow-up of {id}", campaign.id), &campaign)
         }
         Command::List => ctx.out.list(&broadcast::list(pool, &scope).await?, COLUMNS),
         Command::Show { id } => {
@@ -193,7 +255,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             let campaign = broadcast::schedule(pool, &scope, id, at).await?;
             ctx.out.done(&format!("campaign {id} starts at {}", at.format("%Y-%m-%d %H:%M UTC")), &campaign)
         }
-        Command::Start { id, dry_run: true } => {
+        Command::Plan { id } | Command::Start { id, dry_run: true } => {
             let count = broadcast::preview(pool, &scope, id).await?;
             ctx.out.done(&counted("would reach", &count), &count)
         }

@@ -55,7 +55,7 @@ where
 }
 
 /// Creates the benchmark database if it is missing (an admin statement, not tenant data).
-async fn ensure_database(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+pub async fn ensure_database(url: &str) -> Result<(), Box<dyn std::error::Error>> {
     let (server, name) = url.rsplit_once('/').ok_or("the database URL has no database name")?;
     let mut admin = PgConnection::connect(&format!("{server}/postgres")).await?;
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")

@@ -131,7 +131,7 @@ async fn send_one(pool: &PgPool, sender: &Sender, claim: &Claim<'_>, action: &Ac
         _ => return Err(Error::internal("not a send")),
     };
     let outgoing = Outgoing { contact, compose, account: None };
-    let origin = Origin { cause: Some(claim.cause), campaign: None, client_ref: Some(claim.client_ref) };
+    let origin = Origin { cause: Some(claim.cause), campaign: None, client_ref: Some(claim.client_ref), pacer: None };
     match send::send_as(pool, claim.scope, sender, &outgoing, &origin).await {
         Ok(message) => Ok(format!("message {} ({})", message.id, message.wamid)),
         // The key was reserved by an earlier attempt: that attempt's message is the one.

@@ -7,6 +7,9 @@
 //! `skipped` with the reason; from then on the rows are the truth and [`send`] works them off.
 
 mod audience;
+mod followup;
+mod pausing;
+mod replies;
 mod send;
 mod stats;
 
@@ -19,13 +22,16 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::auth::{Area, Scope};
 use crate::error::{Error, Result};
-use crate::inbox::send::TemplateCategory;
 use crate::jobs::{self, Schedule};
+use crate::templates::TemplateRef;
 use crate::types::{BusinessId, ContactId};
 
-pub use audience::{Audience, AudienceCount, Param};
+pub use audience::{Audience, AudienceCount, Param, Params, phones_from_csv};
+pub use followup::{Retarget, contacts_by_phone, retarget};
+pub use pausing::pause_for_template_on;
+pub use replies::{InboundReply, attribute_replies_on};
 pub use send::{CampaignTick, Tick, TickOptions, tick};
-pub use stats::{REPLY_WINDOW_HOURS, Stats, stats};
+pub use stats::{FailureCount, REPLY_WINDOW_HOURS, Stats, stats};
 
 /// A campaign's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
@@ -140,17 +146,21 @@ impl FromStr for RecipientState {
     }
 }
 
+/// How long after its campaign message a customer's message counts as a reply, unless the campaign
+/// says otherwise (Interakt's "replied within 72 h").
+pub const DEFAULT_REPLY_WINDOW_HOURS: i32 = 72;
+
 /// A new campaign.
 #[derive(Debug, Clone)]
 pub struct NewCampaign {
     pub name: String,
-    /// The approved template, by name.
-    pub template: String,
-    pub language: String,
-    pub category: TemplateCategory,
-    /// One per positional parameter of the template body, in order.
-    pub params: Vec<Param>,
+    /// An approved template of the business; its language and category are the campaign's.
+    pub template: TemplateRef,
+    /// The template's parameters by key; named ones may also come from each recipient's fields.
+    pub params: Params,
     pub audience: Audience,
+    /// Replies within this many hours of a recipient's message count for the campaign (1 to 720).
+    pub reply_window_hours: i32,
 }
 
 /// A campaign as listed and shown.
@@ -169,39 +179,61 @@ pub struct Campaign {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub paused_reason: Option<String>,
+    pub reply_window_hours: i32,
+    /// The campaign this one follows up (`retarget`).
+    pub retarget_of: Option<CampaignId>,
     pub recipients: i64,
     pub sent: i64,
     pub failed: i64,
     pub skipped: i64,
 }
 
-/// Creates a draft campaign. The template must be one of the business's approved templates and take
-/// exactly as many parameters as are mapped.
+/// Creates a draft campaign. The template must be one of the business's approved templates, and the
+/// parameters must fill every placeholder (from the recipient's fields where they name one).
 pub async fn create(pool: &PgPool, scope: &Scope, new: &NewCampaign) -> Result<Campaign> {
     scope.require(Area::Broadcast)?;
+    let mut tx = pool.begin().await?;
+    let id = insert_on(&mut tx, scope, new, None).await?;
+    tx.commit().await?;
+    get(pool, scope, id).await
+}
+
+pub(super) async fn insert_on(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    new: &NewCampaign,
+    retarget_of: Option<CampaignId>,
+) -> Result<CampaignId> {
     let name = new.name.trim();
     if name.is_empty() {
-        return Err(Error::invalid("the campaign has no name", "pass --name \"Spring sale\""));
+        return Err(Error::invalid("the campaign has no name", "name it, e.g. \"Spring sale\""));
     }
-    let mut tx = pool.begin().await?;
-    let template = audience::template_by_name(&mut tx, scope.business(), &new.template).await?;
+    if !(1..=720).contains(&new.reply_window_hours) {
+        return Err(Error::invalid(
+            format!("a reply window of {} hours is outside 1 to 720", new.reply_window_hours),
+            format!("give the hours after a send in which a reply counts (default {DEFAULT_REPLY_WINDOW_HOURS})"),
+        ));
+    }
+    let template = audience::template_on(conn, scope.business(), &new.template).await?;
     audience::check_params(&template, &new.params)?;
     let id = sqlx::query_scalar!(
-        r#"INSERT INTO campaigns (business_id, template_id, name, language, category, params, audience, created_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"#,
+        r#"INSERT INTO campaigns (business_id, template_id, name, language, category, params, audience, created_by,
+                                  reply_window_hours, retarget_of)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id AS "id: CampaignId""#,
         scope.business().0,
-        template.id,
+        template.id.0,
         name,
-        new.language.trim(),
-        new.category.as_str(),
+        template.spec.language,
+        template.category.as_str(),
         serde_json::to_value(&new.params).map_err(|e| Error::internal(format!("campaign params: {e}")))?,
         serde_json::to_value(&new.audience).map_err(|e| Error::internal(format!("campaign audience: {e}")))?,
-        scope.user().map(|u| u.0)
+        scope.user().map(|u| u.0),
+        new.reply_window_hours,
+        retarget_of.map(|c| c.0)
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(conn)
     .await?;
-    tx.commit().await?;
-    get(pool, scope, CampaignId(id)).await
+    Ok(id)
 }
 
 /// What [`create`] would make, changing nothing (`--dry-run`): the template and parameters are
@@ -209,10 +241,10 @@ pub async fn create(pool: &PgPool, scope: &Scope, new: &NewCampaign) -> Result<C
 pub async fn dry_run(pool: &PgPool, scope: &Scope, new: &NewCampaign) -> Result<AudienceCount> {
     scope.require(Area::Broadcast)?;
     let mut conn = pool.acquire().await?;
-    let template = audience::template_by_name(&mut conn, scope.business(), &new.template).await?;
+    let template = audience::template_on(&mut conn, scope.business(), &new.template).await?;
     audience::check_params(&template, &new.params)?;
     drop(conn);
-    audience::count(pool, scope, &new.audience).await
+    audience::count(pool, scope, &new.audience, template.category).await
 }
 
 /// The business's campaigns, newest first.
@@ -232,7 +264,7 @@ async fn select(pool: &PgPool, business: BusinessId, id: Option<CampaignId>) -> 
         Campaign,
         r#"SELECT c.id AS "id: CampaignId", c.name, t.name AS template, c.language, c.category, c.params, c.audience,
                   coalesce(c.status, 'draft') AS "status!: CampaignStatus", c.scheduled_at, c.created_at, c.started_at, c.finished_at,
-                  c.paused_reason,
+                  c.paused_reason, c.reply_window_hours, c.retarget_of AS "retarget_of: CampaignId",
                   count(r.id) AS "recipients!",
                   count(r.id) FILTER (WHERE r.state = 'sent') AS "sent!",
                   count(r.id) FILTER (WHERE r.state = 'failed') AS "failed!",
@@ -251,7 +283,7 @@ async fn select(pool: &PgPool, business: BusinessId, id: Option<CampaignId>) -> 
 }
 
 /// Locks the campaign's row and returns its status; "not found" for another business's ids.
-async fn lock(conn: &mut PgConnection, business: BusinessId, id: CampaignId) -> Result<CampaignStatus> {
+pub(super) async fn lock(conn: &mut PgConnection, business: BusinessId, id: CampaignId) -> Result<CampaignStatus> {
     sqlx::query_scalar!(
         r#"SELECT coalesce(status, 'draft') AS "status!: CampaignStatus" FROM campaigns
            WHERE business_id = $1 AND id = $2 FOR UPDATE"#,
@@ -323,9 +355,13 @@ pub async fn schedule(pool: &PgPool, scope: &Scope, id: CampaignId, at: DateTime
 pub async fn preview(pool: &PgPool, scope: &Scope, id: CampaignId) -> Result<AudienceCount> {
     scope.require(Area::Broadcast)?;
     let campaign = get(pool, scope, id).await?;
-    let audience: Audience = serde_json::from_value(campaign.audience)
-        .map_err(|e| Error::internal(format!("campaign {id} has an unreadable audience: {e}")))?;
-    audience::count(pool, scope, &audience).await
+    let category = campaign.category.parse()?;
+    audience::count(pool, scope, &stored_audience(&campaign)?, category).await
+}
+
+fn stored_audience(campaign: &Campaign) -> Result<Audience> {
+    serde_json::from_value(campaign.audience.clone())
+        .map_err(|e| Error::internal(format!("campaign {} has an unreadable audience: {e}", campaign.id)))
 }
 
 /// Starts a draft or scheduled campaign now: snapshots its recipients and queues its first tick, in one
@@ -333,15 +369,13 @@ pub async fn preview(pool: &PgPool, scope: &Scope, id: CampaignId) -> Result<Aud
 pub async fn start(pool: &PgPool, scope: &Scope, id: CampaignId) -> Result<AudienceCount> {
     scope.require(Area::Broadcast)?;
     let campaign = get(pool, scope, id).await?;
-    let audience: Audience = serde_json::from_value(campaign.audience)
-        .map_err(|e| Error::internal(format!("campaign {id} has an unreadable audience: {e}")))?;
-    let ids = audience::matching(pool, scope, &audience).await?;
+    let ids = audience::matching(pool, scope, &stored_audience(&campaign)?).await?;
     let mut tx = pool.begin().await?;
     let status = lock(&mut tx, scope.business(), id).await?;
     if !matches!(status, CampaignStatus::Draft | CampaignStatus::Scheduled) {
         return Err(refused(id, status, "started", "a running or paused campaign continues with `resume`"));
     }
-    let counted = audience::snapshot(&mut tx, scope.business(), id, &ids).await?;
+    let counted = audience::snapshot(&mut tx, scope.business(), id, &ids, campaign.category.parse()?).await?;
     set_status(&mut tx, scope.business(), id, CampaignStatus::Running, None).await?;
     wake(&mut tx, scope.business(), id, None).await?;
     tx.commit().await?;

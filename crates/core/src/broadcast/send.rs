@@ -19,21 +19,26 @@
 //! back later; other retryable codes (131056 pair rate, 5xx) retry that recipient with backoff, at most
 //! [`MAX_ATTEMPTS`] times; every other code fails the recipient for good with Meta's text.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use chrono::{DateTime, Duration, Utc};
+use futures::{StreamExt, stream};
 use graphile_worker::{IntoTaskHandlerResult, TaskHandler, WorkerContext};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::audience::{self, Fields, Param};
-use super::{CampaignId, CampaignStatus};
+use super::audience::{self, Fields, Params, Template};
+use super::{CampaignId, CampaignStatus, pausing};
 use crate::auth::Scope;
 use crate::config::{Overrides, Settings};
 use crate::error::{Error, Result};
 use crate::events::Cause;
-use crate::inbox::send::{Compose, Origin, Outgoing, Sender, TemplateCategory, send_as};
+use crate::inbox::send::{Compose, Origin, Outgoing, Sender, send_as};
 use crate::jobs;
-use crate::types::{BusinessId, ContactId};
+use crate::templates::{self, TemplateRef};
+use crate::types::{BusinessId, ContactId, TemplateId};
+use crate::whatsapp::pacing::Pacer;
 
 /// Attempts per recipient before a retryable error counts as final.
 pub const MAX_ATTEMPTS: i32 = 5;
@@ -47,17 +52,45 @@ pub(super) fn key(id: CampaignId) -> String {
 }
 
 /// How a tick works.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TickOptions {
     /// Recipients claimed per tick.
     pub batch: i64,
     /// How long a row left `sending` waits for a status webhook before it is settled.
     pub reconcile_after: Duration,
+    /// Sends in flight at once within a tick (each holds a database connection only briefly).
+    pub concurrency: usize,
+    /// Each number's token bucket; `None` sends as fast as Meta answers (tests).
+    pub pacer: Option<Pacer>,
+    /// The campaign pauses itself when more than this share of its last [`TickOptions::failure_window`]
+    /// finished sends failed (a bad list, a blocked number): 0.0 to 1.0.
+    pub failure_share: f64,
+    pub failure_window: i64,
 }
 
 impl Default for TickOptions {
     fn default() -> TickOptions {
-        TickOptions { batch: 200, reconcile_after: Duration::minutes(10) }
+        TickOptions {
+            batch: 200,
+            reconcile_after: Duration::minutes(10),
+            concurrency: 8,
+            pacer: None,
+            failure_share: 0.5,
+            failure_window: 100,
+        }
+    }
+}
+
+impl TickOptions {
+    /// The options of the job queue's ticks, from the settings (`broadcast_rate`, `broadcast_failure_share`,
+    /// `broadcast_failure_window`).
+    pub fn from_settings(settings: &Settings) -> Result<TickOptions> {
+        Ok(TickOptions {
+            pacer: Some(Pacer::shared(settings.broadcast_rate())?),
+            failure_share: settings.broadcast_failure_share(),
+            failure_window: settings.broadcast_failure_window(),
+            ..TickOptions::default()
+        })
     }
 }
 
@@ -91,10 +124,8 @@ struct Claimed {
 }
 
 struct Running {
-    template_id: i32,
-    language: String,
-    category: TemplateCategory,
-    params: Vec<Param>,
+    template_id: TemplateId,
+    params: Params,
 }
 
 /// What happened to one recipient.
@@ -156,59 +187,95 @@ pub async fn tick(
     report.settled = settle(pool, business, id, Utc::now() - options.reconcile_after).await?;
     let template = {
         let mut conn = pool.acquire().await?;
-        audience::template_by_id(&mut conn, business, campaign.template_id).await
+        audience::template_on(&mut conn, business, &TemplateRef::Id(campaign.template_id)).await
     };
     let template = match template {
         Ok(t) => t,
         Err(e) => {
-            pause(pool, business, id, &format!("its template can no longer be sent: {e}")).await?;
-            report.paused = Some(e.to_string());
+            let reason = format!("its template can no longer be sent: {e}");
+            pause(pool, business, id, &reason).await?;
+            report.paused = Some(reason);
             report.status = status(pool, business, id).await?;
             return Ok(report);
         }
     };
     let claimed = claim(pool, business, id, options.batch).await?;
-    let mut rest = claimed.iter();
-    let mut stopped_at = None;
-    let mut tried = 0;
-    for row in rest.by_ref() {
-        let outcome = send_one(pool, &scope, sender, id, &campaign, &template.name, row).await;
-        match &outcome {
+    let stop = AtomicBool::new(false);
+    // By index: a closure taking `&Claimed` would not be general enough for the job's `Send` future.
+    let sends = (0..claimed.len()).map(|i| {
+        let (row, stop, scope, template, campaign, options) =
+            (&claimed[i], &stop, &scope, &template, &campaign, &options);
+        async move {
+            // Rows not started when the campaign stops go back untouched: no reservation used their ref.
+            if stop.load(Ordering::Relaxed) {
+                return Ok((row, None));
+            }
+            let outcome = send_one(pool, scope, sender, id, campaign, template, row, options.pacer.as_ref()).await;
+            if matches!(outcome, Outcome::Stop { .. }) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            record(pool, business, row, &outcome).await?;
+            Ok::<_, Error>((row, Some(outcome)))
+        }
+    });
+    let mut done = stream::iter(sends).buffer_unordered(options.concurrency.max(1));
+    let mut untried = Vec::new();
+    let mut throttled = false;
+    let mut finished = 0;
+    while let Some(result) = done.next().await {
+        let (row, outcome) = result?;
+        let Some(outcome) = outcome else {
+            untried.push(row.id);
+            continue;
+        };
+        match outcome {
             Outcome::Sent { .. } => report.sent += 1,
             Outcome::Failed { .. } => report.failed += 1,
             Outcome::Skipped(_) => report.skipped += 1,
             Outcome::Retry { .. } => report.retrying += 1,
             Outcome::Unknown => {}
             Outcome::Stop { pause: reason } => {
-                if let Some(reason) = reason {
-                    pause(pool, business, id, reason).await?;
-                    report.paused = Some(reason.clone());
+                throttled = true;
+                if let Some(reason) = reason
+                    && report.paused.is_none()
+                {
+                    pause(pool, business, id, &reason).await?;
+                    report.paused = Some(reason);
                 }
-                stopped_at = Some(row.id);
             }
         }
-        record(pool, business, row, &outcome).await?;
-        if stopped_at.is_some() {
-            break;
-        }
-        // A pause or cancel takes effect within a few sends, not at the end of the batch.
-        tried += 1;
-        if tried % STEER_EVERY == 0 && status(pool, business, id).await? != Some(CampaignStatus::Running) {
-            break;
+        // A pause or cancel, or a run of failures, takes effect within a few sends, not at the batch's end.
+        finished += 1;
+        if finished % STEER_EVERY == 0 && !stop.load(Ordering::Relaxed) {
+            if let Some(reason) =
+                pausing::too_many_failures(pool, business, id, options.failure_window, options.failure_share).await?
+            {
+                pause(pool, business, id, &reason).await?;
+                report.paused = Some(reason);
+            }
+            if status(pool, business, id).await? != Some(CampaignStatus::Running) {
+                stop.store(true, Ordering::Relaxed);
+            }
         }
     }
-    // Rows claimed but not tried go back (or are skipped, if the campaign was cancelled meanwhile): no
-    // reservation was made with their ref.
-    let untried: Vec<i64> = rest.map(|r| r.id).collect();
+    drop(done);
+    if report.paused.is_none()
+        && let Some(reason) =
+            pausing::too_many_failures(pool, business, id, options.failure_window, options.failure_share).await?
+    {
+        pause(pool, business, id, &reason).await?;
+        report.paused = Some(reason);
+    }
+    // Rows claimed but not tried go back (or are skipped, if the campaign was cancelled meanwhile).
     release(pool, business, &untried).await?;
-    report.next = finish(pool, business, id, options, stopped_at.is_some()).await?;
+    report.next = finish(pool, business, id, &options, throttled).await?;
     report.status = status(pool, business, id).await?;
     Ok(report)
 }
 
 async fn running(pool: &PgPool, business: BusinessId, id: CampaignId) -> Result<Option<Running>> {
     let Some(row) = sqlx::query!(
-        r#"SELECT template_id, language, category, params FROM campaigns
+        r#"SELECT template_id AS "template_id: TemplateId", params FROM campaigns
            WHERE business_id = $1 AND id = $2 AND status = 'running'"#,
         business.0,
         id.0
@@ -218,9 +285,9 @@ async fn running(pool: &PgPool, business: BusinessId, id: CampaignId) -> Result<
     else {
         return Ok(None);
     };
-    let params: Vec<Param> = serde_json::from_value(row.params)
+    let params: Params = serde_json::from_value(row.params)
         .map_err(|e| Error::internal(format!("campaign {id} has unreadable parameters: {e}")))?;
-    Ok(Some(Running { template_id: row.template_id, language: row.language, category: row.category.parse()?, params }))
+    Ok(Some(Running { template_id: row.template_id, params }))
 }
 
 async fn status(pool: &PgPool, business: BusinessId, id: CampaignId) -> Result<Option<CampaignStatus>> {
@@ -234,14 +301,9 @@ async fn status(pool: &PgPool, business: BusinessId, id: CampaignId) -> Result<O
 }
 
 async fn pause(pool: &PgPool, business: BusinessId, id: CampaignId, reason: &str) -> Result<()> {
-    sqlx::query!(
-        "UPDATE campaigns SET status = 'paused', paused_reason = $3 WHERE business_id = $1 AND id = $2 AND status = 'running'",
-        business.0,
-        id.0,
-        reason
-    )
-    .execute(pool)
-    .await?;
+    let mut tx = pool.begin().await?;
+    pausing::auto_pause_on(&mut tx, business, Some(id), None, reason).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -307,38 +369,43 @@ async fn claim(pool: &PgPool, business: BusinessId, id: CampaignId, batch: i64) 
     Ok(claimed)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn send_one(
     pool: &PgPool,
     scope: &Scope,
     sender: &Sender,
     id: CampaignId,
     campaign: &Running,
-    template: &str,
+    template: &Template,
     row: &Claimed,
+    pacer: Option<&Pacer>,
 ) -> Outcome {
     // Opt-outs are checked again at send time (the send path refuses marketing to them too).
     if row.opted_out {
         return Outcome::Skipped("opted out".into());
     }
     let fields = Fields { name: row.name.clone(), phone: row.phone.clone() };
-    let mut params = Vec::with_capacity(campaign.params.len());
-    for (n, param) in campaign.params.iter().enumerate() {
-        match param.value(&fields) {
-            Some(value) => params.push(value),
-            None => return Outcome::Skipped(format!("parameter {{{{{}}}}} has no value for this contact", n + 1)),
-        }
-    }
+    let rendered = match audience::values(&campaign.params, &fields).and_then(|values| {
+        templates::render(&template.spec, &values).map_err(|e| match e {
+            Error::Invalid { message, .. } => message,
+            other => other.to_string(),
+        })
+    }) {
+        Ok(rendered) => rendered,
+        // The one render path's reason: a recipient without a value is skipped, never sent a blank.
+        Err(why) => return Outcome::Skipped(why),
+    };
     let outgoing = Outgoing {
         contact: row.contact,
-        compose: Compose::Template {
-            name: template.to_string(),
-            language: campaign.language.clone(),
-            params,
-            category: campaign.category,
-        },
+        compose: Compose::Rendered { rendered: Box::new(rendered), category: template.category },
         account: None,
     };
-    let origin = Origin { cause: Some(Cause::campaign(id.0)), campaign: Some(id.0), client_ref: Some(row.send_ref) };
+    let origin = Origin {
+        cause: Some(Cause::campaign(id.0)),
+        campaign: Some(id.0),
+        client_ref: Some(row.send_ref),
+        pacer: pacer.cloned(),
+    };
     match send_as(pool, scope, sender, &outgoing, &origin).await {
         Ok(sent) => Outcome::Sent { message: sent.id.0, wamid: sent.wamid },
         Err(e) => classify(e, row.attempts),
@@ -390,12 +457,21 @@ async fn record(pool: &PgPool, business: BusinessId, row: &Claimed, outcome: &Ou
     };
     let code = code.and_then(|c| i32::try_from(c).ok());
     sqlx::query!(
-        r#"UPDATE campaign_recipients
-           SET state = $3::text::campaign_recipient_state, message_id = $4, wamid = $5, error_code = $6, detail = $7,
-               next_attempt_at = $8, send_ref = CASE WHEN $9 THEN gen_random_uuid() ELSE send_ref END,
-               attempts = CASE WHEN $3 = 'pending' AND $8::timestamptz IS NULL THEN attempts - 1 ELSE attempts END,
-               updated_at = NOW()
-           WHERE business_id = $1 AND id = $2 AND state = 'sending'"#,
+        r#"WITH recorded AS (
+               UPDATE campaign_recipients
+               SET state = $3::text::campaign_recipient_state, message_id = $4, wamid = $5, error_code = $6,
+                   detail = $7, next_attempt_at = $8,
+                   send_ref = CASE WHEN $9 THEN gen_random_uuid() ELSE send_ref END,
+                   attempts = CASE WHEN $3 = 'pending' AND $8::timestamptz IS NULL THEN attempts - 1 ELSE attempts END,
+                   sent_at = CASE WHEN $3 = 'sent' THEN NOW() END,
+                   updated_at = NOW()
+               WHERE business_id = $1 AND id = $2 AND state = 'sending'
+               RETURNING campaign_id, contact_id, state
+           )
+           INSERT INTO campaign_logs (campaign_id, contact_id, sent_at)
+           SELECT r.campaign_id, r.contact_id, NOW() FROM recorded r
+           JOIN campaigns c ON c.business_id = $1 AND c.id = r.campaign_id
+           WHERE r.state = 'sent'"#,
         business.0,
         row.id,
         state,
@@ -436,7 +512,7 @@ async fn finish(
     pool: &PgPool,
     business: BusinessId,
     id: CampaignId,
-    options: TickOptions,
+    options: &TickOptions,
     throttled: bool,
 ) -> Result<Option<DateTime<Utc>>> {
     let left = sqlx::query!(
@@ -490,8 +566,10 @@ impl TaskHandler for CampaignTick {
     async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
         let pool = ctx.pg_pool();
         let result = async {
-            let sender = Sender::from_settings(&Settings::load(&Overrides::default())?);
-            let report = match tick(pool, &sender, self.business_id, self.campaign_id, TickOptions::default()).await {
+            let settings = Settings::load(&Overrides::default())?;
+            let sender = Sender::from_settings(&settings);
+            let options = TickOptions::from_settings(&settings)?;
+            let report = match tick(pool, &sender, self.business_id, self.campaign_id, options).await {
                 Ok(report) => report,
                 // The campaign (or its business) was deleted: nothing is left to do, and retrying cannot help.
                 Err(Error::NotFound { .. }) => return Ok(()),

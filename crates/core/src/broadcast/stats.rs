@@ -1,9 +1,8 @@
-//! Campaign statistics (seed Broadcast FLOW 8), read from the campaign's messages.
+//! Campaign statistics (seed Broadcast FLOW 8), read from the recipient rows and the campaign's messages.
 //!
 //! Queries, not an events consumer: status webhooks already keep `messages.status` current (never
-//! backwards) and inbound messages are rows of the same table, so counting the campaign's messages
-//! (`messages.campaign_id`, indexed) is always in step, survives replays, and needs no second copy of
-//! the same facts to keep consistent.
+//! backwards), and ingest marks replies on the recipient rows in the message's own transaction, so
+//! counting them is always in step, survives replays, and needs no second copy of the same facts.
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -12,8 +11,8 @@ use super::CampaignId;
 use crate::auth::{Area, Scope};
 use crate::error::Result;
 
-/// How long after its campaign message a customer's message counts as a reply (seed: attribution).
-pub const REPLY_WINDOW_HOURS: i32 = 72;
+/// Meta's per-user marketing limit: "limited by Meta", not a failure of ours.
+const LIMITED_BY_META: i32 = 131049;
 
 /// A campaign's delivery funnel.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -22,13 +21,27 @@ pub struct Stats {
     pub pending: i64,
     pub sending: i64,
     pub sent: i64,
+    /// Refused by Meta for good (without the ones Meta's marketing limit held back).
     pub failed: i64,
+    /// Refused by Meta's per-user marketing limit (131049).
+    pub limited_by_meta: i64,
     pub skipped: i64,
     /// Delivered (read messages were delivered too).
     pub delivered: i64,
     pub read: i64,
-    /// Recipients who wrote within [`REPLY_WINDOW_HOURS`] of their campaign message.
+    /// Recipients who wrote within the campaign's reply window.
     pub replied: i64,
+    /// Recipients who replied and then moved stage.
+    pub conversions: i64,
+    /// Failures by Meta's code, most frequent first.
+    pub failed_by_reason: Vec<FailureCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureCount {
+    pub code: Option<i32>,
+    pub detail: Option<String>,
+    pub count: i64,
 }
 
 /// The campaign's counts; "not found" for another business's campaign.
@@ -38,31 +51,37 @@ pub async fn stats(pool: &PgPool, scope: &Scope, id: CampaignId) -> Result<Stats
     let business = scope.business().0;
     let rows = sqlx::query!(
         r#"SELECT count(*) AS "recipients!",
-                  count(*) FILTER (WHERE state = 'pending') AS "pending!",
-                  count(*) FILTER (WHERE state = 'sending') AS "sending!",
-                  count(*) FILTER (WHERE state = 'sent') AS "sent!",
-                  count(*) FILTER (WHERE state = 'failed') AS "failed!",
-                  count(*) FILTER (WHERE state = 'skipped') AS "skipped!"
-           FROM campaign_recipients WHERE business_id = $1 AND campaign_id = $2"#,
+                  count(*) FILTER (WHERE r.state = 'pending') AS "pending!",
+                  count(*) FILTER (WHERE r.state = 'sending') AS "sending!",
+                  count(*) FILTER (WHERE r.state = 'sent') AS "sent!",
+                  count(*) FILTER (WHERE r.state = 'failed' AND r.error_code IS DISTINCT FROM $3) AS "failed!",
+                  count(*) FILTER (WHERE r.state = 'failed' AND r.error_code = $3) AS "limited_by_meta!",
+                  count(*) FILTER (WHERE r.state = 'skipped') AS "skipped!",
+                  count(*) FILTER (WHERE m.status IN ('delivered', 'read')) AS "delivered!",
+                  count(*) FILTER (WHERE m.status = 'read') AS "read!",
+                  count(*) FILTER (WHERE r.replied_at IS NOT NULL) AS "replied!",
+                  count(*) FILTER (WHERE r.replied_at IS NOT NULL AND EXISTS (
+                      SELECT 1 FROM pipeline_history h
+                      WHERE h.business_id = r.business_id AND h.contact_id = r.contact_id
+                        AND h.changed_at >= r.replied_at)) AS "conversions!"
+           FROM campaign_recipients r
+           LEFT JOIN messages m ON m.business_id = r.business_id AND m.id = r.message_id
+           WHERE r.business_id = $1 AND r.campaign_id = $2"#,
         business,
-        id.0
+        id.0,
+        LIMITED_BY_META
     )
     .fetch_one(pool)
     .await?;
-    let messages = sqlx::query!(
-        r#"SELECT count(*) FILTER (WHERE m.status IN ('delivered', 'read')) AS "delivered!",
-                  count(*) FILTER (WHERE m.status = 'read') AS "read!",
-                  count(DISTINCT m.contact_id) FILTER (WHERE EXISTS (
-                      SELECT 1 FROM messages i
-                      WHERE i.business_id = $1 AND i.contact_id = m.contact_id AND i.direction = 'in'
-                        AND i.sent_at > m.sent_at AND i.sent_at <= m.sent_at + make_interval(hours => $3))) AS "replied!"
-           FROM messages m
-           WHERE m.business_id = $1 AND m.campaign_id = $2 AND m.direction = 'out' AND m.status <> 'failed'"#,
+    let failed_by_reason = sqlx::query_as!(
+        FailureCount,
+        r#"SELECT error_code AS code, min(detail) AS detail, count(*) AS "count!"
+           FROM campaign_recipients WHERE business_id = $1 AND campaign_id = $2 AND state = 'failed'
+           GROUP BY error_code ORDER BY count(*) DESC, error_code"#,
         business,
-        id.0,
-        REPLY_WINDOW_HOURS
+        id.0
     )
-    .fetch_one(pool)
+    .fetch_all(pool)
     .await?;
     Ok(Stats {
         recipients: rows.recipients,
@@ -70,9 +89,12 @@ pub async fn stats(pool: &PgPool, scope: &Scope, id: CampaignId) -> Result<Stats
         sending: rows.sending,
         sent: rows.sent,
         failed: rows.failed,
+        limited_by_meta: rows.limited_by_meta,
         skipped: rows.skipped,
-        delivered: messages.delivered,
-        read: messages.read,
-        replied: messages.replied,
+        delivered: rows.delivered,
+        read: rows.read,
+        replied: rows.replied,
+        conversions: rows.conversions,
+        failed_by_reason,
     })
 }

@@ -27,8 +27,10 @@ use crate::contacts;
 use crate::error::{Error, Result};
 use crate::events::{self, Cause, Event};
 use crate::secrets;
+use crate::templates::Rendered;
 use crate::types::{AccountId, BusinessId, ContactId, MessageId, MessageStatus};
 use crate::whatsapp::client::{Accepted, ApiError, Endpoint, GraphClient};
+use crate::whatsapp::pacing::Pacer;
 use crate::whatsapp::send::{Content, MAX_TEXT_CHARS, SendRequest};
 
 /// How long after a customer's last message free-form replies are allowed (WhatsApp's customer-service
@@ -84,6 +86,9 @@ pub enum Compose {
     /// An approved template by name and language with its positional body parameters; the way to
     /// (re)open a conversation outside the window.
     Template { name: String, language: String, params: Vec<String>, category: TemplateCategory },
+    /// A template as `templates::render` filled it for this contact (header, body, buttons; positional
+    /// or named parameters): what broadcast sends.
+    Rendered { rendered: Box<Rendered>, category: TemplateCategory },
 }
 
 /// One message to one contact.
@@ -175,6 +180,13 @@ fn draft(compose: &Compose) -> Result<Draft> {
                                              "category": category.as_str()}}),
             })
         }
+        Compose::Rendered { rendered, category } => Ok(Draft {
+            kind: "template",
+            content: format!("[template {} ({})] {}", rendered.name, rendered.language, rendered.body),
+            wire: Content::rendered(&rendered.name, &rendered.language, rendered.components.clone()),
+            payload: json!({"template": {"name": rendered.name, "language": rendered.language,
+                                         "components": rendered.components, "category": category.as_str()}}),
+        }),
     }
 }
 
@@ -255,6 +267,9 @@ pub struct Origin {
     /// is refused as a conflict before Meta is called, so a retried job never sends twice. It travels to
     /// Meta as `biz_opaque_callback_data`, as every send's does. `None`: a fresh one.
     pub client_ref: Option<Uuid>,
+    /// Bulk sends wait here for their number's token before calling Meta (after the reservation, so
+    /// the wait holds no lock).
+    pub pacer: Option<Pacer>,
 }
 
 /// Sends one message (seed Inbox FLOW 4). `Ok` means Meta accepted it; every refusal after the gate
@@ -276,6 +291,9 @@ pub async fn send_as(
     let draft = draft(&outgoing.compose)?;
     let at = Utc::now();
     let reserved = gate_and_reserve(pool, scope, sender, outgoing, &draft, at, origin).await?;
+    if let Some(pacer) = &origin.pacer {
+        pacer.until_ready(&reserved.account.endpoint.phone_number_id).await;
+    }
     let outcome = sender.client.send(&reserved.account.endpoint, &reserved.request).await;
     record(pool, scope, outgoing.contact, &reserved, &draft, at, outcome).await
 }
@@ -336,7 +354,7 @@ async fn gate_and_reserve(
                 None => None,
             }
         }
-        Compose::Template { category, .. } => {
+        Compose::Template { category, .. } | Compose::Rendered { category, .. } => {
             if *category == TemplateCategory::Marketing && contact.opted_out_at.is_some() {
                 return Err(Error::invalid(
                     format!("{who} opted out of marketing messages"),

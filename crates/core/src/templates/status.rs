@@ -14,7 +14,7 @@ use super::spec::Category;
 use super::status_for_event;
 use crate::error::Result;
 use crate::events::{self, Cause, Event};
-use crate::types::BusinessId;
+use crate::types::{BusinessId, TemplateId};
 use crate::whatsapp::webhook::{TemplateCategoryUpdate, TemplateQualityUpdate, TemplateStatusUpdate, TemplateUpdate};
 
 /// How far ahead of our clock a webhook's time may be (clock skew between Meta and us).
@@ -97,6 +97,8 @@ async fn apply(
                     reason,
                 };
                 events::emit(conn, business, None, event, Cause::meta()).await?;
+                let status = status_for_event(&u.event.trim().to_ascii_uppercase());
+                crate::broadcast::pause_for_template_on(conn, business, TemplateId(template), &status).await?;
             }
             changed
         }

@@ -5,6 +5,7 @@ pub mod client;
 pub mod fake;
 pub mod manage;
 pub mod media;
+pub mod pacing;
 pub mod send;
 pub mod signature;
 pub mod webhook;

@@ -5,6 +5,7 @@
 //! the fake Graph API does the opposite with the same types, so the two cannot drift apart.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 /// The most characters `text.body` may hold (OAS `TextMessage.body.maxLength`).
 pub const MAX_TEXT_CHARS: usize = 4096;
@@ -74,11 +75,14 @@ impl Content {
         let components = if body_params.is_empty() {
             Vec::new()
         } else {
-            vec![Component {
-                kind: "body".into(),
-                parameters: body_params.iter().map(|p| Parameter { kind: "text".into(), text: p.clone() }).collect(),
-            }]
+            let parameters: Vec<Value> = body_params.iter().map(|p| json!({"type": "text", "text": p})).collect();
+            vec![json!({"type": "body", "parameters": parameters})]
         };
+        Content::rendered(name, language, components)
+    }
+
+    /// A template with the `components` the render path made (header, body, buttons; positional or named).
+    pub fn rendered(name: &str, language: &str, components: Vec<Value>) -> Content {
         Content::Template {
             template: Template {
                 name: name.to_string(),
@@ -100,29 +104,14 @@ pub struct TextBody {
 pub struct Template {
     pub name: String,
     pub language: Language,
+    /// Meta's `template.components` with their parameters, as `templates::render` makes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub components: Vec<Component>,
+    pub components: Vec<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Language {
     pub code: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Component {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub parameters: Vec<Parameter>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Parameter {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub text: String,
 }
 
 /// A read receipt for an inbound message (and, per Meta, every earlier one in the chat).

@@ -8,13 +8,15 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 use tokio::io::AsyncReadExt;
-use wacrm_core::broadcast::{self, Audience, CampaignId, CampaignStatus, NewCampaign, RecipientState, TickOptions};
+use wacrm_core::broadcast::{
+    self, Audience, CampaignId, CampaignStatus, NewCampaign, Params, RecipientState, TickOptions,
+};
 use wacrm_core::inbox::send::{Sender, TemplateCategory};
 use wacrm_core::whatsapp::client::{GraphClient, RetryPolicy};
 use wacrm_core::whatsapp::fake::{Failure, FakeGraph};
 use wacrm_core::{ContactId, Error, Scope, db, jobs};
 
-fn sender() -> Sender {
+pub(crate) fn sender() -> Sender {
     let retry = RetryPolicy {
         max_attempts: 1,
         base_delay: Duration::from_millis(1),
@@ -25,7 +27,7 @@ fn sender() -> Sender {
 }
 
 /// The inbox tests' business with one number on the fake, and an approved one-parameter template.
-async fn tenant(pool: &PgPool, name: &str, phone_number_id: &str, fake: &FakeGraph) -> Scope {
+pub(crate) async fn tenant(pool: &PgPool, name: &str, phone_number_id: &str, fake: &FakeGraph) -> Scope {
     let scope = crate::inbox::tenant(pool, name, phone_number_id, fake).await;
     sqlx::query(
         "INSERT INTO message_templates (business_id, name, content, status) VALUES ($1, 'spring_sale', 'Hi {{1}}, 20% off!', 'approved')",
@@ -37,7 +39,13 @@ async fn tenant(pool: &PgPool, name: &str, phone_number_id: &str, fake: &FakeGra
     scope
 }
 
-async fn contact(pool: &PgPool, scope: &Scope, phone: Option<&str>, name: &str, tag: Option<&str>) -> ContactId {
+pub(crate) async fn contact(
+    pool: &PgPool,
+    scope: &Scope,
+    phone: Option<&str>,
+    name: &str,
+    tag: Option<&str>,
+) -> ContactId {
     // A contact without a number is known by its WhatsApp user id alone.
     let id: i32 = sqlx::query_scalar(
         "INSERT INTO contacts (business_id, phone, name, bsuid) VALUES ($1, $2, $3, CASE WHEN $2 IS NULL THEN 'US.' || $3 END)
@@ -62,32 +70,35 @@ async fn contact(pool: &PgPool, scope: &Scope, phone: Option<&str>, name: &str, 
 }
 
 /// `n` tagged customers with numbers.
-async fn customers(pool: &PgPool, scope: &Scope, n: usize) -> Vec<ContactId> {
+pub(crate) async fn customers(pool: &PgPool, scope: &Scope, n: usize) -> Vec<ContactId> {
     let mut ids = Vec::new();
     for i in 0..n {
-        ids.push(contact(pool, scope, Some(&format!("+1415555{i:04}")), &format!("Ana {i}"), Some("vip")).await);
+        ids.push(contact(pool, scope, Some(&format!("+4479460{i:04}")), &format!("Ana {i}"), Some("vip")).await);
     }
     ids
 }
 
-async fn campaign(pool: &PgPool, scope: &Scope) -> CampaignId {
+pub(crate) async fn campaign(pool: &PgPool, scope: &Scope) -> CampaignId {
     let new = NewCampaign {
         name: "Spring sale".into(),
-        template: "spring_sale".into(),
-        language: "en_US".into(),
-        category: TemplateCategory::Marketing,
-        params: vec!["@first_name".parse().unwrap()],
+        template: "spring_sale".parse().unwrap(),
+        params: params(&[("1", "@first_name")]),
         audience: Audience { tags_any: vec!["VIP".into()], ..Audience::default() },
+        reply_window_hours: broadcast::DEFAULT_REPLY_WINDOW_HOURS,
     };
     broadcast::create(pool, scope, &new).await.unwrap().id
 }
 
-fn reconcile_now() -> TickOptions {
-    TickOptions { batch: 50, reconcile_after: chrono::Duration::zero() }
+pub(crate) fn params(pairs: &[(&str, &str)]) -> Params {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.parse().unwrap())).collect()
+}
+
+pub(crate) fn reconcile_now() -> TickOptions {
+    TickOptions { batch: 50, reconcile_after: chrono::Duration::zero(), ..TickOptions::default() }
 }
 
 /// Sends per recipient (`to`) that the fake accepted.
-fn accepted_per_recipient(fake: &FakeGraph) -> HashMap<String, usize> {
+pub(crate) fn accepted_per_recipient(fake: &FakeGraph) -> HashMap<String, usize> {
     let mut seen = HashMap::new();
     for r in fake.requests().iter().filter(|r| r.answered == 200) {
         *seen.entry(r.to().unwrap_or_default().to_string()).or_insert(0) += 1;
@@ -96,7 +107,7 @@ fn accepted_per_recipient(fake: &FakeGraph) -> HashMap<String, usize> {
 }
 
 /// Each recipient's state, by contact.
-async fn states(pool: &PgPool, scope: &Scope, id: CampaignId) -> HashMap<ContactId, RecipientState> {
+pub(crate) async fn states(pool: &PgPool, scope: &Scope, id: CampaignId) -> HashMap<ContactId, RecipientState> {
     let rows = broadcast::recipients(pool, scope, id, None, 1000).await.unwrap();
     rows.into_iter().map(|r| (r.contact_id, r.state)).collect()
 }
@@ -107,14 +118,14 @@ async fn a_campaign_reaches_its_audience_once_and_completes(pool: PgPool) {
     let fake = FakeGraph::start().await.unwrap();
     let scope = tenant(&pool, "Shop", "1000000001", &fake).await;
     let reached = customers(&pool, &scope, 3).await;
-    let opted_out = contact(&pool, &scope, Some("+14155559998"), "Olga Out", Some("vip")).await;
+    let opted_out = contact(&pool, &scope, Some("+44794609998"), "Olga Out", Some("vip")).await;
     sqlx::query("UPDATE contacts SET opted_out_at = NOW() WHERE id = $1")
         .bind(opted_out.0)
         .execute(&pool)
         .await
         .unwrap();
     contact(&pool, &scope, None, "No Number", Some("vip")).await;
-    contact(&pool, &scope, Some("+14155559997"), "Not Tagged", None).await;
+    contact(&pool, &scope, Some("+44794609997"), "Not Tagged", None).await;
 
     let id = campaign(&pool, &scope).await;
     let planned = broadcast::preview(&pool, &scope, id).await.unwrap();
@@ -256,6 +267,7 @@ async fn a_send_meta_accepted_before_a_crash_is_never_sent_again(pool: PgPool) {
         cause: Some(wacrm_core::events::Cause::campaign(id.0)),
         campaign: Some(id.0),
         client_ref: Some(send_ref),
+        pacer: None,
     };
     wacrm_core::inbox::send::send_as(&pool, &scope, &sender(), &outgoing, &origin).await.unwrap();
 
@@ -281,7 +293,7 @@ async fn two_runners_on_one_campaign_never_share_a_recipient(pool: PgPool) {
         let options = TickOptions { batch: 3, ..TickOptions::default() };
         let mut sent = 0;
         for _ in 0..200 {
-            let tick = broadcast::tick(&pool, &sender(), scope.business(), id, options).await.unwrap();
+            let tick = broadcast::tick(&pool, &sender(), scope.business(), id, options.clone()).await.unwrap();
             sent += tick.sent;
             if tick.status != Some(CampaignStatus::Running) {
                 break;
@@ -306,9 +318,9 @@ async fn meta_errors_fail_retry_or_hold_recipients(pool: PgPool) {
     let id = campaign(&pool, &scope).await;
     broadcast::start(&pool, &scope, id).await.unwrap();
     // 131026 is final; a 500 is retried later; the throughput limit ends the tick.
-    fake.fail_recipient("14155550000", Failure::Undeliverable);
-    fake.fail_recipient("14155550001", Failure::ServerError);
-    fake.fail_recipient("14155550002", Failure::Throughput);
+    fake.fail_recipient("44794600000", Failure::Undeliverable);
+    fake.fail_recipient("44794600001", Failure::ServerError);
+    fake.fail_recipient("44794600002", Failure::Throughput);
     let tick = broadcast::tick(&pool, &sender(), scope.business(), id, TickOptions::default()).await.unwrap();
     let rows = broadcast::recipients(&pool, &scope, id, None, 10).await.unwrap();
     assert_eq!((tick.sent, tick.failed, tick.retrying), (0, 1, 1), "{tick:?} {rows:?} {:?}", fake.requests());
@@ -334,7 +346,7 @@ async fn meta_errors_fail_retry_or_hold_recipients(pool: PgPool) {
     let tick = broadcast::tick(&pool, &sender(), scope.business(), id, TickOptions::default()).await.unwrap();
     assert_eq!((tick.sent, tick.failed), (2, 0));
     assert_eq!(tick.status, Some(CampaignStatus::Completed));
-    let to_failed = fake.requests().iter().filter(|r| r.to() == Some("14155550000")).count();
+    let to_failed = fake.requests().iter().filter(|r| r.to() == Some("44794600000")).count();
     assert_eq!(to_failed, 1);
     let stats = broadcast::stats(&pool, &scope, id).await.unwrap();
     assert_eq!((stats.sent, stats.failed, stats.recipients), (2, 1, 3));
@@ -371,15 +383,26 @@ async fn pause_resume_cancel_and_stats(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::query(
+    let reply: i32 = sqlx::query_scalar(
         "INSERT INTO messages (business_id, contact_id, direction, content, status, sent_at, kind)
-         VALUES ($1, $2, 'in', 'yes please', 'delivered', NOW() + INTERVAL '1 minute', 'text')",
+         VALUES ($1, $2, 'in', 'yes please', 'delivered', NOW() + INTERVAL '1 minute', 'text') RETURNING id",
     )
     .bind(b)
     .bind(contacts[0].0)
-    .execute(&pool)
+    .fetch_one(&pool)
     .await
     .unwrap();
+    // As ingest attributes it, in the message's transaction.
+    let mut tx = pool.begin().await.unwrap();
+    let inbound = broadcast::InboundReply {
+        business: scope.business(),
+        contact: contacts[0],
+        message: wacrm_core::MessageId(reply),
+        at: chrono::Utc::now() + chrono::Duration::minutes(1),
+        text: "yes please".into(),
+    };
+    assert_eq!(broadcast::attribute_replies_on(&mut tx, &[inbound]).await.unwrap(), 1);
+    tx.commit().await.unwrap();
     let stats = broadcast::stats(&pool, &scope, id).await.unwrap();
     assert_eq!((stats.sent, stats.delivered, stats.read, stats.replied), (3, 2, 1, 1));
     assert!(matches!(broadcast::cancel(&pool, &scope, id).await, Err(Error::Conflict { .. })));
@@ -447,11 +470,10 @@ async fn another_business_campaign_ids_are_not_found_and_change_nothing(pool: Pg
         .unwrap();
     let new = NewCampaign {
         name: "Steal".into(),
-        template: "spring_sale".into(),
-        language: "en_US".into(),
-        category: TemplateCategory::Utility,
-        params: vec!["x".parse().unwrap()],
+        template: "spring_sale".parse().unwrap(),
+        params: params(&[("1", "x")]),
         audience: Audience::default(),
+        reply_window_hours: 72,
     };
     assert!(matches!(broadcast::create(&pool, &intruder, &new).await, Err(Error::NotFound { .. })));
     let untouched = broadcast::get(&pool, &owner, id).await.unwrap();
@@ -473,15 +495,18 @@ async fn campaigns_need_an_approved_template_and_every_parameter(pool: PgPool) {
     .unwrap();
     let mut new = NewCampaign {
         name: "Checks".into(),
-        template: "spring_sale".into(),
-        language: "en_US".into(),
-        category: TemplateCategory::Marketing,
-        params: vec![],
+        template: "spring_sale".parse().unwrap(),
+        params: Params::new(),
         audience: Audience::default(),
+        reply_window_hours: 72,
     };
     let err = broadcast::create(&pool, &scope, &new).await.unwrap_err();
-    assert!(err.to_string().contains("takes 1 parameter"), "{err}");
-    new.template = "draft_one".into();
+    assert!(err.to_string().contains("no value for {{1}}"), "{err}");
+    new.params = params(&[("1", "@name"), ("2", "extra")]);
+    let err = broadcast::create(&pool, &scope, &new).await.unwrap_err();
+    assert!(err.to_string().contains("no parameter 2"), "{err}");
+    new.template = "draft_one".parse().unwrap();
+    new.params = Params::new();
     let err = broadcast::create(&pool, &scope, &new).await.unwrap_err();
     assert!(err.to_string().contains("approved"), "{err}");
     assert!("@nickname".parse::<broadcast::Param>().is_err());
@@ -513,11 +538,12 @@ async fn an_opt_out_after_the_start_is_honoured_and_the_billing_limit_pauses(poo
     assert_eq!(tick.status, Some(CampaignStatus::Paused));
     assert!(tick.paused.as_deref().unwrap_or_default().starts_with("billing"), "{tick:?}");
     let seen = accepted_per_recipient(&fake);
-    assert!(!seen.contains_key("14155550000"), "an opted-out contact never gets a marketing message");
+    assert!(!seen.contains_key("44794600000"), "an opted-out contact never gets a marketing message");
     assert_eq!(seen.len(), 2);
     let by_state = states(&pool, &scope, id).await;
     assert_eq!(by_state[&contacts[0]], RecipientState::Skipped);
-    assert_eq!(by_state[&contacts[3]], RecipientState::Pending, "the recipient the limit stopped waits for a resume");
+    let waiting = contacts[1..].iter().filter(|c| by_state[*c] == RecipientState::Pending).count();
+    assert_eq!(waiting, 1, "the recipient the limit stopped waits for a resume: {by_state:?}");
     let shown = broadcast::get(&pool, &scope, id).await.unwrap();
     assert!(shown.paused_reason.unwrap().contains("conversations are used up"));
 }

@@ -685,7 +685,7 @@ async fn a_send_with_an_idempotency_key_goes_out_once_with_its_cause(pool: PgPoo
     inbound(&pool, &scope, c, "hello", hours_ago(1.0)).await;
     let key = uuid::Uuid::new_v4();
     let cause = events::Cause::automation(42, &events::Cause::customer());
-    let origin = send::Origin { cause: Some(cause), campaign: None, client_ref: Some(key) };
+    let origin = send::Origin { cause: Some(cause), campaign: None, client_ref: Some(key), pacer: None };
     let sent = send::send_as(&pool, &scope, &sender(3), &text(c, "Thanks!"), &origin).await.unwrap();
     assert_eq!(sent.client_ref, key);
     let again = send::send_as(&pool, &scope, &sender(3), &text(c, "Thanks!"), &origin).await;

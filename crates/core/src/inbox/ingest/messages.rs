@@ -456,6 +456,17 @@ pub(super) async fn ingest_messages(
         }
     }
     events::emit_all(conn, &outbox).await?;
+    let replies: Vec<crate::broadcast::InboundReply> = new
+        .iter()
+        .map(|&(i, message)| crate::broadcast::InboundReply {
+            business: fresh[i].business(),
+            contact: contacts[i],
+            message,
+            at: fresh[i].at(),
+            text: fresh[i].described.content.clone(),
+        })
+        .collect();
+    crate::broadcast::attribute_replies_on(conn, &replies).await?;
     // After the messages' events, so a consumer reading in order sees a stage move after its cause.
     for &(i, _) in &new {
         let (message, contact) = (fresh[i], contacts[i]);

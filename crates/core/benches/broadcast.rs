@@ -1,0 +1,191 @@
+//! Broadcast benchmark (issue 21): one campaign to 100,000 recipients sent through the fake Graph API
+//! with the pacer configured at 1,000 messages per second, the way the job queue's tick sends it.
+//! Targets: at least 95 % of the configured rate sustained end to end, `plan` of 100,000 recipients
+//! within 1 s, every recipient sent exactly once. Same-run baseline: the fake's own ceiling (the same
+//! number of concurrent raw sends, straight through the Graph API client, no database).
+//!
+//! Run on demand: `cargo bench -p wacrm-core --bench broadcast [-- RECIPIENTS]`. It uses its own
+//! database (`WACRM_BENCH_BROADCAST_DATABASE_URL`, default `…/wacrm_bench_broadcast`) and makes a new
+//! business each run. The process's peak RSS includes the fake, which keeps every request it saw.
+
+#[allow(dead_code)] // the read benchmarks' large tenant and timing helpers
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, stream};
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use sqlx::postgres::PgPoolOptions;
+use wacrm_core::broadcast::{self, Audience, CampaignStatus, NewCampaign, TickOptions};
+use wacrm_core::inbox::send::Sender;
+use wacrm_core::whatsapp::client::{Endpoint, GraphClient, RetryPolicy};
+use wacrm_core::whatsapp::fake::FakeGraph;
+use wacrm_core::whatsapp::pacing::{MAX_RATE, Pacer};
+use wacrm_core::whatsapp::send::{Content, SendRequest};
+use wacrm_core::{Scope, business};
+
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/wacrm_bench_broadcast";
+const PHONE_NUMBER_ID: &str = "106540352242922";
+const CONCURRENCY: usize = 16;
+
+fn retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+        timeout: Duration::from_secs(30),
+    }
+}
+
+/// Peak resident memory of this process so far (`VmHWM`), in MB.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+/// The fake's own ceiling: `n` sends straight through the client at the benchmark's concurrency.
+async fn fake_ceiling(fake: &FakeGraph, n: usize) -> f64 {
+    let client = GraphClient::new(fake.base_url(), "v23.0", retry());
+    let endpoint = Endpoint {
+        phone_number_id: "999999999".into(),
+        token: SecretString::from("bench-token"),
+        base_url: None,
+        version: None,
+    };
+    let started = Instant::now();
+    let sends = (0..n).map(|i| {
+        let (client, endpoint) = (&client, &endpoint);
+        async move {
+            let request = SendRequest::new(
+                &format!("4479{i:08}"),
+                Content::template("bench_offer", "en_US", &[format!("Customer {i}")]),
+            );
+            client.send(endpoint, &request).await.expect("the fake accepts")
+        }
+    });
+    stream::iter(sends).buffer_unordered(CONCURRENCY).count().await;
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let n: i32 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    let url = std::env::var("WACRM_BENCH_BROADCAST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_string());
+    support::ensure_database(&url).await?;
+    let pool = PgPoolOptions::new().max_connections(CONCURRENCY as u32 + 8).connect(&url).await?;
+    wacrm_core::db::migrate(&pool).await?;
+    let fake = FakeGraph::start().await?;
+
+    // A fresh business: one number on the fake, an approved template, n contacts, no plan limit.
+    let stamp = chrono::Utc::now().timestamp_millis();
+    let (b, _) = business::create(&pool, "Broadcast bench", &format!("bench-{stamp}@example.com"), "GB").await?;
+    let scope = Scope::for_business(&pool, b.id).await?;
+    let account = business::NewAccount {
+        phone: format!("+4477009{:05}", stamp % 100_000),
+        phone_number_id: format!("{PHONE_NUMBER_ID}{}", stamp % 1000),
+        waba_id: None,
+        token: "bench-token".into(),
+        api_base_url: Some(fake.base_url().to_string()),
+        api_version: Some("v23.0".into()),
+    };
+    business::add_account(&pool, &scope, &account).await?;
+    sqlx::query(
+        "UPDATE plans SET conversation_limit = 100000000
+         WHERE id = (SELECT plan_id FROM subscriptions WHERE business_id = $1)",
+    )
+    .bind(b.id.0)
+    .execute(&pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO message_templates (business_id, name, content, status, category)
+         VALUES ($1, 'bench_offer', 'Hi {{1}}, 10% off today.', 'approved', 'MARKETING')",
+    )
+    .bind(b.id.0)
+    .execute(&pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO contacts (business_id, phone, name)
+         SELECT $1, '+4479' || lpad(g::text, 8, '0'), 'Customer ' || g FROM generate_series(1, $2) g",
+    )
+    .bind(b.id.0)
+    .bind(n)
+    .execute(&pool)
+    .await?;
+    sqlx::query("ANALYZE").execute(&pool).await?;
+    let new = NewCampaign {
+        name: "Bench".into(),
+        template: "bench_offer".parse()?,
+        params: [("1".to_string(), "@first_name".parse()?)].into(),
+        audience: Audience::default(),
+        reply_window_hours: 72,
+    };
+    let id = broadcast::create(&pool, &scope, &new).await?.id;
+
+    let plan = support::time(5, || {
+        let (pool, scope) = (&pool, &scope);
+        async move {
+            let planned = broadcast::preview(pool, scope, id).await.expect("plan");
+            assert_eq!(planned.reachable, i64::from(n));
+        }
+    })
+    .await;
+    let started = Instant::now();
+    broadcast::start(&pool, &scope, id).await?;
+    let snapshot = started.elapsed();
+
+    let ceiling = fake_ceiling(&fake, (n as usize).min(20_000)).await;
+    let before_sending = fake.requests().len();
+    let rss_before = peak_rss_mb();
+
+    let sender =
+        Sender { client: GraphClient::new(fake.base_url(), "v23.0", retry()), conversation_price: Decimal::ZERO };
+    let options = TickOptions {
+        batch: 1_000,
+        concurrency: CONCURRENCY,
+        pacer: Some(Pacer::shared(MAX_RATE)?),
+        ..TickOptions::default()
+    };
+    let started = Instant::now();
+    let mut sent = 0;
+    loop {
+        let tick = broadcast::tick(&pool, &sender, scope.business(), id, options.clone()).await?;
+        sent += tick.sent;
+        if tick.status != Some(CampaignStatus::Running) {
+            assert_eq!(tick.status, Some(CampaignStatus::Completed), "{tick:?}");
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    let rate = f64::from(sent) / elapsed.as_secs_f64();
+
+    let mut per_recipient: HashMap<String, usize> = HashMap::new();
+    for request in fake.requests().iter().skip(before_sending).filter(|r| r.answered == 200) {
+        *per_recipient.entry(request.to().unwrap_or_default().to_string()).or_default() += 1;
+    }
+    let once = per_recipient.len() == n as usize && per_recipient.values().all(|c| *c == 1);
+
+    println!("broadcast of {n} recipients, pacer {MAX_RATE}/s per number, {CONCURRENCY} sends in flight");
+    println!("plan ({n} recipients): median {:.1} ms, p95 {:.1} ms", support::ms(plan.median), support::ms(plan.p95));
+    println!("start (snapshot of {n} recipient rows): {:.1} ms", support::ms(snapshot));
+    println!("fake Graph API ceiling (raw sends, no database): {ceiling:.0} msg/s");
+    println!(
+        "sent {sent} in {:.1} s: {rate:.0} msg/s sustained ({:.1} % of the {MAX_RATE}/s configured)",
+        elapsed.as_secs_f64(),
+        rate / f64::from(MAX_RATE) * 100.0
+    );
+    println!("every recipient exactly once at the fake: {once} ({} distinct)", per_recipient.len());
+    println!("peak RSS: {rss_before:.0} MB before sending, {:.0} MB after (fake included)", peak_rss_mb());
+    println!(
+        "targets: ≥ 95 % of the configured rate: {}; plan ≤ 1 s: {}",
+        if rate >= 0.95 * f64::from(MAX_RATE) { "met" } else { "MISSED" },
+        if plan.median <= Duration::from_secs(1) { "met" } else { "MISSED" }
+    );
+    Ok(())
+}

@@ -8,7 +8,8 @@ use crate::analytics::ratio;
 
 /// A reply is the customer's first message within this many hours after a send: broadcast's own
 /// attribution window, so a campaign's replies here are those `broadcast stats` counts.
-pub use crate::broadcast::REPLY_WINDOW_HOURS;
+/// Replies counted after a send: the campaigns' default window.
+pub use crate::broadcast::DEFAULT_REPLY_WINDOW_HOURS as REPLY_WINDOW_HOURS;
 
 /// A conversion is a move to Paid within this many days after a reply (or after an automated action).
 pub const CONVERSION_WINDOW_DAYS: i32 = 30;

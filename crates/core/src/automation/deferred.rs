@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::events::Cause;
 use crate::inbox::send::{self, Compose, Origin, Outgoing, Sender};
 use crate::notifications::{self, NewNotification};
+use crate::templates::{self, TemplateRef};
 use crate::types::{BusinessId, ContactId};
 
 /// A send claimed this long ago and still `sending` was cut short by a crash: it is retried, and its
@@ -151,13 +152,25 @@ async fn create_campaign(pool: &PgPool, claim: &Claim<'_>, action: &Action) -> R
     let campaign = match existing {
         Some(campaign) => campaign,
         None => {
+            let reference = TemplateRef::Name { name: template.clone(), language: Some(language.clone()) };
+            // The campaign sends the template as it is: a rule that states another category is stale.
+            let found = templates::get(pool, claim.scope, &reference).await?;
+            if !found.category.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(category)) {
+                return Err(Error::invalid(
+                    format!(
+                        "the rule's campaign names category {category}, but template {template} ({language}) is {}",
+                        found.category.as_deref().unwrap_or("uncategorised")
+                    ),
+                    "make the rule's category the template's, or pick another template",
+                ));
+            }
             let new = NewCampaign {
                 name: name.clone(),
-                template: template.clone(),
-                language: language.clone(),
-                category: category.parse()?,
-                params: params.clone(),
+                template: reference,
+                // The rule's list fills the template's {{1}}, {{2}}, … in order.
+                params: params.iter().enumerate().map(|(i, p)| ((i + 1).to_string(), p.clone())).collect(),
                 audience: audience.clone(),
+                reply_window_hours: broadcast::DEFAULT_REPLY_WINDOW_HOURS,
             };
             broadcast::create(pool, claim.scope, &new).await?
         }

@@ -31,7 +31,7 @@ pub use followup::{Retarget, contacts_by_phone, retarget};
 pub use pausing::pause_for_template_on;
 pub use replies::{InboundReply, attribute_replies_on};
 pub use send::{CampaignTick, Tick, TickOptions, tick};
-pub use stats::{FailureCount, REPLY_WINDOW_HOURS, Stats, stats};
+pub use stats::{FailureCount, Stats, stats};
 
 /// A campaign's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]

@@ -123,7 +123,11 @@ mod tests {
     fn runs_from_its_cron_payload<T: Recurring + serde::de::DeserializeOwned>() {
         let crontab = cron::<T>().unwrap().build();
         let payload = crontab.payload.unwrap_or(serde_json::Value::Null);
-        assert!(serde_json::from_value::<T>(payload).is_ok(), "{}: its cron payload does not deserialize", T::IDENTIFIER);
+        assert!(
+            serde_json::from_value::<T>(payload).is_ok(),
+            "{}: its cron payload does not deserialize",
+            T::IDENTIFIER
+        );
     }
 
     #[test]

@@ -23,9 +23,15 @@ use super::automation::{all_runs, contact, inbound, rule, sender, settle, settle
 /// Our answer to a contact, as an agent sends it from the inbox.
 async fn answer(pool: &PgPool, scope: &Scope, contact: ContactId, text: &str) {
     let outgoing = Outgoing { contact, compose: Compose::Text { body: text.into(), reply_to: None }, account: None };
-    send::send_as(pool, scope, &sender(), &outgoing, &Origin { cause: None, campaign: None, client_ref: None, pacer: None })
-        .await
-        .unwrap();
+    send::send_as(
+        pool,
+        scope,
+        &sender(),
+        &outgoing,
+        &Origin { cause: None, campaign: None, client_ref: None, pacer: None },
+    )
+    .await
+    .unwrap();
 }
 
 /// Makes every armed wait of the business due now.

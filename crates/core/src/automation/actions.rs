@@ -58,7 +58,8 @@ pub enum Action {
         name: String,
         template: String,
         language: String,
-        category: String,
+        /// When the rule states one: the template's category must be it.
+        category: Option<String>,
         params: Vec<Param>,
         audience: Audience,
         start: bool,
@@ -229,8 +230,9 @@ fn campaign(value: &Value, at: &str) -> Result<Action, Problem> {
         template: String,
         #[serde(default = "default_language")]
         language: String,
-        #[serde(default = "default_category")]
-        category: String,
+        /// Optional: the campaign sends the template's own category; a stated one must match it.
+        #[serde(default)]
+        category: Option<String>,
         #[serde(default)]
         params: Vec<String>,
         #[serde(default)]
@@ -248,7 +250,7 @@ fn campaign(value: &Value, at: &str) -> Result<Action, Problem> {
     if written.name.trim().is_empty() || written.template.trim().is_empty() {
         return Err(Problem::new(at, "the campaign needs a name and a template", "name both"));
     }
-    if written.category.parse::<TemplateCategory>().is_err() {
+    if written.category.as_deref().is_some_and(|c| c.parse::<TemplateCategory>().is_err()) {
         return Err(Problem::new(
             &format!("{at}.category"),
             "unknown category",
@@ -278,9 +280,6 @@ fn campaign(value: &Value, at: &str) -> Result<Action, Problem> {
 
 fn default_language() -> String {
     "en_US".into()
-}
-fn default_category() -> String {
-    "marketing".into()
 }
 
 fn template_ref(value: &Value, at: &str) -> Result<TemplateRef, Problem> {

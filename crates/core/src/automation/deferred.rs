@@ -155,10 +155,12 @@ async fn create_campaign(pool: &PgPool, claim: &Claim<'_>, action: &Action) -> R
             let reference = TemplateRef::Name { name: template.clone(), language: Some(language.clone()) };
             // The campaign sends the template as it is: a rule that states another category is stale.
             let found = templates::get(pool, claim.scope, &reference).await?;
-            if !found.category.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(category)) {
+            if let Some(stated) = category
+                && !found.category.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(stated))
+            {
                 return Err(Error::invalid(
                     format!(
-                        "the rule's campaign names category {category}, but template {template} ({language}) is {}",
+                        "the rule's campaign names category {stated}, but template {template} ({language}) is {}",
                         found.category.as_deref().unwrap_or("uncategorised")
                     ),
                     "make the rule's category the template's, or pick another template",

@@ -162,7 +162,10 @@ async fn fifty_concurrent_sends_from_mixed_senders_open_exactly_one_conversation
             send::send(pool, scope, sender, &outgoing).await
         }
     }));
-    let options = TickOptions { batch: 50, reconcile_after: chrono::Duration::zero(), ..TickOptions::default() };
+    // One send at a time within the tick: the test's small pool is shared by twenty inbox replies and
+    // the automation engine racing it.
+    let options =
+        TickOptions { batch: 50, reconcile_after: chrono::Duration::zero(), concurrency: 1, ..TickOptions::default() };
     let campaign_run = broadcast::tick(&pool, &sender, scope.business(), campaign, options);
     let (replies, tick, automation_attempts) = tokio::join!(replies, campaign_run, automation_until_idle(&pool));
     let tick = tick.unwrap();

@@ -58,9 +58,12 @@ impl TaskHandler for RenewDueSubscriptions {
     }
 }
 
-/// The job key of a subscription's renewal: at most one live renewal per subscription.
-fn key(subscription: SubscriptionId) -> String {
-    format!("billing:renew:{subscription}")
+/// The job key of a subscription's step due at `at`: at most one live job per step. Not one per
+/// subscription: a running step queues its successor, and a key shared with the running job would
+/// strip that job of its retries (graphile_worker's rule for a locked job whose key is reused), so a
+/// step killed after its commit would stay behind as a failed job.
+fn key(subscription: SubscriptionId, at: DateTime<Utc>) -> String {
+    format!("billing:renew:{subscription}:{}", at.timestamp())
 }
 
 pub async fn queue_due_renewals(pool: &PgPool) -> Result<usize> {
@@ -73,7 +76,10 @@ pub async fn queue_due_renewals_at(pool: &PgPool, now: DateTime<Utc>) -> Result<
     let mut tx = pool.begin().await?;
     // Every business's subscriptions: the one statement of the sweep that is not scoped to a business.
     let due = sqlx::query!(
-        r#"SELECT business_id AS "business_id: BusinessId", id AS "id: SubscriptionId" FROM subscriptions
+        r#"SELECT business_id AS "business_id: BusinessId", id AS "id: SubscriptionId",
+                  CASE WHEN status = 'past_due' THEN renews_at + make_interval(days => $2) ELSE renews_at END
+                      AS "step_at!"
+           FROM subscriptions
            WHERE status IN ('trialing', 'active', 'past_due') AND renews_at <= $1
              AND (status <> 'past_due' OR renews_at <= $1 - make_interval(days => $2))
            ORDER BY renews_at"#,
@@ -84,7 +90,7 @@ pub async fn queue_due_renewals_at(pool: &PgPool, now: DateTime<Utc>) -> Result<
     .await?;
     for row in &due {
         let task = RenewSubscription { business_id: row.business_id, subscription_id: row.id };
-        let schedule = Schedule { key: Some(key(row.id)), keep_run_at: true, ..Schedule::default() };
+        let schedule = Schedule { key: Some(key(row.id, row.step_at)), keep_run_at: true, ..Schedule::default() };
         jobs::enqueue_on(&mut tx, &task, &schedule).await?;
     }
     tx.commit().await?;
@@ -231,7 +237,8 @@ pub(crate) async fn start_period(
     Ok((starts_at, ends_at))
 }
 
-/// Queues the subscription's next lifecycle step for `at` (replacing a queued one).
+/// Queues the subscription's next lifecycle step for `at`. A step queued for another date finds nothing
+/// due when it runs and queues the current one (each step re-reads the subscription).
 async fn queue_step(
     conn: &mut PgConnection,
     business: BusinessId,
@@ -239,7 +246,7 @@ async fn queue_step(
     at: DateTime<Utc>,
 ) -> Result<()> {
     let task = RenewSubscription { business_id: business, subscription_id: subscription };
-    let schedule = Schedule { run_at: Some(at), key: Some(key(subscription)), ..Schedule::default() };
+    let schedule = Schedule { run_at: Some(at), key: Some(key(subscription, at)), ..Schedule::default() };
     jobs::enqueue_on(conn, &task, &schedule).await?;
     Ok(())
 }

@@ -97,7 +97,7 @@ async fn the_readme_examples_run_as_written() -> Result<()> {
         );
     }
     // The session did what it says.
-    assert!(transcript.contains("contacts"), "{transcript}");
+    assert!(transcript.contains("saved /ship (fields: name)"), "{transcript}");
     let session = std::fs::read_dir(&config.0)?.filter_map(|e| e.ok()).any(|e| e.file_name() == "session.json");
     assert!(session, "the closing login saved a session");
     Ok(())

@@ -234,14 +234,25 @@ pub async fn update(pool: &PgPool, scope: &Scope, reference: &str, spec: &RuleSp
     let spec = &spec.normalized();
     let mut tx = pool.begin().await?;
     check(&mut tx, scope.business(), spec).await?;
+    if !replace_on(&mut tx, scope.business(), rule.id, spec).await? {
+        return Err(Error::conflict(format!("another rule is named {:?}", spec.name), "pick another name"));
+    }
+    tx.commit().await?;
+    get(pool, scope, &rule.id.to_string()).await
+}
+
+/// Writes `spec` over rule `id`, its name too unless another rule of the business has that name (then
+/// nothing changes and it returns false). A disabled rule's armed waits are cancelled: `edit`, `import`
+/// and `disable` all end them the same way.
+async fn replace_on(conn: &mut PgConnection, business: BusinessId, id: i32, spec: &RuleSpec) -> Result<bool> {
     let updated = sqlx::query!(
         "UPDATE automation_rules SET name = $3, trigger = $4, condition = $5, action = $6, delay_minutes = $7,
                 priority = $8, stop_processing = $9, contact_limit_hours = $10, enabled = $11, cron = $12,
                 updated_at = now()
          WHERE business_id = $1 AND id = $2
            AND NOT EXISTS (SELECT 1 FROM automation_rules o WHERE o.business_id = $1 AND o.name = $3 AND o.id <> $2)",
-        scope.business().0,
-        rule.id,
+        business.0,
+        id,
         spec.name,
         spec.trigger,
         spec.condition,
@@ -253,16 +264,14 @@ pub async fn update(pool: &PgPool, scope: &Scope, reference: &str, spec: &RuleSp
         spec.enabled,
         spec.cron
     )
-    .execute(&mut *tx)
-    .await?;
-    if updated.rows_affected() == 0 {
-        return Err(Error::conflict(format!("another rule is named {:?}", spec.name), "pick another name"));
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        > 0;
+    if updated && !spec.enabled {
+        delays::cancel_rule(conn, business, id).await?;
     }
-    if !spec.enabled {
-        delays::cancel_rule(&mut tx, scope.business(), rule.id).await?;
-    }
-    tx.commit().await?;
-    get(pool, scope, &rule.id.to_string()).await
+    Ok(updated)
 }
 
 /// Turns a rule on or off; turning it off cancels its armed delays.
@@ -326,25 +335,7 @@ pub async fn import(pool: &PgPool, scope: &Scope, specs: &[RuleSpec], dry_run: b
         match existing.iter().find(|r| r.name == spec.name) {
             Some(rule) if rule.spec() == *spec => report.unchanged.push(spec.name.clone()),
             Some(rule) => {
-                sqlx::query!(
-                    "UPDATE automation_rules SET trigger = $3, condition = $4, action = $5, delay_minutes = $6,
-                            priority = $7, stop_processing = $8, contact_limit_hours = $9, enabled = $10,
-                            cron = $11, updated_at = now()
-                     WHERE business_id = $1 AND id = $2",
-                    business.0,
-                    rule.id,
-                    spec.trigger,
-                    spec.condition,
-                    spec.action,
-                    spec.delay_minutes,
-                    spec.priority,
-                    spec.stop_processing,
-                    spec.contact_limit_hours,
-                    spec.enabled,
-                    spec.cron
-                )
-                .execute(&mut *tx)
-                .await?;
+                replace_on(&mut tx, business, rule.id, spec).await?;
                 report.updated.push(spec.name.clone());
             }
             None => {

@@ -6,6 +6,7 @@ mod cmd;
 mod context;
 mod exit;
 mod output;
+mod wording;
 
 use std::process::ExitCode;
 
@@ -195,7 +196,7 @@ fn failure(err: &anyhow::Error) -> Failure {
     Failure {
         message: err.to_string(),
         causes: err.chain().skip(1).map(ToString::to_string).collect(),
-        hint: err.chain().find_map(|e| e.downcast_ref::<wacrm_core::Error>()).and_then(|e| e.hint()).map(Into::into),
+        hint: err.chain().find_map(|e| e.downcast_ref::<wacrm_core::Error>()).and_then(wording::hint),
         code: exit::name(exit_code),
         exit_code,
     }

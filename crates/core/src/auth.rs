@@ -11,7 +11,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, input, op};
 use crate::types::{BusinessId, UserId, email_address, plain_name};
 
 /// A team member's role. Agents work the inbox, contacts and pipeline; admins and owners everything.
@@ -158,11 +158,12 @@ impl Scope {
                     self.business,
                     reference.trim()
                 ),
-                hint: Some(
-                    "drop --business (and WACRM_BUSINESS, or `business` in the config file) to act as yourself, \
-                     or `wacrm logout` first to act for a business as its administrator"
-                        .into(),
-                ),
+                hint: Some(format!(
+                    "drop the acting business ({}, WACRM_BUSINESS, or `business` in the config file) to act as \
+                     yourself, or log out first ({}) to act for a business as its administrator",
+                    input("business"),
+                    op("logout")
+                )),
             }),
             Err(other) => Err(other),
         }
@@ -233,7 +234,10 @@ pub async fn add_user(
     let name = plain_name("user's name", name)?;
     let name = name.as_str();
     if name.is_empty() {
-        return Err(Error::invalid("the user's name is empty", "pass --name \"Full Name\""));
+        return Err(Error::invalid(
+            "the user's name is empty",
+            format!("give the user's full name ({})", input("name")),
+        ));
     }
     let email = email_address(email)?;
     if password.chars().count() < MIN_PASSWORD_LEN {

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use crate::analytics::range::Timezone;
 use crate::auth::{Area, Scope};
 use crate::billing::{self, Subscription};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, input, op};
 use crate::secrets;
 use crate::types::{AccountId, BusinessId, Phone, email_address, plain_name};
 
@@ -38,7 +38,10 @@ pub async fn create(pool: &PgPool, name: &str, email: &str, region: &str) -> Res
     let name = plain_name("business name", name)?;
     let name = name.as_str();
     if name.is_empty() {
-        return Err(Error::invalid("the business name is empty", "pass --name \"Acme Ltd\""));
+        return Err(Error::invalid(
+            "the business name is empty",
+            format!("give the business's name ({}), e.g. \"Acme Ltd\"", input("name")),
+        ));
     }
     let email = email_address(email)?;
     let region = validate_region(region)?;
@@ -139,7 +142,10 @@ fn check_api_overrides(api_base_url: Option<&str>, api_version: Option<&str>) ->
         if !usable {
             return Err(Error::invalid(
                 format!("{base:?} is not an http(s) base URL"),
-                "pass --api-base-url like https://graph.facebook.com, or leave it out for the default",
+                format!(
+                    "give a base URL ({}) like https://graph.facebook.com, or leave it out for the default",
+                    input("api-base-url")
+                ),
             ));
         }
     }
@@ -148,7 +154,7 @@ fn check_api_overrides(api_base_url: Option<&str>, api_version: Option<&str>) ->
         if !usable {
             return Err(Error::invalid(
                 format!("{version:?} is not a Graph API version"),
-                "pass --api-version like v23.0, or leave it out for the default",
+                format!("give a version ({}) like v23.0, or leave it out for the default", input("api-version")),
             ));
         }
     }
@@ -162,7 +168,10 @@ pub async fn add_account(pool: &PgPool, scope: &Scope, new: &NewAccount) -> Resu
     let phone_number_id = new.phone_number_id.trim();
     check_dashboard_id(phone_number_id, "Cloud API phone_number_id", "Phone number ID")?;
     if new.token.trim().is_empty() {
-        return Err(Error::invalid("the access token is empty", "pass --token with a system-user access token"));
+        return Err(Error::invalid(
+            "the access token is empty",
+            format!("give a system-user access token ({})", input("token")),
+        ));
     }
     let waba_id = new.waba_id.as_deref().map(str::trim).filter(|w| !w.is_empty());
     if let Some(waba_id) = waba_id {
@@ -268,7 +277,7 @@ pub async fn timezone(pool: &PgPool, scope: &Scope) -> Result<Timezone> {
     name.parse().map_err(|_| {
         Error::invalid(
             format!("business {business} has the unknown timezone {name:?}"),
-            "set a valid one with `wacrm business timezone Europe/Berlin` (any IANA name)",
+            format!("set a valid one ({}; any IANA name)", op("business timezone Europe/Berlin")),
         )
     })
 }
@@ -303,7 +312,10 @@ pub async fn edit_account(pool: &PgPool, scope: &Scope, id: AccountId, changes: 
     check_api_overrides(base.filter(|b| !b.is_empty()), version.filter(|v| !v.is_empty()))?;
     let token = given(&changes.token);
     if token.is_some_and(str::is_empty) {
-        return Err(Error::invalid("the access token is empty", "pass --token with a system-user access token"));
+        return Err(Error::invalid(
+            "the access token is empty",
+            format!("give a system-user access token ({})", input("token")),
+        ));
     }
     sqlx::query_as!(
         Account,

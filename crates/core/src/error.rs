@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+mod wording;
+pub use wording::{Plain, Wording, input, op, word};
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -80,19 +83,33 @@ impl Error {
         Error::Io { context: context.into(), source }
     }
 
-    /// How to fix it, when there is something to say.
-    pub fn hint(&self) -> Option<&str> {
-        match self {
+    /// How to fix it, when there is something to say, in the face's words.
+    pub fn hint_in(&self, wording: &dyn Wording) -> Option<String> {
+        let hint = match self {
             Error::Conflict { hint, .. }
             | Error::Invalid { hint, .. }
             | Error::LimitReached { hint, .. }
             | Error::WhatsAppUnreachable { hint, .. }
-            | Error::Unavailable { hint, .. } => hint.as_deref(),
-            Error::NotFound { .. } => Some("check the id (list commands show them) and the acting business"),
-            Error::WhatsApp { code, retryable, .. } => Some(whatsapp_hint(*code, *retryable)),
-            Error::Forbidden { hint: Some(hint), .. } => Some(hint),
-            Error::Forbidden { hint: None, .. } => Some("ask an owner or admin of the business"),
-            _ => None,
+            | Error::Unavailable { hint, .. } => hint.as_deref()?,
+            Error::NotFound { .. } => "check the id (the lists show them) and the acting business",
+            Error::WhatsApp { code, retryable, .. } => whatsapp_hint(*code, *retryable),
+            Error::Forbidden { hint: Some(hint), .. } => hint,
+            Error::Forbidden { hint: None, .. } => "ask an owner or admin of the business",
+            _ => return None,
+        };
+        Some(word(hint, wording))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn hint(&self) -> Option<String> {
+        self.hint_in(&Plain)
+    }
+
+    /// The message and its hint in [`Plain`] words, for text that is kept or logged.
+    pub fn with_hint(&self) -> String {
+        match self.hint_in(&Plain) {
+            Some(hint) => format!("{self} (hint: {hint})"),
+            None => self.to_string(),
         }
     }
 }
@@ -111,12 +128,13 @@ fn whatsapp_hint(code: i64, retryable: bool) -> &'static str {
     }
 }
 
-/// Known constraint names and what a person should be told when a write violates them.
+/// Known constraint names and what a person should be told when a write violates them (the hints'
+/// references are written as [`op`] writes them, since a `const` cannot call it).
 const CONSTRAINT_MESSAGES: &[(&str, &str, &str)] = &[
     (
         "contacts_business_id_phone_key",
         "a contact with this phone already exists in this business",
-        "find it with `wacrm contacts search <phone>` and edit that contact instead",
+        "find it by searching the contacts for the phone (⟦op:contacts search⟧) and edit that contact instead",
     ),
     ("contacts_business_bsuid_key", "a contact with this WhatsApp user id already exists", "edit the existing contact"),
     (
@@ -127,24 +145,24 @@ const CONSTRAINT_MESSAGES: &[(&str, &str, &str)] = &[
     (
         "users_business_id_email_key",
         "a user with this e-mail already exists in this business",
-        "list users with `wacrm users list`",
+        "list users (⟦op:users list⟧)",
     ),
     (
         "whatsapp_accounts_phone_number_key",
         "this WhatsApp number is already connected",
-        "list numbers with `wacrm accounts list`",
+        "list the connected numbers (⟦op:accounts list⟧)",
     ),
     (
         "whatsapp_accounts_phone_number_id_key",
         "this Cloud API phone_number_id is already connected",
-        "list numbers with `wacrm accounts list`",
+        "list the connected numbers (⟦op:accounts list⟧)",
     ),
-    ("plans_name_key", "a plan with this name already exists", "list plans with `wacrm billing plans`"),
-    ("plans_name_lower_key", "a plan with this name already exists", "list plans with `wacrm billing plans`"),
+    ("plans_name_key", "a plan with this name already exists", "list the plans (⟦op:billing plans list⟧)"),
+    ("plans_name_lower_key", "a plan with this name already exists", "list the plans (⟦op:billing plans list⟧)"),
     (
         "subscriptions_one_live",
         "the business already has a live subscription",
-        "change its plan with `wacrm billing upgrade` or `wacrm billing downgrade`",
+        "change its plan (⟦op:billing upgrade⟧ or ⟦op:billing downgrade⟧)",
     ),
 ];
 
@@ -189,7 +207,7 @@ impl From<sqlx::Error> for Error {
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
                 Error::unavailable(
                     err.to_string(),
-                    "check that PostgreSQL is running (`wacrm db status`) and the database URL is right",
+                    "check that PostgreSQL is running (⟦op:db status⟧) and the database URL is right",
                 )
             }
             _ => Error::Database(err),

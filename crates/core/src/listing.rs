@@ -30,7 +30,7 @@ mod tests {
         assert_eq!(super::limit(10, 10).unwrap(), 10);
         for bad in [0, -1, 11] {
             let err = super::limit(bad, 10).unwrap_err();
-            assert_eq!(err.hint(), Some("ask for 1 to 10 rows"));
+            assert_eq!(err.hint().as_deref(), Some("ask for 1 to 10 rows"));
         }
     }
 }

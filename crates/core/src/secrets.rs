@@ -12,7 +12,7 @@ use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundK
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sqlx::PgPool;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, op};
 use crate::types::{AccountId, BusinessId};
 
 const SEALED: &str = "enc:v1:";
@@ -81,15 +81,13 @@ pub fn open(key: Option<&TokenKey>, business: BusinessId, account: AccountId, st
     let Some(key) = key else {
         return Err(Error::invalid(
             format!("the access token of WhatsApp account {account} is encrypted, and no token key is configured"),
-            "set token_key (WACRM_TOKEN_KEY) to the key it was encrypted with; without that key, give the \
-             account a new token with `wacrm accounts edit <id> --token …`",
+            new_token_hint(),
         ));
     };
     let wrong_key = || {
         Error::invalid(
             format!("the access token of WhatsApp account {account} does not open with the configured token key"),
-            "set token_key (WACRM_TOKEN_KEY) to the key it was encrypted with; without that key, give the \
-             account a new token with `wacrm accounts edit <id> --token …`",
+            new_token_hint(),
         )
     };
     let bytes = hex::decode(sealed).map_err(|_| wrong_key())?;
@@ -101,6 +99,14 @@ pub fn open(key: Option<&TokenKey>, business: BusinessId, account: AccountId, st
     let mut in_out = ciphertext.to_vec();
     let clear = key.aead().open_in_place(nonce, aad(business), &mut in_out).map_err(|_| wrong_key())?;
     String::from_utf8(clear.to_vec()).map(SecretString::from).map_err(|_| wrong_key())
+}
+
+fn new_token_hint() -> String {
+    format!(
+        "set token_key (WACRM_TOKEN_KEY) to the key it was encrypted with; without that key, give the account a \
+         new token ({})",
+        op("accounts edit <id> --token …")
+    )
 }
 
 fn aad(business: BusinessId) -> Aad<[u8; 4]> {

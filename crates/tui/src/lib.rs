@@ -15,6 +15,7 @@ pub mod text;
 pub mod theme;
 pub mod view;
 pub mod widgets;
+mod wording;
 pub mod worker;
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ enum By {
 }
 
 fn date(input: &str) -> Result<NaiveDate, String> {
-    parse_date(input).map_err(|e| format!("{e} ({})", e.hint().unwrap_or_default()))
+    parse_date(input).map_err(|e| format!("{e} ({})", crate::wording::hint(&e).unwrap_or_default()))
 }
 
 /// Lead growth, pipeline, messaging, campaign, template, automation and usage figures, over local days of the business's timezone

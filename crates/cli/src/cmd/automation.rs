@@ -183,7 +183,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
                     Ok(rule) => break Some(rule),
                     Err(e) => {
                         eprintln!("{e}");
-                        if let Some(hint) = e.hint() {
+                        if let Some(hint) = crate::wording::hint(&e) {
                             eprintln!("hint: {hint}");
                         }
                         eprintln!("(the editor opens again; save it unchanged or empty to give up)");
@@ -238,7 +238,11 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
                     automation::export(pool, &scope).await?
                 }
             };
-            ctx.out.list(&automation::lint(&specs), &["rule", "problem", "fix"])
+            let mut findings = automation::lint(&specs);
+            for finding in &mut findings {
+                finding.fix = wacrm_core::error::word(&finding.fix, &crate::wording::Shell);
+            }
+            ctx.out.list(&findings, &["rule", "problem", "fix"])
         }
         Command::Test { message, contact } => {
             let (pool, scope) = scoped(ctx).await?;

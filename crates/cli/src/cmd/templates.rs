@@ -440,7 +440,7 @@ fn lint(ctx: &Context, files: &[PathBuf]) -> Result<()> {
                     field: "(file)".into(),
                     rule: "unreadable",
                     message: e.to_string(),
-                    fix: e.hint().unwrap_or_default().to_string(),
+                    fix: crate::wording::hint(&e).unwrap_or_default(),
                 },
             )),
         }

@@ -59,13 +59,13 @@ pub async fn report(
     let as_of = as_of.unwrap_or(now);
     if as_of > now {
         return Err(Error::invalid(
-            format!("--as-of {as_of} is in the future"),
+            format!("the as-of date {as_of} is in the future"),
             "give today or an earlier date (leave it out for now)",
         ));
     }
     if stuck_days > crate::pipeline::MAX_STUCK_DAYS {
         return Err(Error::invalid(
-            format!("--stuck-days {stuck_days} is more than {} days", crate::pipeline::MAX_STUCK_DAYS),
+            format!("a stuck time of {stuck_days} days is more than {} days", crate::pipeline::MAX_STUCK_DAYS),
             "pass a number of days such as 14",
         ));
     }

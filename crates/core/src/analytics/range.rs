@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, Days, Duration, LocalResult, Months, NaiveDate,
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, input};
 
 /// The most periods one report lists: a day-by-day report of more than about three years is a
 /// mistake (or a week or month report).
@@ -140,7 +140,10 @@ impl FromStr for Granularity {
     type Err = Error;
     fn from_str(s: &str) -> Result<Granularity> {
         Granularity::ALL.iter().copied().find(|g| g.as_str().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
-            Error::invalid(format!("{s:?} is not a granularity"), "use --by day, --by week or --by month")
+            Error::invalid(
+                format!("{s:?} is not a granularity"),
+                format!("group by day, week or month ({})", input("by")),
+            )
         })
     }
 }
@@ -182,12 +185,15 @@ impl Range {
         let from = request.from.unwrap_or_else(|| Granularity::Month.period_of(request.to.unwrap_or(today)));
         if from > to {
             return Err(Error::invalid(
-                format!("--from {from} is after --to {to}"),
-                "give the earlier date as --from (both days are included)",
+                format!("the range starts ({from}) after it ends ({to})"),
+                format!("give the earlier date as the start ({}; both days are included)", input("from")),
             ));
         }
         let end_day = to.checked_add_days(Days::new(1)).ok_or_else(|| {
-            Error::invalid(format!("--to {to} is too far in the future"), "give a date before the year 262000")
+            Error::invalid(
+                format!("the range's end {to} is too far in the future"),
+                "give a date before the year 262000",
+            )
         })?;
         let range = Range {
             timezone,
@@ -200,8 +206,8 @@ impl Range {
         let periods = range.periods().len();
         if periods > MAX_PERIODS {
             let hint = match request.by {
-                Granularity::Day => "use --by week or --by month, or a shorter range",
-                _ => "use a shorter range",
+                Granularity::Day => format!("group by week or month ({}), or use a shorter range", input("by")),
+                _ => "use a shorter range".to_string(),
             };
             return Err(Error::invalid(
                 format!("{from} to {to} is {periods} {}s: a report lists at most {MAX_PERIODS}", request.by),
@@ -323,10 +329,10 @@ mod tests {
         let backwards =
             RangeRequest { from: Some(date("2026-06-10")), to: Some(date("2026-06-01")), by: Granularity::Day };
         let err = Range::resolve(backwards, Timezone::UTC, now).unwrap_err();
-        assert!(err.to_string().contains("is after --to"), "{err}");
+        assert!(err.to_string().contains("after it ends"), "{err}");
         let long = RangeRequest { from: Some(date("2016-01-01")), to: Some(date("2026-01-01")), by: Granularity::Day };
         let err = Range::resolve(long, Timezone::UTC, now).unwrap_err();
-        assert!(err.hint().unwrap().contains("--by week"), "{err}");
+        assert!(err.hint().unwrap().contains("group by week"), "{err}");
         assert!(Range::resolve(RangeRequest { by: Granularity::Month, ..long }, Timezone::UTC, now).is_ok());
         assert!(parse_date("2026-13-01").is_err());
         assert!("fortnight".parse::<Granularity>().is_err());

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::rules::{Problem, strings};
 use crate::broadcast::{Audience, Param};
+use crate::error::op;
 use crate::inbox::send::TemplateCategory;
 use crate::types::{Stage, UserId};
 
@@ -165,7 +166,7 @@ impl Action {
                         Problem::new(
                             at,
                             "`assign` takes a user id or \"round_robin\"",
-                            "see `wacrm users list` for ids",
+                            format!("see {} for ids", op("users list")),
                         )
                     },
                 )?,
@@ -290,5 +291,5 @@ fn template_ref(value: &Value, at: &str) -> Result<TemplateRef, Problem> {
         }
         _ => None,
     }
-    .ok_or_else(|| Problem::new(at, "a template is named by its id or name", "see `wacrm templates list`"))
+    .ok_or_else(|| Problem::new(at, "a template is named by its id or name", format!("see {}", op("templates list"))))
 }

@@ -12,6 +12,7 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
 use super::rules::{Problem, strings};
+use crate::error::op;
 use crate::types::Stage;
 
 /// Compiled regexes may take at most this much memory: a pathological pattern is refused on save.
@@ -246,8 +247,13 @@ fn stage(value: &Value, at: &str) -> Result<Stage, Problem> {
 
 fn campaigns(value: &Value, at: &str) -> Result<Vec<i32>, Problem> {
     let id = |v: &Value| v.as_i64().and_then(|n| i32::try_from(n).ok()).filter(|n| *n > 0);
-    let problem =
-        || Problem::new(at, "`campaign` takes a campaign id, a list of ids, or \"any\"", "see `wacrm broadcast list`");
+    let problem = || {
+        Problem::new(
+            at,
+            "`campaign` takes a campaign id, a list of ids, or \"any\"",
+            format!("see {}", op("broadcast list")),
+        )
+    };
     match value {
         Value::String(s) if s == "any" => Ok(Vec::new()),
         Value::Array(items) if !items.is_empty() => items.iter().map(|v| id(v).ok_or_else(problem)).collect(),

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::actions::Action;
-use super::engine::{Options, described};
+use super::engine::Options;
 use super::template;
 use crate::auth::Scope;
 use crate::broadcast::{self, CampaignStatus, NewCampaign};
@@ -77,7 +77,7 @@ async fn run_batch(pool: &PgPool, sender: &Sender, options: &Options) -> Result<
             Err(Error::Invalid { message, .. }) => ("skipped", message),
             Err(e) => {
                 failed += 1;
-                ("failed", described(&e))
+                ("failed", e.with_hint())
             }
         };
         sqlx::query!(

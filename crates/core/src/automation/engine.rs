@@ -506,7 +506,7 @@ async fn apply(
         }
         Err(e) => {
             savepoint.rollback().await?;
-            Ok(("failed", Some(described(&e))))
+            Ok(("failed", Some(e.with_hint())))
         }
     }
 }
@@ -535,13 +535,6 @@ async fn next_agent(conn: &mut PgConnection, business: BusinessId, rule: i32) ->
     .execute(conn)
     .await?;
     Ok(Some(UserId(next)))
-}
-
-pub(super) fn described(e: &Error) -> String {
-    match e.hint() {
-        Some(hint) => format!("{e} (hint: {hint})"),
-        None => e.to_string(),
-    }
 }
 
 /// What one pass of the engine did.

@@ -25,7 +25,7 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::auth::{Area, Scope};
 use crate::contacts;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, op};
 use crate::types::{BusinessId, UserId};
 
 pub use actions::{Action, TemplateRef};
@@ -98,7 +98,10 @@ pub async fn get(pool: &PgPool, scope: &Scope, reference: &str) -> Result<Rule> 
     let rules = list(pool, scope).await?;
     let id = reference.trim().parse::<i32>().ok();
     rules.into_iter().find(|r| Some(r.id) == id || r.name == reference.trim()).ok_or_else(|| {
-        Error::invalid(format!("there is no rule {reference:?} in this business"), "see `wacrm automation list`")
+        Error::invalid(
+            format!("there is no rule {reference:?} in this business"),
+            format!("see {}", op("automation list")),
+        )
     })
 }
 
@@ -115,7 +118,7 @@ pub async fn check(conn: &mut PgConnection, business: BusinessId, spec: &RuleSpe
                     return Err(Problem::new(
                         &at,
                         format!("{template:?} is not an approved template of this business"),
-                        "name an approved template (`wacrm templates list`)",
+                        format!("name an approved template ({})", op("templates list")),
                     )
                     .into());
                 }
@@ -126,7 +129,7 @@ pub async fn check(conn: &mut PgConnection, business: BusinessId, spec: &RuleSpe
                     return Err(Problem::new(
                         &at,
                         format!("{template:?} is not an approved template of this business"),
-                        "name an approved template (`wacrm templates list`)",
+                        format!("name an approved template ({})", op("templates list")),
                     )
                     .into());
                 }
@@ -144,7 +147,7 @@ pub async fn check(conn: &mut PgConnection, business: BusinessId, spec: &RuleSpe
                     return Err(Problem::new(
                         &at,
                         format!("there is no user {user} in this business"),
-                        "see `wacrm users list`",
+                        format!("see {}", op("users list")),
                     )
                     .into());
                 }
@@ -166,7 +169,7 @@ pub async fn check(conn: &mut PgConnection, business: BusinessId, spec: &RuleSpe
             return Err(Problem::new(
                 "$.condition",
                 format!("no contact has the tag {unknown:?}, so the condition can never hold"),
-                "check the spelling against `wacrm contacts tags`",
+                format!("check the spelling against {}", op("contacts tags")),
             )
             .into());
         }

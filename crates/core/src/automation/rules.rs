@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::actions::Action;
 use super::conditions::Condition;
 use super::cron::Cron;
-use crate::error::Error;
+use crate::error::{Error, op};
 
 /// How many automated steps may lead to a rule firing (a rule's effects are one step deeper than
 /// their trigger): a chain of rules stops here.
@@ -189,7 +189,11 @@ impl RuleSpec {
     /// Reads one rule from JSON text, naming the problem's place.
     pub fn from_json(text: &str) -> Result<RuleSpec, Problem> {
         serde_json::from_str(text).map_err(|e| {
-            Problem::new("$", format!("invalid rule JSON: {e}"), "see `wacrm automation add --help` for the shape")
+            Problem::new(
+                "$",
+                format!("invalid rule JSON: {e}"),
+                format!("see {} for the shape", op("automation add --help")),
+            )
         })
     }
 

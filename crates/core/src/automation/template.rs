@@ -7,7 +7,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::actions::TemplateRef;
 use crate::auth::Scope;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, op};
 use crate::inbox::send::{Compose, TemplateCategory};
 use crate::templates;
 use crate::types::{BusinessId, ContactId, TemplateId};
@@ -51,7 +51,7 @@ pub(crate) async fn compose(
     let not_approved = || {
         Error::invalid(
             format!("the rule's template {template:?} is not an approved template of this business"),
-            "approve the template, or point the rule at another (`wacrm automation edit`)",
+            format!("approve the template, or point the rule at another ({})", op("automation edit")),
         )
     };
     let (name, _) = find_approved(&mut conn, business, template).await?.ok_or_else(not_approved)?;

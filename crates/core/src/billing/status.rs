@@ -10,7 +10,7 @@ use sqlx::{PgConnection, PgPool};
 use super::subscriptions::latest_on;
 use crate::analytics::usage::usage_totals_on;
 use crate::auth::{Area, Scope};
-use crate::error::{Error, Result};
+use crate::error::{Error, Plain, Result};
 use crate::events::Cause;
 use crate::notifications::{NewNotification, notify_on};
 use crate::types::{BusinessId, SubscriptionStatus};
@@ -90,7 +90,7 @@ pub async fn status_at(pool: &PgPool, scope: &Scope, now: DateTime<Utc>) -> Resu
         cancel_at_period_end: subscription.cancel_at_period_end,
         prepaid_periods: subscription.prepaid_periods,
         can_send: entitlement.is_ok(),
-        blocked: entitlement.err().map(|e| match e.hint() {
+        blocked: entitlement.err().map(|e| match e.hint_in(&Plain) {
             Some(hint) => format!("{e}: {hint}"),
             None => e.to_string(),
         }),

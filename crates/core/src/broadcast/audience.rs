@@ -11,7 +11,7 @@ use sqlx::{PgConnection, PgPool};
 use super::CampaignId;
 use crate::auth::Scope;
 use crate::contacts::{self, ContactFilter, Sort};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, op};
 use crate::inbox::send::TemplateCategory;
 use crate::templates::{self, TemplateRef, TemplateSpec, Values};
 use crate::types::{BusinessId, ContactId, Stage, TemplateId};
@@ -123,7 +123,7 @@ pub(super) async fn template_on(
         let status = if record.deleted_at.is_some() { "deleted" } else { record.status.as_str() };
         return Err(Error::invalid(
             format!("template {} is {status}, and campaigns send only approved templates", record.name),
-            "wait for Meta's approval, or pick an approved template (`wacrm templates list`)",
+            format!("wait for Meta's approval, or pick an approved template ({})", op("templates list")),
         ));
     }
     let category = match record.category.as_deref().map(str::to_ascii_lowercase) {
@@ -166,7 +166,7 @@ pub(super) fn check_params(template: &Template, params: &Params) -> Result<()> {
     if let Some(unused) = params.keys().find(|k| !rendered.values.iter().any(|v| &v.key == *k)) {
         return Err(Error::invalid(
             format!("template {} has no parameter {unused}", template.spec.name),
-            "give only the template's parameters (`wacrm templates show NAME` lists them)",
+            format!("give only the template's parameters ({} lists them)", op("templates show NAME")),
         ));
     }
     Ok(())

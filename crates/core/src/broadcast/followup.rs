@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use super::{Audience, Campaign, CampaignId, NewCampaign, get, insert_on, lock};
 use crate::auth::{Area, Scope};
 use crate::contacts;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, op};
 use crate::types::ContactId;
 
 /// The contacts with these phones, matched as the contacts module matches a number (every spelling of
@@ -27,7 +27,7 @@ pub async fn contacts_by_phone(pool: &PgPool, scope: &Scope, phones: &[String]) 
         let shown: Vec<&str> = unknown.iter().take(5).map(String::as_str).collect();
         return Err(Error::invalid(
             format!("{} phone(s) of the list are not contacts: {}", unknown.len(), shown.join(", ")),
-            "import them as contacts first (`wacrm contacts import`), or remove them from the list",
+            format!("import them as contacts first ({}), or remove them from the list", op("contacts import")),
         ));
     }
     found.sort();
@@ -78,7 +78,7 @@ pub async fn retarget(
     if ids.is_empty() {
         return Err(Error::invalid(
             format!("campaign {from} has no recipient to retarget that way"),
-            "look at its funnel first (`wacrm broadcast show`)",
+            format!("look at its funnel first ({})", op("broadcast show")),
         ));
     }
     let new = NewCampaign { audience: Audience { contacts: ids, ..new.audience.clone() }, ..new.clone() };

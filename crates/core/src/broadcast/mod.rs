@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
 use crate::auth::{Area, Scope};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, op};
 use crate::jobs::{self, Schedule};
 use crate::templates::TemplateRef;
 use crate::types::{BusinessId, ContactId};
@@ -51,7 +51,7 @@ impl FromStr for CampaignId {
         s.trim().parse::<i32>().ok().filter(|id| *id > 0).map(CampaignId).ok_or_else(|| {
             Error::invalid(
                 format!("{s:?} is not a valid campaign id"),
-                "campaign ids are shown by `wacrm broadcast list`",
+                format!("campaign ids are shown by {}", op("broadcast list")),
             )
         })
     }

@@ -36,7 +36,7 @@ pub(super) async fn auto_pause_on(
             user: None,
             source: "broadcast",
             title: format!("Campaign {} ({}) paused itself", row.id, row.name),
-            body: format!("{reason}. Resume it with `wacrm broadcast resume {}` once that is solved.", row.id),
+            body: format!("{reason}. Resume the campaign once that is solved."),
             contact: None,
             dedupe_key: None,
         };

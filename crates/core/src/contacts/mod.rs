@@ -17,7 +17,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgExecutor, PgPool};
 
 use crate::auth::{Area, Scope};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, op};
 use crate::events::{self, Cause, Event};
 use crate::listing;
 use crate::types::{BusinessId, ContactId, Phone, Stage, plain_name};
@@ -194,7 +194,10 @@ impl Cursor {
         let bad = || {
             Error::invalid(
                 format!("{input:?} is not a page cursor for sort order {sort}"),
-                "pass the `next` value printed by the previous page, with the same --sort",
+                format!(
+                    "pass the `next` value printed by the previous page, with the same sort order ({})",
+                    crate::error::input("sort")
+                ),
             )
         };
         let mut parts = input.splitn(3, ':');
@@ -476,7 +479,7 @@ async fn duplicate_phone(conn: &mut PgConnection, business: BusinessId, phone: &
                     _ => String::new(),
                 }
             ),
-            format!("edit that contact instead: `wacrm contacts edit {} ...`", r.id),
+            format!("edit that contact instead ({})", op(&format!("contacts edit {}", r.id))),
         ),
         None => Error::conflict(format!("{phone} is already in use"), "try again; the other contact was just removed"),
     })

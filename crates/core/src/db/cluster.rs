@@ -23,7 +23,7 @@ use std::process::{Command, Output, Stdio};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, input, op};
 
 /// The superuser initdb creates, and the database wacrm uses.
 const SUPERUSER: &str = "wacrm";
@@ -40,9 +40,14 @@ const VERSIONED_BIN_ROOT: &str = "/usr/lib/postgresql";
 /// Unix socket paths are limited to 107 bytes by `sockaddr_un`.
 const MAX_SOCKET_PATH: usize = 107;
 const LOCK_FILE: &str = "cluster.lock";
-const INSTALL_HINT: &str = "install the PostgreSQL server: `apt-get install postgresql` (Debian/Ubuntu), \
-     `dnf install postgresql-server` (Fedora), `brew install postgresql` (macOS); or configure a database \
-     URL with --database-url / WACRM_DATABASE_URL";
+fn install_hint() -> String {
+    format!(
+        "install the PostgreSQL server: `apt-get install postgresql` (Debian/Ubuntu), `dnf install \
+         postgresql-server` (Fedora), `brew install postgresql` (macOS); or configure a database URL ({} / \
+         WACRM_DATABASE_URL)",
+        input("database-url")
+    )
+}
 
 /// What to percent-encode of the socket path in the URL query: all but unreserved characters and `/`,
 /// so the usual path stays readable.
@@ -187,8 +192,10 @@ impl Cluster {
             return Err(Error::unavailable(
                 format!("the embedded PostgreSQL server did not start: {e}\n{log_tail}"),
                 format!(
-                    "read {} for the cause; `wacrm db stop` then `wacrm db start` retries",
-                    self.log_file().display()
+                    "read {} for the cause; {} then {} retries",
+                    self.log_file().display(),
+                    op("db stop"),
+                    op("db start")
                 ),
             ));
         }
@@ -235,7 +242,7 @@ impl Cluster {
                     "no PostgreSQL server binaries (initdb, pg_ctl, postgres) on PATH or in \
                      {VERSIONED_BIN_ROOT}/*/bin"
                 ),
-                INSTALL_HINT,
+                install_hint(),
             ),
         })
     }
@@ -467,7 +474,7 @@ fn account_ids(account: &str) -> Result<(u32, u32)> {
     let missing = || {
         Error::unavailable(
             format!("running as root, wacrm runs PostgreSQL as the `{account}` account, which does not exist"),
-            format!("{INSTALL_HINT} (the package creates the account), or run wacrm as a normal user"),
+            format!("{} (the package creates the account), or run wacrm as a normal user", install_hint()),
         )
     };
     let output = Command::new("getent").args(["passwd", account]).output().map_err(|_| missing())?;
@@ -525,7 +532,7 @@ fn has_server_binaries(dir: &Path) -> bool {
 fn server_version(bin_dir: &Path) -> Result<String> {
     let output = Command::new(bin_dir.join("postgres")).arg("--version").output();
     let output = check(output, "postgres --version").map_err(|e| {
-        Error::unavailable(format!("cannot run the PostgreSQL server in {}: {e}", bin_dir.display()), INSTALL_HINT)
+        Error::unavailable(format!("cannot run the PostgreSQL server in {}: {e}", bin_dir.display()), install_hint())
     })?;
     let text = String::from_utf8_lossy(&output.stdout);
     Ok(text.split_whitespace().nth(2).unwrap_or(text.trim()).to_string())

@@ -13,7 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::config::{Settings, mask_url_password};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, op};
 
 /// The connection pool every core operation takes; faces hold one without depending on sqlx.
 pub type Pool = sqlx::PgPool;
@@ -65,7 +65,7 @@ pub async fn connect_url(url: &str) -> Result<PgPool> {
         .map_err(|_| {
             Error::unavailable(
                 format!("PostgreSQL at {} did not answer within {} s", server(&options), CONNECT_TIMEOUT.as_secs()),
-                "check the host and port in the database URL (`wacrm config show`) and the network",
+                format!("check the host and port in the database URL ({}) and the network", op("config show")),
             )
         })?
         .map_err(|e| connect_error(&options, e))?;
@@ -122,7 +122,7 @@ fn connect_error(options: &PgConnectOptions, err: sqlx::Error) -> Error {
         ),
         (_, sqlx::Error::Io(io)) => Error::unavailable(
             format!("cannot reach PostgreSQL at {}: {io}", server(options)),
-            "start the server, or check the host and port in the database URL (`wacrm config show`)",
+            format!("start the server, or check the host and port in the database URL ({})", op("config show")),
         ),
         (_, sqlx::Error::Tls(tls)) => Error::unavailable(
             format!("the TLS connection to {} failed: {tls}", server(options)),
@@ -131,7 +131,7 @@ fn connect_error(options: &PgConnectOptions, err: sqlx::Error) -> Error {
         _ => match Error::from(err) {
             Error::Database(inner) => Error::unavailable(
                 inner.to_string(),
-                "check the database URL (`wacrm config show`) and that the server accepts connections",
+                format!("check the database URL ({}) and that the server accepts connections", op("config show")),
             ),
             other => other,
         },

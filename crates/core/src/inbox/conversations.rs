@@ -13,7 +13,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
 use crate::auth::{Area, Scope};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, input, op};
 use crate::events::{self, Cause, ConversationAction, Event};
 use crate::inbox::send::sending_account;
 use crate::types::{ContactId, Direction, MessageId, MessageStatus, Stage, UserId};
@@ -174,7 +174,7 @@ pub async fn list(
             Some(scope.user().ok_or_else(|| {
                 Error::invalid(
                     "\"mine\" needs a logged-in user, and this command acts for the business as a whole",
-                    "log in with `wacrm login`, or name the agent with --assigned <user id>",
+                    format!("log in ({}), or name the agent ({})", op("login"), input("assigned")),
                 )
             })?),
         ),
@@ -183,7 +183,7 @@ pub async fn list(
         Some(h) if !(h > 0.0 && h <= 24.0) => {
             return Err(Error::invalid(
                 format!("{h} hours is not a window length"),
-                "the window lasts 24 hours: pass --closing-within between 0 and 24, e.g. 2",
+                format!("the window lasts 24 hours: give {} between 0 and 24, e.g. 2", input("closing-within")),
             ));
         }
         other => other.map(|h| h * 3600.0),

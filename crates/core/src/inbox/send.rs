@@ -24,7 +24,7 @@ use crate::auth::{Area, Scope};
 use crate::billing;
 use crate::config::Settings;
 use crate::contacts;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, input, op};
 use crate::events::{self, Cause, Event};
 use crate::secrets;
 use crate::templates::Rendered;
@@ -143,7 +143,7 @@ fn draft(compose: &Compose) -> Result<Draft> {
     match compose {
         Compose::Text { body, .. } => {
             if body.trim().is_empty() {
-                return Err(Error::invalid("the message is empty", "pass the text with --text \"…\""));
+                return Err(Error::invalid("the message is empty", format!("give the text ({})", input("text"))));
             }
             let chars = body.chars().count();
             if chars > MAX_TEXT_CHARS {
@@ -169,7 +169,10 @@ fn draft(compose: &Compose) -> Result<Draft> {
             }
             let language = language.trim();
             if language.is_empty() {
-                return Err(Error::invalid("the template language is empty", "pass --lang, e.g. --lang en_US"));
+                return Err(Error::invalid(
+                    "the template language is empty",
+                    format!("give the template's language ({}), e.g. en_US", input("lang")),
+                ));
             }
             let rendered = if params.is_empty() { String::new() } else { format!(": {}", params.join(" | ")) };
             Ok(Draft {
@@ -224,14 +227,19 @@ pub(crate) async fn sending_account(
             Some(id) => Error::not_found(format!("active WhatsApp account {id}")),
             None => Error::invalid(
                 "the business has no active WhatsApp number to send from",
-                "connect one with `wacrm accounts add` or activate one with `wacrm accounts activate <id>`",
+                format!("connect one ({}) or activate one ({})", op("accounts add"), op("accounts activate <id>")),
             ),
         });
     };
     let unusable = |what: &str| {
         Error::invalid(
             format!("WhatsApp account {} has no {what}", row.id),
-            "connect the number again with `wacrm accounts add` giving --phone-number-id and --token",
+            format!(
+                "connect the number again ({}) giving its {} and {}",
+                op("accounts add"),
+                input("phone-number-id"),
+                input("token")
+            ),
         )
     };
     let phone_number_id =
@@ -327,7 +335,7 @@ async fn gate_and_reserve(
         None => {
             return Err(Error::invalid(
                 format!("{who} has no usable phone number, and WhatsApp sends need one"),
-                "add the contact's number with `wacrm contacts edit`",
+                format!("add the contact's number ({})", op("contacts edit")),
             ));
         }
     };
@@ -344,8 +352,8 @@ async fn gate_and_reserve(
                         "the 24-hour customer-service window with {who} is closed ({since}); free-form text is not allowed"
                     ),
                     format!(
-                        "send an approved template instead: wacrm inbox send {} --template NAME --lang en_US",
-                        outgoing.contact
+                        "send an approved template instead ({})",
+                        op(&format!("inbox send {} --template NAME --lang en_US", outgoing.contact))
                     ),
                 ));
             }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::SCHEMA;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, op};
 use crate::types::MAX_LISTED_ROWS;
 
 /// Where a job stands.
@@ -166,7 +166,10 @@ fn refuse_running(jobs: &[JobRow], verb: &str) -> Result<()> {
 }
 
 fn queue_error(e: graphile_worker::errors::GraphileWorkerError) -> Error {
-    Error::unavailable(format!("the job queue refused the change: {e}"), "check `wacrm db status` and try again")
+    Error::unavailable(
+        format!("the job queue refused the change: {e}"),
+        format!("check {} and try again", op("db status")),
+    )
 }
 
 /// The queue at a glance, for Prometheus.

@@ -78,8 +78,5 @@ pub trait Recurring: TaskHandler + Default {
 /// What a task reports when it fails: graphile_worker records it as the job's `last_error` and retries
 /// with backoff.
 pub(crate) fn failure(task: &str, error: &Error) -> String {
-    match error.hint() {
-        Some(hint) => format!("{task}: {error} (hint: {hint})"),
-        None => format!("{task}: {error}"),
-    }
+    format!("{task}: {}", error.with_hint())
 }

@@ -9,7 +9,7 @@ use sqlx::{PgConnection, PgPool};
 use super::{Recurring, SCHEMA, Schedule, enqueue_on};
 use crate::automation::AutomationTick;
 use crate::billing::{RenewDueSubscriptions, RenewSubscription};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, op};
 use crate::templates::SyncTemplates;
 
 /// How a runner works.
@@ -84,7 +84,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let worker = options(pool, config)?.shutdown_signal(shutdown).init().await.map_err(init_error)?;
-    worker.run().await.map_err(|e| Error::unavailable(format!("the job runner stopped: {e}"), RETRY_HINT))
+    worker.run().await.map_err(|e| Error::unavailable(format!("the job runner stopped: {e}"), retry_hint()))
 }
 
 /// Runs every job due now, then returns: for installations that drive everything from cron. The
@@ -100,7 +100,7 @@ pub async fn run_once(pool: &PgPool, config: &RunnerConfig) -> Result<()> {
     }
     recurring_tasks!(queue);
     drop(conn);
-    worker.run_once().await.map_err(|e| Error::unavailable(format!("running due jobs failed: {e}"), RETRY_HINT))
+    worker.run_once().await.map_err(|e| Error::unavailable(format!("running due jobs failed: {e}"), retry_hint()))
 }
 
 /// Queues a recurring task now, unless one is live (its key).
@@ -109,10 +109,12 @@ async fn queued<T: Recurring>(conn: &mut PgConnection) -> Result<i64> {
     enqueue_on(conn, &T::default(), &schedule).await
 }
 
-const RETRY_HINT: &str = "check the database connection (`wacrm db status`) and run it again";
+fn retry_hint() -> String {
+    format!("check the database connection ({}) and run it again", op("db status"))
+}
 
 fn init_error(e: graphile_worker::WorkerBuildError) -> Error {
-    Error::unavailable(format!("cannot start the job runner: {e}"), RETRY_HINT)
+    Error::unavailable(format!("cannot start the job runner: {e}"), retry_hint())
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::auth::{Area, Scope};
 use crate::contacts::{self, ContactFilter, Sort};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, input, op};
 use crate::events::{self, Cause, Event};
 use crate::types::{ContactId, Stage};
 
@@ -173,8 +173,8 @@ fn blocked_error(moved: &StageMove) -> Error {
             moved.contact, moved.from, moved.to
         ),
         format!(
-            "move it through another stage first, or allow the transition with `wacrm pipeline rules allow {} {}`",
-            moved.from, moved.to
+            "move it through another stage first, or allow the transition ({})",
+            op(&format!("pipeline rules allow {} {}", moved.from, moved.to))
         ),
     )
 }
@@ -212,7 +212,13 @@ pub async fn bulk_move(
     if filter.is_empty() && coverage != BulkCoverage::EveryContact {
         return Err(Error::invalid(
             "no filter given: this would move every contact",
-            "narrow it (--stage, --tag, --query, ...) or pass --all",
+            format!(
+                "narrow it ({}, {}, {}, ...) or say it is meant for all ({})",
+                input("stage"),
+                input("tag"),
+                input("query"),
+                input("all")
+            ),
         ));
     }
     let ids: Vec<ContactId> = contacts::stream(pool, scope, filter, Sort::Id).map_ok(|c| c.id).try_collect().await?;

@@ -227,7 +227,7 @@ pub async fn stuck(
     scope.require(Area::Pipeline)?;
     if days > MAX_STUCK_DAYS {
         return Err(Error::invalid(
-            format!("--stuck-days {days} reaches back further than wacrm keeps history for"),
+            format!("a stuck time of {days} days reaches back further than wacrm keeps history for"),
             format!("pass at most {MAX_STUCK_DAYS} days (100 years)"),
         ));
     }

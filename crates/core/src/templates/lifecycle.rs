@@ -16,7 +16,7 @@ use super::store::{
     EditSlots, NAME_LOCK_DAYS, TemplateRef, edit_slots_on, fetch, find_on, refuse_lint, usage_blockers_on,
 };
 use crate::auth::{Area, Scope};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, op};
 use crate::types::BusinessId;
 use crate::whatsapp::client::GraphClient;
 
@@ -65,7 +65,7 @@ pub async fn edit(
                 "a template's name and language never change ({} {} → {} {})",
                 current.name, current.language, spec.name, spec.language
             ),
-            "create a new template with `wacrm templates create` instead",
+            format!("create a new template ({}) instead", op("templates create")),
         ));
     }
     let was = current.spec();
@@ -87,7 +87,7 @@ pub async fn edit(
                     "template {} is {other}: Meta allows editing only approved, rejected and paused templates",
                     current.name
                 ),
-                "wait for Meta's review to end (`wacrm templates sync`), or create a new template",
+                format!("wait for Meta's review to end ({}), or create a new template", op("templates sync")),
             ));
         }
     }
@@ -104,9 +104,10 @@ pub async fn edit(
         return Err(Error::conflict(
             format!("template {} is approved and locked ({})", current.name, slots.describe()),
             format!(
-                "create a new version (`wacrm templates create` with the name {}_v2), or spend one of Meta's edit \
-                 slots: `wacrm templates edit {} --use-edit-slot`",
-                current.name, current.id
+                "create a new version ({} with the name {}_v2), or spend one of Meta's edit slots ({})",
+                op("templates create"),
+                current.name,
+                op(&format!("templates edit {} --use-edit-slot", current.id))
             ),
         ));
     }

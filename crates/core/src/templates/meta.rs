@@ -11,7 +11,7 @@ use super::spec::Category;
 use super::store::{TemplateRef, fetch, find_on, refuse_lint};
 use super::{TemplateRecord, status_for_event};
 use crate::auth::{Area, Scope};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, op};
 use crate::secrets;
 use crate::types::{AccountId, BusinessId, TemplateId};
 use crate::whatsapp::client::{Endpoint, GraphClient};
@@ -69,7 +69,11 @@ pub(crate) async fn waba_on(conn: &mut PgConnection, business: BusinessId, wante
                 "the business has no active WhatsApp number{} with a WhatsApp Business Account id and token",
                 wanted.map(|w| format!(" of WABA {w}")).unwrap_or_default()
             ),
-            "connect one with `wacrm accounts add --waba-id … --token …`, or activate it with `wacrm accounts activate`",
+            format!(
+                "connect one ({}), or activate it ({})",
+                op("accounts add --waba-id … --token …"),
+                op("accounts activate")
+            ),
         )
     };
     match wanted {
@@ -99,11 +103,11 @@ pub async fn submit(pool: &PgPool, graph: &GraphClient, scope: &Scope, reference
     if template.status != "draft" {
         let hint = if template.status == "rejected" {
             format!(
-                "change it with `wacrm templates edit {}`: an edit of a rejected template resubmits it",
-                template.id
+                "change it ({}): an edit of a rejected template resubmits it",
+                op(&format!("templates edit {}", template.id))
             )
         } else {
-            "only drafts are submitted; `wacrm templates show` tells where this one stands".to_string()
+            format!("only drafts are submitted; {} tells where this one stands", op("templates show"))
         };
         return Err(Error::conflict(format!("template {} is {}, not a draft", template.name, template.status), hint));
     }
@@ -235,7 +239,7 @@ pub async fn sync_business(pool: &PgPool, graph: &GraphClient, business: Busines
     if wabas.is_empty() {
         return Err(Error::invalid(
             "the business has no active WhatsApp number with a WhatsApp Business Account id and token",
-            "connect one with `wacrm accounts add --waba-id … --token …`",
+            format!("connect one ({})", op("accounts add --waba-id … --token …")),
         ));
     }
     let mut report = SyncReport { wabas: wabas.len(), ..SyncReport::default() };

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::lint::check_value;
 use super::spec::{HeaderFormat, ParameterFormat, PlaceholderKind, TemplateSpec, placeholders};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, input};
 
 /// Where parameter values come from. Explicit values win over the contact's fields.
 ///
@@ -30,7 +30,10 @@ impl Values {
             .iter()
             .map(|pair| {
                 let (k, v) = pair.split_once('=').ok_or_else(|| {
-                    Error::invalid(format!("{pair:?} is not key=value"), "pass --param 1=Ana or --param first_name=Ana")
+                    Error::invalid(
+                        format!("{pair:?} is not key=value"),
+                        format!("give each parameter as KEY=VALUE ({}), e.g. 1=Ana or first_name=Ana", input("param")),
+                    )
                 })?;
                 Ok((k.trim().to_string(), v.to_string()))
             })
@@ -199,8 +202,9 @@ pub fn render(spec: &TemplateSpec, values: &Values) -> Result<Rendered> {
         return Err(Error::invalid(
             format!("template {} cannot be rendered: {}", spec.name, problems.join("; ")),
             format!(
-                "pass each value as --param KEY=VALUE (numbered body parameters as 1=…, header ones as header.1=…); \
+                "give each value as KEY=VALUE ({}: numbered body parameters as 1=…, header ones as header.1=…); \
                  named parameters also come from the contact's fields ({})",
+                input("param"),
                 if known.is_empty() { "none set".to_string() } else { known.join(", ") }
             ),
         ));

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, op};
 use crate::inbox::send::TemplateCategory;
 
 /// Meta's three template categories; they decide the price and who may receive the template.
@@ -235,7 +235,10 @@ impl TemplateSpec {
         parsed.map_err(|e| {
             Error::invalid(
                 format!("the template definition cannot be read: {e}"),
-                "write Meta's create body: name, language, category and components (see `wacrm templates create --help`)",
+                format!(
+                    "write Meta's create body: name, language, category and components (see {})",
+                    op("templates create --help")
+                ),
             )
         })
     }

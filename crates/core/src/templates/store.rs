@@ -13,7 +13,7 @@ use super::lint::{LintError, lint};
 use super::render::{Rendered, Values, render};
 use super::spec::TemplateSpec;
 use crate::auth::{Area, Scope};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, input, op};
 use crate::types::{BusinessId, ContactId, TemplateId};
 
 /// Meta's edit slots for an approved template.
@@ -48,7 +48,7 @@ impl FromStr for TemplateRef {
         if s.is_empty() {
             return Err(Error::invalid(
                 "no template named",
-                "name a template by its id or name (`wacrm templates list`)",
+                format!("name a template by its id or name ({})", op("templates list")),
             ));
         }
         Ok(TemplateRef::Name { name: s.to_string(), language: None })
@@ -74,7 +74,7 @@ pub(crate) fn refuse_lint(spec: &TemplateSpec) -> Result<()> {
     let listed: Vec<String> = found.iter().map(|e| format!("  {e}")).collect();
     Err(Error::invalid(
         format!("template {:?} breaks {} lint rule(s):\n{}", spec.name, found.len(), listed.join("\n")),
-        "fix each field as its line says; `wacrm templates lint FILE` checks a file offline",
+        format!("fix each field as its line says; {} checks a file offline", op("templates lint FILE")),
     ))
 }
 
@@ -117,7 +117,7 @@ pub async fn create(pool: &PgPool, scope: &Scope, spec: &TemplateSpec) -> Result
             ),
             None if clash.name == spec.name && clash.language == spec.language => Error::conflict(
                 format!("template {} ({}) already exists (id {})", spec.name, spec.language, clash.id),
-                format!("change it with `wacrm templates edit {}`, or pick another name", clash.id),
+                format!("change it ({}), or pick another name", op(&format!("templates edit {}", clash.id))),
             ),
             None => Error::conflict(
                 format!("template {} (id {}) already has this exact body", clash.name, clash.id),
@@ -206,7 +206,7 @@ pub(crate) async fn find_on(
             let languages: Vec<&str> = found.iter().map(|t| t.language.as_str()).collect();
             Err(Error::invalid(
                 format!("{reference} exists in {} languages: {}", found.len(), languages.join(", ")),
-                "pass --language with one of them, or the template's id",
+                format!("give the language ({}) with one of them, or the template's id", input("language")),
             ))
         }
     }

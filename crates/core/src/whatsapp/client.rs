@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use crate::config::Settings;
-use crate::error::Error;
+use crate::error::{Error, op};
 use crate::whatsapp::send::{ErrorResponse, GraphError, MarkRead, SendRequest, SendResponse};
 
 /// Error codes Meta asks clients to retry with backoff (§5): rate limits (4, 80007, 130429), the pair
@@ -159,7 +159,7 @@ impl From<ApiError> for Error {
             },
             None => Error::WhatsAppUnreachable {
                 message: format!("the WhatsApp Cloud API could not be reached: {e}"),
-                hint: Some("check the network and the account's Graph API base URL (`wacrm accounts list`)".into()),
+                hint: Some(format!("check the network and the account's Graph API base URL ({})", op("accounts list"))),
             },
         }
     }

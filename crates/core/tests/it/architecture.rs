@@ -237,3 +237,56 @@ fn the_lints_recognise_what_they_look_for() {
         ["contact_tags", "contacts"].into_iter().map(String::from).collect()
     );
 }
+
+/// Places where core's text names a command-line flag or command on purpose, each with its reason.
+const FACE_WORDS_ALLOWED: &[(&str, &str, &str)] = &[
+    ("db/cluster.rs", "\"--", "the embedded server's own command lines (initdb's flags)"),
+    ("db/cluster.rs", "\"postgres --version\"", "the embedded server's own command line, named in its error"),
+    ("templates/status.rs", "run `wacrm templates sync`", "a daemon log line, read by the operator at a shell"),
+];
+
+/// Words of one face in a line of core: a `wacrm` command or a `--flag` outside a hint's `op`/`input`.
+fn names_a_face(line: &str) -> bool {
+    let code = line.trim_start();
+    if code.starts_with("//") || code.contains("op(") || code.contains("input(") {
+        return false;
+    }
+    let flag = line.match_indices("--").any(|(at, _)| {
+        let before = line[..at].chars().next_back();
+        let after = line[at + 2..].chars().next();
+        matches!(before, Some(' ' | '"' | '(' | '`')) && after.is_some_and(|c| c.is_ascii_lowercase())
+    });
+    flag || line.contains("`wacrm ")
+}
+
+/// Core's hints say what to do and each face words it (issue 18): the CLI as a command and its flags, the
+/// TUI as a tab or a field. A hint that spells a CLI flag would show it in the TUI too.
+#[test]
+fn core_text_names_no_flag_or_command_of_a_face() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut found = Vec::new();
+    for path in files {
+        let relative = path.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
+        let source = std::fs::read_to_string(&path).unwrap();
+        // Unit tests may spell what a face shows.
+        let code = source.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
+        for (number, line) in code.lines().enumerate() {
+            let allowed = FACE_WORDS_ALLOWED.iter().any(|(file, words, _)| relative == *file && line.contains(words));
+            if names_a_face(line) && !allowed {
+                found.push(format!("{relative}:{}: {}", number + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "core text naming a face's flag or command (use error::op/input):\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_face_words_lint_finds_flags_and_commands() {
+    assert!(names_a_face(r#"    "pass --lang, e.g. en_US","#));
+    assert!(names_a_face(r#"    "see `wacrm templates list`","#));
+    assert!(!names_a_face(r#"    format!("give the language ({})", input("lang")),"#));
+    assert!(!names_a_face("    // pass --lang"));
+    assert!(!names_a_face(r#"    "a 2--3 range""#));
+}

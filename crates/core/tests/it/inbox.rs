@@ -15,6 +15,8 @@ use wacrm_core::whatsapp::client::{GraphClient, RetryPolicy};
 use wacrm_core::whatsapp::fake::{Failure, FakeGraph, StatusWebhooks};
 use wacrm_core::{ContactId, Error, MessageId, MessageStatus, Scope, Stage, UserId, auth, business};
 
+use crate::wording::ShellHint;
+
 const TOKEN: &str = "test-access-token";
 
 /// Quick retries, so the retry tests take milliseconds.

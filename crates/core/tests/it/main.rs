@@ -22,4 +22,5 @@ mod platform;
 mod sessions;
 mod templates;
 mod tokens;
+mod wording;
 mod workflow;

@@ -6,6 +6,8 @@ use sqlx::PgPool;
 use wacrm_core::auth::{self, Role};
 use wacrm_core::{Actor, Area, Error, Scope, business};
 
+use crate::wording::ShellHint;
+
 async fn tenant_with_agent(pool: &PgPool) -> Scope {
     let (b, _) = business::create(pool, "Session Co", "owner@session.test", "US").await.unwrap();
     let system = Scope::for_business(pool, b.id).await.unwrap();

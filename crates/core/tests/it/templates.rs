@@ -13,6 +13,8 @@ use wacrm_core::whatsapp::client::{GraphClient, RetryPolicy};
 use wacrm_core::whatsapp::fake::{Failure, FakeGraph};
 use wacrm_core::{ContactId, Error, Scope, business};
 
+use crate::wording::ShellHint;
+
 fn graph() -> GraphClient {
     let retry = RetryPolicy {
         max_attempts: 2,

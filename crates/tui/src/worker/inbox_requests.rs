@@ -9,9 +9,10 @@ use wacrm_core::inbox::{canned, media, notes, panel, workflow};
 use wacrm_core::templates::TemplateRef;
 use wacrm_core::{ContactId, Direction, Error, MessageId, MessageStatus, auth, pipeline, templates};
 
-use super::{CHAT_PAGE, CONVERSATION_PAGE, DEFAULT_TEMPLATE_LANGUAGE, Worker, explain};
+use super::{CHAT_PAGE, CONVERSATION_PAGE, DEFAULT_TEMPLATE_LANGUAGE, Worker};
 use crate::intent::{ConversationFilter, InboxRequest, Update};
 use crate::view::{CannedRow, ChatMessage, ContactPanel, ConversationPage, ConversationRow, Teammate, TemplateRow};
+use crate::wording::explain;
 
 impl Worker {
     pub(super) async fn inbox(&self, request: InboxRequest) -> Result<Update, Error> {

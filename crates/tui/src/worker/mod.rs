@@ -125,13 +125,5 @@ fn request_name(request: &Request) -> &'static str {
 }
 
 fn failure(what: &'static str, error: &Error) -> Update {
-    Update::Failed { what, message: explain(error) }
-}
-
-/// Core's message with its hint, as the status bar and inline errors show it.
-fn explain(error: &Error) -> String {
-    match error.hint() {
-        Some(hint) => format!("{error} ({hint})"),
-        None => error.to_string(),
-    }
+    Update::Failed { what, message: crate::wording::explain(error) }
 }

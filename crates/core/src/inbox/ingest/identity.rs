@@ -2,6 +2,7 @@
 //! rest of the batch's transaction.
 
 use super::*;
+use crate::error::op;
 
 /// Who a contact is on WhatsApp. The BSUID is matched first: it survives a username hiding the number.
 pub(super) struct Identity<'a> {
@@ -179,7 +180,7 @@ pub(super) async fn upsert_contacts<'w>(
     resolved.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| {
         Error::conflict(
             "a contact could not be found or created (concurrent changes to the same identity)",
-            "replay the event with `wacrm webhook replay`",
+            format!("replay the event ({})", op("webhook replay")),
         )
     })
 }

@@ -324,8 +324,5 @@ fn closed<T>(outcome: &Outcome<T>) -> Then {
 }
 
 fn snooze_until(text: &str, now: chrono::DateTime<Utc>, offset: FixedOffset) -> Result<SnoozeUntil, String> {
-    SnoozeUntil::parse(text, now, offset).map_err(|e| match e.hint() {
-        Some(hint) => format!("{e}: {hint}"),
-        None => e.to_string(),
-    })
+    SnoozeUntil::parse(text, now, offset).map_err(|e| crate::wording::explain(&e))
 }

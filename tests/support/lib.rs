@@ -185,11 +185,18 @@ impl Webhookd {
     /// Starts the daemon on a free loopback port against `db` and waits until `/healthz` answers.
     pub async fn start(db: &TestDb, app_secret: &str) -> Result<Webhookd> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        Webhookd::start_on(db, app_secret, port, &[]).await
+    }
+
+    /// Starts the daemon on `port` with the extra environment `env` (settings such as
+    /// `WACRM_BROADCAST_RATE`), e.g. again on the port of one that was killed.
+    pub async fn start_on(db: &TestDb, app_secret: &str, port: u16, env: &[(&str, &str)]) -> Result<Webhookd> {
         let child = Command::new(binary("wacrm-webhookd"))
             .args(["--listen", &format!("127.0.0.1:{port}"), "--database-url", &db.url, "--sweep-secs", "1"])
             .env("WACRM_APP_SECRET", app_secret)
             .env("WACRM_CONFIG", "/nonexistent/wacrm-e2e-config.toml")
             .env_remove("DATABASE_URL")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()?;

@@ -13,6 +13,7 @@ mod delays;
 mod dry_run;
 mod engine;
 mod lint;
+mod reactor;
 pub mod rules;
 mod runs;
 pub mod schedule;
@@ -34,6 +35,7 @@ pub use deferred::signature;
 pub use dry_run::{DryRun, dry_run};
 pub use engine::{Active, AutomationTick, DEFAULT_MAX_LATE_MINUTES, Engine, Options, Tick, decide, run_once};
 pub use lint::{Finding, lint};
+pub use reactor::react;
 pub use rules::{MAX_DEPTH, Problem, RuleSpec, Trigger};
 pub use runs::{ActionResult, MAX_RUNS, Run, RunFilter, runs};
 

@@ -52,7 +52,7 @@ async fn load(pool: &PgPool, business: BusinessId, ids: &[i64]) -> Result<Vec<Re
 }
 
 /// A listener on [`CHANNEL`].
-pub(super) async fn listen(pool: &PgPool) -> Result<PgListener> {
+pub(crate) async fn listen(pool: &PgPool) -> Result<PgListener> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
     Ok(listener)

@@ -8,7 +8,7 @@
 
 mod cause;
 mod consume;
-mod live;
+pub(crate) mod live;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

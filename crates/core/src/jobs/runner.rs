@@ -7,9 +7,11 @@ use graphile_worker::{Cron, CronBuilder, WorkerOptions};
 use sqlx::{PgConnection, PgPool};
 
 use super::{Recurring, SCHEMA, Schedule, enqueue_on};
-use crate::automation::AutomationTick;
+use crate::automation::{self, AutomationTick};
 use crate::billing::{RenewDueSubscriptions, RenewSubscription};
+use crate::config::{Overrides, Settings};
 use crate::error::{Error, Result, op};
+use crate::inbox::send::Sender;
 use crate::templates::SyncTemplates;
 
 /// How a runner works.
@@ -84,7 +86,29 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let worker = options(pool, config)?.shutdown_signal(shutdown).init().await.map_err(init_error)?;
-    worker.run().await.map_err(|e| Error::unavailable(format!("the job runner stopped: {e}"), retry_hint()))
+    let reactor = tokio::spawn(react(pool.clone()));
+    let ran = worker.run().await.map_err(|e| Error::unavailable(format!("the job runner stopped: {e}"), retry_hint()));
+    reactor.abort();
+    ran
+}
+
+/// Automation beside the runner: replies go out as their events commit, not at the next minute's tick
+/// ([`crate::automation::react`]); started again after a pause when its listener cannot connect.
+async fn react(pool: PgPool) {
+    let settings = match Settings::load(&Overrides::default()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            tracing::error!(error = %e, "automation reacts at the minute's tick only: the settings do not load");
+            return;
+        }
+    };
+    let (sender, options) = (Sender::from_settings(&settings), automation::Options::from_settings(&settings));
+    loop {
+        if let Err(e) = automation::react(&pool, &sender, &options).await {
+            tracing::warn!(error = %e, "automation cannot listen for new events; trying again in 5 s");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
 }
 
 /// Runs every job due now, then returns: for installations that drive everything from cron. The

@@ -408,3 +408,28 @@ async fn importing_the_same_rules_again_changes_nothing(pool: PgPool) {
     assert!(err.contains("rule [1]") && err.contains("$.action.move_stage"), "{err}");
     assert_eq!(automation::get(&pool, &scope, "pricing").await.unwrap().priority, 100);
 }
+
+/// A runner answers as the customer's message commits, not at the engine's next minute tick: nothing
+/// here runs a pass by hand.
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_runner_replies_as_the_message_commits(pool: PgPool) {
+    let fake = FakeGraph::start().await.unwrap();
+    let scope = tenant(&pool, "react", "1000000021", &fake).await;
+    let ana = contact(&pool, &scope, "+12025550121").await;
+    automation::add(&pool, &scope, &rule(SEED_RULE)).await.unwrap();
+    let reacting = {
+        let pool = pool.clone();
+        tokio::spawn(async move { automation::react(&pool, &sender(), &automation::Options::default()).await })
+    };
+    // The listener is up once a first announcement gets through: an event no rule matches.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    inbound(&pool, &scope, ana, "hello").await;
+    inbound(&pool, &scope, ana, "What does it cost?").await;
+    while fake.requests().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no reply within 20 s of the message");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fake.requests().len(), 1);
+    assert_eq!(stage(&pool, &scope, ana).await, Stage::Interested);
+    reacting.abort();
+}

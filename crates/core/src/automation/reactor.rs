@@ -1,0 +1,86 @@
+//! The engine's reaction time. The minute tick ([`super::AutomationTick`]) alone would answer a customer
+//! up to a minute late; PostgreSQL announces every committed event on [`events::live::CHANNEL`], so a
+//! runner also passes over the new events (and sends what they claimed) the moment they commit.
+//! Announcements that arrive during a pass make one more pass, not one each, so a burst of inbound
+//! messages costs a pass per batch of events. The tick stays: delays, schedules, and any announcement
+//! missed while the listener was reconnecting.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::Notify;
+
+use super::deferred;
+use super::engine::{Engine, Options};
+use crate::error::Result;
+use crate::events;
+use crate::inbox::send::Sender;
+
+/// Events read per statement during a pass.
+const BATCH: i64 = 500;
+/// The pause before looking again after a pass that found no event, doubled each time up to the last.
+const FIRST_PAUSE: Duration = Duration::from_millis(50);
+const LAST_PAUSE: Duration = Duration::from_millis(3_200);
+
+/// Passes over new events as they are announced; returns only when the listener cannot be set up.
+pub async fn react(pool: &PgPool, sender: &Sender, options: &Options) -> Result<()> {
+    let mut listener = events::live::listen(pool).await?;
+    let wake = Arc::new(Notify::new());
+    let announced = {
+        let wake = wake.clone();
+        async move {
+            loop {
+                // An error is a lost connection, which the next `recv` makes again: announcements
+                // may have been missed meanwhile, so it wakes the engine too.
+                if listener.recv().await.is_err() {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                wake.notify_one();
+            }
+        }
+    };
+    let passes = async {
+        loop {
+            wake.notified().await;
+            // An announced event is not always consumable at once: a transaction that began before it
+            // and is still open holds the commit-safe horizon back. So passes go on, further and further
+            // apart, until none has found an event for a few seconds.
+            let mut pause = FIRST_PAUSE;
+            while pause <= LAST_PAUSE {
+                match pass(pool, sender, options).await {
+                    Ok(0) => {
+                        tokio::select! {
+                            _ = tokio::time::sleep(pause) => {}
+                            _ = wake.notified() => {}
+                        }
+                        pause *= 2;
+                    }
+                    Ok(_) => pause = FIRST_PAUSE,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "an automation pass on new events failed; the minute tick retries");
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    // Neither ends: a lost connection is made again, a failed pass waits for the next announcement.
+    tokio::join!(announced, passes);
+    Ok(())
+}
+
+/// Evaluates every event not yet consumed, then sends what the matching rules claimed; the events read.
+async fn pass(pool: &PgPool, sender: &Sender, options: &Options) -> Result<usize> {
+    let mut engine = Engine::default();
+    let mut read = 0;
+    loop {
+        let n = events::consume(pool, &mut engine, BATCH).await?;
+        if n == 0 {
+            break;
+        }
+        read += n;
+    }
+    deferred::run_claimed(pool, sender, options).await?;
+    Ok(read)
+}

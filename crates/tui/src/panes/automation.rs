@@ -108,7 +108,7 @@ impl Automation {
     }
 
     fn shown(&self) -> Vec<&RuleRow> {
-        self.rules.iter().filter(|r| passes(self.filter.as_deref(), &format!("{} {}", r.name, r.trigger))).collect()
+        self.rules.iter().filter(|r| passes(self.filter.as_deref(), &[&r.name, &r.trigger])).collect()
     }
 
     pub fn invalid(&self) -> Option<&str> {

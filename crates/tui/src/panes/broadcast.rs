@@ -114,10 +114,7 @@ impl Broadcast {
     }
 
     fn shown(&self) -> Vec<&CampaignRow> {
-        self.campaigns
-            .iter()
-            .filter(|c| passes(self.filter.as_deref(), &format!("{} {}", c.name, c.template)))
-            .collect()
+        self.campaigns.iter().filter(|c| passes(self.filter.as_deref(), &[&c.name, &c.template])).collect()
     }
 
     /// Recipients settled per second over the last minute; none until two loads a second apart.

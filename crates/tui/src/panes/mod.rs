@@ -134,9 +134,12 @@ pub fn scroll_to(selected: usize, offset: usize, height: usize) -> usize {
     }
 }
 
-/// Whether `name` passes a pane's `/` filter: a case-blind substring (no filter passes everything).
-pub fn passes(filter: Option<&str>, name: &str) -> bool {
-    filter.is_none_or(|f| name.to_lowercase().contains(&f.to_lowercase()))
+/// Whether a row passes a pane's `/` filter: one of its `fields` contains it, in any case (no filter
+/// passes everything, and costs nothing: lists draw every frame).
+pub fn passes(filter: Option<&str>, fields: &[&str]) -> bool {
+    let Some(filter) = filter else { return true };
+    let filter = filter.to_lowercase();
+    fields.iter().any(|field| field.to_lowercase().contains(&filter))
 }
 
 /// A list title with the `/` filter it shows, so a short list never looks like all there is.

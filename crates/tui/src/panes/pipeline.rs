@@ -64,7 +64,7 @@ pub struct Pipeline {
 impl Pipeline {
     fn visible(&self, col: usize) -> Vec<&Card> {
         let Some(column) = self.columns.get(col) else { return Vec::new() };
-        column.cards.iter().filter(|c| passes(self.filter.as_deref(), &format!("{} {}", c.name, c.phone))).collect()
+        column.cards.iter().filter(|c| passes(self.filter.as_deref(), &[&c.name, &c.phone])).collect()
     }
 
     pub fn selected(&self) -> Option<&Card> {

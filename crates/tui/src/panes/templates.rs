@@ -92,7 +92,7 @@ impl Templates {
     }
 
     fn shown(&self) -> Vec<&TemplateItem> {
-        self.items.iter().filter(|t| passes(self.filter.as_deref(), &t.name)).collect()
+        self.items.iter().filter(|t| passes(self.filter.as_deref(), &[&t.name])).collect()
     }
 
     fn ask(&mut self, queue: &mut Queue) {

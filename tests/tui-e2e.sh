@@ -10,8 +10,9 @@
 #      through pick → parameters → preview → y;
 #   6. the workflow: a canned reply with fields, a private note, a photo opened with `o` (and an expired
 #      one refused clearly), a search within the chat, resolve/reopen/snooze, assign and take over, the
-#      message log (L), and the layout at 80×24;
-#   7. the owner's dashboards 4-8 and the notification list, each showing the demo business's data.
+#      message log (L), and the layout at 80×24 (where `?` help scrolls);
+#   7. the owner's dashboards 4-8 (with a `/` filter) and the notification list, each showing the demo
+#      business's data.
 #
 # Needs: a PostgreSQL server where it may create a throwaway database — DATABASE_URL (scripts/test runs this
 # script against its private cluster), else E2E_PG, else postgres://postgres@127.0.0.1:5432/postgres —
@@ -305,6 +306,11 @@ step "80x24: every tab on the first line"
 tmux resize-window -t "$session" -x 80 -y 24
 wait_for "^ 1 Inbox.* 2 Contacts.* 8 Bill"
 wait_for "Conversations · all"
+press '?'
+wait_for "↓ [0-9]+ more  \\(j/k PgUp/PgDn scroll, Esc closes\\)"
+press G
+wait_for "q Ctrl-C +quit"
+press Escape
 
 step "quit"
 press q y
@@ -326,6 +332,10 @@ press 5
 wait_for "#[0-9]+ Spring sale · spring_sale .*completed"
 press 6
 wait_for "order_update .*APPROVED"
+wait_for "feedback_request .*PENDING"
+press / o r d e r Enter
+wait_for "Templates \\([0-9]+\\) · /order · Esc clears"
+press Escape
 wait_for "feedback_request .*PENDING"
 press 7
 wait_for "Funnel \\(reached in range\\)"

@@ -22,7 +22,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use wacrm_core::{ContactId, Direction, MessageId, MessageStatus, Stage, UserId};
 use wacrm_tui::app::App;
-use wacrm_tui::intent::{ConversationFilter, Intent, Request, Update};
+use wacrm_tui::intent::{ConversationFilter, InboxUpdate, Intent, Request, Update};
 use wacrm_tui::theme::Theme;
 use wacrm_tui::view::{ChatMessage, ConversationPage, ConversationRow};
 
@@ -105,13 +105,13 @@ fn frames() {
     app.start();
     let rows = conversations(now);
     let first = rows[0].contact;
-    app.apply(Update::Conversations {
+    app.apply(Update::Inbox(InboxUpdate::Conversations {
         page: ConversationPage { rows, next: None },
         appended: false,
         filter: ConversationFilter::All,
         search: None,
-    });
-    app.apply(Update::Chat { contact: first, messages: chat(now), older: None });
+    }));
+    app.apply(Update::Inbox(InboxUpdate::Chat { contact: first, messages: chat(now), older: None }));
     let mut terminal = match Terminal::new(TestBackend::new(200, 50)) {
         Ok(t) => t,
         Err(e) => return println!("frame: cannot create the test terminal: {e}"),
@@ -121,11 +121,11 @@ fn frames() {
         // Walk down the list so each frame shows other rows (and the virtualised window moves).
         app.handle_key(KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
         if i % 50 == 0 {
-            app.apply(Update::Chat {
+            app.apply(Update::Inbox(InboxUpdate::Chat {
                 contact: app.inbox().selected().map_or(first, |r| r.contact),
                 messages: chat(now),
                 older: None,
-            });
+            }));
         }
         let started = Instant::now();
         if let Err(e) = terminal.draw(|frame| app.draw(frame)) {
@@ -145,19 +145,19 @@ fn frames_while_reading() {
     app.start();
     let rows = conversations(now);
     let first = rows[0].contact;
-    app.apply(Update::Conversations {
+    app.apply(Update::Inbox(InboxUpdate::Conversations {
         page: ConversationPage { rows, next: None },
         appended: false,
         filter: ConversationFilter::All,
         search: None,
-    });
+    }));
     let with_files = |n: usize| -> Vec<ChatMessage> {
         let mut messages = chat(now);
         messages.iter_mut().enumerate().for_each(|(i, m)| m.media = i % 10 == 0);
         messages.extend(chat(now).into_iter().take(n).map(|m| ChatMessage { id: MessageId(m.id.0 + 1000), ..m }));
         messages
     };
-    app.apply(Update::Chat { contact: first, messages: with_files(0), older: None });
+    app.apply(Update::Inbox(InboxUpdate::Chat { contact: first, messages: with_files(0), older: None }));
     let mut terminal = match Terminal::new(TestBackend::new(200, 50)) {
         Ok(t) => t,
         Err(e) => return println!("frame: cannot create the test terminal: {e}"),
@@ -173,7 +173,11 @@ fn frames_while_reading() {
         // Older and newer matches in turn, so the view jumps and the highlight moves.
         app.handle_key(key(KeyCode::Char(if i % 2 == 0 { 'n' } else { 'N' })));
         if i % 50 == 0 {
-            app.apply(Update::Chat { contact: first, messages: with_files(i / 50 % 20), older: None });
+            app.apply(Update::Inbox(InboxUpdate::Chat {
+                contact: first,
+                messages: with_files(i / 50 % 20),
+                older: None,
+            }));
         }
         let started = Instant::now();
         if let Err(e) = terminal.draw(|frame| app.draw(frame)) {
@@ -349,7 +353,7 @@ fn dashboards() {
     let panes: [(char, &str, Update); 5] = [
         ('4', "Automation", Update::Automation(AutomationUpdate::Rules(rules))),
         ('5', "Broadcast", Update::Broadcast(BroadcastUpdate::List(campaigns))),
-        ('6', "Templates", Update::TemplatesPane(TemplatesUpdate::List(templates))),
+        ('6', "Templates", Update::Templates(TemplatesUpdate::List(templates))),
         ('7', "Analytics", Update::Analytics(AnalyticsUpdate::Loaded(Box::new(analytics)))),
         ('8', "Billing", Update::Billing(BillingUpdate::Overview(Box::new(billing)))),
     ];

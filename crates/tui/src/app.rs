@@ -11,7 +11,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::intent::{Intent, Queue, Request, Tab, Update};
+use crate::intent::{ContactsUpdate, InboxUpdate, Intent, Queue, Request, Tab, Update};
 use crate::keymap::Keymap;
 use crate::panes::analytics::Analytics;
 use crate::panes::automation::Automation;
@@ -22,11 +22,12 @@ use crate::panes::inbox::Inbox;
 use crate::panes::pipeline::Pipeline;
 use crate::panes::templates::Templates;
 use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, hint};
+use crate::popups::Outcome;
 use crate::popups::confirm::Confirm;
+use crate::popups::help::{HelpContent, HelpView};
 use crate::popups::log::{Log, LogView};
 use crate::popups::notifications::{ListAction, NotificationList, NotificationsRequest, NotificationsUpdate};
 use crate::popups::palette::{self, Palette};
-use crate::popups::{Outcome, help};
 use crate::text::spread;
 use crate::theme::Theme;
 use crate::view::DbState;
@@ -54,7 +55,7 @@ const GLOBAL_COMMANDS: &[PaletteCommand] = &[
 
 #[derive(Debug)]
 enum Popup {
-    Help,
+    Help(HelpView),
     Palette(Palette),
     Search(TextInput),
     Log(LogView),
@@ -292,6 +293,10 @@ impl App {
         self.status.notice_error = error;
     }
 
+    fn nothing_to_search(&self) -> String {
+        format!("nothing to search in {} (? lists its keys)", self.tab.title())
+    }
+
     /// Quits, unless drafts are waiting: then asks first, naming them.
     fn request_quit(&mut self) {
         let drafts = self.inbox.draft_names();
@@ -316,14 +321,15 @@ impl App {
         match key.code {
             KeyCode::Char('q') => self.request_quit(),
             KeyCode::Char(c @ '1'..='8') => self.queue.push(Intent::SwitchTab(Tab::ALL[c as usize - '1' as usize])),
-            KeyCode::Char('?') => self.popup = Some(Popup::Help),
+            KeyCode::Char('?') => self.popup = Some(Popup::Help(HelpView::default())),
             KeyCode::Char('L') => self.popup = Some(Popup::Log(LogView::default())),
             KeyCode::Char('N') => {
                 self.popup = Some(Popup::Notifications(NotificationList::default()));
                 self.queue.load(NotificationsRequest::List);
             }
             KeyCode::Char(':') => self.popup = Some(Popup::Palette(Palette::default())),
-            KeyCode::Char('/') => self.popup = Some(Popup::Search(TextInput::single())),
+            KeyCode::Char('/') if self.pane().searches() => self.popup = Some(Popup::Search(TextInput::single())),
+            KeyCode::Char('/') => self.tell(self.nothing_to_search(), false),
             _ => return false,
         }
         true
@@ -336,11 +342,10 @@ impl App {
         };
         match self.popup.as_mut() {
             None => {}
-            Some(Popup::Help) => {
-                if matches!(key.code, KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter) {
-                    self.popup = None;
-                }
-            }
+            Some(Popup::Help(view)) => match view.handle_key(key) {
+                Outcome::Cancelled => self.popup = None,
+                Outcome::Open | Outcome::Done(()) => {}
+            },
             Some(Popup::Search(input)) => match input.handle_key(key) {
                 Edit::Submit => {
                     let text = input.text();
@@ -401,8 +406,9 @@ impl App {
             return;
         }
         match name {
+            "search" if !self.pane().searches() => self.tell(self.nothing_to_search(), false),
             "search" => self.with_pane(|pane, _, queue| pane.search(arg, queue)),
-            "help" => self.popup = Some(Popup::Help),
+            "help" => self.popup = Some(Popup::Help(HelpView::default())),
             "log" => self.popup = Some(Popup::Log(LogView::default())),
             "quit" => self.request_quit(),
             _ => {
@@ -451,11 +457,11 @@ impl App {
                 }
             }
             Update::Failed { what, message } => self.tell(format!("{what}: {message}"), true),
-            Update::Sent { .. } => {
+            Update::Inbox(InboxUpdate::Sent { .. }) => {
                 self.status.notice = Some("sent".into());
                 self.status.notice_error = false;
             }
-            Update::ImportDone(summary) => self.tell(summary.clone(), false),
+            Update::Contacts(ContactsUpdate::ImportDone(summary)) => self.tell(summary.clone(), false),
             Update::Notices(lines) => {
                 for line in lines {
                     self.log.push(self.env.now, line.clone(), true);
@@ -517,9 +523,11 @@ impl App {
         self.draw_status(frame, status);
         let theme = self.env.theme;
         match &self.popup {
-            Some(Popup::Help) => {
-                let remaps = self.keymap.hints(self.tab);
-                help::draw(frame, body, self.tab.title(), &self.pane().keys(), GLOBAL_KEYS, &remaps, theme);
+            Some(Popup::Help(view)) => {
+                let (keys, remaps) = (self.pane().keys(), self.keymap.hints(self.tab));
+                let content =
+                    HelpContent { title: self.tab.title(), keys: &keys, global: GLOBAL_KEYS, remaps: &remaps };
+                view.draw(frame, body, &content, theme);
             }
             Some(Popup::Palette(palette)) => {
                 palette.draw(frame, body, &self.palette_matches(&palette.text()), theme);

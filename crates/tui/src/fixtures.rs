@@ -8,7 +8,7 @@ use wacrm_core::events::Recorded as Event;
 use wacrm_core::{BusinessId, ContactId, Direction, MessageId, MessageStatus, Stage, UserId};
 
 use crate::app::App;
-use crate::intent::{ConversationFilter, Intent, Request, Update};
+use crate::intent::{ConversationFilter, InboxUpdate, Intent, Request, Update};
 use crate::panes::Env;
 use crate::panes::analytics::{AnalyticsView, RangeChoice};
 use crate::panes::automation::{RuleRow, RunRow};
@@ -213,13 +213,13 @@ pub fn loaded_app() -> App {
     });
     app.apply(Update::Db(DbState::Live));
     app.apply(Update::UnreadTotal { count: 2 });
-    app.apply(Update::Conversations {
+    app.apply(Update::Inbox(InboxUpdate::Conversations {
         page: ConversationPage { rows: conversations(), next: None },
         appended: false,
         filter: ConversationFilter::All,
         search: None,
-    });
-    app.apply(Update::Chat { contact: ContactId(1), messages: chat(), older: None });
+    }));
+    app.apply(Update::Inbox(InboxUpdate::Chat { contact: ContactId(1), messages: chat(), older: None }));
     app
 }
 

@@ -2,22 +2,18 @@
 //! other); the app handles the ones about itself and hands [`Request`]s to the worker, whose answers and
 //! the LISTEN stream's events come back as [`Update`]s.
 
-use std::path::PathBuf;
-
 use wacrm_core::events::Recorded as Event;
-use wacrm_core::inbox::workflow::SnoozeUntil;
-use wacrm_core::{ContactId, MessageId, Stage, UserId};
 
 pub use crate::panes::analytics::{AnalyticsRequest, AnalyticsUpdate};
 pub use crate::panes::automation::{AutomationRequest, AutomationUpdate};
 pub use crate::panes::billing::{BillingRequest, BillingUpdate};
 pub use crate::panes::broadcast::{BroadcastRequest, BroadcastUpdate};
+pub use crate::panes::contacts::{ContactDraft, ContactQuery, ContactSort, ContactsRequest, ContactsUpdate};
+pub use crate::panes::inbox::{InboxRequest, InboxUpdate};
+pub use crate::panes::pipeline::{PipelineRequest, PipelineUpdate};
 pub use crate::panes::templates::{TemplatesRequest, TemplatesUpdate};
 pub use crate::popups::notifications::{NotificationsRequest, NotificationsUpdate};
-use crate::view::{
-    CannedRow, ChatMessage, Column, ContactPanel, ContactRow, ConversationCursor, ConversationPage, ConversationRow,
-    DbState, HistoryRow, Teammate, TemplateRow,
-};
+use crate::view::DbState;
 
 /// The tabs are the dashboards, in core's one list (keys 1–8).
 pub use wacrm_core::Dashboard as Tab;
@@ -65,53 +61,6 @@ impl ConversationFilter {
     }
 }
 
-/// The Contacts table's orders: core's keyset orders, so every page continues the one before.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ContactSort {
-    #[default]
-    LastActive,
-    Name,
-    Created,
-}
-
-impl ContactSort {
-    pub fn next(self) -> ContactSort {
-        match self {
-            ContactSort::LastActive => ContactSort::Name,
-            ContactSort::Name => ContactSort::Created,
-            ContactSort::Created => ContactSort::LastActive,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            ContactSort::LastActive => "last active ↓",
-            ContactSort::Name => "name A→Z",
-            ContactSort::Created => "newest ↓",
-        }
-    }
-}
-
-/// The Contacts table's filter and order.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ContactQuery {
-    pub search: Option<String>,
-    pub stage: Option<Stage>,
-    pub tag: Option<String>,
-    pub sort: ContactSort,
-}
-
-/// A contact as the create/edit form submits it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContactDraft {
-    /// `None` creates a contact.
-    pub id: Option<ContactId>,
-    pub name: String,
-    pub phone: String,
-    pub stage: Option<Stage>,
-    pub tags: Vec<String>,
-}
-
 /// Database work, done off the render loop by the worker: the app's own, and each pane's in its own
 /// type, handled by that pane's module of the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,107 +78,7 @@ pub enum Request {
     Notifications(NotificationsRequest),
 }
 
-/// What the Inbox asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InboxRequest {
-    Conversations {
-        filter: ConversationFilter,
-        search: Option<String>,
-        after: Option<ConversationCursor>,
-    },
-    /// One conversation row again (after a live event), moved to where it now sorts.
-    Conversation(ContactId),
-    Chat(ContactId),
-    /// The page of a chat's messages before `before` (scrolling up past the loaded ones).
-    OlderChat {
-        contact: ContactId,
-        before: ConversationCursor,
-    },
-    Send {
-        contact: ContactId,
-        text: String,
-    },
-    /// A template with the parameters the agent filled in and confirmed.
-    SendTemplate {
-        contact: ContactId,
-        name: String,
-        language: String,
-        params: Vec<String>,
-    },
-    MarkRead(ContactId),
-    AssignToMe(ContactId),
-    Assign {
-        contact: ContactId,
-        user: UserId,
-    },
-    Unassign(ContactId),
-    Resolve(ContactId),
-    /// Reopens a resolved or snoozed conversation.
-    Reopen(ContactId),
-    Snooze {
-        contact: ContactId,
-        until: SnoozeUntil,
-    },
-    AddNote {
-        contact: ContactId,
-        body: String,
-    },
-    /// Who conversations can be assigned to.
-    Teammates,
-    Canned,
-    /// The contact panel's details.
-    Panel(ContactId),
-    SetStage {
-        contact: ContactId,
-        stage: Stage,
-    },
-    Templates,
-    /// Core's rendering of a template with these values for the contact (the send form's preview).
-    RenderTemplate {
-        contact: ContactId,
-        name: String,
-        params: Vec<String>,
-    },
-    /// Download a message's file (image, document, audio, video) and open it.
-    Media(MessageId),
-}
-
-/// What the Contacts table asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ContactsRequest {
-    /// A page of the table; `after` is the previous page's cursor.
-    Page {
-        query: ContactQuery,
-        after: Option<String>,
-    },
-    Save(ContactDraft),
-    Tags {
-        contact: ContactId,
-        add: Vec<String>,
-        remove: Vec<String>,
-    },
-    Import(PathBuf),
-}
-
-impl From<InboxRequest> for Request {
-    fn from(request: InboxRequest) -> Request {
-        Request::Inbox(request)
-    }
-}
-
-impl From<ContactsRequest> for Request {
-    fn from(request: ContactsRequest) -> Request {
-        Request::Contacts(request)
-    }
-}
-
-impl From<PipelineRequest> for Request {
-    fn from(request: PipelineRequest) -> Request {
-        Request::Pipeline(request)
-    }
-}
-
-/// `impl From<PaneRequest> for Request` for the panes whose types live beside them.
+/// `impl From<PaneRequest> for Request`: each pane's types live beside it.
 macro_rules! nested_request {
     ($($pane:ident($request:ty)),* $(,)?) => {$(
         impl From<$request> for Request {
@@ -241,6 +90,9 @@ macro_rules! nested_request {
 }
 
 nested_request!(
+    Inbox(InboxRequest),
+    Contacts(ContactsRequest),
+    Pipeline(PipelineRequest),
     Automation(AutomationRequest),
     Broadcast(BroadcastRequest),
     Templates(TemplatesRequest),
@@ -248,13 +100,6 @@ nested_request!(
     Billing(BillingRequest),
     Notifications(NotificationsRequest),
 );
-
-/// What the Pipeline board asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PipelineRequest {
-    Board,
-    History(ContactId),
-}
 
 /// What a component asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,72 +149,14 @@ pub enum Update {
     UnreadTotal {
         count: i64,
     },
-    /// A page of the list for this filter and search (a late answer to an earlier filter is dropped).
-    Conversations {
-        page: ConversationPage,
-        appended: bool,
-        filter: ConversationFilter,
-        search: Option<String>,
-    },
-    Conversation(ConversationRow),
-    /// A chat's newest messages; `older` is the cursor of the page before them, if any.
-    Chat {
-        contact: ContactId,
-        messages: Vec<ChatMessage>,
-        older: Option<ConversationCursor>,
-    },
-    /// Messages before those loaded, oldest first.
-    OlderChat {
-        contact: ContactId,
-        messages: Vec<ChatMessage>,
-        older: Option<ConversationCursor>,
-    },
-    Sent {
-        contact: ContactId,
-    },
-    Templates(Vec<TemplateRow>),
-    /// The text the contact would get, or why core cannot render it.
-    TemplatePreview {
-        contact: ContactId,
-        name: String,
-        params: Vec<String>,
-        result: Result<String, String>,
-    },
-    Teammates(Vec<Teammate>),
-    Canned(Vec<CannedRow>),
-    Panel(ContactPanel),
-    NoteAdded {
-        contact: ContactId,
-    },
-    /// A message's file is saved at `path`; `opened` when the system opener was started on it.
-    Media {
-        path: PathBuf,
-        opened: bool,
-    },
-    Contacts {
-        rows: Vec<ContactRow>,
-        next: Option<String>,
-        appended: bool,
-    },
-    ContactSaved(ContactRow),
-    /// The form was refused; core's message, shown inline.
-    FormError(String),
-    ImportProgress {
-        done: u64,
-        total: Option<u64>,
-    },
-    ImportDone(String),
+    Inbox(InboxUpdate),
+    Contacts(ContactsUpdate),
+    Pipeline(PipelineUpdate),
     /// Lines for the message log only (e.g. each rejected row of an import).
     Notices(Vec<String>),
-    Board(Vec<Column>),
-    History {
-        contact: ContactId,
-        rows: Vec<HistoryRow>,
-    },
     Automation(AutomationUpdate),
     Broadcast(BroadcastUpdate),
-    /// The Templates pane's (the Inbox's approved templates are [`Update::Templates`]).
-    TemplatesPane(TemplatesUpdate),
+    Templates(TemplatesUpdate),
     Analytics(AnalyticsUpdate),
     Billing(BillingUpdate),
     Notifications(NotificationsUpdate),

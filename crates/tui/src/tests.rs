@@ -6,7 +6,10 @@ use insta::assert_snapshot;
 use wacrm_core::{ContactId, Direction, MessageStatus, Stage};
 
 use crate::fixtures::*;
-use crate::intent::{ContactsRequest, ConversationFilter, InboxRequest, Intent, PipelineRequest, Request, Tab, Update};
+use crate::intent::{
+    ContactsRequest, ContactsUpdate, ConversationFilter, InboxRequest, InboxUpdate, Intent, PipelineRequest,
+    PipelineUpdate, Request, Tab, Update,
+};
 use crate::view::{ChatMessage, ConversationPage, DbState};
 
 fn press(app: &mut crate::app::App, keys: &[crossterm::event::KeyEvent]) -> Vec<Intent> {
@@ -31,7 +34,7 @@ fn inbox_composer_with_multiline_draft() {
 fn inbox_closed_window_offers_templates() {
     let mut app = loaded_app();
     press(&mut app, &[ch('j'), ch('j'), key(KeyCode::Enter), ch('h'), ch('i'), key(KeyCode::Enter)]);
-    app.apply(Update::Templates(templates()));
+    app.apply(Update::Inbox(InboxUpdate::Templates(templates())));
     assert_snapshot!(render(&app, 120, 30));
 }
 
@@ -39,7 +42,7 @@ fn inbox_closed_window_offers_templates() {
 fn inbox_template_form_and_preview() {
     let mut app = loaded_app();
     press(&mut app, &[ch('j'), ch('j'), ch('t')]);
-    app.apply(Update::Templates(templates()));
+    app.apply(Update::Inbox(InboxUpdate::Templates(templates())));
     press(&mut app, &[ch('j'), key(KeyCode::Enter), ch('S'), ch('a'), ch('m')]);
     assert_snapshot!("inbox_template_form", render(&app, 120, 30));
     let intents = press(&mut app, &[key(KeyCode::Enter), ch('4'), ch('4'), ch('1'), ch('1'), key(KeyCode::Enter)]);
@@ -54,7 +57,7 @@ fn inbox_template_form_and_preview() {
         })]
     );
     let result = Ok("Hi Sam, your order 4411 ships today.".to_string());
-    app.apply(Update::TemplatePreview { contact: ContactId(3), name, params, result });
+    app.apply(Update::Inbox(InboxUpdate::TemplatePreview { contact: ContactId(3), name, params, result }));
     assert_snapshot!("inbox_template_preview", render(&app, 120, 30));
 }
 
@@ -64,12 +67,12 @@ fn inbox_notes_resolved_and_snoozed() {
     let mut rows = conversations();
     rows[1].resolved = true;
     rows[2].snoozed_until = Some(now() + chrono::Duration::hours(21));
-    app.apply(Update::Conversations {
+    app.apply(Update::Inbox(InboxUpdate::Conversations {
         page: ConversationPage { rows, next: None },
         appended: false,
         filter: ConversationFilter::All,
         search: None,
-    });
+    }));
     let mut messages = chat();
     let note = ChatMessage {
         body: "Called her: wants the 1 kg bag, refund the 250 g one".into(),
@@ -79,7 +82,7 @@ fn inbox_notes_resolved_and_snoozed() {
         ..message(-1, wacrm_core::Direction::Out, "", wacrm_core::MessageStatus::Sent, 2)
     };
     messages.push(note);
-    app.apply(Update::Chat { contact: ContactId(1), messages, older: None });
+    app.apply(Update::Inbox(InboxUpdate::Chat { contact: ContactId(1), messages, older: None }));
     assert_snapshot!(render(&app, 120, 30));
 }
 
@@ -110,7 +113,7 @@ fn inbox_tiny_terminal_does_not_panic() {
 fn contacts_table() {
     let mut app = loaded_app();
     press(&mut app, &[ch('2')]);
-    app.apply(Update::Contacts { rows: contacts(), next: None, appended: false });
+    app.apply(Update::Contacts(ContactsUpdate::Page { rows: contacts(), next: None, appended: false }));
     assert_snapshot!(render(&app, 110, 14));
 }
 
@@ -118,9 +121,9 @@ fn contacts_table() {
 fn contacts_form_shows_core_errors_inline() {
     let mut app = loaded_app();
     press(&mut app, &[ch('2')]);
-    app.apply(Update::Contacts { rows: contacts(), next: None, appended: false });
+    app.apply(Update::Contacts(ContactsUpdate::Page { rows: contacts(), next: None, appended: false }));
     press(&mut app, &[ch('n'), ch('B'), ch('o'), key(KeyCode::Tab), ch('1'), ch('2'), key(KeyCode::Enter)]);
-    app.apply(Update::FormError("\"12\" is not a phone number (not a number)".into()));
+    app.apply(Update::Contacts(ContactsUpdate::FormError("\"12\" is not a phone number (not a number)".into())));
     assert_snapshot!(render(&app, 110, 20));
 }
 
@@ -128,8 +131,8 @@ fn contacts_form_shows_core_errors_inline() {
 fn contacts_import_progress() {
     let mut app = loaded_app();
     press(&mut app, &[ch('2')]);
-    app.apply(Update::Contacts { rows: contacts(), next: None, appended: false });
-    app.apply(Update::ImportProgress { done: 600, total: Some(1000) });
+    app.apply(Update::Contacts(ContactsUpdate::Page { rows: contacts(), next: None, appended: false }));
+    app.apply(Update::Contacts(ContactsUpdate::ImportProgress { done: 600, total: Some(1000) }));
     assert_snapshot!(render(&app, 110, 14));
 }
 
@@ -138,10 +141,10 @@ fn pipeline_board_with_history() {
     let mut app = loaded_app();
     let intents = press(&mut app, &[ch('3')]);
     assert!(loads(&intents).contains(&Request::Pipeline(PipelineRequest::Board)));
-    let intents = app.apply(Update::Board(board()));
+    let intents = app.apply(Update::Pipeline(PipelineUpdate::Board(board())));
     assert!(loads(&intents).contains(&Request::Pipeline(PipelineRequest::History(ContactId(3)))));
     press(&mut app, &[key(KeyCode::Right)]);
-    app.apply(Update::History { contact: ContactId(6), rows: history() });
+    app.apply(Update::Pipeline(PipelineUpdate::History { contact: ContactId(6), rows: history() }));
     assert_snapshot!(render(&app, 120, 24));
 }
 
@@ -164,7 +167,7 @@ fn dashboard_panes() {
                 app.apply(Update::Broadcast(BroadcastUpdate::Detail(campaign_detail())));
             }
             Tab::Templates => {
-                app.apply(Update::TemplatesPane(TemplatesUpdate::List(template_items())));
+                app.apply(Update::Templates(TemplatesUpdate::List(template_items())));
                 press(&mut app, &[ch('j'), ch('j')]);
             }
             Tab::Analytics => {
@@ -181,6 +184,56 @@ fn dashboard_panes() {
             render(&app, w, h);
         }
     }
+}
+
+/// The same keys everywhere: `/` searches or filters (the title says what), Esc clears it, Enter opens.
+#[test]
+fn slash_filters_and_esc_clears_in_every_list_pane() {
+    use crate::intent::{AutomationUpdate, BroadcastUpdate, TemplatesUpdate};
+    let mut app = loaded_app();
+    let cases: [(char, Update, &str, &str, &str); 4] = [
+        ('3', Update::Pipeline(PipelineUpdate::Board(board())), "ravi", "Ravi Kumar", "Li Wei"),
+        ('4', Update::Automation(AutomationUpdate::Rules(rules())), "follow", "follow up interested", "pricing reply"),
+        ('5', Update::Broadcast(BroadcastUpdate::List(campaigns())), "rest", "Restock", "Spring sale"),
+        ('6', Update::Templates(TemplatesUpdate::List(template_items())), "promo", "old_promo", "back_in_stock"),
+    ];
+    for (tab, data, term, kept, hidden) in cases {
+        press(&mut app, &[ch(tab)]);
+        app.apply(data);
+        let before = render(&app, 120, 30);
+        assert!(before.contains(hidden), "{tab}: shown before the filter\n{before}");
+        let mut typed = vec![ch('/')];
+        typed.extend(term.chars().map(ch));
+        typed.push(key(KeyCode::Enter));
+        press(&mut app, &typed);
+        let screen = render(&app, 120, 30);
+        assert!(screen.contains(kept) && !screen.contains(hidden), "{tab} /{term}:\n{screen}");
+        press(&mut app, &[key(KeyCode::Esc)]);
+        let screen = render(&app, 120, 30);
+        assert!(screen.contains(kept) && screen.contains(hidden), "{tab} after Esc:\n{screen}");
+    }
+    // Analytics and Billing have nothing to search: `/` says so instead of asking for a text.
+    for tab in ['7', '8'] {
+        press(&mut app, &[ch(tab), ch('/')]);
+        assert!(app.notice().is_some_and(|n| n.starts_with("nothing to search in")), "{tab}: {:?}", app.notice());
+        assert!(press(&mut app, &[ch('1'), ch(tab)]).is_empty(), "no popup swallowed the digits");
+    }
+}
+
+#[test]
+fn enter_and_l_open_the_selected_item() {
+    use crate::intent::AutomationUpdate;
+    let mut app = loaded_app();
+    press(&mut app, &[ch('4')]);
+    app.apply(Update::Automation(AutomationUpdate::Rules(rules())));
+    assert!(matches!(press(&mut app, &[key(KeyCode::Enter)]).as_slice(), [Intent::OpenEditor(_)]));
+    assert!(matches!(press(&mut app, &[ch('l')]).as_slice(), [Intent::OpenEditor(_)]));
+    press(&mut app, &[ch('2')]);
+    app.apply(Update::Contacts(ContactsUpdate::Page { rows: contacts(), next: None, appended: false }));
+    press(&mut app, &[ch('l')]);
+    assert!(render(&app, 100, 30).contains("Edit contact"), "the form opens on the selected contact");
+    press(&mut app, &[key(KeyCode::Esc), ch('1')]);
+    assert_eq!(app.tab(), Tab::Inbox, "Esc backed out of the form, so 1 switched tabs");
 }
 
 #[test]
@@ -262,6 +315,66 @@ fn help_lists_the_keys_of_the_current_pane() {
     press(&mut app, &[key(KeyCode::Esc), ch('3'), ch('?')]);
     let screen = render(&app, 100, 30);
     assert!(screen.contains("move the card to the previous / next stage"), "{screen}");
+}
+
+#[test]
+fn help_scrolls_on_a_short_terminal() {
+    let mut app = loaded_app();
+    press(&mut app, &[ch('?')]);
+    let top = render(&app, 80, 24);
+    assert!(top.contains("│↓ ") && !top.contains("│↑ "), "{top}");
+    assert_snapshot!("help_80x24_top", top);
+    // Past the end it stops at the last line: the global keys' last entry shows, and nothing is below.
+    press(&mut app, &[key(KeyCode::PageDown), key(KeyCode::PageDown), key(KeyCode::PageDown), ch('j')]);
+    let bottom = render(&app, 80, 24);
+    assert!(bottom.contains("q Ctrl-C  quit") && bottom.contains("│↑ ") && !bottom.contains("more · ↓"), "{bottom}");
+    assert_snapshot!("help_80x24_bottom", bottom);
+    press(&mut app, &[ch('k')]);
+    assert!(render(&app, 80, 24).contains("↓ 1 more"));
+    // A digit scrolls nothing and switches nothing; Esc closes.
+    press(&mut app, &[ch('3'), key(KeyCode::Esc)]);
+    assert_eq!(app.tab(), Tab::Inbox);
+    assert!(!render(&app, 80, 24).contains("Keys ·"));
+}
+
+#[test]
+fn number_keys_inside_any_popup_do_not_switch_tabs() {
+    let mut app = loaded_app();
+    // Help, palette and the log (the app's popups).
+    for open in [ch('?'), ch(':'), ch('L')] {
+        press(&mut app, &[open, ch('3')]);
+        assert_eq!(app.tab(), Tab::Inbox, "{open:?} then 3");
+        press(&mut app, &[key(KeyCode::Esc)]);
+    }
+    // A form (the Contacts pane's): the digit is typed into the field.
+    press(&mut app, &[ch('2'), ch('n'), ch('5'), ch('4')]);
+    assert_eq!(app.tab(), Tab::Contacts);
+    assert!(render(&app, 100, 30).contains("54"));
+    press(&mut app, &[key(KeyCode::Esc)]);
+    // A confirmation (quitting with a draft).
+    press(&mut app, &[ch('1'), key(KeyCode::Enter), ch('h'), ch('i'), key(KeyCode::Esc), ch('q'), ch('2')]);
+    assert_eq!(app.tab(), Tab::Inbox);
+    assert!(!app.should_quit());
+}
+
+#[test]
+fn recovery_reloads_the_list_boards_and_tables_that_were_shown() {
+    let mut app = loaded_app();
+    press(&mut app, &[ch('2'), ch('3')]);
+    app.apply(Update::Pipeline(PipelineUpdate::Board(board())));
+    press(&mut app, &[ch('1')]);
+    app.apply(Update::Db(DbState::Reconnecting));
+    let loads = loads(&app.apply(Update::Db(DbState::Live)));
+    for wanted in [
+        Request::Inbox(InboxRequest::Conversations { filter: ConversationFilter::All, search: None, after: None }),
+        Request::Inbox(InboxRequest::Chat(ContactId(1))),
+        Request::Pipeline(PipelineRequest::Board),
+    ] {
+        assert!(loads.contains(&wanted), "{wanted:?} in {loads:?}");
+    }
+    assert!(loads.iter().any(|l| matches!(l, Request::Contacts(ContactsRequest::Page { after: None, .. }))));
+    // Panes never shown stay unloaded.
+    assert!(!loads.iter().any(|l| matches!(l, Request::Billing(_) | Request::Analytics(_))), "{loads:?}");
 }
 
 #[test]
@@ -379,7 +492,9 @@ fn notices_and_errors_are_kept_in_the_log() {
     let mut app = loaded_app();
     app.apply(Update::Failed { what: "send", message: "the 24-hour window is closed (send a template)".into() });
     app.apply(Update::Notices(vec!["contacts.csv: line 3 (+1 555): not a phone number".into()]));
-    app.apply(Update::ImportDone("imported contacts.csv: 2 created, 0 updated, 1 rejected".into()));
+    app.apply(Update::Contacts(ContactsUpdate::ImportDone(
+        "imported contacts.csv: 2 created, 0 updated, 1 rejected".into(),
+    )));
     press(&mut app, &[ch('L')]);
     let screen = render(&app, 100, 20);
     for seen in ["send: the 24-hour window is closed", "line 3 (+1 555): not a phone number", "1 rejected"] {
@@ -411,7 +526,7 @@ fn inbox_contact_panel() {
     let mut app = loaded_app();
     let intents = press(&mut app, &[ch('p')]);
     assert_eq!(loads(&intents), vec![Request::Inbox(InboxRequest::Panel(ContactId(1)))]);
-    app.apply(Update::Panel(crate::view::ContactPanel {
+    app.apply(Update::Inbox(InboxUpdate::Panel(crate::view::ContactPanel {
         contact: ContactId(1),
         profile_name: Some("Mari ☕".into()),
         stage: Stage::Interested,
@@ -419,7 +534,7 @@ fn inbox_contact_panel() {
         opted_out: Some("stop_keyword".into()),
         last_campaign: Some(("Spring sale".into(), now() - chrono::Duration::days(10))),
         notes: 2,
-    }));
+    })));
     assert_snapshot!(render(&app, 120, 30));
     // Another chat asks for its own panel.
     assert_eq!(
@@ -443,7 +558,7 @@ fn long_chat() -> Vec<ChatMessage> {
 #[test]
 fn inbox_chat_search_and_new_messages_marker() {
     let mut app = loaded_app();
-    app.apply(Update::Chat { contact: ContactId(1), messages: long_chat(), older: None });
+    app.apply(Update::Inbox(InboxUpdate::Chat { contact: ContactId(1), messages: long_chat(), older: None }));
     press(&mut app, &[key(KeyCode::Tab)]);
     render(&app, 120, 24);
     press(&mut app, &[ch('/'), ch('e'), ch('s'), ch('p'), key(KeyCode::Enter)]);
@@ -451,7 +566,7 @@ fn inbox_chat_search_and_new_messages_marker() {
     // A message arrives while the agent reads further up.
     let mut more = long_chat();
     more.push(message(40, Direction::In, "are you there?", MessageStatus::Delivered, 0));
-    app.apply(Update::Chat { contact: ContactId(1), messages: more, older: None });
+    app.apply(Update::Inbox(InboxUpdate::Chat { contact: ContactId(1), messages: more, older: None }));
     let screen = render(&app, 120, 24);
     assert!(screen.contains("/esp 2/3 · n/N · Esc clears"), "{screen}");
     assert!(screen.contains("↓ 1 new message below · G"), "{screen}");
@@ -461,6 +576,30 @@ fn inbox_chat_search_and_new_messages_marker() {
     let screen = render(&app, 120, 24);
     assert!(!screen.contains("Esc clears") && !screen.contains("new message below"), "{screen}");
     assert!(screen.contains("are you there?") && screen.contains("📎 [image] the label"), "{screen}");
+}
+
+#[test]
+fn a_scrolled_up_chat_stays_on_its_messages_when_new_ones_arrive() {
+    let mut app = loaded_app();
+    app.apply(Update::Inbox(InboxUpdate::Chat { contact: ContactId(1), messages: long_chat(), older: None }));
+    press(&mut app, &[key(KeyCode::Tab)]);
+    render(&app, 120, 24);
+    press(&mut app, &[ch('k'), ch('k'), ch('k'), ch('k'), ch('k')]);
+    let reading = render(&app, 120, 24);
+    // Two arrive, one of them long enough to wrap: the lines in view stay on the same rows.
+    let mut more = long_chat();
+    more.push(message(40, Direction::In, "are you there?", MessageStatus::Delivered, 0));
+    more.push(message(41, Direction::In, &"a long question about grinders ".repeat(6), MessageStatus::Delivered, 0));
+    app.apply(Update::Inbox(InboxUpdate::Chat { contact: ContactId(1), messages: more, older: None }));
+    let after = render(&app, 120, 24);
+    assert!(after.contains("↓ 2 new messages below · G"), "{after}");
+    for (row, (was, now)) in reading.lines().zip(after.lines()).enumerate() {
+        if !now.contains("new messages below") {
+            assert_eq!(was, now, "row {row} moved:\n{reading}\n{after}");
+        }
+    }
+    press(&mut app, &[ch('G')]);
+    assert!(render(&app, 120, 24).contains("are you there?"));
 }
 
 #[test]

@@ -279,7 +279,10 @@ fn lower_all(tags: &[String]) -> Vec<String> {
 /// the keyset cursor and an optional limit (none streams the whole set). Missing times sort as year 1
 /// (not `-infinity`, which chrono cannot hold) so the keyset keys are never NULL. The `active` keys are
 /// exactly those of `idx_contacts_active` (migration 0007; keep the two in step): a page, or a search for
-/// a common fragment, then reads that index in order and stops at the limit instead of sorting.
+/// a common fragment, then reads that index in order and stops at the limit instead of sorting. Search
+/// and the name order use the name the faces show: the contact's own name, else the WhatsApp profile
+/// name (a contact who wrote first has no other). The trigram index of migration 0005 still covers the
+/// own name only, so a search reads the tenant's rows until an index on this expression replaces it.
 fn select<'e>(
     executor: impl PgExecutor<'e> + 'e,
     business: BusinessId,
@@ -296,12 +299,13 @@ fn select<'e>(
                         WHERE t.business_id = c.business_id AND t.contact_id = c.id
                         ORDER BY lower(t.tag)) AS "tags!",
                   c.profile_name, c.created_at, c.last_active, c.opted_out_at, c.opt_out_source,
-                  lower(coalesce(c.name, '')) AS "name_key!",
+                  lower(coalesce(c.name, c.profile_name, '')) AS "name_key!",
                   coalesce(c.last_active, '0001-01-01Z') AS "active_key!",
                   coalesce(c.created_at, '0001-01-01Z') AS "created_key!"
            FROM contacts c
            WHERE c.business_id = $1
-             AND ($2::text IS NULL OR lower(coalesce(c.name, '') || ' ' || coalesce(c.phone, '')) LIKE $2)
+             AND ($2::text IS NULL
+                  OR lower(coalesce(c.name, c.profile_name, '') || ' ' || coalesce(c.phone, '')) LIKE $2)
              AND ($3::pipeline_stage IS NULL OR c.stage = $3)
              AND (cardinality($4::text[]) = 0 OR EXISTS (
                     SELECT 1 FROM contact_tags t
@@ -316,11 +320,11 @@ fn select<'e>(
              AND ($9::timestamptz IS NULL OR c.created_at < $9)
              AND ($10::bool IS NULL OR (c.opted_out_at IS NOT NULL) = $10)
              AND ($11::int IS NULL OR CASE $12::text
-                   WHEN 'name' THEN (lower(coalesce(c.name, '')), c.id) > ($13::text, $11)
+                   WHEN 'name' THEN (lower(coalesce(c.name, c.profile_name, '')), c.id) > ($13::text, $11)
                    WHEN 'created' THEN (coalesce(c.created_at, '0001-01-01Z'), c.id) < ($14::timestamptz, $11)
                    WHEN 'active' THEN (coalesce(c.last_active, '0001-01-01Z'), c.id) < ($14::timestamptz, $11)
                    ELSE c.id > $11 END)
-           ORDER BY CASE WHEN $12 = 'name' THEN lower(coalesce(c.name, '')) END ASC,
+           ORDER BY CASE WHEN $12 = 'name' THEN lower(coalesce(c.name, c.profile_name, '')) END ASC,
                     CASE WHEN $12 = 'created' THEN coalesce(c.created_at, '0001-01-01Z') END DESC,
                     CASE WHEN $12 = 'active' THEN coalesce(c.last_active, '0001-01-01Z') END DESC,
                     CASE WHEN $12 IN ('name', 'id') THEN c.id END ASC,

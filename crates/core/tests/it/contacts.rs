@@ -431,3 +431,49 @@ async fn exported_formulas_are_quoted_and_import_back_unchanged(pool: PgPool) {
     assert_eq!(imported[0].name.as_deref(), Some(name));
     assert_eq!(imported[0].phone.as_deref(), Some("+14155552671"));
 }
+
+/// A contact who wrote first on WhatsApp has the profile name WhatsApp sent and no name of its own: the
+/// table shows the profile name, so search finds it by that name and the name order sorts by it.
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn whatsapp_profile_names_are_found_and_sorted_as_shown(pool: PgPool) {
+    let scope = tenant(&pool, "acme").await;
+    let ann = contacts::create(&pool, &scope, &new("+14155552670", "Ann Lee")).await.unwrap();
+    contacts::create(&pool, &scope, &new("+14155552671", "Cara Lee")).await.unwrap();
+    let bea = NewContact { phone: "+14155552672".into(), ..NewContact::default() };
+    let bea = contacts::create(&pool, &scope, &bea).await.unwrap();
+    // What ingest records for a new sender; a given name (Ann's) goes before the profile name.
+    for (id, profile) in [(bea.id, "Bea Leeming"), (ann.id, "Zed Profile")] {
+        sqlx::query("UPDATE contacts SET profile_name = $3 WHERE business_id = $1 AND id = $2")
+            .bind(scope.business().0)
+            .bind(id.0)
+            .bind(profile)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let shown = |c: &Contact| c.name.clone().or_else(|| c.profile_name.clone()).unwrap_or_default();
+    let find = |query: &str| {
+        let (pool, scope) = (pool.clone(), scope.clone());
+        let filter = ContactFilter { query: Some(query.into()), ..ContactFilter::default() };
+        async move {
+            let page = contacts::list(&pool, &scope, &filter, Sort::Name, None, 100).await.unwrap();
+            page.items.iter().map(shown).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(find("leem").await, vec!["Bea Leeming"]);
+    assert_eq!(find("LEE").await, vec!["Ann Lee", "Bea Leeming", "Cara Lee"]);
+    assert!(find("zed").await.is_empty(), "a profile name behind a given name is not what the table shows");
+    // The name order pages by the shown name too: each page continues where the last one stopped.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page =
+            contacts::list(&pool, &scope, &ContactFilter::default(), Sort::Name, after.as_deref(), 2).await.unwrap();
+        seen.extend(page.items.iter().map(shown));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["Ann Lee", "Bea Leeming", "Cara Lee"]);
+}

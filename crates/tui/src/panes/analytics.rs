@@ -237,12 +237,6 @@ impl Pane for Analytics {
         self.ask(queue);
     }
 
-    fn refresh(&mut self, queue: &mut Queue) {
-        if self.reload.started() {
-            self.ask(queue);
-        }
-    }
-
     fn draw(&self, frame: &mut Frame, area: Rect, env: &Env) {
         let theme = env.theme;
         let [head, charts, spark, gauge] =

@@ -14,8 +14,8 @@ use wacrm_core::ContactId;
 
 use crate::intent::{Intent, Queue, Update};
 use crate::panes::reload::Reload;
-use crate::panes::{Env, KeyHint, Pane, hint, scroll_to, step};
-use crate::text::{relative, spread, truncate};
+use crate::panes::{Env, KeyHint, Pane, filtered_title, hint, passes, scroll_to, step};
+use crate::text::{self, relative, spread, truncate};
 
 /// What the Automation pane asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,11 +98,17 @@ pub struct Automation {
     rules_reload: Reload,
     runs_reload: Reload,
     problem: Option<String>,
+    /// `/`: only rules whose name or trigger contains this.
+    filter: Option<String>,
 }
 
 impl Automation {
     pub fn selected(&self) -> Option<&RuleRow> {
-        self.rules.get(self.selected)
+        self.shown().get(self.selected).copied()
+    }
+
+    fn shown(&self) -> Vec<&RuleRow> {
+        self.rules.iter().filter(|r| passes(self.filter.as_deref(), &[&r.name, &r.trigger])).collect()
     }
 
     pub fn invalid(&self) -> Option<&str> {
@@ -140,13 +146,15 @@ impl Automation {
         let block = Block::default()
             .borders(Borders::ALL)
             .border_style(theme.focus_border(true))
-            .title(format!(" Rules ({}) ", self.rules.len()));
+            .title(filtered_title("Rules", self.shown().len(), self.filter.as_deref()));
         let inner = block.inner(area);
         frame.render_widget(block, area);
-        if self.rules.is_empty() {
+        let shown = self.shown();
+        if shown.is_empty() {
             let note = match &self.problem {
                 Some(problem) => Line::styled(problem.clone(), theme.warn()),
                 None if self.rules_reload.loading() => Line::styled("loading…", theme.dim()),
+                None if self.filter.is_some() => Line::styled("No rule matches (Esc clears).", theme.dim()),
                 None => Line::styled("No rules yet: wacrm automation add …", theme.dim()),
             };
             frame.render_widget(Paragraph::new(note).wrap(Wrap { trim: true }), inner);
@@ -156,9 +164,8 @@ impl Automation {
         let offset = scroll_to(self.selected, self.offset.get(), height);
         self.offset.set(offset);
         let width = inner.width as usize;
-        let lines: Vec<Line> = self
-            .rules
-            .iter()
+        let lines: Vec<Line> = shown
+            .into_iter()
             .enumerate()
             .skip(offset)
             .take(height)
@@ -238,15 +245,16 @@ impl Pane for Automation {
         vec![
             hint("j/k ↑/↓", "next / previous rule"),
             hint("Space t", "enable / disable the rule"),
-            hint("e", "edit the rule's JSON in $EDITOR (checked on save)"),
+            hint("Enter l e", "edit the rule's JSON in $EDITOR (checked on save)"),
             hint("f", "all runs / failed runs only"),
-            hint("Esc", "drop a refused edit"),
+            hint("/", "show only rules whose name or trigger contains a text"),
+            hint("Esc", "drop a refused edit, else clear the filter"),
             hint("R", "reload"),
         ]
     }
 
     fn handle_key(&mut self, key: KeyEvent, _env: &Env, queue: &mut Queue) -> bool {
-        let len = self.rules.len();
+        let len = self.shown().len();
         match key.code {
             KeyCode::Char('j') | KeyCode::Down => self.selected = step(self.selected, 1, len),
             KeyCode::Char('k') | KeyCode::Up => self.selected = step(self.selected, -1, len),
@@ -255,12 +263,13 @@ impl Pane for Automation {
                     queue.load(AutomationRequest::Toggle { rule: rule.id, enabled: !rule.enabled });
                 }
             }
-            KeyCode::Char('e') => self.edit(queue),
+            KeyCode::Char('e' | 'l') | KeyCode::Enter => self.edit(queue),
             KeyCode::Char('f') => self.only_failed = !self.only_failed,
             KeyCode::Esc if self.invalid.is_some() => {
                 self.invalid = None;
                 self.editing = None;
             }
+            KeyCode::Esc if self.filter.is_some() => self.search("", queue),
             KeyCode::Char('R') => {
                 self.ask_rules(queue);
                 self.ask_runs(queue);
@@ -276,8 +285,8 @@ impl Pane for Automation {
                 let keep = self.selected().map(|r| r.id);
                 self.rules = rules.clone();
                 self.problem = None;
-                self.selected = keep.and_then(|id| self.rules.iter().position(|r| r.id == id)).unwrap_or(0);
-                self.selected = step(self.selected, 0, self.rules.len());
+                self.selected = keep.and_then(|id| self.shown().iter().position(|r| r.id == id)).unwrap_or(0);
+                self.selected = step(self.selected, 0, self.shown().len());
                 if self.rules_reload.done() {
                     queue.load(AutomationRequest::Rules);
                 }
@@ -330,14 +339,17 @@ impl Pane for Automation {
         self.ask_runs(queue);
     }
 
-    fn refresh(&mut self, queue: &mut Queue) {
-        if self.rules_reload.started() {
-            self.load(queue);
-        }
+    fn searches(&self) -> bool {
+        true
+    }
+
+    fn search(&mut self, text: &str, _queue: &mut Queue) {
+        self.filter = text::search_term(text);
+        self.selected = 0;
     }
 
     fn draw(&self, frame: &mut Frame, area: Rect, env: &Env) {
-        let rules_height = (self.rules.len().max(1) as u16 + 2).min(area.height / 2).max(3.min(area.height));
+        let rules_height = (self.shown().len().max(1) as u16 + 2).min(area.height / 2).max(3.min(area.height));
         let [rules, runs] = Layout::vertical([Constraint::Length(rules_height), Constraint::Min(0)]).areas(area);
         self.draw_rules(frame, rules, env);
         self.draw_runs(frame, runs, env);

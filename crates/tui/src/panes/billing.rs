@@ -157,12 +157,6 @@ impl Pane for Billing {
         self.ask(queue);
     }
 
-    fn refresh(&mut self, queue: &mut Queue) {
-        if self.reload.started() {
-            self.ask(queue);
-        }
-    }
-
     fn draw(&self, frame: &mut Frame, area: Rect, env: &Env) {
         let theme = env.theme;
         let plan_height = if self.problem.is_some() { 5 } else { 4 };

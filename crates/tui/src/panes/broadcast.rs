@@ -15,10 +15,10 @@ use wacrm_core::broadcast::{CampaignId, CampaignStatus};
 
 use crate::intent::{Queue, Update};
 use crate::panes::reload::Reload;
-use crate::panes::{Env, KeyHint, Pane, hint, scroll_to, step};
+use crate::panes::{Env, KeyHint, Pane, filtered_title, hint, passes, scroll_to, step};
 use crate::popups::Outcome;
 use crate::popups::confirm::Confirm;
-use crate::text::{spread, truncate};
+use crate::text::{self, spread, truncate};
 
 /// What the Broadcast pane asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,11 +104,17 @@ pub struct Broadcast {
     confirm: Option<(Confirm, BroadcastRequest)>,
     reload: Reload,
     problem: Option<String>,
+    /// `/`: only campaigns whose name or template contains this.
+    filter: Option<String>,
 }
 
 impl Broadcast {
     pub fn selected(&self) -> Option<&CampaignRow> {
-        self.campaigns.get(self.selected)
+        self.shown().get(self.selected).copied()
+    }
+
+    fn shown(&self) -> Vec<&CampaignRow> {
+        self.campaigns.iter().filter(|c| passes(self.filter.as_deref(), &[&c.name, &c.template])).collect()
     }
 
     /// Recipients settled per second over the last minute; none until two loads a second apart.
@@ -135,7 +141,7 @@ impl Broadcast {
     }
 
     fn follow(&mut self, queue: &mut Queue) {
-        self.selected = step(self.selected, 0, self.campaigns.len());
+        self.selected = step(self.selected, 0, self.shown().len());
         match self.selected().map(|c| c.id) {
             Some(id) => queue.load(BroadcastRequest::Detail(id)),
             None => self.detail = None,
@@ -186,13 +192,15 @@ impl Broadcast {
         let block = Block::default()
             .borders(Borders::ALL)
             .border_style(theme.focus_border(true))
-            .title(format!(" Campaigns ({}) ", self.campaigns.len()));
+            .title(filtered_title("Campaigns", self.shown().len(), self.filter.as_deref()));
         let inner = block.inner(area);
         frame.render_widget(block, area);
-        if self.campaigns.is_empty() {
+        let shown = self.shown();
+        if shown.is_empty() {
             let note = match &self.problem {
                 Some(problem) => Line::styled(problem.clone(), theme.warn()),
                 None if self.reload.loading() => Line::styled("loading…", theme.dim()),
+                None if self.filter.is_some() => Line::styled("No campaign matches (Esc clears).", theme.dim()),
                 None => Line::styled("No campaigns yet: wacrm broadcast create …", theme.dim()),
             };
             frame.render_widget(Paragraph::new(note).wrap(Wrap { trim: true }), inner);
@@ -202,7 +210,7 @@ impl Broadcast {
         let offset = scroll_to(self.selected, self.offset.get(), visible);
         self.offset.set(offset);
         let width = inner.width as usize;
-        for (row, (i, c)) in self.campaigns.iter().enumerate().skip(offset).take(visible).enumerate() {
+        for (row, (i, c)) in shown.into_iter().enumerate().skip(offset).take(visible).enumerate() {
             let y = inner.y + row as u16 * 2;
             let status_style = match c.status {
                 CampaignStatus::Running => theme.good(),
@@ -283,6 +291,8 @@ impl Pane for Broadcast {
             hint("p", "pause the running campaign (asks first)"),
             hint("r", "resume the paused campaign (asks first)"),
             hint("c", "cancel the campaign (asks first)"),
+            hint("/", "show only campaigns whose name or template contains a text"),
+            hint("Esc", "clear the filter"),
             hint("R", "reload"),
         ]
     }
@@ -304,7 +314,7 @@ impl Pane for Broadcast {
             }
             return true;
         }
-        let len = self.campaigns.len();
+        let len = self.shown().len();
         match key.code {
             KeyCode::Char('j') | KeyCode::Down => self.selected = step(self.selected, 1, len),
             KeyCode::Char('k') | KeyCode::Up => self.selected = step(self.selected, -1, len),
@@ -315,6 +325,10 @@ impl Pane for Broadcast {
             KeyCode::Char('R') => {
                 self.ask(queue);
                 return true;
+            }
+            KeyCode::Esc if self.filter.is_some() => {
+                self.filter = None;
+                self.selected = 0;
             }
             _ => return false,
         }
@@ -328,7 +342,7 @@ impl Pane for Broadcast {
                 let keep = self.selected().map(|c| c.id);
                 self.campaigns = rows.clone();
                 self.problem = None;
-                self.selected = keep.and_then(|id| self.campaigns.iter().position(|c| c.id == id)).unwrap_or(0);
+                self.selected = keep.and_then(|id| self.shown().iter().position(|c| c.id == id)).unwrap_or(0);
                 self.sample(env.now);
                 self.follow(queue);
                 if self.reload.done() {
@@ -361,14 +375,18 @@ impl Pane for Broadcast {
         self.ask(queue);
     }
 
-    fn refresh(&mut self, queue: &mut Queue) {
-        if self.reload.started() {
-            self.ask(queue);
-        }
+    fn searches(&self) -> bool {
+        true
+    }
+
+    fn search(&mut self, text: &str, queue: &mut Queue) {
+        self.filter = text::search_term(text);
+        self.selected = 0;
+        self.follow(queue);
     }
 
     fn draw(&self, frame: &mut Frame, area: Rect, env: &Env) {
-        let wanted = (self.campaigns.len().max(1) * 2 + 2) as u16;
+        let wanted = (self.shown().len().max(1) * 2 + 2) as u16;
         let top = wanted.min(area.height.saturating_sub(6).max(area.height / 2));
         let [list, detail] = Layout::vertical([Constraint::Length(top), Constraint::Min(0)]).areas(area);
         self.draw_campaigns(frame, list, env);

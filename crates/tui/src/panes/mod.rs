@@ -79,7 +79,8 @@ pub trait Pane {
         true
     }
 
-    /// Asks for the pane's data; [`Pane::activate`] calls it on the first visit only.
+    /// Asks for the pane's data: [`Pane::activate`] calls it on the first visit, [`Pane::refresh`] after an
+    /// outage.
     fn load(&mut self, _queue: &mut Queue) {}
 
     /// Called when the tab is shown: the first visit loads the pane's data, later visits rely on what
@@ -90,8 +91,18 @@ pub trait Pane {
         }
     }
 
-    /// The database came back after an outage: load again what was shown (events may have been missed).
-    fn refresh(&mut self, _queue: &mut Queue) {}
+    /// The database came back after an outage: a pane that was loaded loads again, since the live events
+    /// of the outage were missed (the LISTEN connection was down).
+    fn refresh(&mut self, queue: &mut Queue) {
+        if self.loaded() {
+            self.load(queue);
+        }
+    }
+
+    /// Whether `/` searches or filters something here (else the app says so instead of asking).
+    fn searches(&self) -> bool {
+        false
+    }
 
     /// `/` search within the pane (an empty text clears it).
     fn search(&mut self, _text: &str, _queue: &mut Queue) {}
@@ -120,6 +131,22 @@ pub fn scroll_to(selected: usize, offset: usize, height: usize) -> usize {
         selected + 1 - height
     } else {
         offset
+    }
+}
+
+/// Whether a row passes a pane's `/` filter: one of its `fields` contains it, in any case (no filter
+/// passes everything, and costs nothing: lists draw every frame).
+pub fn passes(filter: Option<&str>, fields: &[&str]) -> bool {
+    let Some(filter) = filter else { return true };
+    let filter = filter.to_lowercase();
+    fields.iter().any(|field| field.to_lowercase().contains(&filter))
+}
+
+/// A list title with the `/` filter it shows, so a short list never looks like all there is.
+pub fn filtered_title(title: &str, shown: usize, filter: Option<&str>) -> String {
+    match filter {
+        Some(f) => format!(" {title} ({shown}) · /{f} · Esc clears "),
+        None => format!(" {title} ({shown}) "),
     }
 }
 

@@ -11,13 +11,38 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use wacrm_core::{ContactId, Stage};
 
-use crate::intent::{InboxRequest, PipelineRequest, Queue, Update};
-use crate::panes::{Env, KeyHint, Pane, contains, hint, scroll_to, step};
+use crate::intent::{InboxRequest, Queue, Update};
+use crate::panes::reload::Reload;
+use crate::panes::{Env, KeyHint, Pane, contains, hint, passes, scroll_to, step};
 use crate::text::{self, relative, span_of, spread, truncate};
 use crate::view::{Card, Column, HistoryRow};
 
 const STAGES: usize = 5;
 const CARD_LINES: u16 = 2;
+
+/// What the Pipeline board asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PipelineRequest {
+    Board,
+    History(ContactId),
+}
+
+impl PipelineRequest {
+    /// The name a failed request goes by in the status bar (and that the pane matches on).
+    pub fn what(&self) -> &'static str {
+        match self {
+            PipelineRequest::Board => "board",
+            PipelineRequest::History(_) => "history",
+        }
+    }
+}
+
+/// The board's answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PipelineUpdate {
+    Board(Vec<Column>),
+    History { contact: ContactId, rows: Vec<HistoryRow> },
+}
 
 #[derive(Debug, Default)]
 pub struct Pipeline {
@@ -31,25 +56,15 @@ pub struct Pipeline {
     drag: Option<(ContactId, usize)>,
     offsets: [Cell<usize>; STAGES],
     areas: [Cell<Rect>; STAGES],
-    loading: bool,
-    /// Something changed while the board was loading: load it again when the answer arrives.
-    stale: bool,
-    started: bool,
+    /// One board request at a time: answers of concurrent requests can arrive in any order, and an older
+    /// one arriving last left the counts one change behind.
+    reload: Reload,
 }
 
 impl Pipeline {
     fn visible(&self, col: usize) -> Vec<&Card> {
         let Some(column) = self.columns.get(col) else { return Vec::new() };
-        column
-            .cards
-            .iter()
-            .filter(|c| {
-                self.filter.as_deref().is_none_or(|f| {
-                    let f = f.to_lowercase();
-                    c.name.to_lowercase().contains(&f) || c.phone.contains(&f)
-                })
-            })
-            .collect()
+        column.cards.iter().filter(|c| passes(self.filter.as_deref(), &[&c.name, &c.phone])).collect()
     }
 
     pub fn selected(&self) -> Option<&Card> {
@@ -64,15 +79,10 @@ impl Pipeline {
         self.columns.iter().map(|c| (c.stage, c.count)).collect()
     }
 
-    /// One board request at a time: answers of concurrent requests can arrive in any order, and an older
-    /// one arriving last left the counts one change behind. A change during a load asks again after it.
-    fn reload(&mut self, queue: &mut Queue) {
-        if self.loading {
-            self.stale = true;
-            return;
+    fn ask_board(&mut self, queue: &mut Queue) {
+        if self.reload.ask() {
+            queue.load(PipelineRequest::Board);
         }
-        self.loading = true;
-        queue.load(PipelineRequest::Board);
     }
 
     /// After the selection moved: load the selected contact's history.
@@ -147,7 +157,7 @@ impl Pipeline {
             );
         }
         if cards.is_empty() {
-            lines.push(Line::styled(if self.loading { "loading…" } else { "—" }, theme.dim()));
+            lines.push(Line::styled(if self.reload.loading() { "loading…" } else { "—" }, theme.dim()));
         } else if (column.count as usize) > column.cards.len() && offset + visible >= cards.len() {
             lines.push(Line::styled(format!("+{} more", column.count as usize - column.cards.len()), theme.dim()));
         }
@@ -277,10 +287,10 @@ impl Pane for Pipeline {
 
     fn apply(&mut self, update: &Update, _env: &Env, queue: &mut Queue) {
         match update {
-            Update::Board(columns) => {
+            Update::Pipeline(PipelineUpdate::Board(columns)) => {
                 let keep = self.selected().map(|c| c.contact);
                 self.columns = columns.clone();
-                self.loading = false;
+                let again = self.reload.done();
                 if let Some(contact) = keep {
                     for (i, column) in self.columns.iter().enumerate() {
                         if let Some(row) = column.cards.iter().position(|c| c.contact == contact) {
@@ -290,33 +300,28 @@ impl Pane for Pipeline {
                 }
                 self.col = step(self.col, 0, self.columns.len());
                 self.follow(queue);
-                if std::mem::take(&mut self.stale) {
-                    self.reload(queue);
+                if again {
+                    queue.load(PipelineRequest::Board);
                 }
             }
-            Update::Failed { what: "board", .. } => {
-                self.loading = false;
-                if std::mem::take(&mut self.stale) {
-                    self.reload(queue);
-                }
-            }
-            Update::History { contact, rows } => {
+            Update::Failed { what: "board", .. } if self.reload.done() => queue.load(PipelineRequest::Board),
+            Update::Pipeline(PipelineUpdate::History { contact, rows }) => {
                 if let Some((c, history)) = self.history.as_mut()
                     && c == contact
                 {
                     *history = rows.clone();
                 }
             }
-            Update::Failed { what: "stage", .. } => self.reload(queue),
+            Update::Failed { what: "stage", .. } => self.ask_board(queue),
             // New, deleted and imported contacts change the counts as much as stage moves do.
             Update::Live(event)
-                if self.started
+                if self.reload.started()
                     && matches!(event.kind.as_str(), "contact_created" | "contact_deleted" | "contacts_imported") =>
             {
-                self.reload(queue);
+                self.ask_board(queue);
             }
-            Update::Live(event) if self.started && event.kind == "stage_changed" => {
-                self.reload(queue);
+            Update::Live(event) if self.reload.started() && event.kind == "stage_changed" => {
+                self.ask_board(queue);
                 if let Some(contact) = event.contact_id.filter(|c| self.selected().is_some_and(|s| s.contact == *c)) {
                     queue.load(PipelineRequest::History(contact));
                 }
@@ -326,12 +331,15 @@ impl Pane for Pipeline {
     }
 
     fn loaded(&self) -> bool {
-        self.started
+        self.reload.started()
     }
 
     fn load(&mut self, queue: &mut Queue) {
-        self.started = true;
-        self.reload(queue);
+        self.ask_board(queue);
+    }
+
+    fn searches(&self) -> bool {
+        true
     }
 
     fn search(&mut self, text: &str, queue: &mut Queue) {
@@ -343,7 +351,8 @@ impl Pane for Pipeline {
     fn draw(&self, frame: &mut Frame, area: Rect, env: &Env) {
         let [board, history] = Layout::vertical([Constraint::Min(6), Constraint::Length(8)]).areas(area);
         if self.columns.is_empty() {
-            let note = if self.loading || !self.started { "loading…" } else { "The board is empty." };
+            let note =
+                if self.reload.loading() || !self.reload.started() { "loading…" } else { "The board is empty." };
             frame.render_widget(Paragraph::new(Span::styled(note, env.theme.dim())), board);
         } else {
             let constraints = vec![Constraint::Ratio(1, self.columns.len() as u32); self.columns.len()];
@@ -370,7 +379,7 @@ mod tests {
         let mut pane = Pipeline::default();
         let mut queue = Queue::default();
         pane.activate(&mut queue);
-        pane.apply(&Update::Board(board()), &env(), &mut queue);
+        pane.apply(&Update::Pipeline(PipelineUpdate::Board(board())), &env(), &mut queue);
         queue.drain();
         (pane, queue)
     }
@@ -423,9 +432,9 @@ mod tests {
         pane.apply(&crate::fixtures::live("stage_changed", 2), &env(), &mut queue);
         assert_eq!(boards(&mut queue), 1, "one request in flight");
         // The answer may predate the second move: the board asks again.
-        pane.apply(&Update::Board(board()), &env(), &mut queue);
+        pane.apply(&Update::Pipeline(PipelineUpdate::Board(board())), &env(), &mut queue);
         assert_eq!(boards(&mut queue), 1);
-        pane.apply(&Update::Board(board()), &env(), &mut queue);
+        pane.apply(&Update::Pipeline(PipelineUpdate::Board(board())), &env(), &mut queue);
         assert_eq!(boards(&mut queue), 0, "up to date");
     }
 

@@ -13,8 +13,8 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use crate::intent::{Queue, Update};
 use crate::panes::reload::Reload;
-use crate::panes::{Env, KeyHint, Pane, hint, scroll_to, step};
-use crate::text::{relative, spread, truncate};
+use crate::panes::{Env, KeyHint, Pane, filtered_title, hint, passes, scroll_to, step};
+use crate::text::{self, relative, spread, truncate};
 use crate::theme::Theme;
 
 /// What the Templates pane asks for.
@@ -68,6 +68,8 @@ pub struct Templates {
     reload: Reload,
     syncing: bool,
     problem: Option<String>,
+    /// `/`: only templates whose name contains this.
+    filter: Option<String>,
 }
 
 /// A status as a short badge and how it looks.
@@ -86,7 +88,11 @@ fn badge(status: &str, theme: Theme) -> (&'static str, Style) {
 
 impl Templates {
     pub fn selected(&self) -> Option<&TemplateItem> {
-        self.items.get(self.selected)
+        self.shown().get(self.selected).copied()
+    }
+
+    fn shown(&self) -> Vec<&TemplateItem> {
+        self.items.iter().filter(|t| passes(self.filter.as_deref(), &[&t.name])).collect()
     }
 
     fn ask(&mut self, queue: &mut Queue) {
@@ -97,14 +103,19 @@ impl Templates {
 
     fn draw_list(&self, frame: &mut Frame, area: Rect, env: &Env) {
         let theme = env.theme;
-        let title = format!(" Templates ({}){} ", self.items.len(), if self.syncing { " · syncing…" } else { "" });
+        let shown = self.shown();
+        let title = filtered_title("Templates", shown.len(), self.filter.as_deref());
+        let title = if self.syncing { format!("{title}· syncing… ") } else { title };
         let block = Block::default().borders(Borders::ALL).border_style(theme.focus_border(true)).title(title);
         let inner = block.inner(area);
         frame.render_widget(block, area);
-        if self.items.is_empty() {
+        if shown.is_empty() {
             let note = match &self.problem {
                 Some(problem) => Line::styled(problem.clone(), theme.warn()),
                 None if self.reload.loading() => Line::styled("loading…", theme.dim()),
+                None if self.filter.is_some() => {
+                    Line::styled("No template name contains this (Esc clears).", theme.dim())
+                }
                 None => Line::styled("No templates yet: s syncs them from Meta.", theme.dim()),
             };
             frame.render_widget(Paragraph::new(note).wrap(Wrap { trim: true }), inner);
@@ -114,9 +125,8 @@ impl Templates {
         let offset = scroll_to(self.selected, self.offset.get(), height);
         self.offset.set(offset);
         let width = inner.width as usize;
-        let lines: Vec<Line> = self
-            .items
-            .iter()
+        let lines: Vec<Line> = shown
+            .into_iter()
             .enumerate()
             .skip(offset)
             .take(height)
@@ -177,12 +187,14 @@ impl Pane for Templates {
             hint("j/k ↑/↓", "next / previous template"),
             hint("g / G", "first / last"),
             hint("s", "sync with Meta (statuses, rejection reasons, new templates)"),
+            hint("/", "show only templates whose name contains a text"),
+            hint("Esc", "clear the filter"),
             hint("r", "reload the list"),
         ]
     }
 
     fn handle_key(&mut self, key: KeyEvent, _env: &Env, queue: &mut Queue) -> bool {
-        let len = self.items.len();
+        let len = self.shown().len();
         match key.code {
             KeyCode::Char('j') | KeyCode::Down => self.selected = step(self.selected, 1, len),
             KeyCode::Char('k') | KeyCode::Up => self.selected = step(self.selected, -1, len),
@@ -193,6 +205,7 @@ impl Pane for Templates {
                 queue.load(TemplatesRequest::Sync);
             }
             KeyCode::Char('r') => self.ask(queue),
+            KeyCode::Esc if self.filter.is_some() => self.search("", queue),
             _ => return false,
         }
         true
@@ -200,17 +213,17 @@ impl Pane for Templates {
 
     fn apply(&mut self, update: &Update, _env: &Env, queue: &mut Queue) {
         match update {
-            Update::TemplatesPane(TemplatesUpdate::List(items)) => {
+            Update::Templates(TemplatesUpdate::List(items)) => {
                 let keep = self.selected().map(|t| t.id);
                 self.items = items.clone();
                 self.problem = None;
-                self.selected = keep.and_then(|id| self.items.iter().position(|t| t.id == id)).unwrap_or(0);
-                self.selected = step(self.selected, 0, self.items.len());
+                self.selected = keep.and_then(|id| self.shown().iter().position(|t| t.id == id)).unwrap_or(0);
+                self.selected = step(self.selected, 0, self.shown().len());
                 if self.reload.done() {
                     queue.load(TemplatesRequest::List);
                 }
             }
-            Update::TemplatesPane(TemplatesUpdate::Synced(summary)) => {
+            Update::Templates(TemplatesUpdate::Synced(summary)) => {
                 self.syncing = false;
                 queue.push(crate::intent::Intent::Notify(summary.clone()));
                 self.ask(queue);
@@ -232,14 +245,17 @@ impl Pane for Templates {
         self.reload.started()
     }
 
-    fn load(&mut self, queue: &mut Queue) {
-        self.ask(queue);
+    fn searches(&self) -> bool {
+        true
     }
 
-    fn refresh(&mut self, queue: &mut Queue) {
-        if self.reload.started() {
-            self.ask(queue);
-        }
+    fn search(&mut self, text: &str, _queue: &mut Queue) {
+        self.filter = text::search_term(text);
+        self.selected = 0;
+    }
+
+    fn load(&mut self, queue: &mut Queue) {
+        self.ask(queue);
     }
 
     fn draw(&self, frame: &mut Frame, area: Rect, env: &Env) {
@@ -260,7 +276,7 @@ mod tests {
         let mut pane = Templates::default();
         let mut queue = Queue::default();
         pane.activate(&mut queue);
-        pane.apply(&Update::TemplatesPane(TemplatesUpdate::List(template_items())), &env(), &mut queue);
+        pane.apply(&Update::Templates(TemplatesUpdate::List(template_items())), &env(), &mut queue);
         queue.drain();
         (pane, queue)
     }
@@ -271,7 +287,7 @@ mod tests {
         pane.handle_key(ch('s'), &env(), &mut queue);
         pane.handle_key(ch('s'), &env(), &mut queue);
         assert_eq!(loads(&queue.drain()), vec![Request::Templates(TemplatesRequest::Sync)], "one sync at a time");
-        pane.apply(&Update::TemplatesPane(TemplatesUpdate::Synced("synced: 1 updated".into())), &env(), &mut queue);
+        pane.apply(&Update::Templates(TemplatesUpdate::Synced("synced: 1 updated".into())), &env(), &mut queue);
         let intents = queue.drain();
         assert!(intents.contains(&Intent::Notify("synced: 1 updated".into())));
         assert_eq!(loads(&intents), vec![Request::Templates(TemplatesRequest::List)]);
@@ -296,7 +312,7 @@ mod tests {
         assert_eq!(loads(&queue.drain()), vec![Request::Templates(TemplatesRequest::List)]);
         let mut items = template_items();
         items.reverse();
-        pane.apply(&Update::TemplatesPane(TemplatesUpdate::List(items)), &env(), &mut queue);
+        pane.apply(&Update::Templates(TemplatesUpdate::List(items)), &env(), &mut queue);
         assert_eq!(pane.selected().map(|t| t.name.as_str()), Some("order_update"));
     }
 }

@@ -5,7 +5,7 @@ use wacrm_core::contacts::{self, Contact, ContactChanges, ContactFilter, FileFor
 use wacrm_core::{Error, pipeline};
 
 use super::{CONTACT_PAGE, Worker};
-use crate::intent::{ContactDraft, ContactQuery, ContactSort, ContactsRequest, Update};
+use crate::intent::{ContactDraft, ContactQuery, ContactSort, ContactsRequest, ContactsUpdate, Update};
 use crate::view::ContactRow;
 
 impl Worker {
@@ -14,15 +14,17 @@ impl Worker {
         Ok(match request {
             ContactsRequest::Page { query, after } => {
                 let page = self.contact_page(&query, after.as_deref()).await?;
-                Update::Contacts {
+                Update::Contacts(ContactsUpdate::Page {
                     rows: page.items.into_iter().map(contact_row).collect(),
                     next: page.next,
                     appended: after.is_some(),
-                }
+                })
             }
             ContactsRequest::Save(draft) => match self.save_contact(draft).await {
-                Ok(row) => Update::ContactSaved(row),
-                Err(Error::Invalid { message, .. } | Error::Conflict { message, .. }) => Update::FormError(message),
+                Ok(row) => Update::Contacts(ContactsUpdate::Saved(row)),
+                Err(Error::Invalid { message, .. } | Error::Conflict { message, .. }) => {
+                    Update::Contacts(ContactsUpdate::FormError(message))
+                }
                 Err(other) => return Err(other),
             },
             ContactsRequest::Tags { contact, add, remove } => {
@@ -34,7 +36,7 @@ impl Worker {
                 } else {
                     contacts::remove_tags(pool, scope, contact, &remove).await?
                 };
-                Update::ContactSaved(contact_row(saved))
+                Update::Contacts(ContactsUpdate::Saved(contact_row(saved)))
             }
             ContactsRequest::Import(path) => {
                 let file =
@@ -47,7 +49,8 @@ impl Worker {
                 let updates = self.updates.clone();
                 // Progress in bytes of the file read: the row count is unknown until the end.
                 let report = import(pool, scope, file, &ImportOptions::new(format), move |report| {
-                    let _ = updates.send(Update::ImportProgress { done: report.bytes_read, total });
+                    let _ = updates
+                        .send(Update::Contacts(ContactsUpdate::ImportProgress { done: report.bytes_read, total }));
                 })
                 .await?;
                 let rejected: Vec<String> = report
@@ -59,13 +62,13 @@ impl Worker {
                 if !rejected.is_empty() {
                     let _ = self.updates.send(Update::Notices(rejected));
                 }
-                Update::ImportDone(format!(
+                Update::Contacts(ContactsUpdate::ImportDone(format!(
                     "imported {}: {} created, {} updated, {} rejected",
                     path.display(),
                     report.created,
                     report.updated,
                     report.rejected
-                ))
+                )))
             }
         })
     }

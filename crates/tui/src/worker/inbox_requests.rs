@@ -10,7 +10,7 @@ use wacrm_core::templates::TemplateRef;
 use wacrm_core::{ContactId, Direction, Error, MessageId, MessageStatus, auth, pipeline, templates};
 
 use super::{CHAT_PAGE, CONVERSATION_PAGE, DEFAULT_TEMPLATE_LANGUAGE, Worker};
-use crate::intent::{ConversationFilter, InboxRequest, Update};
+use crate::intent::{ConversationFilter, InboxRequest, InboxUpdate, Update};
 use crate::view::{CannedRow, ChatMessage, ContactPanel, ConversationPage, ConversationRow, Teammate, TemplateRow};
 use crate::wording::explain;
 
@@ -35,7 +35,7 @@ impl Worker {
                     ..Filter::default()
                 };
                 let page = inbox::list(pool, scope, &filter, after, CONVERSATION_PAGE).await?;
-                Update::Conversations {
+                Update::Inbox(InboxUpdate::Conversations {
                     page: ConversationPage {
                         rows: page.items.into_iter().map(conversation_row).collect(),
                         next: page.next,
@@ -43,10 +43,10 @@ impl Worker {
                     appended: after.is_some(),
                     filter: shown,
                     search,
-                }
+                })
             }
             InboxRequest::Conversation(contact) => {
-                Update::Conversation(conversation_row(inbox::get(pool, scope, contact).await?))
+                Update::Inbox(InboxUpdate::Conversation(conversation_row(inbox::get(pool, scope, contact).await?)))
             }
             InboxRequest::Chat(contact) => {
                 let page = inbox::history(pool, scope, contact, None, CHAT_PAGE).await?;
@@ -57,19 +57,19 @@ impl Worker {
                 messages
                     .extend(notes.into_iter().filter(|n| since.is_none_or(|at| n.created_at >= at)).map(note_entry));
                 messages.sort_by_key(|m| m.at);
-                Update::Chat { contact, messages, older: page.next }
+                Update::Inbox(InboxUpdate::Chat { contact, messages, older: page.next })
             }
             InboxRequest::OlderChat { contact, before } => {
                 let page = inbox::history(pool, scope, contact, Some(before), CHAT_PAGE).await?;
-                Update::OlderChat {
+                Update::Inbox(InboxUpdate::OlderChat {
                     contact,
                     messages: page.items.into_iter().map(chat_message).collect(),
                     older: page.next,
-                }
+                })
             }
             InboxRequest::Send { contact, text } => {
                 self.send(contact, Compose::Text { body: text, reply_to: None }).await?;
-                Update::Sent { contact }
+                Update::Inbox(InboxUpdate::Sent { contact })
             }
             InboxRequest::SendTemplate { contact, name, language, params } => {
                 // The category is the strictest one until the templates dashboard stores categories,
@@ -83,43 +83,43 @@ impl Worker {
                 self.render(contact, &template.name, &params).await?;
                 let compose = Compose::Template { name, language, params, category: TemplateCategory::Marketing };
                 self.send(contact, compose).await?;
-                Update::Sent { contact }
+                Update::Inbox(InboxUpdate::Sent { contact })
             }
-            InboxRequest::MarkRead(contact) => Update::Conversation(conversation_row(
+            InboxRequest::MarkRead(contact) => Update::Inbox(InboxUpdate::Conversation(conversation_row(
                 inbox::mark_read(pool, scope, contact, Some(&self.sender.client)).await?,
-            )),
-            InboxRequest::Assign { contact, user } => {
-                Update::Conversation(conversation_row(inbox::assign(pool, scope, contact, user).await?))
-            }
+            ))),
+            InboxRequest::Assign { contact, user } => Update::Inbox(InboxUpdate::Conversation(conversation_row(
+                inbox::assign(pool, scope, contact, user).await?,
+            ))),
             InboxRequest::Unassign(contact) => {
-                Update::Conversation(conversation_row(inbox::unassign(pool, scope, contact).await?))
+                Update::Inbox(InboxUpdate::Conversation(conversation_row(inbox::unassign(pool, scope, contact).await?)))
             }
             InboxRequest::Resolve(contact) => {
-                Update::Conversation(conversation_row(inbox::resolve(pool, scope, contact).await?))
+                Update::Inbox(InboxUpdate::Conversation(conversation_row(inbox::resolve(pool, scope, contact).await?)))
             }
             InboxRequest::Reopen(contact) => {
-                Update::Conversation(conversation_row(inbox::reopen(pool, scope, contact).await?))
+                Update::Inbox(InboxUpdate::Conversation(conversation_row(inbox::reopen(pool, scope, contact).await?)))
             }
-            InboxRequest::Snooze { contact, until } => {
-                Update::Conversation(conversation_row(workflow::snooze(pool, scope, contact, until).await?))
-            }
+            InboxRequest::Snooze { contact, until } => Update::Inbox(InboxUpdate::Conversation(conversation_row(
+                workflow::snooze(pool, scope, contact, until).await?,
+            ))),
             InboxRequest::AddNote { contact, body } => {
                 notes::add(pool, scope, contact, &body).await?;
-                Update::NoteAdded { contact }
+                Update::Inbox(InboxUpdate::NoteAdded { contact })
             }
-            InboxRequest::Teammates => Update::Teammates(
+            InboxRequest::Teammates => Update::Inbox(InboxUpdate::Teammates(
                 auth::teammates(pool, scope).await?.into_iter().map(|t| Teammate { id: t.id, name: t.name }).collect(),
-            ),
-            InboxRequest::Canned => Update::Canned(
+            )),
+            InboxRequest::Canned => Update::Inbox(InboxUpdate::Canned(
                 canned::list(pool, scope)
                     .await?
                     .into_iter()
                     .map(|c| CannedRow { shortcut: c.shortcut.to_string(), body: c.body, fields: c.fields })
                     .collect(),
-            ),
+            )),
             InboxRequest::Panel(contact) => {
                 let p = panel::contact_panel(pool, scope, contact).await?;
-                Update::Panel(ContactPanel {
+                Update::Inbox(InboxUpdate::Panel(ContactPanel {
                     contact,
                     profile_name: p.profile_name,
                     stage: p.stage,
@@ -127,20 +127,22 @@ impl Worker {
                     opted_out: p.opted_out_at.map(|_| p.opt_out_source.unwrap_or_else(|| "unknown".into())),
                     last_campaign: p.last_campaign.zip(p.last_campaign_at),
                     notes: p.notes,
-                })
+                }))
             }
             InboxRequest::AssignToMe(contact) => {
                 let me = scope.user().ok_or_else(|| {
                     Error::invalid("nobody is logged in to assign to", "run `wacrm login`, then open the TUI again")
                 })?;
-                Update::Conversation(conversation_row(inbox::assign(pool, scope, contact, me).await?))
+                Update::Inbox(InboxUpdate::Conversation(conversation_row(
+                    inbox::assign(pool, scope, contact, me).await?,
+                )))
             }
             InboxRequest::SetStage { contact, stage } => {
                 pipeline::move_stage(pool, scope, contact, stage).await?;
-                Update::Conversation(conversation_row(inbox::get(pool, scope, contact).await?))
+                Update::Inbox(InboxUpdate::Conversation(conversation_row(inbox::get(pool, scope, contact).await?)))
             }
             // Core lists no templates until the Templates dashboard lands; the picker says so.
-            InboxRequest::Templates => Update::Templates(
+            InboxRequest::Templates => Update::Inbox(InboxUpdate::Templates(
                 templates::approved(pool, scope)
                     .await?
                     .into_iter()
@@ -150,14 +152,14 @@ impl Worker {
                         preview: t.content,
                     })
                     .collect(),
-            ),
+            )),
             InboxRequest::RenderTemplate { contact, name, params } => {
                 let result = self.render(contact, &name, &params).await.map_err(|e| explain(&e));
-                Update::TemplatePreview { contact, name, params, result }
+                Update::Inbox(InboxUpdate::TemplatePreview { contact, name, params, result })
             }
             InboxRequest::Media(message) => {
                 let saved = media::download(pool, scope, &self.sender.client, message, &media_cache()).await?;
-                Update::Media { opened: open_file(&saved.path), path: saved.path }
+                Update::Inbox(InboxUpdate::Media { opened: open_file(&saved.path), path: saved.path })
             }
         })
     }

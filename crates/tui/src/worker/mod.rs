@@ -9,7 +9,7 @@ use wacrm_core::inbox::conversations as inbox;
 use wacrm_core::inbox::send::Sender;
 use wacrm_core::{Error, Scope, auth};
 
-use crate::intent::{ContactsRequest, InboxRequest, PipelineRequest, Request, Update};
+use crate::intent::{Request, Update};
 use crate::view::DbState;
 
 mod analytics;
@@ -91,30 +91,9 @@ fn request_name(request: &Request) -> &'static str {
     match request {
         Request::Identity => "identity",
         Request::UnreadTotal => "unread",
-        Request::Inbox(InboxRequest::Conversations { .. }) => "conversations",
-        Request::Inbox(InboxRequest::Conversation(_)) => "conversation",
-        Request::Inbox(InboxRequest::Chat(_)) | Request::Inbox(InboxRequest::OlderChat { .. }) => "chat",
-        Request::Inbox(InboxRequest::Send { .. }) | Request::Inbox(InboxRequest::SendTemplate { .. }) => "send",
-        Request::Inbox(InboxRequest::MarkRead(_)) => "mark read",
-        Request::Inbox(InboxRequest::AssignToMe(_))
-        | Request::Inbox(InboxRequest::Assign { .. })
-        | Request::Inbox(InboxRequest::Unassign(_)) => "assign",
-        Request::Inbox(InboxRequest::Resolve(_)) => "resolve",
-        Request::Inbox(InboxRequest::Reopen(_)) => "reopen",
-        Request::Inbox(InboxRequest::Snooze { .. }) => "snooze",
-        Request::Inbox(InboxRequest::AddNote { .. }) => "note",
-        Request::Inbox(InboxRequest::Teammates) => "teammates",
-        Request::Inbox(InboxRequest::Canned) => "canned replies",
-        Request::Inbox(InboxRequest::Panel(_)) => "contact panel",
-        Request::Inbox(InboxRequest::SetStage { .. }) => "stage",
-        Request::Inbox(InboxRequest::Templates) => "templates",
-        Request::Inbox(InboxRequest::Media(_)) => "media",
-        Request::Inbox(InboxRequest::RenderTemplate { .. }) => "template preview",
-        Request::Contacts(ContactsRequest::Page { .. }) => "contacts",
-        Request::Contacts(ContactsRequest::Save(_)) | Request::Contacts(ContactsRequest::Tags { .. }) => "contact",
-        Request::Contacts(ContactsRequest::Import(_)) => "import",
-        Request::Pipeline(PipelineRequest::Board) => "board",
-        Request::Pipeline(PipelineRequest::History(_)) => "history",
+        Request::Inbox(request) => request.what(),
+        Request::Contacts(request) => request.what(),
+        Request::Pipeline(request) => request.what(),
         Request::Automation(request) => request.what(),
         Request::Broadcast(request) => request.what(),
         Request::Templates(request) => request.what(),

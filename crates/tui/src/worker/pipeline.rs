@@ -4,7 +4,7 @@ use wacrm_core::contacts::Contact;
 use wacrm_core::{Error, pipeline};
 
 use super::{BOARD_CARDS, Worker};
-use crate::intent::{PipelineRequest, Update};
+use crate::intent::{PipelineRequest, PipelineUpdate, Update};
 use crate::view::{Card, Column, HistoryRow};
 
 impl Worker {
@@ -13,7 +13,7 @@ impl Worker {
         Ok(match request {
             PipelineRequest::Board => {
                 let columns = pipeline::board(pool, scope, BOARD_CARDS).await?;
-                Update::Board(
+                Update::Pipeline(PipelineUpdate::Board(
                     columns
                         .into_iter()
                         .map(|c| Column {
@@ -22,7 +22,7 @@ impl Worker {
                             cards: c.contacts.into_iter().map(card).collect(),
                         })
                         .collect(),
-                )
+                ))
             }
             PipelineRequest::History(contact) => {
                 let mut rows: Vec<HistoryRow> = pipeline::history(pool, scope, Some(contact), 50)
@@ -31,7 +31,7 @@ impl Worker {
                     .filter_map(|h| Some(HistoryRow { from: h.from, to: h.to?, at: h.changed_at?, source: h.source }))
                     .collect();
                 rows.reverse();
-                Update::History { contact, rows }
+                Update::Pipeline(PipelineUpdate::History { contact, rows })
             }
         })
     }

@@ -11,7 +11,7 @@ use crate::panes::templates::TemplateItem;
 impl Worker {
     pub(super) async fn templates(&self, request: TemplatesRequest) -> Result<Update, Error> {
         let (pool, scope) = (&self.pool, &self.scope);
-        Ok(Update::TemplatesPane(match request {
+        Ok(Update::Templates(match request {
             TemplatesRequest::List => TemplatesUpdate::List(list(pool, scope).await?),
             TemplatesRequest::Sync => {
                 let r = templates::sync(pool, &self.sender.client, scope).await?;

@@ -14,7 +14,7 @@ use wacrm_core::{ContactId, Stage};
 
 use self::actions::InboxPopup;
 use self::reading::ChatSearch;
-use crate::intent::{ConversationFilter, InboxRequest, Intent, Queue, Update};
+use crate::intent::{ConversationFilter, Intent, Queue, Update};
 use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, step};
 use crate::popups::template_send::RenderWanted;
 use crate::text;
@@ -439,31 +439,26 @@ impl Pane for Inbox {
     fn apply(&mut self, update: &Update, env: &Env, queue: &mut Queue) {
         match update {
             // Only the answer for what the list shows now: `f` pressed twice quickly sends two requests.
-            Update::Conversations { page, appended, filter, search }
+            Update::Inbox(InboxUpdate::Conversations { page, appended, filter, search })
                 if *filter == self.filter && *search == self.search =>
             {
                 self.take_page(page, *appended, queue);
             }
-            Update::Conversation(row) => self.take_row(row, env, queue),
-            Update::Chat { contact, messages, older } => {
-                if let Some(chat) = self.chat.as_mut().filter(|c| c.contact == *contact) {
-                    let before = std::mem::replace(&mut chat.messages, messages.clone());
-                    chat.loading = false;
-                    chat.older = *older;
-                    if !before.is_empty() {
-                        self.count_unseen(&before, messages);
-                    }
-                }
+            Update::Inbox(InboxUpdate::Conversation(row)) => self.take_row(row, env, queue),
+            Update::Inbox(InboxUpdate::Chat { contact, messages, older }) => {
+                self.take_chat(*contact, messages, *older, env);
             }
             // Lines are counted from the newest message, so putting older ones on top keeps the view still.
-            Update::OlderChat { contact, messages, older } => {
+            Update::Inbox(InboxUpdate::OlderChat { contact, messages, older }) => {
                 if let Some(chat) = self.chat.as_mut().filter(|c| c.contact == *contact) {
                     chat.messages.splice(0..0, messages.iter().cloned());
                     chat.older = *older;
                     chat.loading_older = false;
                 }
             }
-            Update::Sent { contact } if self.unconfirmed.as_ref().is_some_and(|(c, _)| c == contact) => {
+            Update::Inbox(InboxUpdate::Sent { contact })
+                if self.unconfirmed.as_ref().is_some_and(|(c, _)| c == contact) =>
+            {
                 self.unconfirmed = None;
             }
             Update::Failed { what: "send", .. } => {
@@ -481,12 +476,12 @@ impl Pane for Inbox {
                 self.loading = false;
                 self.list_error = Some(message.clone());
             }
-            Update::Templates(templates) => {
+            Update::Inbox(InboxUpdate::Templates(templates)) => {
                 if let Some(InboxPopup::Template { send, .. }) = self.popup.as_mut() {
                     send.set_templates(templates);
                 }
             }
-            Update::TemplatePreview { contact, name, params, result } => {
+            Update::Inbox(InboxUpdate::TemplatePreview { contact, name, params, result }) => {
                 if let Some(InboxPopup::Template { send, contact: open }) = self.popup.as_mut()
                     && open == contact
                 {
@@ -503,19 +498,23 @@ impl Pane for Inbox {
                     self.on_live(event, contact, queue);
                 }
             }
-            Update::Teammates(teammates) => {
+            Update::Inbox(InboxUpdate::Teammates(teammates)) => {
                 self.teammates = teammates.clone();
                 self.take_teammates();
             }
-            Update::Canned(canned) => self.canned = canned.clone(),
-            Update::Panel(panel) if self.chat.as_ref().is_some_and(|c| c.contact == panel.contact) => {
+            Update::Inbox(InboxUpdate::Canned(canned)) => self.canned = canned.clone(),
+            Update::Inbox(InboxUpdate::Panel(panel))
+                if self.chat.as_ref().is_some_and(|c| c.contact == panel.contact) =>
+            {
                 self.panel = Some(panel.clone());
             }
-            Update::Media { path, opened } => {
+            Update::Inbox(InboxUpdate::Media { path, opened }) => {
                 let what = if *opened { "opened" } else { "saved (no display or opener here to open it with)" };
                 queue.push(Intent::Notify(format!("{what}: {}", path.display())));
             }
-            Update::NoteAdded { contact } if self.chat.as_ref().is_some_and(|c| c.contact == *contact) => {
+            Update::Inbox(InboxUpdate::NoteAdded { contact })
+                if self.chat.as_ref().is_some_and(|c| c.contact == *contact) =>
+            {
                 queue.load(InboxRequest::Chat(*contact));
             }
             _ => {}
@@ -530,6 +529,21 @@ impl Pane for Inbox {
         self.started = true;
         self.reload(queue);
         queue.load(InboxRequest::Canned);
+    }
+
+    /// The list and the open chat again (the open chat stays open, so loading the list alone would not
+    /// bring the messages that arrived during the outage).
+    fn refresh(&mut self, queue: &mut Queue) {
+        if self.started {
+            self.reload(queue);
+            if let Some(chat) = &self.chat {
+                queue.load(InboxRequest::Chat(chat.contact));
+            }
+        }
+    }
+
+    fn searches(&self) -> bool {
+        true
     }
 
     fn search(&mut self, text: &str, queue: &mut Queue) {
@@ -616,3 +630,6 @@ mod draw;
 mod keys;
 mod reading;
 mod updates;
+
+mod requests;
+pub use requests::{InboxRequest, InboxUpdate};

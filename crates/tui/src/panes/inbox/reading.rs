@@ -1,7 +1,7 @@
 //! Reading a chat: search within it (`/` while the chat has focus, `n`/`N`, Esc clears), the "new
 //! messages below" marker when the agent has scrolled up, and `o` on the files customers sent.
 
-use wacrm_core::MessageId;
+use wacrm_core::{ContactId, MessageId};
 
 use super::Inbox;
 use super::actions::InboxPopup;
@@ -9,7 +9,7 @@ use super::draw::chat_blocks;
 use crate::intent::{InboxRequest, Intent, Queue};
 use crate::panes::Env;
 use crate::popups::picker::{Item, Picker};
-use crate::view::ChatMessage;
+use crate::view::{ChatMessage, ConversationCursor};
 
 /// A search within the open chat, over its loaded messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,8 +79,40 @@ impl Inbox {
         self.chat_scroll = below.saturating_sub(height as usize / 3);
     }
 
+    /// The open chat's newest page arrived (first, or again after a live event). Pages loaded before it
+    /// by scrolling up stay; while the agent reads further up, the view stays on the same messages:
+    /// the scroll counts lines from the newest message, so it grows by the lines of what arrived below.
+    pub(super) fn take_chat(
+        &mut self,
+        contact: ContactId,
+        page: &[ChatMessage],
+        older: Option<ConversationCursor>,
+        env: &Env,
+    ) {
+        let Some(chat) = self.chat.as_mut().filter(|c| c.contact == contact) else { return };
+        let first = page.first().map(|m| (m.at, m.id));
+        let earlier: Vec<ChatMessage> =
+            chat.messages.iter().take_while(|m| first.is_some_and(|f| (m.at, m.id) < f)).cloned().collect();
+        if earlier.is_empty() {
+            chat.older = older;
+        }
+        let before = std::mem::replace(&mut chat.messages, [earlier, page.to_vec()].concat());
+        chat.loading = false;
+        let Some(last) = before.last().map(|m| (m.at, m.id)) else { return };
+        if self.chat_scroll > 0 {
+            let arrived = chat.messages.iter().rev().take_while(|m| (m.at, m.id) > last).count();
+            if arrived > 0 {
+                let width = self.chat_view.get().0.max(1) as usize;
+                let blocks = chat_blocks(&chat.messages, width, usize::MAX, None, env);
+                self.chat_scroll += blocks.iter().take(arrived).map(Vec::len).sum::<usize>();
+            }
+        }
+        let after = chat.messages.clone();
+        self.count_unseen(&before, &after);
+    }
+
     /// A chat's messages were loaded again: count the new ones the agent has not scrolled down to.
-    pub(super) fn count_unseen(&mut self, before: &[ChatMessage], after: &[ChatMessage]) {
+    fn count_unseen(&mut self, before: &[ChatMessage], after: &[ChatMessage]) {
         if self.chat_scroll == 0 {
             self.unseen_below = 0;
             return;

@@ -6,7 +6,7 @@ use wacrm_core::{ContactId, Stage, UserId};
 
 use super::*;
 use crate::fixtures::{ch, chat, conversation, conversations, ctrl, env, key, live, loads};
-use crate::intent::Request;
+use crate::intent::{InboxUpdate, Request};
 use crate::view::TemplateRow;
 use crate::view::{CannedRow, ConversationPage};
 
@@ -16,12 +16,21 @@ fn loaded() -> (Inbox, Queue) {
     inbox.activate(&mut queue);
     let page = ConversationPage { rows: conversations(), next: None };
     inbox.apply(
-        &Update::Conversations { page, appended: false, filter: ConversationFilter::All, search: None },
+        &Update::Inbox(InboxUpdate::Conversations {
+            page,
+            appended: false,
+            filter: ConversationFilter::All,
+            search: None,
+        }),
         &env(),
         &mut queue,
     );
     let cursor = wacrm_core::inbox::conversations::Cursor { at: fixtures_now(), id: 1 };
-    inbox.apply(&Update::Chat { contact: ContactId(1), messages: chat(), older: Some(cursor) }, &env(), &mut queue);
+    inbox.apply(
+        &Update::Inbox(InboxUpdate::Chat { contact: ContactId(1), messages: chat(), older: Some(cursor) }),
+        &env(),
+        &mut queue,
+    );
     queue.drain();
     (inbox, queue)
 }
@@ -64,12 +73,12 @@ fn nearing_the_end_fetches_the_next_page_once_by_cursor() {
     let rows: Vec<ConversationRow> = (1..=30).map(|i| conversation(i, "C", i64::from(i))).collect();
     let cursor = wacrm_core::inbox::conversations::Cursor { at: fixtures_now(), id: 30 };
     inbox.apply(
-        &Update::Conversations {
+        &Update::Inbox(InboxUpdate::Conversations {
             page: ConversationPage { rows, next: Some(cursor) },
             appended: false,
             filter: ConversationFilter::All,
             search: None,
-        },
+        }),
         &env(),
         &mut queue,
     );
@@ -92,12 +101,12 @@ fn nearing_the_end_fetches_the_next_page_once_by_cursor() {
     // The page arrives and is appended without moving the selection.
     let more: Vec<ConversationRow> = (31..=40).map(|i| conversation(i, "D", i64::from(i))).collect();
     inbox.apply(
-        &Update::Conversations {
+        &Update::Inbox(InboxUpdate::Conversations {
             page: ConversationPage { rows: more, next: None },
             appended: true,
             filter: ConversationFilter::All,
             search: None,
-        },
+        }),
         &env(),
         &mut queue,
     );
@@ -146,7 +155,7 @@ fn a_closed_window_leads_to_the_template_picker() {
     assert_eq!(keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]), vec![Request::Inbox(InboxRequest::Templates)]);
     assert_eq!(inbox.composer_text(), "tat");
     let template = TemplateRow { name: "order_update".into(), language: "en_US".into(), preview: "Hi {{1}}".into() };
-    inbox.apply(&Update::Templates(vec![template]), &env(), &mut queue);
+    inbox.apply(&Update::Inbox(InboxUpdate::Templates(vec![template])), &env(), &mut queue);
     // Pick, two Enters on a blank parameter, a digit: nothing is sent.
     let stray = [key(KeyCode::Enter), key(KeyCode::Enter), key(KeyCode::Enter), ch('1')];
     assert!(keys(&mut inbox, &mut queue, &stray).is_empty());
@@ -156,12 +165,12 @@ fn a_closed_window_leads_to_the_template_picker() {
     assert_eq!(keys(&mut inbox, &mut queue, &filled), vec![Request::Inbox(render)], "core renders the preview");
     assert!(keys(&mut inbox, &mut queue, &[ch('y')]).is_empty(), "y waits for core's rendering");
     let result = Ok("Hi Mo".to_string());
-    let preview = Update::TemplatePreview {
+    let preview = Update::Inbox(InboxUpdate::TemplatePreview {
         contact: ContactId(3),
         name: "order_update".into(),
         params: vec!["Mo".into()],
         result,
-    };
+    });
     inbox.apply(&preview, &env(), &mut queue);
     assert_eq!(
         keys(&mut inbox, &mut queue, &[ch('y')]),
@@ -196,7 +205,7 @@ fn taking_over_another_agents_conversation_asks_first() {
         assigned_id: Some(UserId(9)),
         ..conversation(1, "Ana", 0)
     };
-    inbox.apply(&Update::Conversation(theirs), &env(), &mut queue);
+    inbox.apply(&Update::Inbox(InboxUpdate::Conversation(theirs)), &env(), &mut queue);
     queue.drain();
     assert!(keys(&mut inbox, &mut queue, &[ch('a')]).is_empty());
     assert!(inbox.captures_keys(), "the confirmation has every key");
@@ -249,8 +258,29 @@ fn scrolling_past_the_oldest_loaded_message_loads_the_page_before() {
         wacrm_core::MessageStatus::Read,
         9000,
     )];
-    inbox.apply(&Update::OlderChat { contact: ContactId(1), messages: older, older: None }, &env(), &mut queue);
+    inbox.apply(
+        &Update::Inbox(InboxUpdate::OlderChat { contact: ContactId(1), messages: older, older: None }),
+        &env(),
+        &mut queue,
+    );
     assert!(keys(&mut inbox, &mut queue, &[key(KeyCode::PageUp), key(KeyCode::PageUp)]).is_empty(), "no more pages");
+}
+
+#[test]
+fn older_pages_stay_loaded_when_the_newest_page_comes_again() {
+    let (mut inbox, mut queue) = loaded();
+    let first =
+        crate::fixtures::message(0, wacrm_core::Direction::In, "first ever", wacrm_core::MessageStatus::Read, 9000);
+    let older = Update::Inbox(InboxUpdate::OlderChat { contact: ContactId(1), messages: vec![first], older: None });
+    inbox.apply(&older, &env(), &mut queue);
+    // A live event reloads the newest page, which starts after the page loaded by scrolling up.
+    let cursor = wacrm_core::inbox::conversations::Cursor { at: fixtures_now(), id: 1 };
+    let newest = Update::Inbox(InboxUpdate::Chat { contact: ContactId(1), messages: chat(), older: Some(cursor) });
+    inbox.apply(&newest, &env(), &mut queue);
+    let chat = inbox.chat.as_ref().expect("open chat");
+    assert_eq!(chat.messages.first().map(|m| m.body.as_str()), Some("first ever"));
+    assert_eq!(chat.messages.len(), crate::fixtures::chat().len() + 1);
+    assert_eq!(chat.older, None, "the oldest page's cursor stays: nothing is before it");
 }
 
 #[test]
@@ -298,7 +328,7 @@ fn live_messages_reload_the_row_and_ring_only_for_other_chats() {
 fn a_refreshed_row_moves_to_the_top_and_the_selection_follows_its_contact() {
     let (mut inbox, mut queue) = loaded();
     let fresh = ConversationRow { unread: 1, ..conversation(4, "Sam O'Neil", 0) };
-    inbox.apply(&Update::Conversation(fresh), &env(), &mut queue);
+    inbox.apply(&Update::Inbox(InboxUpdate::Conversation(fresh)), &env(), &mut queue);
     assert_eq!(inbox.rows()[0].contact, ContactId(4));
     assert_eq!(inbox.rows().len(), 4);
     assert_eq!(inbox.selected().map(|r| r.contact), Some(ContactId(1)));
@@ -334,7 +364,7 @@ fn resolve_reopen_snooze_and_note_from_the_list() {
     let (mut inbox, mut queue) = loaded();
     assert_eq!(keys(&mut inbox, &mut queue, &[ch('x')]), vec![Request::Inbox(InboxRequest::Resolve(ContactId(1)))]);
     let resolved = ConversationRow { resolved: true, ..conversations()[0].clone() };
-    inbox.apply(&Update::Conversation(resolved), &env(), &mut queue);
+    inbox.apply(&Update::Inbox(InboxUpdate::Conversation(resolved)), &env(), &mut queue);
     queue.drain();
     assert_eq!(keys(&mut inbox, &mut queue, &[ch('x')]), vec![Request::Inbox(InboxRequest::Reopen(ContactId(1)))]);
 
@@ -367,7 +397,7 @@ fn a_canned_reply_expands_with_its_fields_and_is_not_sent() {
         body: "Hi {{name}}, it ships in {{days}} days.".into(),
         fields: vec!["name".into(), "days".into()],
     };
-    inbox.apply(&Update::Canned(vec![reply]), &env(), &mut queue);
+    inbox.apply(&Update::Inbox(InboxUpdate::Canned(vec![reply])), &env(), &mut queue);
     keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]);
     queue.drain();
     typed(&mut inbox, &mut queue, "/ship");
@@ -394,8 +424,12 @@ fn a_late_page_of_an_earlier_filter_is_dropped_and_a_failed_one_shows_why() {
     let (mut inbox, mut queue) = loaded();
     keys(&mut inbox, &mut queue, &[ch('f'), ch('f')]);
     let unread_page = ConversationPage { rows: vec![conversation(9, "Old answer", 1)], next: None };
-    let stale =
-        Update::Conversations { page: unread_page, appended: false, filter: ConversationFilter::Unread, search: None };
+    let stale = Update::Inbox(InboxUpdate::Conversations {
+        page: unread_page,
+        appended: false,
+        filter: ConversationFilter::Unread,
+        search: None,
+    });
     inbox.apply(&stale, &env(), &mut queue);
     assert_ne!(inbox.rows()[0].contact, ContactId(9), "the list is not the unread one under the \"mine\" title");
     inbox.apply(&Update::Failed { what: "conversations", message: "mine needs a login".into() }, &env(), &mut queue);
@@ -426,7 +460,7 @@ fn assigning_to_a_teammate_or_nobody() {
         crate::view::Teammate { id: UserId(2), name: "Ana Agent".into() },
         crate::view::Teammate { id: UserId(5), name: "Bo Agent".into() },
     ];
-    inbox.apply(&Update::Teammates(team), &env(), &mut queue);
+    inbox.apply(&Update::Inbox(InboxUpdate::Teammates(team)), &env(), &mut queue);
     assert_eq!(
         keys(&mut inbox, &mut queue, &[ch('j'), ch('j'), key(KeyCode::Enter)]),
         vec![Request::Inbox(InboxRequest::Assign { contact: ContactId(1), user: UserId(5) })]
@@ -449,20 +483,28 @@ fn o_opens_the_one_file_or_offers_a_picker_of_several() {
     let mut messages = chat();
     messages[0].media = true;
     let contact = ContactId(1);
-    inbox.apply(&Update::Chat { contact, messages: messages.clone(), older: None }, &env(), &mut queue);
+    inbox.apply(
+        &Update::Inbox(InboxUpdate::Chat { contact, messages: messages.clone(), older: None }),
+        &env(),
+        &mut queue,
+    );
     let first = messages[0].id;
     assert_eq!(keys(&mut inbox, &mut queue, &[ch('o')]), vec![Request::Inbox(InboxRequest::Media(first))]);
 
     messages[4].media = true;
     let newest = messages[4].id;
-    inbox.apply(&Update::Chat { contact, messages, older: None }, &env(), &mut queue);
+    inbox.apply(&Update::Inbox(InboxUpdate::Chat { contact, messages, older: None }), &env(), &mut queue);
     assert!(keys(&mut inbox, &mut queue, &[ch('o')]).is_empty(), "several files: a picker first");
     assert_eq!(
         keys(&mut inbox, &mut queue, &[key(KeyCode::Enter)]),
         vec![Request::Inbox(InboxRequest::Media(newest))],
         "the newest file is offered first"
     );
-    inbox.apply(&Update::Media { path: "/tmp/x/7-image.jpg".into(), opened: false }, &env(), &mut queue);
+    inbox.apply(
+        &Update::Inbox(InboxUpdate::Media { path: "/tmp/x/7-image.jpg".into(), opened: false }),
+        &env(),
+        &mut queue,
+    );
     assert!(queue.drain().iter().any(|i| matches!(i, Intent::Notify(t) if t.contains("/tmp/x/7-image.jpg"))));
 }
 

@@ -13,7 +13,7 @@ use ratatui::widgets::{Block, Borders, LineGauge, Paragraph};
 use wacrm_core::events;
 use wacrm_core::{ContactId, Stage};
 
-use crate::intent::{ContactDraft, ContactQuery, ContactsRequest, Intent, Queue, Update};
+use crate::intent::{Intent, Queue, Update};
 use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, hint, scroll_to, step};
 use crate::text::{self, relative};
 use crate::view::ContactRow;
@@ -191,7 +191,7 @@ impl Contacts {
                 self.reload(queue);
             }
             KeyCode::Char('n') => self.mode = Mode::Form(Form::new(None)),
-            KeyCode::Char('e') | KeyCode::Enter => {
+            KeyCode::Char('e' | 'l') | KeyCode::Enter => {
                 if let Some(row) = self.selected() {
                     self.mode = Mode::Form(Form::new(Some(row)));
                 }
@@ -384,7 +384,7 @@ impl Pane for Contacts {
                 hint("s", "filter by stage (cycles)"),
                 hint("o", "sort: last active, name, newest"),
                 hint("n", "new contact"),
-                hint("e Enter", "edit the selected contact"),
+                hint("Enter l e", "open the selected contact (edit)"),
                 hint("t", "edit tags (+add -remove)"),
                 hint("i", "import a CSV file"),
                 hint("Esc", "clear filters"),
@@ -431,7 +431,7 @@ impl Pane for Contacts {
 
     fn apply(&mut self, update: &Update, _env: &Env, queue: &mut Queue) {
         match update {
-            Update::Contacts { rows, next, appended } => {
+            Update::Contacts(ContactsUpdate::Page { rows, next, appended }) => {
                 let keep = self.selected().map(|r| r.id);
                 if *appended {
                     self.rows.extend(
@@ -447,7 +447,7 @@ impl Pane for Contacts {
                 self.loading = false;
                 self.selected = keep.and_then(|id| self.rows.iter().position(|r| r.id == id)).unwrap_or(0);
             }
-            Update::ContactSaved(row) => {
+            Update::Contacts(ContactsUpdate::Saved(row)) => {
                 if matches!(self.mode, Mode::Form(_)) {
                     self.mode = Mode::Browse;
                 }
@@ -459,17 +459,17 @@ impl Pane for Contacts {
                     }
                 }
             }
-            Update::FormError(message) => {
+            Update::Contacts(ContactsUpdate::FormError(message)) => {
                 if let Mode::Form(form) = &mut self.mode {
                     form.error = Some((field_of(message), message.clone()));
                 } else {
                     queue.push(Intent::Notify(message.clone()));
                 }
             }
-            Update::ImportProgress { done, total } => {
+            Update::Contacts(ContactsUpdate::ImportProgress { done, total }) => {
                 self.import = Some(Import { done: *done, total: *total, finished: None });
             }
-            Update::ImportDone(summary) => {
+            Update::Contacts(ContactsUpdate::ImportDone(summary)) => {
                 let done = self.import.as_ref().map_or(0, |i| i.done);
                 self.import = Some(Import { done, total: Some(done), finished: Some(summary.clone()) });
                 self.reload(queue);
@@ -497,6 +497,10 @@ impl Pane for Contacts {
     fn load(&mut self, queue: &mut Queue) {
         self.started = true;
         self.reload(queue);
+    }
+
+    fn searches(&self) -> bool {
+        true
     }
 
     fn search(&mut self, text: &str, queue: &mut Queue) {
@@ -576,147 +580,7 @@ impl Pane for Contacts {
 }
 
 #[cfg(test)]
-mod tests {
-    use crossterm::event::{KeyCode, KeyEvent};
+mod tests;
 
-    use super::*;
-    use crate::fixtures::{ch, contacts, env, key, loads};
-    use crate::intent::ContactSort;
-    use crate::intent::Request;
-
-    fn loaded() -> (Contacts, Queue) {
-        let mut pane = Contacts::default();
-        let mut queue = Queue::default();
-        pane.activate(&mut queue);
-        pane.apply(&Update::Contacts { rows: contacts(), next: None, appended: false }, &env(), &mut queue);
-        queue.drain();
-        (pane, queue)
-    }
-
-    fn keys(pane: &mut Contacts, queue: &mut Queue, keys: &[KeyEvent]) -> Vec<Request> {
-        for k in keys {
-            pane.handle_key(*k, &env(), queue);
-        }
-        loads(&queue.drain())
-    }
-
-    fn typed(pane: &mut Contacts, queue: &mut Queue, text: &str) {
-        for c in text.chars() {
-            pane.handle_key(ch(c), &env(), queue);
-        }
-    }
-
-    #[test]
-    fn sort_and_stage_filter_reload_with_the_new_query() {
-        let (mut pane, mut queue) = loaded();
-        let requests = keys(&mut pane, &mut queue, &[ch('o')]);
-        let by_name = ContactQuery { sort: ContactSort::Name, ..Default::default() };
-        assert_eq!(requests, vec![Request::Contacts(ContactsRequest::Page { query: by_name.clone(), after: None })]);
-        keys(&mut pane, &mut queue, &[ch('s'), ch('s')]);
-        assert_eq!(pane.query().stage, Some(Stage::Engaged));
-        let cleared = keys(&mut pane, &mut queue, &[key(KeyCode::Esc)]);
-        assert_eq!(cleared, vec![Request::Contacts(ContactsRequest::Page { query: by_name, after: None })]);
-    }
-
-    #[test]
-    fn scrolling_near_the_end_fetches_the_next_page() {
-        let (mut pane, mut queue) = loaded();
-        pane.apply(
-            &Update::Contacts { rows: contacts(), next: Some("active:3:x".into()), appended: false },
-            &env(),
-            &mut queue,
-        );
-        let requests = keys(&mut pane, &mut queue, &[ch('j'), ch('j')]);
-        assert_eq!(
-            requests,
-            vec![Request::Contacts(ContactsRequest::Page {
-                query: ContactQuery::default(),
-                after: Some("active:3:x".into())
-            })]
-        );
-        let more = vec![ContactRow { id: ContactId(9), ..contacts()[0].clone() }];
-        pane.apply(&Update::Contacts { rows: more, next: None, appended: true }, &env(), &mut queue);
-        assert_eq!(pane.selected().map(|r| r.id), Some(ContactId(3)), "the selection stays put");
-        assert!(keys(&mut pane, &mut queue, &[ch('G')]).is_empty(), "the last page was reached");
-    }
-
-    #[test]
-    fn the_form_checks_what_it_can_before_asking_core() {
-        let (mut pane, mut queue) = loaded();
-        keys(&mut pane, &mut queue, &[ch('n')]);
-        assert!(pane.captures_keys());
-        typed(&mut pane, &mut queue, "Bo");
-        assert!(keys(&mut pane, &mut queue, &[key(KeyCode::Enter)]).is_empty());
-        assert_eq!(pane.form_error(), Some((Some("Phone"), "a phone number is required")));
-        keys(&mut pane, &mut queue, &[key(KeyCode::Tab)]);
-        typed(&mut pane, &mut queue, "+14155552671");
-        assert_eq!(pane.form_error(), None, "typing in the field clears its error");
-        keys(&mut pane, &mut queue, &[key(KeyCode::Tab)]);
-        for _ in 0..3 {
-            pane.handle_key(key(KeyCode::Backspace), &env(), &mut queue);
-        }
-        typed(&mut pane, &mut queue, "Won");
-        assert!(keys(&mut pane, &mut queue, &[key(KeyCode::Enter)]).is_empty());
-        assert!(pane.form_error().is_some_and(|(field, m)| field == Some("Stage") && m.contains("not a valid stage")));
-        for _ in 0..3 {
-            pane.handle_key(key(KeyCode::Backspace), &env(), &mut queue);
-        }
-        typed(&mut pane, &mut queue, "paid");
-        keys(&mut pane, &mut queue, &[key(KeyCode::Tab)]);
-        typed(&mut pane, &mut queue, "vip, lisbon");
-        assert_eq!(
-            keys(&mut pane, &mut queue, &[key(KeyCode::Enter)]),
-            vec![Request::Contacts(ContactsRequest::Save(ContactDraft {
-                id: None,
-                name: "Bo".into(),
-                phone: "+14155552671".into(),
-                stage: Some(Stage::Paid),
-                tags: vec!["vip".into(), "lisbon".into()],
-            }))]
-        );
-    }
-
-    #[test]
-    fn core_refusals_land_beside_their_field_and_a_save_closes_the_form() {
-        let (mut pane, mut queue) = loaded();
-        keys(&mut pane, &mut queue, &[ch('e')]);
-        pane.apply(
-            &Update::FormError("a contact with this phone already exists in this business".into()),
-            &env(),
-            &mut queue,
-        );
-        assert_eq!(pane.form_error().map(|(f, _)| f), Some(Some("Phone")));
-        let saved = ContactRow { name: "Maria C.".into(), ..contacts()[0].clone() };
-        pane.apply(&Update::ContactSaved(saved), &env(), &mut queue);
-        assert!(!pane.captures_keys());
-        assert_eq!(pane.selected().map(|r| r.name.as_str()), Some("Maria C."));
-    }
-
-    #[test]
-    fn tags_are_added_and_removed_in_one_line() {
-        let (mut pane, mut queue) = loaded();
-        keys(&mut pane, &mut queue, &[ch('t')]);
-        typed(&mut pane, &mut queue, "+hot -vip wholesale");
-        assert_eq!(
-            keys(&mut pane, &mut queue, &[key(KeyCode::Enter)]),
-            vec![Request::Contacts(ContactsRequest::Tags {
-                contact: ContactId(1),
-                add: vec!["hot".into(), "wholesale".into()],
-                remove: vec!["vip".into()],
-            })]
-        );
-    }
-
-    #[test]
-    fn import_asks_for_a_file_and_reports_progress() {
-        let (mut pane, mut queue) = loaded();
-        keys(&mut pane, &mut queue, &[ch('i')]);
-        typed(&mut pane, &mut queue, "/tmp/leads.csv");
-        assert_eq!(
-            keys(&mut pane, &mut queue, &[key(KeyCode::Enter)]),
-            vec![Request::Contacts(ContactsRequest::Import(PathBuf::from("/tmp/leads.csv")))]
-        );
-        pane.apply(&Update::ImportDone("imported: 3 created".into()), &env(), &mut queue);
-        assert!(matches!(loads(&queue.drain()).as_slice(), [Request::Contacts(ContactsRequest::Page { .. })]));
-    }
-}
+mod requests;
+pub use requests::*;

@@ -108,22 +108,16 @@ pub async fn report(
         let from_previous = funnel.last().and_then(|p| ratio(count, p.reached));
         funnel.push(FunnelStep { stage, reached: count, from_previous });
     }
-    // A change ends a stay in its from_stage that began at the contact's previous change (in time; ids
-    // break ties) or, for its first change, when the contact was created.
+    // A change ends a stay in its from_stage that began at the contact's previous change (stored on the
+    // change, migration 0076) or, for its first change, when the contact was created.
     let time_in_stage = sqlx::query_as!(
         StageTime,
         r#"WITH stays AS (
                SELECT h.from_stage AS stage,
-                      extract(epoch FROM h.changed_at - coalesce(prev.changed_at, c.created_at))::float8 / 3600.0
-                          AS hours
+                      extract(epoch FROM h.changed_at - coalesce(h.previous_changed_at, (
+                          SELECT c.created_at FROM contacts c WHERE c.business_id = $1 AND c.id = h.contact_id
+                      )))::float8 / 3600.0 AS hours
                FROM pipeline_history h
-               JOIN contacts c ON c.business_id = h.business_id AND c.id = h.contact_id
-               LEFT JOIN LATERAL (
-                   SELECT p.changed_at FROM pipeline_history p
-                   WHERE p.business_id = $1 AND p.contact_id = h.contact_id
-                     AND (p.changed_at, p.id) < (h.changed_at, h.id)
-                   ORDER BY p.changed_at DESC, p.id DESC LIMIT 1
-               ) prev ON true
                WHERE h.business_id = $1 AND h.changed_at >= $2 AND h.changed_at < $3
            )
            SELECT s.stage AS "stage!: Stage", count(t.hours) AS "stays!",

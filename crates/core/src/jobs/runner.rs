@@ -7,6 +7,7 @@ use graphile_worker::{Cron, CronBuilder, WorkerOptions};
 use sqlx::{PgConnection, PgPool};
 
 use super::{Recurring, SCHEMA, Schedule, enqueue_on};
+use crate::analytics::RefreshAnalytics;
 use crate::automation::AutomationTick;
 use crate::billing::{RenewDueSubscriptions, RenewSubscription};
 use crate::error::{Error, Result};
@@ -34,6 +35,7 @@ macro_rules! recurring_tasks {
         $each!(RenewDueSubscriptions);
         $each!(AutomationTick);
         $each!(SyncTemplates);
+        $each!(RefreshAnalytics);
     };
 }
 

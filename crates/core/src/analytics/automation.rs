@@ -81,12 +81,13 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Autom
                                    AND a.kind IN ('send_template', 'send_text')
                LEFT JOIN dirty d ON d.contact_id = m.contact_id
                WHERE a.business_id = $1 AND a.created_at >= $2 AND a.created_at < $3
+           ), paid AS MATERIALIZED (
+               SELECT contact_id, changed_at FROM pipeline_history WHERE business_id = $1 AND to_stage = 'Paid'
            ), converted AS (
-               SELECT a.id FROM acts a
+               SELECT DISTINCT a.id FROM acts a
+               JOIN paid p ON p.contact_id = a.contact_id
+                          AND p.changed_at >= a.created_at AND p.changed_at <= a.created_at + make_interval(days => $5)
                WHERE a.status = 'done'
-                 AND EXISTS (SELECT 1 FROM pipeline_history p
-                             WHERE p.business_id = $1 AND p.to_stage = 'Paid' AND p.contact_id = a.contact_id
-                               AND p.changed_at >= a.created_at AND p.changed_at <= a.created_at + make_interval(days => $5))
            )
            SELECT GROUPING(rule_id) = 1 AS "all!", rule_id AS "rule_id?",
                   count(*) FILTER (WHERE send AND status = 'done') AS "sent!",

@@ -52,11 +52,12 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Templ
                FROM messages m LEFT JOIN dirty d ON d.contact_id = m.contact_id
                WHERE m.business_id = $1 AND m.kind = 'template' AND m.direction = 'out'
                  AND m.sent_at >= $2 AND m.sent_at < $3
+           ), paid AS MATERIALIZED (
+               SELECT contact_id, changed_at FROM pipeline_history WHERE business_id = $1 AND to_stage = 'Paid'
            ), converted AS (
-               SELECT s.id FROM sends s
-               WHERE EXISTS (SELECT 1 FROM pipeline_history p
-                             WHERE p.business_id = $1 AND p.to_stage = 'Paid' AND p.contact_id = s.contact_id
-                               AND p.changed_at >= s.replied_at AND p.changed_at <= s.replied_at + make_interval(days => $5))
+               SELECT DISTINCT s.id FROM sends s
+               JOIN paid p ON p.contact_id = s.contact_id
+                          AND p.changed_at >= s.replied_at AND p.changed_at <= s.replied_at + make_interval(days => $5)
            ), counted AS (
                SELECT name, language, count(*) AS messages, count(campaign_id) AS campaign_messages,
                       count(*) FILTER (WHERE status <> 'pending') AS sent,

@@ -110,8 +110,8 @@ pub enum Report {
     ///
     /// Example: wacrm analytics compact
     Compact,
-    /// Store the response-time waits of contacts whose messages changed (figures unchanged, reports
-    /// faster; run it from cron every minute or so).
+    /// Store the response-time waits and sends' reply times of contacts whose messages changed
+    /// (figures unchanged, reports faster; the job runner does it every 5 minutes).
     ///
     /// Example: wacrm analytics refresh
     Refresh,

@@ -110,8 +110,8 @@ pub enum Report {
     ///
     /// Example: wacrm analytics compact
     Compact,
-    /// Store the response-time waits of contacts whose messages changed (figures unchanged, reports
-    /// faster; run it from cron every minute or so).
+    /// Store the response-time waits and sends' reply times of contacts whose messages changed
+    /// (figures unchanged, reports faster; the job runner does it every 5 minutes).
     ///
     /// Example: wacrm analytics refresh
     Refresh,
@@ -249,32 +249,34 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             if ctx.out.format == Format::Table {
                 ctx.out.list(&v.differences, &["bucket", "figure", "raw", "rollup"])?;
                 println!(
-                    "{} buckets compared, {} differences, {} stored waits differing{}; {} conversation ids on more \
-                     than one usage row",
+                    "{} buckets compared, {} differences, {} stored waits and {} stored reply times differing{}; {} \
+                     conversation ids on more than one usage row",
                     v.buckets,
                     v.differences.len(),
                     v.wait_differences,
+                    v.reply_differences,
                     if v.repaired { " (rollups rebuilt from the raw rows)" } else { "" },
                     v.shared_conversation_ids
                 );
             } else {
                 ctx.out.record(&v)?;
             }
-            if (v.differences.is_empty() && v.wait_differences == 0) || v.repaired {
+            let differing = v.differences.len() as i64 + v.wait_differences + v.reply_differences;
+            if differing == 0 || v.repaired {
                 return Ok(());
             }
             Err(wacrm_core::Error::conflict(
-                format!(
-                    "the rollups differ from the raw rows in {} places",
-                    v.differences.len() as i64 + v.wait_differences
-                ),
+                format!("the rollups differ from the raw rows in {differing} places"),
                 "rebuild them with `wacrm analytics verify --repair`, and report it: it is a bug",
             )
             .into())
         }
         Some(Report::Refresh) => {
             let contacts = verify::refresh(pool, &scope).await?;
-            ctx.out.done(&format!("waits refreshed for {contacts} contacts"), &json!({ "contacts": contacts }))
+            ctx.out.done(
+                &format!("waits and reply times refreshed for {contacts} contacts"),
+                &json!({ "contacts": contacts }),
+            )
         }
         Some(Report::Compact) => {
             let c = verify::compact(pool, &scope).await?;

@@ -67,26 +67,38 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Autom
     // GROUPING SETS: one row per rule and one (rule NULL) for the business, whose distinct contacts are
     // not the sum of the rules'.
     let counts = sqlx::query!(
-        r#"WITH acts AS (
-               SELECT a.rule_id, a.contact_id, a.created_at, a.status, a.kind IN ('send_template', 'send_text') AS send,
-                      a.kind = 'move_stage' AS move, m.status AS message_status, m.sent_at
+        r#"WITH dirty AS (
+               SELECT contact_id FROM analytics_dirty_contacts WHERE business_id = $1
+           ), acts AS MATERIALIZED (
+               SELECT a.id, a.rule_id, a.contact_id, a.created_at, a.status,
+                      a.kind IN ('send_template', 'send_text') AS send, a.kind = 'move_stage' AS move,
+                      m.status AS message_status,
+                      CASE WHEN d.contact_id IS NULL THEN m.replied_at
+                           ELSE wacrm_reply_after($1, m.contact_id, m.sent_at, make_interval(hours => $4)) END
+                          AS replied_at
                FROM automation_actions a
                LEFT JOIN messages m ON m.business_id = $1 AND m.client_ref = a.client_ref
                                    AND a.kind IN ('send_template', 'send_text')
+               LEFT JOIN dirty d ON d.contact_id = m.contact_id
                WHERE a.business_id = $1 AND a.created_at >= $2 AND a.created_at < $3
+           ), paid AS MATERIALIZED (
+               SELECT contact_id, changed_at FROM pipeline_history WHERE business_id = $1 AND to_stage = 'Paid'
+           ), converted AS (
+               SELECT DISTINCT a.id FROM acts a
+               JOIN paid p ON p.contact_id = a.contact_id
+                          AND p.changed_at >= a.created_at AND p.changed_at <= a.created_at + make_interval(days => $5)
+               WHERE a.status = 'done'
            )
            SELECT GROUPING(rule_id) = 1 AS "all!", rule_id AS "rule_id?",
                   count(*) FILTER (WHERE send AND status = 'done') AS "sent!",
                   count(*) FILTER (WHERE send AND status IN ('failed', 'skipped')) AS "not_sent!",
                   count(*) FILTER (WHERE send AND message_status IN ('delivered', 'read')) AS "delivered!",
                   count(*) FILTER (WHERE send AND message_status IN ('sent', 'delivered', 'read')
-                                     AND wacrm_reply_after($1, contact_id, sent_at, make_interval(hours => $4))
-                                         IS NOT NULL) AS "replied!",
+                                     AND replied_at IS NOT NULL) AS "replied!",
                   count(*) FILTER (WHERE move AND status = 'done') AS "moves!",
                   count(DISTINCT contact_id) FILTER (WHERE status = 'done') AS "contacts!",
-                  count(DISTINCT contact_id) FILTER (WHERE status = 'done' AND wacrm_paid_after(
-                      $1, contact_id, created_at, make_interval(days => $5))) AS "conversions!"
-           FROM acts GROUP BY GROUPING SETS ((rule_id), ())"#,
+                  count(DISTINCT contact_id) FILTER (WHERE c.id IS NOT NULL) AS "conversions!"
+           FROM acts LEFT JOIN converted c ON c.id = acts.id GROUP BY GROUPING SETS ((rule_id), ())"#,
         business,
         range.start,
         range.end,

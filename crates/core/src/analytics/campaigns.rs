@@ -54,14 +54,23 @@ pub struct CampaignsReport {
 pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<CampaignsReport> {
     scope.require(Area::Analytics)?;
     let rows = sqlx::query!(
-        r#"WITH sends AS (
-               SELECT m.campaign_id, m.contact_id, m.error_code, coalesce(m.status, 'sent') AS status,
-                      CASE WHEN coalesce(m.status, 'sent') IN ('sent', 'delivered', 'read')
-                           THEN wacrm_reply_after($1, m.contact_id, m.sent_at, make_interval(hours => $4)) END
+        r#"WITH dirty AS (
+               SELECT contact_id FROM analytics_dirty_contacts WHERE business_id = $1
+           ), sends AS MATERIALIZED (
+               SELECT m.id, m.campaign_id, m.contact_id, m.error_code, coalesce(m.status, 'sent') AS status,
+                      CASE WHEN coalesce(m.status, 'sent') NOT IN ('sent', 'delivered', 'read') THEN NULL
+                           WHEN d.contact_id IS NULL THEN m.replied_at
+                           ELSE wacrm_reply_after($1, m.contact_id, m.sent_at, make_interval(hours => $4)) END
                           AS replied_at
-               FROM messages m
+               FROM messages m LEFT JOIN dirty d ON d.contact_id = m.contact_id
                WHERE m.business_id = $1 AND m.campaign_id IS NOT NULL AND m.direction = 'out'
                  AND m.sent_at >= $2 AND m.sent_at < $3
+           ), paid AS MATERIALIZED (
+               SELECT contact_id, changed_at FROM pipeline_history WHERE business_id = $1 AND to_stage = 'Paid'
+           ), converted AS (
+               SELECT DISTINCT s.id FROM sends s
+               JOIN paid p ON p.contact_id = s.contact_id
+                          AND p.changed_at >= s.replied_at AND p.changed_at <= s.replied_at + make_interval(days => $5)
            ), counted AS (
                SELECT campaign_id, count(*) AS messages,
                       count(*) FILTER (WHERE status <> 'pending') AS sent,
@@ -70,9 +79,8 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Campa
                       count(*) FILTER (WHERE status IN ('delivered', 'read')) AS delivered,
                       count(*) FILTER (WHERE status = 'read') AS read,
                       count(replied_at) AS replied,
-                      count(*) FILTER (WHERE wacrm_paid_after($1, contact_id, replied_at, make_interval(days => $5)))
-                          AS converted
-               FROM sends GROUP BY campaign_id
+                      count(c.id) AS converted
+               FROM sends s LEFT JOIN converted c ON c.id = s.id GROUP BY campaign_id
            )
            SELECT c.id AS "campaign!: CampaignId", c.name, coalesce(c.status, 'draft') AS "status!",
                   t.id AS "template: TemplateId", t.name AS template_name,

@@ -4,9 +4,11 @@
 //! from the broadcast and automation dashboards' own records ([`outcomes`] says how sends are counted).
 //!
 //! Figures are exact. Counts that would otherwise scan raw messages or conversation windows come from
-//! rollups that triggers keep in the writing transaction (migration 0036); [`verify`] recomputes them
-//! from the raw rows. Empty data gives zeros, never an error. Reports only read, through the pool they
-//! are given (a read replica's, once there is one), and every statement filters by the business.
+//! rollups that triggers keep in the writing transaction (migration 0036); response times and sends'
+//! reply times are stored per contact by a recurring job ([`refresh_job`]), marked contacts computed
+//! live until it has run; [`verify`] recomputes them all from the raw rows. Empty data gives zeros,
+//! never an error. Reports only read, through the pool they are given (a read replica's, once there
+//! is one), and every statement filters by the business.
 
 pub mod automation;
 pub mod campaigns;
@@ -15,6 +17,7 @@ pub mod messages;
 pub mod outcomes;
 pub mod pipeline;
 pub mod range;
+pub mod refresh_job;
 pub mod summary;
 pub mod templates;
 pub mod usage;
@@ -27,6 +30,7 @@ use crate::auth::{Area, Scope};
 use crate::business;
 use crate::error::Result;
 pub use range::{Granularity, Range, RangeRequest, Timezone};
+pub use refresh_job::{RefreshAllReport, RefreshAnalytics, refresh_all};
 
 /// The range a report covers for the acting business: its timezone and the request's dates resolved
 /// against the current time (this month to today by default). Checks that the actor may see analytics.

@@ -108,22 +108,16 @@ pub async fn report(
         let from_previous = funnel.last().and_then(|p| ratio(count, p.reached));
         funnel.push(FunnelStep { stage, reached: count, from_previous });
     }
-    // A change ends a stay in its from_stage that began at the contact's previous change (in time; ids
-    // break ties) or, for its first change, when the contact was created.
+    // A change ends a stay in its from_stage that began at the contact's previous change (stored on the
+    // change, migration 0076) or, for its first change, when the contact was created.
     let time_in_stage = sqlx::query_as!(
         StageTime,
-        r#"WITH stays AS (
+        r#"WITH stays AS MATERIALIZED (
                SELECT h.from_stage AS stage,
-                      extract(epoch FROM h.changed_at - coalesce(prev.changed_at, c.created_at))::float8 / 3600.0
-                          AS hours
+                      extract(epoch FROM h.changed_at - coalesce(h.previous_changed_at, (
+                          SELECT c.created_at FROM contacts c WHERE c.business_id = $1 AND c.id = h.contact_id
+                      )))::float8 / 3600.0 AS hours
                FROM pipeline_history h
-               JOIN contacts c ON c.business_id = h.business_id AND c.id = h.contact_id
-               LEFT JOIN LATERAL (
-                   SELECT p.changed_at FROM pipeline_history p
-                   WHERE p.business_id = $1 AND p.contact_id = h.contact_id
-                     AND (p.changed_at, p.id) < (h.changed_at, h.id)
-                   ORDER BY p.changed_at DESC, p.id DESC LIMIT 1
-               ) prev ON true
                WHERE h.business_id = $1 AND h.changed_at >= $2 AND h.changed_at < $3
            )
            SELECT s.stage AS "stage!: Stage", count(t.hours) AS "stays!",
@@ -154,7 +148,7 @@ pub async fn report(
 /// Each stage's contacts now (their stage column), and those in an open stage with no change since the
 /// stuck cut-off and created before it: the contacts created before the cut-off per stage (an
 /// index-only scan, migration 0062) less those of them changed since (the few contacts with a recent
-/// change, looked up by key).
+/// change, looked up by key: an array, so the planner does not scan every contact to hash-join them).
 async fn stages_now(pool: &PgPool, business: i32, now: DateTime<Utc>, stuck_days: u32) -> Result<Vec<StageState>> {
     let cutoff = now - chrono::Duration::days(i64::from(stuck_days));
     Ok(sqlx::query_as!(
@@ -163,12 +157,13 @@ async fn stages_now(pool: &PgPool, business: i32, now: DateTime<Utc>, stuck_days
                SELECT coalesce(stage, 'New') AS stage, count(*) AS contacts,
                       count(*) FILTER (WHERE created_at < $2) AS settled
                FROM contacts WHERE business_id = $1 GROUP BY 1
-           ), recent AS (
-               SELECT DISTINCT contact_id FROM pipeline_history WHERE business_id = $1 AND changed_at >= $2
            ), moved AS (
                SELECT coalesce(c.stage, 'New') AS stage, count(*) AS n
-               FROM recent r JOIN contacts c ON c.business_id = $1 AND c.id = r.contact_id
-               WHERE c.created_at < $2 GROUP BY 1
+               FROM contacts c
+               WHERE c.business_id = $1 AND c.created_at < $2
+                 AND c.id = ANY (ARRAY(SELECT DISTINCT contact_id FROM pipeline_history
+                                       WHERE business_id = $1 AND changed_at >= $2))
+               GROUP BY 1
            )
            SELECT s.stage AS "stage!: Stage", coalesce(p.contacts, 0) AS "contacts!",
                   CASE WHEN s.stage IN ('Paid', 'Lost') THEN 0

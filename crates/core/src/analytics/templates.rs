@@ -40,15 +40,24 @@ pub struct TemplatesReport {
 pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<TemplatesReport> {
     scope.require(Area::Analytics)?;
     let rows = sqlx::query!(
-        r#"WITH sends AS (
-               SELECT m.payload #>> '{template,name}' AS name, m.payload #>> '{template,language}' AS language,
+        r#"WITH dirty AS (
+               SELECT contact_id FROM analytics_dirty_contacts WHERE business_id = $1
+           ), sends AS MATERIALIZED (
+               SELECT m.id, m.payload #>> '{template,name}' AS name, m.payload #>> '{template,language}' AS language,
                       m.contact_id, m.error_code, m.campaign_id, coalesce(m.status, 'sent') AS status,
-                      CASE WHEN coalesce(m.status, 'sent') IN ('sent', 'delivered', 'read')
-                           THEN wacrm_reply_after($1, m.contact_id, m.sent_at, make_interval(hours => $4)) END
+                      CASE WHEN coalesce(m.status, 'sent') NOT IN ('sent', 'delivered', 'read') THEN NULL
+                           WHEN d.contact_id IS NULL THEN m.replied_at
+                           ELSE wacrm_reply_after($1, m.contact_id, m.sent_at, make_interval(hours => $4)) END
                           AS replied_at
-               FROM messages m
+               FROM messages m LEFT JOIN dirty d ON d.contact_id = m.contact_id
                WHERE m.business_id = $1 AND m.kind = 'template' AND m.direction = 'out'
                  AND m.sent_at >= $2 AND m.sent_at < $3
+           ), paid AS MATERIALIZED (
+               SELECT contact_id, changed_at FROM pipeline_history WHERE business_id = $1 AND to_stage = 'Paid'
+           ), converted AS (
+               SELECT DISTINCT s.id FROM sends s
+               JOIN paid p ON p.contact_id = s.contact_id
+                          AND p.changed_at >= s.replied_at AND p.changed_at <= s.replied_at + make_interval(days => $5)
            ), counted AS (
                SELECT name, language, count(*) AS messages, count(campaign_id) AS campaign_messages,
                       count(*) FILTER (WHERE status <> 'pending') AS sent,
@@ -57,9 +66,8 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Templ
                       count(*) FILTER (WHERE status IN ('delivered', 'read')) AS delivered,
                       count(*) FILTER (WHERE status = 'read') AS read,
                       count(replied_at) AS replied,
-                      count(*) FILTER (WHERE wacrm_paid_after($1, contact_id, replied_at, make_interval(days => $5)))
-                          AS converted
-               FROM sends WHERE name IS NOT NULL GROUP BY name, language
+                      count(c.id) AS converted
+               FROM sends s LEFT JOIN converted c ON c.id = s.id WHERE name IS NOT NULL GROUP BY name, language
            ), known AS (
                SELECT id, name, language FROM message_templates WHERE business_id = $1 AND deleted_at IS NULL
            )

@@ -11,8 +11,10 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::analytics::outcomes::REPLY_WINDOW_HOURS;
 use crate::auth::{Area, Scope};
 use crate::error::Result;
+use crate::{inbox, pipeline};
 
 /// A bucket whose rollup disagrees with the raw rows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,13 +37,23 @@ pub struct Verification {
     /// Stored waits (response times) of contacts not marked for refresh that differ from their
     /// messages, counted both ways.
     pub wait_differences: i64,
+    /// Messages of contacts not marked for refresh whose stored reply time differs from their
+    /// contact's messages (`wacrm_reply_after`).
+    pub reply_differences: i64,
+    /// Stage changes whose stored previous change (`pipeline_history.previous_changed_at`, time in
+    /// stage) differs from the contact's history.
+    pub stage_change_differences: i64,
     /// Whether the rollups were rebuilt from the raw rows after the comparison.
     pub repaired: bool,
 }
 
 impl Verification {
     pub fn exact(&self) -> bool {
-        self.differences.is_empty() && self.shared_conversation_ids == 0 && self.wait_differences == 0
+        self.differences.is_empty()
+            && self.shared_conversation_ids == 0
+            && self.wait_differences == 0
+            && self.reply_differences == 0
+            && self.stage_change_differences == 0
     }
 }
 
@@ -111,6 +123,28 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
     )
     .fetch_one(pool)
     .await?;
+    let reply_differences = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM messages m
+           WHERE m.business_id = $1
+             AND NOT EXISTS (SELECT 1 FROM analytics_dirty_contacts d WHERE d.business_id = $1 AND d.contact_id = m.contact_id)
+             AND m.replied_at IS DISTINCT FROM CASE WHEN m.direction = 'out'
+                 THEN wacrm_reply_after($1, m.contact_id, m.sent_at, make_interval(hours => $2)) END"#,
+        business,
+        REPLY_WINDOW_HOURS
+    )
+    .fetch_one(pool)
+    .await?;
+    let stage_change_differences = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM (
+               SELECT previous_changed_at,
+                      lag(changed_at) OVER (PARTITION BY contact_id ORDER BY changed_at, id) AS previous
+               FROM pipeline_history WHERE business_id = $1
+           ) h
+           WHERE previous_changed_at IS DISTINCT FROM previous"#,
+        business
+    )
+    .fetch_one(pool)
+    .await?;
     let mut differences = Vec::new();
     for row in &messages {
         if row.raw != row.rollup {
@@ -132,7 +166,11 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
         }
     }
     differences.sort_by(|a, b| a.bucket.cmp(&b.bucket).then_with(|| a.figure.cmp(&b.figure)));
-    let repaired = repair && !(differences.is_empty() && wait_differences == 0);
+    let repaired = repair
+        && !(differences.is_empty()
+            && wait_differences == 0
+            && reply_differences == 0
+            && stage_change_differences == 0);
     if repaired {
         rebuild(pool, scope).await?;
     }
@@ -141,6 +179,8 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
         differences,
         shared_conversation_ids,
         wait_differences,
+        reply_differences,
+        stage_change_differences,
         repaired,
     })
 }
@@ -167,7 +207,8 @@ async fn rebuild(pool: &PgPool, scope: &Scope) -> Result<()> {
     )
     .execute(&mut *tx)
     .await?;
-    // Every contact's waits are recomputed by the next refresh.
+    pipeline::store_previous_changes_on(&mut tx, business).await?;
+    // Every contact's waits and reply times are recomputed by the next refresh.
     sqlx::query!(
         r#"INSERT INTO analytics_dirty_contacts (business_id, contact_id)
            SELECT business_id, id FROM contacts WHERE business_id = $1 ON CONFLICT DO NOTHING"#,
@@ -179,15 +220,18 @@ async fn rebuild(pool: &PgPool, scope: &Scope) -> Result<()> {
     Ok(())
 }
 
-/// Stores the waits (response times) of the contacts whose messages changed since the last refresh,
-/// computed from their messages; returns how many contacts that was. Reports are exact without it
-/// (they compute those contacts live), only slower the more contacts wait for it: run it from cron or
-/// a job every minute or so.
+/// Stores the waits (response times) and the sends' reply times of the contacts whose messages
+/// changed since the last refresh, computed from their messages; returns how many contacts that was.
+/// Reports are exact without it (they compute those contacts live), only slower the more contacts
+/// wait for it: run it from cron or a job every minute or so.
 pub async fn refresh(pool: &PgPool, scope: &Scope) -> Result<i64> {
     scope.require(Area::Analytics)?;
-    // One statement, so one snapshot: a contact marked by a transaction that commits later keeps its
-    // mark, and its waits are recomputed next time.
-    Ok(sqlx::query_scalar!(
+    let business = scope.business().0;
+    let mut tx = pool.begin().await?;
+    // The marks are taken and the waits stored in one statement, so one snapshot: a contact marked by
+    // a transaction that commits later keeps its mark and is recomputed next time. The reply times are
+    // computed by the next statement, from a snapshot at least as new: never older than the marks.
+    let dirty = sqlx::query_scalar!(
         r#"WITH dirty AS (
                DELETE FROM analytics_dirty_contacts WHERE business_id = $1 RETURNING contact_id
            ), gone AS (
@@ -197,11 +241,14 @@ pub async fn refresh(pool: &PgPool, scope: &Scope) -> Result<i64> {
                SELECT $1, contact_id, asked_at, replied_at, replier, opens
                FROM wacrm_waits($1, ARRAY(SELECT contact_id FROM dirty))
            )
-           SELECT count(*) AS "n!" FROM dirty"#,
-        scope.business().0
+           SELECT coalesce(array_agg(contact_id), '{}') AS "contacts!" FROM dirty"#,
+        business
     )
-    .fetch_one(pool)
-    .await?)
+    .fetch_one(&mut *tx)
+    .await?;
+    inbox::reply_times::store_reply_times_on(&mut tx, business, &dirty, REPLY_WINDOW_HOURS).await?;
+    tx.commit().await?;
+    Ok(dirty.len() as i64)
 }
 
 /// What a compaction did: delta rows before and after.

@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod media;
 pub mod notes;
 pub mod panel;
+pub mod reply_times;
 pub mod send;
 pub mod workflow;
 

@@ -7,6 +7,7 @@ use graphile_worker::{Cron, CronBuilder, WorkerOptions};
 use sqlx::{PgConnection, PgPool};
 
 use super::{Recurring, SCHEMA, Schedule, enqueue_on};
+use crate::analytics::RefreshAnalytics;
 use crate::automation::{self, AutomationTick};
 use crate::billing::{RenewDueSubscriptions, RenewSubscription};
 use crate::config::{Overrides, Settings};
@@ -36,6 +37,7 @@ macro_rules! recurring_tasks {
         $each!(RenewDueSubscriptions);
         $each!(AutomationTick);
         $each!(SyncTemplates);
+        $each!(RefreshAnalytics);
     };
 }
 

@@ -154,6 +154,20 @@ pub async fn move_stage_as_on(
     Ok(result)
 }
 
+/// Recomputes every stage change's previous change (`previous_changed_at`, migration 0076: a statement
+/// trigger keeps it) from the business's history: the repair of `wacrm analytics verify --repair`.
+pub async fn store_previous_changes_on(conn: &mut PgConnection, business: i32) -> Result<()> {
+    sqlx::query_scalar!(
+        r#"WITH k AS (SELECT DISTINCT business_id, contact_id FROM pipeline_history WHERE business_id = $1),
+                done AS (SELECT wacrm_pipeline_previous_changes(array_agg(contact_id), array_agg(business_id)) FROM k)
+           SELECT count(*) AS "n!" FROM done"#,
+        business
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// A manual move (drag and drop, `wacrm pipeline move`) in its own transaction. A transition the
 /// business's rules forbid is a `Conflict` naming the rule.
 pub async fn move_stage(pool: &PgPool, scope: &Scope, contact: ContactId, to: Stage) -> Result<StageMove> {

@@ -78,6 +78,10 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("FROM automation_pending WHERE status = 'pending' AND due_at <= now()", "the automation sweep of due delays"),
     ("FROM automation_actions WHERE status = 'pending' OR", "the automation sweep of claimed sends"),
     ("WHERE r.enabled AND r.trigger = 'schedule'", "the automation clock's sweep of schedule rules"),
+    (
+        "FROM analytics_dirty_contacts ORDER BY",
+        "the recurring analytics refresh: which businesses have marked contacts",
+    ),
 ];
 
 /// Every query in `.sqlx/` that touches a table with a `business_id` column filters by it (the named

@@ -315,6 +315,79 @@ async fn pipeline_as_of_a_past_date_is_rebuilt_from_history(pool: PgPool) {
     assert!(matches!(future, Err(Error::Invalid { .. })), "{future:?}");
 }
 
+/// Time in stage reads each change's stored previous change (migration 0076), which stays right when an
+/// older change is inserted after a newer one (an import of history), when a statement inserts several,
+/// and when one is removed; the other business's changes never count.
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn time_in_stage_follows_backdated_batched_and_removed_changes(pool: PgPool) {
+    let scope = tenant(&pool, "stays", "UTC").await;
+    let other = tenant(&pool, "other", "UTC").await;
+    let x = contact(&pool, &scope, 1, "2026-03-01T00:00:00Z", Some("manual")).await;
+    let theirs = contact(&pool, &other, 1, "2026-03-01T00:00:00Z", Some("manual")).await;
+    move_at(&pool, &other, theirs, Stage::New, Stage::Engaged, "2026-03-02T00:00:00Z").await;
+    move_at(&pool, &scope, x, Stage::Engaged, Stage::Interested, "2026-03-11T00:00:00Z").await;
+    let march = range(&pool, &scope, "2026-03-01", "2026-03-31", Granularity::Month).await;
+    let stays = |r: &pipeline::PipelineReport| -> Vec<(Stage, i64, Option<f64>)> {
+        r.time_in_stage.iter().filter(|t| t.stays > 0).map(|t| (t.stage, t.stays, t.median_hours)).collect()
+    };
+    let first = pipeline::report(&pool, &scope, &march, None, 14).await.unwrap();
+    assert_eq!(stays(&first), [(Stage::Engaged, 1, Some(240.0))], "since the contact was created");
+    move_at(&pool, &scope, x, Stage::New, Stage::Engaged, "2026-03-05T00:00:00Z").await;
+    let backdated = pipeline::report(&pool, &scope, &march, None, 14).await.unwrap();
+    assert_eq!(stays(&backdated), [(Stage::New, 1, Some(96.0)), (Stage::Engaged, 1, Some(144.0))]);
+    sqlx::query(
+        "INSERT INTO pipeline_history (business_id, contact_id, from_stage, to_stage, changed_at)
+         VALUES ($1, $2, 'Paid', 'Lost', '2026-03-25T00:00:00Z'), ($1, $2, 'Interested', 'Paid', '2026-03-20T00:00:00Z')",
+    )
+    .bind(scope.business().0)
+    .bind(x)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let batched = pipeline::report(&pool, &scope, &march, None, 14).await.unwrap();
+    assert_eq!(
+        stays(&batched),
+        [
+            (Stage::New, 1, Some(96.0)),
+            (Stage::Engaged, 1, Some(144.0)),
+            (Stage::Interested, 1, Some(216.0)),
+            (Stage::Paid, 1, Some(120.0))
+        ]
+    );
+    sqlx::query("DELETE FROM pipeline_history WHERE business_id = $1 AND changed_at = '2026-03-05T00:00:00Z'")
+        .bind(scope.business().0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let removed = pipeline::report(&pool, &scope, &march, None, 14).await.unwrap();
+    assert_eq!(stays(&removed)[0], (Stage::Engaged, 1, Some(240.0)));
+    for business in [&scope, &other] {
+        assert!(verify::verify(&pool, business, false).await.unwrap().exact());
+    }
+}
+
+/// The recurring job refreshes every business with marked contacts, and nothing once none are left.
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn the_recurring_refresh_stores_every_marked_business(pool: PgPool) {
+    for name in ["one", "two"] {
+        let scope = tenant(&pool, name, "UTC").await;
+        let c = contact(&pool, &scope, 1, "2026-03-01T00:00:00Z", Some("inbound")).await;
+        message(&pool, &scope, c, false, "2026-03-02T10:00:00Z", None, None).await;
+        message(&pool, &scope, c, true, "2026-03-02T11:00:00Z", None, None).await;
+    }
+    let pass = analytics::refresh_all(&pool).await.unwrap();
+    assert_eq!((pass.businesses, pass.contacts, pass.failed), (2, 2, 0));
+    let (marked, replied): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM analytics_dirty_contacts),
+                (SELECT count(*) FROM messages WHERE replied_at = sent_at + INTERVAL '1 hour')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((marked, replied), (0, 2));
+    assert_eq!(analytics::refresh_all(&pool).await.unwrap(), analytics::RefreshAllReport::default());
+}
+
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
 async fn usage_counts_local_months_against_the_plan_with_a_forecast(pool: PgPool) {
     let scope = tenant(&pool, "usage", "America/Sao_Paulo").await;

@@ -172,6 +172,67 @@ async fn templates_count_every_senders_sends_and_list_unused_ones(pool: PgPool) 
     assert_eq!(r.templates[0].language, "en_US");
 }
 
+/// Reply times by hand: the send the customer answered 2 hours later, the one answered after 4 days
+/// (outside the 72-hour window: none), the one answered within the hour, and the inbound messages
+/// (none). Refreshing one business stores its times and leaves the other's alone; the reports read
+/// the same from the stored times as they did live.
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn reply_times_are_stored_by_refresh_and_read_the_same_as_live(pool: PgPool) {
+    let (scope, c, _) = dataset(&pool).await;
+    let year = range(&pool, &scope, "2026-01-01", "2026-12-31", Granularity::Month).await;
+    let live = (
+        campaigns::report(&pool, &scope, &year).await.unwrap(),
+        templates::report(&pool, &scope, &year).await.unwrap(),
+        automation::report(&pool, &scope, &year).await.unwrap(),
+    );
+    assert_eq!(verify::refresh(&pool, &scope).await.unwrap(), 7);
+    let stored: Vec<(i32, String, Option<String>)> = sqlx::query_as(
+        "SELECT contact_id, direction::text, to_char(replied_at AT TIME ZONE 'UTC', 'MM-DD HH24:MI') FROM messages
+         WHERE business_id = $1 AND contact_id = ANY($2) ORDER BY contact_id, sent_at",
+    )
+    .bind(scope.business().0)
+    .bind(&c[1..=2])
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let stored: Vec<(i32, &str, Option<&str>)> =
+        stored.iter().map(|(contact, d, r)| (*contact, d.as_str(), r.as_deref())).collect();
+    assert_eq!(
+        stored,
+        [
+            (c[1], "out", None),
+            (c[1], "out", Some("03-02 12:00")),
+            (c[1], "in", None),
+            (c[2], "out", None),
+            (c[2], "in", None),
+            (c[2], "out", Some("03-15 12:00")),
+            (c[2], "in", None)
+        ]
+    );
+    let theirs: i64 = sqlx::query_scalar("SELECT count(replied_at) FROM messages WHERE business_id <> $1")
+        .bind(scope.business().0)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(theirs, 0, "the other business's reply times wait for its own refresh");
+    let now = (
+        campaigns::report(&pool, &scope, &year).await.unwrap(),
+        templates::report(&pool, &scope, &year).await.unwrap(),
+        automation::report(&pool, &scope, &year).await.unwrap(),
+    );
+    assert_eq!((&now.0.campaigns, &now.0.total), (&live.0.campaigns, &live.0.total));
+    assert_eq!((&now.1.templates, &now.1.total), (&live.1.templates, &live.1.total));
+    assert_eq!(now.2.rules, live.2.rules);
+    assert!(verify::verify(&pool, &scope, false).await.unwrap().exact());
+    // A late reply moves a stored send's reply time: its contact is computed live until the next refresh.
+    message(&pool, &scope, c[2], true, "2026-03-04T10:00:00Z", None, None).await;
+    let replied = |r: &campaigns::CampaignsReport| r.campaigns.iter().map(|c| c.outcomes.replied).sum::<i64>();
+    let live_again = campaigns::report(&pool, &scope, &year).await.unwrap();
+    assert_eq!(replied(&live_again), replied(&now.0) + 1);
+    verify::refresh(&pool, &scope).await.unwrap();
+    assert_eq!(campaigns::report(&pool, &scope, &year).await.unwrap().total, live_again.total);
+}
+
 /// A rule with its runs and actions as the engine records them; `done` sends get a message by their
 /// client_ref.
 async fn rule(pool: &PgPool, scope: &Scope, name: &str) -> i32 {
@@ -368,11 +429,16 @@ async fn verify_stays_exact_after_randomized_campaign_and_automation_activity(po
     for scope in &scopes {
         let v = verify::verify(&pool, scope, false).await.unwrap();
         assert!(v.exact() && v.buckets > 0, "{v:?}");
+        let year = range(&pool, scope, "2026-01-01", "2026-12-31", Granularity::Month).await;
+        let live = campaigns::report(&pool, scope, &year).await.unwrap();
+        let live_rules = automation::report(&pool, scope, &year).await.unwrap().rules;
         verify::refresh(&pool, scope).await.unwrap();
         assert!(verify::verify(&pool, scope, false).await.unwrap().exact());
-        // Every send of the year is in the reports, once, and only this business's.
-        let year = range(&pool, scope, "2026-01-01", "2026-12-31", Granularity::Month).await;
+        // Every send of the year is in the reports, once, and only this business's; the same from the
+        // stored reply times as computed live.
         let c = campaigns::report(&pool, scope, &year).await.unwrap();
+        assert_eq!((&c.campaigns, &c.total), (&live.campaigns, &live.total));
+        assert_eq!(automation::report(&pool, scope, &year).await.unwrap().rules, live_rules);
         let raw =
             "SELECT count(*) FROM messages WHERE business_id = $1 AND campaign_id IS NOT NULL AND direction = 'out'";
         assert_eq!(c.total.messages, raw_count(&pool, scope, raw).await);
@@ -391,6 +457,29 @@ async fn verify_stays_exact_after_randomized_campaign_and_automation_activity(po
         assert_eq!(a.runs, raw_count(&pool, scope, raw).await);
         assert!(a.conversions <= a.contacts);
     }
+    // A stored reply time or previous stage change that drifted is reported, and repaired.
+    sqlx::query(
+        "UPDATE messages SET replied_at = sent_at WHERE business_id = $1
+         AND id = (SELECT min(id) FROM messages WHERE business_id = $1 AND direction = 'out')",
+    )
+    .bind(scopes[0].business().0)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE pipeline_history SET previous_changed_at = '2020-01-01T00:00:00Z' WHERE business_id = $1
+         AND id = (SELECT max(id) FROM pipeline_history WHERE business_id = $1)",
+    )
+    .bind(scopes[0].business().0)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let v = verify::verify(&pool, &scopes[0], false).await.unwrap();
+    assert_eq!((v.reply_differences, v.stage_change_differences), (1, 1), "{v:?}");
+    assert!(verify::verify(&pool, &scopes[1], false).await.unwrap().exact(), "the other business is untouched");
+    assert!(verify::verify(&pool, &scopes[0], true).await.unwrap().repaired);
+    verify::refresh(&pool, &scopes[0]).await.unwrap();
+    assert!(verify::verify(&pool, &scopes[0], false).await.unwrap().exact());
     let all: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE campaign_id IS NOT NULL")
         .fetch_one(&pool)
         .await

@@ -94,10 +94,11 @@ impl Default for TickOptions {
 
 impl TickOptions {
     /// The options of the job queue's ticks, from the settings (`broadcast_rate`, `broadcast_failure_share`,
-    /// `broadcast_failure_window`).
+    /// `broadcast_failure_window`, `broadcast_reconcile_minutes`).
     pub fn from_settings(settings: &Settings) -> Result<TickOptions> {
         Ok(TickOptions {
             pacer: Some(Pacer::shared(settings.broadcast_rate())?),
+            reconcile_after: Duration::minutes(settings.broadcast_reconcile_minutes()),
             failure_share: settings.broadcast_failure_share(),
             failure_window: settings.broadcast_failure_window(),
             ..TickOptions::default()

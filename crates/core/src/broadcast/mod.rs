@@ -29,7 +29,7 @@ use crate::types::{BusinessId, ContactId};
 pub use audience::{Audience, AudienceCount, Param, Params, phones_from_csv};
 pub use followup::{Retarget, contacts_by_phone, retarget};
 pub use pausing::pause_for_template_on;
-pub use replies::{InboundReply, attribute_replies_on};
+pub use replies::{InboundReply, attribute_replies_on, mark_delivered_on};
 pub use send::{CampaignTick, Tick, TickOptions, tick};
 pub use stats::{FailureCount, Stats, stats};
 

@@ -6,7 +6,7 @@
 //! with each row's `send_ref` as the idempotency key: a chunk is gated and reserved in one transaction
 //! (the billing gate counted once for it, exactly), its calls run concurrently under the number's
 //! pacer, and its outcomes (messages, events, the recipients' rows, the campaign log) are recorded in
-//! one transaction. Two chunks are in progress at once, so the pacer does not wait for the database.
+//! one transaction. Three chunks are in progress at once, so the pacer does not wait for the database.
 //!
 //! Policy for a row left `sending` (its runner died, or Meta's answer was lost): it is settled from
 //! the message its `send_ref` reserved, once `reconcile_after` has passed so a status webhook (which
@@ -46,9 +46,9 @@ use crate::whatsapp::pacing::Pacer;
 /// Attempts per recipient before a retryable error counts as final.
 pub const MAX_ATTEMPTS: i32 = 5;
 
-/// Chunks of a batch in progress at once: one chunk's calls are in flight while the next is gated and
-/// reserved and the last one recorded, so the pacer never waits for the database.
-const CHUNKS_IN_FLIGHT: usize = 2;
+/// Chunks of a batch in progress at once: one chunk's calls are in flight while another is gated and
+/// reserved and a third recorded, so the pacer does not wait for the database.
+const CHUNKS_IN_FLIGHT: usize = 3;
 
 /// How often recording a chunk of sends Meta answered is tried before the tick fails (its rows then
 /// stay `sending` and are settled after the reconcile window).
@@ -221,58 +221,35 @@ pub async fn tick(
         async move {
             // Chunks not started when the campaign stops go back untouched: no reservation used their refs.
             if stop.load(Ordering::Relaxed) {
-                return Ok(rows.iter().map(|row| (row, None)).collect());
+                return Ok((rows.iter().map(|row| (row, None)).collect(), None));
             }
-            send_chunk(pool, scope, sender, id, campaign, template, rows, options, stop).await
+            let done = send_chunk(pool, scope, sender, id, campaign, template, rows, options, stop).await?;
+            // Steered here, inside the chunk, so the other chunk's calls go on meanwhile.
+            let paused = steer(pool, business, id, &done, options, stop).await?;
+            Ok::<_, Error>((done, paused))
         }
     });
     let mut done = stream::iter(chunks).buffer_unordered(CHUNKS_IN_FLIGHT);
     let mut untried = Vec::new();
     let mut throttled = false;
     while let Some(result) = done.next().await {
-        for (row, outcome) in result? {
-            let Some(outcome) = outcome else {
-                untried.push(row.id);
-                continue;
-            };
+        let (rows, paused) = result?;
+        for (row, outcome) in rows {
             match outcome {
-                Outcome::Sent { .. } => report.sent += 1,
-                Outcome::Failed { .. } => report.failed += 1,
-                Outcome::Skipped(_) => report.skipped += 1,
-                Outcome::Retry { .. } => report.retrying += 1,
-                Outcome::Unknown => {}
-                Outcome::Stop { pause: reason } => {
-                    throttled = true;
-                    if let Some(reason) = reason
-                        && report.paused.is_none()
-                    {
-                        pause(pool, business, id, &reason).await?;
-                        report.paused = Some(reason);
-                    }
-                }
+                None => untried.push(row.id),
+                Some(Outcome::Sent { .. }) => report.sent += 1,
+                Some(Outcome::Failed { .. }) => report.failed += 1,
+                Some(Outcome::Skipped(_)) => report.skipped += 1,
+                Some(Outcome::Retry { .. }) => report.retrying += 1,
+                Some(Outcome::Unknown) => {}
+                Some(Outcome::Stop { .. }) => throttled = true,
             }
         }
-        // A pause or cancel, or a run of failures, takes effect at the next chunk, not at the batch's end.
-        if !stop.load(Ordering::Relaxed) {
-            if let Some(reason) =
-                pausing::too_many_failures(pool, business, id, options.failure_window, options.failure_share).await?
-            {
-                pause(pool, business, id, &reason).await?;
-                report.paused = Some(reason);
-            }
-            if status(pool, business, id).await? != Some(CampaignStatus::Running) {
-                stop.store(true, Ordering::Relaxed);
-            }
+        if report.paused.is_none() {
+            report.paused = paused;
         }
     }
     drop(done);
-    if report.paused.is_none()
-        && let Some(reason) =
-            pausing::too_many_failures(pool, business, id, options.failure_window, options.failure_share).await?
-    {
-        pause(pool, business, id, &reason).await?;
-        report.paused = Some(reason);
-    }
     // Rows claimed but not tried go back (or are skipped, if the campaign was cancelled meanwhile).
     release(pool, business, &untried).await?;
     report.next = finish(pool, business, id, &options, throttled).await?;
@@ -374,6 +351,34 @@ async fn claim(pool: &PgPool, business: BusinessId, id: CampaignId, batch: i64) 
         .collect();
     claimed.sort_by_key(|c| c.id);
     Ok(claimed)
+}
+
+/// After a chunk: pauses the campaign for the first reason its outcomes gave (Meta's spam limit, a paused
+/// template, the billing limit), or for a run of failures, and stops the tick's next chunks when the
+/// campaign is no longer running (paused or cancelled by anyone). Returns the reason it paused for.
+async fn steer(
+    pool: &PgPool,
+    business: BusinessId,
+    id: CampaignId,
+    done: &[(&Claimed, Option<Outcome>)],
+    options: &TickOptions,
+    stop: &AtomicBool,
+) -> Result<Option<String>> {
+    let mut paused = done.iter().find_map(|(_, outcome)| match outcome {
+        Some(Outcome::Stop { pause: Some(reason) }) => Some(reason.clone()),
+        _ => None,
+    });
+    if paused.is_none() {
+        paused =
+            pausing::too_many_failures(pool, business, id, options.failure_window, options.failure_share).await?;
+    }
+    if let Some(reason) = &paused {
+        pause(pool, business, id, reason).await?;
+    }
+    if status(pool, business, id).await? != Some(CampaignStatus::Running) {
+        stop.store(true, Ordering::Relaxed);
+    }
+    Ok(paused)
 }
 
 /// The message for one recipient, or why it is skipped without a send.

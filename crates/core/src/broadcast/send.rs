@@ -324,13 +324,18 @@ async fn claim(pool: &PgPool, business: BusinessId, id: CampaignId, batch: i64) 
                SELECT id FROM campaign_recipients
                WHERE business_id = $1 AND campaign_id = $2 AND state = 'pending'
                  AND (next_attempt_at IS NULL OR next_attempt_at <= NOW())
-               ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
-           UPDATE campaign_recipients r
-           SET state = 'sending', claimed_at = NOW(), attempts = r.attempts + 1, updated_at = NOW()
-           FROM due, contacts c
-           WHERE r.id = due.id AND r.business_id = $1 AND c.business_id = $1 AND c.id = r.contact_id
-           RETURNING r.id, r.contact_id, r.send_ref, r.attempts,
-                     coalesce(c.name, c.profile_name) AS name, c.phone, c.opted_out_at IS NOT NULL AS "opted_out!""#,
+               ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED
+           ), claimed AS (
+               -- By primary key from the claimed ids: a join here was planned as a loop over every row of
+               -- the campaign (quadratic in its size) whenever the statistics predate the snapshot.
+               UPDATE campaign_recipients r
+               SET state = 'sending', claimed_at = NOW(), attempts = r.attempts + 1, updated_at = NOW()
+               WHERE r.business_id = $1 AND r.id = ANY(ARRAY(SELECT id FROM due))
+               RETURNING r.id, r.contact_id, r.send_ref, r.attempts
+           )
+           SELECT k.id, k.contact_id, k.send_ref, k.attempts, coalesce(c.name, c.profile_name) AS name, c.phone,
+                  c.opted_out_at IS NOT NULL AS "opted_out!"
+           FROM claimed k JOIN contacts c ON c.business_id = $1 AND c.id = k.contact_id"#,
         business.0,
         id.0,
         batch

@@ -191,7 +191,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         elapsed.as_secs_f64(),
         rate / f64::from(MAX_RATE) * 100.0
     );
-    println!("database commits per message sent (whole database, the bench's own reads included): {commits_per_send:.3}");
+    println!(
+        "database commits per message sent (whole database, the bench's own reads included): {commits_per_send:.3}"
+    );
     println!("every recipient exactly once at the fake: {once} ({} distinct)", per_recipient.len());
     println!("peak RSS: {rss_before:.0} MB before sending, {:.0} MB after (fake included)", peak_rss_mb());
     println!(

@@ -374,8 +374,7 @@ async fn steer(
         _ => None,
     });
     if paused.is_none() {
-        paused =
-            pausing::too_many_failures(pool, business, id, options.failure_window, options.failure_share).await?;
+        paused = pausing::too_many_failures(pool, business, id, options.failure_window, options.failure_share).await?;
     }
     if let Some(reason) = &paused {
         pause(pool, business, id, reason).await?;

@@ -282,13 +282,14 @@ async fn meta_marketing_limit_fails_pair_rate_retries_and_a_paused_template_paus
     // 131056: the pair rate limit passes; the recipient waits for a later attempt with its code.
     let paced = by_contact[&contacts[1]];
     assert_eq!((paced.state, paced.error_code), (RecipientState::Pending, Some(131056)));
-    let due: Option<chrono::DateTime<chrono::Utc>> =
-        sqlx::query_scalar("SELECT next_attempt_at FROM campaign_recipients WHERE campaign_id = $1 AND contact_id = $2")
-            .bind(id.0)
-            .bind(contacts[1].0)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let due: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "SELECT next_attempt_at FROM campaign_recipients WHERE campaign_id = $1 AND contact_id = $2",
+    )
+    .bind(id.0)
+    .bind(contacts[1].0)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert!(due.is_some_and(|at| at > chrono::Utc::now()), "{due:?}");
     // 132015: not this recipient's fault: it goes back untouched for the resume.
     let paused = by_contact[&contacts[2]];

@@ -265,10 +265,15 @@ async fn sending_accounts(
                 };
                 let phone_number_id =
                     row.phone_number_id.clone().filter(|p| !p.is_empty()).ok_or_else(|| unusable("phone_number_id"))?;
-                let stored = row.api_token.as_deref().filter(|t| !t.is_empty()).ok_or_else(|| unusable("access token"))?;
+                let stored =
+                    row.api_token.as_deref().filter(|t| !t.is_empty()).ok_or_else(|| unusable("access token"))?;
                 let token = secrets::open(secrets::installed(), business, AccountId(row.id), stored)?;
-                let endpoint =
-                    Endpoint { phone_number_id, token, base_url: row.api_base_url.clone(), version: row.api_version.clone() };
+                let endpoint = Endpoint {
+                    phone_number_id,
+                    token,
+                    base_url: row.api_base_url.clone(),
+                    version: row.api_version.clone(),
+                };
                 endpoints.insert(row.id, endpoint.clone());
                 endpoint
             }

@@ -91,7 +91,8 @@ pub async fn reserve_many(
     let mut tx = pool.begin().await?;
     // The contacts' row locks (in id order, the order every path takes) serialise sends to one contact
     // with each other and with ingest, so the window checks see every earlier message.
-    let ids: Vec<i32> = sends.iter().zip(&drafts).filter(|(_, d)| d.is_ok()).map(|(s, _)| s.outgoing.contact.0).collect();
+    let ids: Vec<i32> =
+        sends.iter().zip(&drafts).filter(|(_, d)| d.is_ok()).map(|(s, _)| s.outgoing.contact.0).collect();
     let mut locked: HashMap<ContactId, Locked> = sqlx::query!(
         r#"SELECT id, phone, wa_id, last_inbound_at, opted_out_at IS NOT NULL AS "opted_out!",
                   COALESCE(name, profile_name, phone, username, bsuid) AS display_name
@@ -119,9 +120,9 @@ pub async fn reserve_many(
         let checked_one = match (draft, locked.remove(&send.outgoing.contact)) {
             (Err(e), _) => Err(e),
             (Ok(_), None) => Err(Error::not_found(format!("contact {}", send.outgoing.contact))),
-            (Ok(draft), Some(contact)) => {
-                admit(&mut tx, business, send.outgoing, &contact, at).await.map(|(phone, quoted)| (phone, quoted, draft))
-            }
+            (Ok(draft), Some(contact)) => admit(&mut tx, business, send.outgoing, &contact, at)
+                .await
+                .map(|(phone, quoted)| (phone, quoted, draft)),
         };
         checked.push(checked_one);
     }
@@ -236,7 +237,8 @@ async fn insert_reservations(
     let kinds: Vec<&str> = rows.iter().map(|r| r.draft.kind).collect();
     let payloads: Vec<Option<serde_json::Value>> =
         rows.iter().map(|r| (!r.draft.payload.is_null()).then(|| r.draft.payload.clone())).collect();
-    let quoted: Vec<Option<String>> = rows.iter().map(|r| r.request.context.as_ref().map(|c| c.message_id.clone())).collect();
+    let quoted: Vec<Option<String>> =
+        rows.iter().map(|r| r.request.context.as_ref().map(|c| c.message_id.clone())).collect();
     let refs: Vec<Uuid> = rows.iter().map(|r| r.client_ref).collect();
     let at = rows[0].at;
     let campaign = rows[0].campaign;
@@ -309,10 +311,8 @@ pub async fn record_on(conn: &mut PgConnection, scope: &Scope, called: &[Called]
     )
     .execute(&mut *conn)
     .await?;
-    let accepted: Vec<(i32, &str)> = called
-        .iter()
-        .filter_map(|c| c.outcome.as_ref().ok().map(|a| (c.reservation.id.0, a.wamid.as_str())))
-        .collect();
+    let accepted: Vec<(i32, &str)> =
+        called.iter().filter_map(|c| c.outcome.as_ref().ok().map(|a| (c.reservation.id.0, a.wamid.as_str()))).collect();
     if !accepted.is_empty() {
         let (ids, wamids): (Vec<i32>, Vec<&str>) = accepted.into_iter().unzip();
         sqlx::query!(

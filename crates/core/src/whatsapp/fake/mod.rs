@@ -139,7 +139,9 @@ impl Failure {
                 GraphError {
                     message: "(#132015) Template is Paused".into(),
                     code: 132015,
-                    error_data: details("Template is paused due to low quality so it cannot be sent in a template message."),
+                    error_data: details(
+                        "Template is paused due to low quality so it cannot be sent in a template message.",
+                    ),
                     ..GraphError::default()
                 },
             ),

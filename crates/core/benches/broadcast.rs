@@ -50,6 +50,13 @@ fn peak_rss_mb() -> f64 {
     kb / 1024.0
 }
 
+/// Transactions committed in the benchmark's database so far (what an fsync each costs on a durable server).
+async fn commits(pool: &sqlx::PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+        .fetch_one(pool)
+        .await
+}
+
 /// The fake's own ceiling: `n` sends straight through the client at the benchmark's concurrency.
 async fn fake_ceiling(fake: &FakeGraph, n: usize) -> f64 {
     let client = GraphClient::new(fake.base_url(), "v23.0", retry());
@@ -152,6 +159,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         pacer: Some(Pacer::shared(MAX_RATE)?),
         ..TickOptions::default()
     };
+    let commits_before = commits(&pool).await?;
     let started = Instant::now();
     let mut sent = 0;
     loop {
@@ -164,6 +172,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let elapsed = started.elapsed();
     let rate = f64::from(sent) / elapsed.as_secs_f64();
+    // Backends report their counters at most once a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let commits_per_send = (commits(&pool).await? - commits_before) as f64 / f64::from(sent.max(1));
 
     let mut per_recipient: HashMap<String, usize> = HashMap::new();
     for request in fake.requests().iter().skip(before_sending).filter(|r| r.answered == 200) {
@@ -179,6 +190,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "sent {sent} in {:.1} s: {rate:.0} msg/s sustained ({:.1} % of the {MAX_RATE}/s configured)",
         elapsed.as_secs_f64(),
         rate / f64::from(MAX_RATE) * 100.0
+    );
+    println!(
+        "database commits per message sent (whole database, the bench's own reads included): {commits_per_send:.3}"
     );
     println!("every recipient exactly once at the fake: {once} ({} distinct)", per_recipient.len());
     println!("peak RSS: {rss_before:.0} MB before sending, {:.0} MB after (fake included)", peak_rss_mb());

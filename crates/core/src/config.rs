@@ -59,6 +59,10 @@ pub struct Settings {
     /// How many of a campaign's last sends that share is taken over.
     #[serde(default, deserialize_with = "number_or_text")]
     pub broadcast_failure_window: Option<i64>,
+    /// Minutes a campaign send whose outcome is unknown waits for a status webhook before it is
+    /// settled (sent again if Meta never confirmed it): longer risks fewer duplicates, shorter fewer delays.
+    #[serde(default, deserialize_with = "number_or_text")]
+    pub broadcast_reconcile_minutes: Option<i64>,
 }
 
 /// `business = 1` in the config file is an id, as `business = "1"` is.
@@ -222,6 +226,10 @@ impl Settings {
         self.broadcast_failure_window.unwrap_or(100).max(1)
     }
 
+    pub fn broadcast_reconcile_minutes(&self) -> i64 {
+        self.broadcast_reconcile_minutes.unwrap_or(10).max(1)
+    }
+
     /// Every effective setting as (name, value) with secrets masked, for `wacrm config show`.
     pub fn masked(&self) -> Vec<(&'static str, String)> {
         fn secret(value: &Option<SecretString>) -> String {
@@ -270,6 +278,7 @@ impl Settings {
             ("broadcast_rate", self.broadcast_rate().to_string()),
             ("broadcast_failure_share", self.broadcast_failure_share().to_string()),
             ("broadcast_failure_window", self.broadcast_failure_window().to_string()),
+            ("broadcast_reconcile_minutes", self.broadcast_reconcile_minutes().to_string()),
         ]
     }
 }
@@ -319,6 +328,7 @@ mod tests {
             jail.set_env("WACRM_CONFIG", "c.toml");
             let from_file = Settings::load(&Overrides::default()).unwrap();
             assert_eq!(from_file.business.as_deref(), Some("7"));
+            assert_eq!(from_file.broadcast_reconcile_minutes(), 10, "the default window");
             assert_eq!(from_file.opt_out_keywords(), ["STOP", "END"]);
 
             jail.set_env("WACRM_BUSINESS", "1");
@@ -327,7 +337,11 @@ mod tests {
             jail.set_env("WACRM_OPT_OUT_KEYWORDS", "STOP, QUIT");
             jail.set_env("WACRM_CONVERSATION_PRICE", "0.07");
             jail.set_env("WACRM_METRICS_TOKEN", "0042");
+            jail.set_env("WACRM_BROADCAST_RECONCILE_MINUTES", "30");
             let settings = Settings::load(&Overrides::default()).unwrap();
+            assert_eq!(settings.broadcast_reconcile_minutes(), 30);
+            let options = crate::broadcast::TickOptions::from_settings(&settings).unwrap();
+            assert_eq!(options.reconcile_after, chrono::Duration::minutes(30));
             assert_eq!(settings.business.as_deref(), Some("1"));
             assert_eq!(settings.app_secret.as_ref().map(|s| s.expose_secret().to_string()).as_deref(), Some("007"));
             assert_eq!(settings.graph_api_version(), "23");

@@ -18,7 +18,7 @@ pub use status::{ALERT_PERCENTS, Check, Level, Status, check, status, status_at}
 pub use subscriptions::{Change, Subscription, cancel, change_plan, mark_paid, renew_now, subscribe, subscription};
 pub(crate) use subscriptions::{subscribe_default, trial_waba_on};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -40,7 +40,7 @@ pub async fn open_window_if_closed(
     at: DateTime<Utc>,
     price: Decimal,
 ) -> Result<Option<String>> {
-    Ok(open_windows(conn, &[(business, contact, at)], price).await?.pop())
+    Ok(open_windows(conn, &[(business, contact, at)], price).await?.pop().map(|(_, conversation)| conversation))
 }
 
 /// [`open_window_if_closed`] for many messages at once (a batch of inbound messages), the same rule
@@ -67,23 +67,23 @@ pub async fn open_windows_if_closed(
         if batch.is_empty() {
             break;
         }
-        opened.extend(open_windows(conn, &batch, price).await?);
+        opened.extend(open_windows(conn, &batch, price).await?.into_iter().map(|(_, conversation)| conversation));
     }
     Ok(opened)
 }
 
 /// Opens the windows of messages of distinct contacts; check and insert in one statement, as this runs
-/// for every inbound message.
+/// for every inbound message. Returns each opened window's contact and conversation id.
 async fn open_windows(
     conn: &mut PgConnection,
     messages: &[(BusinessId, ContactId, DateTime<Utc>)],
     price: Decimal,
-) -> Result<Vec<String>> {
+) -> Result<Vec<(ContactId, String)>> {
     let businesses: Vec<i32> = messages.iter().map(|m| m.0.0).collect();
     let contacts: Vec<i32> = messages.iter().map(|m| m.1.0).collect();
     let times: Vec<DateTime<Utc>> = messages.iter().map(|m| m.2).collect();
     let conversations: Vec<String> = messages.iter().map(|_| uuid::Uuid::new_v4().to_string()).collect();
-    Ok(sqlx::query_scalar!(
+    let opened = sqlx::query!(
         r#"INSERT INTO usage_logs (business_id, conversation_id, cost, contact_id, timestamp)
            SELECT m.business_id, m.conversation_id, $5, m.contact_id, m.at
            FROM unnest($1::int[], $2::int[], $3::timestamptz[], $4::text[]) AS m(business_id, contact_id, at, conversation_id)
@@ -93,7 +93,7 @@ async fn open_windows(
                  AND u.timestamp > m.at - INTERVAL '24 hours'
                  AND u.timestamp < m.at + INTERVAL '24 hours'
            )
-           RETURNING conversation_id AS "conversation_id!""#,
+           RETURNING contact_id AS "contact_id!", conversation_id AS "conversation_id!""#,
         &businesses,
         &contacts,
         &times,
@@ -101,28 +101,29 @@ async fn open_windows(
         price
     )
     .fetch_all(&mut *conn)
-    .await?)
+    .await?;
+    Ok(opened.into_iter().map(|r| (ContactId(r.contact_id), r.conversation_id)).collect())
 }
 
-/// Whether `contact` has a conversation window that opened in the 24 hours before `at`.
-async fn window_open(
+/// Which of `contacts` have a conversation window that opened in the 24 hours before `at`.
+async fn windows_open(
     conn: &mut PgConnection,
     business: BusinessId,
-    contact: ContactId,
+    contacts: &[ContactId],
     at: DateTime<Utc>,
-) -> Result<bool> {
-    Ok(sqlx::query_scalar!(
-        r#"SELECT EXISTS (
-               SELECT 1 FROM usage_logs
-               WHERE business_id = $1 AND contact_id = $2
-                 AND timestamp > $3::timestamptz - INTERVAL '24 hours' AND timestamp <= $3::timestamptz
-           ) AS "open!""#,
+) -> Result<HashSet<ContactId>> {
+    let ids: Vec<i32> = contacts.iter().map(|c| c.0).collect();
+    let open = sqlx::query_scalar!(
+        r#"SELECT DISTINCT contact_id AS "contact_id!" FROM usage_logs
+           WHERE business_id = $1 AND contact_id = ANY($2)
+             AND timestamp > $3::timestamptz - INTERVAL '24 hours' AND timestamp <= $3::timestamptz"#,
         business.0,
-        contact.0,
+        &ids,
         at
     )
-    .fetch_one(&mut *conn)
-    .await?)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(open.into_iter().map(ContactId).collect())
 }
 
 /// The send gate (seed Billing FLOW 3) for one outbound message to `contact` at `at`, run in the
@@ -142,6 +143,25 @@ pub async fn gate_send(
     at: DateTime<Utc>,
     price: Decimal,
 ) -> Result<Option<String>> {
+    gate_sends(conn, business, &[contact], at, price).await?.pop().unwrap_or(Ok(None))
+}
+
+/// [`gate_send`] for a chunk of sends to distinct contacts (a campaign's), with the subscription locked
+/// and the month's usage counted once: the contacts are admitted in order, and those past the limit get
+/// its refusal each. `Err` when the business may not send at all (no live subscription).
+pub async fn gate_sends(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    contacts: &[ContactId],
+    at: DateTime<Utc>,
+    price: Decimal,
+) -> Result<Vec<Result<Option<String>>>> {
+    if contacts.is_empty() {
+        return Ok(Vec::new());
+    }
+    if contacts.iter().collect::<HashSet<_>>().len() != contacts.len() {
+        return Err(Error::internal("one gate call was given the same contact twice"));
+    }
     let Some(live) = subscriptions::lock_live_on(conn, business).await? else {
         return Err(match subscriptions::latest_on(conn, business).await? {
             Some(ended) => {
@@ -154,37 +174,58 @@ pub async fn gate_send(
         });
     };
     live.subscription.entitlement(at)?;
-    if window_open(conn, business, contact, at).await? {
-        return Ok(None);
-    }
+    let open = windows_open(conn, business, contacts, at).await?;
+    let closed: Vec<ContactId> = contacts.iter().copied().filter(|c| !open.contains(c)).collect();
+    let mut opened = HashMap::new();
     let limit = live.conversation_limit;
-    let used = sqlx::query_scalar!(
-        r#"SELECT COUNT(DISTINCT conversation_id) AS "used!" FROM usage_logs
-           WHERE business_id = $1 AND timestamp >= date_trunc('month', $2::timestamptz)"#,
-        business.0,
-        at
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    if used >= i64::from(limit) {
-        return Err(Error::limit(
-            format!("this month's {limit} conversations are used up, so no new conversation can be opened"),
-            "upgrade to a bigger plan (billing upgrade), or reply to customers whose window is still open",
-        ));
+    let mut used = 0;
+    if !closed.is_empty() {
+        used = sqlx::query_scalar!(
+            r#"SELECT COUNT(DISTINCT conversation_id) AS "used!" FROM usage_logs
+               WHERE business_id = $1 AND timestamp >= date_trunc('month', $2::timestamptz)"#,
+            business.0,
+            at
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let room = usize::try_from(i64::from(limit) - used).unwrap_or(0);
+        let admitted: Vec<_> = closed.iter().take(room).map(|&c| (business, c, at)).collect();
+        opened = open_windows(conn, &admitted, price).await?.into_iter().collect();
+        if !opened.is_empty() {
+            let now_used = used + opened.len() as i64;
+            status::alert_usage_on(conn, business, &live.subscription.plan, now_used, limit, at).await?;
+        }
     }
-    let opened = open_window_if_closed(conn, business, contact, at, price).await?;
-    if opened.is_some() {
-        status::alert_usage_on(conn, business, &live.subscription.plan, used + 1, limit, at).await?;
-    }
-    Ok(opened)
+    let room = usize::try_from(i64::from(limit) - used).unwrap_or(0);
+    let refused: HashSet<ContactId> = closed.iter().skip(room).copied().collect();
+    Ok(contacts
+        .iter()
+        .map(|c| {
+            if refused.contains(c) {
+                Err(Error::limit(
+                    format!("this month's {limit} conversations are used up, so no new conversation can be opened"),
+                    "upgrade to a bigger plan (billing upgrade), or reply to customers whose window is still open",
+                ))
+            } else {
+                Ok(opened.remove(c))
+            }
+        })
+        .collect())
 }
 
-/// Gives back the window a send opened when Meta refused that send: a failed message is not charged
-/// (shared/whatsapp-cloud-api.md §9), so it must not use up the plan either.
-pub async fn release_window(conn: &mut PgConnection, business: BusinessId, conversation_id: &str) -> Result<()> {
-    sqlx::query!("DELETE FROM usage_logs WHERE business_id = $1 AND conversation_id = $2", business.0, conversation_id)
-        .execute(conn)
-        .await?;
+/// Gives back the windows sends opened when Meta refused those sends (or they were never made): a
+/// failed message is not charged (shared/whatsapp-cloud-api.md §9), so it must not use up the plan either.
+pub async fn release_windows(conn: &mut PgConnection, business: BusinessId, conversation_ids: &[&str]) -> Result<()> {
+    if conversation_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "DELETE FROM usage_logs WHERE business_id = $1 AND conversation_id = ANY($2)",
+        business.0,
+        conversation_ids as &[&str]
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

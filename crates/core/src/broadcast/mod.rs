@@ -29,7 +29,7 @@ use crate::types::{BusinessId, ContactId};
 pub use audience::{Audience, AudienceCount, Param, Params, phones_from_csv};
 pub use followup::{Retarget, contacts_by_phone, retarget};
 pub use pausing::pause_for_template_on;
-pub use replies::{InboundReply, attribute_replies_on};
+pub use replies::{InboundReply, attribute_replies_on, mark_delivered_on};
 pub use send::{CampaignTick, Tick, TickOptions, tick};
 pub use stats::{FailureCount, Stats, stats};
 
@@ -364,6 +364,9 @@ fn stored_audience(campaign: &Campaign) -> Result<Audience> {
         .map_err(|e| Error::internal(format!("campaign {} has an unreadable audience: {e}", campaign.id)))
 }
 
+/// Recipients from which a snapshot refreshes the table's statistics.
+const LARGE_SNAPSHOT: usize = 10_000;
+
 /// Starts a draft or scheduled campaign now: snapshots its recipients and queues its first tick, in one
 /// transaction. Returns who it reaches.
 pub async fn start(pool: &PgPool, scope: &Scope, id: CampaignId) -> Result<AudienceCount> {
@@ -379,6 +382,11 @@ pub async fn start(pool: &PgPool, scope: &Scope, id: CampaignId) -> Result<Audie
     set_status(&mut tx, scope.business(), id, CampaignStatus::Running, None).await?;
     wake(&mut tx, scope.business(), id, None).await?;
     tx.commit().await?;
+    // A large snapshot changes the table's shape at once: fresh statistics keep the tick's statements on
+    // their indexes instead of waiting for autovacuum to notice.
+    if ids.len() >= LARGE_SNAPSHOT {
+        sqlx::query("ANALYZE campaign_recipients").execute(pool).await?;
+    }
     Ok(counted)
 }
 

@@ -1,7 +1,8 @@
 //! Replies to campaigns, attributed in ingest's transaction: a customer's message within the window of
 //! the latest campaign message that reached them marks that recipient replied and emits
 //! `message_received_after_campaign` (the seed's automation trigger), right after the message's own
-//! `message_received`.
+//! `message_received`. Delivery statuses of campaign messages keep the seed's `campaign_logs.delivered`
+//! in step, in the same transaction.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -85,4 +86,26 @@ pub async fn attribute_replies_on(conn: &mut PgConnection, replies: &[InboundRep
         .collect();
     events::emit_all(conn, &outbox).await?;
     Ok(marked.len())
+}
+
+/// A delivered or read status of a campaign message (ingest's transaction) marks its recipient's
+/// `campaign_logs` row delivered; replays and later statuses change nothing.
+pub async fn mark_delivered_on(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    campaign: i32,
+    contact: ContactId,
+) -> Result<()> {
+    sqlx::query!(
+        r#"UPDATE campaign_logs g SET delivered = true
+           FROM campaigns c
+           WHERE c.business_id = $1 AND c.id = $2 AND g.campaign_id = c.id AND g.contact_id = $3
+             AND g.delivered IS NOT TRUE"#,
+        business.0,
+        campaign,
+        contact.0
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

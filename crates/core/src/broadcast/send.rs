@@ -2,8 +2,11 @@
 //!
 //! A tick (the job `campaign:{id}:tick`) first settles rows left `sending` by a run that died, then
 //! claims a batch of `pending` rows (`FOR UPDATE SKIP LOCKED`, so runners never share a row) and marks
-//! them `sending` before anything is sent, then sends each through the one send path with the row's
-//! `send_ref` as the idempotency key and records the outcome on the row.
+//! them `sending` before anything is sent, then sends them by chunks through the one send path's steps
+//! with each row's `send_ref` as the idempotency key: a chunk is gated and reserved in one transaction
+//! (the billing gate counted once for it, exactly), its calls run concurrently under the number's
+//! pacer, and its outcomes (messages, events, the recipients' rows, the campaign log) are recorded in
+//! one transaction. Three chunks are in progress at once, so the pacer does not wait for the database.
 //!
 //! Policy for a row left `sending` (its runner died, or Meta's answer was lost): it is settled from
 //! the message its `send_ref` reserved, once `reconcile_after` has passed so a status webhook (which
@@ -34,7 +37,7 @@ use crate::auth::Scope;
 use crate::config::{Overrides, Settings};
 use crate::error::{Error, Result};
 use crate::events::Cause;
-use crate::inbox::send::{Compose, Origin, Outgoing, Sender, send_as};
+use crate::inbox::send::{self as inbox_send, Bulk, Compose, Origin, Outgoing, Sender, reserve_many};
 use crate::jobs;
 use crate::templates::{self, TemplateRef};
 use crate::types::{BusinessId, ContactId, TemplateId};
@@ -43,8 +46,13 @@ use crate::whatsapp::pacing::Pacer;
 /// Attempts per recipient before a retryable error counts as final.
 pub const MAX_ATTEMPTS: i32 = 5;
 
-/// Sends between two looks at the campaign's status during a batch.
-const STEER_EVERY: usize = 10;
+/// Chunks of a batch in progress at once: one chunk's calls are in flight while another is gated and
+/// reserved and a third recorded, so the pacer does not wait for the database.
+const CHUNKS_IN_FLIGHT: usize = 3;
+
+/// How often recording a chunk of sends Meta answered is tried before the tick fails (its rows then
+/// stay `sending` and are settled after the reconcile window).
+const RECORD_ATTEMPTS: u64 = 3;
 
 /// The campaign's job key: one live tick per campaign.
 pub(super) fn key(id: CampaignId) -> String {
@@ -58,7 +66,9 @@ pub struct TickOptions {
     pub batch: i64,
     /// How long a row left `sending` waits for a status webhook before it is settled.
     pub reconcile_after: Duration,
-    /// Sends in flight at once within a tick (each holds a database connection only briefly).
+    /// Recipients gated, reserved and recorded together (one transaction each way per chunk).
+    pub chunk: usize,
+    /// Graph API calls in flight at once per chunk (no database connection is held during a call).
     pub concurrency: usize,
     /// Each number's token bucket; `None` sends as fast as Meta answers (tests).
     pub pacer: Option<Pacer>,
@@ -73,6 +83,7 @@ impl Default for TickOptions {
         TickOptions {
             batch: 200,
             reconcile_after: Duration::minutes(10),
+            chunk: 100,
             concurrency: 8,
             pacer: None,
             failure_share: 0.5,
@@ -83,10 +94,11 @@ impl Default for TickOptions {
 
 impl TickOptions {
     /// The options of the job queue's ticks, from the settings (`broadcast_rate`, `broadcast_failure_share`,
-    /// `broadcast_failure_window`).
+    /// `broadcast_failure_window`, `broadcast_reconcile_minutes`).
     pub fn from_settings(settings: &Settings) -> Result<TickOptions> {
         Ok(TickOptions {
             pacer: Some(Pacer::shared(settings.broadcast_rate())?),
+            reconcile_after: Duration::minutes(settings.broadcast_reconcile_minutes()),
             failure_share: settings.broadcast_failure_share(),
             failure_window: settings.broadcast_failure_window(),
             ..TickOptions::default()
@@ -201,71 +213,43 @@ pub async fn tick(
     };
     let claimed = claim(pool, business, id, options.batch).await?;
     let stop = AtomicBool::new(false);
-    // By index: a closure taking `&Claimed` would not be general enough for the job's `Send` future.
-    let sends = (0..claimed.len()).map(|i| {
-        let (row, stop, scope, template, campaign, options) =
-            (&claimed[i], &stop, &scope, &template, &campaign, &options);
+    let size = options.chunk.max(1);
+    // By index: a closure taking `&[Claimed]` would not be general enough for the job's `Send` future.
+    let chunks = (0..claimed.len()).step_by(size).map(|start| {
+        let rows = &claimed[start..(start + size).min(claimed.len())];
+        let (scope, template, campaign, options, stop) = (&scope, &template, &campaign, &options, &stop);
         async move {
-            // Rows not started when the campaign stops go back untouched: no reservation used their ref.
+            // Chunks not started when the campaign stops go back untouched: no reservation used their refs.
             if stop.load(Ordering::Relaxed) {
-                return Ok((row, None));
+                return Ok((rows.iter().map(|row| (row, None)).collect(), None));
             }
-            let outcome = send_one(pool, scope, sender, id, campaign, template, row, options.pacer.as_ref()).await;
-            if matches!(outcome, Outcome::Stop { .. }) {
-                stop.store(true, Ordering::Relaxed);
-            }
-            record(pool, business, row, &outcome).await?;
-            Ok::<_, Error>((row, Some(outcome)))
+            let done = send_chunk(pool, scope, sender, id, campaign, template, rows, options, stop).await?;
+            // Steered here, inside the chunk, so the other chunk's calls go on meanwhile.
+            let paused = steer(pool, business, id, &done, options, stop).await?;
+            Ok::<_, Error>((done, paused))
         }
     });
-    let mut done = stream::iter(sends).buffer_unordered(options.concurrency.max(1));
+    let mut done = stream::iter(chunks).buffer_unordered(CHUNKS_IN_FLIGHT);
     let mut untried = Vec::new();
     let mut throttled = false;
-    let mut finished = 0;
     while let Some(result) = done.next().await {
-        let (row, outcome) = result?;
-        let Some(outcome) = outcome else {
-            untried.push(row.id);
-            continue;
-        };
-        match outcome {
-            Outcome::Sent { .. } => report.sent += 1,
-            Outcome::Failed { .. } => report.failed += 1,
-            Outcome::Skipped(_) => report.skipped += 1,
-            Outcome::Retry { .. } => report.retrying += 1,
-            Outcome::Unknown => {}
-            Outcome::Stop { pause: reason } => {
-                throttled = true;
-                if let Some(reason) = reason
-                    && report.paused.is_none()
-                {
-                    pause(pool, business, id, &reason).await?;
-                    report.paused = Some(reason);
-                }
+        let (rows, paused) = result?;
+        for (row, outcome) in rows {
+            match outcome {
+                None => untried.push(row.id),
+                Some(Outcome::Sent { .. }) => report.sent += 1,
+                Some(Outcome::Failed { .. }) => report.failed += 1,
+                Some(Outcome::Skipped(_)) => report.skipped += 1,
+                Some(Outcome::Retry { .. }) => report.retrying += 1,
+                Some(Outcome::Unknown) => {}
+                Some(Outcome::Stop { .. }) => throttled = true,
             }
         }
-        // A pause or cancel, or a run of failures, takes effect within a few sends, not at the batch's end.
-        finished += 1;
-        if finished % STEER_EVERY == 0 && !stop.load(Ordering::Relaxed) {
-            if let Some(reason) =
-                pausing::too_many_failures(pool, business, id, options.failure_window, options.failure_share).await?
-            {
-                pause(pool, business, id, &reason).await?;
-                report.paused = Some(reason);
-            }
-            if status(pool, business, id).await? != Some(CampaignStatus::Running) {
-                stop.store(true, Ordering::Relaxed);
-            }
+        if report.paused.is_none() {
+            report.paused = paused;
         }
     }
     drop(done);
-    if report.paused.is_none()
-        && let Some(reason) =
-            pausing::too_many_failures(pool, business, id, options.failure_window, options.failure_share).await?
-    {
-        pause(pool, business, id, &reason).await?;
-        report.paused = Some(reason);
-    }
     // Rows claimed but not tried go back (or are skipped, if the campaign was cancelled meanwhile).
     release(pool, business, &untried).await?;
     report.next = finish(pool, business, id, &options, throttled).await?;
@@ -340,13 +324,18 @@ async fn claim(pool: &PgPool, business: BusinessId, id: CampaignId, batch: i64) 
                SELECT id FROM campaign_recipients
                WHERE business_id = $1 AND campaign_id = $2 AND state = 'pending'
                  AND (next_attempt_at IS NULL OR next_attempt_at <= NOW())
-               ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
-           UPDATE campaign_recipients r
-           SET state = 'sending', claimed_at = NOW(), attempts = r.attempts + 1, updated_at = NOW()
-           FROM due, contacts c
-           WHERE r.id = due.id AND r.business_id = $1 AND c.business_id = $1 AND c.id = r.contact_id
-           RETURNING r.id, r.contact_id, r.send_ref, r.attempts,
-                     coalesce(c.name, c.profile_name) AS name, c.phone, c.opted_out_at IS NOT NULL AS "opted_out!""#,
+               ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED
+           ), claimed AS (
+               -- By primary key from the claimed ids: a join here was planned as a loop over every row of
+               -- the campaign (quadratic in its size) whenever the statistics predate the snapshot.
+               UPDATE campaign_recipients r
+               SET state = 'sending', claimed_at = NOW(), attempts = r.attempts + 1, updated_at = NOW()
+               WHERE r.business_id = $1 AND r.id = ANY(ARRAY(SELECT id FROM due))
+               RETURNING r.id, r.contact_id, r.send_ref, r.attempts
+           )
+           SELECT k.id, k.contact_id, k.send_ref, k.attempts, coalesce(c.name, c.profile_name) AS name, c.phone,
+                  c.opted_out_at IS NOT NULL AS "opted_out!"
+           FROM claimed k JOIN contacts c ON c.business_id = $1 AND c.id = k.contact_id"#,
         business.0,
         id.0,
         batch
@@ -369,47 +358,171 @@ async fn claim(pool: &PgPool, business: BusinessId, id: CampaignId, batch: i64) 
     Ok(claimed)
 }
 
+/// After a chunk: pauses the campaign for the first reason its outcomes gave (Meta's spam limit, a paused
+/// template, the billing limit), or for a run of failures, and stops the tick's next chunks when the
+/// campaign is no longer running (paused or cancelled by anyone). Returns the reason it paused for.
+async fn steer(
+    pool: &PgPool,
+    business: BusinessId,
+    id: CampaignId,
+    done: &[(&Claimed, Option<Outcome>)],
+    options: &TickOptions,
+    stop: &AtomicBool,
+) -> Result<Option<String>> {
+    let mut paused = done.iter().find_map(|(_, outcome)| match outcome {
+        Some(Outcome::Stop { pause: Some(reason) }) => Some(reason.clone()),
+        _ => None,
+    });
+    if paused.is_none() {
+        paused = pausing::too_many_failures(pool, business, id, options.failure_window, options.failure_share).await?;
+    }
+    if let Some(reason) = &paused {
+        pause(pool, business, id, reason).await?;
+    }
+    if status(pool, business, id).await? != Some(CampaignStatus::Running) {
+        stop.store(true, Ordering::Relaxed);
+    }
+    Ok(paused)
+}
+
+/// The message for one recipient, or why it is skipped without a send.
+fn prepare(campaign: &Running, template: &Template, row: &Claimed) -> std::result::Result<Outgoing, Outcome> {
+    // Opt-outs are checked again at send time (the send path refuses marketing to them too).
+    if row.opted_out {
+        return Err(Outcome::Skipped("opted out".into()));
+    }
+    let fields = Fields { name: row.name.clone(), phone: row.phone.clone() };
+    let rendered = audience::values(&campaign.params, &fields)
+        .and_then(|values| {
+            templates::render(&template.spec, &values).map_err(|e| match e {
+                Error::Invalid { message, .. } => message,
+                other => other.to_string(),
+            })
+        })
+        // The one render path's reason: a recipient without a value is skipped, never sent a blank.
+        .map_err(Outcome::Skipped)?;
+    Ok(Outgoing {
+        contact: row.contact,
+        compose: Compose::Rendered { rendered: Box::new(rendered), category: template.category },
+        account: None,
+    })
+}
+
+/// Sends a chunk of claimed rows through the send path's steps: gate and reserve them in one
+/// transaction, call Meta for each (concurrently, paced), then record the messages, the recipients'
+/// rows and the campaign's log in one transaction. Rows whose reservation was not called because the
+/// campaign stopped meanwhile are withdrawn and come back as untried (`None`).
 #[allow(clippy::too_many_arguments)]
-async fn send_one(
+async fn send_chunk<'a>(
     pool: &PgPool,
     scope: &Scope,
     sender: &Sender,
     id: CampaignId,
     campaign: &Running,
     template: &Template,
-    row: &Claimed,
-    pacer: Option<&Pacer>,
-) -> Outcome {
-    // Opt-outs are checked again at send time (the send path refuses marketing to them too).
-    if row.opted_out {
-        return Outcome::Skipped("opted out".into());
+    rows: &'a [Claimed],
+    options: &TickOptions,
+    stop: &AtomicBool,
+) -> Result<Vec<(&'a Claimed, Option<Outcome>)>> {
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(rows.len());
+    let mut outgoing = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        match prepare(campaign, template, row) {
+            Ok(message) => {
+                outgoing.push((i, message));
+                outcomes.push(None);
+            }
+            Err(skipped) => outcomes.push(Some(skipped)),
+        }
     }
-    let fields = Fields { name: row.name.clone(), phone: row.phone.clone() };
-    let rendered = match audience::values(&campaign.params, &fields).and_then(|values| {
-        templates::render(&template.spec, &values).map_err(|e| match e {
-            Error::Invalid { message, .. } => message,
-            other => other.to_string(),
-        })
-    }) {
-        Ok(rendered) => rendered,
-        // The one render path's reason: a recipient without a value is skipped, never sent a blank.
-        Err(why) => return Outcome::Skipped(why),
+    let sends: Vec<Bulk> =
+        outgoing.iter().map(|(i, message)| Bulk { outgoing: message, client_ref: Some(rows[*i].send_ref) }).collect();
+    let origin = Origin { cause: Some(Cause::campaign(id.0)), campaign: Some(id.0), ..Origin::default() };
+    let reserved = match reserve_many(pool, scope, sender, &sends, &origin).await {
+        Ok(reserved) => reserved,
+        Err(e @ (Error::Database(_) | Error::Internal { .. } | Error::Unavailable { .. })) => return Err(e),
+        // The whole chunk was refused (no live subscription, no usable number): the campaign pauses and
+        // every row goes back as it was.
+        Err(e) => {
+            let why = e.to_string();
+            let pause = match classify(e, 0) {
+                stop_all @ Outcome::Stop { .. } => stop_all,
+                _ => Outcome::Stop { pause: Some(why) },
+            };
+            stop.store(true, Ordering::Relaxed);
+            let mut first = Some(pause);
+            for &(i, _) in &outgoing {
+                outcomes[i] = Some(first.take().unwrap_or(Outcome::Stop { pause: None }));
+            }
+            return Ok(rows.iter().zip(outcomes).collect());
+        }
     };
-    let outgoing = Outgoing {
-        contact: row.contact,
-        compose: Compose::Rendered { rendered: Box::new(rendered), category: template.category },
-        account: None,
-    };
-    let origin = Origin {
-        cause: Some(Cause::campaign(id.0)),
-        campaign: Some(id.0),
-        client_ref: Some(row.send_ref),
-        pacer: pacer.cloned(),
-    };
-    match send_as(pool, scope, sender, &outgoing, &origin).await {
-        Ok(sent) => Outcome::Sent { message: sent.id.0, wamid: sent.wamid },
-        Err(e) => classify(e, row.attempts),
+    let mut gate_stopped = false;
+    let mut to_call = Vec::new();
+    for (&(i, _), reservation) in outgoing.iter().zip(reserved) {
+        match reservation {
+            Ok(reservation) => to_call.push((i, reservation)),
+            Err(e) => {
+                let outcome = classify(e, rows[i].attempts);
+                gate_stopped |= matches!(outcome, Outcome::Stop { .. });
+                outcomes[i] = Some(outcome);
+            }
+        }
     }
+    let calls = to_call.into_iter().map(|(i, reservation)| async move {
+        if stop.load(Ordering::Relaxed) {
+            return (i, Err(reservation));
+        }
+        let called = reservation.call(sender, options.pacer.as_ref()).await;
+        if let Err(e) = &called.outcome
+            && matches!(classify(e.clone().into(), rows[i].attempts), Outcome::Stop { .. })
+        {
+            stop.store(true, Ordering::Relaxed);
+        }
+        (i, Ok(called))
+    });
+    let mut called = Vec::new();
+    let mut unsent = Vec::new();
+    for (i, result) in stream::iter(calls).buffer_unordered(options.concurrency.max(1)).collect::<Vec<_>>().await {
+        match result {
+            Ok(c) => {
+                outcomes[i] = Some(match &c.outcome {
+                    Ok(accepted) => Outcome::Sent { message: c.reservation.message().0, wamid: accepted.wamid.clone() },
+                    Err(e) => classify(e.clone().into(), rows[i].attempts),
+                });
+                called.push(c);
+            }
+            Err(reservation) => unsent.push(reservation),
+        }
+    }
+    // The gate's refusals (the billing limit) stop the next chunks, not this chunk's admitted sends.
+    if gate_stopped {
+        stop.store(true, Ordering::Relaxed);
+    }
+    let finished: Vec<(&Claimed, &Outcome)> =
+        rows.iter().zip(&outcomes).filter_map(|(row, outcome)| outcome.as_ref().map(|o| (row, o))).collect();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let recorded = async {
+            let mut tx = pool.begin().await?;
+            inbox_send::record_on(&mut tx, scope, &called).await?;
+            inbox_send::withdraw_on(&mut tx, scope, &unsent).await?;
+            record(&mut tx, scope.business(), &finished).await?;
+            tx.commit().await?;
+            Ok::<_, Error>(())
+        };
+        match recorded.await {
+            Ok(()) => break,
+            // Meta has these messages now: a lost record would read as "never sent" after the reconcile window.
+            Err(e) if attempt < RECORD_ATTEMPTS => {
+                tracing::warn!(error = %e, campaign = %id, "recording a chunk of sends failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(rows.iter().zip(outcomes).collect())
 }
 
 fn classify(error: Error, attempts: i32) -> Outcome {
@@ -445,44 +558,72 @@ fn backoff(attempts: i32) -> Duration {
     Duration::seconds(15 << attempts.clamp(0, 6))
 }
 
-async fn record(pool: &PgPool, business: BusinessId, row: &Claimed, outcome: &Outcome) -> Result<()> {
-    let (state, message, wamid, code, detail, next, fresh_ref) = match outcome {
-        Outcome::Sent { message, wamid } => ("sent", Some(*message), Some(wamid.as_str()), None, None, None, false),
-        Outcome::Failed { code, detail } => ("failed", None, None, *code, Some(detail.as_str()), None, false),
-        Outcome::Skipped(detail) => ("skipped", None, None, None, Some(detail.as_str()), None, false),
-        // Meta answered with an error: it did not take the message, so a fresh ref is safe.
-        Outcome::Retry { code, detail, at } => ("pending", None, None, *code, Some(detail.as_str()), Some(*at), true),
-        Outcome::Stop { .. } => ("pending", None, None, None, None, None, true),
-        Outcome::Unknown => return Ok(()),
-    };
-    let code = code.and_then(|c| i32::try_from(c).ok());
+/// Writes the recipients' outcomes on their rows (one statement), and the campaign log of those sent.
+async fn record(conn: &mut PgConnection, business: BusinessId, finished: &[(&Claimed, &Outcome)]) -> Result<()> {
+    let mut ids = Vec::new();
+    let mut states = Vec::new();
+    let mut messages = Vec::new();
+    let mut wamids = Vec::new();
+    let mut codes = Vec::new();
+    let mut details = Vec::new();
+    let mut nexts = Vec::new();
+    let mut fresh_refs = Vec::new();
+    for (row, outcome) in finished {
+        let (state, message, wamid, code, detail, next, fresh_ref) = match outcome {
+            Outcome::Sent { message, wamid } => ("sent", Some(*message), Some(wamid.as_str()), None, None, None, false),
+            Outcome::Failed { code, detail } => ("failed", None, None, *code, Some(detail.as_str()), None, false),
+            Outcome::Skipped(detail) => ("skipped", None, None, None, Some(detail.as_str()), None, false),
+            // Meta answered with an error: it did not take the message, so a fresh ref is safe.
+            Outcome::Retry { code, detail, at } => {
+                ("pending", None, None, *code, Some(detail.as_str()), Some(*at), true)
+            }
+            Outcome::Stop { .. } => ("pending", None, None, None, None, None, true),
+            Outcome::Unknown => continue,
+        };
+        ids.push(row.id);
+        states.push(state);
+        messages.push(message);
+        wamids.push(wamid);
+        codes.push(code.and_then(|c| i32::try_from(c).ok()));
+        details.push(detail);
+        nexts.push(next);
+        fresh_refs.push(fresh_ref);
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
     sqlx::query!(
-        r#"WITH recorded AS (
-               UPDATE campaign_recipients
-               SET state = $3::text::campaign_recipient_state, message_id = $4, wamid = $5, error_code = $6,
-                   detail = $7, next_attempt_at = $8,
-                   send_ref = CASE WHEN $9 THEN gen_random_uuid() ELSE send_ref END,
-                   attempts = CASE WHEN $3 = 'pending' AND $8::timestamptz IS NULL THEN attempts - 1 ELSE attempts END,
-                   sent_at = CASE WHEN $3 = 'sent' THEN NOW() END,
+        r#"WITH o AS (
+               SELECT * FROM unnest($2::bigint[], $3::text[], $4::int[], $5::text[], $6::int[], $7::text[],
+                                    $8::timestamptz[], $9::bool[])
+                   AS o(id, state, message_id, wamid, code, detail, next, fresh_ref)
+           ), recorded AS (
+               UPDATE campaign_recipients r
+               SET state = o.state::campaign_recipient_state, message_id = o.message_id, wamid = o.wamid,
+                   error_code = o.code, detail = o.detail, next_attempt_at = o.next,
+                   send_ref = CASE WHEN o.fresh_ref THEN gen_random_uuid() ELSE r.send_ref END,
+                   attempts = CASE WHEN o.state = 'pending' AND o.next IS NULL THEN r.attempts - 1 ELSE r.attempts END,
+                   sent_at = CASE WHEN o.state = 'sent' THEN NOW() END,
                    updated_at = NOW()
-               WHERE business_id = $1 AND id = $2 AND state = 'sending'
-               RETURNING campaign_id, contact_id, state
+               FROM o
+               WHERE r.business_id = $1 AND r.id = o.id AND r.state = 'sending'
+               RETURNING r.campaign_id, r.contact_id, r.state
            )
            INSERT INTO campaign_logs (campaign_id, contact_id, sent_at)
            SELECT r.campaign_id, r.contact_id, NOW() FROM recorded r
            JOIN campaigns c ON c.business_id = $1 AND c.id = r.campaign_id
            WHERE r.state = 'sent'"#,
         business.0,
-        row.id,
-        state,
-        message,
-        wamid,
-        code,
-        detail,
-        next,
-        fresh_ref
+        &ids,
+        &states as &[&str],
+        &messages as &[Option<i32>],
+        &wamids as &[Option<&str>],
+        &codes as &[Option<i32>],
+        &details as &[Option<&str>],
+        &nexts as &[Option<DateTime<Utc>>],
+        &fresh_refs
     )
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }

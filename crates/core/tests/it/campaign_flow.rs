@@ -154,6 +154,58 @@ async fn a_reply_within_the_window_marks_the_recipient_once_and_emits_the_campai
     assert_eq!(replied, vec![(contacts[0].0, true), (contacts[1].0, false)], "the seed's campaign_logs agree");
 }
 
+/// Meta's status webhook for one sent message.
+fn status(phone_number_id: &str, wa_id: &str, wamid: &str, status: &str) -> Value {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": format!("9{phone_number_id}"), "changes": [{
+    "field": "messages",
+    "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": phone_number_id},
+        "statuses": [{"id": wamid, "status": status, "timestamp": chrono::Utc::now().timestamp().to_string(),
+                      "recipient_id": wa_id}]
+    }}]}]})
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn delivery_statuses_keep_the_seed_campaign_logs_delivered_in_step(pool: PgPool) {
+    db::migrate(&pool).await.unwrap();
+    let fake = FakeGraph::start().await.unwrap();
+    let scope = tenant(&pool, "Delivered", "1000000026", &fake).await;
+    let contacts = customers(&pool, &scope, 3).await;
+    let id = campaign(&pool, &scope).await;
+    broadcast::start(&pool, &scope, id).await.unwrap();
+    let tick = broadcast::tick(&pool, &sender(), scope.business(), id, TickOptions::default()).await.unwrap();
+    assert_eq!(tick.sent, 3);
+    let wamid = |contact: i32| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT wamid FROM campaign_recipients WHERE campaign_id = $1 AND contact_id = $2",
+            )
+            .bind(id.0)
+            .bind(contact)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    // The first is delivered (twice: Meta retries), the second read straight away, the third only sent.
+    let first = wamid(contacts[0].0).await;
+    deliver(&pool, status("1000000026", "44794600000", &first, "delivered")).await;
+    deliver(&pool, status("1000000026", "44794600000", &first, "delivered")).await;
+    deliver(&pool, status("1000000026", "44794600001", &wamid(contacts[1].0).await, "read")).await;
+    deliver(&pool, status("1000000026", "44794600002", &wamid(contacts[2].0).await, "sent")).await;
+    let delivered: Vec<(i32, bool)> = sqlx::query_as(
+        "SELECT l.contact_id, l.delivered FROM campaign_logs l JOIN campaigns c ON c.id = l.campaign_id
+         WHERE c.business_id = $1 ORDER BY l.contact_id",
+    )
+    .bind(scope.business().0)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(delivered, vec![(contacts[0].0, true), (contacts[1].0, true), (contacts[2].0, false)]);
+}
+
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
 async fn a_template_meta_pauses_mid_campaign_pauses_the_campaign_and_tells_the_team(pool: PgPool) {
     db::migrate(&pool).await.unwrap();
@@ -204,6 +256,53 @@ async fn a_run_of_failures_pauses_the_campaign(pool: PgPool) {
     let tick = broadcast::tick(&pool, &sender(), scope.business(), id, options).await.unwrap();
     assert_eq!(tick.status, Some(CampaignStatus::Paused), "{tick:?}");
     assert!(tick.paused.unwrap_or_default().contains("of its last 4 sends failed"));
+}
+
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn meta_marketing_limit_fails_pair_rate_retries_and_a_paused_template_pauses(pool: PgPool) {
+    db::migrate(&pool).await.unwrap();
+    let fake = FakeGraph::start().await.unwrap();
+    let scope = tenant(&pool, "Refusals", "1000000025", &fake).await;
+    let contacts = customers(&pool, &scope, 3).await;
+    let id = campaign(&pool, &scope).await;
+    broadcast::start(&pool, &scope, id).await.unwrap();
+    fake.fail_recipient("44794600000", Failure::MarketingLimit);
+    fake.fail_recipient("44794600001", Failure::PairRateLimit);
+    fake.fail_recipient("44794600002", Failure::TemplatePaused);
+    let tick = broadcast::tick(&pool, &sender(), scope.business(), id, TickOptions::default()).await.unwrap();
+    assert_eq!((tick.sent, tick.failed, tick.retrying), (0, 1, 1), "{tick:?}");
+    assert_eq!(tick.status, Some(CampaignStatus::Paused));
+    let reason = broadcast::get(&pool, &scope, id).await.unwrap().paused_reason.unwrap_or_default();
+    assert!(reason.contains("132015"), "{reason}");
+    let rows = broadcast::recipients(&pool, &scope, id, None, 10).await.unwrap();
+    let by_contact: std::collections::HashMap<_, _> = rows.iter().map(|r| (r.contact_id, r)).collect();
+    // 131049: that message is refused for good (Meta's engagement limit); the recipient fails with it.
+    let held = by_contact[&contacts[0]];
+    assert_eq!((held.state, held.error_code), (RecipientState::Failed, Some(131049)));
+    // 131056: the pair rate limit passes; the recipient waits for a later attempt with its code.
+    let paced = by_contact[&contacts[1]];
+    assert_eq!((paced.state, paced.error_code), (RecipientState::Pending, Some(131056)));
+    let due: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "SELECT next_attempt_at FROM campaign_recipients WHERE campaign_id = $1 AND contact_id = $2",
+    )
+    .bind(id.0)
+    .bind(contacts[1].0)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(due.is_some_and(|at| at > chrono::Utc::now()), "{due:?}");
+    // 132015: not this recipient's fault: it goes back untouched for the resume.
+    let paused = by_contact[&contacts[2]];
+    assert_eq!((paused.state, paused.attempts, paused.error_code), (RecipientState::Pending, 0, None));
+    let failed: Option<i32> = sqlx::query_scalar(
+        "SELECT error_code FROM messages WHERE business_id = $1 AND contact_id = $2 AND status = 'failed'",
+    )
+    .bind(scope.business().0)
+    .bind(contacts[0].0)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(failed, Some(131049), "the message itself records Meta's code");
 }
 
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]

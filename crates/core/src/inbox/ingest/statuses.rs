@@ -96,6 +96,11 @@ pub(super) async fn apply_status(
     )
     .execute(&mut *conn)
     .await?;
+    if let Some(campaign) = row.campaign_id
+        && matches!(new_status, MessageStatus::Delivered | MessageStatus::Read)
+    {
+        crate::broadcast::mark_delivered_on(conn, business, campaign, ContactId(row.contact_id)).await?;
+    }
     let event = Event::StatusChanged {
         message_id: MessageId(row.id),
         status: new_status,

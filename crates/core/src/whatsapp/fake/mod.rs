@@ -46,6 +46,14 @@ pub enum Failure {
     ReEngagement,
     /// HTTP 400, code 131026: not a WhatsApp user or cannot receive (final).
     Undeliverable,
+    /// HTTP 400, code 131049: Meta held a marketing message back for the user's engagement (final for
+    /// this message; a later campaign may reach them).
+    MarketingLimit,
+    /// HTTP 400, code 131056: too many messages to this user from this number in a short time
+    /// (transient).
+    PairRateLimit,
+    /// HTTP 400, code 132015: the template is paused for low quality.
+    TemplatePaused,
 }
 
 impl Failure {
@@ -99,6 +107,41 @@ impl Failure {
                     message: "(#131026) Message Undeliverable".into(),
                     code: 131026,
                     error_data: details("Message Undeliverable."),
+                    ..GraphError::default()
+                },
+            ),
+            Failure::MarketingLimit => (
+                StatusCode::BAD_REQUEST,
+                GraphError {
+                    message: "(#131049) This message was not delivered to maintain healthy ecosystem engagement."
+                        .into(),
+                    code: 131049,
+                    error_data: details(
+                        "In order to maintain a healthy ecosystem engagement, the message failed to be delivered.",
+                    ),
+                    ..GraphError::default()
+                },
+            ),
+            Failure::PairRateLimit => (
+                StatusCode::BAD_REQUEST,
+                GraphError {
+                    message: "(#131056) (Business Account, Consumer Account) pair rate limit hit".into(),
+                    code: 131056,
+                    error_data: details(
+                        "Message failed to send because there were too many messages sent from this phone number \
+                         to the same phone number in a short period of time.",
+                    ),
+                    ..GraphError::default()
+                },
+            ),
+            Failure::TemplatePaused => (
+                StatusCode::BAD_REQUEST,
+                GraphError {
+                    message: "(#132015) Template is Paused".into(),
+                    code: 132015,
+                    error_data: details(
+                        "Template is paused due to low quality so it cannot be sent in a template message.",
+                    ),
                     ..GraphError::default()
                 },
             ),

@@ -64,6 +64,7 @@ pub(super) async fn info(
         authorization,
         body: Value::Null,
         answered: response.status().as_u16(),
+        received: std::time::Instant::now(),
     });
     response
 }
@@ -95,6 +96,7 @@ pub(super) async fn bytes(
         authorization,
         body: Value::Null,
         answered: response.status().as_u16(),
+        received: std::time::Instant::now(),
     });
     response
 }

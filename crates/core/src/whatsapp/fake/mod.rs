@@ -162,6 +162,9 @@ pub struct RecordedRequest {
     pub body: Value,
     /// The HTTP status the fake answered with.
     pub answered: u16,
+    /// When the request arrived (benches time replies by it).
+    #[serde(skip)]
+    pub received: std::time::Instant,
 }
 
 impl RecordedRequest {
@@ -381,7 +384,13 @@ async fn messages(
     guard.counter += 1;
     let n = guard.counter;
     let (status, response, accepted) = decide(&mut guard, authorization.as_deref(), &json, n);
-    guard.requests.push(RecordedRequest { path, authorization, body: json, answered: status.as_u16() });
+    guard.requests.push(RecordedRequest {
+        path,
+        authorization,
+        body: json,
+        answered: status.as_u16(),
+        received: std::time::Instant::now(),
+    });
     let webhooks = guard.webhooks.clone();
     drop(guard);
     if let (Some((wamid, request)), Some(target)) = (accepted, webhooks) {
@@ -474,7 +483,7 @@ fn template_call(state: &mut State, path: String, headers: &HeaderMap, body: Val
         })
     };
     let answered = refused.as_ref().map_or(200, |r| r.status().as_u16());
-    state.requests.push(RecordedRequest { path, authorization, body, answered });
+    state.requests.push(RecordedRequest { path, authorization, body, answered, received: std::time::Instant::now() });
     (n, refused)
 }
 
@@ -646,6 +655,7 @@ async fn unknown_path(
         authorization,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         answered: 404,
+        received: std::time::Instant::now(),
     });
     let error = GraphError {
         message: "Unknown path components".into(),

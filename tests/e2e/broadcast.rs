@@ -1,9 +1,12 @@
 //! A campaign from the shell: created with a dry run, started, sent by `wacrm jobs run --once` through
-//! the fake Graph API, inspected with `--json`, and refused with the documented exit codes.
+//! the fake Graph API, inspected with `--json`, and refused with the documented exit codes; and a
+//! campaign whose daemon is killed half-way.
+
+use std::time::Duration;
 
 use sqlx::{Connection, PgConnection};
-use wacrm_core::whatsapp::fake::FakeGraph;
-use wacrm_e2e::{TestDb, wacrm};
+use wacrm_core::whatsapp::fake::{FakeGraph, StatusWebhooks};
+use wacrm_e2e::{TestDb, Webhookd, eventually, wacrm};
 
 // Multi-threaded: the fake answers while the test thread waits for the binary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,5 +60,89 @@ async fn a_campaign_goes_out_once_from_the_shell() -> anyhow::Result<()> {
     assert_eq!(to, ["447946000001", "447946000002"]);
     let failed = run(&["--json", "broadcast", "recipients", &id, "--state", "skipped"]).ok()?.json()?;
     assert_eq!(failed[0]["detail"], "opted out");
+    Ok(())
+}
+
+/// A campaign whose daemon dies by `kill -9` half-way resumes after a restart: the fake Graph API sees
+/// every recipient exactly once. The fake plays Meta after each accepted send (signed status webhooks
+/// to the daemon, retried while it is down, as Meta retries), so a send whose answer died with the
+/// daemon is settled from its status, not sent again, once the reconcile window has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_killed_half_way_resumes_with_every_recipient_sent_once() -> anyhow::Result<()> {
+    // Within the default plan's 250 conversations a month (more would pause the campaign on billing).
+    const RECIPIENTS: usize = 200;
+    const SECRET: &str = "kill-test-secret";
+    let db = TestDb::new().await?;
+    let fake = FakeGraph::start().await?;
+    wacrm(&db, &["business", "create", "--name", "Shop", "--email", "owner@shop.test"]).ok()?;
+    let b = ["--business", "owner@shop.test"];
+    let run = |args: &[&str]| wacrm(&db, &[&b[..], args].concat());
+    run(&[
+        "accounts",
+        "add",
+        "--phone",
+        "+14155550100",
+        "--phone-number-id",
+        "106540352242922",
+        "--waba-id",
+        "102290129340398",
+        "--token",
+        "secret-token",
+        "--api-base-url",
+        fake.base_url(),
+    ])
+    .ok()?;
+    let mut conn = PgConnection::connect(&db.url).await?;
+    sqlx::query(
+        "INSERT INTO message_templates (business_id, name, content, status)
+         SELECT id, 'spring_sale', 'Hi {{1}}!', 'approved' FROM businesses WHERE email = 'owner@shop.test'",
+    )
+    .execute(&mut conn)
+    .await?;
+    let list = std::env::temp_dir().join(format!("wacrm-e2e-kill-{}.csv", std::process::id()));
+    let rows: Vec<String> = (0..RECIPIENTS).map(|i| format!("+4479460{i:05},Customer {i},bulk")).collect();
+    std::fs::write(&list, format!("phone,name,tags\n{}\n", rows.join("\n")))?;
+    run(&["contacts", "import", &list.display().to_string()]).ok()?;
+    let _ = std::fs::remove_file(&list);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    // Slow enough to be killed half-way; a one-minute window for sends whose answer died with it.
+    let env = [("WACRM_BROADCAST_RATE", "25"), ("WACRM_BROADCAST_RECONCILE_MINUTES", "1")];
+    let daemon = Webhookd::start_on(&db, SECRET, port, &env).await?;
+    fake.deliver_statuses(StatusWebhooks {
+        url: format!("{}/webhook", daemon.base_url),
+        app_secret: SECRET.into(),
+        waba_id: "102290129340398".into(),
+        display_phone_number: "14155550100".into(),
+        delay: Duration::from_millis(20),
+    });
+    let create = ["--json", "broadcast", "create", "--name", "Spring", "--template", "spring_sale", "--tag", "bulk"];
+    let created = run(&[&create[..], &["--param", "1=@first_name"]].concat()).ok()?.json()?;
+    let id = created["id"].to_string();
+    run(&["broadcast", "start", &id]).ok()?;
+
+    let sends = || fake.requests().iter().filter(|r| r.to().is_some()).count();
+    let half = eventually(Duration::from_secs(60), || (sends() >= RECIPIENTS / 2).then_some(())).await;
+    assert!(half.is_some(), "the campaign did not get half-way: {} sends", sends());
+    drop(daemon); // SIGKILL, mid-send
+    let at_kill = sends();
+    assert!(at_kill < RECIPIENTS, "the campaign finished before the kill: the test proves nothing");
+
+    let _daemon = Webhookd::start_on(&db, SECRET, port, &env).await?;
+    let mut status = String::new();
+    for _ in 0..360 {
+        let shown = run(&["--json", "broadcast", "show", &id]).ok()?.json()?;
+        status = shown["status"].as_str().unwrap_or_default().to_string();
+        if status == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(status, "completed", "the campaign did not complete after the restart");
+    let mut to: Vec<String> = fake.requests().iter().filter_map(|r| r.to().map(str::to_string)).collect();
+    to.sort();
+    let sent = to.len();
+    to.dedup();
+    assert_eq!((sent, to.len()), (RECIPIENTS, RECIPIENTS), "every recipient exactly once (killed at {at_kill})");
     Ok(())
 }

@@ -666,7 +666,9 @@ async fn unknown_path(
     answer(StatusCode::NOT_FOUND, &ErrorResponse { error })
 }
 
-/// Plays Meta after an accepted send: `sent`, `delivered`, `read`, each a signed webhook POST.
+/// Plays Meta after an accepted send: `sent`, `delivered`, `read`, each a signed webhook POST, in order.
+/// As Meta does, a status the receiver did not acknowledge (down, or not 2xx) is posted again, backing
+/// off, for up to [`STATUS_RETRY_FOR`] (Meta: days), before the next one; its delivery records the last answer.
 async fn play_statuses(
     state: Shared,
     target: StatusWebhooks,
@@ -681,23 +683,38 @@ async fn play_statuses(
         let body = status_webhook(&target, &phone_number_id, &wamid, &request, status, i == 0, template);
         let bytes = body.to_string().into_bytes();
         let signature = signature::sign(target.app_secret.as_bytes(), &bytes);
-        let answered = match http
-            .post(&target.url)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header("X-Hub-Signature-256", signature)
-            .body(bytes)
-            .send()
-            .await
-        {
-            Ok(response) => Some(response.status().as_u16()),
-            Err(e) => {
-                tracing::warn!("the fake Graph API could not deliver a {status} webhook to {}: {e}", target.url);
-                None
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(100);
+        let answered = loop {
+            let answered = match http
+                .post(&target.url)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header("X-Hub-Signature-256", &signature)
+                .body(bytes.clone())
+                .send()
+                .await
+            {
+                Ok(response) => Some(response.status().as_u16()),
+                Err(e) => {
+                    tracing::debug!("the fake Graph API could not deliver a {status} webhook to {}: {e}", target.url);
+                    None
+                }
+            };
+            if answered.is_some_and(|code| (200..300).contains(&code)) || started.elapsed() >= STATUS_RETRY_FOR {
+                break answered;
             }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
         };
+        if !answered.is_some_and(|code| (200..300).contains(&code)) {
+            tracing::warn!("the fake Graph API gave up delivering a {status} webhook to {}: {answered:?}", target.url);
+        }
         lock(&state).deliveries.push(Delivery { wamid: wamid.clone(), status: status.into(), answered });
     }
 }
+
+/// How long the fake keeps posting a status its receiver does not acknowledge.
+const STATUS_RETRY_FOR: Duration = Duration::from_secs(60);
 
 /// A `statuses[]` webhook body in Meta's shape (shared/whatsapp-cloud-api.md §2.3), per-message pricing.
 fn status_webhook(

@@ -6,7 +6,7 @@
 //! missed while the listener was reconnecting.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use tokio::sync::Notify;
@@ -21,12 +21,16 @@ use crate::inbox::send::Sender;
 const BATCH: i64 = 500;
 /// The pause before looking again after a pass that found no event, doubled each time up to the last.
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
-const LAST_PAUSE: Duration = Duration::from_millis(3_200);
+const LAST_PAUSE: Duration = Duration::from_secs(1);
+/// How long passes go on after the last one that found events.
+const WATCH_FOR: Duration = Duration::from_secs(30);
 
 /// Passes over new events as they are announced; returns only when the listener cannot be set up.
 pub async fn react(pool: &PgPool, sender: &Sender, options: &Options) -> Result<()> {
     let mut listener = events::live::listen(pool).await?;
     let wake = Arc::new(Notify::new());
+    // Events committed before the listener was up were announced to nobody: the first pass is now.
+    wake.notify_one();
     let announced = {
         let wake = wake.clone();
         async move {
@@ -44,19 +48,21 @@ pub async fn react(pool: &PgPool, sender: &Sender, options: &Options) -> Result<
         loop {
             wake.notified().await;
             // An announced event is not always consumable at once: a transaction that began before it
-            // and is still open holds the commit-safe horizon back. So passes go on, further and further
-            // apart, until none has found an event for a few seconds.
+            // and is still open (in any database of the cluster: transaction ids are the cluster's) holds
+            // the commit-safe horizon back, for as long as a bulk import runs. So passes go on, further
+            // apart up to a second, until none has found an event for [`WATCH_FOR`].
             let mut pause = FIRST_PAUSE;
-            while pause <= LAST_PAUSE {
+            let mut found_at = Instant::now();
+            while found_at.elapsed() < WATCH_FOR {
                 match pass(pool, sender, options).await {
                     Ok(0) => {
                         tokio::select! {
                             _ = tokio::time::sleep(pause) => {}
                             _ = wake.notified() => {}
                         }
-                        pause *= 2;
+                        pause = (pause * 2).min(LAST_PAUSE);
                     }
-                    Ok(_) => pause = FIRST_PAUSE,
+                    Ok(_) => (pause, found_at) = (FIRST_PAUSE, Instant::now()),
                     Err(e) => {
                         tracing::warn!(error = %e, "an automation pass on new events failed; the minute tick retries");
                         break;

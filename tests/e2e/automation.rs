@@ -9,27 +9,7 @@ use sqlx::{Connection, PgConnection};
 use wacrm_core::events::{self, Cause, Event};
 use wacrm_core::whatsapp::fake::FakeGraph;
 use wacrm_core::{AccountId, BusinessId, ContactId, MessageId};
-use wacrm_e2e::{ConfigDir, TestDb, binary, wacrm, wacrm_with_env};
-
-/// A business with a number at the fake Graph API; the `--business` flag for it.
-fn shop(db: &TestDb, fake: &FakeGraph) -> anyhow::Result<[&'static str; 2]> {
-    wacrm(db, &["business", "create", "--name", "Shop", "--email", "owner@shop.test"]).ok()?;
-    let b = ["--business", "owner@shop.test"];
-    let account = [
-        "accounts",
-        "add",
-        "--phone",
-        "+14155550100",
-        "--phone-number-id",
-        "106540352242922",
-        "--token",
-        "secret-token",
-        "--api-base-url",
-        fake.base_url(),
-    ];
-    wacrm(db, &[&b[..], &account].concat()).ok()?;
-    Ok(b)
-}
+use wacrm_e2e::{ConfigDir, TestDb, binary, shop, wacrm, wacrm_with_env};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edit_checks_on_save_and_reopens_the_editor_on_an_error() -> anyhow::Result<()> {

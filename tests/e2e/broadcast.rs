@@ -6,29 +6,15 @@ use std::time::Duration;
 
 use sqlx::{Connection, PgConnection};
 use wacrm_core::whatsapp::fake::{FakeGraph, StatusWebhooks};
-use wacrm_e2e::{TestDb, Webhookd, eventually, wacrm};
+use wacrm_e2e::{TestDb, Webhookd, eventually, shop, wacrm};
 
 // Multi-threaded: the fake answers while the test thread waits for the binary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_goes_out_once_from_the_shell() -> anyhow::Result<()> {
     let db = TestDb::new().await?;
     let fake = FakeGraph::start().await?;
-    wacrm(&db, &["business", "create", "--name", "Shop", "--email", "owner@shop.test"]).ok()?;
-    let b = ["--business", "owner@shop.test"];
+    let b = shop(&db, &fake)?;
     let run = |args: &[&str]| wacrm(&db, &[&b[..], args].concat());
-    run(&[
-        "accounts",
-        "add",
-        "--phone",
-        "+14155550100",
-        "--phone-number-id",
-        "106540352242922",
-        "--token",
-        "secret-token",
-        "--api-base-url",
-        fake.base_url(),
-    ])
-    .ok()?;
     let mut conn = PgConnection::connect(&db.url).await?;
     sqlx::query(
         "INSERT INTO message_templates (business_id, name, content, status)
@@ -74,24 +60,8 @@ async fn a_campaign_killed_half_way_resumes_with_every_recipient_sent_once() -> 
     const SECRET: &str = "kill-test-secret";
     let db = TestDb::new().await?;
     let fake = FakeGraph::start().await?;
-    wacrm(&db, &["business", "create", "--name", "Shop", "--email", "owner@shop.test"]).ok()?;
-    let b = ["--business", "owner@shop.test"];
+    let b = shop(&db, &fake)?;
     let run = |args: &[&str]| wacrm(&db, &[&b[..], args].concat());
-    run(&[
-        "accounts",
-        "add",
-        "--phone",
-        "+14155550100",
-        "--phone-number-id",
-        "106540352242922",
-        "--waba-id",
-        "102290129340398",
-        "--token",
-        "secret-token",
-        "--api-base-url",
-        fake.base_url(),
-    ])
-    .ok()?;
     let mut conn = PgConnection::connect(&db.url).await?;
     sqlx::query(
         "INSERT INTO message_templates (business_id, name, content, status)

@@ -263,3 +263,26 @@ mod tests {
         assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }
+
+/// A business ("Shop", owner@shop.test) with a number at the fake Graph API (phone_number_id
+/// 106540352242922, WABA 102290129340398); the `--business` flag for it.
+pub fn shop(db: &TestDb, fake: &wacrm_core::whatsapp::fake::FakeGraph) -> Result<[&'static str; 2]> {
+    wacrm(db, &["business", "create", "--name", "Shop", "--email", "owner@shop.test"]).ok()?;
+    let b = ["--business", "owner@shop.test"];
+    let account = [
+        "accounts",
+        "add",
+        "--phone",
+        "+14155550100",
+        "--phone-number-id",
+        "106540352242922",
+        "--waba-id",
+        "102290129340398",
+        "--token",
+        "secret-token",
+        "--api-base-url",
+        fake.base_url(),
+    ];
+    wacrm(db, &[&b[..], &account].concat()).ok()?;
+    Ok(b)
+}

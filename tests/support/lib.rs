@@ -252,18 +252,6 @@ pub async fn eventually<T>(timeout: std::time::Duration, mut check: impl FnMut()
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn database_names_are_replaced_and_queries_kept() {
-        assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-        assert_eq!(with_database("postgres://u@localhost/db?host=/tmp/s", "x"), "postgres://u@localhost/x?host=/tmp/s");
-        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
-    }
-}
-
 /// A business ("Shop", owner@shop.test) with a number at the fake Graph API (phone_number_id
 /// 106540352242922, WABA 102290129340398); the `--business` flag for it.
 pub fn shop(db: &TestDb, fake: &wacrm_core::whatsapp::fake::FakeGraph) -> Result<[&'static str; 2]> {
@@ -285,4 +273,16 @@ pub fn shop(db: &TestDb, fake: &wacrm_core::whatsapp::fake::FakeGraph) -> Result
     ];
     wacrm(db, &[&b[..], &account].concat()).ok()?;
     Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_names_are_replaced_and_queries_kept() {
+        assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
+        assert_eq!(with_database("postgres://u@localhost/db?host=/tmp/s", "x"), "postgres://u@localhost/x?host=/tmp/s");
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
 }

@@ -17,8 +17,8 @@ use crate::error::Result;
 use crate::events;
 use crate::inbox::send::Sender;
 
-/// Events read per statement during a pass.
-const BATCH: i64 = 500;
+/// Events evaluated before their claimed actions are carried out.
+const BATCH: i64 = 100;
 /// The pause before looking again after a pass that found no event, doubled each time up to the last.
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
 const LAST_PAUSE: Duration = Duration::from_secs(1);
@@ -76,17 +76,17 @@ pub async fn react(pool: &PgPool, sender: &Sender, options: &Options) -> Result<
     Ok(())
 }
 
-/// Evaluates every event not yet consumed, then sends what the matching rules claimed; the events read.
+/// Evaluates the events not yet consumed a batch at a time, sending what each batch's rules claimed before
+/// the next batch (a reply waits for its own batch, not for every event pending); the events read.
 async fn pass(pool: &PgPool, sender: &Sender, options: &Options) -> Result<usize> {
     let mut engine = Engine::default();
     let mut read = 0;
     loop {
         let n = events::consume(pool, &mut engine, BATCH).await?;
+        deferred::run_claimed(pool, sender, options).await?;
         if n == 0 {
-            break;
+            return Ok(read);
         }
         read += n;
     }
-    deferred::run_claimed(pool, sender, options).await?;
-    Ok(read)
 }

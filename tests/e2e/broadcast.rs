@@ -8,13 +8,8 @@ use sqlx::{Connection, PgConnection};
 use wacrm_core::whatsapp::fake::{FakeGraph, StatusWebhooks};
 use wacrm_e2e::{TestDb, Webhookd, eventually, shop, wacrm};
 
-// Multi-threaded: the fake answers while the test thread waits for the binary.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_campaign_goes_out_once_from_the_shell() -> anyhow::Result<()> {
-    let db = TestDb::new().await?;
-    let fake = FakeGraph::start().await?;
-    let b = shop(&db, &fake)?;
-    let run = |args: &[&str]| wacrm(&db, &[&b[..], args].concat());
+/// The shop's approved MARKETING template `spring_sale` ("Hi {{1}}!"), as Meta's sync would leave it.
+async fn approved_template(db: &TestDb) -> anyhow::Result<()> {
     let mut conn = PgConnection::connect(&db.url).await?;
     sqlx::query(
         "INSERT INTO message_templates (business_id, name, content, status)
@@ -22,6 +17,17 @@ async fn a_campaign_goes_out_once_from_the_shell() -> anyhow::Result<()> {
     )
     .execute(&mut conn)
     .await?;
+    Ok(())
+}
+
+// Multi-threaded: the fake answers while the test thread waits for the binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_goes_out_once_from_the_shell() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let fake = FakeGraph::start().await?;
+    let b = shop(&db, &fake)?;
+    let run = |args: &[&str]| wacrm(&db, &[&b[..], args].concat());
+    approved_template(&db).await?;
     for (phone, name) in [("+447946000001", "Ann Lee"), ("+447946000002", "Bo Chen"), ("+447946000003", "Cy Diaz")] {
         run(&["contacts", "add", "--phone", phone, "--name", name, "--tag", "vip"]).ok()?;
     }
@@ -62,13 +68,7 @@ async fn a_campaign_killed_half_way_resumes_with_every_recipient_sent_once() -> 
     let fake = FakeGraph::start().await?;
     let b = shop(&db, &fake)?;
     let run = |args: &[&str]| wacrm(&db, &[&b[..], args].concat());
-    let mut conn = PgConnection::connect(&db.url).await?;
-    sqlx::query(
-        "INSERT INTO message_templates (business_id, name, content, status)
-         SELECT id, 'spring_sale', 'Hi {{1}}!', 'approved' FROM businesses WHERE email = 'owner@shop.test'",
-    )
-    .execute(&mut conn)
-    .await?;
+    approved_template(&db).await?;
     let list = std::env::temp_dir().join(format!("wacrm-e2e-kill-{}.csv", std::process::id()));
     let rows: Vec<String> = (0..RECIPIENTS).map(|i| format!("+4479460{i:05},Customer {i},bulk")).collect();
     std::fs::write(&list, format!("phone,name,tags\n{}\n", rows.join("\n")))?;

@@ -59,13 +59,12 @@ pub(super) async fn info(
         })
         .into_response(),
     };
-    guard.requests.push(super::RecordedRequest {
-        path: format!("/{version}/{id}"),
+    guard.requests.push(super::RecordedRequest::new(
+        format!("/{version}/{id}"),
         authorization,
-        body: Value::Null,
-        answered: response.status().as_u16(),
-        received: std::time::Instant::now(),
-    });
+        Value::Null,
+        response.status().as_u16(),
+    ));
     response
 }
 
@@ -91,12 +90,11 @@ pub(super) async fn bytes(
             (StatusCode::NOT_FOUND, axum::Json(ErrorResponse { error })).into_response()
         }
     };
-    guard.requests.push(super::RecordedRequest {
-        path: format!("/whatsapp_business/attachments/?mid={}", attachment.mid),
+    guard.requests.push(super::RecordedRequest::new(
+        format!("/whatsapp_business/attachments/?mid={}", attachment.mid),
         authorization,
-        body: Value::Null,
-        answered: response.status().as_u16(),
-        received: std::time::Instant::now(),
-    });
+        Value::Null,
+        response.status().as_u16(),
+    ));
     response
 }

@@ -168,6 +168,11 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
+    /// A request as it arrives now.
+    fn new(path: String, authorization: Option<String>, body: Value, answered: u16) -> RecordedRequest {
+        RecordedRequest { path, authorization, body, answered, received: std::time::Instant::now() }
+    }
+
     /// The recipient of a send (`to`), if this was one.
     pub fn to(&self) -> Option<&str> {
         self.body.get("to").and_then(Value::as_str)
@@ -384,13 +389,7 @@ async fn messages(
     guard.counter += 1;
     let n = guard.counter;
     let (status, response, accepted) = decide(&mut guard, authorization.as_deref(), &json, n);
-    guard.requests.push(RecordedRequest {
-        path,
-        authorization,
-        body: json,
-        answered: status.as_u16(),
-        received: std::time::Instant::now(),
-    });
+    guard.requests.push(RecordedRequest::new(path, authorization, json, status.as_u16()));
     let webhooks = guard.webhooks.clone();
     drop(guard);
     if let (Some((wamid, request)), Some(target)) = (accepted, webhooks) {
@@ -483,7 +482,7 @@ fn template_call(state: &mut State, path: String, headers: &HeaderMap, body: Val
         })
     };
     let answered = refused.as_ref().map_or(200, |r| r.status().as_u16());
-    state.requests.push(RecordedRequest { path, authorization, body, answered, received: std::time::Instant::now() });
+    state.requests.push(RecordedRequest::new(path, authorization, body, answered));
     (n, refused)
 }
 
@@ -650,13 +649,8 @@ async fn unknown_path(
 ) -> Response {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
     let mut guard = lock(&state);
-    guard.requests.push(RecordedRequest {
-        path: uri.path().to_string(),
-        authorization,
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-        answered: 404,
-        received: std::time::Instant::now(),
-    });
+    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    guard.requests.push(RecordedRequest::new(uri.path().to_string(), authorization, json, 404));
     let error = GraphError {
         message: "Unknown path components".into(),
         kind: Some("OAuthException".into()),

@@ -4,7 +4,6 @@
 //! retried send is refused before Meta is called), the campaign's name suffix (found, not made again)
 //! and the notification's dedupe key and the webhook's delivery header.
 
-use futures::{StreamExt, stream};
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -24,101 +23,41 @@ use crate::notifications::{self, NewNotification};
 use crate::templates::{self, TemplateRef};
 use crate::types::{BusinessId, ContactId};
 
-/// A send claimed this long ago and still `sending` was cut short by a crash: it is retried, and its
-/// idempotency key makes the retry a no-op if the first attempt reached the reservation.
-const STALE_MINUTES: i64 = 5;
-
-/// Carries out the claimed actions, a batch at a time; (done, failed).
-pub(super) async fn run_claimed(pool: &PgPool, sender: &Sender, options: &Options) -> Result<(usize, usize)> {
-    let (mut done, mut failed) = (0, 0);
-    loop {
-        let (d, f, claimed) = run_batch(pool, sender, options).await?;
-        (done, failed) = (done + d, failed + f);
-        if claimed < BATCH as usize {
-            return Ok((done, failed));
-        }
-    }
+/// One claimed `automation_actions` row, as [`super::claimed`] hands it over.
+pub(super) struct ClaimedAction {
+    pub id: i64,
+    pub business_id: BusinessId,
+    pub contact_id: Option<ContactId>,
+    pub spec: serde_json::Value,
+    pub client_ref: Uuid,
+    pub cause: serde_json::Value,
 }
 
-const BATCH: i64 = 500;
-/// Contacts whose claimed actions are carried out at once.
-const IN_FLIGHT: usize = 16;
-
-async fn run_batch(pool: &PgPool, sender: &Sender, options: &Options) -> Result<(usize, usize, usize)> {
-    // Every business's claimed actions: the one statement here not scoped to a business.
-    let claimed = sqlx::query!(
-        r#"UPDATE automation_actions a SET status = 'sending', updated_at = now()
-           FROM automation_runs r
-           WHERE a.id IN (SELECT id FROM automation_actions
-                          WHERE status = 'pending'
-                             OR (status = 'sending' AND updated_at < now() - make_interval(mins => $1))
-                          ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
-             AND r.business_id = a.business_id AND r.id = a.run_id
-           RETURNING a.id, a.business_id AS "business_id: BusinessId", a.contact_id AS "contact_id: ContactId",
-                     a.spec, a.client_ref, r.cause"#,
-        STALE_MINUTES as i32,
-        BATCH
+/// Carries out one claimed action and records how it ended; whether it failed.
+pub(super) async fn settle(pool: &PgPool, sender: &Sender, options: &Options, row: &ClaimedAction) -> Result<bool> {
+    let scope = Scope::system(row.business_id);
+    let result = match (serde_json::from_value::<Action>(row.spec.clone()), serde_json::from_value(row.cause.clone())) {
+        (Ok(action), Ok(cause)) => {
+            let claim = Claim { scope: &scope, contact: row.contact_id, cause, client_ref: row.client_ref };
+            carry_out(pool, sender, options, &claim, &action).await
+        }
+        _ => Err(Error::internal("the claimed action's record is unreadable")),
+    };
+    let (status, detail, failed) = match result {
+        Ok(detail) => ("done", detail, false),
+        Err(Error::Invalid { message, .. }) => ("skipped", message, false),
+        Err(e) => ("failed", e.with_hint(), true),
+    };
+    sqlx::query!(
+        "UPDATE automation_actions SET status = $3, detail = $4, updated_at = now() WHERE business_id = $1 AND id = $2",
+        row.business_id.0,
+        row.id,
+        status,
+        detail
     )
-    .fetch_all(pool)
+    .execute(pool)
     .await?;
-    // One contact's actions in the order their rules claimed them; contacts concurrently, so a burst of
-    // customers does not wait on each other's Graph API round trips.
-    let mut order: Vec<usize> = (0..claimed.len()).collect();
-    order.sort_by_key(|&i| (claimed[i].contact_id.map(|c| c.0), claimed[i].id));
-    let mut by_contact: Vec<Vec<usize>> = Vec::new();
-    for i in order {
-        match by_contact.last_mut() {
-            Some(group) if claimed[group[0]].contact_id == claimed[i].contact_id && claimed[i].contact_id.is_some() => {
-                group.push(i)
-            }
-            _ => by_contact.push(vec![i]),
-        }
-    }
-    let claimed = &claimed;
-    let groups = stream::iter(by_contact).map(|rows| async move {
-        let (mut done, mut failed) = (0, 0);
-        for row in rows.into_iter().map(|i| &claimed[i]) {
-            let scope = Scope::system(row.business_id);
-            let result = match (
-                serde_json::from_value::<Action>(row.spec.clone()),
-                serde_json::from_value(row.cause.clone()),
-            ) {
-                (Ok(action), Ok(cause)) => {
-                    let claim = Claim { scope: &scope, contact: row.contact_id, cause, client_ref: row.client_ref };
-                    carry_out(pool, sender, options, &claim, &action).await
-                }
-                _ => Err(Error::internal("the claimed action's record is unreadable")),
-            };
-            let (status, detail) = match result {
-                Ok(detail) => {
-                    done += 1;
-                    ("done", detail)
-                }
-                Err(Error::Invalid { message, .. }) => ("skipped", message),
-                Err(e) => {
-                    failed += 1;
-                    ("failed", e.with_hint())
-                }
-            };
-            sqlx::query!(
-                "UPDATE automation_actions SET status = $3, detail = $4, updated_at = now() WHERE business_id = $1 AND id = $2",
-                row.business_id.0,
-                row.id,
-                status,
-                detail
-            )
-            .execute(pool)
-            .await?;
-        }
-        Ok::<_, Error>((done, failed))
-    });
-    let mut groups = groups.buffer_unordered(IN_FLIGHT);
-    let (mut done, mut failed) = (0, 0);
-    while let Some(counted) = groups.next().await {
-        let (d, f) = counted?;
-        (done, failed) = (done + d, failed + f);
-    }
-    Ok((done, failed, claimed.len()))
+    Ok(failed)
 }
 
 /// One claimed action with what it needs.

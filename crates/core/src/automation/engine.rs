@@ -24,10 +24,10 @@ use sqlx::{Connection, PgConnection, PgPool};
 use super::actions::Action;
 use super::conditions::{Condition, Facts};
 use super::cron::Cron;
-use super::deferred;
 use super::delays;
 use super::rules::{MAX_DEPTH, RuleSpec, Trigger};
 use super::schedule;
+use super::{claimed, deferred};
 use crate::auth::Scope;
 use crate::config::{Overrides, Settings};
 use crate::contacts::{self, MarketingChoice};
@@ -562,7 +562,7 @@ pub async fn run_once(pool: &PgPool, sender: &Sender, options: &Options) -> Resu
     }
     tick.delays = delays::fire_due(pool, &mut engine, options).await?;
     tick.schedules = schedule::fire_schedules(pool, &mut engine, options).await?;
-    (tick.sent, tick.failed) = deferred::run_claimed(pool, sender, options).await?;
+    (tick.sent, tick.failed) = claimed::run_claimed(pool, sender, options).await?;
     Ok(tick)
 }
 

@@ -6,6 +6,7 @@
 //! action is logged ([`runs`]). Rules live in git through [`export`] and [`import`].
 
 pub mod actions;
+mod claimed;
 pub mod conditions;
 pub mod cron;
 mod deferred;

@@ -1,9 +1,10 @@
 //! The engine's reaction time. The minute tick ([`super::AutomationTick`]) alone would answer a customer
 //! up to a minute late; PostgreSQL announces every committed event on [`events::live::CHANNEL`], so a
-//! runner also passes over the new events (and sends what they claimed) the moment they commit.
-//! Announcements that arrive during a pass make one more pass, not one each, so a burst of inbound
-//! messages costs a pass per batch of events. The tick stays: delays, schedules, and any announcement
-//! missed while the listener was reconnecting.
+//! runner also passes over the new events the moment they commit, and carries out what they claimed as
+//! each batch commits ([`claimed::serve`]), beside the next batch's evaluation: a reply waits neither
+//! for other events nor for other sends. Announcements that arrive during a pass make one more pass,
+//! not one each, so a burst of inbound messages costs a pass per batch of events. The tick stays:
+//! delays, schedules, and any announcement missed while the listener was reconnecting.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,13 +12,13 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
-use super::deferred;
+use super::claimed;
 use super::engine::{Engine, Options};
 use crate::error::Result;
 use crate::events;
 use crate::inbox::send::Sender;
 
-/// Events evaluated before their claimed actions are carried out.
+/// Events evaluated in one transaction: their claimed actions start when it commits.
 const BATCH: i64 = 100;
 /// The pause before looking again after a pass that found no event, doubled each time up to the last.
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
@@ -31,6 +32,7 @@ pub async fn react(pool: &PgPool, sender: &Sender, options: &Options) -> Result<
     let wake = Arc::new(Notify::new());
     // Events committed before the listener was up were announced to nobody: the first pass is now.
     wake.notify_one();
+    let claimed = Notify::new();
     let announced = {
         let wake = wake.clone();
         async move {
@@ -45,6 +47,8 @@ pub async fn react(pool: &PgPool, sender: &Sender, options: &Options) -> Result<
         }
     };
     let passes = async {
+        // One engine for every pass: its rule cache is checked against the rules' stamp at each event.
+        let mut engine = Engine::default();
         loop {
             wake.notified().await;
             // An announced event is not always consumable at once: a transaction that began before it
@@ -54,7 +58,7 @@ pub async fn react(pool: &PgPool, sender: &Sender, options: &Options) -> Result<
             let mut pause = FIRST_PAUSE;
             let mut found_at = Instant::now();
             while found_at.elapsed() < WATCH_FOR {
-                match pass(pool, sender, options).await {
+                match pass(pool, &mut engine, &claimed).await {
                     Ok(0) => {
                         tokio::select! {
                             _ = tokio::time::sleep(pause) => {}
@@ -71,22 +75,22 @@ pub async fn react(pool: &PgPool, sender: &Sender, options: &Options) -> Result<
             }
         }
     };
-    // Neither ends: a lost connection is made again, a failed pass waits for the next announcement.
-    tokio::join!(announced, passes);
+    // None ends: a lost connection is made again, a failed pass waits for the next announcement, a
+    // failed send is recorded and the next one starts.
+    tokio::join!(announced, passes, claimed::serve(pool, sender, options, &claimed));
     Ok(())
 }
 
-/// Evaluates the events not yet consumed a batch at a time, sending what each batch's rules claimed before
-/// the next batch (a reply waits for its own batch, not for every event pending); the events read.
-async fn pass(pool: &PgPool, sender: &Sender, options: &Options) -> Result<usize> {
-    let mut engine = Engine::default();
+/// Evaluates the events not yet consumed a batch at a time, announcing each batch's claimed actions to
+/// the sends as it commits; the events read.
+async fn pass(pool: &PgPool, engine: &mut Engine, claimed: &Notify) -> Result<usize> {
     let mut read = 0;
     loop {
-        let n = events::consume(pool, &mut engine, BATCH).await?;
-        deferred::run_claimed(pool, sender, options).await?;
+        let n = events::consume(pool, engine, BATCH).await?;
         if n == 0 {
             return Ok(read);
         }
+        claimed.notify_one();
         read += n;
     }
 }

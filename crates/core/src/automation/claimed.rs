@@ -6,16 +6,16 @@
 //! commit announces it, so a reply never waits for other events to be evaluated or other sends to end.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use futures::stream::{FuturesUnordered, StreamExt};
 use sqlx::PgPool;
 use tokio::sync::Notify;
+use tokio::task::{Id, JoinError, JoinSet};
 
 use super::deferred::{self, ClaimedAction};
 use super::engine::Options;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::inbox::send::Sender;
 use crate::types::{BusinessId, ContactId};
 
@@ -38,8 +38,11 @@ pub(super) async fn run_claimed(pool: &PgPool, sender: &Sender, options: &Option
             more = dispatch.claim().await?;
         }
         dispatch.start_ready();
-        match dispatch.in_flight.next().await {
-            Some((key, failed)) => dispatch.finished(key, failed?),
+        match dispatch.in_flight.join_next_with_id().await {
+            Some(ended) => {
+                let (key, failed) = dispatch.ended(ended);
+                dispatch.finished(key, failed?)
+            }
             None if !more => return Ok((dispatch.done, dispatch.failed)),
             None => {}
         }
@@ -64,13 +67,14 @@ pub(super) async fn serve(pool: &PgPool, sender: &Sender, options: &Options, cla
         }
         dispatch.start_ready();
         tokio::select! {
-            Some((key, failed)) = dispatch.in_flight.next(), if !dispatch.in_flight.is_empty() => match failed {
-                Ok(failed) => dispatch.finished(key, failed),
-                Err(e) => {
-                    tracing::warn!(error = %e, "recording an automation action's result failed; it is retried once stale");
-                    dispatch.finished(key, true);
-                }
-            },
+            Some(ended) = dispatch.in_flight.join_next_with_id(), if !dispatch.in_flight.is_empty() => {
+                let (key, failed) = dispatch.ended(ended);
+                let failed = failed.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "an automation action did not end cleanly; it is retried once stale");
+                    true
+                });
+                dispatch.finished(key, failed);
+            }
             _ = claimed.notified() => look = true,
         }
     }
@@ -83,30 +87,34 @@ enum Key {
     Alone(i64),
 }
 
-struct Dispatch<'a> {
-    pool: &'a PgPool,
-    sender: &'a Sender,
-    options: &'a Options,
+/// The actions in flight are tasks of their own: a claim waiting for a connection must not stop them
+/// from finishing with theirs (polled from here, they would hold the pool's connections unpolled).
+struct Dispatch {
+    pool: PgPool,
+    sender: Arc<Sender>,
+    options: Arc<Options>,
     /// Each key's claimed actions not yet started, in claim order; a key is here while it is ready or
     /// running.
     queues: HashMap<Key, VecDeque<ClaimedAction>>,
     /// Keys with work and no action in flight, in the order they came.
     ready: VecDeque<Key>,
-    in_flight: FuturesUnordered<BoxFuture<'a, (Key, Result<bool>)>>,
+    in_flight: JoinSet<Result<bool>>,
+    running: HashMap<Id, Key>,
     queued: usize,
     done: usize,
     failed: usize,
 }
 
-impl<'a> Dispatch<'a> {
-    fn new(pool: &'a PgPool, sender: &'a Sender, options: &'a Options) -> Self {
+impl Dispatch {
+    fn new(pool: &PgPool, sender: &Sender, options: &Options) -> Self {
         Dispatch {
-            pool,
-            sender,
-            options,
+            pool: pool.clone(),
+            sender: Arc::new(sender.clone()),
+            options: Arc::new(options.clone()),
             queues: HashMap::new(),
             ready: VecDeque::new(),
-            in_flight: FuturesUnordered::new(),
+            in_flight: JoinSet::new(),
+            running: HashMap::new(),
             queued: 0,
             done: 0,
             failed: 0,
@@ -130,7 +138,7 @@ impl<'a> Dispatch<'a> {
             STALE_MINUTES as i32,
             CLAIM
         )
-        .fetch_all(self.pool)
+        .fetch_all(&self.pool)
         .await?;
         let full = rows.len() as i64 == CLAIM;
         // The statement returns rows in no set order: the claim order is the id order.
@@ -161,8 +169,18 @@ impl<'a> Dispatch<'a> {
     fn start(&mut self, key: Key) {
         let Some(row) = self.queues.get_mut(&key).and_then(VecDeque::pop_front) else { return };
         self.queued -= 1;
-        let (pool, sender, options) = (self.pool, self.sender, self.options);
-        self.in_flight.push(Box::pin(async move { (key, deferred::settle(pool, sender, options, &row).await) }));
+        let (pool, sender, options) = (self.pool.clone(), self.sender.clone(), self.options.clone());
+        let task = self.in_flight.spawn(async move { deferred::settle(&pool, &sender, &options, &row).await });
+        self.running.insert(task.id(), key);
+    }
+
+    /// Whose action a task carried out, and whether it failed (a task that panicked counts as failed).
+    fn ended(&mut self, ended: std::result::Result<(Id, Result<bool>), JoinError>) -> (Key, Result<bool>) {
+        let (id, failed) = match ended {
+            Ok((id, failed)) => (id, failed),
+            Err(e) => (e.id(), Err(Error::internal(format!("the action's task ended abnormally: {e}")))),
+        };
+        (self.running.remove(&id).expect("every task is started with its key"), failed)
     }
 
     /// An action of `key` ended: the key's next action starts in its place, or the key is done.

@@ -5,7 +5,7 @@
 //! checked again against the contact as it is then, and one more than the allowed lateness late is
 //! dropped with a log line.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::engine::{Active, AutomationTick, Engine, Options, decide, facts, fire, log_refusal};
@@ -54,10 +54,13 @@ pub(super) async fn arm(
     .execute(&mut *conn)
     .await?;
     if armed.rows_affected() > 0 {
-        // One wake-up per minute, however many waits fall due in it.
+        // One wake-up per second that waits fall due in, at its end: a wait fires within about a second
+        // of its time (the runner polls for due jobs each second). A wake-up per minute, keyed and so
+        // moved to the minute's last wait, would leave the minute's earlier waits to the next tick.
+        let second = due.timestamp() + 1;
         let schedule = Schedule {
-            run_at: Some(due),
-            key: Some(format!("automation:due:{}", due.timestamp() / 60)),
+            run_at: DateTime::from_timestamp(second, 0),
+            key: Some(format!("automation:due:{second}")),
             ..Schedule::default()
         };
         jobs::enqueue_on(conn, &AutomationTick {}, &schedule).await?;

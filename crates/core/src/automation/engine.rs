@@ -10,7 +10,7 @@
 //! (§A.2's P1). The loop guard reads the event's cause: a rule never reacts to its own effects, and a
 //! chain stops at [`MAX_DEPTH`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -138,6 +138,9 @@ pub fn decide(rules: &[Active], trigger: Trigger, cause: &Cause, facts: &Facts) 
 #[derive(Default)]
 pub struct Engine {
     cache: HashMap<BusinessId, (Stamp, Arc<Vec<Active>>)>,
+    /// Businesses whose cached rules were checked in the batch being consumed: a batch checks each
+    /// business once, not once per event, so a rule changed meanwhile applies from the next batch.
+    checked: HashSet<BusinessId>,
 }
 
 /// What identifies a business's rule set: a change to any rule moves it.
@@ -168,11 +171,27 @@ impl Engine {
         self.cache.insert(business, (stamp, rules.clone()));
         Ok(rules)
     }
+
+    /// The business's rules, checked against their stamp once per consumed batch.
+    async fn batch_rules(&mut self, conn: &mut PgConnection, business: BusinessId) -> Result<Arc<Vec<Active>>> {
+        if self.checked.contains(&business)
+            && let Some((_, rules)) = self.cache.get(&business)
+        {
+            return Ok(rules.clone());
+        }
+        let rules = self.rules(conn, business).await?;
+        self.checked.insert(business);
+        Ok(rules)
+    }
 }
 
 impl Consumer for Engine {
     fn name(&self) -> &str {
         "automation"
+    }
+
+    fn begin(&mut self) {
+        self.checked.clear();
     }
 
     async fn handle(&mut self, conn: &mut PgConnection, recorded: &Recorded) -> Result<()> {
@@ -195,7 +214,7 @@ impl Consumer for Engine {
         if triggers.is_empty() {
             return Ok(());
         }
-        let rules = self.rules(conn, business).await?;
+        let rules = self.batch_rules(conn, business).await?;
         if !rules.iter().any(|r| triggers.contains(&r.trigger)) {
             return Ok(());
         }

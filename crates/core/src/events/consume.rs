@@ -27,6 +27,9 @@ pub trait Consumer {
     /// A stable name: the consumer's row in `event_consumers`.
     fn name(&self) -> &str;
 
+    /// A batch begins: what the consumer keeps for one transaction starts afresh.
+    fn begin(&mut self) {}
+
     /// Handles one event inside the transaction that will record the consumer's new position. An error
     /// rolls the batch back: the events are handed over again on the next call (at least once).
     fn handle(
@@ -70,6 +73,7 @@ pub async fn consume<C: Consumer>(pool: &PgPool, consumer: &mut C, batch: i64) -
     let Some(last) = events.last() else {
         return Ok(0);
     };
+    consumer.begin();
     for event in &events {
         consumer.handle(&mut tx, event).await?;
     }

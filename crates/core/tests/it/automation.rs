@@ -433,3 +433,43 @@ async fn a_runner_replies_as_the_message_commits(pool: PgPool) {
     assert_eq!(stage(&pool, &scope, ana).await, Stage::Interested);
     reacting.abort();
 }
+
+/// The reactor carries out each contact's actions in the order its rule lists them, while contacts
+/// go at once: every customer gets "first" before "second".
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn a_runner_sends_each_contacts_actions_in_order(pool: PgPool) {
+    let fake = FakeGraph::start().await.unwrap();
+    let scope = tenant(&pool, "order", "1000000022", &fake).await;
+    // No per-contact limit, or the second text would be refused as a second send within 24 h.
+    let two = r#"{"name": "two texts", "trigger": "message_received", "condition": {"contains": "hello"},
+                  "action": [{"send_text": "first"}, {"send_text": "second"}], "contact_limit_hours": 0}"#;
+    automation::add(&pool, &scope, &rule(two)).await.unwrap();
+    let mut customers = Vec::new();
+    for n in 0..8 {
+        let phone = format!("+1202555013{n}");
+        customers.push((contact(&pool, &scope, &phone).await, phone));
+    }
+    let reacting = {
+        let pool = pool.clone();
+        tokio::spawn(async move { automation::react(&pool, &sender(), &automation::Options::default()).await })
+    };
+    for (contact, _) in &customers {
+        inbound(&pool, &scope, *contact, "hello there").await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while fake.requests().len() < 2 * customers.len() {
+        assert!(std::time::Instant::now() < deadline, "not every reply within 30 s: {:?}", fake.requests().len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    reacting.abort();
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2 * customers.len(), "each action sent once");
+    for (_, phone) in &customers {
+        let texts: Vec<&str> = requests
+            .iter()
+            .filter(|r| r.to() == Some(phone.trim_start_matches('+')))
+            .filter_map(|r| r.body["text"]["body"].as_str())
+            .collect();
+        assert_eq!(texts, ["first", "second"], "{phone}");
+    }
+}

@@ -162,18 +162,26 @@ pub async fn gate_sends(
     if contacts.iter().collect::<HashSet<_>>().len() != contacts.len() {
         return Err(Error::internal("one gate call was given the same contact twice"));
     }
+    // Sends inside open windows open no conversation, so the limit is not at stake: they need only a
+    // subscription that entitles, read without the lock that would queue every reply of a busy business
+    // behind the others' commits.
+    if windows_open(conn, business, contacts, at).await?.len() == contacts.len() {
+        match subscriptions::latest_on(conn, business).await? {
+            Some(subscription) => subscription.entitlement(at)?,
+            None => return Err(no_subscription()),
+        }
+        return Ok(contacts.iter().map(|_| Ok(None)).collect());
+    }
     let Some(live) = subscriptions::lock_live_on(conn, business).await? else {
         return Err(match subscriptions::latest_on(conn, business).await? {
             Some(ended) => {
                 ended.entitlement(at).err().unwrap_or_else(|| Error::internal("an ended subscription entitles"))
             }
-            None => Error::limit(
-                "the business has no subscription, so messages cannot be sent",
-                "subscribe to a plan (billing subscribe)",
-            ),
+            None => no_subscription(),
         });
     };
     live.subscription.entitlement(at)?;
+    // Counted again under the lock: a send that held it before may have opened one of these windows.
     let open = windows_open(conn, business, contacts, at).await?;
     let closed: Vec<ContactId> = contacts.iter().copied().filter(|c| !open.contains(c)).collect();
     let mut opened = HashMap::new();
@@ -211,6 +219,10 @@ pub async fn gate_sends(
             }
         })
         .collect())
+}
+
+fn no_subscription() -> Error {
+    Error::limit("the business has no subscription, so messages cannot be sent", "subscribe to a plan (billing subscribe)")
 }
 
 /// Gives back the windows sends opened when Meta refused those sends (or they were never made): a

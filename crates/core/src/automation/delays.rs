@@ -12,7 +12,7 @@ use super::engine::{Active, AutomationTick, Engine, Options, decide, facts, fire
 use super::rules::Trigger;
 use crate::auth::Scope;
 use crate::error::Result;
-use crate::events::Recorded;
+use crate::events::{Consumer, Recorded};
 use crate::jobs::{self, Schedule};
 use crate::types::{BusinessId, ContactId};
 
@@ -140,6 +140,7 @@ pub(super) async fn fire_due(pool: &PgPool, engine: &mut Engine, options: &Optio
 const BATCH: i64 = 1000;
 
 async fn fire_batch(pool: &PgPool, engine: &mut Engine, options: &Options) -> Result<usize> {
+    engine.begin();
     let mut tx = pool.begin().await?;
     let late_minutes = options.max_late.num_minutes();
     // Every business's due waits: the sweep is the one statement here not scoped to a business.
@@ -163,7 +164,7 @@ async fn fire_batch(pool: &PgPool, engine: &mut Engine, options: &Options) -> Re
                            "automation wait dropped: more than {late_minutes} minutes late");
             continue;
         }
-        let rules = engine.rules(&mut tx, row.business_id).await?;
+        let rules = engine.batch_rules(&mut tx, row.business_id).await?;
         let Some(rule) = rules.iter().find(|r| r.id == row.rule_id) else { continue };
         let Some(recorded) = load_event(&mut tx, row.business_id, row.event_id).await? else { continue };
         let Some(event) = recorded.event() else { continue };

@@ -379,6 +379,42 @@ async fn a_delayed_follow_up_is_cancelled_by_a_reply_and_fires_otherwise(pool: P
     assert_eq!(settle(&pool).await.delays, 0);
 }
 
+/// Every armed wait has a wake-up job at the end of the second it falls due in, so it fires within about
+/// a second of its time (one job per minute, moved to the minute's last wait, left the others late).
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn each_delay_wakes_the_runner_within_a_second_of_its_time(pool: PgPool) {
+    let fake = FakeGraph::start().await.unwrap();
+    wacrm_core::jobs::install(&pool).await.unwrap();
+    let scope = tenant(&pool, "wake", "1000000023", &fake).await;
+    let chase = r#"{"name": "chase", "trigger": "message_received", "condition": {"contains": "price"},
+                    "action": {"add_tag": "chased"}, "delay_minutes": 30}"#;
+    automation::add(&pool, &scope, &rule(chase)).await.unwrap();
+    for n in 0..3 {
+        let customer = contact(&pool, &scope, &format!("+1202555014{n}")).await;
+        inbound(&pool, &scope, customer, "price?").await;
+        settle(&pool).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    let due: Vec<chrono::DateTime<Utc>> =
+        sqlx::query_scalar("SELECT due_at FROM automation_pending WHERE business_id = $1 ORDER BY due_at")
+            .bind(scope.business().0)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let wake_ups: Vec<chrono::DateTime<Utc>> = sqlx::query_scalar(
+        "SELECT run_at FROM graphile_worker.jobs WHERE key LIKE 'automation:due:%' ORDER BY run_at",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(due.len(), 3);
+    assert_eq!(wake_ups.len(), 3, "one wake-up per second with a wait: {wake_ups:?}");
+    for (due, wake) in due.iter().zip(&wake_ups) {
+        let after = *wake - *due;
+        assert!(after > chrono::TimeDelta::zero() && after <= chrono::TimeDelta::seconds(1), "{due} woken at {wake}");
+    }
+}
+
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
 async fn importing_the_same_rules_again_changes_nothing(pool: PgPool) {
     let fake = FakeGraph::start().await.unwrap();

@@ -19,7 +19,7 @@ use crate::events;
 use crate::inbox::send::Sender;
 
 /// Events evaluated in one transaction: their claimed actions start when it commits.
-const BATCH: i64 = 25;
+const BATCH: i64 = 100;
 /// The pause before looking again after a pass that found no event, doubled each time up to the last.
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
 const LAST_PAUSE: Duration = Duration::from_secs(1);

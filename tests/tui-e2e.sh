@@ -10,7 +10,8 @@
 #      through pick → parameters → preview → y;
 #   6. the workflow: a canned reply with fields, a private note, a photo opened with `o` (and an expired
 #      one refused clearly), a search within the chat, resolve/reopen/snooze, assign and take over, the
-#      message log (L), and the layout at 80×24 (where `?` help scrolls);
+#      message log (L), a Pipeline card opening its conversation in the Inbox, and the layout at 80×24
+#      (where `?` help scrolls);
 #   7. the owner's dashboards 4-8 (with a `/` filter) and the notification list, each showing the demo
 #      business's data.
 #
@@ -301,6 +302,30 @@ wait_for "[0-9]{2}:[0-9]{2}:[0-9]{2}  showing unread conversations"
 press Escape :
 tmux send-keys -t "$session" -l "filter all"
 press Enter
+
+step "Pipeline: Enter on a card opens that contact's conversation in the Inbox, even one the list hides"
+press /
+tmux send-keys -t "$session" -l "nobody-$stamp"
+press Enter
+wait_for "Conversations · all · /nobody-$stamp"
+wait_for "No conversations\."
+press 3 /
+tmux send-keys -t "$session" -l "Erin"
+press Enter
+# The filter keeps the column; Erin's card is in the column of her stage.
+for _ in 1 2 3 4 5; do
+  tmux capture-pane -p -t "$session" | grep -q "History · Erin Endtoend" && break
+  sleep 1
+  tmux capture-pane -p -t "$session" | grep -q "History · Erin Endtoend" && break
+  press Tab
+done
+wait_for "History · Erin Endtoend"
+press Enter
+wait_for "┌ Erin Endtoend"
+wait_for "Conversations · all · /nobody-$stamp"
+wait_for "vip $stamp"
+press Escape Escape
+wait_for "Conversations · all ─"
 
 step "80x24: every tab on the first line"
 tmux resize-window -t "$session" -x 80 -y 24

@@ -236,6 +236,13 @@ impl App {
                         self.pane_mut().activate(&mut queue);
                         self.queue = queue;
                     }
+                    Intent::OpenChat { contact, who } => {
+                        self.tab = Tab::Inbox;
+                        let mut queue = std::mem::take(&mut self.queue);
+                        self.inbox.activate(&mut queue);
+                        self.inbox.open_contact(contact, &who, &mut queue);
+                        self.queue = queue;
+                    }
                     Intent::Notify(message) => self.tell(message, false),
                     Intent::Quit => {
                         self.quit = true;

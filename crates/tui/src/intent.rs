@@ -2,6 +2,7 @@
 //! other); the app handles the ones about itself and hands [`Request`]s to the worker, whose answers and
 //! the LISTEN stream's events come back as [`Update`]s.
 
+use wacrm_core::ContactId;
 use wacrm_core::events::Recorded as Event;
 
 pub use crate::panes::analytics::{AnalyticsRequest, AnalyticsUpdate};
@@ -112,6 +113,12 @@ pub enum Intent {
     Bell,
     /// Suspend the screen and edit this text in `$EDITOR`.
     OpenEditor(String),
+    /// Show this contact's conversation in the Inbox (asked from another dashboard); `who` names them
+    /// (name and phone) for the template form when they have no conversation yet.
+    OpenChat {
+        contact: ContactId,
+        who: String,
+    },
     Quit,
 }
 

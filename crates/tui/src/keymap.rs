@@ -59,9 +59,15 @@ impl Keymap {
 
     /// The key `key` acts as on `tab`.
     pub fn translate(&self, tab: Tab, key: KeyEvent) -> KeyEvent {
+        // The terminal reports a typed capital with SHIFT; the character itself already says so, and the
+        // config writes it without ("O" = "o").
+        let modifiers = match key.code {
+            KeyCode::Char(_) => key.modifiers - KeyModifiers::SHIFT,
+            _ => key.modifiers,
+        };
         self.remaps
             .iter()
-            .find(|r| r.tab.is_none_or(|t| t == tab) && r.from == (key.code, key.modifiers))
+            .find(|r| r.tab.is_none_or(|t| t == tab) && r.from == (key.code, modifiers))
             .map_or(key, |r| r.to)
     }
 
@@ -162,6 +168,8 @@ mod tests {
         assert_eq!(keymap.translate(Tab::Contacts, ctrl_n).code, KeyCode::Char('j'));
         let x = KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE);
         assert_eq!(keymap.translate(Tab::Inbox, x), x);
+        let typed_capital = KeyEvent::new(KeyCode::Char('O'), KeyModifiers::SHIFT);
+        assert_eq!(keymap.translate(Tab::Inbox, typed_capital).code, KeyCode::Char('o'), "as a terminal sends O");
         assert_eq!(keymap.hints(Tab::Contacts), vec![("ctrl-n".to_string(), "j".to_string())]);
         assert_eq!(keymap.hints(Tab::Inbox).len(), 3);
     }

@@ -21,6 +21,8 @@ pub mod worker;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
+mod open_tests;
+#[cfg(test)]
 mod tests;
 
 use std::io::Write;
@@ -202,7 +204,7 @@ pub async fn run(pool: Pool, scope: Scope, options: Options) -> Result<()> {
                     drop(guard);
                     return Ok(());
                 }
-                Intent::SwitchTab(_) | Intent::Notify(_) => {}
+                Intent::SwitchTab(_) | Intent::Notify(_) | Intent::OpenChat { .. } => {}
             }
         }
         if !pending.is_empty() {

@@ -2,8 +2,6 @@
 //! failures, and the selected rule's recent runs; `e` edits the rule's JSON in `$EDITOR`, and core's
 //! verdict on save (with the JSON path of the problem) shows inline.
 
-use std::cell::Cell;
-
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
@@ -14,8 +12,9 @@ use wacrm_core::ContactId;
 
 use crate::intent::{Intent, Queue, Update};
 use crate::panes::reload::Reload;
-use crate::panes::{Env, KeyHint, Pane, filtered_title, hint, passes, scroll_to, step};
-use crate::text::{self, relative, spread, truncate};
+use crate::panes::{Env, KeyHint, Pane, hint, passes};
+use crate::text::{relative, spread, truncate};
+use crate::widgets::listing::{Listed, Listing, Look};
 
 /// What the Automation pane asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,12 +82,22 @@ pub struct RunRow {
 /// The runs loaded (the newest of all rules).
 pub const RUNS: i64 = 200;
 
+impl Listed for RuleRow {
+    type Id = i32;
+
+    fn id(&self) -> i32 {
+        self.id
+    }
+
+    fn passes(&self, filter: Option<&str>) -> bool {
+        passes(filter, &[&self.name, &self.trigger])
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Automation {
-    rules: Vec<RuleRow>,
+    rules: Listing<RuleRow>,
     runs: Vec<RunRow>,
-    selected: usize,
-    offset: Cell<usize>,
     only_failed: bool,
     /// The rule being edited: its name, and the text last written (kept when core refuses it, so the
     /// next `e` continues from it).
@@ -97,18 +106,11 @@ pub struct Automation {
     invalid: Option<String>,
     rules_reload: Reload,
     runs_reload: Reload,
-    problem: Option<String>,
-    /// `/`: only rules whose name or trigger contains this.
-    filter: Option<String>,
 }
 
 impl Automation {
     pub fn selected(&self) -> Option<&RuleRow> {
-        self.shown().get(self.selected).copied()
-    }
-
-    fn shown(&self) -> Vec<&RuleRow> {
-        self.rules.iter().filter(|r| passes(self.filter.as_deref(), &[&r.name, &r.trigger])).collect()
+        self.rules.selected()
     }
 
     pub fn invalid(&self) -> Option<&str> {
@@ -143,50 +145,31 @@ impl Automation {
 
     fn draw_rules(&self, frame: &mut Frame, area: Rect, env: &Env) {
         let theme = env.theme;
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(theme.focus_border(true))
-            .title(filtered_title("Rules", self.shown().len(), self.filter.as_deref()));
-        let inner = block.inner(area);
-        frame.render_widget(block, area);
-        let shown = self.shown();
-        if shown.is_empty() {
-            let note = match &self.problem {
-                Some(problem) => Line::styled(problem.clone(), theme.warn()),
-                None if self.rules_reload.loading() => Line::styled("loading…", theme.dim()),
-                None if self.filter.is_some() => Line::styled("No rule matches (Esc clears).", theme.dim()),
-                None => Line::styled("No rules yet: wacrm automation add …", theme.dim()),
-            };
-            frame.render_widget(Paragraph::new(note).wrap(Wrap { trim: true }), inner);
-            return;
-        }
-        let height = inner.height as usize;
-        let offset = scroll_to(self.selected, self.offset.get(), height);
-        self.offset.set(offset);
-        let width = inner.width as usize;
-        let lines: Vec<Line> = shown
-            .into_iter()
-            .enumerate()
-            .skip(offset)
-            .take(height)
-            .map(|(i, r)| {
-                let (mark, style) = if r.enabled { ("● ", theme.good()) } else { ("○ ", theme.dim()) };
-                let failures = self.runs_of(r.id).filter(|run| run.failed).count();
-                let last = self.runs_of(r.id).next().map(|run| relative(run.at, env.now, env.offset));
-                let mut right = Vec::new();
-                if failures > 0 {
-                    right.push(Span::styled(format!("{failures}✗ "), theme.bad()));
-                }
-                right.push(Span::styled(last.unwrap_or_else(|| "never".into()), theme.dim()));
-                let left = vec![
-                    Span::styled(mark, style),
-                    Span::raw(truncate(&format!("{} · {}", r.name, r.trigger), width.saturating_sub(14))),
-                ];
-                let line = spread(left, right, width);
-                if i == self.selected { line.patch_style(theme.selected()) } else { line }
-            })
-            .collect();
-        frame.render_widget(Paragraph::new(lines), inner);
+        let look = Look {
+            title: self.rules.title("Rules"),
+            row_lines: 1,
+            loading: self.rules_reload.loading(),
+            none_match: "No rule matches (Esc clears).",
+            none_yet: "No rules yet: wacrm automation add …",
+        };
+        self.rules.draw(frame, area, theme, look, |frame, row, r, selected| {
+            let width = row.width as usize;
+            let (mark, style) = if r.enabled { ("● ", theme.good()) } else { ("○ ", theme.dim()) };
+            let failures = self.runs_of(r.id).filter(|run| run.failed).count();
+            let last = self.runs_of(r.id).next().map(|run| relative(run.at, env.now, env.offset));
+            let mut right = Vec::new();
+            if failures > 0 {
+                right.push(Span::styled(format!("{failures}✗ "), theme.bad()));
+            }
+            right.push(Span::styled(last.unwrap_or_else(|| "never".into()), theme.dim()));
+            let left = vec![
+                Span::styled(mark, style),
+                Span::raw(truncate(&format!("{} · {}", r.name, r.trigger), width.saturating_sub(14))),
+            ];
+            let line = spread(left, right, width);
+            let line = if selected { line.patch_style(theme.selected()) } else { line };
+            frame.render_widget(Paragraph::new(line), row);
+        });
     }
 
     fn draw_runs(&self, frame: &mut Frame, area: Rect, env: &Env) {
@@ -244,6 +227,7 @@ impl Pane for Automation {
     fn keys(&self) -> Vec<KeyHint> {
         vec![
             hint("j/k ↑/↓", "next / previous rule"),
+            hint("g / G", "first / last"),
             hint("Space t", "enable / disable the rule"),
             hint("Enter l e", "edit the rule's JSON in $EDITOR (checked on save)"),
             hint("f", "all runs / failed runs only"),
@@ -254,10 +238,10 @@ impl Pane for Automation {
     }
 
     fn handle_key(&mut self, key: KeyEvent, _env: &Env, queue: &mut Queue) -> bool {
-        let len = self.shown().len();
+        if self.rules.navigate(key.code) {
+            return true;
+        }
         match key.code {
-            KeyCode::Char('j') | KeyCode::Down => self.selected = step(self.selected, 1, len),
-            KeyCode::Char('k') | KeyCode::Up => self.selected = step(self.selected, -1, len),
             KeyCode::Char(' ' | 't') => {
                 if let Some(rule) = self.selected() {
                     queue.load(AutomationRequest::Toggle { rule: rule.id, enabled: !rule.enabled });
@@ -269,7 +253,7 @@ impl Pane for Automation {
                 self.invalid = None;
                 self.editing = None;
             }
-            KeyCode::Esc if self.filter.is_some() => self.search("", queue),
+            KeyCode::Esc if self.rules.filter().is_some() => self.search("", queue),
             KeyCode::Char('R') => {
                 self.ask_rules(queue);
                 self.ask_runs(queue);
@@ -282,11 +266,7 @@ impl Pane for Automation {
     fn apply(&mut self, update: &Update, _env: &Env, queue: &mut Queue) {
         match update {
             Update::Automation(AutomationUpdate::Rules(rules)) => {
-                let keep = self.selected().map(|r| r.id);
-                self.rules = rules.clone();
-                self.problem = None;
-                self.selected = keep.and_then(|id| self.shown().iter().position(|r| r.id == id)).unwrap_or(0);
-                self.selected = step(self.selected, 0, self.shown().len());
+                self.rules.replace(rules.clone());
                 if self.rules_reload.done() {
                     queue.load(AutomationRequest::Rules);
                 }
@@ -311,7 +291,7 @@ impl Pane for Automation {
                 }
             }
             Update::Failed { what: "rules", message } => {
-                self.problem = Some(message.clone());
+                self.rules.set_problem(message.clone());
                 if self.rules_reload.done() {
                     queue.load(AutomationRequest::Rules);
                 }
@@ -344,12 +324,11 @@ impl Pane for Automation {
     }
 
     fn search(&mut self, text: &str, _queue: &mut Queue) {
-        self.filter = text::search_term(text);
-        self.selected = 0;
+        self.rules.filter_by(text);
     }
 
     fn draw(&self, frame: &mut Frame, area: Rect, env: &Env) {
-        let rules_height = (self.shown().len().max(1) as u16 + 2).min(area.height / 2).max(3.min(area.height));
+        let rules_height = (self.rules.shown().len().max(1) as u16 + 2).min(area.height / 2).max(3.min(area.height));
         let [rules, runs] = Layout::vertical([Constraint::Length(rules_height), Constraint::Min(0)]).areas(area);
         self.draw_rules(frame, rules, env);
         self.draw_runs(frame, runs, env);

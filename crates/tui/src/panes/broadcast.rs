@@ -2,7 +2,6 @@
 //! selected campaign's delivery figures and per-recipient failures below; pause, resume and cancel,
 //! each after a confirmation.
 
-use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
@@ -15,10 +14,12 @@ use wacrm_core::broadcast::{CampaignId, CampaignStatus};
 
 use crate::intent::{Queue, Update};
 use crate::panes::reload::Reload;
-use crate::panes::{Env, KeyHint, Pane, filtered_title, hint, passes, scroll_to, step};
+use crate::panes::{Env, KeyHint, Pane, hint, passes};
 use crate::popups::Outcome;
 use crate::popups::confirm::Confirm;
-use crate::text::{self, spread, truncate};
+use crate::text::{spread, truncate};
+use crate::widgets::detail::{DetailView, detail_key};
+use crate::widgets::listing::{Listed, Listing, Look};
 
 /// What the Broadcast pane asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,28 +94,33 @@ pub struct Failure {
 /// The send rate is measured over this much recent time.
 const RATE_WINDOW: Duration = Duration::seconds(60);
 
+impl Listed for CampaignRow {
+    type Id = CampaignId;
+
+    fn id(&self) -> CampaignId {
+        self.id
+    }
+
+    fn passes(&self, filter: Option<&str>) -> bool {
+        passes(filter, &[&self.name, &self.template])
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Broadcast {
-    campaigns: Vec<CampaignRow>,
-    selected: usize,
-    offset: Cell<usize>,
+    campaigns: Listing<CampaignRow>,
     detail: Option<CampaignDetail>,
     /// Per running campaign: (when, settled recipients) at each load, for the send rate.
     samples: HashMap<CampaignId, VecDeque<(DateTime<Utc>, i64)>>,
     confirm: Option<(Confirm, BroadcastRequest)>,
     reload: Reload,
-    problem: Option<String>,
-    /// `/`: only campaigns whose name or template contains this.
-    filter: Option<String>,
+    /// Enter/`l`: the selected campaign's figures and failed recipients have the whole pane.
+    open: Option<DetailView>,
 }
 
 impl Broadcast {
     pub fn selected(&self) -> Option<&CampaignRow> {
-        self.shown().get(self.selected).copied()
-    }
-
-    fn shown(&self) -> Vec<&CampaignRow> {
-        self.campaigns.iter().filter(|c| passes(self.filter.as_deref(), &[&c.name, &c.template])).collect()
+        self.campaigns.selected()
     }
 
     /// Recipients settled per second over the last minute; none until two loads a second apart.
@@ -129,7 +135,7 @@ impl Broadcast {
         match event.kind.as_str() {
             "message_received_after_campaign" => true,
             "status_changed" => event.payload.get("campaign_id").is_some_and(|c| !c.is_null()),
-            "message_sent" => self.campaigns.iter().any(|c| c.status == CampaignStatus::Running),
+            "message_sent" => self.campaigns.rows().iter().any(|c| c.status == CampaignStatus::Running),
             _ => false,
         }
     }
@@ -141,7 +147,6 @@ impl Broadcast {
     }
 
     fn follow(&mut self, queue: &mut Queue) {
-        self.selected = step(self.selected, 0, self.shown().len());
         match self.selected().map(|c| c.id) {
             Some(id) => queue.load(BroadcastRequest::Detail(id)),
             None => self.detail = None,
@@ -149,8 +154,13 @@ impl Broadcast {
     }
 
     fn sample(&mut self, now: DateTime<Utc>) {
-        let running: Vec<(CampaignId, i64)> =
-            self.campaigns.iter().filter(|c| c.status == CampaignStatus::Running).map(|c| (c.id, c.done())).collect();
+        let running: Vec<(CampaignId, i64)> = self
+            .campaigns
+            .rows()
+            .iter()
+            .filter(|c| c.status == CampaignStatus::Running)
+            .map(|c| (c.id, c.done()))
+            .collect();
         self.samples.retain(|id, _| running.iter().any(|(r, _)| r == id));
         for (id, done) in running {
             let samples = self.samples.entry(id).or_default();
@@ -189,29 +199,15 @@ impl Broadcast {
 
     fn draw_campaigns(&self, frame: &mut Frame, area: Rect, env: &Env) {
         let theme = env.theme;
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(theme.focus_border(true))
-            .title(filtered_title("Campaigns", self.shown().len(), self.filter.as_deref()));
-        let inner = block.inner(area);
-        frame.render_widget(block, area);
-        let shown = self.shown();
-        if shown.is_empty() {
-            let note = match &self.problem {
-                Some(problem) => Line::styled(problem.clone(), theme.warn()),
-                None if self.reload.loading() => Line::styled("loading…", theme.dim()),
-                None if self.filter.is_some() => Line::styled("No campaign matches (Esc clears).", theme.dim()),
-                None => Line::styled("No campaigns yet: wacrm broadcast create …", theme.dim()),
-            };
-            frame.render_widget(Paragraph::new(note).wrap(Wrap { trim: true }), inner);
-            return;
-        }
-        let visible = (inner.height / 2) as usize;
-        let offset = scroll_to(self.selected, self.offset.get(), visible);
-        self.offset.set(offset);
-        let width = inner.width as usize;
-        for (row, (i, c)) in shown.into_iter().enumerate().skip(offset).take(visible).enumerate() {
-            let y = inner.y + row as u16 * 2;
+        let look = Look {
+            title: self.campaigns.title("Campaigns"),
+            row_lines: 2,
+            loading: self.reload.loading(),
+            none_match: "No campaign matches (Esc clears).",
+            none_yet: "No campaigns yet: wacrm broadcast create …",
+        };
+        self.campaigns.draw(frame, area, theme, look, |frame, row, c, selected| {
+            let width = row.width as usize;
             let status_style = match c.status {
                 CampaignStatus::Running => theme.good(),
                 CampaignStatus::Paused => theme.warn(),
@@ -230,29 +226,22 @@ impl Broadcast {
                 truncate(&format!("#{} {} · {}", c.id, c.name, c.template), width.saturating_sub(30)),
                 theme.bold(),
             )];
-            let mut line = spread(left, right, width);
-            if i == self.selected {
-                line = line.patch_style(theme.selected());
-            }
-            frame.render_widget(Paragraph::new(line), Rect { y, height: 1, ..inner });
-            if y + 1 < inner.y + inner.height {
-                let ratio = if c.recipients > 0 { c.done() as f64 / c.recipients as f64 } else { 0.0 };
-                let gauge = Gauge::default()
-                    .ratio(ratio.clamp(0.0, 1.0))
-                    .label(format!("{:.0}% · {}/{}", ratio * 100.0, c.done(), c.recipients))
-                    .gauge_style(status_style)
-                    .use_unicode(true);
-                frame.render_widget(gauge, Rect { y: y + 1, height: 1, ..inner });
-            }
-        }
+            let line = spread(left, right, width);
+            let line = if selected { line.patch_style(theme.selected()) } else { line };
+            frame.render_widget(Paragraph::new(line), Rect { height: 1, ..row });
+            let ratio = if c.recipients > 0 { c.done() as f64 / c.recipients as f64 } else { 0.0 };
+            let gauge = Gauge::default()
+                .ratio(ratio.clamp(0.0, 1.0))
+                .label(format!("{:.0}% · {}/{}", ratio * 100.0, c.done(), c.recipients))
+                .gauge_style(status_style)
+                .use_unicode(true);
+            frame.render_widget(gauge, Rect { y: row.y + 1, height: 1, ..row });
+        });
     }
 
-    fn draw_detail(&self, frame: &mut Frame, area: Rect, env: &Env) {
+    /// The campaign's delivery figures and each failed recipient with Meta's reason, cut to `width`.
+    fn detail_lines(&self, c: &CampaignRow, width: usize, env: &Env) -> Vec<Line<'static>> {
         let theme = env.theme;
-        let block = Block::default().borders(Borders::ALL).border_style(theme.dim()).title(" Recipients ");
-        let inner = block.inner(area);
-        frame.render_widget(block, area);
-        let Some(c) = self.selected() else { return };
         let mut lines = Vec::new();
         if let Some(reason) = &c.paused_reason {
             lines.push(Line::styled(format!("Paused: {reason}"), theme.warn()));
@@ -269,7 +258,6 @@ impl Broadcast {
                 if d.failures.is_empty() {
                     lines.push(Line::styled("No failed recipients.", theme.dim()));
                 }
-                let width = inner.width as usize;
                 for f in &d.failures {
                     let code = f.code.map_or(String::new(), |c| format!(" {c}"));
                     let text = format!("✗ {} {}{code}: {}", f.name, f.phone, f.detail.as_deref().unwrap_or("failed"));
@@ -277,7 +265,24 @@ impl Broadcast {
                 }
             }
         }
+        lines
+    }
+
+    fn draw_detail(&self, frame: &mut Frame, area: Rect, env: &Env) {
+        let block = Block::default().borders(Borders::ALL).border_style(env.theme.dim()).title(" Recipients ");
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let Some(c) = self.selected() else { return };
+        let lines = self.detail_lines(c, inner.width as usize, env);
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    }
+
+    fn draw_list_and_detail(&self, frame: &mut Frame, area: Rect, env: &Env) {
+        let wanted = (self.campaigns.shown().len().max(1) * 2 + 2) as u16;
+        let top = wanted.min(area.height.saturating_sub(6).max(area.height / 2));
+        let [list, detail] = Layout::vertical([Constraint::Length(top), Constraint::Min(0)]).areas(area);
+        self.draw_campaigns(frame, list, env);
+        self.draw_detail(frame, detail, env);
     }
 }
 
@@ -286,15 +291,24 @@ impl Pane for Broadcast {
         if self.confirm.is_some() {
             return vec![hint("y", "confirm"), hint("n Esc", "cancel")];
         }
-        vec![
-            hint("j/k ↑/↓", "next / previous campaign"),
+        let mut keys = if self.open.is_some() {
+            DetailView::keys()
+        } else {
+            vec![
+                hint("j/k ↑/↓", "next / previous campaign"),
+                hint("g / G", "first / last"),
+                hint("Enter l", "open the campaign: delivery figures and every failed recipient"),
+            ]
+        };
+        keys.extend([
             hint("p", "pause the running campaign (asks first)"),
             hint("r", "resume the paused campaign (asks first)"),
             hint("c", "cancel the campaign (asks first)"),
             hint("/", "show only campaigns whose name or template contains a text"),
             hint("Esc", "clear the filter"),
             hint("R", "reload"),
-        ]
+        ]);
+        keys
     }
 
     fn captures_keys(&self) -> bool {
@@ -314,10 +328,19 @@ impl Pane for Broadcast {
             }
             return true;
         }
-        let len = self.shown().len();
+        let selected = self.selected().is_some();
+        if detail_key(&mut self.open, selected, key.code) {
+            return true;
+        }
+        if self.campaigns.navigate(key.code) {
+            self.follow(queue);
+            return true;
+        }
         match key.code {
-            KeyCode::Char('j') | KeyCode::Down => self.selected = step(self.selected, 1, len),
-            KeyCode::Char('k') | KeyCode::Up => self.selected = step(self.selected, -1, len),
+            KeyCode::Enter | KeyCode::Char('l') if self.selected().is_some() => {
+                self.open = Some(DetailView::default());
+                return true;
+            }
             KeyCode::Char(c @ ('p' | 'r' | 'c')) => {
                 self.propose(c);
                 return true;
@@ -326,10 +349,7 @@ impl Pane for Broadcast {
                 self.ask(queue);
                 return true;
             }
-            KeyCode::Esc if self.filter.is_some() => {
-                self.filter = None;
-                self.selected = 0;
-            }
+            KeyCode::Esc if self.campaigns.filter().is_some() => self.campaigns.filter_by(""),
             _ => return false,
         }
         self.follow(queue);
@@ -339,10 +359,7 @@ impl Pane for Broadcast {
     fn apply(&mut self, update: &Update, env: &Env, queue: &mut Queue) {
         match update {
             Update::Broadcast(BroadcastUpdate::List(rows)) => {
-                let keep = self.selected().map(|c| c.id);
-                self.campaigns = rows.clone();
-                self.problem = None;
-                self.selected = keep.and_then(|id| self.shown().iter().position(|c| c.id == id)).unwrap_or(0);
+                self.campaigns.replace(rows.clone());
                 self.sample(env.now);
                 self.follow(queue);
                 if self.reload.done() {
@@ -355,7 +372,7 @@ impl Pane for Broadcast {
                 self.ask(queue);
             }
             Update::Failed { what: "campaigns", message } => {
-                self.problem = Some(message.clone());
+                self.campaigns.set_problem(message.clone());
                 if self.reload.done() {
                     queue.load(BroadcastRequest::List);
                 }
@@ -380,17 +397,18 @@ impl Pane for Broadcast {
     }
 
     fn search(&mut self, text: &str, queue: &mut Queue) {
-        self.filter = text::search_term(text);
-        self.selected = 0;
+        self.campaigns.filter_by(text);
         self.follow(queue);
     }
 
     fn draw(&self, frame: &mut Frame, area: Rect, env: &Env) {
-        let wanted = (self.shown().len().max(1) * 2 + 2) as u16;
-        let top = wanted.min(area.height.saturating_sub(6).max(area.height / 2));
-        let [list, detail] = Layout::vertical([Constraint::Length(top), Constraint::Min(0)]).areas(area);
-        self.draw_campaigns(frame, list, env);
-        self.draw_detail(frame, detail, env);
+        if let (Some(view), Some(c)) = (&self.open, self.selected()) {
+            let title = format!(" #{} {} · {} · {} ", c.id, c.name, c.template, c.status);
+            let lines = self.detail_lines(c, area.width.saturating_sub(2) as usize, env);
+            view.draw(frame, area, title, lines, env.theme);
+        } else {
+            self.draw_list_and_detail(frame, area, env);
+        }
         if let Some((confirm, _)) = &self.confirm {
             confirm.draw(frame, area, env.theme);
         }

@@ -1,5 +1,6 @@
-//! 3 Pipeline: a kanban column per stage with its count; h/l (or a mouse drag) moves the selected card,
-//! and the selected contact's stage history and time in stage show below.
+//! 3 Pipeline: a kanban column per stage with its count; `<`/`>` (or a mouse drag) moves the selected
+//! card, Enter/`l` opens the contact's conversation in the Inbox, and the selected contact's stage history
+//! and time in stage show below.
 
 use std::cell::Cell;
 
@@ -11,7 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use wacrm_core::{ContactId, Stage};
 
-use crate::intent::{InboxRequest, Queue, Update};
+use crate::intent::{InboxRequest, Intent, Queue, Update};
 use crate::panes::reload::Reload;
 use crate::panes::{Env, KeyHint, Pane, contains, hint, passes, scroll_to, step};
 use crate::text::{self, relative, span_of, spread, truncate};
@@ -214,7 +215,8 @@ impl Pane for Pipeline {
         vec![
             hint("← → Tab Shift-Tab", "previous / next column"),
             hint("j/k ↑/↓", "next / previous card"),
-            hint("h / l", "move the card to the previous / next stage"),
+            hint("Enter l", "open the contact's conversation in the Inbox"),
+            hint("< / >", "move the card to the previous / next stage"),
             hint("drag", "move a card with the mouse"),
             hint("/", "filter cards by name or phone"),
             hint("Esc", "clear the filter"),
@@ -230,11 +232,18 @@ impl Pane for Pipeline {
             KeyCode::Char('G') | KeyCode::End => self.row = len.saturating_sub(1),
             KeyCode::Right | KeyCode::Tab => self.col = step(self.col, 1, self.columns.len()),
             KeyCode::Left | KeyCode::BackTab => self.col = step(self.col, -1, self.columns.len()),
-            KeyCode::Char('l') => {
+            KeyCode::Enter | KeyCode::Char('l') => {
+                if let Some(card) = self.selected() {
+                    let who = format!("{} {}", card.name, card.phone).trim().to_string();
+                    queue.push(Intent::OpenChat { contact: card.contact, who });
+                }
+                return true;
+            }
+            KeyCode::Char('>') => {
                 self.move_selected(1, queue);
                 return true;
             }
-            KeyCode::Char('h') => {
+            KeyCode::Char('<') => {
                 self.move_selected(-1, queue);
                 return true;
             }
@@ -385,10 +394,10 @@ mod tests {
     }
 
     #[test]
-    fn l_and_h_move_the_selected_card_and_its_counts() {
+    fn angle_brackets_move_the_selected_card_and_its_counts() {
         let (mut pane, mut queue) = loaded();
         assert_eq!(pane.selected().map(|c| c.contact), Some(ContactId(3)));
-        pane.handle_key(ch('l'), &env(), &mut queue);
+        pane.handle_key(ch('>'), &env(), &mut queue);
         let requests = loads(&queue.drain());
         assert_eq!(
             requests[0],
@@ -398,14 +407,34 @@ mod tests {
         assert_eq!(pane.selected().map(|c| c.contact), Some(ContactId(3)), "the selection follows the card");
         assert_eq!(pane.counts()[0], (Stage::New, 40));
         assert_eq!(pane.counts()[1], (Stage::Engaged, 2));
-        pane.handle_key(ch('h'), &env(), &mut queue);
-        pane.handle_key(ch('h'), &env(), &mut queue);
+        pane.handle_key(ch('<'), &env(), &mut queue);
+        pane.handle_key(ch('<'), &env(), &mut queue);
         let requests = loads(&queue.drain());
         assert_eq!(
             requests.iter().filter(|r| matches!(r, Request::Inbox(InboxRequest::SetStage { .. }))).count(),
             1,
             "nothing moves left of New"
         );
+    }
+
+    #[test]
+    fn enter_and_l_open_the_cards_conversation_and_move_nothing() {
+        let (mut pane, mut queue) = loaded();
+        pane.handle_key(key(KeyCode::Enter), &env(), &mut queue);
+        assert_eq!(queue.drain(), vec![Intent::OpenChat { contact: ContactId(3), who: "Li Wei +12025550003".into() }]);
+        pane.handle_key(ch('j'), &env(), &mut queue);
+        queue.drain();
+        pane.handle_key(ch('l'), &env(), &mut queue);
+        let intents = queue.drain();
+        assert_eq!(intents, vec![Intent::OpenChat { contact: ContactId(5), who: "Ravi Kumar +12025550005".into() }]);
+        assert_eq!(pane.counts()[0], (Stage::New, 41), "the card stayed in its column");
+        pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
+        pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
+        pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
+        pane.handle_key(key(KeyCode::Right), &env(), &mut queue);
+        queue.drain();
+        assert!(pane.handle_key(key(KeyCode::Enter), &env(), &mut queue), "an empty column swallows Enter");
+        assert!(queue.drain().is_empty());
     }
 
     #[test]
@@ -441,7 +470,7 @@ mod tests {
     #[test]
     fn a_refused_move_reloads_the_board() {
         let (mut pane, mut queue) = loaded();
-        pane.handle_key(ch('l'), &env(), &mut queue);
+        pane.handle_key(ch('>'), &env(), &mut queue);
         queue.drain();
         pane.apply(&Update::Failed { what: "stage", message: "blocked".into() }, &env(), &mut queue);
         assert_eq!(loads(&queue.drain()), vec![Request::Pipeline(PipelineRequest::Board)]);

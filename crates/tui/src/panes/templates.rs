@@ -1,8 +1,6 @@
 //! 6 Templates: the business's message templates with Meta's review status, the selected one's
 //! preview, its rejection reason and its lint findings inline; `s` syncs with Meta.
 
-use std::cell::Cell;
-
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
@@ -13,9 +11,11 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use crate::intent::{Queue, Update};
 use crate::panes::reload::Reload;
-use crate::panes::{Env, KeyHint, Pane, filtered_title, hint, passes, scroll_to, step};
-use crate::text::{self, relative, spread, truncate};
+use crate::panes::{Env, KeyHint, Pane, hint, passes};
+use crate::text::{relative, spread, truncate};
 use crate::theme::Theme;
+use crate::widgets::detail::{DetailView, detail_key};
+use crate::widgets::listing::{Listed, Listing, Look};
 
 /// What the Templates pane asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,16 +60,25 @@ pub struct TemplateItem {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Listed for TemplateItem {
+    type Id = i32;
+
+    fn id(&self) -> i32 {
+        self.id
+    }
+
+    fn passes(&self, filter: Option<&str>) -> bool {
+        passes(filter, &[&self.name])
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Templates {
-    items: Vec<TemplateItem>,
-    selected: usize,
-    offset: Cell<usize>,
+    list: Listing<TemplateItem>,
     reload: Reload,
     syncing: bool,
-    problem: Option<String>,
-    /// `/`: only templates whose name contains this.
-    filter: Option<String>,
+    /// Enter/`l`: the selected template's detail has the whole pane.
+    open: Option<DetailView>,
 }
 
 /// A status as a short badge and how it looks.
@@ -88,11 +97,7 @@ fn badge(status: &str, theme: Theme) -> (&'static str, Style) {
 
 impl Templates {
     pub fn selected(&self) -> Option<&TemplateItem> {
-        self.shown().get(self.selected).copied()
-    }
-
-    fn shown(&self) -> Vec<&TemplateItem> {
-        self.items.iter().filter(|t| passes(self.filter.as_deref(), &[&t.name])).collect()
+        self.list.selected()
     }
 
     fn ask(&mut self, queue: &mut Queue) {
@@ -103,57 +108,29 @@ impl Templates {
 
     fn draw_list(&self, frame: &mut Frame, area: Rect, env: &Env) {
         let theme = env.theme;
-        let shown = self.shown();
-        let title = filtered_title("Templates", shown.len(), self.filter.as_deref());
+        let title = self.list.title("Templates");
         let title = if self.syncing { format!("{title}· syncing… ") } else { title };
-        let block = Block::default().borders(Borders::ALL).border_style(theme.focus_border(true)).title(title);
-        let inner = block.inner(area);
-        frame.render_widget(block, area);
-        if shown.is_empty() {
-            let note = match &self.problem {
-                Some(problem) => Line::styled(problem.clone(), theme.warn()),
-                None if self.reload.loading() => Line::styled("loading…", theme.dim()),
-                None if self.filter.is_some() => {
-                    Line::styled("No template name contains this (Esc clears).", theme.dim())
-                }
-                None => Line::styled("No templates yet: s syncs them from Meta.", theme.dim()),
-            };
-            frame.render_widget(Paragraph::new(note).wrap(Wrap { trim: true }), inner);
-            return;
-        }
-        let height = inner.height as usize;
-        let offset = scroll_to(self.selected, self.offset.get(), height);
-        self.offset.set(offset);
-        let width = inner.width as usize;
-        let lines: Vec<Line> = shown
-            .into_iter()
-            .enumerate()
-            .skip(offset)
-            .take(height)
-            .map(|(i, t)| {
-                let (label, style) = badge(&t.status, theme);
-                let lint = if t.lint.is_empty() { "" } else { "!" };
-                let right = vec![Span::styled(lint, theme.bad()), Span::styled(format!(" {label:<8}"), style)];
-                let line = spread(vec![Span::raw(truncate(&t.name, width.saturating_sub(10)))], right, width);
-                if i == self.selected { line.patch_style(theme.selected()) } else { line }
-            })
-            .collect();
-        frame.render_widget(Paragraph::new(lines), inner);
+        let look = Look {
+            title,
+            row_lines: 1,
+            loading: self.reload.loading(),
+            none_match: "No template name contains this (Esc clears).",
+            none_yet: "No templates yet: s syncs them from Meta.",
+        };
+        self.list.draw(frame, area, theme, look, |frame, row, t, selected| {
+            let width = row.width as usize;
+            let (label, style) = badge(&t.status, theme);
+            let lint = if t.lint.is_empty() { "" } else { "!" };
+            let right = vec![Span::styled(lint, theme.bad()), Span::styled(format!(" {label:<8}"), style)];
+            let line = spread(vec![Span::raw(truncate(&t.name, width.saturating_sub(10)))], right, width);
+            let line = if selected { line.patch_style(theme.selected()) } else { line };
+            frame.render_widget(Paragraph::new(line), row);
+        });
     }
 
-    fn draw_detail(&self, frame: &mut Frame, area: Rect, env: &Env) {
+    /// The template's status, category, quality, rejection reason, preview and lint findings.
+    fn detail_lines(t: &TemplateItem, env: &Env) -> Vec<Line<'static>> {
         let theme = env.theme;
-        let Some(t) = self.selected() else {
-            let block = Block::default().borders(Borders::ALL).border_style(theme.dim()).title(" Preview ");
-            frame.render_widget(block, area);
-            return;
-        };
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(theme.dim())
-            .title(format!(" {} · {} ", t.name, t.language));
-        let inner = block.inner(area);
-        frame.render_widget(block, area);
         let (label, style) = badge(&t.status, theme);
         let mut lines = vec![Line::from(vec![
             Span::styled(label, style.patch(theme.bold())),
@@ -177,35 +154,62 @@ impl Templates {
             lines.push(Line::styled(format!("Lint: {} problem(s)", t.lint.len()), theme.bad()));
             lines.extend(t.lint.iter().map(|l| Line::styled(format!("• {l}"), theme.warn())));
         }
-        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+        lines
+    }
+
+    fn draw_detail(&self, frame: &mut Frame, area: Rect, env: &Env) {
+        let theme = env.theme;
+        let Some(t) = self.selected() else {
+            let block = Block::default().borders(Borders::ALL).border_style(theme.dim()).title(" Preview ");
+            frame.render_widget(block, area);
+            return;
+        };
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.dim())
+            .title(format!(" {} · {} ", t.name, t.language));
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        frame.render_widget(Paragraph::new(Templates::detail_lines(t, env)).wrap(Wrap { trim: false }), inner);
     }
 }
 
 impl Pane for Templates {
     fn keys(&self) -> Vec<KeyHint> {
-        vec![
-            hint("j/k ↑/↓", "next / previous template"),
-            hint("g / G", "first / last"),
+        let mut keys = if self.open.is_some() {
+            DetailView::keys()
+        } else {
+            vec![
+                hint("j/k ↑/↓", "next / previous template"),
+                hint("g / G", "first / last"),
+                hint("Enter l", "open the template: preview, rejection reason, lint findings"),
+            ]
+        };
+        keys.extend([
             hint("s", "sync with Meta (statuses, rejection reasons, new templates)"),
             hint("/", "show only templates whose name contains a text"),
             hint("Esc", "clear the filter"),
             hint("r", "reload the list"),
-        ]
+        ]);
+        keys
     }
 
     fn handle_key(&mut self, key: KeyEvent, _env: &Env, queue: &mut Queue) -> bool {
-        let len = self.shown().len();
+        let selected = self.selected().is_some();
+        if detail_key(&mut self.open, selected, key.code) {
+            return true;
+        }
+        if self.list.navigate(key.code) {
+            return true;
+        }
         match key.code {
-            KeyCode::Char('j') | KeyCode::Down => self.selected = step(self.selected, 1, len),
-            KeyCode::Char('k') | KeyCode::Up => self.selected = step(self.selected, -1, len),
-            KeyCode::Char('g') | KeyCode::Home => self.selected = 0,
-            KeyCode::Char('G') | KeyCode::End => self.selected = len.saturating_sub(1),
+            KeyCode::Enter | KeyCode::Char('l') if self.selected().is_some() => self.open = Some(DetailView::default()),
             KeyCode::Char('s') if !self.syncing => {
                 self.syncing = true;
                 queue.load(TemplatesRequest::Sync);
             }
             KeyCode::Char('r') => self.ask(queue),
-            KeyCode::Esc if self.filter.is_some() => self.search("", queue),
+            KeyCode::Esc if self.list.filter().is_some() => self.search("", queue),
             _ => return false,
         }
         true
@@ -214,11 +218,7 @@ impl Pane for Templates {
     fn apply(&mut self, update: &Update, _env: &Env, queue: &mut Queue) {
         match update {
             Update::Templates(TemplatesUpdate::List(items)) => {
-                let keep = self.selected().map(|t| t.id);
-                self.items = items.clone();
-                self.problem = None;
-                self.selected = keep.and_then(|id| self.shown().iter().position(|t| t.id == id)).unwrap_or(0);
-                self.selected = step(self.selected, 0, self.shown().len());
+                self.list.replace(items.clone());
                 if self.reload.done() {
                     queue.load(TemplatesRequest::List);
                 }
@@ -229,7 +229,7 @@ impl Pane for Templates {
                 self.ask(queue);
             }
             Update::Failed { what: "template list", message } => {
-                self.problem = Some(message.clone());
+                self.list.set_problem(message.clone());
                 if self.reload.done() {
                     queue.load(TemplatesRequest::List);
                 }
@@ -250,8 +250,7 @@ impl Pane for Templates {
     }
 
     fn search(&mut self, text: &str, _queue: &mut Queue) {
-        self.filter = text::search_term(text);
-        self.selected = 0;
+        self.list.filter_by(text);
     }
 
     fn load(&mut self, queue: &mut Queue) {
@@ -259,6 +258,10 @@ impl Pane for Templates {
     }
 
     fn draw(&self, frame: &mut Frame, area: Rect, env: &Env) {
+        if let (Some(view), Some(t)) = (&self.open, self.selected()) {
+            let title = format!(" {} · {} ", t.name, t.language);
+            return view.draw(frame, area, title, Templates::detail_lines(t, env), env.theme);
+        }
         let list_width = (area.width * 2 / 5).clamp(24.min(area.width), 44);
         let [list, detail] = Layout::horizontal([Constraint::Length(list_width), Constraint::Min(0)]).areas(area);
         self.draw_list(frame, list, env);
@@ -298,7 +301,7 @@ mod tests {
         let (mut pane, mut queue) = loaded();
         pane.handle_key(ch('s'), &env(), &mut queue);
         pane.apply(&Update::Failed { what: "template sync", message: "no WABA".into() }, &env(), &mut queue);
-        assert_eq!(pane.items.len(), 4);
+        assert_eq!(pane.list.rows().len(), 4);
         queue.drain();
         pane.handle_key(ch('s'), &env(), &mut queue);
         assert_eq!(loads(&queue.drain()), vec![Request::Templates(TemplatesRequest::Sync)]);

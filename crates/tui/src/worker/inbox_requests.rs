@@ -48,6 +48,14 @@ impl Worker {
             InboxRequest::Conversation(contact) => {
                 Update::Inbox(InboxUpdate::Conversation(conversation_row(inbox::get(pool, scope, contact).await?)))
             }
+            InboxRequest::Open(contact) => {
+                let row = match inbox::get(pool, scope, contact).await {
+                    Ok(conversation) => Some(conversation_row(conversation)),
+                    Err(Error::NotFound { .. }) => None,
+                    Err(error) => return Err(error),
+                };
+                Update::Inbox(InboxUpdate::Opened { contact, row })
+            }
             InboxRequest::Chat(contact) => {
                 let page = inbox::history(pool, scope, contact, None, CHAT_PAGE).await?;
                 let mut messages: Vec<ChatMessage> = page.items.into_iter().map(chat_message).collect();

@@ -13,6 +13,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use wacrm_core::{ContactId, Stage};
 
 use self::actions::InboxPopup;
+use self::opening::Opening;
 use self::reading::ChatSearch;
 use crate::intent::{ConversationFilter, Intent, Queue, Update};
 use crate::panes::{Env, KeyHint, PaletteCommand, Pane, command, contains, step};
@@ -84,6 +85,8 @@ pub struct Inbox {
     chat_view: Cell<(u16, u16)>,
     /// The clock and offset of the last draw: `/` reaches the pane without them.
     last_env: Cell<Option<Env>>,
+    /// A conversation another dashboard asked for, not shown yet.
+    opening: Option<Opening>,
 }
 
 impl Default for Inbox {
@@ -115,6 +118,7 @@ impl Default for Inbox {
             unseen_below: 0,
             chat_view: Cell::new((0, 0)),
             last_env: Cell::new(None),
+            opening: None,
         }
     }
 }
@@ -475,7 +479,11 @@ impl Pane for Inbox {
             Update::Failed { what: "conversations", message } => {
                 self.loading = false;
                 self.list_error = Some(message.clone());
+                self.finish_opening(queue);
             }
+            Update::Inbox(InboxUpdate::Opened { contact, row }) => self.take_opened(*contact, row.as_ref(), queue),
+            // The app shows why; the chat asked for is no longer on its way.
+            Update::Failed { what: "open chat", .. } => self.opening = None,
             Update::Inbox(InboxUpdate::Templates(templates)) => {
                 if let Some(InboxPopup::Template { send, .. }) = self.popup.as_mut() {
                     send.set_templates(templates);
@@ -628,6 +636,7 @@ mod tests;
 mod actions;
 mod draw;
 mod keys;
+mod opening;
 mod reading;
 mod updates;
 

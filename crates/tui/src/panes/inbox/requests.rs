@@ -20,6 +20,8 @@ pub enum InboxRequest {
     },
     /// One conversation row again (after a live event), moved to where it now sorts.
     Conversation(ContactId),
+    /// The conversation another dashboard asked to show (whether or not the list has it).
+    Open(ContactId),
     Chat(ContactId),
     /// The page of a chat's messages before `before` (scrolling up past the loaded ones).
     OlderChat {
@@ -81,6 +83,7 @@ impl InboxRequest {
         match self {
             InboxRequest::Conversations { .. } => "conversations",
             InboxRequest::Conversation(_) => "conversation",
+            InboxRequest::Open(_) => "open chat",
             InboxRequest::Chat(_) | InboxRequest::OlderChat { .. } => "chat",
             InboxRequest::Send { .. } | InboxRequest::SendTemplate { .. } => "send",
             InboxRequest::MarkRead(_) => "mark read",
@@ -111,6 +114,11 @@ pub enum InboxUpdate {
         search: Option<String>,
     },
     Conversation(ConversationRow),
+    /// The answer to [`InboxRequest::Open`]: `None` when the contact has no conversation yet.
+    Opened {
+        contact: ContactId,
+        row: Option<ConversationRow>,
+    },
     /// A chat's newest messages; `older` is the cursor of the page before them, if any.
     Chat {
         contact: ContactId,

@@ -29,6 +29,7 @@ impl Inbox {
         });
         self.selected = step(self.selected, 0, self.rows.len());
         self.open_selected_chat(queue);
+        self.finish_opening(queue);
     }
 
     /// Puts a refreshed row where it now sorts (newest first), or drops it when it left the filter.

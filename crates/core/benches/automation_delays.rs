@@ -37,7 +37,9 @@ async fn measure(server: &str, n: i32) -> Duration {
     let mut admin = PgConnection::connect(server).await.expect("the server at DATABASE_URL");
     sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&mut admin).await.unwrap();
     sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
-    let url = format!("{}/{name}", server.rsplit_once('/').expect("a database URL").0);
+    // The database's name replaced, the options after it (a socket's `?host=`) kept.
+    let (path, options) = server.split_once('?').map_or((server, String::new()), |(p, o)| (p, format!("?{o}")));
+    let url = format!("{}/{name}{options}", path.rsplit_once('/').expect("a database URL").0);
     let pool = db::connect_url(&url).await.unwrap();
     db::migrate(&pool).await.unwrap();
 
@@ -106,12 +108,8 @@ async fn measure(server: &str, n: i32) -> Duration {
         })
     };
     let tagged = loop {
-        let tagged: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM contact_tags WHERE business_id = $1 AND tag = 'chased'")
-                .bind(b.id.0)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+        let tagged =
+            count(&pool, "SELECT count(*) FROM contact_tags WHERE business_id = $1 AND tag = 'chased'", b.id.0).await;
         if tagged == i64::from(n) || Utc::now() > last + TimeDelta::minutes(2) {
             break tagged;
         }
@@ -121,12 +119,9 @@ async fn measure(server: &str, n: i32) -> Duration {
     stop.send(()).ok();
     runner.await.unwrap().unwrap();
     assert_eq!(tagged, i64::from(n), "every action ran within two minutes of its time");
-    let fired: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM automation_pending WHERE business_id = $1 AND status = 'fired'")
-            .bind(b.id.0)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let fired =
+        count(&pool, "SELECT count(*) FROM automation_pending WHERE business_id = $1 AND status = 'fired'", b.id.0)
+            .await;
     assert_eq!(fired, i64::from(n), "every wait fired, none dropped");
     pool.close().await;
     sqlx::query(AssertSqlSafe(format!("DROP DATABASE {name}"))).execute(&mut admin).await.unwrap();
@@ -138,6 +133,11 @@ async fn measure(server: &str, n: i32) -> Duration {
         after(minute)
     );
     after(last)
+}
+
+/// A count of the business's rows.
+async fn count(pool: &sqlx::PgPool, sql: &'static str, business: i32) -> i64 {
+    sqlx::query_scalar(sql).bind(business).fetch_one(pool).await.unwrap()
 }
 
 #[tokio::main]

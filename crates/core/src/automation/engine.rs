@@ -173,7 +173,11 @@ impl Engine {
     }
 
     /// The business's rules, checked against their stamp once per batch (between [`Consumer::begin`]s).
-    pub(super) async fn batch_rules(&mut self, conn: &mut PgConnection, business: BusinessId) -> Result<Arc<Vec<Active>>> {
+    pub(super) async fn batch_rules(
+        &mut self,
+        conn: &mut PgConnection,
+        business: BusinessId,
+    ) -> Result<Arc<Vec<Active>>> {
         if self.checked.contains(&business)
             && let Some((_, rules)) = self.cache.get(&business)
         {

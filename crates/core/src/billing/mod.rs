@@ -222,7 +222,10 @@ pub async fn gate_sends(
 }
 
 fn no_subscription() -> Error {
-    Error::limit("the business has no subscription, so messages cannot be sent", "subscribe to a plan (billing subscribe)")
+    Error::limit(
+        "the business has no subscription, so messages cannot be sent",
+        "subscribe to a plan (billing subscribe)",
+    )
 }
 
 /// Gives back the windows sends opened when Meta refused those sends (or they were never made): a

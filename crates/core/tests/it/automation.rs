@@ -401,12 +401,11 @@ async fn each_delay_wakes_the_runner_within_a_second_of_its_time(pool: PgPool) {
             .fetch_all(&pool)
             .await
             .unwrap();
-    let wake_ups: Vec<chrono::DateTime<Utc>> = sqlx::query_scalar(
-        "SELECT run_at FROM graphile_worker.jobs WHERE key LIKE 'automation:due:%' ORDER BY run_at",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let wake_ups: Vec<chrono::DateTime<Utc>> =
+        sqlx::query_scalar("SELECT run_at FROM graphile_worker.jobs WHERE key LIKE 'automation:due:%' ORDER BY run_at")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     assert_eq!(due.len(), 3);
     assert_eq!(wake_ups.len(), 3, "one wake-up per second with a wait: {wake_ups:?}");
     for (due, wake) in due.iter().zip(&wake_ups) {

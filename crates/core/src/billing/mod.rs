@@ -126,6 +126,27 @@ async fn windows_open(
     Ok(open.into_iter().map(ContactId).collect())
 }
 
+/// Conversation windows opened in the UTC month of `at` (from its start on, as `billing status` counts
+/// them), summed from the usage rollups instead of counted from `usage_logs`: the rollups are written by
+/// the statement that opens or gives back a window, in its own transaction, so the sum is as exact as
+/// the count, and it reads one row per writing statement (a campaign chunk's hundred windows are one)
+/// instead of one per window. Counting the month made every chunk of a campaign slower than the last.
+pub(crate) async fn conversations_this_month_on(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    at: DateTime<Utc>,
+) -> Result<i64> {
+    let (month_start, _) = status::month_around(at);
+    Ok(sqlx::query_scalar!(
+        r#"SELECT coalesce(sum(conversations), 0)::bigint AS "used!" FROM analytics_usage_counts
+           WHERE business_id = $1 AND bucket >= $2"#,
+        business.0,
+        month_start
+    )
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
 /// The send gate (seed Billing FLOW 3) for one outbound message to `contact` at `at`, run in the
 /// sender's transaction: the business needs a live subscription that still entitles it to send (not
 /// expired, cancelled, or past due beyond the grace period), and a send that would open a new
@@ -180,14 +201,7 @@ pub async fn gate_sends(
     let limit = live.conversation_limit;
     let mut used = 0;
     if !closed.is_empty() {
-        used = sqlx::query_scalar!(
-            r#"SELECT COUNT(DISTINCT conversation_id) AS "used!" FROM usage_logs
-               WHERE business_id = $1 AND timestamp >= date_trunc('month', $2::timestamptz)"#,
-            business.0,
-            at
-        )
-        .fetch_one(&mut *conn)
-        .await?;
+        used = conversations_this_month_on(conn, business, at).await?;
         let room = usize::try_from(i64::from(limit) - used).unwrap_or(0);
         let admitted: Vec<_> = closed.iter().take(room).map(|&c| (business, c, at)).collect();
         opened = open_windows(conn, &admitted, price).await?.into_iter().collect();

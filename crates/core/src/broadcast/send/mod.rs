@@ -1,9 +1,10 @@
 //! Sending a campaign, exactly once per recipient across crashes and concurrent runners.
 //!
 //! A tick (the job `campaign:{id}:tick`) first settles rows left `sending` by a run that died, then
-//! claims a batch of `pending` rows (`FOR UPDATE SKIP LOCKED`, so runners never share a row) and marks
-//! them `sending` before anything is sent, then sends them by chunks through the one send path's steps
-//! with each row's `send_ref` as the idempotency key: a chunk is gated and reserved in one transaction
+//! sends up to a batch of recipients by chunks: each chunk claims its `pending` rows (`FOR UPDATE SKIP
+//! LOCKED`, so runners never share a row) and marks them `sending` before anything is sent, then sends
+//! them through the one send path's steps with each row's `send_ref` as the idempotency key: a chunk is
+//! gated and reserved in one transaction
 //! (the billing gate counted once for it, exactly), its calls run concurrently under the number's
 //! pacer, and its outcomes (messages, events, the recipients' rows, the campaign log) are recorded in
 //! one transaction. Three chunks are in progress at once, so the pacer does not wait for the database.
@@ -47,7 +48,7 @@ use crate::whatsapp::pacing::Pacer;
 use chunk::{Outcome, send_chunk};
 use claims::{Claimed, claim, release, settle};
 
-/// Chunks of a batch in progress at once: one chunk's calls are in flight while another is gated and
+/// Chunks in progress at once: one chunk's calls are in flight while another is claimed, gated and
 /// reserved and a third recorded, so the pacer does not wait for the database.
 const CHUNKS_IN_FLIGHT: usize = 3;
 
@@ -59,7 +60,7 @@ pub(super) fn key(id: CampaignId) -> String {
 /// How a tick works.
 #[derive(Debug, Clone)]
 pub struct TickOptions {
-    /// Recipients claimed per tick.
+    /// Recipients a tick sends at most (claimed a chunk at a time as chunks start).
     pub batch: i64,
     /// How long a row left `sending` waits for a status webhook before it is settled.
     pub reconcile_after: Duration,
@@ -171,21 +172,32 @@ pub async fn tick(
             return Ok(report);
         }
     };
-    let claimed = claim(pool, business, id, options.batch).await?;
     let stop = AtomicBool::new(false);
+    let exhausted = AtomicBool::new(false);
     let size = options.chunk.max(1);
-    // By index: a closure taking `&[Claimed]` would not be general enough for the job's `Send` future.
-    let chunks = (0..claimed.len()).step_by(size).map(|start| {
-        let rows = &claimed[start..(start + size).min(claimed.len())];
-        let (scope, template, campaign, options, stop) = (&scope, &template, &campaign, &options, &stop);
+    let batch = usize::try_from(options.batch).unwrap_or(0);
+    // Each chunk claims its rows when it starts, so the next chunk is claimed and reserved while the
+    // others' calls are in flight: no pause at batch boundaries, and only the chunks in flight are
+    // `sending` if the runner dies.
+    let chunks = (0..batch).step_by(size).map(|start| {
+        let wanted = size.min(batch - start);
+        let (scope, template, campaign, options, stop, exhausted) =
+            (&scope, &template, &campaign, &options, &stop, &exhausted);
         async move {
-            // Chunks not started when the campaign stops go back untouched: no reservation used their refs.
-            if stop.load(Ordering::Relaxed) {
-                return Ok((rows.iter().map(|row| (row, None)).collect(), None));
+            if stop.load(Ordering::Relaxed) || exhausted.load(Ordering::Relaxed) {
+                return Ok((Vec::new(), None));
             }
-            let done = send_chunk(pool, scope, sender, id, campaign, template, rows, options, stop).await?;
-            // Steered here, inside the chunk, so the other chunk's calls go on meanwhile.
+            let rows = claim(pool, business, id, wanted as i64).await?;
+            if rows.len() < wanted {
+                exhausted.store(true, Ordering::Relaxed);
+            }
+            if rows.is_empty() {
+                return Ok((Vec::new(), None));
+            }
+            let done = send_chunk(pool, scope, sender, id, campaign, template, &rows, options, stop).await?;
+            // Steered here, inside the chunk, so the other chunks' calls go on meanwhile.
             let paused = steer(pool, business, id, &done, options, stop).await?;
+            let done: Vec<(i64, Option<Outcome>)> = done.into_iter().map(|(row, outcome)| (row.id, outcome)).collect();
             Ok::<_, Error>((done, paused))
         }
     });
@@ -196,7 +208,8 @@ pub async fn tick(
         let (rows, paused) = result?;
         for (row, outcome) in rows {
             match outcome {
-                None => untried.push(row.id),
+                // Claimed, but the campaign stopped before its call: it goes back below.
+                None => untried.push(row),
                 Some(Outcome::Sent { .. }) => report.sent += 1,
                 Some(Outcome::Failed { .. }) => report.failed += 1,
                 Some(Outcome::Skipped(_)) => report.skipped += 1,
@@ -278,7 +291,10 @@ async fn steer(
     Ok(paused)
 }
 
-/// Completes the campaign when no row is left to send, else says when the next tick is due.
+/// Completes the campaign when no row is left to send, else says when the next tick is due. Per tick,
+/// so it reads what the partial indexes give without a pass over the campaign: whether a row is due now,
+/// the oldest row in flight and, only when nothing is due now, the pending rows (then all waiting for a
+/// retry, so few). An aggregate over every row made each tick slower as the campaign grew.
 async fn finish(
     pool: &PgPool,
     business: BusinessId,
@@ -286,18 +302,30 @@ async fn finish(
     options: &TickOptions,
     throttled: bool,
 ) -> Result<Option<DateTime<Utc>>> {
-    let left = sqlx::query!(
-        r#"SELECT count(*) FILTER (WHERE state = 'pending') AS "pending!",
-                  min(next_attempt_at) FILTER (WHERE state = 'pending') AS due_retry,
-                  bool_or(state = 'pending' AND next_attempt_at IS NULL) AS due_now,
-                  min(claimed_at) FILTER (WHERE state = 'sending') AS oldest_in_flight
-           FROM campaign_recipients WHERE business_id = $1 AND campaign_id = $2"#,
+    let now_left = sqlx::query!(
+        r#"SELECT EXISTS (SELECT 1 FROM campaign_recipients
+                          WHERE business_id = $1 AND campaign_id = $2 AND state = 'pending'
+                            AND next_attempt_at IS NULL) AS "due_now!",
+                  (SELECT min(claimed_at) FROM campaign_recipients
+                   WHERE business_id = $1 AND campaign_id = $2 AND state = 'sending') AS oldest_in_flight"#,
         business.0,
         id.0
     )
     .fetch_one(pool)
     .await?;
-    if left.pending == 0 && left.oldest_in_flight.is_none() {
+    let now = Utc::now();
+    if now_left.due_now {
+        return Ok(Some(if throttled { now + Duration::seconds(30) } else { now }));
+    }
+    let retries = sqlx::query!(
+        r#"SELECT count(*) AS "pending!", min(next_attempt_at) AS due_retry FROM campaign_recipients
+           WHERE business_id = $1 AND campaign_id = $2 AND state = 'pending'"#,
+        business.0,
+        id.0
+    )
+    .fetch_one(pool)
+    .await?;
+    if retries.pending == 0 && now_left.oldest_in_flight.is_none() {
         sqlx::query!(
             r#"UPDATE campaigns SET status = 'completed', finished_at = NOW()
                WHERE business_id = $1 AND id = $2 AND status = 'running'"#,
@@ -308,13 +336,10 @@ async fn finish(
         .await?;
         return Ok(None);
     }
-    let now = Utc::now();
     let next = if throttled {
         now + Duration::seconds(30)
-    } else if left.due_now == Some(true) {
-        now
     } else {
-        [left.due_retry, left.oldest_in_flight.map(|t| t + options.reconcile_after)]
+        [retries.due_retry, now_left.oldest_in_flight.map(|t| t + options.reconcile_after)]
             .into_iter()
             .flatten()
             .min()

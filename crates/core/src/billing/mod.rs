@@ -22,6 +22,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use serde::Serialize;
 use sqlx::PgConnection;
 
 use crate::error::{Error, Result};
@@ -225,6 +226,47 @@ pub async fn gate_sends(
             }
         })
         .collect())
+}
+
+/// Where sends to some contacts would leave the plan's conversations this month (`broadcast plan`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Headroom {
+    pub plan: String,
+    pub conversation_limit: i32,
+    pub used_this_month: i64,
+    /// Conversations the plan has left this month (0 when used up).
+    pub left: i64,
+    /// The contacts with no conversation window open now: a send to each opens one.
+    pub would_open: i64,
+}
+
+impl Headroom {
+    /// Whether every send that opens a window gets through the gate this month.
+    pub fn fits(&self) -> bool {
+        self.would_open <= self.left
+    }
+}
+
+/// [`Headroom`] for sends to `contacts` at `at`, counted as the gate counts, changing nothing; `None`
+/// when the business has no subscription.
+pub(crate) async fn headroom_on(
+    conn: &mut PgConnection,
+    business: BusinessId,
+    contacts: &[ContactId],
+    at: DateTime<Utc>,
+) -> Result<Option<Headroom>> {
+    let Some(subscription) = subscriptions::latest_on(conn, business).await? else {
+        return Ok(None);
+    };
+    let used = conversations_this_month_on(conn, business, at).await?;
+    let open = windows_open(conn, business, contacts, at).await?;
+    Ok(Some(Headroom {
+        plan: subscription.plan,
+        conversation_limit: subscription.conversation_limit,
+        used_this_month: used,
+        left: (i64::from(subscription.conversation_limit) - used).max(0),
+        would_open: contacts.iter().filter(|c| !open.contains(c)).count() as i64,
+    }))
 }
 
 /// Gives back the windows sends opened when Meta refused those sends (or they were never made): a

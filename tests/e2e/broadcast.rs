@@ -39,6 +39,19 @@ async fn a_campaign_goes_out_once_from_the_shell() -> anyhow::Result<()> {
     let created = run(&[&["--json"][..], &create, &["--param", "1=@first_name"]].concat()).ok()?.json()?;
     let id = created["id"].to_string();
     assert_eq!(created["status"], "draft");
+    let account = run(&["--json", "accounts", "list"]).ok()?.json()?[0]["id"].to_string();
+    run(&["accounts", "edit", &account, "--messaging-tier", "TIER_2K"]).ok()?;
+    assert_eq!(run(&["accounts", "edit", &account, "--messaging-tier", "5K"]).code, 2, "not a tier");
+    // Two UK marketing messages at the shipped 0.0529; both open a conversation and use the limit.
+    let plan = run(&["--json", "broadcast", "plan", &id]).ok()?.json()?;
+    assert_eq!(plan["cost"]["total"].as_str(), Some("0.1058"), "{plan}");
+    assert_eq!(plan["billing"]["would_open"].as_i64(), Some(2), "{plan}");
+    assert_eq!(
+        (plan["messaging_limit"]["tier"].as_str(), plan["messaging_limit"]["left"].as_i64()),
+        (Some("2K"), Some(2000))
+    );
+    let shown = run(&["broadcast", "plan", &id]).ok()?.stdout;
+    assert!(shown.contains("United Kingdom") && shown.contains("2K per 24 h"), "{shown}");
     run(&["broadcast", "start", &id]).ok()?;
     assert_eq!(run(&["broadcast", "start", &id]).code, 4, "a second start is a conflict");
     assert_eq!(run(&["broadcast", "show", "999"]).code, 3);
@@ -50,6 +63,11 @@ async fn a_campaign_goes_out_once_from_the_shell() -> anyhow::Result<()> {
     let mut to: Vec<String> = fake.requests().iter().filter_map(|r| r.to().map(str::to_string)).collect();
     to.sort();
     assert_eq!(to, ["447946000001", "447946000002"]);
+    // Piped, `status` prints the progress once instead of drawing a bar.
+    let progress = run(&["--json", "broadcast", "status", &id]).ok()?.json()?;
+    assert_eq!((progress["status"].as_str(), progress["sent"].as_i64()), (Some("completed"), Some(2)), "{progress}");
+    let plain = run(&["broadcast", "status", &id]).ok()?.stdout;
+    assert!(plain.lines().any(|l| l.starts_with("sent\t2")), "{plain}");
     let failed = run(&["--json", "broadcast", "recipients", &id, "--state", "skipped"]).ok()?.json()?;
     assert_eq!(failed[0]["detail"], "opted out");
     Ok(())

@@ -104,6 +104,8 @@ pub struct Account {
     pub api_base_url: Option<String>,
     pub api_version: Option<String>,
     pub connected_at: Option<DateTime<Utc>>,
+    /// Meta's messaging limit for the number's portfolio, as recorded (`None`: not recorded).
+    pub messaging_limit_tier: Option<MessagingTier>,
 }
 
 /// What connecting a number needs: the number, its Cloud API phone_number_id and WABA id (for
@@ -208,6 +210,7 @@ pub async fn add_account(pool: &PgPool, scope: &Scope, new: &NewAccount) -> Resu
         api_base_url: new.api_base_url.clone(),
         api_version: new.api_version.clone(),
         connected_at: row.connected_at,
+        messaging_limit_tier: None,
     })
 }
 
@@ -240,7 +243,8 @@ pub async fn list_accounts(pool: &PgPool, scope: &Scope) -> Result<Vec<Account>>
     Ok(sqlx::query_as!(
         Account,
         r#"SELECT id AS "id: AccountId", phone_number, phone_number_id, waba_id,
-                  COALESCE(status, 'active') AS "status!", api_base_url, api_version, connected_at
+                  COALESCE(status, 'active') AS "status!", api_base_url, api_version, connected_at,
+                  messaging_limit_tier AS "messaging_limit_tier: MessagingTier"
            FROM whatsapp_accounts WHERE business_id = $1 ORDER BY id"#,
         scope.business().0
     )
@@ -300,9 +304,10 @@ pub struct AccountChanges {
     pub api_base_url: Option<String>,
     pub api_version: Option<String>,
     pub active: Option<bool>,
+    pub messaging_limit_tier: Option<MessagingTier>,
 }
 
-/// Changes a connected number's access token, Graph API base URL or version, or status.
+/// Changes a connected number's access token, Graph API base URL or version, status, or messaging tier.
 pub async fn edit_account(pool: &PgPool, scope: &Scope, id: AccountId, changes: &AccountChanges) -> Result<Account> {
     scope.require(Area::Admin)?;
     fn given(value: &Option<String>) -> Option<&str> {
@@ -323,18 +328,139 @@ pub async fn edit_account(pool: &PgPool, scope: &Scope, id: AccountId, changes: 
                api_token = COALESCE($3, api_token),
                api_base_url = CASE WHEN $4::text IS NULL THEN api_base_url ELSE NULLIF($4, '') END,
                api_version = CASE WHEN $5::text IS NULL THEN api_version ELSE NULLIF($5, '') END,
-               status = COALESCE($6, status)
+               status = COALESCE($6, status),
+               messaging_limit_tier = COALESCE($7, messaging_limit_tier)
            WHERE business_id = $1 AND id = $2
            RETURNING id AS "id: AccountId", phone_number, phone_number_id, waba_id,
-                     COALESCE(status, 'active') AS "status!", api_base_url, api_version, connected_at"#,
+                     COALESCE(status, 'active') AS "status!", api_base_url, api_version, connected_at,
+                     messaging_limit_tier AS "messaging_limit_tier: MessagingTier""#,
         scope.business().0,
         id.0,
         token.map(|t| secrets::seal(secrets::installed(), scope.business(), t)),
         base,
         version,
-        changes.active.map(|active| if active { "active" } else { "inactive" })
+        changes.active.map(|active| if active { "active" } else { "inactive" }),
+        changes.messaging_limit_tier.map(MessagingTier::as_str)
     )
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| Error::not_found(format!("WhatsApp account {id}")))
+}
+
+/// Meta's messaging limit: unique customers a business portfolio may message outside a customer-service
+/// window in a moving 24 hours (shared/whatsapp-cloud-api.md §7). Ordered by size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum MessagingTier {
+    #[serde(rename = "250")]
+    Tier250,
+    /// Replaced by 2K in 2025; numbers may still report it.
+    #[serde(rename = "1K")]
+    Tier1K,
+    #[serde(rename = "2K")]
+    Tier2K,
+    #[serde(rename = "10K")]
+    Tier10K,
+    #[serde(rename = "100K")]
+    Tier100K,
+    #[serde(rename = "unlimited")]
+    Unlimited,
+}
+
+impl MessagingTier {
+    const ALL: [MessagingTier; 6] = [
+        MessagingTier::Tier250,
+        MessagingTier::Tier1K,
+        MessagingTier::Tier2K,
+        MessagingTier::Tier10K,
+        MessagingTier::Tier100K,
+        MessagingTier::Unlimited,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessagingTier::Tier250 => "250",
+            MessagingTier::Tier1K => "1K",
+            MessagingTier::Tier2K => "2K",
+            MessagingTier::Tier10K => "10K",
+            MessagingTier::Tier100K => "100K",
+            MessagingTier::Unlimited => "unlimited",
+        }
+    }
+
+    /// Unique customers per moving 24 hours; `None` for unlimited.
+    pub fn limit(self) -> Option<i64> {
+        match self {
+            MessagingTier::Tier250 => Some(250),
+            MessagingTier::Tier1K => Some(1_000),
+            MessagingTier::Tier2K => Some(2_000),
+            MessagingTier::Tier10K => Some(10_000),
+            MessagingTier::Tier100K => Some(100_000),
+            MessagingTier::Unlimited => None,
+        }
+    }
+}
+
+impl std::str::FromStr for MessagingTier {
+    type Err = Error;
+    /// Ours (`2K`), Meta's enum (`TIER_2K`, `TIER_UNLIMITED`) or the number (`2000`).
+    fn from_str(s: &str) -> Result<MessagingTier> {
+        let given = s.trim().to_ascii_uppercase();
+        let given = given.strip_prefix("TIER_").unwrap_or(&given);
+        MessagingTier::ALL
+            .into_iter()
+            .find(|tier| {
+                tier.as_str().eq_ignore_ascii_case(given)
+                    || tier.limit().is_some_and(|limit| given == limit.to_string())
+            })
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("{s:?} is not a messaging limit tier"),
+                    "give the tier Meta shows for the number: 250, 2K, 10K, 100K or unlimited (1K for the old tier)",
+                )
+            })
+    }
+}
+
+// Stored as text (checked by the database), so it reads as text.
+impl sqlx::Type<sqlx::Postgres> for MessagingTier {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <String as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for MessagingTier {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+        Ok(<&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?.parse()?)
+    }
+}
+
+/// The business's messaging tier: the largest recorded on its active numbers (they share their
+/// portfolio's), `None` when none is recorded.
+pub(crate) async fn messaging_tier_on(
+    conn: &mut sqlx::PgConnection,
+    business: BusinessId,
+) -> Result<Option<MessagingTier>> {
+    let recorded = sqlx::query_scalar!(
+        r#"SELECT messaging_limit_tier AS "tier!: MessagingTier" FROM whatsapp_accounts
+           WHERE business_id = $1 AND COALESCE(status, 'active') = 'active' AND messaging_limit_tier IS NOT NULL"#,
+        business.0
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(recorded.into_iter().max())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiers_parse_from_ours_meta_s_enum_or_the_number() {
+        assert_eq!("2K".parse::<MessagingTier>().unwrap(), MessagingTier::Tier2K);
+        assert_eq!("tier_100k".parse::<MessagingTier>().unwrap(), MessagingTier::Tier100K);
+        assert_eq!("TIER_UNLIMITED".parse::<MessagingTier>().unwrap().limit(), None);
+        assert_eq!("10000".parse::<MessagingTier>().unwrap().limit(), Some(10_000));
+        assert!("5K".parse::<MessagingTier>().unwrap_err().to_string().contains("not a messaging limit tier"));
+        assert!(MessagingTier::Tier1K < MessagingTier::Tier2K);
+    }
 }

@@ -63,6 +63,11 @@ pub struct Settings {
     /// settled (sent again if Meta never confirmed it): longer risks fewer duplicates, shorter fewer delays.
     #[serde(default, deserialize_with = "number_or_text")]
     pub broadcast_reconcile_minutes: Option<i64>,
+    /// Meta's rates by calling code (or `default`) over the shipped table, for the cost `broadcast plan`
+    /// estimates: `[meta_prices.44] market = "United Kingdom", marketing = 0.0529, utility = …,
+    /// authentication = …` (USD per delivered message; see broadcast/meta_prices.toml).
+    #[serde(default)]
+    pub meta_prices: std::collections::BTreeMap<String, crate::broadcast::MarketPrice>,
 }
 
 /// `business = 1` in the config file is an id, as `business = "1"` is.
@@ -279,6 +284,17 @@ impl Settings {
             ("broadcast_failure_share", self.broadcast_failure_share().to_string()),
             ("broadcast_failure_window", self.broadcast_failure_window().to_string()),
             ("broadcast_reconcile_minutes", self.broadcast_reconcile_minutes().to_string()),
+            (
+                "meta_prices",
+                if self.meta_prices.is_empty() {
+                    "(the shipped table)".into()
+                } else {
+                    format!(
+                        "the shipped table, with {}",
+                        self.meta_prices.keys().cloned().collect::<Vec<_>>().join(",")
+                    )
+                },
+            ),
         ]
     }
 }
@@ -325,6 +341,17 @@ mod tests {
     fn values_that_look_like_numbers_stay_text_and_keyword_lists_take_commas() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("c.toml", "business = 7\nopt_out_keywords = [\"STOP\", \"END\"]")?;
+            jail.create_file(
+                "prices.toml",
+                "[meta_prices.44]\nmarket = \"UK\"\nmarketing = 0.04\nutility = 0.01\nauthentication = \"0.02\"",
+            )?;
+            jail.set_env("WACRM_CONFIG", "prices.toml");
+            let priced = Settings::load(&Overrides::default()).unwrap();
+            let table = crate::broadcast::PriceTable::from_settings(&priced).unwrap();
+            assert_eq!(table.market("+447946000001").1.marketing, Decimal::new(4, 2));
+            assert_eq!(table.market("+447946000001").1.authentication, Decimal::new(2, 2));
+            assert_eq!(table.market("+5511987654321").1.market, "Brazil", "the shipped table under it");
+
             jail.set_env("WACRM_CONFIG", "c.toml");
             let from_file = Settings::load(&Overrides::default()).unwrap();
             assert_eq!(from_file.business.as_deref(), Some("7"));

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 use wacrm_core::AccountId;
-use wacrm_core::business::{self, AccountChanges, NewAccount};
+use wacrm_core::business::{self, AccountChanges, MessagingTier, NewAccount};
 
 use crate::context::Context;
 
@@ -36,9 +36,11 @@ pub enum Command {
     ///
     /// Example: wacrm --business demo@wacrm.test accounts list --json
     List,
-    /// Change a number's access token, Graph API base URL or version, or status.
+    /// Change a number's access token, Graph API base URL or version, status, or messaging tier.
     ///
     /// Example: wacrm --business demo@wacrm.test accounts edit 1 --api-base-url http://127.0.0.1:9090
+    ///
+    /// Example: wacrm --business demo@wacrm.test accounts edit 1 --messaging-tier 10K
     ///
     /// Example: wacrm --business demo@wacrm.test accounts edit 1 --token "$NEW_WA_TOKEN" --api-version ""
     Edit {
@@ -55,6 +57,10 @@ pub enum Command {
         /// Route webhooks and sends through the number (active) or not (inactive).
         #[arg(long, value_parser = ["active", "inactive"])]
         status: Option<String>,
+        /// Meta's messaging limit for the number's portfolio (WhatsApp Manager > Insights): 250, 2K, 10K,
+        /// 100K or unlimited; `broadcast plan` checks campaigns against it.
+        #[arg(long, value_name = "TIER")]
+        messaging_tier: Option<MessagingTier>,
     },
     /// Stop routing webhooks and sends through a number.
     ///
@@ -79,14 +85,23 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             .await?;
             ctx.out.done(&format!("connected {} (account {})", account.phone_number, account.id), &account)
         }
-        Command::Edit { id, token, api_base_url, api_version, status } => {
-            let changes = AccountChanges { token, api_base_url, api_version, active: status.map(|s| s == "active") };
+        Command::Edit { id, token, api_base_url, api_version, status, messaging_tier } => {
+            let changes = AccountChanges {
+                token,
+                api_base_url,
+                api_version,
+                active: status.map(|s| s == "active"),
+                messaging_limit_tier: messaging_tier,
+            };
             let account = business::edit_account(pool, &scope, id, &changes).await?;
             ctx.out.done(&format!("account {id} updated"), &account)
         }
         Command::List => {
             let accounts = business::list_accounts(pool, &scope).await?;
-            ctx.out.list(&accounts, &["id", "phone_number", "phone_number_id", "waba_id", "status", "connected_at"])
+            ctx.out.list(
+                &accounts,
+                &["id", "phone_number", "phone_number_id", "waba_id", "status", "messaging_limit_tier", "connected_at"],
+            )
         }
         Command::Deactivate { id } => {
             business::set_account_active(pool, &scope, id, false).await?;

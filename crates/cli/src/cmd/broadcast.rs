@@ -4,9 +4,12 @@
 
 use std::path::PathBuf;
 
+use std::time::{Duration, Instant};
+
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use wacrm_core::Stage;
 use wacrm_core::broadcast::{
@@ -17,6 +20,7 @@ use wacrm_core::templates::{TemplateRef, Values};
 use crate::cmd::contacts::parse_time;
 use crate::cmd::rows;
 use crate::context::Context;
+use crate::output::Format;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -58,6 +62,11 @@ pub enum Command {
     ///
     /// Example: wacrm broadcast list --json
     List,
+    /// A campaign's sending progress: on a terminal a live bar, refreshed until the campaign completes or is
+    /// cancelled (Ctrl-C stops watching, not the campaign); otherwise (piped, --json, --csv) one record.
+    ///
+    /// Example: wacrm broadcast status 7
+    Status { id: CampaignId },
     /// One campaign with its delivery funnel: sent, delivered, read, replied, failed, skipped.
     ///
     /// Example: wacrm broadcast show 7 --json
@@ -70,8 +79,11 @@ pub enum Command {
         #[arg(long, value_parser = parse_time, value_name = "TIME")]
         at: DateTime<Utc>,
     },
-    /// Who a draft or scheduled campaign would reach now and why the others are left out (opted out, no
-    /// number, US numbers for a MARKETING template), changing nothing: run it before `start`.
+    /// What a draft or scheduled campaign would do now, changing nothing: run it before `start`. Who it
+    /// reaches and why the others are left out (opted out, no number, US numbers for a MARKETING
+    /// template); Meta's estimated cost by market (the `meta_prices` table in the config); the plan's
+    /// conversations left this month against those it would open; the messaging limit (unique customers
+    /// outside a customer-service window per 24 hours) against the recipients outside their window.
     ///
     /// Example: wacrm broadcast plan 7 --json
     Plan { id: CampaignId },
@@ -222,6 +234,69 @@ fn counted(what: &str, count: &AudienceCount) -> String {
     )
 }
 
+/// The plan for people: the audience, the cost by market, then the two limits with what to do.
+fn planned(plan: &broadcast::Plan) -> String {
+    let mut lines = vec![counted("would reach", &plan.audience)];
+    let cost = &plan.cost;
+    lines.push(format!(
+        "estimated Meta cost ({} template, if every message is delivered): {} {:.4}{}",
+        plan.category.as_str(),
+        cost.currency,
+        cost.total,
+        if cost.free > 0 {
+            format!(" ({} free inside their customer-service window)", cost.free)
+        } else {
+            String::new()
+        }
+    ));
+    let width = cost.markets.iter().map(|m| m.market.len()).max().unwrap_or(0);
+    for market in &cost.markets {
+        let code = market.calling_code.as_deref().map(|c| format!("+{c}")).unwrap_or_else(|| "other".into());
+        lines.push(format!(
+            "  {:<width$}  {code:>6}  {:>7} × {:.4} = {:.4}",
+            market.market, market.charged, market.rate, market.cost
+        ));
+    }
+    lines.push(match &plan.billing {
+        Some(b) => format!(
+            "billing: {} of {} conversations left this month on plan {}; the campaign opens {}{}",
+            b.left,
+            b.conversation_limit,
+            b.plan,
+            b.would_open,
+            if b.fits() {
+                String::new()
+            } else {
+                " — MORE than left: it pauses at the limit (billing upgrade)".into()
+            }
+        ),
+        None => "billing: no subscription, so nothing can be sent (billing subscribe)".into(),
+    });
+    let tier = &plan.messaging_limit;
+    lines.push(match (tier.tier, tier.left, tier.fits()) {
+        (None, _, _) => format!(
+            "messaging limit: not recorded (accounts edit ID --messaging-tier TIER); {} recipients are outside \
+             their window and not messaged in the last 24 h",
+            tier.needed
+        ),
+        (Some(t), None, _) => {
+            format!("messaging limit: {} (unlimited); {} recipients outside their window", t.as_str(), tier.needed)
+        }
+        (Some(t), Some(left), fits) => format!(
+            "messaging limit: {} per 24 h, {} used, {left} left; the campaign needs {}{}",
+            t.as_str(),
+            tier.used_last_24h,
+            tier.needed,
+            if fits == Some(true) {
+                String::new()
+            } else {
+                " — MORE than left: Meta holds the rest back until the 24 h window moves on".into()
+            }
+        ),
+    });
+    lines.join("\n")
+}
+
 pub async fn run(ctx: &Context, command: Command) -> Result<()> {
     let scope = ctx.scope().await?;
     let pool = ctx.pool().await?;
@@ -246,6 +321,13 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             ctx.out.done(&format!("campaign {} created as a draft follow-up of {id}", campaign.id), &campaign)
         }
         Command::List => ctx.out.list(&broadcast::list(pool, &scope).await?, COLUMNS),
+        Command::Status { id } => {
+            if ctx.out.interactive && ctx.out.format == Format::Table {
+                watch(pool, &scope, id).await
+            } else {
+                ctx.out.record(&broadcast::progress(pool, &scope, id).await?)
+            }
+        }
         Command::Show { id } => {
             let campaign = broadcast::get(pool, &scope, id).await?;
             let stats = broadcast::stats(pool, &scope, id).await?;
@@ -255,7 +337,12 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             let campaign = broadcast::schedule(pool, &scope, id, at).await?;
             ctx.out.done(&format!("campaign {id} starts at {}", at.format("%Y-%m-%d %H:%M UTC")), &campaign)
         }
-        Command::Plan { id } | Command::Start { id, dry_run: true } => {
+        Command::Plan { id } => {
+            let prices = broadcast::PriceTable::from_settings(&ctx.settings)?;
+            let plan = broadcast::plan(pool, &scope, id, &prices).await?;
+            ctx.out.done(&planned(&plan), &plan)
+        }
+        Command::Start { id, dry_run: true } => {
             let count = broadcast::preview(pool, &scope, id).await?;
             ctx.out.done(&counted("would reach", &count), &count)
         }
@@ -276,4 +363,55 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             ctx.out.list(&broadcast::recipients(pool, &scope, id, state, limit).await?, RECIPIENT_COLUMNS)
         }
     }
+}
+
+/// How often `status` polls the campaign on a terminal.
+const REFRESH: Duration = Duration::from_secs(1);
+
+/// A live bar of the campaign's progress on stdout, until it completes or is cancelled, or Ctrl-C.
+async fn watch(pool: &wacrm_core::db::Pool, scope: &wacrm_core::Scope, id: CampaignId) -> Result<()> {
+    let mut progress = broadcast::progress(pool, scope, id).await?;
+    let bar = ProgressBar::with_draw_target(Some(progress.recipients.max(0) as u64), ProgressDrawTarget::stdout())
+        .with_style(
+            ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        )
+        .with_prefix(format!("campaign {id} ({})", progress.name));
+    // The send rate over the last poll: what is being sent now, not the average since the start.
+    let mut last = (Instant::now(), progress.done());
+    let mut rate = 0.0;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        bar.set_length(progress.recipients.max(0) as u64);
+        bar.set_position(progress.done().max(0) as u64);
+        bar.set_message(describe(&progress, rate));
+        if progress.is_over() || progress.status == broadcast::CampaignStatus::Draft {
+            bar.finish();
+            return Ok(());
+        }
+        tokio::select! {
+            _ = &mut ctrl_c => {
+                bar.abandon();
+                return Ok(());
+            }
+            _ = tokio::time::sleep(REFRESH) => {}
+        }
+        progress = broadcast::progress(pool, scope, id).await?;
+        let now = (Instant::now(), progress.done());
+        rate = (now.1 - last.1) as f64 / now.0.duration_since(last.0).as_secs_f64().max(0.001);
+        last = now;
+    }
+}
+
+fn describe(progress: &broadcast::Progress, rate: f64) -> String {
+    let mut text = format!(
+        "{} · sent {} · failed {} · skipped {} · {rate:.0} msg/s",
+        progress.status, progress.sent, progress.failed, progress.skipped
+    );
+    if let Some(reason) = &progress.paused_reason {
+        text.push_str(&format!(" · paused: {reason}"));
+    }
+    text
 }

@@ -102,7 +102,7 @@ fn percent(used: i64, limit: i32) -> f64 {
 }
 
 /// The UTC month containing `now`: its first instant and the next month's.
-fn month_around(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+pub(super) fn month_around(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     let first = NaiveDate::from_ymd_opt(now.year(), now.month(), 1).unwrap_or(now.date_naive());
     let next = first.checked_add_months(Months::new(1)).unwrap_or(first);
     let start = |d: NaiveDate| Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN));

@@ -229,10 +229,22 @@ pub(super) async fn count(
     audience: &Audience,
     category: TemplateCategory,
 ) -> Result<AudienceCount> {
+    Ok(reachable(pool, scope, audience, category).await?.0)
+}
+
+/// [`AudienceCount`] for the audience and the contacts it would send to, changing nothing.
+pub(super) async fn reachable(
+    pool: &PgPool,
+    scope: &Scope,
+    audience: &Audience,
+    category: TemplateCategory,
+) -> Result<(AudienceCount, Vec<ContactId>)> {
     let ids = matching(pool, scope, audience).await?;
     let mut conn = pool.acquire().await?;
     let reasons = exclusions(&mut conn, scope.business(), &ids, category).await?;
-    Ok(tally(reasons.iter().map(|(_, reason)| reason.as_deref())))
+    let count = tally(reasons.iter().map(|(_, reason)| reason.as_deref()));
+    let reachable = reasons.into_iter().filter(|(_, reason)| reason.is_none()).map(|(id, _)| ContactId(id)).collect();
+    Ok((count, reachable))
 }
 
 fn tally<'a>(reasons: impl Iterator<Item = Option<&'a str>>) -> AudienceCount {

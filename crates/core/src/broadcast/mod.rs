@@ -9,6 +9,8 @@
 mod audience;
 mod followup;
 mod pausing;
+mod plan;
+mod prices;
 mod replies;
 mod send;
 mod stats;
@@ -29,9 +31,11 @@ use crate::types::{BusinessId, ContactId};
 pub use audience::{Audience, AudienceCount, Param, Params, phones_from_csv};
 pub use followup::{Retarget, contacts_by_phone, retarget};
 pub use pausing::pause_for_template_on;
+pub use plan::{Cost, MarketCost, Plan, TierHeadroom, plan};
+pub use prices::{MarketPrice, PriceTable};
 pub use replies::{InboundReply, attribute_replies_on, mark_delivered_on};
 pub use send::{CampaignTick, Tick, TickOptions, tick};
-pub use stats::{FailureCount, Stats, stats};
+pub use stats::{FailureCount, Progress, Stats, progress, stats};
 
 /// A campaign's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]

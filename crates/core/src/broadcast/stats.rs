@@ -7,9 +7,9 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::CampaignId;
+use super::{CampaignId, CampaignStatus};
 use crate::auth::{Area, Scope};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Meta's per-user marketing limit: "limited by Meta", not a failure of ours.
 const LIMITED_BY_META: i32 = 131049;
@@ -97,4 +97,56 @@ pub async fn stats(pool: &PgPool, scope: &Scope, id: CampaignId) -> Result<Stats
         conversions: rows.conversions,
         failed_by_reason,
     })
+}
+
+/// Where a campaign's sending stands: what a live progress display polls (one pass over the recipient
+/// rows, no messages read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub id: CampaignId,
+    pub name: String,
+    pub status: CampaignStatus,
+    pub paused_reason: Option<String>,
+    pub recipients: i64,
+    pub pending: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub skipped: i64,
+}
+
+impl Progress {
+    /// Recipients whose outcome is final (sent, failed or skipped).
+    pub fn done(&self) -> i64 {
+        self.sent + self.failed + self.skipped
+    }
+
+    /// The campaign will send nothing more (completed or cancelled).
+    pub fn is_over(&self) -> bool {
+        matches!(self.status, CampaignStatus::Completed | CampaignStatus::Cancelled)
+    }
+}
+
+pub async fn progress(pool: &PgPool, scope: &Scope, id: CampaignId) -> Result<Progress> {
+    scope.require(Area::Broadcast)?;
+    sqlx::query_as!(
+        Progress,
+        r#"SELECT c.id AS "id: CampaignId", c.name, coalesce(c.status, 'draft') AS "status!: CampaignStatus",
+                  c.paused_reason,
+                  count(r.id) AS "recipients!",
+                  count(r.id) FILTER (WHERE r.state = 'pending') AS "pending!",
+                  count(r.id) FILTER (WHERE r.state = 'sending') AS "sending!",
+                  count(r.id) FILTER (WHERE r.state = 'sent') AS "sent!",
+                  count(r.id) FILTER (WHERE r.state = 'failed') AS "failed!",
+                  count(r.id) FILTER (WHERE r.state = 'skipped') AS "skipped!"
+           FROM campaigns c
+           LEFT JOIN campaign_recipients r ON r.business_id = c.business_id AND r.campaign_id = c.id
+           WHERE c.business_id = $1 AND c.id = $2
+           GROUP BY c.id"#,
+        scope.business().0,
+        id.0
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("campaign {id}")))
 }

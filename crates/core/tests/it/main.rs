@@ -8,6 +8,7 @@ mod automation;
 mod automation_timed;
 mod billing;
 mod broadcast;
+mod broadcast_plan;
 mod campaign_flow;
 mod cluster;
 mod contacts;

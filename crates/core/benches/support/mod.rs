@@ -56,8 +56,10 @@ where
 
 /// Creates the benchmark database if it is missing (an admin statement, not tenant data).
 pub async fn ensure_database(url: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let (server, name) = url.rsplit_once('/').ok_or("the database URL has no database name")?;
-    let mut admin = PgConnection::connect(&format!("{server}/postgres")).await?;
+    // A socket's options (`?host=`) come after the name, and the admin connection keeps them.
+    let (path, options) = url.split_once('?').map_or((url, String::new()), |(p, o)| (p, format!("?{o}")));
+    let (server, name) = path.rsplit_once('/').ok_or("the database URL has no database name")?;
+    let mut admin = PgConnection::connect(&format!("{server}/postgres{options}")).await?;
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
         .bind(name)
         .fetch_one(&mut admin)

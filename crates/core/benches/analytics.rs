@@ -47,8 +47,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     analytics::verify::refresh(&pool, &scope).await?;
     // As autovacuum leaves them in steady state: visibility map set (index-only scans), statistics fresh.
     sqlx::query(
-        "VACUUM ANALYZE analytics_message_counts, analytics_usage_counts, analytics_waits, contacts, pipeline_history, \
-         messages, automation_actions, automation_runs",
+        "VACUUM ANALYZE analytics_message_counts, analytics_usage_counts, analytics_waits, analytics_wait_days, \
+         analytics_dirty_contacts, contacts, pipeline_history, messages, automation_actions, automation_runs",
     )
     .execute(&pool)
     .await?;

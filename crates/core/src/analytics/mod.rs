@@ -22,6 +22,7 @@ pub mod summary;
 pub mod templates;
 pub mod usage;
 pub mod verify;
+mod waits;
 
 use chrono::Utc;
 use sqlx::PgPool;

@@ -77,21 +77,22 @@ pub async fn report(
     let leads: i64 = per_stage.iter().map(|s| s.contacts).sum();
     let paid = per_stage.iter().find(|s| s.stage == Stage::Paid).map_or(0, |s| s.contacts);
     let reached = sqlx::query!(
-        r#"WITH moves AS (
+        r#"WITH moves AS MATERIALIZED (
                SELECT contact_id, max(to_stage) FILTER (WHERE to_stage <> 'Lost') AS furthest,
                       bool_or(to_stage = 'Lost') AS lost
                FROM pipeline_history WHERE business_id = $1 AND changed_at >= $2 AND changed_at < $3
                GROUP BY contact_id
-           ), entered AS (
-               SELECT contact_id, furthest FROM moves
-               UNION
-               SELECT id, NULL FROM contacts WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
            )
-           SELECT (SELECT count(DISTINCT contact_id) FROM entered) AS "new!",
-                  (SELECT count(*) FROM moves WHERE furthest >= 'Engaged') AS "engaged!",
-                  (SELECT count(*) FROM moves WHERE furthest >= 'Interested') AS "interested!",
-                  (SELECT count(*) FROM moves WHERE furthest >= 'Paid') AS "paid!",
-                  (SELECT count(*) FROM moves WHERE lost) AS "lost!""#,
+           SELECT count(*) + (
+                      SELECT count(*) FROM contacts c
+                      WHERE c.business_id = $1 AND c.created_at >= $2 AND c.created_at < $3
+                        AND NOT EXISTS (SELECT 1 FROM moves m WHERE m.contact_id = c.id)
+                  ) AS "new!",
+                  count(*) FILTER (WHERE furthest >= 'Engaged') AS "engaged!",
+                  count(*) FILTER (WHERE furthest >= 'Interested') AS "interested!",
+                  count(*) FILTER (WHERE furthest >= 'Paid') AS "paid!",
+                  count(*) FILTER (WHERE lost) AS "lost!"
+           FROM moves"#,
         business,
         range.start,
         range.end
@@ -109,15 +110,16 @@ pub async fn report(
         funnel.push(FunnelStep { stage, reached: count, from_previous });
     }
     // A change ends a stay in its from_stage that began at the contact's previous change (stored on the
-    // change, migration 0076) or, for its first change, when the contact was created.
+    // change, migration 0076) or, for its first change, when the contact was created (one join, not a
+    // lookup per first change: 32,500 of them over 95 days on the large tenant).
     let time_in_stage = sqlx::query_as!(
         StageTime,
         r#"WITH stays AS MATERIALIZED (
                SELECT h.from_stage AS stage,
-                      extract(epoch FROM h.changed_at - coalesce(h.previous_changed_at, (
-                          SELECT c.created_at FROM contacts c WHERE c.business_id = $1 AND c.id = h.contact_id
-                      )))::float8 / 3600.0 AS hours
+                      extract(epoch FROM h.changed_at - coalesce(h.previous_changed_at, c.created_at))::float8 / 3600.0
+                          AS hours
                FROM pipeline_history h
+               LEFT JOIN contacts c ON c.business_id = $1 AND c.id = h.contact_id AND h.previous_changed_at IS NULL
                WHERE h.business_id = $1 AND h.changed_at >= $2 AND h.changed_at < $3
            )
            SELECT s.stage AS "stage!: Stage", count(t.hours) AS "stays!",

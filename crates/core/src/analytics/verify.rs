@@ -40,6 +40,9 @@ pub struct Verification {
     /// Messages of contacts not marked for refresh whose stored reply time differs from their
     /// contact's messages (`wacrm_reply_after`).
     pub reply_differences: i64,
+    /// Rows of the response-time histogram (`analytics_wait_days`) that differ from the stored waits
+    /// they count, counted both ways.
+    pub wait_day_differences: i64,
     /// Stage changes whose stored previous change (`pipeline_history.previous_changed_at`, time in
     /// stage) differs from the contact's history.
     pub stage_change_differences: i64,
@@ -49,11 +52,16 @@ pub struct Verification {
 
 impl Verification {
     pub fn exact(&self) -> bool {
-        self.differences.is_empty()
-            && self.shared_conversation_ids == 0
-            && self.wait_differences == 0
-            && self.reply_differences == 0
-            && self.stage_change_differences == 0
+        self.shared_conversation_ids == 0 && self.differing() == 0
+    }
+
+    /// Rollup buckets and stored figures that differ from the raw rows: what a repair rebuilds.
+    pub fn differing(&self) -> i64 {
+        self.differences.len() as i64
+            + self.wait_differences
+            + self.wait_day_differences
+            + self.reply_differences
+            + self.stage_change_differences
     }
 }
 
@@ -123,6 +131,20 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
     )
     .fetch_one(pool)
     .await?;
+    let wait_day_differences = sqlx::query_scalar!(
+        r#"WITH raw AS (
+               SELECT day, replier, opens, bin, waits, seconds FROM analytics_wait_days_recomputed
+               WHERE business_id = $1
+           ), rollup AS (
+               SELECT day, replier, opens, bin, waits, seconds FROM analytics_wait_days
+               WHERE business_id = $1 AND (waits <> 0 OR seconds <> 0)
+           )
+           SELECT count(*) AS "n!" FROM raw FULL JOIN rollup USING (day, replier, opens, bin)
+           WHERE raw.waits IS DISTINCT FROM rollup.waits OR raw.seconds IS DISTINCT FROM rollup.seconds"#,
+        business
+    )
+    .fetch_one(pool)
+    .await?;
     let reply_differences = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM messages m
            WHERE m.business_id = $1
@@ -166,23 +188,21 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
         }
     }
     differences.sort_by(|a, b| a.bucket.cmp(&b.bucket).then_with(|| a.figure.cmp(&b.figure)));
-    let repaired = repair
-        && !(differences.is_empty()
-            && wait_differences == 0
-            && reply_differences == 0
-            && stage_change_differences == 0);
-    if repaired {
-        rebuild(pool, scope).await?;
-    }
-    Ok(Verification {
+    let mut verification = Verification {
         buckets: (messages.len() + usage.len()) as i64,
         differences,
         shared_conversation_ids,
         wait_differences,
+        wait_day_differences,
         reply_differences,
         stage_change_differences,
-        repaired,
-    })
+        repaired: false,
+    };
+    if repair && verification.differing() > 0 {
+        rebuild(pool, scope).await?;
+        verification.repaired = true;
+    }
+    Ok(verification)
 }
 
 /// Replaces the business's rollups with sums of its raw rows.
@@ -203,6 +223,24 @@ async fn rebuild(pool: &PgPool, scope: &Scope) -> Result<()> {
            INSERT INTO analytics_usage_counts (business_id, bucket, conversations, cost)
            SELECT business_id, wacrm_bucket(timestamp), count(*), sum(cost)
            FROM usage_logs WHERE business_id = $1 AND timestamp IS NOT NULL GROUP BY 1, 2"#,
+        business
+    )
+    .execute(&mut *tx)
+    .await?;
+    // Rows that should not be there go, the others get what they should hold: disjoint rows, one statement.
+    sqlx::query!(
+        r#"WITH raw AS (
+               SELECT * FROM analytics_wait_days_recomputed WHERE business_id = $1
+           ), gone AS (
+               DELETE FROM analytics_wait_days d WHERE d.business_id = $1 AND NOT EXISTS (
+                   SELECT 1 FROM raw r
+                   WHERE (r.day, r.replier, r.opens, r.bin) = (d.day, d.replier, d.opens, d.bin)
+               )
+           )
+           INSERT INTO analytics_wait_days (business_id, day, replier, opens, bin, waits, seconds)
+           SELECT business_id, day, replier, opens, bin, waits, seconds FROM raw
+           ON CONFLICT (business_id, day, replier, opens, bin)
+               DO UPDATE SET waits = excluded.waits, seconds = excluded.seconds"#,
         business
     )
     .execute(&mut *tx)

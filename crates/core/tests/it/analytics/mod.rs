@@ -498,6 +498,22 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
         verify::refresh(&pool, scope).await.unwrap();
         assert_eq!(messages::response_times(&pool, scope, &year).await.unwrap(), live);
         assert!(verify::verify(&pool, scope, false).await.unwrap().exact());
+        // The histogram's median and average are those of every stored wait of the range, sorted.
+        let (replies, average, median): (i64, Option<f64>, Option<f64>) = sqlx::query_as(
+            "SELECT count(*), avg(s), percentile_cont(0.5) WITHIN GROUP (ORDER BY s) FROM (
+                 SELECT extract(epoch FROM replied_at - asked_at)::float8 AS s FROM analytics_waits
+                 WHERE business_id = $1 AND replied_at IS NOT NULL AND asked_at >= $2 AND asked_at < $3
+             ) w",
+        )
+        .bind(scope.business().0)
+        .bind(year.start)
+        .bind(year.end)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert!(replies > 0);
+        assert_eq!((live.0.replies, live.0.median_seconds), (replies, median));
+        assert!((live.0.average_seconds.unwrap() - average.unwrap()).abs() < 1e-6);
         let year = range(&pool, scope, "2026-01-01", "2026-12-31", Granularity::Month).await;
         let before = messages::report(&pool, scope, &year).await.unwrap();
         let compacted = verify::compact(&pool, scope).await.unwrap();
@@ -533,6 +549,15 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
     assert_eq!(verify::verify(&pool, &scopes[0], false).await.unwrap().wait_differences, 2);
     assert!(verify::verify(&pool, &scopes[0], true).await.unwrap().repaired);
     verify::refresh(&pool, &scopes[0]).await.unwrap();
+    assert!(verify::verify(&pool, &scopes[0], false).await.unwrap().exact());
+    // So is a response-time histogram row that drifted from the stored waits.
+    sqlx::query("UPDATE analytics_wait_days SET waits = waits + 1 WHERE business_id = $1 AND ctid = (SELECT min(ctid) FROM analytics_wait_days WHERE business_id = $1 AND waits > 0)")
+        .bind(scopes[0].business().0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let v = verify::verify(&pool, &scopes[0], true).await.unwrap();
+    assert_eq!((v.wait_day_differences, v.repaired), (1, true), "{v:?}");
     assert!(verify::verify(&pool, &scopes[0], false).await.unwrap().exact());
 }
 

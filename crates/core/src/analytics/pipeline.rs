@@ -147,18 +147,25 @@ pub async fn report(
     })
 }
 
-/// Each stage's contacts now (their stage column), and those in an open stage with no change since the
-/// stuck cut-off and created before it: the contacts created before the cut-off per stage (an
-/// index-only scan, migration 0062) less those of them changed since (the few contacts with a recent
-/// change, looked up by key: an array, so the planner does not scan every contact to hash-join them).
+/// Each stage's contacts now (the rollup of their stage column, migration 0087), and those in an open
+/// stage with no change since the stuck cut-off and created before it: the stage's contacts less those
+/// created since the cut-off (or never dated; an index-only scan of a few days' contacts) and less
+/// those created before it but changed since (the few contacts with a recent change, looked up by key:
+/// an array, so the planner does not scan every contact to hash-join them).
 async fn stages_now(pool: &PgPool, business: i32, now: DateTime<Utc>, stuck_days: u32) -> Result<Vec<StageState>> {
     let cutoff = now - chrono::Duration::days(i64::from(stuck_days));
     Ok(sqlx::query_as!(
         StageState,
         r#"WITH per_stage AS (
-               SELECT coalesce(stage, 'New') AS stage, count(*) AS contacts,
-                      count(*) FILTER (WHERE created_at < $2) AS settled
-               FROM contacts WHERE business_id = $1 GROUP BY 1
+               SELECT stage, sum(contacts)::bigint AS contacts
+               FROM analytics_stage_counts WHERE business_id = $1 GROUP BY 1
+           ), unsettled AS (
+               SELECT coalesce(stage, 'New') AS stage, count(*) AS n FROM (
+                   SELECT stage FROM contacts WHERE business_id = $1 AND created_at >= $2
+                   UNION ALL
+                   SELECT stage FROM contacts WHERE business_id = $1 AND created_at IS NULL
+               ) recent
+               GROUP BY 1
            ), moved AS (
                SELECT coalesce(c.stage, 'New') AS stage, count(*) AS n
                FROM contacts c
@@ -169,9 +176,10 @@ async fn stages_now(pool: &PgPool, business: i32, now: DateTime<Utc>, stuck_days
            )
            SELECT s.stage AS "stage!: Stage", coalesce(p.contacts, 0) AS "contacts!",
                   CASE WHEN s.stage IN ('Paid', 'Lost') THEN 0
-                       ELSE coalesce(p.settled, 0) - coalesce(m.n, 0) END AS "stuck!"
+                       ELSE coalesce(p.contacts, 0) - coalesce(u.n, 0) - coalesce(m.n, 0) END AS "stuck!"
            FROM unnest(enum_range(NULL::pipeline_stage)) AS s(stage)
            LEFT JOIN per_stage p ON p.stage = s.stage
+           LEFT JOIN unsettled u ON u.stage = s.stage
            LEFT JOIN moved m ON m.stage = s.stage
            ORDER BY s.stage"#,
         business,

@@ -43,6 +43,8 @@ pub struct Verification {
     /// Rows of the response-time histogram (`analytics_wait_days`) that differ from the stored waits
     /// they count, counted both ways.
     pub wait_day_differences: i64,
+    /// Stages whose contact count (`analytics_stage_counts`) differs from the contacts' stage column.
+    pub stage_count_differences: i64,
     /// Stage changes whose stored previous change (`pipeline_history.previous_changed_at`, time in
     /// stage) differs from the contact's history.
     pub stage_change_differences: i64,
@@ -62,6 +64,7 @@ impl Verification {
             + self.wait_day_differences
             + self.reply_differences
             + self.stage_change_differences
+            + self.stage_count_differences
     }
 }
 
@@ -145,6 +148,18 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
     )
     .fetch_one(pool)
     .await?;
+    let stage_count_differences = sqlx::query_scalar!(
+        r#"WITH raw AS (
+               SELECT coalesce(stage, 'New') AS stage, count(*) AS n FROM contacts WHERE business_id = $1 GROUP BY 1
+           ), rollup AS (
+               SELECT stage, sum(contacts) AS n FROM analytics_stage_counts WHERE business_id = $1 GROUP BY 1
+           )
+           SELECT count(*) AS "n!" FROM raw FULL JOIN rollup USING (stage)
+           WHERE coalesce(raw.n, 0) <> coalesce(rollup.n, 0)"#,
+        business
+    )
+    .fetch_one(pool)
+    .await?;
     let reply_differences = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM messages m
            WHERE m.business_id = $1
@@ -196,6 +211,7 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
         wait_day_differences,
         reply_differences,
         stage_change_differences,
+        stage_count_differences,
         repaired: false,
     };
     if repair && verification.differing() > 0 {
@@ -223,6 +239,14 @@ async fn rebuild(pool: &PgPool, scope: &Scope) -> Result<()> {
            INSERT INTO analytics_usage_counts (business_id, bucket, conversations, cost)
            SELECT business_id, wacrm_bucket(timestamp), count(*), sum(cost)
            FROM usage_logs WHERE business_id = $1 AND timestamp IS NOT NULL GROUP BY 1, 2"#,
+        business
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        r#"WITH gone AS (DELETE FROM analytics_stage_counts WHERE business_id = $1)
+           INSERT INTO analytics_stage_counts (business_id, stage, contacts)
+           SELECT business_id, coalesce(stage, 'New'), count(*) FROM contacts WHERE business_id = $1 GROUP BY 1, 2"#,
         business
     )
     .execute(&mut *tx)
@@ -328,6 +352,21 @@ pub async fn compact(pool: &PgPool, scope: &Scope) -> Result<Compaction> {
     )
     .fetch_one(&mut *tx)
     .await?;
+    let stages = sqlx::query!(
+        r#"WITH gone AS (DELETE FROM analytics_stage_counts WHERE business_id = $1 RETURNING *),
+                kept AS (
+                    INSERT INTO analytics_stage_counts (business_id, stage, contacts)
+                    SELECT business_id, stage, sum(contacts) FROM gone GROUP BY 1, 2 HAVING sum(contacts) <> 0
+                    RETURNING 1
+                )
+           SELECT (SELECT count(*) FROM gone) AS "before!", (SELECT count(*) FROM kept) AS "after!""#,
+        business
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(Compaction { rows_before: messages.before + usage.before, rows_after: messages.after + usage.after })
+    Ok(Compaction {
+        rows_before: messages.before + usage.before + stages.before,
+        rows_after: messages.after + usage.after + stages.after,
+    })
 }

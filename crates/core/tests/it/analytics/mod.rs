@@ -476,6 +476,17 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
                     .unwrap();
             }
         }
+        // Now and then a contact changes stage (the stage counts follow).
+        if step % 7 == 0 {
+            let stage = ["New", "Engaged", "Interested", "Paid", "Lost"][rng.random_range(0..5)];
+            sqlx::query("UPDATE contacts SET stage = $3::pipeline_stage WHERE business_id = $1 AND id = $2")
+                .bind(scope.business().0)
+                .bind(c)
+                .bind(stage)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
         // Now and then a contact goes, with its messages (a cascade), and a compaction runs midway.
         if step % 97 == 96 {
             let (i, c) = contacts.remove(rng.random_range(0..contacts.len()));
@@ -558,6 +569,15 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
         .unwrap();
     let v = verify::verify(&pool, &scopes[0], true).await.unwrap();
     assert_eq!((v.wait_day_differences, v.repaired), (1, true), "{v:?}");
+    assert!(verify::verify(&pool, &scopes[0], false).await.unwrap().exact());
+    // And a stage count that drifted from the contacts' stages.
+    sqlx::query("INSERT INTO analytics_stage_counts (business_id, stage, contacts) VALUES ($1, 'Paid', 1)")
+        .bind(scopes[0].business().0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let v = verify::verify(&pool, &scopes[0], true).await.unwrap();
+    assert_eq!((v.stage_count_differences, v.repaired), (1, true), "{v:?}");
     assert!(verify::verify(&pool, &scopes[0], false).await.unwrap().exact());
 }
 

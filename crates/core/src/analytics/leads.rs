@@ -69,10 +69,12 @@ pub async fn report_at(pool: &PgPool, scope: &Scope, range: &Range, now: DateTim
     );
     let periods: Vec<LeadsPeriod> =
         periods.into_iter().map(|(period, p)| LeadsPeriod { period, ..p }).collect::<Vec<_>>();
-    // Index-only scans (idx_analytics_contacts_last_active, migration 0061).
+    // Active: an index-only scan of the week's active contacts (idx_analytics_contacts_last_active,
+    // migration 0061); total: the stage counts' rollup (0087), which counts every contact once.
     let counts = sqlx::query!(
         r#"SELECT (SELECT count(*) FROM contacts WHERE business_id = $1 AND last_active >= $2) AS "active!",
-                  (SELECT count(*) FROM contacts WHERE business_id = $1) AS "total!""#,
+                  (SELECT coalesce(sum(contacts), 0)::bigint FROM analytics_stage_counts WHERE business_id = $1)
+                      AS "total!""#,
         business,
         now - Duration::days(7)
     )

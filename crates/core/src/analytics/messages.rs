@@ -7,7 +7,7 @@
 //! automation marks the messages it sends. The response time is the wait; the first response time is
 //! the wait that opens a conversation (nothing from either side in the 24 hours before it). Waits are
 //! counted in the range they began in, their replies looked for up to now. The figures come from a
-//! per-day histogram of the stored waits ([`waits`]).
+//! per-day histogram of the stored waits (migration 0085).
 
 use chrono::NaiveDate;
 use serde::Serialize;

@@ -3,12 +3,13 @@
 //! timezone, cut by day, week or month; campaign ROI, per-template figures and automation impact,
 //! from the broadcast and automation dashboards' own records ([`outcomes`] says how sends are counted).
 //!
-//! Figures are exact. Counts that would otherwise scan raw messages or conversation windows come from
-//! rollups that triggers keep in the writing transaction (migration 0036); response times and sends'
-//! reply times are stored per contact by a recurring job ([`refresh_job`]), marked contacts computed
-//! live until it has run; [`verify`] recomputes them all from the raw rows. Empty data gives zeros,
-//! never an error. Reports only read, through the pool they are given (a read replica's, once there
-//! is one), and every statement filters by the business.
+//! Figures are exact. Counts that would otherwise scan raw messages, conversation windows or contacts
+//! come from rollups that triggers keep in the writing transaction (migrations 0036 and 0087); response
+//! times and sends' reply times are stored per contact by a recurring job ([`refresh_job`]), marked
+//! contacts computed live until it has run, and the stored waits are summed per day in a histogram
+//! that locates each median (0085, module `waits`); [`verify`] recomputes them all from the raw rows.
+//! Empty data gives zeros, never an error. Reports only read, through the pool they are given (a read
+//! replica's, once there is one), and every statement filters by the business.
 
 pub mod automation;
 pub mod campaigns;

@@ -561,24 +561,24 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
     assert!(verify::verify(&pool, &scopes[0], true).await.unwrap().repaired);
     verify::refresh(&pool, &scopes[0]).await.unwrap();
     assert!(verify::verify(&pool, &scopes[0], false).await.unwrap().exact());
-    // So is a response-time histogram row that drifted from the stored waits.
-    sqlx::query("UPDATE analytics_wait_days SET waits = waits + 1 WHERE business_id = $1 AND ctid = (SELECT min(ctid) FROM analytics_wait_days WHERE business_id = $1 AND waits > 0)")
-        .bind(scopes[0].business().0)
-        .execute(&pool)
-        .await
-        .unwrap();
-    let v = verify::verify(&pool, &scopes[0], true).await.unwrap();
-    assert_eq!((v.wait_day_differences, v.repaired), (1, true), "{v:?}");
-    assert!(verify::verify(&pool, &scopes[0], false).await.unwrap().exact());
-    // And a stage count that drifted from the contacts' stages.
-    sqlx::query("INSERT INTO analytics_stage_counts (business_id, stage, contacts) VALUES ($1, 'Paid', 1)")
-        .bind(scopes[0].business().0)
-        .execute(&pool)
-        .await
-        .unwrap();
-    let v = verify::verify(&pool, &scopes[0], true).await.unwrap();
-    assert_eq!((v.stage_count_differences, v.repaired), (1, true), "{v:?}");
-    assert!(verify::verify(&pool, &scopes[0], false).await.unwrap().exact());
+    // So are a response-time histogram row that drifted from the stored waits and a stage count that
+    // drifted from the contacts' stages; a repair rewrites each.
+    type Differences = fn(&verify::Verification) -> i64;
+    let drifts: [(&str, Differences); 2] = [
+        (
+            "UPDATE analytics_wait_days SET waits = waits + 1 WHERE business_id = $1 AND ctid = (SELECT min(ctid) FROM analytics_wait_days WHERE business_id = $1 AND waits > 0)",
+            |v| v.wait_day_differences,
+        ),
+        ("INSERT INTO analytics_stage_counts (business_id, stage, contacts) VALUES ($1, 'Paid', 1)", |v| {
+            v.stage_count_differences
+        }),
+    ];
+    for (drift, differences) in drifts {
+        sqlx::query(drift).bind(scopes[0].business().0).execute(&pool).await.unwrap();
+        let v = verify::verify(&pool, &scopes[0], true).await.unwrap();
+        assert_eq!((differences(&v), v.repaired), (1, true), "{drift}: {v:?}");
+        assert!(verify::verify(&pool, &scopes[0], false).await.unwrap().exact());
+    }
 }
 
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]

@@ -6,8 +6,9 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::analytics::range::{Range, series};
+use crate::analytics::read;
 use crate::auth::{Area, Scope};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// New leads in one period, by source: their first WhatsApp message (inbound), a CSV import, or typed
 /// in by the team (manual).
@@ -45,34 +46,30 @@ pub async fn report_at(pool: &PgPool, scope: &Scope, range: &Range, now: DateTim
     let business = scope.business().0;
     // Per 15-minute bucket and source: an index-only scan of the range's new contacts; at the same time,
     // on another connection, the counts below.
-    let rows = async {
-        let rows = sqlx::query!(
+    let rows = read(
+        sqlx::query!(
             r#"SELECT wacrm_bucket(created_at) AS "bucket!", source, count(*) AS "n!"
-               FROM contacts
-               WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
-               GROUP BY 1, 2"#,
+           FROM contacts
+           WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
+           GROUP BY 1, 2"#,
             business,
             range.start,
             range.end
         )
-        .fetch_all(pool)
-        .await?;
-        Ok::<_, Error>(rows)
-    };
+        .fetch_all(pool),
+    );
     // Active: an index-only scan of the week's active contacts (idx_analytics_contacts_last_active,
     // migration 0061); total: the stage counts' rollup (0087), which counts every contact once.
-    let counts = async {
-        let counts = sqlx::query!(
+    let counts = read(
+        sqlx::query!(
             r#"SELECT (SELECT count(*) FROM contacts WHERE business_id = $1 AND last_active >= $2) AS "active!",
-                      (SELECT coalesce(sum(contacts), 0)::bigint FROM analytics_stage_counts WHERE business_id = $1)
-                          AS "total!""#,
+                  (SELECT coalesce(sum(contacts), 0)::bigint FROM analytics_stage_counts WHERE business_id = $1)
+                      AS "total!""#,
             business,
             now - Duration::days(7)
         )
-        .fetch_one(pool)
-        .await?;
-        Ok::<_, Error>(counts)
-    };
+        .fetch_one(pool),
+    );
     let (rows, counts) = tokio::try_join!(rows, counts)?;
     let periods = series(
         range,

@@ -42,6 +42,11 @@ pub async fn resolve(pool: &PgPool, scope: &Scope, request: RangeRequest) -> Res
     Range::resolve(request, timezone, Utc::now())
 }
 
+/// A statement's result with the crate's error, so that it runs alongside others in `tokio::try_join!`.
+async fn read<T>(statement: impl std::future::Future<Output = sqlx::Result<T>>) -> Result<T> {
+    Ok(statement.await?)
+}
+
 /// `part / whole`, none when there is no whole.
 fn ratio(part: i64, whole: i64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)

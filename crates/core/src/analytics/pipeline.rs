@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::analytics::range::Range;
-use crate::analytics::ratio;
+use crate::analytics::{ratio, read};
 use crate::auth::{Area, Scope};
 use crate::error::{Error, Result};
 use crate::pipeline::{FunnelStep, StageTime};
@@ -194,26 +194,24 @@ pub async fn leads_per_stage(pool: &PgPool, scope: &Scope) -> Result<Vec<(Stage,
 /// does not scan every contact to hash-join them).
 async fn stages_now(pool: &PgPool, scope: &Scope, now: DateTime<Utc>, stuck_days: u32) -> Result<Vec<StageState>> {
     let cutoff = now - chrono::Duration::days(i64::from(stuck_days));
-    let not_stuck = async {
-        let rows = sqlx::query!(
+    let not_stuck = read(
+        sqlx::query!(
             r#"SELECT coalesce(stage, 'New') AS "stage!: Stage", count(*) AS "n!" FROM (
-               SELECT stage FROM contacts WHERE business_id = $1 AND created_at >= $2
-               UNION ALL
-               SELECT stage FROM contacts WHERE business_id = $1 AND created_at IS NULL
-               UNION ALL
-               SELECT c.stage FROM contacts c
-               WHERE c.business_id = $1 AND c.created_at < $2
-                 AND c.id = ANY (ARRAY(SELECT DISTINCT contact_id FROM pipeline_history
-                                       WHERE business_id = $1 AND changed_at >= $2))
-           ) recent
-           GROUP BY 1"#,
+                   SELECT stage FROM contacts WHERE business_id = $1 AND created_at >= $2
+                   UNION ALL
+                   SELECT stage FROM contacts WHERE business_id = $1 AND created_at IS NULL
+                   UNION ALL
+                   SELECT c.stage FROM contacts c
+                   WHERE c.business_id = $1 AND c.created_at < $2
+                     AND c.id = ANY (ARRAY(SELECT DISTINCT contact_id FROM pipeline_history
+                                           WHERE business_id = $1 AND changed_at >= $2))
+               ) recent
+               GROUP BY 1"#,
             scope.business().0,
             cutoff
         )
-        .fetch_all(pool)
-        .await?;
-        Ok::<_, Error>(rows)
-    };
+        .fetch_all(pool),
+    );
     let (counts, not_stuck) = tokio::try_join!(leads_per_stage(pool, scope), not_stuck)?;
     Ok(counts
         .into_iter()

@@ -9,10 +9,10 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::analytics::range::{Range, Timezone, series};
-use crate::analytics::ratio;
+use crate::analytics::{ratio, read};
 use crate::auth::{Area, Scope};
 use crate::billing;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct UsagePeriod {
@@ -70,41 +70,37 @@ pub async fn report_at(pool: &PgPool, scope: &Scope, range: &Range, now: DateTim
     let business = scope.business().0;
     let (month_start, month_end) = month_around(range.timezone, now);
     // Four independent reads, each on its own connection of the pool.
-    let rows = async {
-        let rows = sqlx::query!(
+    let rows = read(
+        sqlx::query!(
             r#"SELECT bucket, sum(conversations)::bigint AS "conversations!", sum(cost) AS "cost!"
-               FROM analytics_usage_counts
-               WHERE business_id = $1 AND bucket >= $2 AND bucket < $3
-               GROUP BY 1"#,
+           FROM analytics_usage_counts
+           WHERE business_id = $1 AND bucket >= $2 AND bucket < $3
+           GROUP BY 1"#,
             business,
             range.start,
             range.end
         )
-        .fetch_all(pool)
-        .await?;
-        Ok::<_, Error>(rows)
-    };
+        .fetch_all(pool),
+    );
     let totals = async {
         let mut conn = pool.acquire().await?;
         usage_totals_on(&mut conn, scope.business(), month_start, month_end).await
     };
-    let categories = async {
-        let rows = sqlx::query_as!(
+    let categories = read(
+        sqlx::query_as!(
             CategoryCount,
             r#"SELECT coalesce(category, 'unknown') AS "category!",
-                      count(*) FILTER (WHERE billable) AS "billable!",
-                      count(*) FILTER (WHERE billable IS NOT TRUE) AS "free!"
-               FROM message_pricing
-               WHERE business_id = $1 AND recorded_at >= $2 AND recorded_at < $3
-               GROUP BY 1 ORDER BY 1"#,
+                  count(*) FILTER (WHERE billable) AS "billable!",
+                  count(*) FILTER (WHERE billable IS NOT TRUE) AS "free!"
+           FROM message_pricing
+           WHERE business_id = $1 AND recorded_at >= $2 AND recorded_at < $3
+           GROUP BY 1 ORDER BY 1"#,
             business,
             range.start,
             range.end
         )
-        .fetch_all(pool)
-        .await?;
-        Ok::<_, Error>(rows)
-    };
+        .fetch_all(pool),
+    );
     let (rows, totals, categories, subscription) =
         tokio::try_join!(rows, totals, categories, billing::subscription(pool, scope))?;
     let add = |p: &mut UsagePeriod, (n, cost): (i64, Decimal)| {

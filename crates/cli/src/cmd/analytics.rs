@@ -261,7 +261,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             } else {
                 ctx.out.record(&v)?;
             }
-            let differing = v.differences.len() as i64 + v.wait_differences + v.reply_differences;
+            let differing = v.differing();
             if differing == 0 || v.repaired {
                 return Ok(());
             }

@@ -6,13 +6,15 @@
 //! campaign) neither answer nor interrupt a wait; automation sends will be excluded the same way once
 //! automation marks the messages it sends. The response time is the wait; the first response time is
 //! the wait that opens a conversation (nothing from either side in the 24 hours before it). Waits are
-//! counted in the range they began in, their replies looked for up to now.
+//! counted in the range they began in, their replies looked for up to now. The figures come from a
+//! per-day histogram of the stored waits (migration 0085).
 
 use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::analytics::range::{Range, series};
+use crate::analytics::waits::{self, Group};
 use crate::auth::{Area, Scope};
 use crate::error::Result;
 use crate::types::UserId;
@@ -116,55 +118,27 @@ pub async fn response_times(
     range: &Range,
 ) -> Result<(ResponseTimes, Vec<AgentResponses>)> {
     scope.require(Area::Analytics)?;
-    // Clean contacts' waits are stored; dirty ones' (messages changed since the last refresh) are
-    // computed from their messages. `replier` is -1 for an unanswered wait, 0 for a reply without a user.
-    let rows = sqlx::query!(
-        r#"WITH dirty AS (
-               SELECT contact_id FROM analytics_dirty_contacts WHERE business_id = $1
-           ), waits AS (
-               SELECT w.asked_at, w.replied_at, w.replier, w.opens FROM analytics_waits w
-               WHERE w.business_id = $1 AND w.asked_at >= $2 AND w.asked_at < $3
-                 AND NOT EXISTS (SELECT 1 FROM dirty d WHERE d.contact_id = w.contact_id)
-               UNION ALL
-               SELECT w.asked_at, w.replied_at, w.replier, w.opens
-               FROM wacrm_waits($1, ARRAY(SELECT contact_id FROM dirty)) w
-               WHERE w.asked_at >= $2 AND w.asked_at < $3
-           ), answered AS (
-               SELECT extract(epoch FROM replied_at - asked_at)::float8 AS seconds,
-                      CASE WHEN replied_at IS NULL THEN -1 ELSE coalesce(replier, 0) END AS replier, opens
-               FROM waits
-           )
-           SELECT GROUPING(replier, opens) AS "set!", replier, opens, count(*) AS "waits!",
-                  count(seconds) AS "replies!", avg(seconds) AS average,
-                  percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS median
-           FROM answered
-           GROUP BY GROUPING SETS ((), (opens), (replier))"#,
-        scope.business().0,
-        range.start,
-        range.end
-    )
-    .fetch_all(pool)
-    .await?;
-    let mut times = ResponseTimes::default();
-    let mut agents: Vec<(i32, i64, Option<f64>, Option<f64>)> = Vec::new();
-    for row in rows {
-        // GROUPING bits: replier is the high bit, opens the low one (1 = not grouped by it).
-        match (row.set, row.replier, row.opens) {
-            (3, ..) => {
-                times.replies = row.replies;
-                times.unanswered = row.waits - row.replies;
-                times.average_seconds = row.average;
-                times.median_seconds = row.median;
-            }
-            (2, _, Some(true)) => {
-                times.first_replies = row.replies;
-                times.first_response_average_seconds = row.average;
-                times.first_response_median_seconds = row.median;
-            }
-            (1, Some(replier), _) if replier >= 0 => agents.push((replier, row.replies, row.average, row.median)),
-            _ => {}
-        }
+    let (waits, figures) = waits::figures(pool, scope.business().0, range).await?;
+    let group = |g: Group| figures.get(&g);
+    let mut times = ResponseTimes { unanswered: waits, ..ResponseTimes::default() };
+    if let Some(all) = group(Group::All) {
+        times.replies = all.replies;
+        times.unanswered = waits - all.replies;
+        times.average_seconds = all.average_seconds;
+        times.median_seconds = all.median_seconds;
     }
+    if let Some(first) = group(Group::Opening) {
+        times.first_replies = first.replies;
+        times.first_response_average_seconds = first.average_seconds;
+        times.first_response_median_seconds = first.median_seconds;
+    }
+    let agents: Vec<(i32, i64, Option<f64>, Option<f64>)> = figures
+        .iter()
+        .filter_map(|(g, f)| match *g {
+            Group::Replier(id) => Some((id, f.replies, f.average_seconds, f.median_seconds)),
+            _ => None,
+        })
+        .collect();
     let ids: Vec<i32> = agents.iter().map(|a| a.0).filter(|&id| id > 0).collect();
     let names =
         sqlx::query!("SELECT id, name FROM users WHERE business_id = $1 AND id = ANY($2)", scope.business().0, &ids)

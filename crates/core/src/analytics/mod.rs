@@ -3,12 +3,13 @@
 //! timezone, cut by day, week or month; campaign ROI, per-template figures and automation impact,
 //! from the broadcast and automation dashboards' own records ([`outcomes`] says how sends are counted).
 //!
-//! Figures are exact. Counts that would otherwise scan raw messages or conversation windows come from
-//! rollups that triggers keep in the writing transaction (migration 0036); response times and sends'
-//! reply times are stored per contact by a recurring job ([`refresh_job`]), marked contacts computed
-//! live until it has run; [`verify`] recomputes them all from the raw rows. Empty data gives zeros,
-//! never an error. Reports only read, through the pool they are given (a read replica's, once there
-//! is one), and every statement filters by the business.
+//! Figures are exact. Counts that would otherwise scan raw messages, conversation windows or contacts
+//! come from rollups that triggers keep in the writing transaction (migrations 0036 and 0087); response
+//! times and sends' reply times are stored per contact by a recurring job ([`refresh_job`]), marked
+//! contacts computed live until it has run, and the stored waits are summed per day in a histogram
+//! that locates each median (0085, module `waits`); [`verify`] recomputes them all from the raw rows.
+//! Empty data gives zeros, never an error. Reports only read, through the pool they are given (a read
+//! replica's, once there is one), and every statement filters by the business.
 
 pub mod automation;
 pub mod campaigns;
@@ -22,6 +23,7 @@ pub mod summary;
 pub mod templates;
 pub mod usage;
 pub mod verify;
+mod waits;
 
 use chrono::Utc;
 use sqlx::PgPool;
@@ -38,6 +40,11 @@ pub async fn resolve(pool: &PgPool, scope: &Scope, request: RangeRequest) -> Res
     scope.require(Area::Analytics)?;
     let timezone = business::timezone(pool, scope).await?;
     Range::resolve(request, timezone, Utc::now())
+}
+
+/// A statement's result with the crate's error, so that it runs alongside others in `tokio::try_join!`.
+async fn read<T>(statement: impl std::future::Future<Output = sqlx::Result<T>>) -> Result<T> {
+    Ok(statement.await?)
 }
 
 /// `part / whole`, none when there is no whole.

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::analytics::range::{Range, Timezone, series};
-use crate::analytics::ratio;
+use crate::analytics::{ratio, read};
 use crate::auth::{Area, Scope};
 use crate::billing;
 use crate::error::Result;
@@ -68,32 +68,50 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Usage
 pub async fn report_at(pool: &PgPool, scope: &Scope, range: &Range, now: DateTime<Utc>) -> Result<UsageReport> {
     scope.require(Area::Analytics)?;
     let business = scope.business().0;
-    let buckets = |from: DateTime<Utc>, to: DateTime<Utc>| {
+    let (month_start, month_end) = month_around(range.timezone, now);
+    // Four independent reads, each on its own connection of the pool.
+    let rows = read(
         sqlx::query!(
             r#"SELECT bucket, sum(conversations)::bigint AS "conversations!", sum(cost) AS "cost!"
-               FROM analytics_usage_counts
-               WHERE business_id = $1 AND bucket >= $2 AND bucket < $3
-               GROUP BY 1"#,
+           FROM analytics_usage_counts
+           WHERE business_id = $1 AND bucket >= $2 AND bucket < $3
+           GROUP BY 1"#,
             business,
-            from,
-            to
+            range.start,
+            range.end
         )
-        .fetch_all(pool)
+        .fetch_all(pool),
+    );
+    let totals = async {
+        let mut conn = pool.acquire().await?;
+        usage_totals_on(&mut conn, scope.business(), month_start, month_end).await
     };
+    let categories = read(
+        sqlx::query_as!(
+            CategoryCount,
+            r#"SELECT coalesce(category, 'unknown') AS "category!",
+                  count(*) FILTER (WHERE billable) AS "billable!",
+                  count(*) FILTER (WHERE billable IS NOT TRUE) AS "free!"
+           FROM message_pricing
+           WHERE business_id = $1 AND recorded_at >= $2 AND recorded_at < $3
+           GROUP BY 1 ORDER BY 1"#,
+            business,
+            range.start,
+            range.end
+        )
+        .fetch_all(pool),
+    );
+    let (rows, totals, categories, subscription) =
+        tokio::try_join!(rows, totals, categories, billing::subscription(pool, scope))?;
     let add = |p: &mut UsagePeriod, (n, cost): (i64, Decimal)| {
         p.conversations += n;
         p.cost += cost;
     };
-    let rows = buckets(range.start, range.end).await?;
     let periods: Vec<UsagePeriod> = series(range, rows.into_iter().map(|r| (r.bucket, (r.conversations, r.cost))), add)
         .into_iter()
         .map(|(period, p)| UsagePeriod { period, ..p })
         .collect();
-    let (month_start, month_end) = month_around(range.timezone, now);
-    let month_rows = buckets(month_start, month_end).await?;
-    let conversations: i64 = month_rows.iter().map(|r| r.conversations).sum();
-    let cost: Decimal = month_rows.iter().map(|r| r.cost).sum();
-    let subscription = billing::subscription(pool, scope).await?;
+    let UsageTotals { conversations, cost, total_spend } = totals;
     let elapsed = (now - month_start).num_seconds().max(1);
     let length = (month_end - month_start).num_seconds().max(1);
     let forecast = |n: Decimal| (n * Decimal::from(length) / Decimal::from(elapsed)).round_dp(2);
@@ -107,26 +125,6 @@ pub async fn report_at(pool: &PgPool, scope: &Scope, range: &Range, now: DateTim
         forecast_conversations: forecast(Decimal::from(conversations)).round().to_i64().unwrap_or(i64::MAX),
         forecast_cost: forecast(cost),
     };
-    let total_spend = sqlx::query_scalar!(
-        r#"SELECT coalesce(sum(cost), 0) AS "total!" FROM analytics_usage_counts WHERE business_id = $1"#,
-        business
-    )
-    .fetch_one(pool)
-    .await?;
-    let categories = sqlx::query_as!(
-        CategoryCount,
-        r#"SELECT coalesce(category, 'unknown') AS "category!",
-                  count(*) FILTER (WHERE billable) AS "billable!",
-                  count(*) FILTER (WHERE billable IS NOT TRUE) AS "free!"
-           FROM message_pricing
-           WHERE business_id = $1 AND recorded_at >= $2 AND recorded_at < $3
-           GROUP BY 1 ORDER BY 1"#,
-        business,
-        range.start,
-        range.end
-    )
-    .fetch_all(pool)
-    .await?;
     Ok(UsageReport {
         range: *range,
         conversations: periods.iter().map(|p| p.conversations).sum(),

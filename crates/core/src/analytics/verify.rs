@@ -40,6 +40,11 @@ pub struct Verification {
     /// Messages of contacts not marked for refresh whose stored reply time differs from their
     /// contact's messages (`wacrm_reply_after`).
     pub reply_differences: i64,
+    /// Rows of the response-time histogram (`analytics_wait_days`) that differ from the stored waits
+    /// they count, counted both ways.
+    pub wait_day_differences: i64,
+    /// Stages whose contact count (`analytics_stage_counts`) differs from the contacts' stage column.
+    pub stage_count_differences: i64,
     /// Stage changes whose stored previous change (`pipeline_history.previous_changed_at`, time in
     /// stage) differs from the contact's history.
     pub stage_change_differences: i64,
@@ -49,11 +54,17 @@ pub struct Verification {
 
 impl Verification {
     pub fn exact(&self) -> bool {
-        self.differences.is_empty()
-            && self.shared_conversation_ids == 0
-            && self.wait_differences == 0
-            && self.reply_differences == 0
-            && self.stage_change_differences == 0
+        self.shared_conversation_ids == 0 && self.differing() == 0
+    }
+
+    /// Rollup buckets and stored figures that differ from the raw rows: what a repair rebuilds.
+    pub fn differing(&self) -> i64 {
+        self.differences.len() as i64
+            + self.wait_differences
+            + self.wait_day_differences
+            + self.reply_differences
+            + self.stage_change_differences
+            + self.stage_count_differences
     }
 }
 
@@ -123,6 +134,32 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
     )
     .fetch_one(pool)
     .await?;
+    let wait_day_differences = sqlx::query_scalar!(
+        r#"WITH raw AS (
+               SELECT day, replier, opens, bin, waits, seconds FROM analytics_wait_days_recomputed
+               WHERE business_id = $1
+           ), rollup AS (
+               SELECT day, replier, opens, bin, waits, seconds FROM analytics_wait_days
+               WHERE business_id = $1 AND (waits <> 0 OR seconds <> 0)
+           )
+           SELECT count(*) AS "n!" FROM raw FULL JOIN rollup USING (day, replier, opens, bin)
+           WHERE raw.waits IS DISTINCT FROM rollup.waits OR raw.seconds IS DISTINCT FROM rollup.seconds"#,
+        business
+    )
+    .fetch_one(pool)
+    .await?;
+    let stage_count_differences = sqlx::query_scalar!(
+        r#"WITH raw AS (
+               SELECT coalesce(stage, 'New') AS stage, count(*) AS n FROM contacts WHERE business_id = $1 GROUP BY 1
+           ), rollup AS (
+               SELECT stage, sum(contacts) AS n FROM analytics_stage_counts WHERE business_id = $1 GROUP BY 1
+           )
+           SELECT count(*) AS "n!" FROM raw FULL JOIN rollup USING (stage)
+           WHERE coalesce(raw.n, 0) <> coalesce(rollup.n, 0)"#,
+        business
+    )
+    .fetch_one(pool)
+    .await?;
     let reply_differences = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM messages m
            WHERE m.business_id = $1
@@ -166,23 +203,22 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
         }
     }
     differences.sort_by(|a, b| a.bucket.cmp(&b.bucket).then_with(|| a.figure.cmp(&b.figure)));
-    let repaired = repair
-        && !(differences.is_empty()
-            && wait_differences == 0
-            && reply_differences == 0
-            && stage_change_differences == 0);
-    if repaired {
-        rebuild(pool, scope).await?;
-    }
-    Ok(Verification {
+    let mut verification = Verification {
         buckets: (messages.len() + usage.len()) as i64,
         differences,
         shared_conversation_ids,
         wait_differences,
+        wait_day_differences,
         reply_differences,
         stage_change_differences,
-        repaired,
-    })
+        stage_count_differences,
+        repaired: false,
+    };
+    if repair && verification.differing() > 0 {
+        rebuild(pool, scope).await?;
+        verification.repaired = true;
+    }
+    Ok(verification)
 }
 
 /// Replaces the business's rollups with sums of its raw rows.
@@ -203,6 +239,32 @@ async fn rebuild(pool: &PgPool, scope: &Scope) -> Result<()> {
            INSERT INTO analytics_usage_counts (business_id, bucket, conversations, cost)
            SELECT business_id, wacrm_bucket(timestamp), count(*), sum(cost)
            FROM usage_logs WHERE business_id = $1 AND timestamp IS NOT NULL GROUP BY 1, 2"#,
+        business
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        r#"WITH gone AS (DELETE FROM analytics_stage_counts WHERE business_id = $1)
+           INSERT INTO analytics_stage_counts (business_id, stage, contacts)
+           SELECT business_id, coalesce(stage, 'New'), count(*) FROM contacts WHERE business_id = $1 GROUP BY 1, 2"#,
+        business
+    )
+    .execute(&mut *tx)
+    .await?;
+    // Rows that should not be there go, the others get what they should hold: disjoint rows, one statement.
+    sqlx::query!(
+        r#"WITH raw AS (
+               SELECT * FROM analytics_wait_days_recomputed WHERE business_id = $1
+           ), gone AS (
+               DELETE FROM analytics_wait_days d WHERE d.business_id = $1 AND NOT EXISTS (
+                   SELECT 1 FROM raw r
+                   WHERE (r.day, r.replier, r.opens, r.bin) = (d.day, d.replier, d.opens, d.bin)
+               )
+           )
+           INSERT INTO analytics_wait_days (business_id, day, replier, opens, bin, waits, seconds)
+           SELECT business_id, day, replier, opens, bin, waits, seconds FROM raw
+           ON CONFLICT (business_id, day, replier, opens, bin)
+               DO UPDATE SET waits = excluded.waits, seconds = excluded.seconds"#,
         business
     )
     .execute(&mut *tx)
@@ -290,6 +352,21 @@ pub async fn compact(pool: &PgPool, scope: &Scope) -> Result<Compaction> {
     )
     .fetch_one(&mut *tx)
     .await?;
+    let stages = sqlx::query!(
+        r#"WITH gone AS (DELETE FROM analytics_stage_counts WHERE business_id = $1 RETURNING *),
+                kept AS (
+                    INSERT INTO analytics_stage_counts (business_id, stage, contacts)
+                    SELECT business_id, stage, sum(contacts) FROM gone GROUP BY 1, 2 HAVING sum(contacts) <> 0
+                    RETURNING 1
+                )
+           SELECT (SELECT count(*) FROM gone) AS "before!", (SELECT count(*) FROM kept) AS "after!""#,
+        business
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(Compaction { rows_before: messages.before + usage.before, rows_after: messages.after + usage.after })
+    Ok(Compaction {
+        rows_before: messages.before + usage.before + stages.before,
+        rows_after: messages.after + usage.after + stages.after,
+    })
 }

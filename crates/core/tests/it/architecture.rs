@@ -145,6 +145,8 @@ const OWNERS: &[(&str, &str)] = &[
     ("analytics_usage_counts", "analytics"),
     ("analytics_waits", "analytics"),
     ("analytics_dirty_contacts", "analytics"),
+    ("analytics_wait_days", "analytics"),
+    ("analytics_stage_counts", "analytics"),
     ("campaigns", "broadcast"),
     ("campaign_logs", "broadcast"),
     ("campaign_recipients", "broadcast/"),

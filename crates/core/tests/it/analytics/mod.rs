@@ -476,6 +476,17 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
                     .unwrap();
             }
         }
+        // Now and then a contact changes stage (the stage counts follow).
+        if step % 7 == 0 {
+            let stage = ["New", "Engaged", "Interested", "Paid", "Lost"][rng.random_range(0..5)];
+            sqlx::query("UPDATE contacts SET stage = $3::pipeline_stage WHERE business_id = $1 AND id = $2")
+                .bind(scope.business().0)
+                .bind(c)
+                .bind(stage)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
         // Now and then a contact goes, with its messages (a cascade), and a compaction runs midway.
         if step % 97 == 96 {
             let (i, c) = contacts.remove(rng.random_range(0..contacts.len()));
@@ -498,6 +509,22 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
         verify::refresh(&pool, scope).await.unwrap();
         assert_eq!(messages::response_times(&pool, scope, &year).await.unwrap(), live);
         assert!(verify::verify(&pool, scope, false).await.unwrap().exact());
+        // The histogram's median and average are those of every stored wait of the range, sorted.
+        let (replies, average, median): (i64, Option<f64>, Option<f64>) = sqlx::query_as(
+            "SELECT count(*), avg(s), percentile_cont(0.5) WITHIN GROUP (ORDER BY s) FROM (
+                 SELECT extract(epoch FROM replied_at - asked_at)::float8 AS s FROM analytics_waits
+                 WHERE business_id = $1 AND replied_at IS NOT NULL AND asked_at >= $2 AND asked_at < $3
+             ) w",
+        )
+        .bind(scope.business().0)
+        .bind(year.start)
+        .bind(year.end)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert!(replies > 0);
+        assert_eq!((live.0.replies, live.0.median_seconds), (replies, median));
+        assert!((live.0.average_seconds.unwrap() - average.unwrap()).abs() < 1e-6);
         let year = range(&pool, scope, "2026-01-01", "2026-12-31", Granularity::Month).await;
         let before = messages::report(&pool, scope, &year).await.unwrap();
         let compacted = verify::compact(&pool, scope).await.unwrap();
@@ -534,6 +561,24 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
     assert!(verify::verify(&pool, &scopes[0], true).await.unwrap().repaired);
     verify::refresh(&pool, &scopes[0]).await.unwrap();
     assert!(verify::verify(&pool, &scopes[0], false).await.unwrap().exact());
+    // So are a response-time histogram row that drifted from the stored waits and a stage count that
+    // drifted from the contacts' stages; a repair rewrites each.
+    type Differences = fn(&verify::Verification) -> i64;
+    let drifts: [(&str, Differences); 2] = [
+        (
+            "UPDATE analytics_wait_days SET waits = waits + 1 WHERE business_id = $1 AND ctid = (SELECT min(ctid) FROM analytics_wait_days WHERE business_id = $1 AND waits > 0)",
+            |v| v.wait_day_differences,
+        ),
+        ("INSERT INTO analytics_stage_counts (business_id, stage, contacts) VALUES ($1, 'Paid', 1)", |v| {
+            v.stage_count_differences
+        }),
+    ];
+    for (drift, differences) in drifts {
+        sqlx::query(drift).bind(scopes[0].business().0).execute(&pool).await.unwrap();
+        let v = verify::verify(&pool, &scopes[0], true).await.unwrap();
+        assert_eq!((differences(&v), v.repaired), (1, true), "{drift}: {v:?}");
+        assert!(verify::verify(&pool, &scopes[0], false).await.unwrap().exact());
+    }
 }
 
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]

@@ -1,0 +1,258 @@
+//! Response times over any range without sorting its waits: counts, sums and the bin each median lies
+//! in come from the per-UTC-day histogram of stored waits (`analytics_wait_days`, migration 0085),
+//! then only the waits of those bins are read, and the medians are picked from them. Exact: the
+//! same figures as `percentile_cont(0.5)` and `avg` over every wait of the range.
+//!
+//! The histogram covers the range's whole UTC days; the partial days at its ends (local midnights are
+//! rarely UTC ones) are read from the stored waits. Contacts marked dirty (messages changed since the
+//! last refresh) have their stored waits taken out and their live waits (`wacrm_waits`) put in.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Days, NaiveTime, Utc};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use sqlx::PgPool;
+
+use crate::analytics::range::Range;
+use crate::error::Result;
+
+/// The waits one figure is computed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) enum Group {
+    /// Every reply.
+    All,
+    /// Replies to a conversation's opening message.
+    Opening,
+    /// One replier's replies (0: sends without a user).
+    Replier(i32),
+}
+
+/// A group's replies: how many, their average and median seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Figures {
+    pub replies: i64,
+    pub average_seconds: Option<f64>,
+    pub median_seconds: Option<f64>,
+}
+
+/// Waits of a group per bin, with their seconds summed.
+#[derive(Default)]
+struct Histogram {
+    bins: BTreeMap<i32, i64>,
+    replies: i64,
+    seconds: Decimal,
+}
+
+impl Histogram {
+    fn add(&mut self, bin: i32, waits: i64, seconds: Decimal) {
+        *self.bins.entry(bin).or_default() += waits;
+        self.replies += waits;
+        self.seconds += seconds;
+    }
+
+    /// The 0-based ranks `percentile_cont(0.5)` interpolates between, and its weight on the second.
+    fn median_ranks(&self) -> Option<(i64, i64, f64)> {
+        let position = 0.5 * (self.replies - 1) as f64;
+        (self.replies > 0).then(|| (position.floor() as i64, position.ceil() as i64, position - position.floor()))
+    }
+
+    /// The bin holding the wait of `rank` (0-based, in time order) and the waits of earlier bins.
+    fn bin_of(&self, rank: i64) -> (i32, i64) {
+        let mut before = 0;
+        for (&bin, &n) in &self.bins {
+            if rank < before + n {
+                return (bin, before);
+            }
+            before += n;
+        }
+        unreachable!("rank {rank} is below the {} replies counted", self.replies)
+    }
+}
+
+/// All waits that began in the range (unanswered included), and the figures of every group with a reply.
+pub(super) async fn figures(pool: &PgPool, business: i32, range: &Range) -> Result<(i64, HashMap<Group, Figures>)> {
+    let (whole_from, whole_to) = whole_utc_days(range);
+    let rows = sqlx::query!(
+        r#"WITH dirty AS (
+               SELECT contact_id FROM analytics_dirty_contacts WHERE business_id = $1
+           ), partial AS (
+               SELECT 1 AS sign, w.asked_at, w.replied_at, w.replier, w.opens FROM analytics_waits w
+               WHERE w.business_id = $1
+                 AND ((w.asked_at >= $2 AND w.asked_at < $4) OR (w.asked_at >= $5 AND w.asked_at < $3))
+                 AND NOT EXISTS (SELECT 1 FROM dirty d WHERE d.contact_id = w.contact_id)
+               UNION ALL
+               SELECT -1, w.asked_at, w.replied_at, w.replier, w.opens FROM analytics_waits w
+               WHERE w.business_id = $1 AND w.contact_id IN (SELECT contact_id FROM dirty)
+                 AND w.asked_at >= $4 AND w.asked_at < $5
+               UNION ALL
+               SELECT 1, w.asked_at, w.replied_at, w.replier, w.opens
+               FROM wacrm_waits($1, ARRAY(SELECT contact_id FROM dirty)) w
+               WHERE w.asked_at >= $2 AND w.asked_at < $3
+           ), counted AS (
+               SELECT replier, opens, bin, waits, seconds FROM analytics_wait_days
+               WHERE business_id = $1 AND day >= ($4 AT TIME ZONE 'UTC')::date AND day < ($5 AT TIME ZONE 'UTC')::date
+               UNION ALL
+               SELECT CASE WHEN replied_at IS NULL THEN -1 ELSE coalesce(replier, 0) END, opens,
+                      wacrm_wait_bin(asked_at, replied_at), sign,
+                      sign * coalesce(extract(epoch FROM replied_at - asked_at), 0)
+               FROM partial
+           )
+           SELECT replier AS "replier!", opens AS "opens!", bin AS "bin!", sum(waits)::bigint AS "waits!",
+                  sum(seconds) AS "seconds!"
+           FROM counted GROUP BY 1, 2, 3 HAVING sum(waits) <> 0"#,
+        business,
+        range.start,
+        range.end,
+        whole_from,
+        whole_to
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut waits = 0;
+    let mut groups: BTreeMap<Group, Histogram> = BTreeMap::new();
+    for row in rows {
+        waits += row.waits;
+        if row.replier < 0 {
+            continue;
+        }
+        let mut add = |group| groups.entry(group).or_default().add(row.bin, row.waits, row.seconds);
+        add(Group::All);
+        add(Group::Replier(row.replier));
+        if row.opens {
+            add(Group::Opening);
+        }
+    }
+    // Where each group's median lies: its bins, and the ranks within them.
+    let mut wanted = Vec::new();
+    for (&group, histogram) in &groups {
+        if let Some((first, second, weight)) = histogram.median_ranks() {
+            wanted.push((group, histogram.bin_of(first), first, histogram.bin_of(second), second, weight));
+        }
+    }
+    let bins: BTreeSet<i32> = wanted.iter().flat_map(|w| [w.1.0, w.3.0]).collect();
+    let values = bin_values(pool, business, range, &bins.into_iter().collect::<Vec<_>>()).await?;
+    let mut figures = HashMap::new();
+    for (group, (first_bin, first_before), first, (second_bin, second_before), second, weight) in wanted {
+        let pick = |bin: i32, before: i64, rank: i64| {
+            let mut own: Vec<f64> =
+                values.iter().filter(|v| v.bin == bin && v.belongs_to(group)).map(|v| v.seconds).collect();
+            own.sort_by(f64::total_cmp);
+            own[(rank - before) as usize]
+        };
+        let (low, high) = (pick(first_bin, first_before, first), pick(second_bin, second_before, second));
+        let histogram = &groups[&group];
+        figures.insert(
+            group,
+            Figures {
+                replies: histogram.replies,
+                average_seconds: (histogram.seconds / Decimal::from(histogram.replies)).to_f64(),
+                // percentile_cont's interpolation, in its order of operations.
+                median_seconds: Some(low + (high - low) * weight),
+            },
+        );
+    }
+    Ok((waits, figures))
+}
+
+/// A reply's seconds, with what places it in groups.
+struct Value {
+    replier: i32,
+    opens: bool,
+    bin: i32,
+    seconds: f64,
+}
+
+impl Value {
+    fn belongs_to(&self, group: Group) -> bool {
+        match group {
+            Group::All => true,
+            Group::Opening => self.opens,
+            Group::Replier(replier) => self.replier == replier,
+        }
+    }
+}
+
+/// Every reply of the range in these bins: clean contacts' stored waits (an index-only scan of
+/// idx_analytics_waits_bin) and dirty contacts' live ones.
+async fn bin_values(pool: &PgPool, business: i32, range: &Range, bins: &[i32]) -> Result<Vec<Value>> {
+    if bins.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(sqlx::query_as!(
+        Value,
+        r#"WITH dirty AS (
+               SELECT contact_id FROM analytics_dirty_contacts WHERE business_id = $1
+           ), waits AS (
+               SELECT w.wait_bin AS bin, w.asked_at, w.replied_at, w.replier, w.opens FROM analytics_waits w
+               WHERE w.business_id = $1 AND w.wait_bin = ANY($4) AND w.asked_at >= $2 AND w.asked_at < $3
+                 AND NOT EXISTS (SELECT 1 FROM dirty d WHERE d.contact_id = w.contact_id)
+               UNION ALL
+               SELECT b.bin, w.asked_at, w.replied_at, w.replier, w.opens
+               FROM wacrm_waits($1, ARRAY(SELECT contact_id FROM dirty)) w,
+                    LATERAL (SELECT wacrm_wait_bin(w.asked_at, w.replied_at) AS bin) b
+               WHERE w.asked_at >= $2 AND w.asked_at < $3 AND b.bin = ANY($4)
+           )
+           SELECT coalesce(replier, 0) AS "replier!", opens AS "opens!", bin AS "bin!",
+                  extract(epoch FROM replied_at - asked_at)::float8 AS "seconds!"
+           FROM waits"#,
+        business,
+        range.start,
+        range.end,
+        bins
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The whole UTC days inside the range, as instants (from the first UTC midnight at or after its start
+/// to the last at or before its end); an empty span at the range's end when there is none.
+fn whole_utc_days(range: &Range) -> (DateTime<Utc>, DateTime<Utc>) {
+    let midnight = |at: DateTime<Utc>| at.date_naive().and_time(NaiveTime::MIN).and_utc();
+    let mut from = midnight(range.start);
+    if from < range.start {
+        from = from.checked_add_days(Days::new(1)).unwrap_or(range.end);
+    }
+    let to = midnight(range.end);
+    if from < to { (from, to) } else { (range.end, range.end) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn histogram(bins: &[(i32, i64)]) -> Histogram {
+        let mut h = Histogram::default();
+        for &(bin, n) in bins {
+            h.add(bin, n, Decimal::ZERO);
+        }
+        h
+    }
+
+    #[test]
+    fn the_median_ranks_and_their_bins_follow_percentile_cont() {
+        let h = histogram(&[(3, 2), (7, 1), (9, 3)]);
+        assert_eq!(h.median_ranks(), Some((2, 3, 0.5)));
+        assert_eq!((h.bin_of(2), h.bin_of(3), h.bin_of(0)), ((7, 2), (9, 3), (3, 0)));
+        assert_eq!(histogram(&[(1, 3)]).median_ranks(), Some((1, 1, 0.0)));
+        assert_eq!(histogram(&[]).median_ranks(), None);
+    }
+
+    #[test]
+    fn whole_utc_days_leave_partial_days_at_the_ends() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let range = |start: &str, end: &str| Range {
+            start: at(start),
+            end: at(end),
+            ..Range::resolve(Default::default(), crate::analytics::Timezone::UTC, at("2026-03-10T00:00:00Z")).unwrap()
+        };
+        // Kathmandu's March: 18:15 UTC to 18:15 UTC.
+        let march = range("2026-02-28T18:15:00Z", "2026-03-31T18:15:00Z");
+        assert_eq!(whole_utc_days(&march), (at("2026-03-01T00:00:00Z"), at("2026-03-31T00:00:00Z")));
+        let utc = range("2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z");
+        assert_eq!(whole_utc_days(&utc), (utc.start, utc.end));
+        // One local day east of UTC holds no whole UTC day: all of it is read from the waits.
+        let day = range("2026-03-01T18:15:00Z", "2026-03-02T18:15:00Z");
+        assert_eq!(whole_utc_days(&day), (day.end, day.end));
+    }
+}

@@ -161,6 +161,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     broadcast::start(&pool, &scope, id).await?;
     let snapshot = started.elapsed();
+    println!("plan ({n} recipients): median {:.1} ms, p95 {:.1} ms", support::ms(plan.median), support::ms(plan.p95));
+    println!("start (snapshot of {n} recipient rows): {:.1} ms", support::ms(snapshot));
     if let Ok(pid) = std::env::var("WACRM_BENCH_DAEMON_PID") {
         return watch_daemon(&pool, &scope, id, &fake, n, &pid, ceiling).await;
     }
@@ -194,8 +196,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let once = per_recipient.len() == n as usize && per_recipient.values().all(|c| *c == 1);
 
     println!("broadcast of {n} recipients, pacer {MAX_RATE}/s per number, {CONCURRENCY} sends in flight");
-    println!("plan ({n} recipients): median {:.1} ms, p95 {:.1} ms", support::ms(plan.median), support::ms(plan.p95));
-    println!("start (snapshot of {n} recipient rows): {:.1} ms", support::ms(snapshot));
     println!("fake Graph API ceiling (raw sends, no database): {ceiling:.0} msg/s");
     println!(
         "sent {sent} in {:.1} s: {rate:.0} msg/s sustained ({:.1} % of the {MAX_RATE}/s configured)",

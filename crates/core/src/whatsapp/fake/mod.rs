@@ -16,22 +16,24 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State as AxumState};
+use axum::extract::{Path, State as AxumState};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::Utc;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::whatsapp::manage::{Created, Cursors, Listed, Page, Paging, QualityScore, Success};
+use crate::whatsapp::manage::{Listed, QualityScore};
 use crate::whatsapp::send::{ErrorData, ErrorResponse, GraphError, SendRequest};
-use crate::whatsapp::signature;
 
 use self::media::FakeMedia;
+use self::statuses::play_statuses;
+use self::templates::{create_template, delete_template, edit_template, list_templates, template_id};
 
 mod media;
+mod statuses;
+mod templates;
 
 /// A failure the fake answers with instead of accepting a send, each in Meta's documented shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -381,11 +383,6 @@ impl FakeGraph {
     }
 }
 
-/// Meta's template ids are long decimal numbers.
-fn template_id(n: u64) -> String {
-    format!("1689556908{n:07}")
-}
-
 fn answer(status: StatusCode, body: &impl Serialize) -> Response {
     (status, axum::Json(body)).into_response()
 }
@@ -479,189 +476,6 @@ fn graph_error(
     answer(status, &ErrorResponse { error })
 }
 
-/// The start of every template call: counts it, records it, checks the token and injected failures;
-/// returns the call's number and the refusal to answer with, if any.
-fn template_call(state: &mut State, path: String, headers: &HeaderMap, body: Value) -> (u64, Option<Response>) {
-    state.counter += 1;
-    let n = state.counter;
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let authorized = authorization.as_deref().is_some_and(|a| a.starts_with("Bearer ") && a.len() > "Bearer ".len());
-    let failure = if authorized { state.fail_next.pop_front() } else { None };
-    let refused = if !authorized {
-        Some(graph_error(
-            StatusCode::UNAUTHORIZED,
-            190,
-            Some(463),
-            "Invalid OAuth access token - Cannot parse access token",
-            None,
-            n,
-        ))
-    } else {
-        failure.map(|f| {
-            let (status, response) = f.answer(n);
-            answer(status, &response)
-        })
-    };
-    let answered = refused.as_ref().map_or(200, |r| r.status().as_u16());
-    state.requests.push(RecordedRequest::new(path, authorization, body, answered));
-    (n, refused)
-}
-
-async fn create_template(
-    AxumState(state): AxumState<Shared>,
-    Path((version, waba_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let mut state = lock(&state);
-    let (n, refused) =
-        template_call(&mut state, format!("/{version}/{waba_id}/message_templates"), &headers, json.clone());
-    if let Some(refused) = refused {
-        return refused;
-    }
-    let field = |k: &str| json.get(k).and_then(Value::as_str).map(str::to_string);
-    let (Some(name), Some(language), Some(category), Some(components)) =
-        (field("name"), field("language"), field("category"), json.get("components").filter(|c| c.is_array()))
-    else {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            100,
-            None,
-            "(#100) Invalid parameter",
-            Some("name, language, category and components are required"),
-            n,
-        );
-    };
-    if state.templates.iter().any(|t| t.waba_id == waba_id && t.listed.name == name && t.listed.language == language) {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            100,
-            Some(2388024),
-            "(#100) Invalid parameter",
-            Some("Content in this language already exists: try a different name or language"),
-            n,
-        );
-    }
-    let id = template_id(n);
-    state.templates.push(FakeTemplate {
-        waba_id,
-        listed: Listed {
-            id: id.clone(),
-            name,
-            language,
-            status: "PENDING".into(),
-            category: category.to_ascii_uppercase(),
-            components: components.clone(),
-            parameter_format: field("parameter_format"),
-            rejected_reason: None,
-            quality_score: Some(QualityScore { score: "UNKNOWN".into() }),
-        },
-    });
-    answer(StatusCode::OK, &Created { id, status: "PENDING".into(), category: category.to_ascii_uppercase() })
-}
-
-async fn list_templates(
-    AxumState(state): AxumState<Shared>,
-    Path((version, waba_id)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let mut state = lock(&state);
-    if let (_, Some(refused)) =
-        template_call(&mut state, format!("/{version}/{waba_id}/message_templates"), &headers, json!(query))
-    {
-        return refused;
-    }
-    let limit = query
-        .get("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(25)
-        .min(state.page_size.unwrap_or(usize::MAX))
-        .max(1);
-    let from =
-        query.get("after").and_then(|a| a.strip_prefix("cursor-")).and_then(|a| a.parse::<usize>().ok()).unwrap_or(0);
-    let mine: Vec<&FakeTemplate> = state.templates.iter().filter(|t| t.waba_id == waba_id).collect();
-    let end = (from + limit).min(mine.len());
-    let data = mine.get(from..end).unwrap_or_default().iter().map(|t| json!(t.listed)).collect();
-    let next =
-        (end < mine.len()).then(|| format!("/{version}/{waba_id}/message_templates?limit={limit}&after=cursor-{end}"));
-    let cursors = Cursors { before: Some(format!("cursor-{from}")), after: Some(format!("cursor-{end}")) };
-    answer(StatusCode::OK, &Page { data, paging: Some(Paging { cursors: Some(cursors), next }) })
-}
-
-async fn delete_template(
-    AxumState(state): AxumState<Shared>,
-    Path((version, waba_id)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let mut state = lock(&state);
-    let (n, refused) =
-        template_call(&mut state, format!("/{version}/{waba_id}/message_templates"), &headers, json!(query));
-    if let Some(refused) = refused {
-        return refused;
-    }
-    let name = query.get("name").cloned().unwrap_or_default();
-    let id = query.get("hsm_id");
-    let matches =
-        |t: &FakeTemplate| t.waba_id == waba_id && t.listed.name == name && id.is_none_or(|id| *id == t.listed.id);
-    if !state.templates.iter().any(matches) {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            100,
-            Some(2593002),
-            "(#100) Invalid parameter",
-            Some("Message template not found"),
-            n,
-        );
-    }
-    if state.templates.iter().any(|t| matches(t) && t.listed.status == "DISABLED") {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            100,
-            None,
-            "(#100) Invalid parameter",
-            Some("Disabled templates cannot be deleted"),
-            n,
-        );
-    }
-    state.templates.retain(|t| !matches(t));
-    answer(StatusCode::OK, &Success { success: true })
-}
-
-async fn edit_template(
-    AxumState(state): AxumState<Shared>,
-    Path((version, template_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let mut state = lock(&state);
-    let (n, refused) = template_call(&mut state, format!("/{version}/{template_id}"), &headers, json.clone());
-    if let Some(refused) = refused {
-        return refused;
-    }
-    let Some(template) = state.templates.iter_mut().find(|t| t.listed.id == template_id) else {
-        return graph_error(
-            StatusCode::NOT_FOUND,
-            100,
-            Some(33),
-            "Unsupported post request. Object does not exist",
-            None,
-            n,
-        );
-    };
-    if let Some(components) = json.get("components").filter(|c| c.is_array()) {
-        template.listed.components = components.clone();
-    }
-    if let Some(category) = json.get("category").and_then(Value::as_str) {
-        template.listed.category = category.to_ascii_uppercase();
-    }
-    template.listed.status = "PENDING".into();
-    answer(StatusCode::OK, &Success { success: true })
-}
-
 async fn unknown_path(
     AxumState(state): AxumState<Shared>,
     uri: axum::http::Uri,
@@ -679,100 +493,4 @@ async fn unknown_path(
         ..GraphError::default()
     };
     answer(StatusCode::NOT_FOUND, &ErrorResponse { error })
-}
-
-/// Plays Meta after an accepted send: `sent`, `delivered`, `read`, each a signed webhook POST, in order.
-/// As Meta does, a status the receiver did not acknowledge (down, or not 2xx) is posted again, backing
-/// off, for up to [`STATUS_RETRY_FOR`] (Meta: days), before the next one; its delivery records the last answer.
-async fn play_statuses(
-    state: Shared,
-    target: StatusWebhooks,
-    phone_number_id: String,
-    wamid: String,
-    request: SendRequest,
-) {
-    let http = reqwest::Client::new();
-    let template = matches!(request.content, crate::whatsapp::send::Content::Template { .. });
-    for (i, status) in ["sent", "delivered", "read"].into_iter().enumerate() {
-        tokio::time::sleep(target.delay).await;
-        let body = status_webhook(&target, &phone_number_id, &wamid, &request, status, i == 0, template);
-        let bytes = body.to_string().into_bytes();
-        let signature = signature::sign(target.app_secret.as_bytes(), &bytes);
-        let started = std::time::Instant::now();
-        let mut pause = Duration::from_millis(100);
-        let answered = loop {
-            let answered = match http
-                .post(&target.url)
-                .header(header::CONTENT_TYPE, "application/json")
-                .header("X-Hub-Signature-256", &signature)
-                .body(bytes.clone())
-                .send()
-                .await
-            {
-                Ok(response) => Some(response.status().as_u16()),
-                Err(e) => {
-                    tracing::debug!("the fake Graph API could not deliver a {status} webhook to {}: {e}", target.url);
-                    None
-                }
-            };
-            if answered.is_some_and(|code| (200..300).contains(&code)) || started.elapsed() >= STATUS_RETRY_FOR {
-                break answered;
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(2));
-        };
-        if !answered.is_some_and(|code| (200..300).contains(&code)) {
-            tracing::warn!("the fake Graph API gave up delivering a {status} webhook to {}: {answered:?}", target.url);
-        }
-        lock(&state).deliveries.push(Delivery { wamid: wamid.clone(), status: status.into(), answered });
-    }
-}
-
-/// How long the fake keeps posting a status its receiver does not acknowledge.
-const STATUS_RETRY_FOR: Duration = Duration::from_secs(60);
-
-/// A `statuses[]` webhook body in Meta's shape (shared/whatsapp-cloud-api.md §2.3), per-message pricing.
-fn status_webhook(
-    target: &StatusWebhooks,
-    phone_number_id: &str,
-    wamid: &str,
-    request: &SendRequest,
-    status: &str,
-    first: bool,
-    template: bool,
-) -> Value {
-    let now = Utc::now().timestamp();
-    let (category, pricing_type, billable) =
-        if template { ("utility", "regular", true) } else { ("service", "free_customer_service", false) };
-    let mut item = json!({
-        "id": wamid,
-        "status": status,
-        "timestamp": now.to_string(),
-        "recipient_id": request.to,
-        "pricing": {"billable": billable, "pricing_model": "PMP", "category": category, "type": pricing_type},
-    });
-    if let Some(data) = &request.biz_opaque_callback_data {
-        item["biz_opaque_callback_data"] = json!(data);
-    }
-    if first {
-        item["conversation"] = json!({
-            "id": uuid::Uuid::new_v4().simple().to_string(),
-            "expiration_timestamp": (now + 24 * 3600).to_string(),
-            "origin": {"type": category},
-        });
-    }
-    json!({
-        "object": "whatsapp_business_account",
-        "entry": [{
-            "id": target.waba_id,
-            "changes": [{
-                "field": "messages",
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": {"display_phone_number": target.display_phone_number, "phone_number_id": phone_number_id},
-                    "statuses": [item],
-                },
-            }],
-        }],
-    })
 }

@@ -577,7 +577,8 @@ pub async fn run_once(pool: &PgPool, sender: &Sender, options: &Options) -> Resu
     let mut engine = Engine::default();
     let mut tick = Tick::default();
     loop {
-        let n = events::consume(pool, &mut engine, 500).await?;
+        // A reactor consuming now takes these events next: the tick does not queue behind it.
+        let n = events::consume_unless_busy(pool, &mut engine, 500).await?;
         tick.events += n;
         if n == 0 {
             break;

@@ -43,19 +43,50 @@ pub trait Consumer {
 /// position in the same transaction. Returns how many it handled; 0 means it is caught up. Consumers of
 /// the same name in several processes take turns (the position row is locked).
 pub async fn consume<C: Consumer>(pool: &PgPool, consumer: &mut C, batch: i64) -> Result<usize> {
+    consume_with(pool, consumer, batch, Turn::Wait).await
+}
+
+/// [`consume`], unless a consumer of the same name is consuming now: then 0 at once, since that one
+/// takes these events next. For a periodic pass beside a live reader, which would only queue behind it.
+pub async fn consume_unless_busy<C: Consumer>(pool: &PgPool, consumer: &mut C, batch: i64) -> Result<usize> {
+    consume_with(pool, consumer, batch, Turn::SkipIfBusy).await
+}
+
+#[derive(PartialEq)]
+enum Turn {
+    Wait,
+    SkipIfBusy,
+}
+
+async fn consume_with<C: Consumer>(pool: &PgPool, consumer: &mut C, batch: i64, turn: Turn) -> Result<usize> {
     let mut tx = pool.begin().await?;
     // The horizon first, before this transaction writes (and so takes a transaction id of its own).
     let horizon = horizon(&mut tx).await?;
     sqlx::query!("INSERT INTO event_consumers (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", consumer.name())
         .execute(&mut *tx)
         .await?;
-    let from = sqlx::query_as!(
-        Position,
-        r#"SELECT tx::text::bigint AS "tx!", event_id AS event FROM event_consumers WHERE name = $1 FOR UPDATE"#,
-        consumer.name()
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let from = if turn == Turn::Wait {
+        sqlx::query_as!(
+            Position,
+            r#"SELECT tx::text::bigint AS "tx!", event_id AS event FROM event_consumers WHERE name = $1 FOR UPDATE"#,
+            consumer.name()
+        )
+        .fetch_one(&mut *tx)
+        .await?
+    } else {
+        let free = sqlx::query_as!(
+            Position,
+            r#"SELECT tx::text::bigint AS "tx!", event_id AS event FROM event_consumers WHERE name = $1
+               FOR UPDATE SKIP LOCKED"#,
+            consumer.name()
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        match free {
+            Some(from) => from,
+            None => return Ok(0),
+        }
+    };
     let events = sqlx::query_as!(
         Recorded,
         r#"SELECT id, kind, business_id AS "business_id: BusinessId", contact_id AS "contact_id: ContactId",

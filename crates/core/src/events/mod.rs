@@ -20,7 +20,7 @@ use crate::pipeline::MoveSource;
 use crate::types::{AccountId, BusinessId, ContactId, MessageId, MessageStatus, Stage, UserId};
 
 pub use cause::{ActorKind, Cause};
-pub use consume::{Consumer, Position, after, after_now, consume, position, position_of};
+pub use consume::{Consumer, Position, after, after_now, consume, consume_unless_busy, position, position_of};
 pub use live::{CHANNEL, list_since, subscribe};
 
 /// The version of the stored payload's shape, kept in its `v` field; readers of older rows may branch

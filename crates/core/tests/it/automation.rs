@@ -508,3 +508,35 @@ async fn a_runner_sends_each_contacts_actions_in_order(pool: PgPool) {
         assert_eq!(texts, ["first", "second"], "{phone}");
     }
 }
+
+/// The minute tick's pass does not queue behind a reactor that is consuming: it leaves the events to
+/// the consumer holding the position, and takes them itself once that one is done.
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn the_tick_leaves_events_to_a_consumer_that_is_reading_them(pool: PgPool) {
+    let fake = FakeGraph::start().await.unwrap();
+    let scope = tenant(&pool, "turns", "1000000024", &fake).await;
+    let ana = contact(&pool, &scope, "+12025550124").await;
+    automation::add(&pool, &scope, &rule(SEED_RULE)).await.unwrap();
+    // The consumer's position row exists once it has consumed an event.
+    inbound(&pool, &scope, ana, "hello").await;
+    settle(&pool).await;
+    inbound(&pool, &scope, ana, "What does it cost?").await;
+    // Another runner's consumer, mid-batch: it holds the position row.
+    let mut reading = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM event_consumers WHERE name = 'automation' FOR UPDATE")
+        .execute(&mut *reading)
+        .await
+        .unwrap();
+    let tick = tokio::time::timeout(
+        Duration::from_secs(10),
+        automation::run_once(&pool, &sender(), &automation::Options::default()),
+    )
+    .await
+    .expect("the tick does not wait for the other consumer")
+    .unwrap();
+    assert_eq!(tick.events, 0, "{tick:?}");
+    reading.rollback().await.unwrap();
+    let settled = settle(&pool).await;
+    assert!(settled.events >= 1, "{settled:?}");
+    assert_eq!(stage(&pool, &scope, ana).await, Stage::Interested);
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use wacrm_core::whatsapp::fake::FakeGraph;
-use wacrm_e2e::{TestDb, Webhookd, eventually, wacrm};
+use wacrm_e2e::{TestDb, Webhookd, eventually, shop, wacrm};
 
 const APP_SECRET: &str = "e2e-app-secret";
 const WABA_ID: &str = "102290129340398";
@@ -52,25 +52,8 @@ async fn lint_checks_files_offline_with_an_exit_code_for_ci() -> anyhow::Result<
 async fn a_template_goes_from_the_shell_to_meta_and_back() -> anyhow::Result<()> {
     let db = TestDb::new().await?;
     let fake = FakeGraph::start().await?;
-    let business =
-        wacrm(&db, &["--json", "business", "create", "--name", "Acme", "--email", "owner@acme.test"]).ok()?.json()?;
-    let business = business["id"].to_string();
-    let b = ["--business", business.as_str()];
-    let account = [
-        "accounts",
-        "add",
-        "--phone",
-        "+14155550100",
-        "--phone-number-id",
-        "106540352242922",
-        "--waba-id",
-        WABA_ID,
-        "--token",
-        "e2e-token",
-        "--api-base-url",
-        fake.base_url(),
-    ];
-    wacrm(&db, &[&b[..], &account[..]].concat()).ok()?;
+    // The shop's number sits on WABA_ID at the fake.
+    let b = shop(&db, &fake)?;
     let daemon = Webhookd::start(&db, APP_SECRET).await?;
 
     let create = [

@@ -1,12 +1,14 @@
 //! Lead growth (seed Analytics 1): new leads per period and by source, and leads active in the last
-//! 7 days.
+//! 7 days. New leads are summed from their rollup (migration 0088), which this module also verifies,
+//! rebuilds and compacts.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::analytics::range::{Range, series};
 use crate::analytics::read;
+use crate::analytics::verify::{Compaction, Difference};
 use crate::auth::{Area, Scope};
 use crate::error::Result;
 
@@ -44,14 +46,14 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Leads
 pub async fn report_at(pool: &PgPool, scope: &Scope, range: &Range, now: DateTime<Utc>) -> Result<LeadsReport> {
     scope.require(Area::Analytics)?;
     let business = scope.business().0;
-    // Per 15-minute bucket and source: an index-only scan of the range's new contacts; at the same time,
-    // on another connection, the counts below.
+    // Per 15-minute bucket and source, from the rollup kept with the contacts (migration 0088); at the
+    // same time, on another connection, the counts below.
     let rows = read(
         sqlx::query!(
-            r#"SELECT wacrm_bucket(created_at) AS "bucket!", source, count(*) AS "n!"
-           FROM contacts
-           WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
-           GROUP BY 1, 2"#,
+            r#"SELECT bucket, source, sum(contacts)::bigint AS "n!"
+           FROM analytics_lead_counts
+           WHERE business_id = $1 AND bucket >= $2 AND bucket < $3
+           GROUP BY 1, 2 HAVING sum(contacts) <> 0"#,
             business,
             range.start,
             range.end
@@ -96,4 +98,65 @@ pub async fn report_at(pool: &PgPool, scope: &Scope, range: &Range, now: DateTim
         total: counts.total,
         periods,
     })
+}
+
+/// The buckets whose lead counts (`analytics_lead_counts`) differ from the business's contacts, and how
+/// many buckets were compared (`wacrm analytics verify`).
+pub(super) async fn count_differences(pool: &PgPool, business: i32) -> Result<(i64, Vec<Difference>)> {
+    let rows = sqlx::query!(
+        r#"WITH raw AS (
+               SELECT wacrm_bucket(created_at) AS bucket, source, count(*)::numeric AS n
+               FROM contacts WHERE business_id = $1 AND created_at IS NOT NULL GROUP BY 1, 2
+           ), rollup AS (
+               SELECT bucket, source, sum(contacts)::numeric AS n
+               FROM analytics_lead_counts WHERE business_id = $1 GROUP BY 1, 2
+           )
+           SELECT coalesce(raw.bucket, rollup.bucket) AS "bucket!",
+                  'leads ' || coalesce(raw.source, rollup.source) AS "figure!",
+                  coalesce(raw.n, 0) AS "raw!", coalesce(rollup.n, 0) AS "rollup!"
+           FROM raw FULL JOIN rollup ON rollup.bucket = raw.bucket AND rollup.source = raw.source
+           WHERE coalesce(raw.n, 0) <> 0 OR coalesce(rollup.n, 0) <> 0"#,
+        business
+    )
+    .fetch_all(pool)
+    .await?;
+    let compared = rows.len() as i64;
+    let differences = rows
+        .into_iter()
+        .filter(|r| r.raw != r.rollup)
+        .map(|r| Difference { figure: r.figure, bucket: r.bucket, raw: r.raw, rollup: r.rollup })
+        .collect();
+    Ok((compared, differences))
+}
+
+/// Replaces the business's lead counts with the counts of its contacts.
+pub(super) async fn rebuild_counts_on(conn: &mut PgConnection, business: i32) -> Result<()> {
+    sqlx::query!(
+        r#"WITH gone AS (DELETE FROM analytics_lead_counts WHERE business_id = $1)
+           INSERT INTO analytics_lead_counts (business_id, bucket, source, contacts)
+           SELECT business_id, wacrm_bucket(created_at), source, count(*)
+           FROM contacts WHERE business_id = $1 AND created_at IS NOT NULL GROUP BY 1, 2, 3"#,
+        business
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Folds the business's lead-count deltas into one row per bucket and source.
+pub(super) async fn compact_counts_on(conn: &mut PgConnection, business: i32) -> Result<Compaction> {
+    let rows = sqlx::query!(
+        r#"WITH gone AS (DELETE FROM analytics_lead_counts WHERE business_id = $1 RETURNING *),
+                kept AS (
+                    INSERT INTO analytics_lead_counts (business_id, bucket, source, contacts)
+                    SELECT business_id, bucket, source, sum(contacts) FROM gone
+                    GROUP BY 1, 2, 3 HAVING sum(contacts) <> 0
+                    RETURNING 1
+                )
+           SELECT (SELECT count(*) FROM gone) AS "before!", (SELECT count(*) FROM kept) AS "after!""#,
+        business
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Compaction { rows_before: rows.before, rows_after: rows.after })
 }

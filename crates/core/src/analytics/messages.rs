@@ -14,6 +14,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::analytics::range::{Range, series};
+use crate::analytics::read;
 use crate::analytics::waits::{self, Group};
 use crate::auth::{Area, Scope};
 use crate::error::Result;
@@ -64,15 +65,18 @@ pub struct MessagesReport {
 }
 
 pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<MessagesReport> {
-    let periods = volume(pool, scope, range).await?;
-    let (response, per_agent) = response_times(pool, scope, range).await?;
-    let unanswered_now = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM contacts
-           WHERE business_id = $1 AND last_inbound_at IS NOT NULL AND last_inbound_at >= last_message_at"#,
-        scope.business().0
-    )
-    .fetch_one(pool)
-    .await?;
+    // Three independent reads, each on its own connection of the pool. Waiting contacts are counted from
+    // a partial index holding only them (migration 0089).
+    let unanswered_now = read(
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM contacts
+               WHERE business_id = $1 AND last_inbound_at IS NOT NULL AND last_inbound_at >= last_message_at"#,
+            scope.business().0
+        )
+        .fetch_one(pool),
+    );
+    let (periods, (response, per_agent), unanswered_now) =
+        tokio::try_join!(volume(pool, scope, range), response_times(pool, scope, range), unanswered_now)?;
     Ok(MessagesReport {
         range: *range,
         received: periods.iter().map(|p| p.received).sum(),

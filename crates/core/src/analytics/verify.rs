@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::analytics::leads;
 use crate::analytics::outcomes::REPLY_WINDOW_HOURS;
 use crate::auth::{Area, Scope};
 use crate::error::Result;
@@ -19,7 +20,7 @@ use crate::{inbox, pipeline};
 /// A bucket whose rollup disagrees with the raw rows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Difference {
-    /// `messages in`, `messages out`, `conversations` or `cost`.
+    /// `messages in`, `messages out`, `conversations`, `cost` or `leads <source>`.
     pub figure: String,
     pub bucket: DateTime<Utc>,
     pub raw: Decimal,
@@ -182,7 +183,7 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
     )
     .fetch_one(pool)
     .await?;
-    let mut differences = Vec::new();
+    let (lead_buckets, mut differences) = leads::count_differences(pool, business).await?;
     for row in &messages {
         if row.raw != row.rollup {
             differences.push(Difference {
@@ -204,7 +205,7 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
     }
     differences.sort_by(|a, b| a.bucket.cmp(&b.bucket).then_with(|| a.figure.cmp(&b.figure)));
     let mut verification = Verification {
-        buckets: (messages.len() + usage.len()) as i64,
+        buckets: (messages.len() + usage.len()) as i64 + lead_buckets,
         differences,
         shared_conversation_ids,
         wait_differences,
@@ -269,6 +270,7 @@ async fn rebuild(pool: &PgPool, scope: &Scope) -> Result<()> {
     )
     .execute(&mut *tx)
     .await?;
+    leads::rebuild_counts_on(&mut tx, business).await?;
     pipeline::store_previous_changes_on(&mut tx, business).await?;
     // Every contact's waits and reply times are recomputed by the next refresh.
     sqlx::query!(
@@ -364,9 +366,10 @@ pub async fn compact(pool: &PgPool, scope: &Scope) -> Result<Compaction> {
     )
     .fetch_one(&mut *tx)
     .await?;
+    let leads = leads::compact_counts_on(&mut tx, business).await?;
     tx.commit().await?;
     Ok(Compaction {
-        rows_before: messages.before + usage.before + stages.before,
-        rows_after: messages.after + usage.after + stages.after,
+        rows_before: messages.before + usage.before + stages.before + leads.rows_before,
+        rows_after: messages.after + usage.after + stages.after + leads.rows_after,
     })
 }

@@ -487,6 +487,19 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
                 .await
                 .unwrap();
         }
+        // Now and then a lead arrives (the lead counts follow), or a contact's creation is corrected by hand.
+        if step % 11 == 0 {
+            let source = ["inbound", "import", "manual"][rng.random_range(0..3)];
+            contacts.push((i, contact(&pool, scope, 100 + step, &when, Some(source)).await));
+        } else if step % 13 == 0 {
+            sqlx::query("UPDATE contacts SET created_at = $3, source = 'manual' WHERE business_id = $1 AND id = $2")
+                .bind(scope.business().0)
+                .bind(c)
+                .bind(at(&when))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
         // Now and then a contact goes, with its messages (a cascade), and a compaction runs midway.
         if step % 97 == 96 {
             let (i, c) = contacts.remove(rng.random_range(0..contacts.len()));
@@ -537,6 +550,24 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
             .await
             .unwrap();
         assert_eq!(after.received + after.sent, raw);
+        // New leads per source are those of the contacts created in the range.
+        let leads = leads::report(&pool, scope, &year).await.unwrap();
+        let raw: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT source, count(*) FROM contacts WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
+             GROUP BY 1 ORDER BY 1",
+        )
+        .bind(scope.business().0)
+        .bind(year.start)
+        .bind(year.end)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let count = |source: &str| raw.iter().find(|r| r.0 == source).map_or(0, |r| r.1);
+        assert_eq!(
+            (leads.new, leads.inbound, leads.import, leads.manual),
+            (raw.iter().map(|r| r.1).sum(), count("inbound"), count("import"), count("manual"))
+        );
+        assert!(leads.import > 0 && leads.manual > 0, "{leads:?}");
     }
     // A rollup that drifted is reported, then rebuilt.
     sqlx::query("INSERT INTO analytics_message_counts (business_id, bucket, direction, messages) VALUES ($1, '2026-02-02T10:15:00Z', 'in', 1)")
@@ -561,10 +592,11 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
     assert!(verify::verify(&pool, &scopes[0], true).await.unwrap().repaired);
     verify::refresh(&pool, &scopes[0]).await.unwrap();
     assert!(verify::verify(&pool, &scopes[0], false).await.unwrap().exact());
-    // So are a response-time histogram row that drifted from the stored waits and a stage count that
-    // drifted from the contacts' stages; a repair rewrites each.
+    // So are a response-time histogram row that drifted from the stored waits, a stage count that
+    // drifted from the contacts' stages and a lead count that drifted from the contacts; a repair
+    // rewrites each.
     type Differences = fn(&verify::Verification) -> i64;
-    let drifts: [(&str, Differences); 2] = [
+    let drifts: [(&str, Differences); 3] = [
         (
             "UPDATE analytics_wait_days SET waits = waits + 1 WHERE business_id = $1 AND ctid = (SELECT min(ctid) FROM analytics_wait_days WHERE business_id = $1 AND waits > 0)",
             |v| v.wait_day_differences,
@@ -572,6 +604,10 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
         ("INSERT INTO analytics_stage_counts (business_id, stage, contacts) VALUES ($1, 'Paid', 1)", |v| {
             v.stage_count_differences
         }),
+        (
+            "INSERT INTO analytics_lead_counts (business_id, bucket, source, contacts) VALUES ($1, '2026-02-02T10:15:00Z', 'manual', 1)",
+            |v| v.differences.iter().filter(|d| d.figure == "leads manual").count() as i64,
+        ),
     ];
     for (drift, differences) in drifts {
         sqlx::query(drift).bind(scopes[0].business().0).execute(&pool).await.unwrap();

@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     analytics::verify::refresh(&pool, &scope).await?;
     // As autovacuum leaves them in steady state: visibility map set (index-only scans), statistics fresh.
     sqlx::query(
-        "VACUUM ANALYZE analytics_message_counts, analytics_usage_counts, analytics_waits, analytics_wait_days, \
+        "VACUUM ANALYZE analytics_message_counts, analytics_usage_counts, analytics_lead_counts, analytics_waits, analytics_wait_days, \
          analytics_dirty_contacts, analytics_stage_counts, contacts, pipeline_history, messages, \
          automation_actions, automation_runs",
     )

@@ -33,33 +33,11 @@ pub(super) struct Reached {
 
 pub(super) async fn reached(pool: &PgPool, business: i32, range: &Range) -> Result<Reached> {
     let (whole_from, whole_to) = whole_utc_days(range);
-    let rows = sqlx::query!(
+    let mut counts: Vec<(Stage, i64)> = sqlx::query!(
         r#"WITH counted AS (
                SELECT step, changes AS n FROM analytics_funnel_days
                WHERE business_id = $1 AND day >= ($4 AT TIME ZONE 'UTC')::date AND day < ($5 AT TIME ZONE 'UTC')::date
                  AND (previous_day IS NULL OR previous_day < ($4 AT TIME ZONE 'UTC')::date)
-               UNION ALL
-               -- The partial days at the ends, from the changes (an index-only scan).
-               SELECT s.step, 1 FROM pipeline_history h,
-                      wacrm_funnel_steps(h.to_stage, h.previous_changed_at, h.contact_created_at, h.previous_engaged_at,
-                                         h.previous_interested_at, h.previous_paid_at, h.previous_lost_at) s
-               WHERE h.business_id = $1
-                 AND ((h.changed_at >= $2 AND h.changed_at < $4) OR (h.changed_at >= $5 AND h.changed_at < $3))
-                 AND (s.previous IS NULL OR s.previous < $2)
-               UNION ALL
-               -- Whole days' changes whose previous one is in the partial first day: the rollup counts
-               -- them (that day is before the whole days) though the range holds that previous one.
-               -- They belong to the few contacts changed or created in that partial day.
-               SELECT s.step, -1 FROM pipeline_history h,
-                      wacrm_funnel_steps(h.to_stage, h.previous_changed_at, h.contact_created_at, h.previous_engaged_at,
-                                         h.previous_interested_at, h.previous_paid_at, h.previous_lost_at) s
-               WHERE h.business_id = $1 AND h.changed_at >= $4 AND h.changed_at < $5
-                 AND h.contact_id = ANY (ARRAY(
-                     SELECT contact_id FROM pipeline_history
-                     WHERE business_id = $1 AND changed_at >= $2 AND changed_at < $4
-                     UNION
-                     SELECT id FROM contacts WHERE business_id = $1 AND created_at >= $2 AND created_at < $4))
-                 AND s.previous >= $2 AND s.previous < $4
                UNION ALL
                SELECT 'New', count(*) FROM contacts WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
                UNION ALL
@@ -68,15 +46,16 @@ pub(super) async fn reached(pool: &PgPool, business: i32, range: &Range) -> Resu
                -- change before their creation (a backdated move) are counted from their rows instead.
                SELECT 'New', (c.created_in OR c.moved_in > 0)::int - c.created_in::int - c.counted
                FROM (
-                   SELECT coalesce(k.contact_created_at >= $2 AND k.contact_created_at < $3, false) AS created_in,
+                   SELECT coalesce(h.contact_created_at >= $2 AND h.contact_created_at < $3, false) AS created_in,
                           count(*) FILTER (WHERE h.changed_at >= $2 AND h.changed_at < $3) AS moved_in,
                           count(*) FILTER (WHERE h.changed_at >= $2 AND h.changed_at < $3
                                              AND coalesce(coalesce(h.previous_changed_at, h.contact_created_at) < $2, true))
                               AS counted
-                   FROM pipeline_history k
-                   JOIN pipeline_history h ON h.business_id = $1 AND h.contact_id = k.contact_id
-                   WHERE k.business_id = $1 AND k.previous_changed_at IS NULL AND k.changed_at < k.contact_created_at
-                   GROUP BY k.contact_id, k.contact_created_at
+                   FROM pipeline_history h
+                   WHERE h.business_id = $1 AND h.contact_id = ANY (ARRAY(
+                       SELECT contact_id FROM pipeline_history
+                       WHERE business_id = $1 AND previous_changed_at IS NULL AND changed_at < contact_created_at))
+                   GROUP BY h.contact_id, h.contact_created_at
                ) c
            )
            SELECT step AS "step!: Stage", sum(n)::bigint AS "n!" FROM counted GROUP BY step"#,
@@ -87,16 +66,55 @@ pub(super) async fn reached(pool: &PgPool, business: i32, range: &Range) -> Resu
         whole_to
     )
     .fetch_all(pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.step, r.n))
+    .collect();
+    // Local midnights are rarely UTC ones: the partial days at the ends, when there are any.
+    if (whole_from, whole_to) != (range.start, range.end) {
+        let partial = sqlx::query!(
+            r#"WITH counted AS (
+                   SELECT s.step, 1 AS n FROM pipeline_history h,
+                          wacrm_funnel_steps(h.to_stage, h.previous_changed_at, h.contact_created_at, h.previous_engaged_at,
+                                             h.previous_interested_at, h.previous_paid_at, h.previous_lost_at) s
+                   WHERE h.business_id = $1
+                     AND ((h.changed_at >= $2 AND h.changed_at < $4) OR (h.changed_at >= $5 AND h.changed_at < $3))
+                     AND (s.previous IS NULL OR s.previous < $2)
+                   UNION ALL
+                   -- Whole days' changes whose previous one is in the partial first day: the rollup counts
+                   -- them (that day is before the whole days) though the range holds that previous one.
+                   -- They belong to the few contacts changed or created in that partial day.
+                   SELECT s.step, -1 FROM pipeline_history h,
+                          wacrm_funnel_steps(h.to_stage, h.previous_changed_at, h.contact_created_at, h.previous_engaged_at,
+                                             h.previous_interested_at, h.previous_paid_at, h.previous_lost_at) s
+                   WHERE h.business_id = $1 AND h.changed_at >= $4 AND h.changed_at < $5
+                     AND h.contact_id = ANY (ARRAY(
+                         SELECT contact_id FROM pipeline_history
+                         WHERE business_id = $1 AND changed_at >= $2 AND changed_at < $4
+                         UNION
+                         SELECT id FROM contacts WHERE business_id = $1 AND created_at >= $2 AND created_at < $4))
+                     AND s.previous >= $2 AND s.previous < $4
+               )
+               SELECT step AS "step!: Stage", sum(n)::bigint AS "n!" FROM counted GROUP BY step"#,
+            business,
+            range.start,
+            range.end,
+            whole_from,
+            whole_to
+        )
+        .fetch_all(pool)
+        .await?;
+        counts.extend(partial.into_iter().map(|r| (r.step, r.n)));
+    }
     let mut reached = Reached::default();
-    for row in rows {
-        *match row.step {
+    for (step, n) in counts {
+        *match step {
             Stage::New => &mut reached.new,
             Stage::Engaged => &mut reached.engaged,
             Stage::Interested => &mut reached.interested,
             Stage::Paid => &mut reached.paid,
             Stage::Lost => &mut reached.lost,
-        } += row.n;
+        } += n;
     }
     Ok(reached)
 }

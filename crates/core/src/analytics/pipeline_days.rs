@@ -6,10 +6,10 @@
 //! The funnel: a change is the first of its contact in a range to reach a step when it reaches it and
 //! the contact's previous change to reach it is before the range (or there is none), so a step's
 //! distinct contacts are a count of such changes, summed per day and day of that previous change.
-//! Time in stage: the stays' histogram locates each percentile's bin, and only that bin's stays are read
-//! back (the technique of response times, [`super::waits`]).
+//! Time in stage: the stays' histogram locates each percentile's bin and place in it, and only the stay
+//! at that place is read back (the technique of response times, [`super::waits`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
@@ -146,41 +146,54 @@ pub(super) async fn time_in_stage(pool: &PgPool, business: i32, range: &Range) -
         stages.entry(row.stage).or_default().add(row.bin, row.stays, Decimal::ZERO);
     }
     const PERCENTILES: [f64; 2] = [0.5, 0.9];
-    let bins: BTreeSet<i32> =
-        stages.values().flat_map(|h| PERCENTILES.iter().flat_map(|&p| h.percentile_bins(p))).collect();
-    let values = if bins.is_empty() {
+    let places: Vec<(Stage, i32, i64)> = stages
+        .iter()
+        .flat_map(|(&stage, h)| {
+            PERCENTILES.iter().flat_map(move |&p| h.percentile_places(p)).map(move |(b, i)| (stage, b, i))
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // The stay at each place: its bin's stays of the stage in the range, in order (an index-only scan of
+    // idx_pipeline_stay_bin), measured as the seed did.
+    let found = if places.is_empty() {
         Vec::new()
     } else {
-        // The stays of those bins (an index-only scan of idx_pipeline_stay_bin), measured as the seed did.
         sqlx::query!(
-            r#"SELECT from_stage AS "stage!: Stage", stay_bin AS "bin!",
-                      extract(epoch FROM changed_at - coalesce(previous_changed_at, contact_created_at))::float8 / 3600.0
-                          AS "hours!"
+        r#"SELECT w.i AS "i!", v.hours AS "hours!"
+           FROM unnest($4::text[], $5::int[], $6::bigint[]) WITH ORDINALITY AS w (stage, bin, place, i)
+           CROSS JOIN LATERAL (
+               SELECT extract(epoch FROM changed_at - coalesce(previous_changed_at, contact_created_at))::float8 / 3600.0
+                          AS hours
                FROM pipeline_history
-               WHERE business_id = $1 AND stay_bin = ANY($4) AND changed_at >= $2 AND changed_at < $3
-                 AND from_stage IS NOT NULL"#,
-            business,
-            range.start,
-            range.end,
-            &bins.into_iter().collect::<Vec<_>>()
-        )
-        .fetch_all(pool)
-        .await?
+               WHERE business_id = $1 AND stay_bin = w.bin AND from_stage = w.stage::pipeline_stage
+                 AND changed_at >= $2 AND changed_at < $3
+               ORDER BY 1 OFFSET w.place LIMIT 1
+           ) v"#,
+        business,
+        range.start,
+        range.end,
+        &places.iter().map(|p| p.0.as_str().to_string()).collect::<Vec<_>>(),
+        &places.iter().map(|p| p.1).collect::<Vec<_>>(),
+        &places.iter().map(|p| p.2).collect::<Vec<_>>()
+    )
+    .fetch_all(pool)
+    .await?
     };
+    let values: HashMap<(Stage, i32, i64), f64> =
+        found.into_iter().filter_map(|r| Some((*places.get(usize::try_from(r.i - 1).ok()?)?, r.hours))).collect();
     Ok(Stage::ALL
         .iter()
         .map(|&stage| {
             let Some(histogram) = stages.get(&stage) else {
                 return StageTime { stage, stays: 0, median_hours: None, p90_hours: None };
             };
-            let of_bin = |bin: i32| {
-                values.iter().filter(|v| v.stage == stage && v.bin == bin).map(|v| v.hours).collect::<Vec<f64>>()
-            };
+            let value_at = |bin: i32, place: i64| values.get(&(stage, bin, place)).copied();
             StageTime {
                 stage,
                 stays: histogram.count(),
-                median_hours: histogram.percentile_cont(PERCENTILES[0], of_bin),
-                p90_hours: histogram.percentile_cont(PERCENTILES[1], of_bin),
+                median_hours: histogram.percentile_cont(PERCENTILES[0], value_at),
+                p90_hours: histogram.percentile_cont(PERCENTILES[1], value_at),
             }
         })
         .collect())

@@ -75,24 +75,27 @@ impl Histogram {
         unreachable!("rank {rank} is below the {} values counted", self.replies)
     }
 
-    /// The bins whose values [`Histogram::percentile_cont`] reads.
-    pub(super) fn percentile_bins(&self, percentile: f64) -> Vec<i32> {
-        self.ranks(percentile)
-            .map_or_else(Vec::new, |(first, second, _)| vec![self.bin_of(first).0, self.bin_of(second).0])
+    /// Where the two values `percentile_cont(percentile)` interpolates between lie: each one's bin and
+    /// its 0-based place among that bin's values in order (none without values).
+    pub(super) fn percentile_places(&self, percentile: f64) -> Vec<(i32, i64)> {
+        self.ranks(percentile).map_or_else(Vec::new, |(first, second, _)| vec![self.place(first), self.place(second)])
     }
 
-    /// `percentile_cont(percentile)` of the values, from those of its bins (`values(bin)`, in any
-    /// order); none without values, or when a bin holds fewer values than counted (a rollup that
-    /// drifted from its rows, which `analytics verify` reports).
-    pub(super) fn percentile_cont(&self, percentile: f64, values: impl Fn(i32) -> Vec<f64>) -> Option<f64> {
+    fn place(&self, rank: i64) -> (i32, i64) {
+        let (bin, before) = self.bin_of(rank);
+        (bin, rank - before)
+    }
+
+    /// `percentile_cont(percentile)` of the values, from the values at its places (`value_at(bin,
+    /// place)`); none without values, or when a place holds none (a rollup that drifted from its rows,
+    /// which `analytics verify` reports).
+    pub(super) fn percentile_cont(&self, percentile: f64, value_at: impl Fn(i32, i64) -> Option<f64>) -> Option<f64> {
         let (first, second, weight) = self.ranks(percentile)?;
-        let pick = |rank: i64| {
-            let (bin, before) = self.bin_of(rank);
-            let mut own = values(bin);
-            own.sort_by(f64::total_cmp);
-            own.get(usize::try_from(rank - before).ok()?).copied()
+        let at = |rank: i64| {
+            let (bin, place) = self.place(rank);
+            value_at(bin, place)
         };
-        let (low, high) = (pick(first)?, pick(second)?);
+        let (low, high) = (at(first)?, at(second)?);
         // percentile_cont's interpolation, in its order of operations.
         Some(low + (high - low) * weight)
     }
@@ -152,13 +155,17 @@ pub(super) async fn figures(pool: &PgPool, business: i32, range: &Range) -> Resu
         }
     }
     // Where each group's median lies: only the waits of those bins are read.
-    let bins: BTreeSet<i32> = groups.values().flat_map(|h| h.percentile_bins(0.5)).collect();
+    let bins: BTreeSet<i32> = groups.values().flat_map(|h| h.percentile_places(0.5)).map(|(bin, _)| bin).collect();
     let values = bin_values(pool, business, range, &bins.into_iter().collect::<Vec<_>>()).await?;
     let mut figures = HashMap::new();
     for (group, histogram) in &groups {
-        let of_bin =
-            |bin: i32| values.iter().filter(|v| v.bin == bin && v.belongs_to(*group)).map(|v| v.seconds).collect();
-        let Some(median) = histogram.percentile_cont(0.5, of_bin) else { continue };
+        let value_at = |bin: i32, place: i64| {
+            let mut own: Vec<f64> =
+                values.iter().filter(|v| v.bin == bin && v.belongs_to(*group)).map(|v| v.seconds).collect();
+            own.sort_by(f64::total_cmp);
+            own.get(usize::try_from(place).ok()?).copied()
+        };
+        let Some(median) = histogram.percentile_cont(0.5, value_at) else { continue };
         figures.insert(
             *group,
             Figures {
@@ -252,17 +259,16 @@ mod tests {
         assert_eq!((h.bin_of(2), h.bin_of(3), h.bin_of(0)), ((7, 2), (9, 3), (3, 0)));
         assert_eq!(histogram(&[(1, 3)]).ranks(0.5), Some((1, 1, 0.0)));
         assert_eq!(histogram(&[]).ranks(0.5), None);
-        // p90 of 6 values: 0.9 * 5 = 4.5, between the 5th and 6th (both in bin 9).
-        assert_eq!(h.percentile_bins(0.9), vec![9, 9]);
-        let values = |bin: i32| match bin {
-            3 => vec![2.0, 1.0],
-            7 => vec![5.0],
-            _ => vec![9.0, 7.0, 8.0],
+        // p90 of 6 values: 0.9 * 5 = 4.5, between the 5th and 6th (the 2nd and 3rd of bin 9).
+        assert_eq!(h.percentile_places(0.9), vec![(9, 1), (9, 2)]);
+        let value_at = |bin: i32, place: i64| {
+            let bins: [(i32, &[f64]); 3] = [(3, &[1.0, 2.0]), (7, &[5.0]), (9, &[7.0, 8.0, 9.0])];
+            bins.iter().find(|b| b.0 == bin).and_then(|b| b.1.get(place as usize)).copied()
         };
-        assert_eq!(h.percentile_cont(0.5, values), Some(6.0));
-        assert_eq!(h.percentile_cont(0.9, values), Some(8.5));
-        // A bin read back with fewer values than counted gives no figure, not a panic.
-        assert_eq!(h.percentile_cont(0.9, |_| vec![1.0]), None);
+        assert_eq!(h.percentile_cont(0.5, value_at), Some(6.0));
+        assert_eq!(h.percentile_cont(0.9, value_at), Some(8.5));
+        // A place with no value (a drifted rollup) gives no figure, not a panic.
+        assert_eq!(h.percentile_cont(0.9, |_, place| (place == 0).then_some(1.0)), None);
     }
 
     #[test]

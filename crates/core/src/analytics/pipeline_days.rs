@@ -154,12 +154,36 @@ pub(super) async fn time_in_stage(pool: &PgPool, business: i32, range: &Range) -
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    // The stay at each place: its bin's stays of the stage in the range, in order (an index-only scan of
-    // idx_pipeline_stay_bin), measured as the seed did.
-    let found = if places.is_empty() {
-        Vec::new()
-    } else {
-        sqlx::query!(
+    let values = stays_at(pool, business, range, &places).await?;
+    Ok(Stage::ALL
+        .iter()
+        .map(|&stage| {
+            let Some(histogram) = stages.get(&stage) else {
+                return StageTime { stage, stays: 0, median_hours: None, p90_hours: None };
+            };
+            let value_at = |bin: i32, place: i64| values.get(&(stage, bin, place)).copied();
+            StageTime {
+                stage,
+                stays: histogram.count(),
+                median_hours: histogram.percentile_cont(PERCENTILES[0], value_at),
+                p90_hours: histogram.percentile_cont(PERCENTILES[1], value_at),
+            }
+        })
+        .collect())
+}
+
+/// The stay at each place (stage, bin, 0-based place among the bin's stays of the stage in the range, in
+/// order): an index-only scan of idx_pipeline_stay_bin per place, measured as the seed did.
+async fn stays_at(
+    pool: &PgPool,
+    business: i32,
+    range: &Range,
+    places: &[(Stage, i32, i64)],
+) -> Result<HashMap<(Stage, i32, i64), f64>> {
+    if places.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found = sqlx::query!(
         r#"SELECT w.i AS "i!", v.hours AS "hours!"
            FROM unnest($4::text[], $5::int[], $6::bigint[]) WITH ORDINALITY AS w (stage, bin, place, i)
            CROSS JOIN LATERAL (
@@ -178,25 +202,8 @@ pub(super) async fn time_in_stage(pool: &PgPool, business: i32, range: &Range) -
         &places.iter().map(|p| p.2).collect::<Vec<_>>()
     )
     .fetch_all(pool)
-    .await?
-    };
-    let values: HashMap<(Stage, i32, i64), f64> =
-        found.into_iter().filter_map(|r| Some((*places.get(usize::try_from(r.i - 1).ok()?)?, r.hours))).collect();
-    Ok(Stage::ALL
-        .iter()
-        .map(|&stage| {
-            let Some(histogram) = stages.get(&stage) else {
-                return StageTime { stage, stays: 0, median_hours: None, p90_hours: None };
-            };
-            let value_at = |bin: i32, place: i64| values.get(&(stage, bin, place)).copied();
-            StageTime {
-                stage,
-                stays: histogram.count(),
-                median_hours: histogram.percentile_cont(PERCENTILES[0], value_at),
-                p90_hours: histogram.percentile_cont(PERCENTILES[1], value_at),
-            }
-        })
-        .collect())
+    .await?;
+    Ok(found.into_iter().filter_map(|r| Some((*places.get(usize::try_from(r.i - 1).ok()?)?, r.hours))).collect())
 }
 
 /// For `analytics verify`: changes whose stored funnel facts (contact's creation, previous change to

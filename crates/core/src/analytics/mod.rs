@@ -7,7 +7,8 @@
 //! come from rollups that triggers keep in the writing transaction (migrations 0036 and 0087); response
 //! times and sends' reply times are stored per contact by a recurring job ([`refresh_job`]), marked
 //! contacts computed live until it has run, and the stored waits are summed per day in a histogram
-//! that locates each median (0085, module `waits`); [`verify`] recomputes them all from the raw rows.
+//! that locates each median (0085, module `waits`), as are stage changes for the funnel and time in
+//! stage (0095, module `pipeline_days`); [`verify`] recomputes them all from the raw rows.
 //! Empty data gives zeros, never an error. Reports only read, through the pool they are given (a read
 //! replica's, once there is one), and every statement filters by the business.
 
@@ -17,6 +18,7 @@ pub mod leads;
 pub mod messages;
 pub mod outcomes;
 pub mod pipeline;
+mod pipeline_days;
 pub mod range;
 pub mod refresh_job;
 pub mod summary;

@@ -1,13 +1,13 @@
 //! Pipeline performance (seed Analytics 2 and Pipeline FLOWS 3-4): leads per stage, the funnel of a
 //! range, win rate, time in stage and stuck leads, now or as of any past instant, rebuilt from
-//! pipeline_history.
+//! pipeline_history; the funnel and time in stage from its per-day rollups ([`pipeline_days`]).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::analytics::range::Range;
-use crate::analytics::{ratio, read};
+use crate::analytics::{pipeline_days, ratio, read};
 use crate::auth::{Area, Scope};
 use crate::error::{Error, Result};
 use crate::pipeline::{FunnelStep, StageTime};
@@ -78,7 +78,7 @@ pub async fn report(
         }
     };
     let (per_stage, funnel, time_in_stage) =
-        tokio::try_join!(stages, funnel(pool, scope, range), time_in_stage(pool, business, range))?;
+        tokio::try_join!(stages, funnel(pool, scope, range), pipeline_days::time_in_stage(pool, business, range))?;
     let leads: i64 = per_stage.iter().map(|s| s.contacts).sum();
     let paid = per_stage.iter().find(|s| s.stage == Stage::Paid).map_or(0, |s| s.contacts);
     Ok(PipelineReport {
@@ -102,33 +102,11 @@ pub struct Funnel {
 }
 
 /// Distinct contacts that reached each ladder stage in the range (a move into it or a later one; New:
-/// created or moved in the range), and those moved to Lost: the seed's funnel figure, over a range.
+/// created or moved in the range), and those moved to Lost: the seed's funnel figure, over a range,
+/// from the per-day funnel rollup (migration 0095, [`pipeline_days`]).
 pub async fn funnel(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Funnel> {
     scope.require(Area::Analytics)?;
-    // The range's changes and new contacts come from covering indexes (migration 0086).
-    let reached = sqlx::query!(
-        r#"WITH moves AS MATERIALIZED (
-               SELECT contact_id, max(to_stage) FILTER (WHERE to_stage <> 'Lost') AS furthest,
-                      bool_or(to_stage = 'Lost') AS lost
-               FROM pipeline_history WHERE business_id = $1 AND changed_at >= $2 AND changed_at < $3
-               GROUP BY contact_id
-           )
-           SELECT count(*) + (
-                      SELECT count(*) FROM contacts c
-                      WHERE c.business_id = $1 AND c.created_at >= $2 AND c.created_at < $3
-                        AND NOT EXISTS (SELECT 1 FROM moves m WHERE m.contact_id = c.id)
-                  ) AS "new!",
-                  count(*) FILTER (WHERE furthest >= 'Engaged') AS "engaged!",
-                  count(*) FILTER (WHERE furthest >= 'Interested') AS "interested!",
-                  count(*) FILTER (WHERE furthest >= 'Paid') AS "paid!",
-                  count(*) FILTER (WHERE lost) AS "lost!"
-           FROM moves"#,
-        scope.business().0,
-        range.start,
-        range.end
-    )
-    .fetch_one(pool)
-    .await?;
+    let reached = pipeline_days::reached(pool, scope.business().0, range).await?;
     let mut steps: Vec<FunnelStep> = Vec::with_capacity(4);
     for (stage, count) in [
         (Stage::New, reached.new),
@@ -140,35 +118,6 @@ pub async fn funnel(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Funne
         steps.push(FunnelStep { stage, reached: count, from_previous });
     }
     Ok(Funnel { steps, lost: reached.lost })
-}
-
-/// Stays in each stage that ended in the range, in hours. A change ends a stay in its from_stage that
-/// began at the contact's previous change (stored on the change, migration 0076) or, for its first
-/// change, when the contact was created (one join, not a lookup per first change: 32,500 of them over
-/// 95 days on the large tenant).
-async fn time_in_stage(pool: &PgPool, business: i32, range: &Range) -> Result<Vec<StageTime>> {
-    Ok(sqlx::query_as!(
-        StageTime,
-        r#"WITH stays AS MATERIALIZED (
-               SELECT h.from_stage AS stage,
-                      extract(epoch FROM h.changed_at - coalesce(h.previous_changed_at, c.created_at))::float8 / 3600.0
-                          AS hours
-               FROM pipeline_history h
-               LEFT JOIN contacts c ON c.business_id = $1 AND c.id = h.contact_id AND h.previous_changed_at IS NULL
-               WHERE h.business_id = $1 AND h.changed_at >= $2 AND h.changed_at < $3
-           )
-           SELECT s.stage AS "stage!: Stage", count(t.hours) AS "stays!",
-                  percentile_cont(0.5) WITHIN GROUP (ORDER BY t.hours) AS median_hours,
-                  percentile_cont(0.9) WITHIN GROUP (ORDER BY t.hours) AS p90_hours
-           FROM unnest(enum_range(NULL::pipeline_stage)) AS s(stage)
-           LEFT JOIN stays t ON t.stage = s.stage AND t.hours IS NOT NULL
-           GROUP BY s.stage ORDER BY s.stage"#,
-        business,
-        range.start,
-        range.end
-    )
-    .fetch_all(pool)
-    .await?)
 }
 
 /// Leads per stage now, every stage listed (zeros included): the seed's `SELECT stage, COUNT(*) FROM
@@ -191,7 +140,8 @@ pub async fn leads_per_stage(pool: &PgPool, scope: &Scope) -> Result<Vec<(Stage,
 /// stuck cut-off and created before it: the stage's contacts less those created since the cut-off (or
 /// never dated; an index-only scan of a few days' contacts) and less those created before it but
 /// changed since (the few contacts with a recent change, looked up by key: an array, so the planner
-/// does not scan every contact to hash-join them).
+/// does not scan every contact to hash-join them; only those whose change says they were created
+/// before the cut-off, migration 0095: on the large tenant 3,250 recently changed contacts, all newer).
 async fn stages_now(pool: &PgPool, scope: &Scope, now: DateTime<Utc>, stuck_days: u32) -> Result<Vec<StageState>> {
     let cutoff = now - chrono::Duration::days(i64::from(stuck_days));
     let not_stuck = read(
@@ -204,7 +154,7 @@ async fn stages_now(pool: &PgPool, scope: &Scope, now: DateTime<Utc>, stuck_days
                    SELECT c.stage FROM contacts c
                    WHERE c.business_id = $1 AND c.created_at < $2
                      AND c.id = ANY (ARRAY(SELECT DISTINCT contact_id FROM pipeline_history
-                                           WHERE business_id = $1 AND changed_at >= $2))
+                                           WHERE business_id = $1 AND changed_at >= $2 AND contact_created_at < $2))
                ) recent
                GROUP BY 1"#,
             scope.business().0,

@@ -13,6 +13,7 @@ use sqlx::PgPool;
 
 use crate::analytics::leads;
 use crate::analytics::outcomes::REPLY_WINDOW_HOURS;
+use crate::analytics::pipeline_days;
 use crate::auth::{Area, Scope};
 use crate::error::Result;
 use crate::{inbox, pipeline};
@@ -49,6 +50,10 @@ pub struct Verification {
     /// Stage changes whose stored previous change (`pipeline_history.previous_changed_at`, time in
     /// stage) differs from the contact's history.
     pub stage_change_differences: i64,
+    /// Stage changes whose stored funnel facts differ from their contact and history, and rows of the
+    /// funnel and time-in-stage rollups (`analytics_funnel_days`, `analytics_stay_days`) that differ
+    /// from the changes they count, counted both ways.
+    pub pipeline_day_differences: i64,
     /// Whether the rollups were rebuilt from the raw rows after the comparison.
     pub repaired: bool,
 }
@@ -66,6 +71,7 @@ impl Verification {
             + self.reply_differences
             + self.stage_change_differences
             + self.stage_count_differences
+            + self.pipeline_day_differences
     }
 }
 
@@ -183,6 +189,7 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
     )
     .fetch_one(pool)
     .await?;
+    let pipeline_day_differences = pipeline_days::differences(pool, business).await?;
     let (lead_buckets, mut differences) = leads::count_differences(pool, business).await?;
     for row in &messages {
         if row.raw != row.rollup {
@@ -213,6 +220,7 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
         reply_differences,
         stage_change_differences,
         stage_count_differences,
+        pipeline_day_differences,
         repaired: false,
     };
     if repair && verification.differing() > 0 {
@@ -272,6 +280,7 @@ async fn rebuild(pool: &PgPool, scope: &Scope) -> Result<()> {
     .await?;
     leads::rebuild_counts_on(&mut tx, business).await?;
     pipeline::store_previous_changes_on(&mut tx, business).await?;
+    pipeline_days::rebuild_on(&mut tx, business).await?;
     // Every contact's waits and reply times are recomputed by the next refresh.
     sqlx::query!(
         r#"INSERT INTO analytics_dirty_contacts (business_id, contact_id)
@@ -367,9 +376,10 @@ pub async fn compact(pool: &PgPool, scope: &Scope) -> Result<Compaction> {
     .fetch_one(&mut *tx)
     .await?;
     let leads = leads::compact_counts_on(&mut tx, business).await?;
+    let (pipeline_before, pipeline_after) = pipeline_days::compact_on(&mut tx, business).await?;
     tx.commit().await?;
     Ok(Compaction {
-        rows_before: messages.before + usage.before + stages.before + leads.rows_before,
-        rows_after: messages.after + usage.after + stages.after + leads.rows_after,
+        rows_before: messages.before + usage.before + stages.before + leads.rows_before + pipeline_before,
+        rows_after: messages.after + usage.after + stages.after + leads.rows_after + pipeline_after,
     })
 }

@@ -36,28 +36,34 @@ pub(super) struct Figures {
     pub median_seconds: Option<f64>,
 }
 
-/// Waits of a group per bin, with their seconds summed.
+/// Values per bin (waits of a group, with their seconds summed; stays of a stage), enough to find the
+/// bins a percentile lies in and to compute it from those bins' values alone.
 #[derive(Default)]
-struct Histogram {
+pub(super) struct Histogram {
     bins: BTreeMap<i32, i64>,
     replies: i64,
     seconds: Decimal,
 }
 
 impl Histogram {
-    fn add(&mut self, bin: i32, waits: i64, seconds: Decimal) {
+    pub(super) fn add(&mut self, bin: i32, waits: i64, seconds: Decimal) {
         *self.bins.entry(bin).or_default() += waits;
         self.replies += waits;
         self.seconds += seconds;
     }
 
-    /// The 0-based ranks `percentile_cont(0.5)` interpolates between, and its weight on the second.
-    fn median_ranks(&self) -> Option<(i64, i64, f64)> {
-        let position = 0.5 * (self.replies - 1) as f64;
+    /// How many values were added.
+    pub(super) fn count(&self) -> i64 {
+        self.replies
+    }
+
+    /// The 0-based ranks `percentile_cont(percentile)` interpolates between, and its weight on the second.
+    fn ranks(&self, percentile: f64) -> Option<(i64, i64, f64)> {
+        let position = percentile * (self.replies - 1) as f64;
         (self.replies > 0).then(|| (position.floor() as i64, position.ceil() as i64, position - position.floor()))
     }
 
-    /// The bin holding the wait of `rank` (0-based, in time order) and the waits of earlier bins.
+    /// The bin holding the value of `rank` (0-based, in order) and the values of earlier bins.
     fn bin_of(&self, rank: i64) -> (i32, i64) {
         let mut before = 0;
         for (&bin, &n) in &self.bins {
@@ -66,7 +72,32 @@ impl Histogram {
             }
             before += n;
         }
-        unreachable!("rank {rank} is below the {} replies counted", self.replies)
+        unreachable!("rank {rank} is below the {} values counted", self.replies)
+    }
+
+    /// Where the two values `percentile_cont(percentile)` interpolates between lie: each one's bin and
+    /// its 0-based place among that bin's values in order (none without values).
+    pub(super) fn percentile_places(&self, percentile: f64) -> Vec<(i32, i64)> {
+        self.ranks(percentile).map_or_else(Vec::new, |(first, second, _)| vec![self.place(first), self.place(second)])
+    }
+
+    fn place(&self, rank: i64) -> (i32, i64) {
+        let (bin, before) = self.bin_of(rank);
+        (bin, rank - before)
+    }
+
+    /// `percentile_cont(percentile)` of the values, from the values at its places (`value_at(bin,
+    /// place)`); none without values, or when a place holds none (a rollup that drifted from its rows,
+    /// which `analytics verify` reports).
+    pub(super) fn percentile_cont(&self, percentile: f64, value_at: impl Fn(i32, i64) -> Option<f64>) -> Option<f64> {
+        let (first, second, weight) = self.ranks(percentile)?;
+        let at = |rank: i64| {
+            let (bin, place) = self.place(rank);
+            value_at(bin, place)
+        };
+        let (low, high) = (at(first)?, at(second)?);
+        // percentile_cont's interpolation, in its order of operations.
+        Some(low + (high - low) * weight)
     }
 }
 
@@ -123,32 +154,24 @@ pub(super) async fn figures(pool: &PgPool, business: i32, range: &Range) -> Resu
             add(Group::Opening);
         }
     }
-    // Where each group's median lies: its bins, and the ranks within them.
-    let mut wanted = Vec::new();
-    for (&group, histogram) in &groups {
-        if let Some((first, second, weight)) = histogram.median_ranks() {
-            wanted.push((group, histogram.bin_of(first), first, histogram.bin_of(second), second, weight));
-        }
-    }
-    let bins: BTreeSet<i32> = wanted.iter().flat_map(|w| [w.1.0, w.3.0]).collect();
+    // Where each group's median lies: only the waits of those bins are read.
+    let bins: BTreeSet<i32> = groups.values().flat_map(|h| h.percentile_places(0.5)).map(|(bin, _)| bin).collect();
     let values = bin_values(pool, business, range, &bins.into_iter().collect::<Vec<_>>()).await?;
     let mut figures = HashMap::new();
-    for (group, (first_bin, first_before), first, (second_bin, second_before), second, weight) in wanted {
-        let pick = |bin: i32, before: i64, rank: i64| {
+    for (group, histogram) in &groups {
+        let value_at = |bin: i32, place: i64| {
             let mut own: Vec<f64> =
-                values.iter().filter(|v| v.bin == bin && v.belongs_to(group)).map(|v| v.seconds).collect();
+                values.iter().filter(|v| v.bin == bin && v.belongs_to(*group)).map(|v| v.seconds).collect();
             own.sort_by(f64::total_cmp);
-            own[(rank - before) as usize]
+            own.get(usize::try_from(place).ok()?).copied()
         };
-        let (low, high) = (pick(first_bin, first_before, first), pick(second_bin, second_before, second));
-        let histogram = &groups[&group];
+        let Some(median) = histogram.percentile_cont(0.5, value_at) else { continue };
         figures.insert(
-            group,
+            *group,
             Figures {
                 replies: histogram.replies,
                 average_seconds: (histogram.seconds / Decimal::from(histogram.replies)).to_f64(),
-                // percentile_cont's interpolation, in its order of operations.
-                median_seconds: Some(low + (high - low) * weight),
+                median_seconds: Some(median),
             },
         );
     }
@@ -207,7 +230,7 @@ async fn bin_values(pool: &PgPool, business: i32, range: &Range, bins: &[i32]) -
 
 /// The whole UTC days inside the range, as instants (from the first UTC midnight at or after its start
 /// to the last at or before its end); an empty span at the range's end when there is none.
-fn whole_utc_days(range: &Range) -> (DateTime<Utc>, DateTime<Utc>) {
+pub(super) fn whole_utc_days(range: &Range) -> (DateTime<Utc>, DateTime<Utc>) {
     let midnight = |at: DateTime<Utc>| at.date_naive().and_time(NaiveTime::MIN).and_utc();
     let mut from = midnight(range.start);
     if from < range.start {
@@ -230,12 +253,22 @@ mod tests {
     }
 
     #[test]
-    fn the_median_ranks_and_their_bins_follow_percentile_cont() {
+    fn the_percentile_ranks_and_their_bins_follow_percentile_cont() {
         let h = histogram(&[(3, 2), (7, 1), (9, 3)]);
-        assert_eq!(h.median_ranks(), Some((2, 3, 0.5)));
+        assert_eq!(h.ranks(0.5), Some((2, 3, 0.5)));
         assert_eq!((h.bin_of(2), h.bin_of(3), h.bin_of(0)), ((7, 2), (9, 3), (3, 0)));
-        assert_eq!(histogram(&[(1, 3)]).median_ranks(), Some((1, 1, 0.0)));
-        assert_eq!(histogram(&[]).median_ranks(), None);
+        assert_eq!(histogram(&[(1, 3)]).ranks(0.5), Some((1, 1, 0.0)));
+        assert_eq!(histogram(&[]).ranks(0.5), None);
+        // p90 of 6 values: 0.9 * 5 = 4.5, between the 5th and 6th (the 2nd and 3rd of bin 9).
+        assert_eq!(h.percentile_places(0.9), vec![(9, 1), (9, 2)]);
+        let value_at = |bin: i32, place: i64| {
+            let bins: [(i32, &[f64]); 3] = [(3, &[1.0, 2.0]), (7, &[5.0]), (9, &[7.0, 8.0, 9.0])];
+            bins.iter().find(|b| b.0 == bin).and_then(|b| b.1.get(place as usize)).copied()
+        };
+        assert_eq!(h.percentile_cont(0.5, value_at), Some(6.0));
+        assert_eq!(h.percentile_cont(0.9, value_at), Some(8.5));
+        // A place with no value (a drifted rollup) gives no figure, not a panic.
+        assert_eq!(h.percentile_cont(0.9, |_, place| (place == 0).then_some(1.0)), None);
     }
 
     #[test]

@@ -147,6 +147,8 @@ const OWNERS: &[(&str, &str)] = &[
     ("analytics_dirty_contacts", "analytics"),
     ("analytics_wait_days", "analytics"),
     ("analytics_stage_counts", "analytics"),
+    ("analytics_funnel_days", "analytics"),
+    ("analytics_stay_days", "analytics"),
     ("campaigns", "broadcast"),
     ("campaign_logs", "broadcast"),
     ("campaign_recipients", "broadcast/"),

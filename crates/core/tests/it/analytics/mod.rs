@@ -4,6 +4,7 @@
 //! are in [`outcomes`].
 
 mod outcomes;
+mod pipeline_days;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rand::rngs::StdRng;
@@ -593,10 +594,10 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
     verify::refresh(&pool, &scopes[0]).await.unwrap();
     assert!(verify::verify(&pool, &scopes[0], false).await.unwrap().exact());
     // So are a response-time histogram row that drifted from the stored waits, a stage count that
-    // drifted from the contacts' stages and a lead count that drifted from the contacts; a repair
-    // rewrites each.
+    // drifted from the contacts' stages, a lead count that drifted from the contacts and a funnel row
+    // from the stage changes; a repair rewrites each.
     type Differences = fn(&verify::Verification) -> i64;
-    let drifts: [(&str, Differences); 3] = [
+    let drifts: [(&str, Differences); 4] = [
         (
             "UPDATE analytics_wait_days SET waits = waits + 1 WHERE business_id = $1 AND ctid = (SELECT min(ctid) FROM analytics_wait_days WHERE business_id = $1 AND waits > 0)",
             |v| v.wait_day_differences,
@@ -607,6 +608,10 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
         (
             "INSERT INTO analytics_lead_counts (business_id, bucket, source, contacts) VALUES ($1, '2026-02-02T10:15:00Z', 'manual', 1)",
             |v| v.differences.iter().filter(|d| d.figure == "leads manual").count() as i64,
+        ),
+        (
+            "INSERT INTO analytics_funnel_days (business_id, day, step, changes) VALUES ($1, '2026-02-02', 'Paid', 1)",
+            |v| v.pipeline_day_differences,
         ),
     ];
     for (drift, differences) in drifts {

@@ -19,6 +19,7 @@ pub mod outcomes;
 pub mod pipeline;
 pub mod range;
 pub mod refresh_job;
+mod sends;
 pub mod summary;
 pub mod templates;
 pub mod usage;

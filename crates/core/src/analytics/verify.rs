@@ -12,6 +12,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::analytics::outcomes::REPLY_WINDOW_HOURS;
+use crate::analytics::sends;
 use crate::auth::{Area, Scope};
 use crate::error::Result;
 use crate::{inbox, pipeline};
@@ -48,6 +49,9 @@ pub struct Verification {
     /// Stage changes whose stored previous change (`pipeline_history.previous_changed_at`, time in
     /// stage) differs from the contact's history.
     pub stage_change_differences: i64,
+    /// Rows of the send outcomes rollup (`analytics_send_outcomes`: campaign and template sends per
+    /// bucket, status, Meta limit and stored reply) that differ from the messages, counted both ways.
+    pub send_outcome_differences: i64,
     /// Whether the rollups were rebuilt from the raw rows after the comparison.
     pub repaired: bool,
 }
@@ -65,6 +69,7 @@ impl Verification {
             + self.reply_differences
             + self.stage_change_differences
             + self.stage_count_differences
+            + self.send_outcome_differences
     }
 }
 
@@ -182,6 +187,7 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
     )
     .fetch_one(pool)
     .await?;
+    let send_outcome_differences = sends::differences(pool, business).await?;
     let mut differences = Vec::new();
     for row in &messages {
         if row.raw != row.rollup {
@@ -212,6 +218,7 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
         reply_differences,
         stage_change_differences,
         stage_count_differences,
+        send_outcome_differences,
         repaired: false,
     };
     if repair && verification.differing() > 0 {
@@ -270,6 +277,7 @@ async fn rebuild(pool: &PgPool, scope: &Scope) -> Result<()> {
     .execute(&mut *tx)
     .await?;
     pipeline::store_previous_changes_on(&mut tx, business).await?;
+    sends::rebuild(&mut tx, business).await?;
     // Every contact's waits and reply times are recomputed by the next refresh.
     sqlx::query!(
         r#"INSERT INTO analytics_dirty_contacts (business_id, contact_id)
@@ -364,9 +372,10 @@ pub async fn compact(pool: &PgPool, scope: &Scope) -> Result<Compaction> {
     )
     .fetch_one(&mut *tx)
     .await?;
+    let send_outcomes = sends::compact(&mut tx, business).await?;
     tx.commit().await?;
     Ok(Compaction {
-        rows_before: messages.before + usage.before + stages.before,
-        rows_after: messages.after + usage.after + stages.after,
+        rows_before: messages.before + usage.before + stages.before + send_outcomes.0,
+        rows_after: messages.after + usage.after + stages.after + send_outcomes.1,
     })
 }

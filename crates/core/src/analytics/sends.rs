@@ -16,7 +16,7 @@
 
 use sqlx::{PgConnection, PgPool};
 
-use crate::analytics::outcomes::{CONVERSION_WINDOW_DAYS, META_LIMIT_CODE, REPLY_WINDOW_HOURS};
+use crate::analytics::outcomes::{CONVERSION_WINDOW_DAYS, REPLY_WINDOW_HOURS};
 use crate::analytics::range::Range;
 use crate::error::Result;
 
@@ -39,8 +39,8 @@ pub(super) async fn groups(pool: &PgPool, business: i32, range: &Range) -> Resul
                SELECT m.contact_id, m.campaign_id,
                       CASE WHEN m.kind = 'template' THEN m.payload #>> '{template,name}' END AS template_name,
                       CASE WHEN m.kind = 'template' THEN m.payload #>> '{template,language}' END AS template_language,
-                      coalesce(m.status, 'sent') AS status, coalesce(m.error_code = $6, false) AS limited,
-                      m.replied_at IS NOT NULL AS stored_replied,
+                      coalesce(m.status, 'sent') IN ('sent', 'delivered', 'read') AND m.replied_at IS NOT NULL
+                          AS stored_replied,
                       CASE WHEN coalesce(m.status, 'sent') IN ('sent', 'delivered', 'read')
                            THEN wacrm_reply_after($1, m.contact_id, m.sent_at, make_interval(hours => $4)) END
                           AS replied_at
@@ -49,50 +49,52 @@ pub(super) async fn groups(pool: &PgPool, business: i32, range: &Range) -> Resul
                  AND m.direction = 'out' AND (m.campaign_id IS NOT NULL OR m.kind = 'template')
                  AND m.sent_at >= $2 AND m.sent_at < $3
            ), counted AS (
-               SELECT campaign_id, template_name, template_language, status, limited, replied, sends
+               SELECT campaign_id, template_name, template_language, messages, sent, failed, limited, delivered,
+                      read, replied
                FROM analytics_send_outcomes WHERE business_id = $1 AND bucket >= $2 AND bucket < $3
                UNION ALL
-               SELECT campaign_id, template_name, template_language, status, limited, stored_replied, -1
-               FROM dirty_sends
-               UNION ALL
-               SELECT campaign_id, template_name, template_language, status, limited, replied_at IS NOT NULL, 1
+               SELECT campaign_id, template_name, template_language, 0, 0, 0, 0, 0, 0,
+                      (replied_at IS NOT NULL)::int - stored_replied::int
                FROM dirty_sends
            ), outcomes AS (
-               SELECT campaign_id, template_name, template_language, sum(sends) AS messages,
-                      sum(sends) FILTER (WHERE status <> 'pending') AS sent,
-                      sum(sends) FILTER (WHERE status = 'failed') AS failed,
-                      sum(sends) FILTER (WHERE status = 'failed' AND limited) AS limited,
-                      sum(sends) FILTER (WHERE status IN ('delivered', 'read')) AS delivered,
-                      sum(sends) FILTER (WHERE status = 'read') AS read,
-                      sum(sends) FILTER (WHERE status IN ('sent', 'delivered', 'read') AND replied) AS replied
-               FROM counted GROUP BY 1, 2, 3 HAVING sum(sends) <> 0
-           ), replies AS (
-               SELECT m.contact_id, m.campaign_id,
-                      CASE WHEN m.kind = 'template' THEN m.payload #>> '{template,name}' END AS template_name,
-                      CASE WHEN m.kind = 'template' THEN m.payload #>> '{template,language}' END AS template_language,
-                      m.replied_at
-               FROM messages m
+               SELECT campaign_id, template_name, template_language, sum(messages) AS messages, sum(sent) AS sent,
+                      sum(failed) AS failed, sum(limited) AS limited, sum(delivered) AS delivered,
+                      sum(read) AS read, sum(replied) AS replied
+               FROM counted GROUP BY 1, 2, 3 HAVING sum(messages) <> 0
+           ), paid_replies AS MATERIALIZED (
+               -- Clean contacts' replied sends followed by a move to Paid: read from the index alone; only
+               -- those few are then read for their status and key.
+               SELECT m.id FROM messages m
                WHERE m.business_id = $1 AND m.replied_at IS NOT NULL AND m.direction = 'out'
                  AND (m.campaign_id IS NOT NULL OR m.kind = 'template') AND m.sent_at >= $2 AND m.sent_at < $3
-                 AND coalesce(m.status, 'sent') IN ('sent', 'delivered', 'read')
                  AND NOT EXISTS (SELECT 1 FROM dirty d WHERE d.contact_id = m.contact_id)
-               UNION ALL
-               SELECT contact_id, campaign_id, template_name, template_language, replied_at
-               FROM dirty_sends WHERE replied_at IS NOT NULL
+                 AND EXISTS (
+                     SELECT 1 FROM pipeline_history p
+                     WHERE p.business_id = $1 AND p.to_stage = 'Paid' AND p.contact_id = m.contact_id
+                       AND p.changed_at >= m.replied_at AND p.changed_at <= m.replied_at + make_interval(days => $5)
+                 )
            ), converted AS (
-               SELECT campaign_id, template_name, template_language, count(*) AS converted FROM replies r
-               WHERE EXISTS (
-                   SELECT 1 FROM pipeline_history p
-                   WHERE p.business_id = $1 AND p.to_stage = 'Paid' AND p.contact_id = r.contact_id
-                     AND p.changed_at >= r.replied_at AND p.changed_at <= r.replied_at + make_interval(days => $5)
-               )
+               SELECT campaign_id, template_name, template_language, count(*) AS converted FROM (
+                   SELECT m.campaign_id,
+                          CASE WHEN m.kind = 'template' THEN m.payload #>> '{template,name}' END AS template_name,
+                          CASE WHEN m.kind = 'template' THEN m.payload #>> '{template,language}' END
+                              AS template_language
+                   FROM paid_replies r JOIN messages m ON m.business_id = $1 AND m.id = r.id
+                   WHERE coalesce(m.status, 'sent') IN ('sent', 'delivered', 'read')
+                   UNION ALL
+                   SELECT campaign_id, template_name, template_language FROM dirty_sends d
+                   WHERE EXISTS (
+                       SELECT 1 FROM pipeline_history p
+                       WHERE p.business_id = $1 AND p.to_stage = 'Paid' AND p.contact_id = d.contact_id
+                         AND p.changed_at >= d.replied_at AND p.changed_at <= d.replied_at + make_interval(days => $5)
+                   )
+               ) c
                GROUP BY 1, 2, 3
            )
            SELECT o.campaign_id AS "campaign_id?", o.template_name AS "template_name?",
                   o.template_language AS "template_language?", o.messages::bigint AS "messages!",
-                  coalesce(o.sent, 0)::bigint AS "sent!", coalesce(o.failed, 0)::bigint AS "failed!",
-                  coalesce(o.limited, 0)::bigint AS "limited!", coalesce(o.delivered, 0)::bigint AS "delivered!",
-                  coalesce(o.read, 0)::bigint AS "read!", coalesce(o.replied, 0)::bigint AS "replied!",
+                  o.sent::bigint AS "sent!", o.failed::bigint AS "failed!", o.limited::bigint AS "limited!",
+                  o.delivered::bigint AS "delivered!", o.read::bigint AS "read!", o.replied::bigint AS "replied!",
                   coalesce(c.converted, 0) AS "converted!"
            FROM outcomes o
            LEFT JOIN converted c ON c.campaign_id IS NOT DISTINCT FROM o.campaign_id
@@ -102,8 +104,7 @@ pub(super) async fn groups(pool: &PgPool, business: i32, range: &Range) -> Resul
         range.start,
         range.end,
         REPLY_WINDOW_HOURS,
-        CONVERSION_WINDOW_DAYS,
-        META_LIMIT_CODE
+        CONVERSION_WINDOW_DAYS
     )
     .fetch_all(pool)
     .await?;
@@ -118,25 +119,25 @@ pub(super) async fn groups(pool: &PgPool, business: i32, range: &Range) -> Resul
         .collect())
 }
 
-/// Rollup rows (bucket and key) whose sends differ from the messages', counted both ways.
+/// Rollup rows (bucket and key) whose figures differ from the messages', counted both ways.
 pub(super) async fn differences(pool: &PgPool, business: i32) -> Result<i64> {
     Ok(sqlx::query_scalar!(
         r#"WITH raw AS (
-               SELECT bucket, campaign_id, template_name, template_language, status, limited, replied, sends
+               SELECT bucket, campaign_id, template_name, template_language,
+                      ARRAY[messages, sent, failed, limited, delivered, read, replied] AS figures
                FROM analytics_send_outcomes_recomputed WHERE business_id = $1
            ), rollup AS (
-               SELECT bucket, campaign_id, template_name, template_language, status, limited, replied,
-                      sum(sends) AS sends
+               SELECT bucket, campaign_id, template_name, template_language,
+                      ARRAY[sum(messages), sum(sent), sum(failed), sum(limited), sum(delivered), sum(read),
+                            sum(replied)]::bigint[] AS figures
                FROM analytics_send_outcomes WHERE business_id = $1
-               GROUP BY 1, 2, 3, 4, 5, 6, 7 HAVING sum(sends) <> 0
+               GROUP BY 1, 2, 3, 4
            )
            SELECT count(*) AS "n!" FROM raw FULL JOIN rollup
-               ON (rollup.bucket, rollup.status, rollup.limited, rollup.replied)
-                      = (raw.bucket, raw.status, raw.limited, raw.replied)
-              AND rollup.campaign_id IS NOT DISTINCT FROM raw.campaign_id
+               ON rollup.bucket = raw.bucket AND rollup.campaign_id IS NOT DISTINCT FROM raw.campaign_id
               AND rollup.template_name IS NOT DISTINCT FROM raw.template_name
               AND rollup.template_language IS NOT DISTINCT FROM raw.template_language
-           WHERE raw.sends IS DISTINCT FROM rollup.sends"#,
+           WHERE coalesce(raw.figures, '{0,0,0,0,0,0,0}') <> coalesce(rollup.figures, '{0,0,0,0,0,0,0}')"#,
         business
     )
     .fetch_one(pool)
@@ -148,9 +149,9 @@ pub(super) async fn rebuild(conn: &mut PgConnection, business: i32) -> Result<()
     sqlx::query!(
         r#"WITH gone AS (DELETE FROM analytics_send_outcomes WHERE business_id = $1)
            INSERT INTO analytics_send_outcomes
-               (business_id, bucket, campaign_id, template_name, template_language, status, limited, replied, sends)
-           SELECT business_id, bucket, campaign_id, template_name, template_language, status, limited, replied, sends
-           FROM analytics_send_outcomes_recomputed WHERE business_id = $1"#,
+               (business_id, bucket, campaign_id, template_name, template_language, messages, sent, failed,
+                limited, delivered, read, replied)
+           SELECT * FROM analytics_send_outcomes_recomputed WHERE business_id = $1"#,
         business
     )
     .execute(&mut *conn)
@@ -165,11 +166,13 @@ pub(super) async fn compact(conn: &mut PgConnection, business: i32) -> Result<(i
         r#"WITH gone AS (DELETE FROM analytics_send_outcomes WHERE business_id = $1 RETURNING *),
                 kept AS (
                     INSERT INTO analytics_send_outcomes
-                        (business_id, bucket, campaign_id, template_name, template_language, status, limited,
-                         replied, sends)
-                    SELECT business_id, bucket, campaign_id, template_name, template_language, status, limited,
-                           replied, sum(sends)
-                    FROM gone GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 HAVING sum(sends) <> 0
+                        (business_id, bucket, campaign_id, template_name, template_language, messages, sent,
+                         failed, limited, delivered, read, replied)
+                    SELECT business_id, bucket, campaign_id, template_name, template_language, sum(messages),
+                           sum(sent), sum(failed), sum(limited), sum(delivered), sum(read), sum(replied)
+                    FROM gone GROUP BY 1, 2, 3, 4, 5
+                    HAVING sum(messages) <> 0 OR sum(sent) <> 0 OR sum(failed) <> 0 OR sum(limited) <> 0
+                        OR sum(delivered) <> 0 OR sum(read) <> 0 OR sum(replied) <> 0
                     RETURNING 1
                 )
            SELECT (SELECT count(*) FROM gone) AS "before!", (SELECT count(*) FROM kept) AS "after!""#,

@@ -544,8 +544,9 @@ async fn verify_stays_exact_after_randomized_campaign_and_automation_activity(po
     .unwrap();
     // And a delta of the send outcomes that no send accounts for.
     sqlx::query(
-        "INSERT INTO analytics_send_outcomes (business_id, bucket, campaign_id, status, limited, replied, sends)
-         VALUES ($1, '2026-02-02T10:00:00Z', NULL, 'read', false, true, 1)",
+        "INSERT INTO analytics_send_outcomes (business_id, bucket, campaign_id, messages, sent, failed, limited,
+                                              delivered, read, replied)
+         VALUES ($1, '2026-02-02T10:00:00Z', NULL, 0, 0, 0, 0, 0, 0, 1)",
     )
     .bind(scopes[0].business().0)
     .execute(&pool)

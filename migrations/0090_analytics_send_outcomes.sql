@@ -38,8 +38,8 @@ RETURNS INT[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                  (coalesce(status, 'sent') IN ('sent', 'delivered', 'read') AND replied_at IS NOT NULL)::int]
 $$;
 
--- What the rollup should hold, recomputed from the messages (verify and repair); the triggers below
--- count the same sends (direction, sent_at, campaign or template) by the same key.
+-- What the rollup should hold, recomputed from the messages (verify and repair); the trigger below
+-- counts the same sends (direction, sent_at, campaign or template) by the same key.
 CREATE VIEW analytics_send_outcomes_recomputed AS
     SELECT business_id, wacrm_bucket(sent_at) AS bucket, campaign_id,
            CASE WHEN kind = 'template' THEN payload #>> '{template,name}' END AS template_name,
@@ -50,66 +50,65 @@ CREATE VIEW analytics_send_outcomes_recomputed AS
     WHERE direction = 'out' AND sent_at IS NOT NULL AND (campaign_id IS NOT NULL OR kind = 'template')
     GROUP BY 1, 2, 3, 4, 5;
 
--- Inserted and deleted sends (cascades included): statement-level, from the transition tables that
--- 0036's triggers already make. Rows deleted with their business leave nothing: its rollup goes by the
--- same cascade, in either order.
-CREATE FUNCTION wacrm_rollup_send_outcomes() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Row triggers whose WHEN clauses let through only campaign and template sends: a statement trigger
+-- would run for every statement of ingest (17 µs per inbound message measured, most of an insert's
+-- cost), these cost the messages that are not sends nothing. Each writes one delta row per key: a
+-- send inserted (its figures), deleted (cascades included: less its figures; nothing when its business
+-- is being deleted, whose rollup goes by the same cascade), or changed. A status webhook changes its
+-- figures but not its key: one row, the new figures less the old.
+CREATE FUNCTION wacrm_rollup_send_outcome() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    o INT[];
+    n INT[];
 BEGIN
-    IF TG_OP = 'INSERT' THEN
+    IF TG_OP = 'UPDATE' AND OLD.business_id = NEW.business_id AND OLD.sent_at = NEW.sent_at
+       AND OLD.direction = NEW.direction AND OLD.kind = NEW.kind AND OLD.campaign_id IS NOT DISTINCT FROM NEW.campaign_id
+       AND OLD.payload -> 'template' IS NOT DISTINCT FROM NEW.payload -> 'template' THEN
+        o := wacrm_send_figures(OLD.status, OLD.error_code, OLD.replied_at);
+        n := wacrm_send_figures(NEW.status, NEW.error_code, NEW.replied_at);
         INSERT INTO analytics_send_outcomes
             (business_id, bucket, campaign_id, template_name, template_language, messages, sent, failed, limited,
              delivered, read, replied)
-        SELECT business_id, wacrm_bucket(sent_at), campaign_id,
-               CASE WHEN kind = 'template' THEN payload #>> '{template,name}' END,
-               CASE WHEN kind = 'template' THEN payload #>> '{template,language}' END,
-               sum(f[1]), sum(f[2]), sum(f[3]), sum(f[4]), sum(f[5]), sum(f[6]), sum(f[7])
-        FROM (SELECT n.*, wacrm_send_figures(n.status, n.error_code, n.replied_at) AS f FROM new_rows n) n
-        WHERE direction = 'out' AND sent_at IS NOT NULL AND (campaign_id IS NOT NULL OR kind = 'template')
-        GROUP BY 1, 2, 3, 4, 5;
-    ELSE
+        VALUES (NEW.business_id, wacrm_bucket(NEW.sent_at), NEW.campaign_id,
+                CASE WHEN NEW.kind = 'template' THEN NEW.payload #>> '{template,name}' END,
+                CASE WHEN NEW.kind = 'template' THEN NEW.payload #>> '{template,language}' END,
+                0, n[2] - o[2], n[3] - o[3], n[4] - o[4], n[5] - o[5], n[6] - o[6], n[7] - o[7]);
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.direction = 'out' AND OLD.sent_at IS NOT NULL
+       AND (OLD.campaign_id IS NOT NULL OR OLD.kind = 'template')
+       AND EXISTS (SELECT 1 FROM businesses b WHERE b.id = OLD.business_id) THEN
+        o := wacrm_send_figures(OLD.status, OLD.error_code, OLD.replied_at);
         INSERT INTO analytics_send_outcomes
             (business_id, bucket, campaign_id, template_name, template_language, messages, sent, failed, limited,
              delivered, read, replied)
-        SELECT business_id, wacrm_bucket(sent_at), campaign_id,
-               CASE WHEN kind = 'template' THEN payload #>> '{template,name}' END,
-               CASE WHEN kind = 'template' THEN payload #>> '{template,language}' END,
-               -sum(f[1]), -sum(f[2]), -sum(f[3]), -sum(f[4]), -sum(f[5]), -sum(f[6]), -sum(f[7])
-        FROM (SELECT o.*, wacrm_send_figures(o.status, o.error_code, o.replied_at) AS f FROM old_rows o) o
-        WHERE direction = 'out' AND sent_at IS NOT NULL AND (campaign_id IS NOT NULL OR kind = 'template') AND EXISTS (SELECT 1 FROM businesses b WHERE b.id = o.business_id)
-        GROUP BY 1, 2, 3, 4, 5;
+        VALUES (OLD.business_id, wacrm_bucket(OLD.sent_at), OLD.campaign_id,
+                CASE WHEN OLD.kind = 'template' THEN OLD.payload #>> '{template,name}' END,
+                CASE WHEN OLD.kind = 'template' THEN OLD.payload #>> '{template,language}' END,
+                -o[1], -o[2], -o[3], -o[4], -o[5], -o[6], -o[7]);
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.direction = 'out' AND NEW.sent_at IS NOT NULL
+       AND (NEW.campaign_id IS NOT NULL OR NEW.kind = 'template') THEN
+        n := wacrm_send_figures(NEW.status, NEW.error_code, NEW.replied_at);
+        INSERT INTO analytics_send_outcomes
+            (business_id, bucket, campaign_id, template_name, template_language, messages, sent, failed, limited,
+             delivered, read, replied)
+        VALUES (NEW.business_id, wacrm_bucket(NEW.sent_at), NEW.campaign_id,
+                CASE WHEN NEW.kind = 'template' THEN NEW.payload #>> '{template,name}' END,
+                CASE WHEN NEW.kind = 'template' THEN NEW.payload #>> '{template,language}' END,
+                n[1], n[2], n[3], n[4], n[5], n[6], n[7]);
     END IF;
     RETURN NULL;
 END;
 $$;
-CREATE TRIGGER messages_send_outcomes_insert AFTER INSERT ON messages REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION wacrm_rollup_send_outcomes();
-CREATE TRIGGER messages_send_outcomes_delete AFTER DELETE ON messages REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION wacrm_rollup_send_outcomes();
-
--- A send's status, error or stored reply changed (or, by hand, its key): one row trigger whose WHEN
--- clause lets through only campaign and template sends where one of those really changed, so the status
--- updates of every other message (most of them) cost nothing here. A status webhook writes one row, the
--- new figures less the old (a key changed by hand: a row for each key).
-CREATE FUNCTION wacrm_rollup_send_outcome_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO analytics_send_outcomes
-        (business_id, bucket, campaign_id, template_name, template_language, messages, sent, failed, limited,
-             delivered, read, replied)
-    SELECT business_id, wacrm_bucket(sent_at), campaign_id,
-               CASE WHEN kind = 'template' THEN payload #>> '{template,name}' END,
-               CASE WHEN kind = 'template' THEN payload #>> '{template,language}' END,
-           sum(d * f[1]), sum(d * f[2]), sum(d * f[3]), sum(d * f[4]), sum(d * f[5]), sum(d * f[6]), sum(d * f[7])
-    FROM (SELECT m.*, wacrm_send_figures(m.status, m.error_code, m.replied_at) AS f
-          FROM (VALUES (-1, OLD.business_id, OLD.sent_at, OLD.direction, OLD.kind, OLD.payload, OLD.campaign_id,
-                        OLD.status, OLD.error_code, OLD.replied_at),
-                       (1, NEW.business_id, NEW.sent_at, NEW.direction, NEW.kind, NEW.payload, NEW.campaign_id,
-                        NEW.status, NEW.error_code, NEW.replied_at))
-               AS m (d, business_id, sent_at, direction, kind, payload, campaign_id, status, error_code, replied_at)) m
-    WHERE direction = 'out' AND sent_at IS NOT NULL AND (campaign_id IS NOT NULL OR kind = 'template')
-    GROUP BY 1, 2, 3, 4, 5;
-    RETURN NULL;
-END;
-$$;
+CREATE TRIGGER messages_send_outcomes_insert AFTER INSERT ON messages FOR EACH ROW
+    WHEN (NEW.direction = 'out' AND NEW.sent_at IS NOT NULL AND (NEW.campaign_id IS NOT NULL OR NEW.kind = 'template'))
+    EXECUTE FUNCTION wacrm_rollup_send_outcome();
+CREATE TRIGGER messages_send_outcomes_delete AFTER DELETE ON messages FOR EACH ROW
+    WHEN (OLD.direction = 'out' AND OLD.sent_at IS NOT NULL AND (OLD.campaign_id IS NOT NULL OR OLD.kind = 'template'))
+    EXECUTE FUNCTION wacrm_rollup_send_outcome();
+-- Updates: only where a figure or the key really changed, so the status updates of every other
+-- message (most of them) cost nothing here.
 CREATE TRIGGER messages_send_outcomes_update
     AFTER UPDATE OF business_id, sent_at, direction, kind, payload, campaign_id, status, error_code, replied_at
     ON messages FOR EACH ROW
@@ -122,7 +121,7 @@ CREATE TRIGGER messages_send_outcomes_update
                OR OLD.direction IS DISTINCT FROM NEW.direction OR OLD.kind IS DISTINCT FROM NEW.kind
                OR OLD.campaign_id IS DISTINCT FROM NEW.campaign_id
                OR OLD.payload -> 'template' IS DISTINCT FROM NEW.payload -> 'template'))
-    EXECUTE FUNCTION wacrm_rollup_send_outcome_changed();
+    EXECUTE FUNCTION wacrm_rollup_send_outcome();
 
 -- Conversions are not additive through time (a later move to Paid converts an earlier reply): reports
 -- join the range's replied sends with the moves to Paid (idx_pipeline_paid). Replied sends are a few

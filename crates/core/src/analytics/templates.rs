@@ -6,6 +6,8 @@
 //! deleted since keeps its figures under its name, without an id. Counted through the rollup of send
 //! outcomes (module `sends`), which the campaign report shares.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use sqlx::PgPool;
 
@@ -39,32 +41,32 @@ pub struct TemplatesReport {
     pub templates: Vec<TemplateRow>,
 }
 
+/// One template name and language's sends: those of campaigns, and the outcomes of all.
+#[derive(Debug, Clone, Default)]
+struct Counted {
+    campaign_messages: i64,
+    counts: [i64; 8],
+}
+
 pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<TemplatesReport> {
     scope.require(Area::Analytics)?;
     let business = scope.business().0;
     // Per template name and language: its campaign messages and its outcomes.
-    let mut counted: Vec<((String, Option<String>), i64, [i64; 8])> = Vec::new();
+    let mut counted: BTreeMap<(String, Option<String>), Counted> = BTreeMap::new();
     for group in sends::groups(pool, business, range).await? {
         let Some(name) = group.template_name else { continue };
-        let key = (name, group.template_language);
-        let index = match counted.iter().position(|(k, _, _)| *k == key) {
-            Some(index) => index,
-            None => {
-                counted.push((key, 0, [0; 8]));
-                counted.len() - 1
-            }
-        };
-        let (_, campaign_messages, sum) = &mut counted[index];
+        let sum = counted.entry((name, group.template_language)).or_default();
         if group.campaign.is_some() {
-            *campaign_messages += group.counts[0];
+            sum.campaign_messages += group.counts[0];
         }
-        for (s, n) in sum.iter_mut().zip(group.counts) {
+        for (s, n) in sum.counts.iter_mut().zip(group.counts) {
             *s += n;
         }
     }
-    let names: Vec<String> = counted.iter().map(|((name, _), _, _)| name.clone()).collect();
-    let languages: Vec<Option<String>> = counted.iter().map(|((_, language), _, _)| language.clone()).collect();
-    let messages: Vec<i64> = counted.iter().map(|(_, _, sum)| sum[0]).collect();
+    let counted: Vec<_> = counted.into_iter().collect();
+    let names: Vec<&str> = counted.iter().map(|((name, _), _)| name.as_str()).collect();
+    let languages: Vec<Option<&str>> = counted.iter().map(|((_, language), _)| language.as_deref()).collect();
+    let messages: Vec<i64> = counted.iter().map(|(_, sum)| sum.counts[0]).collect();
     // Joined with the business's templates and sorted in SQL, so names sort by the database's collation.
     let rows = sqlx::query!(
         r#"WITH known AS (
@@ -76,8 +78,8 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Templ
            FULL JOIN known k ON k.name = n.name AND k.language = n.language
            ORDER BY coalesce(n.messages, 0) DESC, 2, 3"#,
         business,
-        &names,
-        &languages as &[Option<String>],
+        &names as &[&str],
+        &languages as &[Option<&str>],
         &messages
     )
     .fetch_all(pool)
@@ -85,14 +87,14 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Templ
     let templates: Vec<TemplateRow> = rows
         .into_iter()
         .map(|r| {
-            let (campaign_messages, counts) =
-                r.index.map_or((0, [0; 8]), |i| (counted[i as usize - 1].1, counted[i as usize - 1].2));
+            // WITH ORDINALITY counts from 1.
+            let sum = r.index.map(|i| &counted[i as usize - 1].1).cloned().unwrap_or_default();
             TemplateRow {
                 template: r.template,
                 name: r.name,
                 language: r.language,
-                campaign_messages,
-                outcomes: SendOutcomes::counted(counts),
+                campaign_messages: sum.campaign_messages,
+                outcomes: SendOutcomes::counted(sum.counts),
             }
         })
         .collect();

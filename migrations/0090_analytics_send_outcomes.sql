@@ -54,7 +54,8 @@ CREATE VIEW analytics_send_outcomes_recomputed AS
 -- would run for every statement of ingest (17 µs per inbound message measured, most of an insert's
 -- cost), these cost the messages that are not sends nothing. Each writes one delta row per key: a
 -- send inserted (its figures), deleted (cascades included: less its figures; nothing when its business
--- is being deleted, whose rollup goes by the same cascade), or changed. A status webhook changes its
+-- is being deleted, whose rollup goes by the same cascade, nor for a campaign's SET NULL in that
+-- cascade), or changed. A status webhook changes its
 -- figures but not its key: one row, the new figures less the old.
 CREATE FUNCTION wacrm_rollup_send_outcome() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -88,7 +89,8 @@ BEGIN
                 -o[1], -o[2], -o[3], -o[4], -o[5], -o[6], -o[7]);
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.direction = 'out' AND NEW.sent_at IS NOT NULL
-       AND (NEW.campaign_id IS NOT NULL OR NEW.kind = 'template') THEN
+       AND (NEW.campaign_id IS NOT NULL OR NEW.kind = 'template')
+       AND (TG_OP = 'INSERT' OR EXISTS (SELECT 1 FROM businesses b WHERE b.id = NEW.business_id)) THEN
         n := wacrm_send_figures(NEW.status, NEW.error_code, NEW.replied_at);
         INSERT INTO analytics_send_outcomes
             (business_id, bucket, campaign_id, template_name, template_language, messages, sent, failed, limited,

@@ -182,3 +182,69 @@ pub(super) async fn compact(conn: &mut PgConnection, business: i32) -> Result<(i
     .await?;
     Ok((rows.before, rows.after))
 }
+
+/// Rows of the automation sends rollup (`analytics_automation_sends`: per bucket of the action and
+/// rule, the send actions whose message was delivered and answered) that differ from the report's own
+/// join of send actions and messages, counted both ways.
+pub(super) async fn automation_differences(pool: &PgPool, business: i32) -> Result<i64> {
+    Ok(sqlx::query_scalar!(
+        r#"WITH raw AS (
+               SELECT bucket, rule_id, delivered, replied FROM analytics_automation_sends_recomputed
+               WHERE business_id = $1
+           ), rollup AS (
+               SELECT bucket, rule_id, sum(delivered)::bigint AS delivered, sum(replied)::bigint AS replied
+               FROM analytics_automation_sends WHERE business_id = $1
+               GROUP BY 1, 2 HAVING sum(delivered) <> 0 OR sum(replied) <> 0
+           )
+           SELECT count(*) AS "n!" FROM raw FULL JOIN rollup USING (bucket, rule_id)
+           WHERE raw.delivered IS DISTINCT FROM rollup.delivered OR raw.replied IS DISTINCT FROM rollup.replied"#,
+        business
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Replaces the business's automation sends rollup with the report's join (in the repair's
+/// transaction), and links every send action's message to it again.
+pub(super) async fn rebuild_automation(conn: &mut PgConnection, business: i32) -> Result<()> {
+    // Links first: the update trigger adds what each new link counts, and the rebuild below replaces
+    // it all in any case.
+    sqlx::query!(
+        r#"UPDATE messages m SET automation_action_id = a.id
+           FROM automation_actions a
+           WHERE a.business_id = $1 AND a.kind IN ('send_template', 'send_text') AND m.business_id = $1
+             AND m.client_ref = a.client_ref AND m.automation_action_id IS DISTINCT FROM a.id"#,
+        business
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        r#"WITH gone AS (DELETE FROM analytics_automation_sends WHERE business_id = $1)
+           INSERT INTO analytics_automation_sends (business_id, bucket, rule_id, delivered, replied)
+           SELECT business_id, bucket, rule_id, delivered, replied FROM analytics_automation_sends_recomputed
+           WHERE business_id = $1"#,
+        business
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Folds the business's automation sends deltas into one row per bucket and rule; returns the rows
+/// before and after.
+pub(super) async fn compact_automation(conn: &mut PgConnection, business: i32) -> Result<(i64, i64)> {
+    let rows = sqlx::query!(
+        r#"WITH gone AS (DELETE FROM analytics_automation_sends WHERE business_id = $1 RETURNING *),
+                kept AS (
+                    INSERT INTO analytics_automation_sends (business_id, bucket, rule_id, delivered, replied)
+                    SELECT business_id, bucket, rule_id, sum(delivered), sum(replied)
+                    FROM gone GROUP BY 1, 2, 3 HAVING sum(delivered) <> 0 OR sum(replied) <> 0
+                    RETURNING 1
+                )
+           SELECT (SELECT count(*) FROM gone) AS "before!", (SELECT count(*) FROM kept) AS "after!""#,
+        business
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((rows.before, rows.after))
+}

@@ -52,6 +52,9 @@ pub struct Verification {
     /// Rows of the send outcomes rollup (`analytics_send_outcomes`: campaign and template sends per
     /// bucket, status, Meta limit and stored reply) that differ from the messages, counted both ways.
     pub send_outcome_differences: i64,
+    /// Rows of the automation sends rollup (`analytics_automation_sends`: send actions delivered and
+    /// answered, per bucket of the action and rule) that differ from the actions' messages, both ways.
+    pub automation_send_differences: i64,
     /// Whether the rollups were rebuilt from the raw rows after the comparison.
     pub repaired: bool,
 }
@@ -70,6 +73,7 @@ impl Verification {
             + self.stage_change_differences
             + self.stage_count_differences
             + self.send_outcome_differences
+            + self.automation_send_differences
     }
 }
 
@@ -188,6 +192,7 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
     .fetch_one(pool)
     .await?;
     let send_outcome_differences = sends::differences(pool, business).await?;
+    let automation_send_differences = sends::automation_differences(pool, business).await?;
     let mut differences = Vec::new();
     for row in &messages {
         if row.raw != row.rollup {
@@ -219,6 +224,7 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
         stage_change_differences,
         stage_count_differences,
         send_outcome_differences,
+        automation_send_differences,
         repaired: false,
     };
     if repair && verification.differing() > 0 {
@@ -278,6 +284,7 @@ async fn rebuild(pool: &PgPool, scope: &Scope) -> Result<()> {
     .await?;
     pipeline::store_previous_changes_on(&mut tx, business).await?;
     sends::rebuild(&mut tx, business).await?;
+    sends::rebuild_automation(&mut tx, business).await?;
     // Every contact's waits and reply times are recomputed by the next refresh.
     sqlx::query!(
         r#"INSERT INTO analytics_dirty_contacts (business_id, contact_id)
@@ -373,9 +380,10 @@ pub async fn compact(pool: &PgPool, scope: &Scope) -> Result<Compaction> {
     .fetch_one(&mut *tx)
     .await?;
     let send_outcomes = sends::compact(&mut tx, business).await?;
+    let automation_sends = sends::compact_automation(&mut tx, business).await?;
     tx.commit().await?;
     Ok(Compaction {
-        rows_before: messages.before + usage.before + stages.before + send_outcomes.0,
-        rows_after: messages.after + usage.after + stages.after + send_outcomes.1,
+        rows_before: messages.before + usage.before + stages.before + send_outcomes.0 + automation_sends.0,
+        rows_after: messages.after + usage.after + stages.after + send_outcomes.1 + automation_sends.1,
     })
 }

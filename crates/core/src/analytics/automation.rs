@@ -4,14 +4,16 @@
 //!
 //! Read from the engine's own records: one `automation_runs` row per (rule, event), one
 //! `automation_actions` row per action, its send's message found by the action's `client_ref` (the
-//! send's idempotency key). Actions count in the range they were taken in.
+//! send's idempotency key). Actions count in the range they were taken in. Runs and actions are read
+//! from covering indexes; whether their messages were delivered and answered comes from a rollup per
+//! action bucket and rule that triggers keep (migration 0091, checked by `analytics verify`).
 
 use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::analytics::outcomes::{CONVERSION_WINDOW_DAYS, REPLY_WINDOW_HOURS};
 use crate::analytics::range::Range;
-use crate::analytics::ratio;
+use crate::analytics::{ratio, read};
 use crate::auth::{Area, Scope};
 use crate::error::Result;
 
@@ -65,62 +67,93 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Autom
     scope.require(Area::Analytics)?;
     let business = scope.business().0;
     // GROUPING SETS: one row per rule and one (rule NULL) for the business, whose distinct contacts are
-    // not the sum of the rules'.
-    let counts = sqlx::query!(
-        r#"WITH dirty AS (
-               SELECT contact_id FROM analytics_dirty_contacts WHERE business_id = $1
-           ), acts AS MATERIALIZED (
-               SELECT a.id, a.rule_id, a.contact_id, a.created_at, a.status,
-                      a.kind IN ('send_template', 'send_text') AS send, a.kind = 'move_stage' AS move,
-                      m.status AS message_status,
-                      CASE WHEN d.contact_id IS NULL THEN m.replied_at
-                           ELSE wacrm_reply_after($1, m.contact_id, m.sent_at, make_interval(hours => $4)) END
-                          AS replied_at
-               FROM automation_actions a
-               LEFT JOIN messages m ON m.business_id = $1 AND m.client_ref = a.client_ref
-                                   AND a.kind IN ('send_template', 'send_text')
-               LEFT JOIN dirty d ON d.contact_id = m.contact_id
-               WHERE a.business_id = $1 AND a.created_at >= $2 AND a.created_at < $3
-           ), paid AS MATERIALIZED (
-               SELECT contact_id, changed_at FROM pipeline_history WHERE business_id = $1 AND to_stage = 'Paid'
-           ), converted AS (
-               SELECT DISTINCT a.id FROM acts a
-               JOIN paid p ON p.contact_id = a.contact_id
-                          AND p.changed_at >= a.created_at AND p.changed_at <= a.created_at + make_interval(days => $5)
-               WHERE a.status = 'done'
-           )
-           SELECT GROUPING(rule_id) = 1 AS "all!", rule_id AS "rule_id?",
-                  count(*) FILTER (WHERE send AND status = 'done') AS "sent!",
-                  count(*) FILTER (WHERE send AND status IN ('failed', 'skipped')) AS "not_sent!",
-                  count(*) FILTER (WHERE send AND message_status IN ('delivered', 'read')) AS "delivered!",
-                  count(*) FILTER (WHERE send AND message_status IN ('sent', 'delivered', 'read')
-                                     AND replied_at IS NOT NULL) AS "replied!",
-                  count(*) FILTER (WHERE move AND status = 'done') AS "moves!",
-                  count(DISTINCT contact_id) FILTER (WHERE status = 'done') AS "contacts!",
-                  count(DISTINCT contact_id) FILTER (WHERE c.id IS NOT NULL) AS "conversions!"
-           FROM acts LEFT JOIN converted c ON c.id = acts.id GROUP BY GROUPING SETS ((rule_id), ())"#,
-        business,
-        range.start,
-        range.end,
-        REPLY_WINDOW_HOURS,
-        CONVERSION_WINDOW_DAYS
-    )
-    .fetch_all(pool)
-    .await?;
-    let runs = sqlx::query!(
-        r#"SELECT rule_id, count(*) FILTER (WHERE matched) AS "runs!", count(*) FILTER (WHERE NOT matched) AS "held!"
-           FROM automation_runs WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
-           GROUP BY rule_id"#,
-        business,
-        range.start,
-        range.end
-    )
-    .fetch_all(pool)
-    .await?;
-    let rules =
+    // not the sum of the rules'. The range's actions are read once (from automation_actions_analytics,
+    // migration 0091, when the range holds a part of them); their messages' outcomes come from a rollup.
+    // The five statements run alongside one another.
+    let counts = read(
+        sqlx::query!(
+            r#"SELECT GROUPING(rule_id) = 1 AS "all!", rule_id AS "rule_id?",
+                      count(*) FILTER (WHERE kind IN ('send_template', 'send_text') AND status = 'done') AS "sent!",
+                      count(*) FILTER (WHERE kind IN ('send_template', 'send_text') AND status IN ('failed', 'skipped'))
+                          AS "not_sent!",
+                      count(*) FILTER (WHERE kind = 'move_stage' AND status = 'done') AS "moves!",
+                      count(DISTINCT contact_id) FILTER (WHERE status = 'done') AS "contacts!"
+               FROM automation_actions WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
+               GROUP BY GROUPING SETS ((rule_id), ())"#,
+            business,
+            range.start,
+            range.end
+        )
+        .fetch_all(pool),
+    );
+    // Contacts moved to Paid within the window after one of the rule's done actions: a hash join of the
+    // range's done actions with the business's moves to Paid.
+    let conversions = read(
+        sqlx::query!(
+            r#"SELECT GROUPING(rule_id) = 1 AS "all!", rule_id AS "rule_id?",
+                      count(DISTINCT contact_id) AS "conversions!"
+               FROM (
+                   SELECT DISTINCT a.rule_id, a.contact_id FROM automation_actions a
+                   JOIN pipeline_history p ON p.business_id = $1 AND p.to_stage = 'Paid' AND p.contact_id = a.contact_id
+                                          AND p.changed_at >= a.created_at
+                                          AND p.changed_at <= a.created_at + make_interval(days => $4)
+                   WHERE a.business_id = $1 AND a.created_at >= $2 AND a.created_at < $3 AND a.status = 'done'
+               ) converted
+               GROUP BY GROUPING SETS ((rule_id), ())"#,
+            business,
+            range.start,
+            range.end,
+            CONVERSION_WINDOW_DAYS
+        )
+        .fetch_all(pool),
+    );
+    // Delivered and answered sends per rule: the rollup (migration 0091) by the actions' buckets, with
+    // the contacts marked dirty taken out at their stored reply times and put back at their live ones.
+    let outcomes = read(
+        sqlx::query!(
+            r#"WITH counted AS (
+                   SELECT rule_id, delivered, replied FROM analytics_automation_sends
+                   WHERE business_id = $1 AND bucket >= $2 AND bucket < $3
+                   UNION ALL
+                   SELECT a.rule_id, 0,
+                          (coalesce(m.status IN ('sent', 'delivered', 'read'), false)
+                           AND wacrm_reply_after($1, m.contact_id, m.sent_at, make_interval(hours => $4)) IS NOT NULL)::int
+                          - (coalesce(m.status IN ('sent', 'delivered', 'read'), false) AND m.replied_at IS NOT NULL)::int
+                   FROM messages m
+                   JOIN automation_actions a ON a.business_id = $1 AND a.id = m.automation_action_id
+                                             AND a.client_ref = m.client_ref AND a.kind IN ('send_template', 'send_text')
+                   WHERE m.business_id = $1 AND m.automation_action_id IS NOT NULL
+                     AND m.contact_id IN (SELECT contact_id FROM analytics_dirty_contacts WHERE business_id = $1)
+                     AND a.created_at >= $2 AND a.created_at < $3
+               )
+               SELECT rule_id AS "rule_id!", sum(delivered)::bigint AS "delivered!", sum(replied)::bigint AS "replied!"
+               FROM counted GROUP BY rule_id"#,
+            business,
+            range.start,
+            range.end,
+            REPLY_WINDOW_HOURS
+        )
+        .fetch_all(pool),
+    );
+    let runs = read(
+        sqlx::query!(
+            r#"SELECT rule_id, count(*) FILTER (WHERE matched) AS "runs!", count(*) FILTER (WHERE NOT matched) AS "held!"
+               FROM automation_runs WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
+               GROUP BY rule_id"#,
+            business,
+            range.start,
+            range.end
+        )
+        .fetch_all(pool),
+    );
+    let rules = read(
         sqlx::query!("SELECT id, name, enabled FROM automation_rules WHERE business_id = $1 ORDER BY id", business)
-            .fetch_all(pool)
-            .await?;
+            .fetch_all(pool),
+    );
+    let (counts, conversions, outcomes, runs, rules) = tokio::try_join!(counts, conversions, outcomes, runs, rules)?;
+    let converted = |all: bool, rule: Option<i32>| {
+        conversions.iter().find(|c| c.all == all && c.rule_id == rule).map_or(0, |c| c.conversions)
+    };
     let rules: Vec<RuleImpact> = rules
         .into_iter()
         .map(|rule| {
@@ -128,22 +161,23 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Autom
             if let Some(r) = runs.iter().find(|r| r.rule_id == rule.id) {
                 (impact.runs, impact.held_back) = (r.runs, r.held);
             }
+            if let Some(o) = outcomes.iter().find(|o| o.rule_id == rule.id) {
+                (impact.delivered, impact.replied) = (o.delivered, o.replied);
+            }
             if let Some(c) = counts.iter().find(|c| !c.all && c.rule_id == Some(rule.id)) {
                 impact.messages_sent = c.sent;
                 impact.messages_not_sent = c.not_sent;
-                impact.delivered = c.delivered;
-                impact.replied = c.replied;
                 impact.stage_moves = c.moves;
-                impact.conversions = c.conversions;
+                impact.conversions = converted(false, Some(rule.id));
                 impact.contacts = c.contacts;
-                impact.conversion_rate = ratio(c.conversions, c.contacts);
+                impact.conversion_rate = ratio(impact.conversions, c.contacts);
             }
             impact
         })
         .collect();
     let all = counts.iter().find(|c| c.all);
     let total = |f: fn(&RuleImpact) -> i64| rules.iter().map(f).sum::<i64>();
-    let (conversions, contacts) = all.map_or((0, 0), |a| (a.conversions, a.contacts));
+    let (conversions, contacts) = all.map_or((0, 0), |a| (converted(true, None), a.contacts));
     Ok(AutomationReport {
         range: *range,
         reply_window_hours: REPLY_WINDOW_HOURS,

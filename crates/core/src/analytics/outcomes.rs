@@ -19,7 +19,8 @@ pub use crate::broadcast::DEFAULT_REPLY_WINDOW_HOURS as REPLY_WINDOW_HOURS;
 pub const CONVERSION_WINDOW_DAYS: i32 = 30;
 
 /// Meta's "limited by Meta" error: the per-user marketing message limit (131049), a send Meta refused
-/// to protect the customer's experience, not a fault of the number or the template.
+/// to protect the customer's experience, not a fault of the number or the template. The send outcomes
+/// rollup (migration 0090) counts it by this code, written there as a literal.
 pub const META_LIMIT_CODE: i32 = 131049;
 
 /// The outcomes of a set of outbound messages and their rates.

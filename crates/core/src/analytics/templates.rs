@@ -3,13 +3,17 @@
 //! a reply, counted as the campaign report counts them.
 //!
 //! A send names its template in its payload (name and language, as Meta receives it), so a template
-//! deleted since keeps its figures under its name, without an id.
+//! deleted since keeps its figures under its name, without an id. Counted through the rollup of send
+//! outcomes (module `sends`), which the campaign report shares.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::analytics::outcomes::{CONVERSION_WINDOW_DAYS, META_LIMIT_CODE, REPLY_WINDOW_HOURS, SendOutcomes};
+use crate::analytics::outcomes::{CONVERSION_WINDOW_DAYS, REPLY_WINDOW_HOURS, SendOutcomes};
 use crate::analytics::range::Range;
+use crate::analytics::sends;
 use crate::auth::{Area, Scope};
 use crate::error::Result;
 use crate::types::TemplateId;
@@ -37,75 +41,61 @@ pub struct TemplatesReport {
     pub templates: Vec<TemplateRow>,
 }
 
+/// One template name and language's sends: those of campaigns, and the outcomes of all.
+#[derive(Debug, Clone, Default)]
+struct Counted {
+    campaign_messages: i64,
+    counts: [i64; 8],
+}
+
 pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<TemplatesReport> {
     scope.require(Area::Analytics)?;
+    let business = scope.business().0;
+    // Per template name and language: its campaign messages and its outcomes.
+    let mut counted: BTreeMap<(String, Option<String>), Counted> = BTreeMap::new();
+    for group in sends::groups(pool, business, range).await? {
+        let Some(name) = group.template_name else { continue };
+        let sum = counted.entry((name, group.template_language)).or_default();
+        if group.campaign.is_some() {
+            sum.campaign_messages += group.counts[0];
+        }
+        for (s, n) in sum.counts.iter_mut().zip(group.counts) {
+            *s += n;
+        }
+    }
+    let counted: Vec<_> = counted.into_iter().collect();
+    let names: Vec<&str> = counted.iter().map(|((name, _), _)| name.as_str()).collect();
+    let languages: Vec<Option<&str>> = counted.iter().map(|((_, language), _)| language.as_deref()).collect();
+    let messages: Vec<i64> = counted.iter().map(|(_, sum)| sum.counts[0]).collect();
+    // Joined with the business's templates and sorted in SQL, so names sort by the database's collation.
     let rows = sqlx::query!(
-        r#"WITH dirty AS (
-               SELECT contact_id FROM analytics_dirty_contacts WHERE business_id = $1
-           ), sends AS MATERIALIZED (
-               SELECT m.id, m.payload #>> '{template,name}' AS name, m.payload #>> '{template,language}' AS language,
-                      m.contact_id, m.error_code, m.campaign_id, coalesce(m.status, 'sent') AS status,
-                      CASE WHEN coalesce(m.status, 'sent') NOT IN ('sent', 'delivered', 'read') THEN NULL
-                           WHEN d.contact_id IS NULL THEN m.replied_at
-                           ELSE wacrm_reply_after($1, m.contact_id, m.sent_at, make_interval(hours => $4)) END
-                          AS replied_at
-               FROM messages m LEFT JOIN dirty d ON d.contact_id = m.contact_id
-               WHERE m.business_id = $1 AND m.kind = 'template' AND m.direction = 'out'
-                 AND m.sent_at >= $2 AND m.sent_at < $3
-           ), paid AS MATERIALIZED (
-               SELECT contact_id, changed_at FROM pipeline_history WHERE business_id = $1 AND to_stage = 'Paid'
-           ), converted AS (
-               SELECT DISTINCT s.id FROM sends s
-               JOIN paid p ON p.contact_id = s.contact_id
-                          AND p.changed_at >= s.replied_at AND p.changed_at <= s.replied_at + make_interval(days => $5)
-           ), counted AS (
-               SELECT name, language, count(*) AS messages, count(campaign_id) AS campaign_messages,
-                      count(*) FILTER (WHERE status <> 'pending') AS sent,
-                      count(*) FILTER (WHERE status = 'failed') AS failed,
-                      count(*) FILTER (WHERE status = 'failed' AND error_code = $6) AS limited,
-                      count(*) FILTER (WHERE status IN ('delivered', 'read')) AS delivered,
-                      count(*) FILTER (WHERE status = 'read') AS read,
-                      count(replied_at) AS replied,
-                      count(c.id) AS converted
-               FROM sends s LEFT JOIN converted c ON c.id = s.id WHERE name IS NOT NULL GROUP BY name, language
-           ), known AS (
+        r#"WITH known AS (
                SELECT id, name, language FROM message_templates WHERE business_id = $1 AND deleted_at IS NULL
            )
            SELECT k.id AS "template?: TemplateId", coalesce(n.name, k.name) AS "name!",
-                  coalesce(n.language, k.language, '') AS "language!",
-                  coalesce(n.campaign_messages, 0) AS "campaign_messages!",
-                  coalesce(n.messages, 0) AS "messages!", coalesce(n.sent, 0) AS "sent!",
-                  coalesce(n.failed, 0) AS "failed!", coalesce(n.limited, 0) AS "limited!",
-                  coalesce(n.delivered, 0) AS "delivered!", coalesce(n.read, 0) AS "read!",
-                  coalesce(n.replied, 0) AS "replied!", coalesce(n.converted, 0) AS "converted!"
-           FROM counted n FULL JOIN known k ON k.name = n.name AND k.language = n.language
-           ORDER BY 5 DESC, 2, 3"#,
-        scope.business().0,
-        range.start,
-        range.end,
-        REPLY_WINDOW_HOURS,
-        CONVERSION_WINDOW_DAYS,
-        META_LIMIT_CODE
+                  coalesce(n.language, k.language, '') AS "language!", n.i AS "index?"
+           FROM unnest($2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS n (name, language, messages, i)
+           FULL JOIN known k ON k.name = n.name AND k.language = n.language
+           ORDER BY coalesce(n.messages, 0) DESC, 2, 3"#,
+        business,
+        &names as &[&str],
+        &languages as &[Option<&str>],
+        &messages
     )
     .fetch_all(pool)
     .await?;
     let templates: Vec<TemplateRow> = rows
         .into_iter()
-        .map(|r| TemplateRow {
-            template: r.template,
-            name: r.name,
-            language: r.language,
-            campaign_messages: r.campaign_messages,
-            outcomes: SendOutcomes::counted([
-                r.messages,
-                r.sent,
-                r.failed,
-                r.limited,
-                r.delivered,
-                r.read,
-                r.replied,
-                r.converted,
-            ]),
+        .map(|r| {
+            // WITH ORDINALITY counts from 1.
+            let sum = r.index.map(|i| &counted[i as usize - 1].1).cloned().unwrap_or_default();
+            TemplateRow {
+                template: r.template,
+                name: r.name,
+                language: r.language,
+                campaign_messages: sum.campaign_messages,
+                outcomes: SendOutcomes::counted(sum.counts),
+            }
         })
         .collect();
     Ok(TemplatesReport {

@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use crate::analytics::leads;
 use crate::analytics::outcomes::REPLY_WINDOW_HOURS;
 use crate::analytics::pipeline_days;
+use crate::analytics::sends;
 use crate::auth::{Area, Scope};
 use crate::error::Result;
 use crate::{inbox, pipeline};
@@ -54,6 +55,12 @@ pub struct Verification {
     /// funnel and time-in-stage rollups (`analytics_funnel_days`, `analytics_stay_days`) that differ
     /// from the changes they count, counted both ways.
     pub pipeline_day_differences: i64,
+    /// Rows of the send outcomes rollup (`analytics_send_outcomes`: campaign and template sends per
+    /// bucket, status, Meta limit and stored reply) that differ from the messages, counted both ways.
+    pub send_outcome_differences: i64,
+    /// Rows of the automation sends rollup (`analytics_automation_sends`: send actions delivered and
+    /// answered, per bucket of the action and rule) that differ from the actions' messages, both ways.
+    pub automation_send_differences: i64,
     /// Whether the rollups were rebuilt from the raw rows after the comparison.
     pub repaired: bool,
 }
@@ -72,6 +79,8 @@ impl Verification {
             + self.stage_change_differences
             + self.stage_count_differences
             + self.pipeline_day_differences
+            + self.send_outcome_differences
+            + self.automation_send_differences
     }
 }
 
@@ -191,6 +200,8 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
     .await?;
     let pipeline_day_differences = pipeline_days::differences(pool, business).await?;
     let (lead_buckets, mut differences) = leads::count_differences(pool, business).await?;
+    let send_outcome_differences = sends::differences(pool, business).await?;
+    let automation_send_differences = sends::automation_differences(pool, business).await?;
     for row in &messages {
         if row.raw != row.rollup {
             differences.push(Difference {
@@ -221,6 +232,8 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
         stage_change_differences,
         stage_count_differences,
         pipeline_day_differences,
+        send_outcome_differences,
+        automation_send_differences,
         repaired: false,
     };
     if repair && verification.differing() > 0 {
@@ -281,6 +294,8 @@ async fn rebuild(pool: &PgPool, scope: &Scope) -> Result<()> {
     leads::rebuild_counts_on(&mut tx, business).await?;
     pipeline::store_previous_changes_on(&mut tx, business).await?;
     pipeline_days::rebuild_on(&mut tx, business).await?;
+    sends::rebuild(&mut tx, business).await?;
+    sends::rebuild_automation(&mut tx, business).await?;
     // Every contact's waits and reply times are recomputed by the next refresh.
     sqlx::query!(
         r#"INSERT INTO analytics_dirty_contacts (business_id, contact_id)
@@ -377,9 +392,17 @@ pub async fn compact(pool: &PgPool, scope: &Scope) -> Result<Compaction> {
     .await?;
     let leads = leads::compact_counts_on(&mut tx, business).await?;
     let (pipeline_before, pipeline_after) = pipeline_days::compact_on(&mut tx, business).await?;
+    let send_outcomes = sends::compact(&mut tx, business).await?;
+    let automation_sends = sends::compact_automation(&mut tx, business).await?;
     tx.commit().await?;
-    Ok(Compaction {
-        rows_before: messages.before + usage.before + stages.before + leads.rows_before + pipeline_before,
-        rows_after: messages.after + usage.after + stages.after + leads.rows_after + pipeline_after,
-    })
+    let parts = [
+        (messages.before, messages.after),
+        (usage.before, usage.after),
+        (stages.before, stages.after),
+        (leads.rows_before, leads.rows_after),
+        (pipeline_before, pipeline_after),
+        send_outcomes,
+        automation_sends,
+    ];
+    Ok(Compaction { rows_before: parts.iter().map(|p| p.0).sum(), rows_after: parts.iter().map(|p| p.1).sum() })
 }

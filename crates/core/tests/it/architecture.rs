@@ -149,6 +149,8 @@ const OWNERS: &[(&str, &str)] = &[
     ("analytics_stage_counts", "analytics"),
     ("analytics_funnel_days", "analytics"),
     ("analytics_stay_days", "analytics"),
+    ("analytics_send_outcomes", "analytics"),
+    ("analytics_automation_sends", "analytics"),
     ("campaigns", "broadcast"),
     ("campaign_logs", "broadcast"),
     ("campaign_recipients", "broadcast/"),
@@ -171,6 +173,12 @@ const FOREIGN_WRITES: &[(&str, &str, &str)] = &[
          resolved), which the inbox owns; inbound contacts are upserted in the batched ingest statement",
     ),
     ("contacts", "pipeline", "the pipeline owns the stage column, changed only by pipeline::move_stage_on"),
+    (
+        "messages",
+        "analytics/sends.rs",
+        "a repair of the automation sends rollup links each send action's message to its action again \
+         (messages.automation_action_id, which only analytics' triggers and this repair write)",
+    ),
     (
         "whatsapp_accounts",
         "secrets.rs",

@@ -172,6 +172,53 @@ async fn templates_count_every_senders_sends_and_list_unused_ones(pool: PgPool) 
     assert_eq!(r.templates[0].language, "en_US");
 }
 
+/// The campaign figures follow status webhooks, a reply and a move to Paid (live for the dirty contact,
+/// then stored by a refresh), and the deletion of a contact (its sends gone), with verify exact
+/// throughout; the other business's sends in the same range never count.
+#[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
+async fn campaign_figures_follow_statuses_replies_and_deleted_contacts(pool: PgPool) {
+    let (scope, c, [spring, _, _]) = dataset(&pool).await;
+    let march = range(&pool, &scope, "2026-03-01", "2026-03-31", Granularity::Day).await;
+    let check = |expected: [i64; 8], total: [i64; 8]| {
+        let (pool, scope, march) = (&pool, &scope, &march);
+        async move {
+            for refreshed in [false, true] {
+                if refreshed {
+                    verify::refresh(pool, scope).await.unwrap();
+                }
+                let r = campaigns::report(pool, scope, march).await.unwrap();
+                let s = r.campaigns.iter().find(|row| row.campaign.0 == spring).unwrap();
+                assert_eq!((counts(&s.outcomes), counts(&r.total)), (expected, total), "refreshed: {refreshed}");
+                let v = verify::verify(pool, scope, false).await.unwrap();
+                assert!(v.exact() && v.send_outcome_differences == 0, "{v:?}");
+            }
+        }
+    };
+    check([6, 5, 2, 1, 2, 1, 2, 1], [7, 6, 2, 1, 3, 1, 3, 2]).await;
+    // c5's pending send is delivered: a status webhook.
+    sqlx::query("UPDATE messages SET status = 'delivered' WHERE business_id = $1 AND contact_id = $2")
+        .bind(scope.business().0)
+        .bind(c[5])
+        .execute(&pool)
+        .await
+        .unwrap();
+    check([6, 6, 2, 1, 3, 1, 2, 1], [7, 7, 2, 1, 4, 1, 3, 2]).await;
+    // c5 replies five hours later and moves to Paid three days after: replied and converted.
+    message(&pool, &scope, c[5], true, "2026-03-02T15:00:00Z", None, None).await;
+    move_at(&pool, &scope, c[5], Stage::New, Stage::Paid, "2026-03-05T00:00:00Z").await;
+    check([6, 6, 2, 1, 3, 1, 3, 2], [7, 7, 2, 1, 4, 1, 4, 3]).await;
+    let t = templates::report(&pool, &scope, &march).await.unwrap();
+    assert_eq!((t.templates[0].name.as_str(), counts(&t.templates[0].outcomes)), ("promo", [7, 7, 2, 1, 4, 2, 3, 2]));
+    // c1 is deleted: its read, replied and converted send goes with it.
+    sqlx::query("DELETE FROM contacts WHERE business_id = $1 AND id = $2")
+        .bind(scope.business().0)
+        .bind(c[1])
+        .execute(&pool)
+        .await
+        .unwrap();
+    check([5, 5, 2, 1, 2, 0, 2, 1], [6, 6, 2, 1, 3, 0, 3, 2]).await;
+}
+
 /// Reply times by hand: the send the customer answered 2 hours later, the one answered after 4 days
 /// (outside the 72-hour window: none), the one answered within the hour, and the inbound messages
 /// (none). Refreshing one business stores its times and leaves the other's alone; the reports read
@@ -379,13 +426,13 @@ async fn verify_stays_exact_after_randomized_campaign_and_automation_activity(po
             rng.random_range(0..60)
         );
         let status = statuses[rng.random_range(0..statuses.len())];
-        match rng.random_range(0..10) {
+        match rng.random_range(0..14) {
             0..=2 => {
                 let error = (status == "failed").then(|| if rng.random_bool(0.5) { 131049 } else { 131026 });
                 Send { error, ..send(c, "promo", Some(*spring), status, &when) }.insert(&pool, scope).await
             }
             3 => message(&pool, scope, c, true, &when, None, None).await,
-            // Status webhooks move a campaign message on; they touch no rollup.
+            // Status webhooks move a campaign message on (the send outcomes rollup follows).
             4 => {
                 sqlx::query(
                     "UPDATE messages SET status = $3::message_status WHERE business_id = $1
@@ -422,6 +469,60 @@ async fn verify_stays_exact_after_randomized_campaign_and_automation_activity(po
                 .unwrap();
             }
             8 => usage_row(&pool, scope, c, &when, "0.05").await,
+            // A status webhook on the latest template send that is not a campaign's (inbox, automation).
+            10 => {
+                let error = (status == "failed").then_some(131049);
+                sqlx::query(
+                    "UPDATE messages SET status = $2::message_status, error_code = $3 WHERE business_id = $1
+                     AND id = (SELECT max(id) FROM messages WHERE business_id = $1 AND kind = 'template'
+                               AND campaign_id IS NULL)",
+                )
+                .bind(scope.business().0)
+                .bind(status)
+                .bind(error)
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+            // The refresh job stores reply times mid-way (the stored replies of the rollup move), and a
+            // compaction folds the deltas.
+            11 => {
+                verify::refresh(&pool, scope).await.unwrap();
+                verify::compact(&pool, scope).await.unwrap();
+            }
+            // A send action written after its message (the message names no action until then).
+            12 => {
+                let client_ref = Uuid::new_v4();
+                Send { client_ref: Some(client_ref), ..send(c, "welcome", None, status, &when) }
+                    .insert(&pool, scope)
+                    .await;
+                let r = run(&pool, scope, *welcome, c, true, &when).await;
+                sqlx::query(
+                    "INSERT INTO automation_actions (business_id, run_id, rule_id, contact_id, position, kind, spec,
+                                                     status, client_ref, created_at)
+                     VALUES ($1, $2, $3, $4, 0, 'send_template', '{}', 'done', $5, $6)",
+                )
+                .bind(scope.business().0)
+                .bind(r.id)
+                .bind(r.rule)
+                .bind(r.contact)
+                .bind(client_ref)
+                .bind(at(&when))
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+            // A run goes, with its actions (a cascade); their messages stay.
+            13 => {
+                sqlx::query(
+                    "DELETE FROM automation_runs WHERE business_id = $1
+                     AND id = (SELECT min(run_id) FROM automation_actions WHERE business_id = $1)",
+                )
+                .bind(scope.business().0)
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
             _ => send(c, "promo", None, status, &when).insert(&pool, scope).await,
         }
     }
@@ -474,8 +575,29 @@ async fn verify_stays_exact_after_randomized_campaign_and_automation_activity(po
     .execute(&pool)
     .await
     .unwrap();
+    // And a delta of the send outcomes that no send accounts for.
+    sqlx::query(
+        "INSERT INTO analytics_send_outcomes (business_id, bucket, campaign_id, messages, sent, failed, limited,
+                                              delivered, read, replied)
+         VALUES ($1, '2026-02-02T10:00:00Z', NULL, 0, 0, 0, 0, 0, 0, 1)",
+    )
+    .bind(scopes[0].business().0)
+    .execute(&pool)
+    .await
+    .unwrap();
+    // And of the automation sends.
+    sqlx::query(
+        "INSERT INTO analytics_automation_sends (business_id, bucket, rule_id, delivered, replied)
+         VALUES ($1, '2026-02-02T10:00:00Z', $2, 1, 0)",
+    )
+    .bind(scopes[0].business().0)
+    .bind(setup[0].2)
+    .execute(&pool)
+    .await
+    .unwrap();
     let v = verify::verify(&pool, &scopes[0], false).await.unwrap();
     assert_eq!((v.reply_differences, v.stage_change_differences), (1, 1), "{v:?}");
+    assert_eq!((v.send_outcome_differences, v.automation_send_differences), (1, 1), "{v:?}");
     assert!(verify::verify(&pool, &scopes[1], false).await.unwrap().exact(), "the other business is untouched");
     assert!(verify::verify(&pool, &scopes[0], true).await.unwrap().repaired);
     verify::refresh(&pool, &scopes[0]).await.unwrap();

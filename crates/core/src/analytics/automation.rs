@@ -86,66 +86,9 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Autom
         )
         .fetch_all(pool),
     );
-    // Contacts moved to Paid within the window after one of the rule's done actions: a hash join of the
-    // range's done actions with the business's moves to Paid.
-    let conversions = read(
-        sqlx::query!(
-            r#"SELECT GROUPING(rule_id) = 1 AS "all!", rule_id AS "rule_id?",
-                      count(DISTINCT contact_id) AS "conversions!"
-               FROM (
-                   SELECT DISTINCT a.rule_id, a.contact_id FROM automation_actions a
-                   JOIN pipeline_history p ON p.business_id = $1 AND p.to_stage = 'Paid' AND p.contact_id = a.contact_id
-                                          AND p.changed_at >= a.created_at
-                                          AND p.changed_at <= a.created_at + make_interval(days => $4)
-                   WHERE a.business_id = $1 AND a.created_at >= $2 AND a.created_at < $3 AND a.status = 'done'
-               ) converted
-               GROUP BY GROUPING SETS ((rule_id), ())"#,
-            business,
-            range.start,
-            range.end,
-            CONVERSION_WINDOW_DAYS
-        )
-        .fetch_all(pool),
-    );
-    // Delivered and answered sends per rule: the rollup (migration 0091) by the actions' buckets, with
-    // the contacts marked dirty taken out at their stored reply times and put back at their live ones.
-    let outcomes = read(
-        sqlx::query!(
-            r#"WITH counted AS (
-                   SELECT rule_id, delivered, replied FROM analytics_automation_sends
-                   WHERE business_id = $1 AND bucket >= $2 AND bucket < $3
-                   UNION ALL
-                   SELECT a.rule_id, 0,
-                          (coalesce(m.status IN ('sent', 'delivered', 'read'), false)
-                           AND wacrm_reply_after($1, m.contact_id, m.sent_at, make_interval(hours => $4)) IS NOT NULL)::int
-                          - (coalesce(m.status IN ('sent', 'delivered', 'read'), false) AND m.replied_at IS NOT NULL)::int
-                   FROM messages m
-                   JOIN automation_actions a ON a.business_id = $1 AND a.id = m.automation_action_id
-                                             AND a.client_ref = m.client_ref AND a.kind IN ('send_template', 'send_text')
-                   WHERE m.business_id = $1 AND m.automation_action_id IS NOT NULL
-                     AND m.contact_id IN (SELECT contact_id FROM analytics_dirty_contacts WHERE business_id = $1)
-                     AND a.created_at >= $2 AND a.created_at < $3
-               )
-               SELECT rule_id AS "rule_id!", sum(delivered)::bigint AS "delivered!", sum(replied)::bigint AS "replied!"
-               FROM counted GROUP BY rule_id"#,
-            business,
-            range.start,
-            range.end,
-            REPLY_WINDOW_HOURS
-        )
-        .fetch_all(pool),
-    );
-    let runs = read(
-        sqlx::query!(
-            r#"SELECT rule_id, count(*) FILTER (WHERE matched) AS "runs!", count(*) FILTER (WHERE NOT matched) AS "held!"
-               FROM automation_runs WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
-               GROUP BY rule_id"#,
-            business,
-            range.start,
-            range.end
-        )
-        .fetch_all(pool),
-    );
+    let conversions = conversions(pool, business, range);
+    let outcomes = sends_per_rule(pool, business, range);
+    let runs = runs(pool, business, range);
     let rules = read(
         sqlx::query!("SELECT id, name, enabled FROM automation_rules WHERE business_id = $1 ORDER BY id", business)
             .fetch_all(pool),
@@ -191,4 +134,137 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Autom
         conversion_rate: ratio(conversions, contacts),
         rules,
     })
+}
+
+/// The business's automation over the range without the per-rule breakdown: the one-screen summary's
+/// line. It leaves out the report's distinct contacts per rule (a sort of every action of the range),
+/// which the summary does not show.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AutomationTotals {
+    pub runs: i64,
+    pub messages_sent: i64,
+    pub replied: i64,
+    pub stage_moves: i64,
+    /// Distinct contacts converted after any rule's action.
+    pub conversions: i64,
+}
+
+pub async fn totals(pool: &PgPool, scope: &Scope, range: &Range) -> Result<AutomationTotals> {
+    scope.require(Area::Analytics)?;
+    let business = scope.business().0;
+    let actions = read(
+        sqlx::query!(
+            r#"SELECT count(*) FILTER (WHERE kind IN ('send_template', 'send_text') AND status = 'done') AS "sent!",
+                      count(*) FILTER (WHERE kind = 'move_stage' AND status = 'done') AS "moves!"
+               FROM automation_actions WHERE business_id = $1 AND created_at >= $2 AND created_at < $3"#,
+            business,
+            range.start,
+            range.end
+        )
+        .fetch_one(pool),
+    );
+    let (actions, conversions, outcomes, runs) = tokio::try_join!(
+        actions,
+        conversions(pool, business, range),
+        sends_per_rule(pool, business, range),
+        runs(pool, business, range)
+    )?;
+    Ok(AutomationTotals {
+        runs: runs.iter().map(|r| r.runs).sum(),
+        messages_sent: actions.sent,
+        replied: outcomes.iter().map(|o| o.replied).sum(),
+        stage_moves: actions.moves,
+        conversions: conversions.iter().find(|c| c.all).map_or(0, |c| c.conversions),
+    })
+}
+
+/// Converted contacts of one rule (`all`: of every rule, each contact once).
+struct Conversions {
+    all: bool,
+    rule_id: Option<i32>,
+    conversions: i64,
+}
+
+/// Contacts moved to Paid within the window after one of the rule's done actions: a hash join of the
+/// range's done actions with the business's moves to Paid. GROUPING SETS: one row per rule and one
+/// (rule NULL) for the business, whose distinct contacts are not the sum of the rules'.
+async fn conversions(pool: &PgPool, business: i32, range: &Range) -> Result<Vec<Conversions>> {
+    Ok(sqlx::query_as!(
+        Conversions,
+        r#"SELECT GROUPING(rule_id) = 1 AS "all!", rule_id AS "rule_id?",
+                  count(DISTINCT contact_id) AS "conversions!"
+           FROM (
+               SELECT DISTINCT a.rule_id, a.contact_id FROM automation_actions a
+               JOIN pipeline_history p ON p.business_id = $1 AND p.to_stage = 'Paid' AND p.contact_id = a.contact_id
+                                      AND p.changed_at >= a.created_at
+                                      AND p.changed_at <= a.created_at + make_interval(days => $4)
+               WHERE a.business_id = $1 AND a.created_at >= $2 AND a.created_at < $3 AND a.status = 'done'
+           ) converted
+           GROUP BY GROUPING SETS ((rule_id), ())"#,
+        business,
+        range.start,
+        range.end,
+        CONVERSION_WINDOW_DAYS
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// One rule's sends that were delivered and answered.
+struct RuleSends {
+    rule_id: i32,
+    delivered: i64,
+    replied: i64,
+}
+
+/// Delivered and answered sends per rule: the rollup (migration 0091) by the actions' buckets, with the
+/// contacts marked dirty taken out at their stored reply times and put back at their live ones.
+async fn sends_per_rule(pool: &PgPool, business: i32, range: &Range) -> Result<Vec<RuleSends>> {
+    Ok(sqlx::query_as!(
+        RuleSends,
+        r#"WITH counted AS (
+               SELECT rule_id, delivered, replied FROM analytics_automation_sends
+               WHERE business_id = $1 AND bucket >= $2 AND bucket < $3
+               UNION ALL
+               SELECT a.rule_id, 0,
+                      (coalesce(m.status IN ('sent', 'delivered', 'read'), false)
+                       AND wacrm_reply_after($1, m.contact_id, m.sent_at, make_interval(hours => $4)) IS NOT NULL)::int
+                      - (coalesce(m.status IN ('sent', 'delivered', 'read'), false) AND m.replied_at IS NOT NULL)::int
+               FROM messages m
+               JOIN automation_actions a ON a.business_id = $1 AND a.id = m.automation_action_id
+                                         AND a.client_ref = m.client_ref AND a.kind IN ('send_template', 'send_text')
+               WHERE m.business_id = $1 AND m.automation_action_id IS NOT NULL
+                 AND m.contact_id IN (SELECT contact_id FROM analytics_dirty_contacts WHERE business_id = $1)
+                 AND a.created_at >= $2 AND a.created_at < $3
+           )
+           SELECT rule_id AS "rule_id!", sum(delivered)::bigint AS "delivered!", sum(replied)::bigint AS "replied!"
+           FROM counted GROUP BY rule_id"#,
+        business,
+        range.start,
+        range.end,
+        REPLY_WINDOW_HOURS
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// One rule's runs in the range, and the matches a guard held back.
+struct RuleRuns {
+    rule_id: i32,
+    runs: i64,
+    held: i64,
+}
+
+async fn runs(pool: &PgPool, business: i32, range: &Range) -> Result<Vec<RuleRuns>> {
+    Ok(sqlx::query_as!(
+        RuleRuns,
+        r#"SELECT rule_id, count(*) FILTER (WHERE matched) AS "runs!", count(*) FILTER (WHERE NOT matched) AS "held!"
+           FROM automation_runs WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
+           GROUP BY rule_id"#,
+        business,
+        range.start,
+        range.end
+    )
+    .fetch_all(pool)
+    .await?)
 }

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::analytics::automation::{self, AutomationReport};
+use crate::analytics::automation::{self, AutomationTotals};
 use crate::analytics::campaigns::{self, CampaignsReport};
 use crate::analytics::leads::{self, LeadsReport};
 use crate::analytics::messages::{self, MessagesReport};
@@ -24,7 +24,8 @@ pub struct Summary {
     pub messages: MessagesReport,
     pub usage: UsageReport,
     pub campaigns: CampaignsReport,
-    pub automation: AutomationReport,
+    /// The business's totals; the per-rule breakdown is `wacrm analytics automation`.
+    pub automation: AutomationTotals,
 }
 
 pub async fn summary(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Summary> {
@@ -34,7 +35,7 @@ pub async fn summary(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Summ
         messages::report(pool, scope, range),
         usage::report(pool, scope, range),
         campaigns::report(pool, scope, range),
-        automation::report(pool, scope, range),
+        automation::totals(pool, scope, range),
     )?;
     Ok(Summary { range: *range, leads, pipeline, messages, usage, campaigns, automation })
 }

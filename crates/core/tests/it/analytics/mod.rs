@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 use wacrm_core::analytics::{
-    self, Granularity, Range, RangeRequest, leads, messages, pipeline, summary, templates, usage, verify,
+    self, Granularity, Range, RangeRequest, automation, leads, messages, pipeline, summary, templates, usage, verify,
 };
 use wacrm_core::auth::{self, Role};
 use wacrm_core::{Error, Scope, Stage, UserId, business};
@@ -129,8 +129,10 @@ async fn empty_data_gives_zeros_in_every_report(pool: PgPool) {
     assert_eq!((s.usage.this_month.conversations, s.usage.this_month.forecast_conversations), (0, 0));
     assert!(s.campaigns.campaigns.is_empty() && s.campaigns.per_template.is_empty(), "{:?}", s.campaigns);
     assert_eq!((s.campaigns.total.messages, s.campaigns.total.delivery_rate), (0, None));
-    assert!(s.automation.rules.is_empty() && s.automation.conversion_rate.is_none());
-    assert_eq!((s.automation.runs, s.automation.messages_sent, s.automation.conversions), (0, 0, 0));
+    assert_eq!(s.automation, automation::AutomationTotals::default());
+    let a = automation::report(&pool, &scope, &range).await.unwrap();
+    assert!(a.rules.is_empty() && a.conversion_rate.is_none());
+    assert_eq!((a.runs, a.messages_sent, a.conversions), (0, 0, 0));
     let t = templates::report(&pool, &scope, &range).await.unwrap();
     assert!(t.templates.is_empty() && t.total.messages == 0, "{t:?}");
     let v = verify::verify(&pool, &scope, false).await.unwrap();

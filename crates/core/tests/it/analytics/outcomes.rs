@@ -387,10 +387,17 @@ async fn automation_counts_sends_replies_stage_moves_and_conversions_per_rule(po
     assert_eq!((r.runs, r.messages_sent, r.replied, r.stage_moves), (5, 2, 1, 2));
     // c1 converted after both rules' actions: counted once for the business.
     assert_eq!((r.contacts, r.conversions, r.conversion_rate), (3, 2, Some(2.0 / 3.0)));
+    // The summary's totals are the report's.
+    let totals = automation::totals(&pool, &scope, &march).await.unwrap();
+    assert_eq!(
+        totals,
+        automation::AutomationTotals { runs: 5, messages_sent: 2, replied: 1, stage_moves: 2, conversions: 2 }
+    );
     // The other business sees none of it.
     let other = tenant(&pool, "third", "UTC").await;
     let theirs = automation::report(&pool, &other, &march).await.unwrap();
     assert!(theirs.rules.is_empty() && theirs.runs == 0);
+    assert_eq!(automation::totals(&pool, &other, &march).await.unwrap(), automation::AutomationTotals::default());
 }
 
 async fn raw_count(pool: &PgPool, scope: &Scope, sql: &'static str) -> i64 {

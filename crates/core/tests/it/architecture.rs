@@ -147,6 +147,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("analytics_dirty_contacts", "analytics"),
     ("analytics_wait_days", "analytics"),
     ("analytics_stage_counts", "analytics"),
+    ("analytics_lead_counts", "analytics"),
     ("analytics_funnel_days", "analytics"),
     ("analytics_stay_days", "analytics"),
     ("analytics_send_outcomes", "analytics"),

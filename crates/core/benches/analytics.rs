@@ -218,6 +218,7 @@ async fn measure(
     bench!("campaigns::report", target, campaigns::report(pool, scope, range));
     bench!("templates::report", target, templates::report(pool, scope, range));
     bench!("automation::report", target, automation::report(pool, scope, range));
+    bench!("automation::totals (the summary's)", target, automation::totals(pool, scope, range));
     bench!("summary (wacrm analytics)", target, summary::summary(pool, scope, range));
     Ok(rows)
 }

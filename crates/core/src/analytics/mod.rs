@@ -4,9 +4,9 @@
 //! from the broadcast and automation dashboards' own records ([`outcomes`] says how sends are counted).
 //!
 //! Figures are exact. Counts that would otherwise scan raw messages, conversation windows, contacts or
-//! sends come from rollups that triggers keep in the writing transaction (migrations 0036, 0087, 0088 for
-//! new leads, and
-//! 0090-0091 for what campaign, template and automation sends led to: module `sends`); response
+//! sends come from rollups that triggers keep in the writing transaction (migrations 0036, 0087, 0088
+//! for new leads, and 0090-0091 for what campaign, template and automation sends led to: module
+//! `sends`); response
 //! times and sends' reply times are stored per contact by a recurring job ([`refresh_job`]), marked
 //! contacts computed live until it has run, and the stored waits are summed per day in a histogram
 //! that locates each median (0085, module `waits`), as are stage changes for the funnel and time in

@@ -248,13 +248,14 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
             let v = verify::verify(pool, &scope, repair).await?;
             if ctx.out.format == Format::Table {
                 ctx.out.list(&v.differences, &["bucket", "figure", "raw", "rollup"])?;
+                let stored: Vec<String> =
+                    v.stored_differences().iter().map(|(what, n)| format!("{n} {what}")).collect();
                 println!(
-                    "{} buckets compared, {} differences, {} stored waits and {} stored reply times differing{}; {} \
-                     conversation ids on more than one usage row",
+                    "{} buckets compared, {} differences; differing: {}{}; {} conversation ids on more than one \
+                     usage row",
                     v.buckets,
                     v.differences.len(),
-                    v.wait_differences,
-                    v.reply_differences,
+                    stored.join(", "),
                     if v.repaired { " (rollups rebuilt from the raw rows)" } else { "" },
                     v.shared_conversation_ids
                 );

@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::analytics::range::{Range, series};
 use crate::analytics::read;
-use crate::analytics::verify::{Compaction, Difference};
+use crate::analytics::verify::Difference;
 use crate::auth::{Area, Scope};
 use crate::error::Result;
 
@@ -143,8 +143,9 @@ pub(super) async fn rebuild_counts_on(conn: &mut PgConnection, business: i32) ->
     Ok(())
 }
 
-/// Folds the business's lead-count deltas into one row per bucket and source.
-pub(super) async fn compact_counts_on(conn: &mut PgConnection, business: i32) -> Result<Compaction> {
+/// Folds the business's lead-count deltas into one row per bucket and source; returns the rows before
+/// and after.
+pub(super) async fn compact_counts_on(conn: &mut PgConnection, business: i32) -> Result<(i64, i64)> {
     let rows = sqlx::query!(
         r#"WITH gone AS (DELETE FROM analytics_lead_counts WHERE business_id = $1 RETURNING *),
                 kept AS (
@@ -158,5 +159,5 @@ pub(super) async fn compact_counts_on(conn: &mut PgConnection, business: i32) ->
     )
     .fetch_one(conn)
     .await?;
-    Ok(Compaction { rows_before: rows.before, rows_after: rows.after })
+    Ok((rows.before, rows.after))
 }

@@ -397,8 +397,8 @@ pub async fn compact(pool: &PgPool, scope: &Scope) -> Result<Compaction> {
     )
     .fetch_one(&mut *tx)
     .await?;
-    let leads = leads::compact_counts_on(&mut tx, business).await?;
-    let (pipeline_before, pipeline_after) = pipeline_days::compact_on(&mut tx, business).await?;
+    let lead_counts = leads::compact_counts_on(&mut tx, business).await?;
+    let pipeline_day_rows = pipeline_days::compact_on(&mut tx, business).await?;
     let send_outcomes = sends::compact(&mut tx, business).await?;
     let automation_sends = sends::compact_automation(&mut tx, business).await?;
     tx.commit().await?;
@@ -406,8 +406,8 @@ pub async fn compact(pool: &PgPool, scope: &Scope) -> Result<Compaction> {
         (messages.before, messages.after),
         (usage.before, usage.after),
         (stages.before, stages.after),
-        (leads.rows_before, leads.rows_after),
-        (pipeline_before, pipeline_after),
+        lead_counts,
+        pipeline_day_rows,
         send_outcomes,
         automation_sends,
     ];

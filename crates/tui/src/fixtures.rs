@@ -363,7 +363,7 @@ pub fn analytics_view() -> AnalyticsView {
         messages: vec![12, 30, 25, 0, 44, 51, 38, 20, 61, 17],
         received: 170,
         sent: 128,
-        median_reply_seconds: Some(252.0),
+        average_reply_seconds: Some(252.0),
         unanswered_now: 3,
         plan: Some("Starter".into()),
         conversations: 1712,

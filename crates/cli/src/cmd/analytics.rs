@@ -131,10 +131,11 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
         None => print_summary(ctx, &analytics::summary::summary(pool, &scope, &range).await?),
         Some(Report::Leads) => {
             let r = leads::report(pool, &scope, &range).await?;
+            let t = &r.totals;
             let headline = vec![
-                ("new leads", format!("{} (inbound {}, import {}, manual {})", r.new, r.inbound, r.import, r.manual)),
-                ("active in 7 days", r.active_7_days.to_string()),
-                ("all leads", r.total.to_string()),
+                ("new leads", format!("{} (inbound {}, import {}, manual {})", t.new, t.inbound, t.import, t.manual)),
+                ("active in 7 days", t.active_7_days.to_string()),
+                ("all leads", t.total.to_string()),
             ];
             show(ctx, &r, &range, headline, &r.periods, &["period", "new", "inbound", "import", "manual"])
         }
@@ -147,7 +148,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
         Some(Report::Messages) => print_messages(ctx, &messages::report(pool, &scope, &range).await?),
         Some(Report::Usage) => {
             let r = usage::report(pool, &scope, &range).await?;
-            let m = &r.this_month;
+            let m = &r.headline.this_month;
             let plan = match (&m.plan, m.conversation_limit) {
                 (Some(plan), Some(limit)) => {
                     format!("{} of {limit} ({}, {plan} plan)", m.conversations, m.used.map(percent).unwrap_or_default())
@@ -159,7 +160,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
                 ("this month", plan),
                 ("month-end forecast", format!("{} conversations, cost {}", m.forecast_conversations, m.forecast_cost)),
                 ("cost this month", m.cost.to_string()),
-                ("total spend", r.total_spend.to_string()),
+                ("total spend", r.headline.total_spend.to_string()),
                 ("Meta billable by category", categories(&r)),
             ];
             show(ctx, &r, &range, headline, &r.periods, &["period", "conversations", "cost"])
@@ -312,13 +313,14 @@ fn print_headline(ctx: &Context, range: &Range, headline: Vec<(&str, String)>) -
     ctx.out.list(&rows, &["figure", "value"])
 }
 
-fn print_pipeline(ctx: &Context, r: &PipelineReport) -> Result<()> {
+fn print_pipeline(ctx: &Context, report: &PipelineReport) -> Result<()> {
+    let r = &report.headline;
     let rows: Vec<Value> = r
         .per_stage
         .iter()
         .map(|s| {
             let step = r.funnel.iter().find(|f| f.stage == s.stage);
-            let time = r.time_in_stage.iter().find(|t| t.stage == s.stage);
+            let time = report.time_in_stage.iter().find(|t| t.stage == s.stage);
             json!({
                 "stage": s.stage,
                 "contacts": s.contacts,
@@ -343,8 +345,8 @@ fn print_pipeline(ctx: &Context, r: &PipelineReport) -> Result<()> {
     ];
     show(
         ctx,
-        r,
-        &r.range,
+        report,
+        &report.range,
         headline,
         &rows,
         &["stage", "contacts", "stuck", "reached_in_range", "conversion", "stays_ended", "median_hours", "p90_hours"],
@@ -352,23 +354,23 @@ fn print_pipeline(ctx: &Context, r: &PipelineReport) -> Result<()> {
 }
 
 fn print_messages(ctx: &Context, r: &MessagesReport) -> Result<()> {
-    let t = &r.response;
+    let (t, a) = (&r.response, &r.response.averages);
     let mut headline = vec![
         ("received / sent", format!("{} / {}", r.received, r.sent)),
         (
             "response time",
-            format!("{} average, {} median ({} replies)", secs(t.average_seconds), secs(t.median_seconds), t.replies),
+            format!("{} average, {} median ({} replies)", secs(a.average_seconds), secs(t.median_seconds), a.replies),
         ),
         (
             "first response time",
             format!(
                 "{} average, {} median ({} conversations)",
-                secs(t.first_response_average_seconds),
+                secs(a.first_response_average_seconds),
                 secs(t.first_response_median_seconds),
-                t.first_replies
+                a.first_replies
             ),
         ),
-        ("unanswered", format!("{} waits from the range, {} conversations now", t.unanswered, r.unanswered_now)),
+        ("unanswered", format!("{} waits from the range, {} conversations now", a.unanswered, r.unanswered_now)),
     ];
     for agent in &r.per_agent {
         headline.push((
@@ -452,10 +454,7 @@ fn print_summary(ctx: &Context, s: &Summary) -> Result<()> {
             "campaigns",
             format!(
                 "{} messages, {} delivered, {} replied, {} converted",
-                s.campaigns.total.messages,
-                s.campaigns.total.delivered,
-                s.campaigns.total.replied,
-                s.campaigns.total.converted
+                s.campaigns.messages, s.campaigns.delivered, s.campaigns.replied, s.campaigns.converted
             ),
         ),
         (

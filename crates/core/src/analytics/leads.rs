@@ -23,9 +23,10 @@ pub struct LeadsPeriod {
     pub manual: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct LeadsReport {
-    pub range: Range,
+/// The range's new leads by source, and the business's active and total leads: the leads report
+/// without its periods (the one-screen summary's figures).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LeadTotals {
     /// Leads created in the range.
     pub new: i64,
     pub inbound: i64,
@@ -35,6 +36,24 @@ pub struct LeadsReport {
     pub active_7_days: i64,
     /// All leads of the business now.
     pub total: i64,
+}
+
+impl LeadTotals {
+    fn add(&mut self, source: &str, n: i64) {
+        self.new += n;
+        match source {
+            "inbound" => self.inbound += n,
+            "import" => self.import += n,
+            _ => self.manual += n,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LeadsReport {
+    pub range: Range,
+    #[serde(flatten)]
+    pub totals: LeadTotals,
     pub periods: Vec<LeadsPeriod>,
 }
 
@@ -47,7 +66,7 @@ pub async fn report_at(pool: &PgPool, scope: &Scope, range: &Range, now: DateTim
     scope.require(Area::Analytics)?;
     let business = scope.business().0;
     // Per 15-minute bucket and source, from the rollup kept with the contacts (migration 0088); at the
-    // same time, on another connection, the counts below.
+    // same time, on another connection, the active and total leads.
     let rows = read(
         sqlx::query!(
             r#"SELECT bucket, source, sum(contacts)::bigint AS "n!"
@@ -60,8 +79,44 @@ pub async fn report_at(pool: &PgPool, scope: &Scope, range: &Range, now: DateTim
         )
         .fetch_all(pool),
     );
-    // Active: an index-only scan of the week's active contacts (idx_analytics_contacts_last_active,
-    // migration 0061); total: the stage counts' rollup (0087), which counts every contact once.
+    let (rows, mut totals) = tokio::try_join!(rows, active_and_total(pool, business, now))?;
+    for row in &rows {
+        totals.add(&row.source, row.n);
+    }
+    let add = |p: &mut LeadTotals, (source, n): (String, i64)| p.add(&source, n);
+    let periods = series(range, rows.into_iter().map(|r| (r.bucket, (r.source, r.n))), add)
+        .into_iter()
+        .map(|(period, p)| LeadsPeriod { period, new: p.new, inbound: p.inbound, import: p.import, manual: p.manual })
+        .collect();
+    Ok(LeadsReport { range: *range, totals, periods })
+}
+
+/// The range's new leads by source (summed over the range in one statement), and the active and total
+/// leads.
+pub async fn totals(pool: &PgPool, scope: &Scope, range: &Range) -> Result<LeadTotals> {
+    scope.require(Area::Analytics)?;
+    let business = scope.business().0;
+    let sources = read(
+        sqlx::query!(
+            r#"SELECT source, sum(contacts)::bigint AS "n!" FROM analytics_lead_counts
+               WHERE business_id = $1 AND bucket >= $2 AND bucket < $3 GROUP BY 1"#,
+            business,
+            range.start,
+            range.end
+        )
+        .fetch_all(pool),
+    );
+    let (sources, mut totals) = tokio::try_join!(sources, active_and_total(pool, business, Utc::now()))?;
+    for row in sources {
+        totals.add(&row.source, row.n);
+    }
+    Ok(totals)
+}
+
+/// Only the active and total leads: active from an index-only scan of the week's active contacts
+/// (idx_analytics_contacts_last_active, migration 0061); total from the stage counts' rollup (0087),
+/// which counts every contact once.
+async fn active_and_total(pool: &PgPool, business: i32, now: DateTime<Utc>) -> Result<LeadTotals> {
     let counts = read(
         sqlx::query!(
             r#"SELECT (SELECT count(*) FROM contacts WHERE business_id = $1 AND last_active >= $2) AS "active!",
@@ -71,33 +126,9 @@ pub async fn report_at(pool: &PgPool, scope: &Scope, range: &Range, now: DateTim
             now - Duration::days(7)
         )
         .fetch_one(pool),
-    );
-    let (rows, counts) = tokio::try_join!(rows, counts)?;
-    let periods = series(
-        range,
-        rows.into_iter().map(|r| (r.bucket, (r.source, r.n))),
-        |p: &mut LeadsPeriod, (source, n): (String, i64)| {
-            p.new += n;
-            match source.as_str() {
-                "inbound" => p.inbound += n,
-                "import" => p.import += n,
-                _ => p.manual += n,
-            }
-        },
-    );
-    let periods: Vec<LeadsPeriod> =
-        periods.into_iter().map(|(period, p)| LeadsPeriod { period, ..p }).collect::<Vec<_>>();
-    let sum = |f: fn(&LeadsPeriod) -> i64| periods.iter().map(f).sum::<i64>();
-    Ok(LeadsReport {
-        range: *range,
-        new: sum(|p| p.new),
-        inbound: sum(|p| p.inbound),
-        import: sum(|p| p.import),
-        manual: sum(|p| p.manual),
-        active_7_days: counts.active,
-        total: counts.total,
-        periods,
-    })
+    )
+    .await?;
+    Ok(LeadTotals { active_7_days: counts.active, total: counts.total, ..LeadTotals::default() })
 }
 
 /// The buckets whose lead counts (`analytics_lead_counts`) differ from the business's contacts, and how

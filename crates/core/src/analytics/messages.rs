@@ -27,18 +27,25 @@ pub struct MessagesPeriod {
     pub sent: i64,
 }
 
-/// Waits and their replies, in seconds.
+/// Waits and their replies' counts and averages, in seconds: the one-screen summary's response figures.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ResponseTimes {
+pub struct ResponseAverages {
     /// Waits that began in the range and were answered by a person.
     pub replies: i64,
     /// Waits that began in the range and are still unanswered.
     pub unanswered: i64,
     pub average_seconds: Option<f64>,
-    pub median_seconds: Option<f64>,
     /// Of the replies, those answering a conversation's opening message.
     pub first_replies: i64,
     pub first_response_average_seconds: Option<f64>,
+}
+
+/// Waits and their replies, in seconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ResponseTimes {
+    #[serde(flatten)]
+    pub averages: ResponseAverages,
+    pub median_seconds: Option<f64>,
     pub first_response_median_seconds: Option<f64>,
 }
 
@@ -64,19 +71,22 @@ pub struct MessagesReport {
     pub unanswered_now: i64,
 }
 
+/// The messages report without its medians and agents: the one-screen summary's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessagesHeadline {
+    pub received: i64,
+    pub sent: i64,
+    pub periods: Vec<MessagesPeriod>,
+    pub response: ResponseAverages,
+    /// Conversations whose latest message is the customer's, now.
+    pub unanswered_now: i64,
+}
+
 pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<MessagesReport> {
-    // Three independent reads, each on its own connection of the pool. Waiting contacts are counted from
-    // a partial index holding only them (migration 0089).
-    let unanswered_now = read(
-        sqlx::query_scalar!(
-            r#"SELECT count(*) AS "n!" FROM contacts
-               WHERE business_id = $1 AND last_inbound_at IS NOT NULL AND last_inbound_at >= last_message_at"#,
-            scope.business().0
-        )
-        .fetch_one(pool),
-    );
+    scope.require(Area::Analytics)?;
+    // Independent reads, each on its own connection of the pool.
     let (periods, (response, per_agent), unanswered_now) =
-        tokio::try_join!(volume(pool, scope, range), response_times(pool, scope, range), unanswered_now)?;
+        tokio::try_join!(volume(pool, scope, range), response_times(pool, scope, range), unanswered_now(pool, scope))?;
     Ok(MessagesReport {
         range: *range,
         received: periods.iter().map(|p| p.received).sum(),
@@ -86,6 +96,35 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Messa
         per_agent,
         unanswered_now,
     })
+}
+
+pub async fn headline(pool: &PgPool, scope: &Scope, range: &Range) -> Result<MessagesHeadline> {
+    scope.require(Area::Analytics)?;
+    let (periods, response, unanswered_now) = tokio::try_join!(
+        volume(pool, scope, range),
+        response_averages(pool, scope, range),
+        unanswered_now(pool, scope)
+    )?;
+    Ok(MessagesHeadline {
+        received: periods.iter().map(|p| p.received).sum(),
+        sent: periods.iter().map(|p| p.sent).sum(),
+        periods,
+        response,
+        unanswered_now,
+    })
+}
+
+/// Conversations waiting for an answer now, from a partial index holding only them (migration 0089).
+async fn unanswered_now(pool: &PgPool, scope: &Scope) -> Result<i64> {
+    read(
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM contacts
+               WHERE business_id = $1 AND last_inbound_at IS NOT NULL AND last_inbound_at >= last_message_at"#,
+            scope.business().0
+        )
+        .fetch_one(pool),
+    )
+    .await
 }
 
 /// Messages received and sent per period, from the rollup.
@@ -124,16 +163,17 @@ pub async fn response_times(
     scope.require(Area::Analytics)?;
     let (waits, figures) = waits::figures(pool, scope.business().0, range).await?;
     let group = |g: Group| figures.get(&g);
-    let mut times = ResponseTimes { unanswered: waits, ..ResponseTimes::default() };
+    let mut times =
+        ResponseTimes { averages: ResponseAverages { unanswered: waits, ..Default::default() }, ..Default::default() };
     if let Some(all) = group(Group::All) {
-        times.replies = all.replies;
-        times.unanswered = waits - all.replies;
-        times.average_seconds = all.average_seconds;
+        times.averages.replies = all.replies;
+        times.averages.unanswered = waits - all.replies;
+        times.averages.average_seconds = all.average_seconds;
         times.median_seconds = all.median_seconds;
     }
     if let Some(first) = group(Group::Opening) {
-        times.first_replies = first.replies;
-        times.first_response_average_seconds = first.average_seconds;
+        times.averages.first_replies = first.replies;
+        times.averages.first_response_average_seconds = first.average_seconds;
         times.first_response_median_seconds = first.median_seconds;
     }
     let agents: Vec<(i32, i64, Option<f64>, Option<f64>)> = figures
@@ -160,4 +200,19 @@ pub async fn response_times(
         .collect();
     per_agent.sort_by(|a, b| b.replies.cmp(&a.replies).then(a.user.cmp(&b.user)));
     Ok((times, per_agent))
+}
+
+/// Counts and averages of the waits that began in the range, from their histogram alone.
+pub async fn response_averages(pool: &PgPool, scope: &Scope, range: &Range) -> Result<ResponseAverages> {
+    scope.require(Area::Analytics)?;
+    let (waits, groups) = waits::histograms(pool, scope.business().0, range).await?;
+    let (all, opening) = (groups.get(&Group::All), groups.get(&Group::Opening));
+    let replies = all.map_or(0, |h| h.count());
+    Ok(ResponseAverages {
+        replies,
+        unanswered: waits - replies,
+        average_seconds: all.and_then(|h| h.average()),
+        first_replies: opening.map_or(0, |h| h.count()),
+        first_response_average_seconds: opening.and_then(|h| h.average()),
+    })
 }

@@ -25,9 +25,10 @@ pub struct StageState {
     pub stuck: i64,
 }
 
+/// The pipeline's state and the range's funnel: the pipeline report without time in stage (the
+/// one-screen summary's figures).
 #[derive(Debug, Clone, Serialize)]
-pub struct PipelineReport {
-    pub range: Range,
+pub struct PipelineHeadline {
     /// The instant the stage counts, win rate and stuck leads describe.
     pub as_of: DateTime<Utc>,
     pub stuck_days: u32,
@@ -40,6 +41,13 @@ pub struct PipelineReport {
     pub funnel: Vec<FunnelStep>,
     /// Distinct contacts moved to Lost in the range.
     pub lost: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineReport {
+    pub range: Range,
+    #[serde(flatten)]
+    pub headline: PipelineHeadline,
     /// Stays in each stage that ended in the range, in hours.
     pub time_in_stage: Vec<StageTime>,
 }
@@ -53,6 +61,22 @@ pub async fn report(
     as_of: Option<DateTime<Utc>>,
     stuck_days: u32,
 ) -> Result<PipelineReport> {
+    scope.require(Area::Analytics)?;
+    let (headline, time_in_stage) = tokio::try_join!(
+        headline(pool, scope, range, as_of, stuck_days),
+        pipeline_days::time_in_stage(pool, scope.business().0, range)
+    )?;
+    Ok(PipelineReport { range: *range, headline, time_in_stage })
+}
+
+/// The report's stage counts (as of `as_of`, now when not given), win rate, stuck leads and funnel.
+pub async fn headline(
+    pool: &PgPool,
+    scope: &Scope,
+    range: &Range,
+    as_of: Option<DateTime<Utc>>,
+    stuck_days: u32,
+) -> Result<PipelineHeadline> {
     scope.require(Area::Analytics)?;
     let now = Utc::now();
     let as_of_given = as_of;
@@ -70,19 +94,17 @@ pub async fn report(
         ));
     }
     let business = scope.business().0;
-    // Three independent reads, each on its own connection of the pool.
+    // Independent reads, each on its own connection of the pool.
     let stages = async {
         match as_of_given {
             Some(at) => stages_as_of(pool, business, at, stuck_days).await,
             None => stages_now(pool, scope, now, stuck_days).await,
         }
     };
-    let (per_stage, funnel, time_in_stage) =
-        tokio::try_join!(stages, funnel(pool, scope, range), pipeline_days::time_in_stage(pool, business, range))?;
+    let (per_stage, funnel) = tokio::try_join!(stages, funnel(pool, scope, range))?;
     let leads: i64 = per_stage.iter().map(|s| s.contacts).sum();
     let paid = per_stage.iter().find(|s| s.stage == Stage::Paid).map_or(0, |s| s.contacts);
-    Ok(PipelineReport {
-        range: *range,
+    Ok(PipelineHeadline {
         as_of,
         stuck_days,
         leads,
@@ -90,7 +112,6 @@ pub async fn report(
         win_rate: ratio(paid, leads),
         funnel: funnel.steps,
         lost: funnel.lost,
-        time_in_stage,
     })
 }
 

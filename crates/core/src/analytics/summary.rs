@@ -1,41 +1,46 @@
 //! The one-screen summary (`wacrm analytics` alone): the headline figure of each category.
 //!
-//! The reports are independent reads, so they run at once, each on its own connection of the pool:
-//! the summary takes about as long as its slowest report instead of their sum.
+//! Each category gives its headline without the breakdowns the summary does not show (periods of
+//! leads, time in stage, response medians and agents, usage per period, automation per rule), so the
+//! summary reads little more than the rollups' sums. The parts are independent reads, so they run at
+//! once, each on its own connection of the pool.
 
+use chrono::Utc;
 use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::analytics::automation::{self, AutomationTotals};
-use crate::analytics::campaigns::{self, CampaignsReport};
-use crate::analytics::leads::{self, LeadsReport};
-use crate::analytics::messages::{self, MessagesReport};
-use crate::analytics::pipeline::{self, DEFAULT_STUCK_DAYS, PipelineReport};
+use crate::analytics::campaigns;
+use crate::analytics::leads::{self, LeadTotals};
+use crate::analytics::messages::{self, MessagesHeadline};
+use crate::analytics::outcomes::SendOutcomes;
+use crate::analytics::pipeline::{self, DEFAULT_STUCK_DAYS, PipelineHeadline};
 use crate::analytics::range::Range;
-use crate::analytics::usage::{self, UsageReport};
+use crate::analytics::usage::{self, UsageHeadline};
 use crate::auth::Scope;
 use crate::error::Result;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub range: Range,
-    pub leads: LeadsReport,
-    pub pipeline: PipelineReport,
-    pub messages: MessagesReport,
-    pub usage: UsageReport,
-    pub campaigns: CampaignsReport,
+    pub leads: LeadTotals,
+    pub pipeline: PipelineHeadline,
+    pub messages: MessagesHeadline,
+    pub usage: UsageHeadline,
+    /// Every campaign message of the range; per campaign and template: `wacrm analytics campaigns`.
+    pub campaigns: SendOutcomes,
     /// The business's totals; the per-rule breakdown is `wacrm analytics automation`.
     pub automation: AutomationTotals,
 }
 
 pub async fn summary(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Summary> {
     let (leads, pipeline, messages, usage, campaigns, automation) = tokio::try_join!(
-        leads::report(pool, scope, range),
-        pipeline::report(pool, scope, range, None, DEFAULT_STUCK_DAYS),
-        messages::report(pool, scope, range),
-        usage::report(pool, scope, range),
+        leads::totals(pool, scope, range),
+        pipeline::headline(pool, scope, range, None, DEFAULT_STUCK_DAYS),
+        messages::headline(pool, scope, range),
+        usage::headline_at(pool, scope, range.timezone, Utc::now()),
         campaigns::report(pool, scope, range),
         automation::totals(pool, scope, range),
     )?;
-    Ok(Summary { range: *range, leads, pipeline, messages, usage, campaigns, automation })
+    Ok(Summary { range: *range, leads, pipeline, messages, usage, campaigns: campaigns.total, automation })
 }

@@ -47,15 +47,23 @@ pub struct CategoryCount {
     pub free: i64,
 }
 
+/// This month against the plan and the total spend: the usage report's part that does not depend on
+/// the range (the one-screen summary's figures).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageHeadline {
+    pub this_month: Month,
+    /// Everything ever recorded: the seed's `SUM(cost)`.
+    pub total_spend: Decimal,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct UsageReport {
     pub range: Range,
     pub conversations: i64,
     pub cost: Decimal,
     pub periods: Vec<UsagePeriod>,
-    pub this_month: Month,
-    /// Everything ever recorded: the seed's `SUM(cost)`.
-    pub total_spend: Decimal,
+    #[serde(flatten)]
+    pub headline: UsageHeadline,
     /// Meta's pricing of messages recorded in the range.
     pub categories: Vec<CategoryCount>,
 }
@@ -68,8 +76,7 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Usage
 pub async fn report_at(pool: &PgPool, scope: &Scope, range: &Range, now: DateTime<Utc>) -> Result<UsageReport> {
     scope.require(Area::Analytics)?;
     let business = scope.business().0;
-    let (month_start, month_end) = month_around(range.timezone, now);
-    // Four independent reads, each on its own connection of the pool.
+    // Independent reads, each on its own connection of the pool.
     let rows = read(
         sqlx::query!(
             r#"SELECT bucket, sum(conversations)::bigint AS "conversations!", sum(cost) AS "cost!"
@@ -82,10 +89,6 @@ pub async fn report_at(pool: &PgPool, scope: &Scope, range: &Range, now: DateTim
         )
         .fetch_all(pool),
     );
-    let totals = async {
-        let mut conn = pool.acquire().await?;
-        usage_totals_on(&mut conn, scope.business(), month_start, month_end).await
-    };
     let categories = read(
         sqlx::query_as!(
             CategoryCount,
@@ -101,8 +104,8 @@ pub async fn report_at(pool: &PgPool, scope: &Scope, range: &Range, now: DateTim
         )
         .fetch_all(pool),
     );
-    let (rows, totals, categories, subscription) =
-        tokio::try_join!(rows, totals, categories, billing::subscription(pool, scope))?;
+    let (rows, headline, categories) =
+        tokio::try_join!(rows, headline_at(pool, scope, range.timezone, now), categories)?;
     let add = |p: &mut UsagePeriod, (n, cost): (i64, Decimal)| {
         p.conversations += n;
         p.cost += cost;
@@ -111,12 +114,36 @@ pub async fn report_at(pool: &PgPool, scope: &Scope, range: &Range, now: DateTim
         .into_iter()
         .map(|(period, p)| UsagePeriod { period, ..p })
         .collect();
+    Ok(UsageReport {
+        range: *range,
+        conversations: periods.iter().map(|p| p.conversations).sum(),
+        cost: periods.iter().map(|p| p.cost).sum(),
+        periods,
+        headline,
+        categories,
+    })
+}
+
+/// This month (local to `timezone`) against the plan, with its forecast at `now`, and the total spend.
+pub async fn headline_at(
+    pool: &PgPool,
+    scope: &Scope,
+    timezone: Timezone,
+    now: DateTime<Utc>,
+) -> Result<UsageHeadline> {
+    scope.require(Area::Analytics)?;
+    let (month_start, month_end) = month_around(timezone, now);
+    let totals = async {
+        let mut conn = pool.acquire().await?;
+        usage_totals_on(&mut conn, scope.business(), month_start, month_end).await
+    };
+    let (totals, subscription) = tokio::try_join!(totals, billing::subscription(pool, scope))?;
     let UsageTotals { conversations, cost, total_spend } = totals;
     let elapsed = (now - month_start).num_seconds().max(1);
     let length = (month_end - month_start).num_seconds().max(1);
     let forecast = |n: Decimal| (n * Decimal::from(length) / Decimal::from(elapsed)).round_dp(2);
     let this_month = Month {
-        month: range.timezone.date_of(month_start),
+        month: timezone.date_of(month_start),
         conversations,
         cost,
         plan: subscription.as_ref().map(|s| s.plan.clone()),
@@ -125,15 +152,7 @@ pub async fn report_at(pool: &PgPool, scope: &Scope, range: &Range, now: DateTim
         forecast_conversations: forecast(Decimal::from(conversations)).round().to_i64().unwrap_or(i64::MAX),
         forecast_cost: forecast(cost),
     };
-    Ok(UsageReport {
-        range: *range,
-        conversations: periods.iter().map(|p| p.conversations).sum(),
-        cost: periods.iter().map(|p| p.cost).sum(),
-        periods,
-        this_month,
-        total_spend,
-        categories,
-    })
+    Ok(UsageHeadline { this_month, total_spend })
 }
 
 /// The local month containing `now`: its first instant and the next month's.

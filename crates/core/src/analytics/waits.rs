@@ -57,6 +57,11 @@ impl Histogram {
         self.replies
     }
 
+    /// The values' average (none without values).
+    pub(super) fn average(&self) -> Option<f64> {
+        (self.replies > 0).then(|| (self.seconds / Decimal::from(self.replies)).to_f64()).flatten()
+    }
+
     /// The 0-based ranks `percentile_cont(percentile)` interpolates between, and its weight on the second.
     fn ranks(&self, percentile: f64) -> Option<(i64, i64, f64)> {
         let position = percentile * (self.replies - 1) as f64;
@@ -103,6 +108,34 @@ impl Histogram {
 
 /// All waits that began in the range (unanswered included), and the figures of every group with a reply.
 pub(super) async fn figures(pool: &PgPool, business: i32, range: &Range) -> Result<(i64, HashMap<Group, Figures>)> {
+    let (waits, groups) = histograms(pool, business, range).await?;
+    // Where each group's median lies: only the waits of those bins are read.
+    let bins: BTreeSet<i32> = groups.values().flat_map(|h| h.percentile_places(0.5)).map(|(bin, _)| bin).collect();
+    let values = bin_values(pool, business, range, &bins.into_iter().collect::<Vec<_>>()).await?;
+    let mut figures = HashMap::new();
+    for (group, histogram) in &groups {
+        let value_at = |bin: i32, place: i64| {
+            let mut own: Vec<f64> =
+                values.iter().filter(|v| v.bin == bin && v.belongs_to(*group)).map(|v| v.seconds).collect();
+            own.sort_by(f64::total_cmp);
+            own.get(usize::try_from(place).ok()?).copied()
+        };
+        let Some(median) = histogram.percentile_cont(0.5, value_at) else { continue };
+        figures.insert(
+            *group,
+            Figures { replies: histogram.replies, average_seconds: histogram.average(), median_seconds: Some(median) },
+        );
+    }
+    Ok((waits, figures))
+}
+
+/// All waits that began in the range (unanswered included), and the histogram of every group's replies:
+/// enough for counts and averages without reading a single wait of the range's whole UTC days.
+pub(super) async fn histograms(
+    pool: &PgPool,
+    business: i32,
+    range: &Range,
+) -> Result<(i64, BTreeMap<Group, Histogram>)> {
     let (whole_from, whole_to) = whole_utc_days(range);
     let rows = sqlx::query!(
         r#"WITH dirty AS (
@@ -154,28 +187,7 @@ pub(super) async fn figures(pool: &PgPool, business: i32, range: &Range) -> Resu
             add(Group::Opening);
         }
     }
-    // Where each group's median lies: only the waits of those bins are read.
-    let bins: BTreeSet<i32> = groups.values().flat_map(|h| h.percentile_places(0.5)).map(|(bin, _)| bin).collect();
-    let values = bin_values(pool, business, range, &bins.into_iter().collect::<Vec<_>>()).await?;
-    let mut figures = HashMap::new();
-    for (group, histogram) in &groups {
-        let value_at = |bin: i32, place: i64| {
-            let mut own: Vec<f64> =
-                values.iter().filter(|v| v.bin == bin && v.belongs_to(*group)).map(|v| v.seconds).collect();
-            own.sort_by(f64::total_cmp);
-            own.get(usize::try_from(place).ok()?).copied()
-        };
-        let Some(median) = histogram.percentile_cont(0.5, value_at) else { continue };
-        figures.insert(
-            *group,
-            Figures {
-                replies: histogram.replies,
-                average_seconds: (histogram.seconds / Decimal::from(histogram.replies)).to_f64(),
-                median_seconds: Some(median),
-            },
-        );
-    }
-    Ok((waits, figures))
+    Ok((waits, groups))
 }
 
 /// A reply's seconds, with what places it in groups.

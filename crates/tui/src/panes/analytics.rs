@@ -89,7 +89,7 @@ pub struct AnalyticsView {
     pub messages: Vec<u64>,
     pub received: i64,
     pub sent: i64,
-    pub median_reply_seconds: Option<f64>,
+    pub average_reply_seconds: Option<f64>,
     pub unanswered_now: i64,
     pub plan: Option<String>,
     pub conversations: i64,
@@ -277,9 +277,9 @@ impl Pane for Analytics {
             head,
         );
         self.draw_charts(frame, charts, v, theme);
-        let reply = v.median_reply_seconds.map_or("–".into(), |s| span_of(chrono::Duration::seconds(s as i64)));
+        let reply = v.average_reply_seconds.map_or("–".into(), |s| span_of(chrono::Duration::seconds(s as i64)));
         let spark_block = Block::default().borders(Borders::ALL).border_style(theme.dim()).title(format!(
-            " Messages per {} · {} in · {} out · median reply {reply} · {} unanswered ",
+            " Messages per {} · {} in · {} out · avg reply {reply} · {} unanswered ",
             self.by, v.received, v.sent, v.unanswered_now
         ));
         frame.render_widget(

@@ -41,7 +41,7 @@ impl Worker {
             messages: s.messages.periods.iter().map(|p| (p.received + p.sent).max(0) as u64).collect(),
             received: s.messages.received,
             sent: s.messages.sent,
-            median_reply_seconds: s.messages.response.median_seconds,
+            average_reply_seconds: s.messages.response.average_seconds,
             unanswered_now: s.messages.unanswered_now,
             plan: month.plan.clone(),
             conversations: month.conversations,

@@ -20,7 +20,7 @@ impl Worker {
         let from = today.with_day(1).and_then(|first| first.checked_sub_months(Months::new(11)));
         let range = Range::resolve(RangeRequest { from, to: Some(today), by: Granularity::Month }, timezone, now)?;
         let report = usage::report(read, scope, &range).await?;
-        let month = &report.this_month;
+        let month = &report.headline.this_month;
         Ok(Update::Billing(BillingUpdate::Overview(Box::new(BillingView {
             plan: subscription.as_ref().map(|s| s.plan.clone()),
             conversation_limit: subscription.as_ref().map(|s| s.conversation_limit),
@@ -30,7 +30,7 @@ impl Worker {
             forecast_conversations: month.forecast_conversations,
             cost: month.cost.to_string(),
             forecast_cost: month.forecast_cost.to_string(),
-            total_spend: report.total_spend.to_string(),
+            total_spend: report.headline.total_spend.to_string(),
             categories: report.categories.iter().map(|c| (c.category.clone(), c.billable, c.free)).collect(),
             months: report.periods.iter().map(|p| (p.period, p.conversations, p.cost.to_string())).collect(),
         }))))

@@ -11,7 +11,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 use wacrm_core::analytics::{
-    self, Granularity, Range, RangeRequest, automation, leads, messages, pipeline, summary, templates, usage, verify,
+    self, Granularity, Range, RangeRequest, automation, campaigns, leads, messages, pipeline, summary, templates,
+    usage, verify,
 };
 use wacrm_core::auth::{self, Role};
 use wacrm_core::{Error, Scope, Stage, UserId, business};
@@ -119,16 +120,21 @@ async fn empty_data_gives_zeros_in_every_report(pool: PgPool) {
     let range = analytics::resolve(&pool, &scope, RangeRequest::default()).await.unwrap();
     let s = summary::summary(&pool, &scope, &range).await.unwrap();
     assert_eq!((s.leads.new, s.leads.total, s.leads.active_7_days), (0, 0, 0));
-    assert!(s.leads.periods.iter().all(|p| p.new == 0) && !s.leads.periods.is_empty());
     assert_eq!((s.pipeline.leads, s.pipeline.win_rate, s.pipeline.lost), (0, None, 0));
     assert_eq!(s.pipeline.per_stage.len(), 5);
     assert!(s.pipeline.funnel.iter().all(|f| f.reached == 0));
     assert_eq!((s.messages.received, s.messages.sent, s.messages.unanswered_now), (0, 0, 0));
-    assert_eq!(s.messages.response, messages::ResponseTimes::default());
-    assert_eq!((s.usage.conversations, s.usage.total_spend), (0, Decimal::ZERO));
+    assert!(s.messages.periods.iter().all(|p| p.received + p.sent == 0) && !s.messages.periods.is_empty());
+    assert_eq!(s.messages.response, messages::ResponseAverages::default());
+    assert_eq!(s.usage.total_spend, Decimal::ZERO);
     assert_eq!((s.usage.this_month.conversations, s.usage.this_month.forecast_conversations), (0, 0));
-    assert!(s.campaigns.campaigns.is_empty() && s.campaigns.per_template.is_empty(), "{:?}", s.campaigns);
-    assert_eq!((s.campaigns.total.messages, s.campaigns.total.delivery_rate), (0, None));
+    assert_eq!((s.campaigns.messages, s.campaigns.delivery_rate), (0, None));
+    let l = leads::report(&pool, &scope, &range).await.unwrap();
+    assert!(l.periods.iter().all(|p| p.new == 0) && !l.periods.is_empty());
+    let c = campaigns::report(&pool, &scope, &range).await.unwrap();
+    assert!(c.campaigns.is_empty() && c.per_template.is_empty(), "{c:?}");
+    let u = usage::report(&pool, &scope, &range).await.unwrap();
+    assert_eq!((u.conversations, u.cost), (0, Decimal::ZERO));
     assert_eq!(s.automation, automation::AutomationTotals::default());
     let a = automation::report(&pool, &scope, &range).await.unwrap();
     assert!(a.rules.is_empty() && a.conversion_rate.is_none());
@@ -173,7 +179,8 @@ async fn leads_count_local_days_across_dst_and_a_local_month_boundary(pool: PgPo
     .map(|(d, n)| (day(d), n))
     .collect();
     assert_eq!(per_day, expected);
-    assert_eq!((r.new, r.inbound, r.import, r.manual, r.total), (5, 2, 1, 2, 6));
+    let t = &r.totals;
+    assert_eq!((t.new, t.inbound, t.import, t.manual, t.total), (5, 2, 1, 2, 6));
     let months = range(&pool, &scope, "2026-10-01", "2026-11-30", Granularity::Month).await;
     let r = leads::report(&pool, &scope, &months).await.unwrap();
     let per_month: Vec<(NaiveDate, i64)> = r.periods.iter().map(|p| (p.period, p.new)).collect();
@@ -239,10 +246,15 @@ async fn response_times_count_human_replies_only_per_agent_and_first_response(po
     let r = messages::report(&pool, &scope, &march).await.unwrap();
     assert_eq!((r.received, r.sent), (4, 4));
     assert_eq!(r.periods.len(), 1);
-    let t = &r.response;
-    assert_eq!((t.replies, t.unanswered, t.first_replies), (2, 1, 1), "{t:?}");
-    assert_eq!((t.average_seconds, t.median_seconds), (Some(450.0), Some(450.0)));
-    assert_eq!((t.first_response_average_seconds, t.first_response_median_seconds), (Some(300.0), Some(300.0)));
+    let (t, a) = (&r.response, &r.response.averages);
+    assert_eq!((a.replies, a.unanswered, a.first_replies), (2, 1, 1), "{t:?}");
+    assert_eq!((a.average_seconds, t.median_seconds), (Some(450.0), Some(450.0)));
+    assert_eq!((a.first_response_average_seconds, t.first_response_median_seconds), (Some(300.0), Some(300.0)));
+    // The summary's response figures are the report's counts and averages.
+    assert_eq!(messages::response_averages(&pool, &scope, &march).await.unwrap(), *a);
+    let s = summary::summary(&pool, &scope, &march).await.unwrap();
+    assert_eq!((&s.messages.response, s.messages.received, s.messages.sent), (a, r.received, r.sent));
+    assert_eq!((&s.messages.periods, s.messages.unanswered_now), (&r.periods, r.unanswered_now));
     let replies = |user: Option<UserId>, name: Option<&str>, seconds: f64| messages::AgentResponses {
         user,
         name: name.map(Into::into),
@@ -258,8 +270,8 @@ async fn response_times_count_human_replies_only_per_agent_and_first_response(po
     assert!(verify::verify(&pool, &scope, false).await.unwrap().exact());
     let february = range(&pool, &scope, "2026-02-01", "2026-02-28", Granularity::Day).await;
     let r = messages::report(&pool, &scope, &february).await.unwrap();
-    assert_eq!((r.received, r.sent, r.response.replies), (1, 0, 1));
-    assert_eq!(r.response.average_seconds, Some(4200.0));
+    assert_eq!((r.received, r.sent, r.response.averages.replies), (1, 0, 1));
+    assert_eq!(r.response.averages.average_seconds, Some(4200.0));
 }
 
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
@@ -276,7 +288,8 @@ async fn pipeline_as_of_a_past_date_is_rebuilt_from_history(pool: PgPool) {
         contact(&pool, business, 3, "2026-01-01T10:00:00Z", Some("manual")).await;
     }
     let march = range(&pool, &scope, "2026-03-01", "2026-03-31", Granularity::Month).await;
-    let then = pipeline::report(&pool, &scope, &march, Some(at("2026-03-25T00:00:00Z")), 14).await.unwrap();
+    let report = pipeline::report(&pool, &scope, &march, Some(at("2026-03-25T00:00:00Z")), 14).await.unwrap();
+    let then = &report.headline;
     let stages: Vec<(Stage, i64, i64)> = then.per_stage.iter().map(|s| (s.stage, s.contacts, s.stuck)).collect();
     assert_eq!(
         stages,
@@ -291,14 +304,21 @@ async fn pipeline_as_of_a_past_date_is_rebuilt_from_history(pool: PgPool) {
     assert_eq!((then.leads, then.win_rate, then.lost), (3, Some(0.0), 0));
     let reached: Vec<i64> = then.funnel.iter().map(|f| f.reached).collect();
     assert_eq!(reached, vec![2, 1, 0, 0]);
-    let new_stays = then.time_in_stage.iter().find(|t| t.stage == Stage::New).unwrap();
+    let new_stays = report.time_in_stage.iter().find(|t| t.stage == Stage::New).unwrap();
     assert_eq!((new_stays.stays, new_stays.median_hours), (1, Some(48.0)));
     // Before anyone existed.
     let before = pipeline::report(&pool, &scope, &march, Some(at("2026-02-01T00:00:00Z")), 14).await.unwrap();
-    assert_eq!(before.leads, 1);
+    assert_eq!(before.headline.leads, 1);
 
     let april = range(&pool, &scope, "2026-04-01", "2026-04-30", Granularity::Day).await;
-    let now = pipeline::report(&pool, &scope, &april, None, 14).await.unwrap();
+    let report = pipeline::report(&pool, &scope, &april, None, 14).await.unwrap();
+    let now = &report.headline;
+    // The summary's pipeline is the report's, without time in stage.
+    let s = summary::summary(&pool, &scope, &april).await.unwrap();
+    assert_eq!(s.pipeline.per_stage, now.per_stage);
+    let reached = |steps: &[wacrm_core::pipeline::FunnelStep]| steps.iter().map(|f| f.reached).collect::<Vec<_>>();
+    assert_eq!(reached(&s.pipeline.funnel), reached(&now.funnel));
+    assert_eq!((s.pipeline.leads, s.pipeline.win_rate, s.pipeline.lost), (now.leads, now.win_rate, now.lost));
     let stages: Vec<(Stage, i64)> = now.per_stage.iter().map(|s| (s.stage, s.contacts)).collect();
     assert_eq!(stages[3..], [(Stage::Paid, 1), (Stage::Lost, 1)]);
     assert_eq!((now.win_rate, now.lost), (Some(1.0 / 3.0), 1));
@@ -306,12 +326,12 @@ async fn pipeline_as_of_a_past_date_is_rebuilt_from_history(pool: PgPool) {
     assert_eq!(stuck[..2], [(Stage::New, 1), (Stage::Engaged, 0)]);
     // The same instant through history gives the same answer as the stage column.
     let rebuilt = pipeline::report(&pool, &scope, &april, Some(Utc::now()), 14).await.unwrap();
-    assert_eq!(rebuilt.per_stage, now.per_stage);
+    assert_eq!(rebuilt.headline.per_stage, now.per_stage);
     let reached: Vec<i64> = now.funnel.iter().map(|f| f.reached).collect();
     assert_eq!(reached, vec![2, 1, 1, 1]);
-    let engaged = now.time_in_stage.iter().find(|t| t.stage == Stage::Engaged).unwrap();
+    let engaged = report.time_in_stage.iter().find(|t| t.stage == Stage::Engaged).unwrap();
     assert_eq!((engaged.stays, engaged.median_hours), (1, Some(29.0 * 24.0)));
-    let new = now.time_in_stage.iter().find(|t| t.stage == Stage::New).unwrap();
+    let new = report.time_in_stage.iter().find(|t| t.stage == Stage::New).unwrap();
     assert_eq!((new.stays, new.median_hours), (1, Some(31.0 * 24.0)));
     let future = pipeline::report(&pool, &scope, &april, Some(Utc::now() + chrono::Duration::days(2)), 14).await;
     assert!(matches!(future, Err(Error::Invalid { .. })), "{future:?}");
@@ -405,8 +425,8 @@ async fn usage_counts_local_months_against_the_plan_with_a_forecast(pool: PgPool
     // Half of November (local) has passed.
     let r = usage::report_at(&pool, &scope, &november, at("2026-11-16T03:00:00Z")).await.unwrap();
     assert_eq!((r.conversations, r.cost), (3, Decimal::new(20, 2)));
-    assert_eq!(r.total_spend, Decimal::new(25, 2));
-    let m = &r.this_month;
+    assert_eq!(r.headline.total_spend, Decimal::new(25, 2));
+    let m = &r.headline.this_month;
     assert_eq!((m.month, m.conversations, m.cost), (day("2026-11-01"), 3, Decimal::new(20, 2)));
     assert_eq!((m.conversation_limit, m.plan.as_deref()), (Some(250), Some("Free")));
     assert_eq!((m.forecast_conversations, m.forecast_cost), (6, Decimal::new(40, 2)));

@@ -252,8 +252,9 @@ async fn stuck_leads_now_match_those_rebuilt_from_history(pool: PgPool) {
     move_at(&pool, &scope, new, Stage::New, Stage::Interested, &ago(2)).await;
     let month = range(&pool, &scope, "2026-01-01", "2026-01-31", Granularity::Month).await;
     let live = pipeline::report(&pool, &scope, &month, None, 14).await.unwrap();
-    let stuck: Vec<(Stage, i64, i64)> = live.per_stage.iter().map(|s| (s.stage, s.contacts, s.stuck)).collect();
+    let stuck: Vec<(Stage, i64, i64)> =
+        live.headline.per_stage.iter().map(|s| (s.stage, s.contacts, s.stuck)).collect();
     assert_eq!(stuck[1..3], [(Stage::Engaged, 2, 1), (Stage::Interested, 1, 0)]);
     let rebuilt = pipeline::report(&pool, &scope, &month, Some(Utc::now()), 14).await.unwrap();
-    assert_eq!(rebuilt.per_stage, live.per_stage);
+    assert_eq!(rebuilt.headline.per_stage, live.headline.per_stage);
 }

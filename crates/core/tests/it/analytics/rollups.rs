@@ -133,8 +133,8 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
         .await
         .unwrap();
         assert!(replies > 0);
-        assert_eq!((live.0.replies, live.0.median_seconds), (replies, median));
-        assert!((live.0.average_seconds.unwrap() - average.unwrap()).abs() < 1e-6);
+        assert_eq!((live.0.averages.replies, live.0.median_seconds), (replies, median));
+        assert!((live.0.averages.average_seconds.unwrap() - average.unwrap()).abs() < 1e-6);
         let year = range(&pool, scope, "2026-01-01", "2026-12-31", Granularity::Month).await;
         let before = messages::report(&pool, scope, &year).await.unwrap();
         let compacted = verify::compact(&pool, scope).await.unwrap();
@@ -148,7 +148,8 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
             .unwrap();
         assert_eq!(after.received + after.sent, raw);
         // New leads per source are those of the contacts created in the range.
-        let leads = leads::report(&pool, scope, &year).await.unwrap();
+        let report = leads::report(&pool, scope, &year).await.unwrap();
+        let leads = &report.totals;
         let raw: Vec<(String, i64)> = sqlx::query_as(
             "SELECT source, count(*) FROM contacts WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
              GROUP BY 1 ORDER BY 1",
@@ -165,6 +166,8 @@ async fn rollups_match_the_raw_rows_after_randomized_activity(pool: PgPool) {
             (raw.iter().map(|r| r.1).sum(), count("inbound"), count("import"), count("manual"))
         );
         assert!(leads.import > 0 && leads.manual > 0, "{leads:?}");
+        // The summary's lead figures, summed in one statement, are the report's.
+        assert_eq!(&leads::totals(&pool, scope, &year).await.unwrap(), leads);
     }
     // A rollup that drifted is reported, then rebuilt.
     sqlx::query("INSERT INTO analytics_message_counts (business_id, bucket, direction, messages) VALUES ($1, '2026-02-02T10:15:00Z', 'in', 1)")

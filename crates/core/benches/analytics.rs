@@ -218,7 +218,12 @@ async fn measure(
     bench!("campaigns::report", target, campaigns::report(pool, scope, range));
     bench!("templates::report", target, templates::report(pool, scope, range));
     bench!("automation::report", target, automation::report(pool, scope, range));
-    bench!("automation::totals (the summary's)", target, automation::totals(pool, scope, range));
+    // The summary's parts on their own (campaigns: the report above).
+    bench!("leads::totals (summary)", target, leads::totals(pool, scope, range));
+    bench!("pipeline::headline (summary)", target, pipeline::headline(pool, scope, range, None, DEFAULT_STUCK_DAYS));
+    bench!("messages::headline (summary)", target, messages::headline(pool, scope, range));
+    bench!("usage::headline_at (summary)", target, usage::headline_at(pool, scope, range.timezone, Utc::now()));
+    bench!("automation::totals (summary)", target, automation::totals(pool, scope, range));
     bench!("summary (wacrm analytics)", target, summary::summary(pool, scope, range));
     Ok(rows)
 }

@@ -185,26 +185,22 @@ struct Conversions {
     conversions: i64,
 }
 
-/// Contacts moved to Paid within the window after one of the rule's done actions: a hash join of the
-/// range's done actions with the business's moves to Paid. GROUPING SETS: one row per rule and one
-/// (rule NULL) for the business, whose distinct contacts are not the sum of the rules'.
+/// Contacts moved to Paid within the window after one of the rule's done actions: the converted done
+/// actions of the range, each action's conversion stored on it by triggers (migration 0097, checked by
+/// `analytics verify`) and read through a partial index holding only converted done actions. GROUPING
+/// SETS: one row per rule and one (rule NULL) for the business, whose distinct contacts are not the sum
+/// of the rules'.
 async fn conversions(pool: &PgPool, business: i32, range: &Range) -> Result<Vec<Conversions>> {
     Ok(sqlx::query_as!(
         Conversions,
         r#"SELECT GROUPING(rule_id) = 1 AS "all!", rule_id AS "rule_id?",
                   count(DISTINCT contact_id) AS "conversions!"
-           FROM (
-               SELECT DISTINCT a.rule_id, a.contact_id FROM automation_actions a
-               JOIN pipeline_history p ON p.business_id = $1 AND p.to_stage = 'Paid' AND p.contact_id = a.contact_id
-                                      AND p.changed_at >= a.created_at
-                                      AND p.changed_at <= a.created_at + make_interval(days => $4)
-               WHERE a.business_id = $1 AND a.created_at >= $2 AND a.created_at < $3 AND a.status = 'done'
-           ) converted
+           FROM automation_actions
+           WHERE business_id = $1 AND created_at >= $2 AND created_at < $3 AND status = 'done' AND converted
            GROUP BY GROUPING SETS ((rule_id), ())"#,
         business,
         range.start,
-        range.end,
-        CONVERSION_WINDOW_DAYS
+        range.end
     )
     .fetch_all(pool)
     .await?)

@@ -17,7 +17,7 @@ use crate::analytics::pipeline_days;
 use crate::analytics::sends;
 use crate::auth::{Area, Scope};
 use crate::error::Result;
-use crate::{inbox, pipeline};
+use crate::{automation, inbox, pipeline};
 
 /// A bucket whose rollup disagrees with the raw rows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,6 +61,9 @@ pub struct Verification {
     /// Rows of the automation sends rollup (`analytics_automation_sends`: send actions delivered and
     /// answered, per bucket of the action and rule) that differ from the actions' messages, both ways.
     pub automation_send_differences: i64,
+    /// Automation actions whose stored conversion flag (`automation_actions.converted`: a move to Paid
+    /// within the conversion window after the action) differs from the contact's history.
+    pub automation_conversion_differences: i64,
     /// Whether the rollups were rebuilt from the raw rows after the comparison.
     pub repaired: bool,
 }
@@ -77,7 +80,7 @@ impl Verification {
 
     /// Each stored figure checked besides the rollup buckets, named for people, with how many of its
     /// rows differ from the raw rows.
-    pub fn stored_differences(&self) -> [(&'static str, i64); 8] {
+    pub fn stored_differences(&self) -> [(&'static str, i64); 9] {
         [
             ("stored waits", self.wait_differences),
             ("stored reply times", self.reply_differences),
@@ -87,6 +90,7 @@ impl Verification {
             ("funnel and time-in-stage rows", self.pipeline_day_differences),
             ("send outcome rows", self.send_outcome_differences),
             ("automation send rows", self.automation_send_differences),
+            ("automation conversion flags", self.automation_conversion_differences),
         ]
     }
 }
@@ -205,6 +209,13 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
     )
     .fetch_one(pool)
     .await?;
+    let automation_conversion_differences = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM automation_actions
+           WHERE business_id = $1 AND converted IS DISTINCT FROM wacrm_action_converted(business_id, contact_id, created_at)"#,
+        business
+    )
+    .fetch_one(pool)
+    .await?;
     let pipeline_day_differences = pipeline_days::differences(pool, business).await?;
     let (lead_buckets, mut differences) = leads::count_differences(pool, business).await?;
     let send_outcome_differences = sends::differences(pool, business).await?;
@@ -241,6 +252,7 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
         pipeline_day_differences,
         send_outcome_differences,
         automation_send_differences,
+        automation_conversion_differences,
         repaired: false,
     };
     if repair && verification.differing() > 0 {
@@ -303,6 +315,7 @@ async fn rebuild(pool: &PgPool, scope: &Scope) -> Result<()> {
     pipeline_days::rebuild_on(&mut tx, business).await?;
     sends::rebuild(&mut tx, business).await?;
     sends::rebuild_automation(&mut tx, business).await?;
+    automation::store_conversions_on(&mut tx, business).await?;
     // Every contact's waits and reply times are recomputed by the next refresh.
     sqlx::query!(
         r#"INSERT INTO analytics_dirty_contacts (business_id, contact_id)

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::auth::{Area, Scope};
 use crate::error::Result;
@@ -98,4 +98,17 @@ pub async fn runs(pool: &PgPool, scope: &Scope, filter: &RunFilter, limit: i64) 
                 .collect(),
         })
         .collect())
+}
+
+/// Recomputes every action's stored conversion flag (`automation_actions.converted`, migration 0097:
+/// triggers keep it) from the business's moves to Paid: the repair of `wacrm analytics verify --repair`.
+pub async fn store_conversions_on(conn: &mut PgConnection, business: i32) -> Result<()> {
+    sqlx::query!(
+        r#"UPDATE automation_actions SET converted = NOT converted
+           WHERE business_id = $1 AND converted IS DISTINCT FROM wacrm_action_converted(business_id, contact_id, created_at)"#,
+        business
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -3,6 +3,7 @@
 //! activity, and another business's data never counted. Campaign, template and automation figures
 //! are in [`outcomes`].
 
+mod conversions;
 mod outcomes;
 mod pipeline_days;
 mod rollups;

@@ -1,9 +1,9 @@
 //! The one-screen summary (`wacrm analytics` alone): the headline figure of each category.
 //!
-//! Each category gives its headline without the breakdowns the summary does not show (periods of
-//! leads, time in stage, response medians and agents, usage per period, automation per rule), so the
-//! summary reads little more than the rollups' sums. The parts are independent reads, so they run at
-//! once, each on its own connection of the pool.
+//! Each category gives its headline without the breakdowns the summary does not show (series per
+//! period, time in stage, response medians and agents, automation per rule, campaigns one by one), so
+//! the summary reads little more than the rollups' sums over the range. The parts are independent
+//! reads, so they run at once, each on its own connection of the pool.
 
 use chrono::Utc;
 use serde::Serialize;

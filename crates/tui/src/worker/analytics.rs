@@ -2,7 +2,7 @@
 
 use chrono::{Days, Utc};
 use wacrm_core::analytics::summary::summary;
-use wacrm_core::analytics::{Range, RangeRequest};
+use wacrm_core::analytics::{Range, RangeRequest, messages};
 use wacrm_core::{Error, business};
 
 use super::Worker;
@@ -19,7 +19,8 @@ impl Worker {
         let today = timezone.today(now);
         let from = span.days_back().and_then(|d| today.checked_sub_days(Days::new(d)));
         let range = Range::resolve(RangeRequest { from, to: Some(today), by }, timezone, now)?;
-        let s = summary(read, scope, &range).await?;
+        // The sparkline's series is not a summary figure: the volume per period, alongside.
+        let (s, volume) = tokio::try_join!(summary(read, scope, &range), messages::volume(read, scope, &range))?;
         let month = &s.usage.this_month;
         Ok(Update::Analytics(AnalyticsUpdate::Loaded(Box::new(AnalyticsView {
             span,
@@ -38,7 +39,7 @@ impl Worker {
                 .map(|f| (f.stage.to_string(), f.reached.max(0) as u64, f.from_previous))
                 .collect(),
             stages: s.pipeline.per_stage.iter().map(|p| (p.stage.to_string(), p.contacts.max(0) as u64)).collect(),
-            messages: s.messages.periods.iter().map(|p| (p.received + p.sent).max(0) as u64).collect(),
+            messages: volume.iter().map(|p| (p.received + p.sent).max(0) as u64).collect(),
             received: s.messages.received,
             sent: s.messages.sent,
             average_reply_seconds: s.messages.response.average_seconds,

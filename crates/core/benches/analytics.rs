@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "VACUUM ANALYZE analytics_message_counts, analytics_usage_counts, analytics_lead_counts, analytics_waits, analytics_wait_days, \
          analytics_dirty_contacts, analytics_stage_counts, contacts, pipeline_history, messages, \
          automation_actions, automation_runs, analytics_funnel_days, analytics_stay_days, analytics_send_outcomes, \
-         analytics_automation_sends",
+         analytics_automation_sends, analytics_automation_counts",
     )
     .execute(&pool)
     .await?;

@@ -4,16 +4,17 @@
 //!
 //! Read from the engine's own records: one `automation_runs` row per (rule, event), one
 //! `automation_actions` row per action, its send's message found by the action's `client_ref` (the
-//! send's idempotency key). Actions count in the range they were taken in. Runs and actions are read
-//! from covering indexes; whether their messages were delivered and answered comes from a rollup per
-//! action bucket and rule that triggers keep (migration 0091, checked by `analytics verify`).
+//! send's idempotency key). Actions count in the range they were taken in. Runs and action counts,
+//! and whether the sends' messages were delivered and answered, come from rollups per bucket and rule
+//! that triggers keep (migrations 0096 and 0091, checked by `analytics verify`); distinct contacts and
+//! conversions, which do not add up through time, from the range's done actions (a covering index).
 
 use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::analytics::outcomes::{CONVERSION_WINDOW_DAYS, REPLY_WINDOW_HOURS};
 use crate::analytics::range::Range;
-use crate::analytics::{ratio, read};
+use crate::analytics::{automation_counts, ratio, read};
 use crate::auth::{Area, Scope};
 use crate::error::Result;
 
@@ -66,19 +67,17 @@ pub struct AutomationReport {
 pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<AutomationReport> {
     scope.require(Area::Analytics)?;
     let business = scope.business().0;
-    // GROUPING SETS: one row per rule and one (rule NULL) for the business, whose distinct contacts are
-    // not the sum of the rules'. The range's actions are read once (from automation_actions_analytics,
-    // migration 0091, when the range holds a part of them); their messages' outcomes come from a rollup.
-    // The five statements run alongside one another.
-    let counts = read(
+    // Runs and action counts per rule from their rollup (migration 0096); the distinct contacts the done
+    // actions touched are not additive, and are read from the range's done actions (covering index
+    // automation_actions_analytics, 0091). GROUPING SETS: one row per rule and one (rule NULL) for the
+    // business, whose distinct contacts are not the sum of the rules'. The five statements run
+    // alongside one another.
+    let counts = automation_counts::per_rule(pool, business, range);
+    let contacts = read(
         sqlx::query!(
-            r#"SELECT GROUPING(rule_id) = 1 AS "all!", rule_id AS "rule_id?",
-                      count(*) FILTER (WHERE kind IN ('send_template', 'send_text') AND status = 'done') AS "sent!",
-                      count(*) FILTER (WHERE kind IN ('send_template', 'send_text') AND status IN ('failed', 'skipped'))
-                          AS "not_sent!",
-                      count(*) FILTER (WHERE kind = 'move_stage' AND status = 'done') AS "moves!",
-                      count(DISTINCT contact_id) FILTER (WHERE status = 'done') AS "contacts!"
-               FROM automation_actions WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
+            r#"SELECT GROUPING(rule_id) = 1 AS "all!", rule_id AS "rule_id?", count(DISTINCT contact_id) AS "contacts!"
+               FROM automation_actions
+               WHERE business_id = $1 AND created_at >= $2 AND created_at < $3 AND status = 'done'
                GROUP BY GROUPING SETS ((rule_id), ())"#,
             business,
             range.start,
@@ -88,12 +87,12 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Autom
     );
     let conversions = conversions(pool, business, range);
     let outcomes = sends_per_rule(pool, business, range);
-    let runs = runs(pool, business, range);
     let rules = read(
         sqlx::query!("SELECT id, name, enabled FROM automation_rules WHERE business_id = $1 ORDER BY id", business)
             .fetch_all(pool),
     );
-    let (counts, conversions, outcomes, runs, rules) = tokio::try_join!(counts, conversions, outcomes, runs, rules)?;
+    let (counts, contacts, conversions, outcomes, rules) =
+        tokio::try_join!(counts, contacts, conversions, outcomes, rules)?;
     let converted = |all: bool, rule: Option<i32>| {
         conversions.iter().find(|c| c.all == all && c.rule_id == rule).map_or(0, |c| c.conversions)
     };
@@ -101,16 +100,14 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Autom
         .into_iter()
         .map(|rule| {
             let mut impact = RuleImpact { rule: rule.id, name: rule.name, enabled: rule.enabled, ..Default::default() };
-            if let Some(r) = runs.iter().find(|r| r.rule_id == rule.id) {
-                (impact.runs, impact.held_back) = (r.runs, r.held);
+            if let Some(c) = counts.iter().find(|c| c.rule_id == rule.id) {
+                (impact.runs, impact.held_back) = (c.runs, c.held_back);
+                (impact.messages_sent, impact.messages_not_sent, impact.stage_moves) = (c.sent, c.not_sent, c.moves);
             }
             if let Some(o) = outcomes.iter().find(|o| o.rule_id == rule.id) {
                 (impact.delivered, impact.replied) = (o.delivered, o.replied);
             }
-            if let Some(c) = counts.iter().find(|c| !c.all && c.rule_id == Some(rule.id)) {
-                impact.messages_sent = c.sent;
-                impact.messages_not_sent = c.not_sent;
-                impact.stage_moves = c.moves;
+            if let Some(c) = contacts.iter().find(|c| !c.all && c.rule_id == Some(rule.id)) {
                 impact.conversions = converted(false, Some(rule.id));
                 impact.contacts = c.contacts;
                 impact.conversion_rate = ratio(impact.conversions, c.contacts);
@@ -118,7 +115,7 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Autom
             impact
         })
         .collect();
-    let all = counts.iter().find(|c| c.all);
+    let all = contacts.iter().find(|c| c.all);
     let total = |f: fn(&RuleImpact) -> i64| rules.iter().map(f).sum::<i64>();
     let (conversions, contacts) = all.map_or((0, 0), |a| (converted(true, None), a.contacts));
     Ok(AutomationReport {
@@ -152,28 +149,16 @@ pub struct AutomationTotals {
 pub async fn totals(pool: &PgPool, scope: &Scope, range: &Range) -> Result<AutomationTotals> {
     scope.require(Area::Analytics)?;
     let business = scope.business().0;
-    let actions = read(
-        sqlx::query!(
-            r#"SELECT count(*) FILTER (WHERE kind IN ('send_template', 'send_text') AND status = 'done') AS "sent!",
-                      count(*) FILTER (WHERE kind = 'move_stage' AND status = 'done') AS "moves!"
-               FROM automation_actions WHERE business_id = $1 AND created_at >= $2 AND created_at < $3"#,
-            business,
-            range.start,
-            range.end
-        )
-        .fetch_one(pool),
-    );
-    let (actions, conversions, outcomes, runs) = tokio::try_join!(
-        actions,
+    let (counts, conversions, outcomes) = tokio::try_join!(
+        automation_counts::per_rule(pool, business, range),
         conversions(pool, business, range),
-        sends_per_rule(pool, business, range),
-        runs(pool, business, range)
+        sends_per_rule(pool, business, range)
     )?;
     Ok(AutomationTotals {
-        runs: runs.iter().map(|r| r.runs).sum(),
-        messages_sent: actions.sent,
+        runs: counts.iter().map(|c| c.runs).sum(),
+        messages_sent: counts.iter().map(|c| c.sent).sum(),
         replied: outcomes.iter().map(|o| o.replied).sum(),
-        stage_moves: actions.moves,
+        stage_moves: counts.iter().map(|c| c.moves).sum(),
         conversions: conversions.iter().find(|c| c.all).map_or(0, |c| c.conversions),
     })
 }
@@ -239,27 +224,6 @@ async fn sends_per_rule(pool: &PgPool, business: i32, range: &Range) -> Result<V
         range.start,
         range.end,
         REPLY_WINDOW_HOURS
-    )
-    .fetch_all(pool)
-    .await?)
-}
-
-/// One rule's runs in the range, and the matches a guard held back.
-struct RuleRuns {
-    rule_id: i32,
-    runs: i64,
-    held: i64,
-}
-
-async fn runs(pool: &PgPool, business: i32, range: &Range) -> Result<Vec<RuleRuns>> {
-    Ok(sqlx::query_as!(
-        RuleRuns,
-        r#"SELECT rule_id, count(*) FILTER (WHERE matched) AS "runs!", count(*) FILTER (WHERE NOT matched) AS "held!"
-           FROM automation_runs WHERE business_id = $1 AND created_at >= $2 AND created_at < $3
-           GROUP BY rule_id"#,
-        business,
-        range.start,
-        range.end
     )
     .fetch_all(pool)
     .await?)

@@ -3,17 +3,19 @@
 //! timezone, cut by day, week or month; campaign ROI, per-template figures and automation impact,
 //! from the broadcast and automation dashboards' own records ([`outcomes`] says how sends are counted).
 //!
-//! Figures are exact. Counts that would otherwise scan raw messages, conversation windows, contacts or sends
-//! come from rollups that triggers keep in the writing transaction (migrations 0036, 0087, 0088 for new
-//! leads, and 0090-0091 for what campaign, template and automation sends led to: module `sends`); response
-//! times and sends' reply times are stored per contact by a recurring job ([`refresh_job`]), marked contacts
-//! computed live until it has run, and the stored waits are summed per day in a histogram that locates each
-//! median (0085, module `waits`), as are stage changes for the funnel and time in stage (0095, module
+//! Figures are exact. Counts that would otherwise scan raw messages, conversation windows, contacts, sends
+//! or automation runs come from rollups that triggers keep in the writing transaction (migrations 0036,
+//! 0087, 0088 for new leads, 0090-0091 for what campaign, template and automation sends led to: module
+//! `sends`, 0096 for automation runs and action counts: module `automation_counts`); response times and
+//! sends' reply times are stored per contact by a recurring job ([`refresh_job`]), marked contacts computed
+//! live until it has run, and the stored waits are summed per day in a histogram that locates each median
+//! (0085, module `waits`), as are stage changes for the funnel and time in stage (0095, module
 //! `pipeline_days`); [`verify`] recomputes them all from the raw rows. Empty data gives zeros, never an
 //! error. Reports only read, through the pool they are given (a read replica's, once there is one), and
 //! every statement filters by the business.
 
 pub mod automation;
+mod automation_counts;
 pub mod campaigns;
 pub mod leads;
 pub mod messages;

@@ -11,10 +11,10 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::analytics::leads;
 use crate::analytics::outcomes::REPLY_WINDOW_HOURS;
 use crate::analytics::pipeline_days;
 use crate::analytics::sends;
+use crate::analytics::{automation_counts, leads};
 use crate::auth::{Area, Scope};
 use crate::error::Result;
 use crate::{automation, inbox, pipeline};
@@ -22,7 +22,8 @@ use crate::{automation, inbox, pipeline};
 /// A bucket whose rollup disagrees with the raw rows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Difference {
-    /// `messages in`, `messages out`, `conversations`, `cost` or `leads <source>`.
+    /// `messages in`, `messages out`, `conversations`, `cost`, `leads <source>` or `automation <figure>
+    /// (rule <id>)` (runs, held back, sent, not sent, stage moves).
     pub figure: String,
     pub bucket: DateTime<Utc>,
     pub raw: Decimal,
@@ -218,6 +219,8 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
     .await?;
     let pipeline_day_differences = pipeline_days::differences(pool, business).await?;
     let (lead_buckets, mut differences) = leads::count_differences(pool, business).await?;
+    let (automation_buckets, automation_differences) = automation_counts::count_differences(pool, business).await?;
+    differences.extend(automation_differences);
     let send_outcome_differences = sends::differences(pool, business).await?;
     let automation_send_differences = sends::automation_differences(pool, business).await?;
     for row in &messages {
@@ -241,7 +244,7 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
     }
     differences.sort_by(|a, b| a.bucket.cmp(&b.bucket).then_with(|| a.figure.cmp(&b.figure)));
     let mut verification = Verification {
-        buckets: (messages.len() + usage.len()) as i64 + lead_buckets,
+        buckets: (messages.len() + usage.len()) as i64 + lead_buckets + automation_buckets,
         differences,
         shared_conversation_ids,
         wait_differences,
@@ -311,6 +314,7 @@ async fn rebuild(pool: &PgPool, scope: &Scope) -> Result<()> {
     .execute(&mut *tx)
     .await?;
     leads::rebuild_counts_on(&mut tx, business).await?;
+    automation_counts::rebuild_counts_on(&mut tx, business).await?;
     pipeline::store_previous_changes_on(&mut tx, business).await?;
     pipeline_days::rebuild_on(&mut tx, business).await?;
     sends::rebuild(&mut tx, business).await?;
@@ -411,6 +415,7 @@ pub async fn compact(pool: &PgPool, scope: &Scope) -> Result<Compaction> {
     .fetch_one(&mut *tx)
     .await?;
     let lead_counts = leads::compact_counts_on(&mut tx, business).await?;
+    let automation_counts = automation_counts::compact_counts_on(&mut tx, business).await?;
     let pipeline_day_rows = pipeline_days::compact_on(&mut tx, business).await?;
     let send_outcomes = sends::compact(&mut tx, business).await?;
     let automation_sends = sends::compact_automation(&mut tx, business).await?;
@@ -420,6 +425,7 @@ pub async fn compact(pool: &PgPool, scope: &Scope) -> Result<Compaction> {
         (usage.before, usage.after),
         (stages.before, stages.after),
         lead_counts,
+        automation_counts,
         pipeline_day_rows,
         send_outcomes,
         automation_sends,

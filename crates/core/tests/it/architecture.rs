@@ -152,6 +152,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("analytics_stay_days", "analytics"),
     ("analytics_send_outcomes", "analytics"),
     ("analytics_automation_sends", "analytics"),
+    ("analytics_automation_counts", "analytics"),
     ("campaigns", "broadcast"),
     ("campaign_logs", "broadcast"),
     ("campaign_recipients", "broadcast/"),

@@ -1,8 +1,10 @@
 //! Analytics: each figure against a small dataset computed by hand (empty data, a DST change, a month
 //! boundary in a non-UTC timezone), pipeline as of a past date, the rollups verified after randomized
 //! activity, and another business's data never counted. Campaign, template and automation figures
-//! are in [`outcomes`].
+//! are in [`outcomes`], the automation counts' rollup in [`automation_counts`], the stored automation
+//! conversions in [`conversions`].
 
+mod automation_counts;
 mod conversions;
 mod outcomes;
 mod pipeline_days;

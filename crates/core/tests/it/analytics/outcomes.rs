@@ -282,7 +282,7 @@ async fn reply_times_are_stored_by_refresh_and_read_the_same_as_live(pool: PgPoo
 
 /// A rule with its runs and actions as the engine records them; `done` sends get a message by their
 /// client_ref.
-async fn rule(pool: &PgPool, scope: &Scope, name: &str) -> i32 {
+pub(super) async fn rule(pool: &PgPool, scope: &Scope, name: &str) -> i32 {
     sqlx::query_scalar(
         "INSERT INTO automation_rules (business_id, name, trigger, condition, action) VALUES ($1, $2, 'message_received', '{}', '{}') RETURNING id",
     )
@@ -294,13 +294,13 @@ async fn rule(pool: &PgPool, scope: &Scope, name: &str) -> i32 {
 }
 
 /// A run of a rule for a contact.
-struct Run {
-    id: i64,
+pub(super) struct Run {
+    pub(super) id: i64,
     rule: i32,
     contact: i32,
 }
 
-async fn run(pool: &PgPool, scope: &Scope, rule: i32, contact: i32, matched: bool, when: &str) -> Run {
+pub(super) async fn run(pool: &PgPool, scope: &Scope, rule: i32, contact: i32, matched: bool, when: &str) -> Run {
     let id = sqlx::query_scalar(
         "INSERT INTO automation_runs (business_id, rule_id, event_id, contact_id, matched, cause, created_at)
          VALUES ($1, $2, (SELECT coalesce(max(event_id), 0) + 1 FROM automation_runs WHERE business_id = $1), $3, $4, '{}', $5)

@@ -1,5 +1,6 @@
-//! Automation conversions come from a flag stored on each action (migration 0097): it must equal the
-//! join of the actions with the moves to Paid over the conversion window whatever changes either side.
+//! The automation report's conversions and distinct contacts come from facts stored on each action
+//! (whether a move to Paid followed, migration 0097; the contact's previous done actions, 0098): they
+//! must equal the raw definitions whatever changes the actions or the moves to Paid.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -32,17 +33,38 @@ async fn raw_conversions(pool: &PgPool, scope: &Scope, from: &str, to: &str) -> 
     .collect()
 }
 
-async fn reported_conversions(pool: &PgPool, scope: &Scope, from: &str, to: &str) -> Vec<(i32, i64)> {
+/// Distinct contacts of the range's done actions per rule (rule 0: every rule), from the raw rows.
+async fn raw_contacts(pool: &PgPool, scope: &Scope, from: &str, to: &str) -> Vec<(i32, i64)> {
+    sqlx::query_as(
+        "SELECT coalesce(rule_id, 0), count(DISTINCT contact_id) FROM automation_actions
+         WHERE business_id = $1 AND created_at >= $2 AND created_at < $3 AND status = 'done'
+         GROUP BY GROUPING SETS ((rule_id), ()) ORDER BY 1",
+    )
+    .bind(scope.business().0)
+    .bind(at(from))
+    .bind(at(to))
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .filter(|(_, n): &(i32, i64)| *n > 0)
+    .collect()
+}
+
+/// The report's conversions and distinct contacts, per rule (rule 0: the business), where not zero.
+async fn reported(pool: &PgPool, scope: &Scope, from: &str, to: &str) -> (Vec<(i32, i64)>, Vec<(i32, i64)>) {
     let range = range(pool, scope, from, to, Granularity::Month).await;
     let report = automation::report(pool, scope, &range).await.unwrap();
     let totals = automation::totals(pool, scope, &range).await.unwrap();
     assert_eq!(totals.conversions, report.conversions);
-    let mut rows: Vec<(i32, i64)> =
-        report.rules.iter().filter(|r| r.conversions > 0).map(|r| (r.rule, r.conversions)).collect();
-    if report.conversions > 0 {
-        rows.insert(0, (0, report.conversions));
-    }
-    rows
+    let figures = |all: i64, each: fn(&automation::RuleImpact) -> i64| {
+        let mut rows: Vec<(i32, i64)> = report.rules.iter().map(|r| (r.rule, each(r))).filter(|r| r.1 > 0).collect();
+        if all > 0 {
+            rows.insert(0, (0, all));
+        }
+        rows
+    };
+    (figures(report.conversions, |r| r.conversions), figures(report.contacts, |r| r.contacts))
 }
 
 fn random_time(rng: &mut StdRng) -> String {
@@ -56,7 +78,7 @@ fn random_time(rng: &mut StdRng) -> String {
 }
 
 #[sqlx::test(migrator = "wacrm_core::db::MIGRATOR")]
-async fn stored_conversions_follow_actions_and_moves_to_paid_in_any_order(pool: PgPool) {
+async fn stored_conversions_and_first_actions_follow_every_change_of_actions_and_moves_to_paid(pool: PgPool) {
     let scopes = [tenant(&pool, "one", "UTC").await, tenant(&pool, "two", "UTC").await];
     let mut rng = StdRng::seed_from_u64(97);
     let mut contacts: Vec<(usize, i32)> = Vec::new();
@@ -126,14 +148,28 @@ async fn stored_conversions_follow_actions_and_moves_to_paid_in_any_order(pool: 
             .bind(business)
             .bind(c)
             .bind(when),
-            // An action re-dated.
-            _ => sqlx::query(
-                "UPDATE automation_actions SET created_at = $3 WHERE id = (
-                     SELECT id FROM automation_actions WHERE business_id = $1 AND contact_id = $2 ORDER BY id DESC LIMIT 1)",
-            )
-            .bind(business)
-            .bind(c)
-            .bind(when),
+            // An action re-dated, settled the other way, or removed with its run.
+            _ => match rng.random_range(0..3) {
+                0 => sqlx::query(
+                    "UPDATE automation_actions SET created_at = $3 WHERE id = (
+                         SELECT id FROM automation_actions WHERE business_id = $1 AND contact_id = $2 ORDER BY id DESC LIMIT 1)",
+                )
+                .bind(business)
+                .bind(c)
+                .bind(when),
+                1 => sqlx::query(
+                    "UPDATE automation_actions SET status = CASE WHEN status = 'done' THEN 'failed' ELSE 'done' END
+                     WHERE id = (SELECT min(id) FROM automation_actions WHERE business_id = $1 AND contact_id = $2)",
+                )
+                .bind(business)
+                .bind(c),
+                _ => sqlx::query(
+                    "DELETE FROM automation_runs WHERE id = (
+                         SELECT max(run_id) FROM automation_actions WHERE business_id = $1 AND contact_id = $2)",
+                )
+                .bind(business)
+                .bind(c),
+            },
         };
         statement.execute(&pool).await.unwrap();
         if step % 50 == 49 {
@@ -141,11 +177,11 @@ async fn stored_conversions_follow_actions_and_moves_to_paid_in_any_order(pool: 
                 for (from, to) in [("2026-01-01", "2026-12-31"), ("2026-02-01", "2026-03-31")] {
                     let (start, end) = (format!("{from}T00:00:00Z"), format!("{to}T00:00:00Z"));
                     let end = (at(&end) + chrono::Duration::days(1)).to_rfc3339();
-                    assert_eq!(
-                        reported_conversions(&pool, scope, from, to).await,
+                    let raw = (
                         raw_conversions(&pool, scope, &start, &end).await,
-                        "step {step}, {from} to {to}"
+                        raw_contacts(&pool, scope, &start, &end).await,
                     );
+                    assert_eq!(reported(&pool, scope, from, to).await, raw, "step {step}, {from} to {to}");
                 }
             }
         }
@@ -154,21 +190,23 @@ async fn stored_conversions_follow_actions_and_moves_to_paid_in_any_order(pool: 
     assert!(year.first().is_some_and(|all| all.1 >= 3), "too few conversions to test anything: {year:?}");
     for scope in &scopes {
         let checked = verify::verify(&pool, scope, false).await.unwrap();
-        assert_eq!(checked.automation_conversion_differences, 0, "{checked:?}");
+        assert_eq!(checked.automation_action_differences, 0, "{checked:?}");
     }
-    // A flag that drifted is reported (in its own business only), then repaired.
+    // A flag and a previous done action that drifted are reported (in their own business only), then
+    // repaired.
     sqlx::query(
-        "UPDATE automation_actions SET converted = NOT converted
-         WHERE id = (SELECT min(id) FROM automation_actions WHERE business_id = $1)",
+        "UPDATE automation_actions SET converted = NOT converted,
+                previous_done_at = coalesce(previous_done_at, created_at) - interval '1 day'
+         WHERE id = (SELECT min(id) FROM automation_actions WHERE business_id = $1 AND status = 'done')",
     )
     .bind(scopes[0].business().0)
     .execute(&pool)
     .await
     .unwrap();
     let drifted = verify::verify(&pool, &scopes[0], false).await.unwrap();
-    assert_eq!((drifted.automation_conversion_differences, drifted.exact()), (1, false));
-    assert_eq!(verify::verify(&pool, &scopes[1], false).await.unwrap().automation_conversion_differences, 0);
+    assert_eq!((drifted.automation_action_differences, drifted.exact()), (1, false));
+    assert_eq!(verify::verify(&pool, &scopes[1], false).await.unwrap().automation_action_differences, 0);
     let repaired = verify::verify(&pool, &scopes[0], true).await.unwrap();
     assert!(repaired.repaired);
-    assert_eq!(verify::verify(&pool, &scopes[0], false).await.unwrap().automation_conversion_differences, 0);
+    assert_eq!(verify::verify(&pool, &scopes[0], false).await.unwrap().automation_action_differences, 0);
 }

@@ -24,13 +24,25 @@ $$;
 CREATE TRIGGER automation_actions_conversion BEFORE INSERT OR UPDATE OF business_id, contact_id, created_at
     ON automation_actions FOR EACH ROW EXECUTE FUNCTION wacrm_action_conversion();
 
--- The actions a move to Paid at `changed_at` can convert: the contact's, up to 30 days before it.
+-- The actions a move to Paid at `changed_at` can convert: the contact's, up to 30 days before it. The
+-- update runs only when a flag changes: even an update of no row fires the statement triggers on
+-- automation_actions. PL/pgSQL, as 0095's functions: a LANGUAGE sql function is planned again on every
+-- call from a trigger.
 CREATE FUNCTION wacrm_recheck_conversions(business INT, contact INT, changed_at TIMESTAMPTZ) RETURNS void
-LANGUAGE sql AS $$
-    UPDATE automation_actions a SET converted = NOT a.converted
-    WHERE a.business_id = business AND a.contact_id = contact
-      AND a.created_at >= changed_at - interval '30 days' AND a.created_at <= changed_at
-      AND a.converted IS DISTINCT FROM wacrm_action_converted(a.business_id, a.contact_id, a.created_at)
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (
+        SELECT 1 FROM automation_actions a
+        WHERE a.business_id = business AND a.contact_id = contact
+          AND a.created_at >= changed_at - interval '30 days' AND a.created_at <= changed_at
+          AND a.converted IS DISTINCT FROM wacrm_action_converted(a.business_id, a.contact_id, a.created_at)
+    ) THEN
+        UPDATE automation_actions a SET converted = NOT a.converted
+        WHERE a.business_id = business AND a.contact_id = contact
+          AND a.created_at >= changed_at - interval '30 days' AND a.created_at <= changed_at
+          AND a.converted IS DISTINCT FROM wacrm_action_converted(a.business_id, a.contact_id, a.created_at);
+    END IF;
+END;
 $$;
 
 -- Row triggers whose WHEN lets only moves to Paid through: every other stage change costs nothing.

@@ -7,8 +7,8 @@
 //! send's idempotency key). Actions count in the range they were taken in. Runs and action counts,
 //! and whether the sends' messages were delivered and answered, come from rollups per bucket and rule
 //! that triggers keep (migrations 0096 and 0091, checked by `analytics verify`). Distinct contacts and
-//! conversions do not add up through time: they are counted over the range's done actions from facts
-//! each action stores (its contact's previous done actions, 0098; whether a move to Paid followed, 0097).
+//! conversions do not add up through time: contacts come from the range's done actions (a covering
+//! index), conversions from the converted ones, a flag each action stores (0097).
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -68,21 +68,18 @@ pub struct AutomationReport {
 pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<AutomationReport> {
     scope.require(Area::Analytics)?;
     let business = scope.business().0;
-    // Runs and action counts per rule from their rollup (migration 0096). The distinct contacts the
-    // done actions touched are not additive: each contact's first done action in the range is the one
-    // whose previous done action (of the rule; of any rule, for the business) is before it, stored on
-    // each action (0098) and read from a covering index, so they are counts. The five statements run
+    // Runs and action counts per rule from their rollup (migration 0096); the distinct contacts the done
+    // actions touched are not additive, and are read from the range's done actions (covering index
+    // automation_actions_analytics, 0091). GROUPING SETS: one row per rule and one (rule NULL) for the
+    // business, whose distinct contacts are not the sum of the rules'. The five statements run
     // alongside one another.
     let counts = automation_counts::per_rule(pool, business, range);
     let contacts = read(
         sqlx::query!(
-            r#"SELECT rule_id,
-                      count(*) FILTER (WHERE coalesce(previous_rule_done_at < $2, true)) AS "contacts!",
-                      count(*) FILTER (WHERE coalesce(previous_done_at < $2, true)) AS "first_of_business!"
+            r#"SELECT GROUPING(rule_id) = 1 AS "all!", rule_id AS "rule_id?", count(DISTINCT contact_id) AS "contacts!"
                FROM automation_actions
                WHERE business_id = $1 AND created_at >= $2 AND created_at < $3 AND status = 'done'
-                 AND contact_id IS NOT NULL
-               GROUP BY rule_id"#,
+               GROUP BY GROUPING SETS ((rule_id), ())"#,
             business,
             range.start,
             range.end
@@ -111,7 +108,7 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Autom
             if let Some(o) = outcomes.iter().find(|o| o.rule_id == rule.id) {
                 (impact.delivered, impact.replied) = (o.delivered, o.replied);
             }
-            if let Some(c) = contacts.iter().find(|c| c.rule_id == rule.id) {
+            if let Some(c) = contacts.iter().find(|c| !c.all && c.rule_id == Some(rule.id)) {
                 impact.conversions = converted(false, Some(rule.id));
                 impact.contacts = c.contacts;
                 impact.conversion_rate = ratio(impact.conversions, c.contacts);
@@ -119,9 +116,9 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Autom
             impact
         })
         .collect();
+    let all = contacts.iter().find(|c| c.all);
     let total = |f: fn(&RuleImpact) -> i64| rules.iter().map(f).sum::<i64>();
-    let contacts: i64 = contacts.iter().map(|c| c.first_of_business).sum();
-    let conversions = converted(true, None);
+    let (conversions, contacts) = all.map_or((0, 0), |a| (converted(true, None), a.contacts));
     Ok(AutomationReport {
         range: *range,
         reply_window_hours: REPLY_WINDOW_HOURS,
@@ -138,8 +135,8 @@ pub async fn report(pool: &PgPool, scope: &Scope, range: &Range) -> Result<Autom
 }
 
 /// The business's automation over the range without the per-rule breakdown: the one-screen summary's
-/// line. It leaves out the report's distinct contacts (a pass over every done action of the range), which
-/// the summary does not show.
+/// line. It leaves out the report's distinct contacts per rule (a sort of every action of the range),
+/// which the summary does not show.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AutomationTotals {
     pub runs: i64,

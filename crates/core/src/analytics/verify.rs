@@ -62,10 +62,9 @@ pub struct Verification {
     /// Rows of the automation sends rollup (`analytics_automation_sends`: send actions delivered and
     /// answered, per bucket of the action and rule) that differ from the actions' messages, both ways.
     pub automation_send_differences: i64,
-    /// Automation actions whose stored facts differ from the contact's history: the conversion flag
-    /// (`automation_actions.converted`: a move to Paid within the conversion window after the action)
-    /// or the times of the contact's previous done actions (of the rule, of any rule).
-    pub automation_action_differences: i64,
+    /// Automation actions whose stored conversion flag (`automation_actions.converted`: a move to Paid
+    /// within the conversion window after the action) differs from the contact's history.
+    pub automation_conversion_differences: i64,
     /// Whether the rollups were rebuilt from the raw rows after the comparison.
     pub repaired: bool,
 }
@@ -92,7 +91,7 @@ impl Verification {
             ("funnel and time-in-stage rows", self.pipeline_day_differences),
             ("send outcome rows", self.send_outcome_differences),
             ("automation send rows", self.automation_send_differences),
-            ("stored automation action facts", self.automation_action_differences),
+            ("automation conversion flags", self.automation_conversion_differences),
         ]
     }
 }
@@ -211,17 +210,9 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
     )
     .fetch_one(pool)
     .await?;
-    let automation_action_differences = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM automation_actions a
-           LEFT JOIN (
-               SELECT id,
-                      lag(created_at) OVER (PARTITION BY contact_id, rule_id ORDER BY created_at, id) AS rule_previous,
-                      lag(created_at) OVER (PARTITION BY contact_id ORDER BY created_at, id) AS previous
-               FROM automation_actions WHERE business_id = $1 AND status = 'done' AND contact_id IS NOT NULL
-           ) d ON d.id = a.id
-           WHERE a.business_id = $1
-             AND (a.converted, a.previous_rule_done_at, a.previous_done_at) IS DISTINCT FROM
-                 (wacrm_action_converted(a.business_id, a.contact_id, a.created_at), d.rule_previous, d.previous)"#,
+    let automation_conversion_differences = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM automation_actions
+           WHERE business_id = $1 AND converted IS DISTINCT FROM wacrm_action_converted(business_id, contact_id, created_at)"#,
         business
     )
     .fetch_one(pool)
@@ -264,7 +255,7 @@ pub async fn verify(pool: &PgPool, scope: &Scope, repair: bool) -> Result<Verifi
         pipeline_day_differences,
         send_outcome_differences,
         automation_send_differences,
-        automation_action_differences,
+        automation_conversion_differences,
         repaired: false,
     };
     if repair && verification.differing() > 0 {
@@ -328,7 +319,7 @@ async fn rebuild(pool: &PgPool, scope: &Scope) -> Result<()> {
     pipeline_days::rebuild_on(&mut tx, business).await?;
     sends::rebuild(&mut tx, business).await?;
     sends::rebuild_automation(&mut tx, business).await?;
-    automation::store_action_facts_on(&mut tx, business).await?;
+    automation::store_conversions_on(&mut tx, business).await?;
     // Every contact's waits and reply times are recomputed by the next refresh.
     sqlx::query!(
         r#"INSERT INTO analytics_dirty_contacts (business_id, contact_id)

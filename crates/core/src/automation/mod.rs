@@ -38,7 +38,7 @@ pub use engine::{Active, AutomationTick, DEFAULT_MAX_LATE_MINUTES, Engine, Optio
 pub use lint::{Finding, lint};
 pub use reactor::react;
 pub use rules::{MAX_DEPTH, Problem, RuleSpec, Trigger};
-pub use runs::{ActionResult, MAX_RUNS, Run, RunFilter, runs, store_action_facts_on};
+pub use runs::{ActionResult, MAX_RUNS, Run, RunFilter, runs, store_conversions_on};
 
 /// A stored rule.
 #[derive(Debug, Clone, Serialize)]

@@ -100,25 +100,15 @@ pub async fn runs(pool: &PgPool, scope: &Scope, filter: &RunFilter, limit: i64) 
         .collect())
 }
 
-/// Recomputes the facts each action stores for analytics from the business's history: whether its
-/// contact moved to Paid within the conversion window after it (`converted`, migration 0097) and when
-/// the contact's previous done action was taken, of the same rule and of any (0098). Triggers keep them;
-/// this is the repair of `wacrm analytics verify --repair`.
-pub async fn store_action_facts_on(conn: &mut PgConnection, business: i32) -> Result<()> {
+/// Recomputes every action's stored conversion flag (`automation_actions.converted`, migration 0097:
+/// triggers keep it) from the business's moves to Paid: the repair of `wacrm analytics verify --repair`.
+pub async fn store_conversions_on(conn: &mut PgConnection, business: i32) -> Result<()> {
     sqlx::query!(
         r#"UPDATE automation_actions SET converted = NOT converted
            WHERE business_id = $1 AND converted IS DISTINCT FROM wacrm_action_converted(business_id, contact_id, created_at)"#,
         business
     )
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query!(
-        r#"WITH k AS (SELECT DISTINCT business_id, contact_id FROM automation_actions WHERE business_id = $1),
-                done AS (SELECT wacrm_action_previous_dones(array_agg(contact_id), array_agg(business_id)) FROM k)
-           SELECT count(*) AS "n!" FROM done"#,
-        business
-    )
-    .fetch_one(&mut *conn)
+    .execute(conn)
     .await?;
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! The one-screen summary (`wacrm analytics` alone): the headline figure of each category.
 //!
 //! Each category gives its headline without the breakdowns the summary does not show (series per
-//! period, time in stage, response medians and agents, automation per rule, campaigns one by one), so
-//! the summary reads little more than the rollups' sums over the range. The parts are independent
-//! reads, so they run at once, each on its own connection of the pool.
+//! period, time in stage, response medians and agents, automation per rule), so the summary reads
+//! little more than the rollups' sums over the range. Campaigns are the exception: their total is the
+//! campaign report's, which sums the send outcomes rollup per campaign and keeps only campaigns that
+//! still exist, a few milliseconds. The parts are independent reads, so they run at once, each on its
+//! own connection of the pool.
 
 use chrono::Utc;
 use serde::Serialize;
